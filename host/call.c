@@ -1,0 +1,87 @@
+/* call.c -- per-invocation call objects handed to plugin callbacks. */
+#include "call.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "util.h"
+
+void ch_request_id(char out[33])
+{
+    unsigned char raw[16];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, 33, raw, sizeof raw);
+}
+
+void ch_call_init(c360_call *call, const char *plugin,
+                  const c360_instance *inst, const char *request_id,
+                  int64_t timeout_ms)
+{
+    memset(call, 0, sizeof *call);
+    call->magic = CH_CALL_MAGIC;
+    call->plugin = plugin;
+    call->inst = inst;
+    if (request_id && *request_id)
+        snprintf(call->request_id, sizeof call->request_id, "%s", request_id);
+    else
+        ch_request_id(call->request_id);
+    call->deadline_ms = timeout_ms > 0 ? ch_monotonic_ms() + timeout_ms : 0;
+}
+
+void ch_call_done(c360_call *call)
+{
+    for (size_t i = 0; i < call->cfgerr_count; i++) {
+        free(call->cfgerr[i].pointer);
+        free(call->cfgerr[i].message);
+    }
+    call->cfgerr_count = 0;
+    call->magic = 0; /* a kept pointer now fails ch_call_valid */
+}
+
+int ch_call_valid(const c360_call *call)
+{
+    return call != NULL && call->magic == CH_CALL_MAGIC;
+}
+
+void ch_call_set_error(c360_call *call, const char *fmt, va_list ap)
+{
+    vsnprintf(call->error, sizeof call->error, fmt, ap);
+}
+
+void ch_call_add_cfgerr(c360_call *call, const char *pointer,
+                        const char *message)
+{
+    if (call->cfgerr_count == CH_CALL_CFGERR_MAX) {
+        call->cfgerr_dropped++;
+        return;
+    }
+    ch_cfgerr *e = &call->cfgerr[call->cfgerr_count++];
+    /* Bounded copies: a plugin's strings are not trusted to be short. */
+    e->pointer = ch_strndup(pointer ? pointer : "", 256);
+    e->message = ch_strndup(message ? message : "invalid", 512);
+}
+
+int32_t ch_status_normalise(int32_t status)
+{
+    if (status < 0 || status >= C360_STATUS__COUNT)
+        return C360_ERROR;
+    return status;
+}
+
+int64_t ch_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t ch_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

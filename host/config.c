@@ -1,0 +1,301 @@
+/* config.c -- load, merge and validate the configuration. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+const char ch_config_help[] =
+    "Configuration file keys (JSON object; unknown keys are refused):\n"
+    "  listen               \"ADDR:PORT\" of the HTTP listener (default " CH_DEFAULT_LISTEN ")\n"
+    "  redis.url            redis://HOST:PORT[/DB] or unix:///PATH[?db=N]; absent = dev default\n"
+    "                       (a private redis-server on a Unix socket in data_dir)\n"
+    "  redis.username       ACL user name (optional)\n"
+    "  redis.password_file  file holding the Redis password (or env C360_REDIS_PASSWORD)\n"
+    "  redis.server_bin     redis-server binary for the dev default (default redis-server)\n"
+    "  plugin_dirs          array of directories whose *.so plugins are loaded\n"
+    "  data_dir             directory for dev Redis, dev keys and runtime files (default " CH_DEFAULT_DATA_DIR ")\n"
+    "  master_key_file      file holding the master key (mode 0600; or env C360_MASTER_KEY)\n"
+    "  log_level            debug | info | warn | error (default info)\n"
+    "  shutdown_timeout_ms  how long SIGTERM waits for in-flight work (default 10000)\n"
+    "  http.max_body_bytes  largest request body accepted (default 1048576)\n"
+    "  http.max_header_bytes largest request header block accepted (default 16384)\n"
+    "  http.timeout_s       read/write timeout per HTTP connection (default 10)\n";
+
+typedef struct verr { char *buf; size_t cap; int failed; } verr;
+
+static void fail(verr *e, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(verr *e, const char *path, const char *fmt, ...)
+{
+    if (e->failed) return; /* the first error is the one reported */
+    e->failed = 1;
+    int n = snprintf(e->buf, e->cap, "%s: ", path);
+    if (n < 0 || (size_t)n >= e->cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->buf + n, e->cap - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static const char *json_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE: case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "?";
+}
+
+/* Refuses keys outside `allowed` (NULL-terminated). */
+static void only_keys(verr *e, json_t *obj, const char *base,
+                      const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, k) == 0) { ok = 1; break; }
+        if (!ok) fail(e, base, "unknown key \"%.64s\"", k);
+    }
+}
+
+static const char *get_string(verr *e, json_t *obj, const char *key,
+                              const char *path, size_t maxlen)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) return NULL;
+    if (!json_is_string(v)) { fail(e, path, "must be a string, not %s", json_type_name(v)); return NULL; }
+    const char *s = json_string_value(v);
+    if (!*s) { fail(e, path, "must not be empty"); return NULL; }
+    if (strlen(s) > maxlen) { fail(e, path, "longer than %zu characters", maxlen); return NULL; }
+    if (strlen(s) != json_string_length(v)) { fail(e, path, "contains a NUL byte"); return NULL; }
+    return s;
+}
+
+static long long get_int(verr *e, json_t *obj, const char *key,
+                         const char *path, long long min, long long max,
+                         long long dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v) return dflt;
+    if (!json_is_integer(v)) { fail(e, path, "must be an integer, not %s", json_type_name(v)); return dflt; }
+    long long x = json_integer_value(v);
+    if (x < min || x > max) { fail(e, path, "must be between %lld and %lld, not %lld", min, max, x); return dflt; }
+    return x;
+}
+
+static int parse_listen(const char *s, char **host, int *port, char *why, size_t cap)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s) { snprintf(why, cap, "must be ADDR:PORT, e.g. 127.0.0.1:8360"); return -1; }
+    long long p;
+    if (ch_parse_ll(colon + 1, 0, 65535, &p) < 0) { snprintf(why, cap, "port must be 0-65535"); return -1; }
+    size_t hl = (size_t)(colon - s);
+    /* Accept [::1]:8360 */
+    if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') { *host = ch_strndup(s + 1, hl - 2); }
+    else *host = ch_strndup(s, hl);
+    *port = (int)p;
+    return 0;
+}
+
+static void validate(verr *e, json_t *root, ch_config *c, const char *default_plugin_dir)
+{
+    static const char *const top[] = {"listen", "redis", "plugin_dirs", "data_dir",
+                                      "master_key_file", "log_level",
+                                      "shutdown_timeout_ms", "http", NULL};
+    only_keys(e, root, "/", top);
+
+    const char *listen = get_string(e, root, "listen", "/listen", 300);
+    char why[256];
+    if (parse_listen(listen ? listen : CH_DEFAULT_LISTEN, &c->listen_host,
+                     &c->listen_port, why, sizeof why) < 0)
+        fail(e, "/listen", "%s", why);
+
+    json_t *redis = json_object_get(root, "redis");
+    c->redis_dev = 1;
+    if (redis && !json_is_object(redis)) fail(e, "/redis", "must be an object, not %s", json_type_name(redis));
+    else if (redis) {
+        static const char *const rk[] = {"url", "username", "password_file", "server_bin", NULL};
+        only_keys(e, redis, "/redis", rk);
+        const char *url = get_string(e, redis, "url", "/redis/url", 4096);
+        if (url) {
+            if (ch_redis_url_parse(url, &c->redis, why, sizeof why) < 0)
+                fail(e, "/redis/url", "%s", why);
+            c->redis_dev = 0;
+            c->redis_url = ch_strdup(url);
+        }
+        const char *u = get_string(e, redis, "username", "/redis/username", 128);
+        if (u) c->redis_username = ch_strdup(u);
+        const char *pf = get_string(e, redis, "password_file", "/redis/password_file", 4096);
+        if (pf) c->redis_password_file = ch_strdup(pf);
+        const char *sb = get_string(e, redis, "server_bin", "/redis/server_bin", 4096);
+        if (sb) c->redis_server_bin = ch_strdup(sb);
+        if (c->redis_dev && (u || pf))
+            fail(e, "/redis/url", "is required when a username or password_file is set");
+    }
+    if (!c->redis_server_bin) c->redis_server_bin = ch_strdup("redis-server");
+
+    json_t *dirs = json_object_get(root, "plugin_dirs");
+    if (dirs && !json_is_array(dirs)) fail(e, "/plugin_dirs", "must be an array of directory paths, not %s", json_type_name(dirs));
+    else if (dirs) {
+        if (json_array_size(dirs) > 64) fail(e, "/plugin_dirs", "more than 64 directories");
+        size_t i;
+        json_t *d;
+        c->plugin_dirs = ch_calloc(json_array_size(dirs) + 1, sizeof *c->plugin_dirs);
+        json_array_foreach(dirs, i, d) {
+            char p[64];
+            snprintf(p, sizeof p, "/plugin_dirs/%zu", i);
+            if (!json_is_string(d) || !*json_string_value(d)) { fail(e, p, "must be a non-empty string"); continue; }
+            c->plugin_dirs[c->plugin_dir_count++] = ch_strdup(json_string_value(d));
+        }
+    }
+    if (c->plugin_dir_count == 0 && default_plugin_dir) {
+        free(c->plugin_dirs);
+        c->plugin_dirs = ch_calloc(2, sizeof *c->plugin_dirs);
+        c->plugin_dirs[c->plugin_dir_count++] = ch_strdup(default_plugin_dir);
+    }
+
+    const char *dd = get_string(e, root, "data_dir", "/data_dir", 200);
+    c->data_dir = ch_strdup(dd ? dd : CH_DEFAULT_DATA_DIR);
+    const char *mk = get_string(e, root, "master_key_file", "/master_key_file", 4096);
+    if (mk) c->master_key_file = ch_strdup(mk);
+
+    json_t *lv = json_object_get(root, "log_level");
+    c->log_level = CH_LOG_INFO;
+    if (lv) {
+        int l = json_is_string(lv) ? ch_log_level_parse(json_string_value(lv)) : -1;
+        if (l < 0) fail(e, "/log_level", "must be one of debug, info, warn, error");
+        else c->log_level = l;
+    }
+    c->shutdown_timeout_ms = (int)get_int(e, root, "shutdown_timeout_ms", "/shutdown_timeout_ms", 0, 600000, 10000);
+
+    json_t *http = json_object_get(root, "http");
+    c->http_max_body = 1024 * 1024;
+    c->http_max_headers = 16 * 1024;
+    c->http_timeout_s = 10;
+    if (http && !json_is_object(http)) fail(e, "/http", "must be an object, not %s", json_type_name(http));
+    else if (http) {
+        static const char *const hk[] = {"max_body_bytes", "max_header_bytes", "timeout_s", NULL};
+        only_keys(e, http, "/http", hk);
+        c->http_max_body = (size_t)get_int(e, http, "max_body_bytes", "/http/max_body_bytes", 1024, 64LL * 1024 * 1024, 1024 * 1024);
+        c->http_max_headers = (size_t)get_int(e, http, "max_header_bytes", "/http/max_header_bytes", 1024, 1024 * 1024, 16 * 1024);
+        c->http_timeout_s = (int)get_int(e, http, "timeout_s", "/http/timeout_s", 1, 3600, 10);
+    }
+}
+
+/* Deep-merges src into dst (objects merge key by key; anything else replaces). */
+static void merge(json_t *dst, json_t *src)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(src, k, v) {
+        json_t *cur = json_object_get(dst, k);
+        if (json_is_object(cur) && json_is_object(v)) merge(cur, v);
+        else json_object_set(dst, k, v);
+    }
+}
+
+ch_err ch_config_load(const char *file, json_t *overrides,
+                      const char *default_plugin_dir, ch_config **out,
+                      char *err, size_t errcap)
+{
+    *out = NULL;
+    json_t *root;
+    if (file) {
+        size_t len;
+        char *text = ch_read_file(file, CONFIG_FILE_MAX, &len);
+        if (!text) {
+            snprintf(err, errcap, "%s: cannot read: %s", file,
+                     errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+            return CH_ECONFIG;
+        }
+        json_error_t je;
+        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+        free(text);
+        if (!root) {
+            snprintf(err, errcap, "%s: line %d column %d: %s", file, je.line, je.column, je.text);
+            return CH_ECONFIG;
+        }
+        if (!json_is_object(root)) {
+            snprintf(err, errcap, "/: the configuration must be a JSON object");
+            json_decref(root);
+            return CH_ECONFIG;
+        }
+    } else {
+        root = json_object();
+    }
+    if (overrides) merge(root, overrides);
+
+    ch_config *c = ch_calloc(1, sizeof *c);
+    verr e = {err, errcap, 0};
+    validate(&e, root, c, default_plugin_dir);
+    if (e.failed) {
+        json_decref(root);
+        ch_config_free(c);
+        return CH_ECONFIG;
+    }
+    c->effective = root;
+    *out = c;
+    return CH_OK;
+}
+
+void ch_config_free(ch_config *c)
+{
+    if (!c) return;
+    free(c->listen_host);
+    free(c->redis_url);
+    free(c->redis_username);
+    free(c->redis_password_file);
+    free(c->redis_server_bin);
+    for (size_t i = 0; i < c->plugin_dir_count; i++) free(c->plugin_dirs[i]);
+    free(c->plugin_dirs);
+    free(c->data_dir);
+    free(c->master_key_file);
+    json_decref(c->effective);
+    free(c);
+}
+
+static void diff(json_t *a, json_t *b, char *path, size_t plen, size_t cap,
+                 void (*fn)(const char *, void *), void *arg)
+{
+    if (json_is_object(a) && json_is_object(b)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(a, k, v) {
+            int n = snprintf(path + plen, cap - plen, "/%s", k);
+            if (n < 0 || plen + (size_t)n >= cap) continue;
+            diff(v, json_object_get(b, k), path, plen + (size_t)n, cap, fn, arg);
+        }
+        json_object_foreach(b, k, v) {
+            if (json_object_get(a, k)) continue;
+            int n = snprintf(path + plen, cap - plen, "/%s", k);
+            if (n < 0 || plen + (size_t)n >= cap) continue;
+            fn(path, arg);
+        }
+        path[plen] = '\0';
+        return;
+    }
+    if (!json_equal(a, b)) fn(plen ? path : "/", arg);
+    path[plen] = '\0';
+}
+
+void ch_config_diff(const ch_config *a, const ch_config *b,
+                    void (*fn)(const char *, void *), void *arg)
+{
+    char path[512] = "";
+    diff(a->effective, b->effective, path, 0, sizeof path, fn, arg);
+}

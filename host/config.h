@@ -1,0 +1,58 @@
+/* config.h -- c360d's configuration: a JSON file, overridden by flags.
+ *
+ * Everything is validated in one place and refused with the JSON Pointer of
+ * the offending key ("/redis/url: must start with redis:// or unix://").
+ * Unknown keys are refused too: a typo must not silently fall back to a
+ * default. Secrets are never values here, only paths to files (or the
+ * environment), so a config file can be shown to anyone. */
+#ifndef CH_CONFIG_H
+#define CH_CONFIG_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "redis_url.h"
+
+#define CH_DEFAULT_LISTEN "127.0.0.1:8360"
+#define CH_DEFAULT_DATA_DIR "./c360-data"
+
+typedef struct ch_config {
+    char *listen_host;
+    int listen_port;
+    int redis_dev;            /* no redis.url: start a private redis-server */
+    ch_redis_url redis;       /* when !redis_dev */
+    char *redis_url;          /* as configured (no secrets in it), or NULL */
+    char *redis_username;     /* may be NULL */
+    char *redis_password_file;/* may be NULL; C360_REDIS_PASSWORD otherwise */
+    char *redis_server_bin;   /* dev default: which redis-server to run */
+    char **plugin_dirs;
+    size_t plugin_dir_count;
+    char *data_dir;
+    char *master_key_file;    /* NULL: C360_MASTER_KEY or the dev key file */
+    int log_level;
+    int shutdown_timeout_ms;
+    size_t http_max_body;
+    size_t http_max_headers;
+    int http_timeout_s;
+    json_t *effective;        /* the merged document, for diffs on SIGHUP */
+} ch_config;
+
+/* Loads `file` (NULL: defaults only), applies `overrides` (a JSON object of
+ * the same shape, built from command-line flags; may be NULL) and validates.
+ * On failure returns CH_ECONFIG and writes "path: reason" into err. */
+ch_err ch_config_load(const char *file, json_t *overrides,
+                      const char *default_plugin_dir, ch_config **out,
+                      char *err, size_t errcap);
+void ch_config_free(ch_config *cfg);
+
+/* Calls fn for every leaf key whose value differs between a and b (added,
+ * removed or changed), with its JSON Pointer. */
+void ch_config_diff(const ch_config *a, const ch_config *b,
+                    void (*fn)(const char *pointer, void *arg), void *arg);
+
+/* The documented keys, for --help and docs/configuration.md. */
+extern const char ch_config_help[];
+
+#endif

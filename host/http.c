@@ -1,0 +1,251 @@
+/* http.c -- see http.h. */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "call.h"
+#include "log.h"
+#include "util.h"
+
+typedef struct route {
+    char *method;
+    char *path;
+    ch_route_fn fn;
+    void *arg;
+} route;
+
+struct ch_http {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    int port;
+    route *routes;
+    size_t nroutes;
+};
+
+struct ch_req {
+    struct evhttp_request *ev;
+    char id[65];
+    const char *method;
+    char path[1024];
+    int64_t start_ms;
+};
+
+static const char *method_name(enum evhttp_cmd_type t)
+{
+    switch (t) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    }
+    return "?";
+}
+
+/* A caller's X-Request-Id is kept when it is short and plain, so a trace can
+ * cross systems; anything else is replaced. */
+static int acceptable_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n >= 64) return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static void respond(ch_req *r, int status, const char *reason, const char *body,
+                 size_t len)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
+    evhttp_add_header(out, "Content-Type", "application/json");
+    evhttp_add_header(out, "Cache-Control", "no-store");
+    evhttp_add_header(out, "X-Request-Id", r->id);
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, body, len);
+    evhttp_send_reply(r->ev, status, reason, buf);
+    evbuffer_free(buf);
+    if (ch_log_get_level() <= CH_LOG_DEBUG) {
+        char st[8], ms[24];
+        snprintf(st, sizeof st, "%d", status);
+        snprintf(ms, sizeof ms, "%lld", (long long)(ch_monotonic_ms() - r->start_ms));
+        ch_log(CH_LOG_DEBUG, "http request", "req", r->id, "method", r->method,
+               "path", r->path, "status", st, "ms", ms, NULL);
+    }
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    }
+    return status < 400 ? "OK" : "Error";
+}
+
+void ch_req_json(ch_req *r, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) {
+        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode response\"}}";
+        respond(r, 500, "Internal Server Error", fallback, sizeof fallback - 1);
+        return;
+    }
+    respond(r, status, reason_phrase(status), text, strlen(text));
+    free(text);
+}
+
+void ch_req_error(ch_req *r, int status, const char *code, const char *message)
+{
+    ch_req_json(r, status, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code,
+                                     "message", message, "request_id", r->id));
+}
+
+const char *ch_req_id(const ch_req *r) { return r->id; }
+const char *ch_req_method(const ch_req *r) { return r->method; }
+const char *ch_req_path(const ch_req *r) { return r->path; }
+
+static void dispatch(struct evhttp_request *ev, void *arg)
+{
+    ch_http *h = arg;
+    ch_req r;
+    memset(&r, 0, sizeof r);
+    r.ev = ev;
+    r.start_ms = ch_monotonic_ms();
+    r.method = method_name(evhttp_request_get_command(ev));
+    const char *given = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
+    if (given && acceptable_id(given)) snprintf(r.id, sizeof r.id, "%s", given);
+    else ch_request_id(r.id);
+
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || !*path) path = "/";
+    if (strlen(path) >= sizeof r.path) {
+        snprintf(r.path, sizeof r.path, "(too long)");
+        ch_req_error(&r, 414, "uri_too_long", "request path is too long");
+        return;
+    }
+    snprintf(r.path, sizeof r.path, "%s", path);
+
+    int path_known = 0;
+    for (size_t i = 0; i < h->nroutes; i++) {
+        if (strcmp(h->routes[i].path, r.path) != 0) continue;
+        path_known = 1;
+        if (strcmp(h->routes[i].method, r.method) == 0 ||
+            (strcmp(r.method, "HEAD") == 0 && strcmp(h->routes[i].method, "GET") == 0)) {
+            h->routes[i].fn(&r, h->routes[i].arg);
+            return;
+        }
+    }
+    if (path_known) {
+        char allow[128] = "";
+        for (size_t i = 0; i < h->nroutes; i++) {
+            if (strcmp(h->routes[i].path, r.path) != 0) continue;
+            if (*allow) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
+            strncat(allow, h->routes[i].method, sizeof allow - strlen(allow) - 1);
+        }
+        evhttp_add_header(evhttp_request_get_output_headers(ev), "Allow", allow);
+        ch_req_error(&r, 405, "method_not_allowed", "method not allowed on this path");
+        return;
+    }
+    ch_req_error(&r, 404, "not_found", "no such route");
+}
+
+ch_http *ch_http_new(struct event_base *base, const ch_http_limits *lim)
+{
+    ch_http *h = ch_calloc(1, sizeof *h);
+    h->base = base;
+    h->http = evhttp_new(base);
+    if (!h->http) abort();
+    evhttp_set_max_body_size(h->http, (ev_ssize_t)lim->max_body);
+    evhttp_set_max_headers_size(h->http, (ev_ssize_t)lim->max_headers);
+    /* Slow clients cannot hold a connection past this. */
+    evhttp_set_timeout(h->http, lim->timeout_s);
+    evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(h->http, dispatch, h);
+    return h;
+}
+
+ch_err ch_http_listen(ch_http *h, const char *host, int port, char *err, size_t errcap)
+{
+    h->bound = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+    if (!h->bound) {
+        snprintf(err, errcap, "cannot listen on %s:%d (in use, or not a local address)", host, port);
+        return CH_EIO;
+    }
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(h->bound);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    h->port = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6) h->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return CH_OK;
+}
+
+int ch_http_port(const ch_http *h) { return h->port; }
+
+void ch_http_route(ch_http *h, const char *method, const char *path,
+                   ch_route_fn fn, void *arg)
+{
+    h->routes = ch_realloc(h->routes, (h->nroutes + 1) * sizeof *h->routes);
+    route *r = &h->routes[h->nroutes++];
+    r->method = ch_strdup(method);
+    r->path = ch_strdup(path);
+    r->fn = fn;
+    r->arg = arg;
+}
+
+void ch_http_stop_accepting(ch_http *h)
+{
+    if (h->bound) {
+        evhttp_del_accept_socket(h->http, h->bound);
+        h->bound = NULL;
+    }
+}
+
+void ch_http_free(ch_http *h)
+{
+    if (!h) return;
+    evhttp_free(h->http);
+    for (size_t i = 0; i < h->nroutes; i++) {
+        free(h->routes[i].method);
+        free(h->routes[i].path);
+    }
+    free(h->routes);
+    free(h);
+}

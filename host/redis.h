@@ -1,0 +1,42 @@
+/* redis.h -- the master's Redis connection: hiredis's async API on the
+ * libevent loop, with reconnect and capped, jittered backoff.
+ *
+ * Readiness follows Redis: the connection is ready only after connect, AUTH
+ * (when a password is configured), SELECT and a PING have succeeded, and it
+ * stays ready while a PING every second is answered within the health
+ * timeout. A Redis that stops answering (crashed, frozen, partitioned) is
+ * dropped and reconnected without restarting c360d. */
+#ifndef CH_REDIS_H
+#define CH_REDIS_H
+
+#include <event2/event.h>
+
+#include "err.h"
+#include "redis_url.h"
+
+typedef struct ch_redis ch_redis;
+struct redisAsyncContext;
+
+/* `password` may be NULL; it is copied into locked memory and wiped on free. */
+ch_redis *ch_redis_new(struct event_base *base, const ch_redis_url *url,
+                       const char *username, const char *password);
+/* Starts connecting (and keeps reconnecting until freed). */
+void ch_redis_start(ch_redis *r);
+void ch_redis_free(ch_redis *r);
+
+int ch_redis_ready(const ch_redis *r);
+/* Why it is not ready ("connecting", "connection refused", ...); "ready"
+ * otherwise. Never contains credentials. */
+const char *ch_redis_status(const ch_redis *r);
+/* The live context for commands, or NULL when not ready. */
+struct redisAsyncContext *ch_redis_context(ch_redis *r);
+/* Times a ready connection was lost (for logs and metrics). */
+unsigned long ch_redis_reconnects(const ch_redis *r);
+
+/* Reads the Redis password: the file if given (trailing newline dropped),
+ * else $C360_REDIS_PASSWORD, else none. Returns NULL with *err set on a
+ * read failure. The caller wipes and frees the result with ch_secret_free. */
+char *ch_redis_password_load(const char *file, const char **err);
+void ch_secret_free(char *s);
+
+#endif

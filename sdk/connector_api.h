@@ -1,0 +1,410 @@
+/*
+ * connector_api.h -- the Connector 360 plugin ABI.
+ *
+ * This is the one header a connector plugin includes. A plugin links nothing
+ * from the host: every host service reaches it through the function table
+ * (c360_host_api) handed to its init callback, and every host object is an
+ * opaque handle. The header compiles warning-free as C99, C11 and C++.
+ *
+ * ABI rules (the full text, with the changelog, is docs/plugin-abi.md):
+ *
+ *  - The plugin exports exactly one symbol, C360_ENTRY_SYMBOL. It returns a
+ *    pointer to a const c360_plugin_desc that begins with C360_PLUGIN_MAGIC,
+ *    abi_major, abi_minor and struct_size.
+ *  - The host refuses a plugin whose abi_major differs from its own or whose
+ *    abi_minor is newer than its own. An older minor is fine: the host reads
+ *    only the descriptor fields that the plugin's struct_size covers.
+ *  - Structs that cross the boundary begin with a size field and only ever
+ *    grow at the end. Enums and status codes are append-only and never
+ *    renumbered. A status value a reader does not know counts as C360_ERROR.
+ *  - The host table (c360_host_api) is append-only too. A plugin tests that a
+ *    service exists with C360_HOST_HAS(host, member) before calling it, so a
+ *    plugin built against a newer minor still runs (with less) on an older
+ *    host of the same major.
+ *
+ * Ownership: whoever allocates frees. Memory the host hands to a plugin
+ * (documented per function) is released with host->free(). Pointers the host
+ * passes into a callback (requests, events, records, config text) are valid
+ * only until that callback returns; copy what you keep. Strings a plugin
+ * passes to the host are copied by the host before the call returns.
+ *
+ * Out of memory: the host aborts on allocation failure (as Redis does); a
+ * plugin that cannot allocate returns C360_ENOMEM and the work is retried.
+ *
+ * Threads: see the comment on each callback. In short, webhook_verify runs on
+ * the event loop thread and must never block; every other callback runs on a
+ * worker thread and may block on host services. One plugin serves many
+ * connections of many tenants concurrently: keep per-connection state in the
+ * instance data, and make plugin-wide data safe for concurrent readers.
+ */
+#ifndef C360_CONNECTOR_API_H
+#define C360_CONNECTOR_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Bumped when an existing layout or meaning changes: old plugins break. */
+#define C360_ABI_MAJOR 1
+/* Bumped when something is appended: old plugins keep working. */
+#define C360_ABI_MINOR 0
+
+/* "C360" in ASCII: the first four bytes of every plugin descriptor. */
+#define C360_PLUGIN_MAGIC 0x43333630u
+
+/* The one symbol a plugin exports. */
+#define C360_ENTRY_SYMBOL "c360_plugin_entry"
+
+/* Marks the entry function for export even when the plugin is compiled with
+ * -fvisibility=hidden (which it should be). */
+#if defined(_WIN32)
+#define C360_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define C360_EXPORT __attribute__((visibility("default")))
+#else
+#define C360_EXPORT
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define C360_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define C360_PRINTF(fmt, args)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status codes (append-only)                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Every callback and host function that can fail returns one of these as an
+ * int32_t. Values are fixed forever; new codes are only ever added at the end.
+ * A receiver that meets a value it does not know treats it as C360_ERROR. */
+enum c360_status {
+    C360_OK = 0,           /* done */
+    C360_RETRY = 1,        /* transient: try again later; the delay is set
+                              with host->call_retry_after() (0 = host backoff) */
+    C360_ERROR = 2,        /* permanent failure: do not retry this work */
+    C360_EINVAL = 3,       /* a bad argument or bad input */
+    C360_ENOMEM = 4,       /* out of memory (retried) */
+    C360_ENOTFOUND = 5,    /* no such key / object */
+    C360_EUNSUPPORTED = 6, /* the operation is not offered here */
+    C360_ETOOBIG = 7,      /* a size limit was exceeded */
+    C360_ECONFLICT = 8,    /* a compare-and-set or version check failed */
+    C360_EAUTH = 9,        /* credentials rejected: needs re-authorisation */
+    C360_ETIMEOUT = 10,    /* a deadline passed */
+    C360_EIO = 11,         /* the host's store or network failed (retried) */
+    C360_STATUS__COUNT     /* not a status: the number of known codes */
+};
+
+/* Text for a status code; never NULL, stable, safe from any thread. Unknown
+ * values are described as such. Static inline so that a plugin needs no host
+ * symbol to call it; the host uses the same function. */
+static inline const char *c360_strstatus(int32_t status)
+{
+    switch (status) {
+    case C360_OK: return "ok";
+    case C360_RETRY: return "retry later";
+    case C360_ERROR: return "permanent error";
+    case C360_EINVAL: return "invalid argument";
+    case C360_ENOMEM: return "out of memory";
+    case C360_ENOTFOUND: return "not found";
+    case C360_EUNSUPPORTED: return "not supported";
+    case C360_ETOOBIG: return "too big";
+    case C360_ECONFLICT: return "conflict";
+    case C360_EAUTH: return "authorisation rejected";
+    case C360_ETIMEOUT: return "timed out";
+    case C360_EIO: return "i/o error";
+    default: return "unknown status (treated as permanent error)";
+    }
+}
+
+/* Log levels for host->log (append-only). */
+enum c360_log_level {
+    C360_LOG_DEBUG = 0,
+    C360_LOG_INFO = 1,
+    C360_LOG_WARN = 2,
+    C360_LOG_ERROR = 3
+};
+
+/* Capabilities a plugin declares in its descriptor (bit flags, append-only).
+ * Each one makes some callbacks required; the loader refuses a plugin that
+ * declares a capability without them. */
+#define C360_CAP_SOURCE_TICK    (1u << 0) /* scheduled polling: tick */
+#define C360_CAP_SOURCE_WEBHOOK (1u << 1) /* webhooks: webhook_verify, event */
+#define C360_CAP_DESTINATION    (1u << 2) /* deliveries: deliver */
+#define C360_CAP__KNOWN_V1_0    0x7u      /* every bit defined in ABI 1.0 */
+
+/* What webhook_verify decided (append-only). */
+enum c360_verdict {
+    C360_VERDICT_ACCEPT = 0, /* authentic: the host stores it as an event */
+    C360_VERDICT_REPLIED = 1, /* a handshake: the plugin filled the reply and
+                                 the host sends it; nothing is stored */
+    C360_VERDICT_REJECT = 2  /* not authentic: the host answers with
+                                reply->status (401 or 403) and stores nothing */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Opaque host handles                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* The loaded plugin itself. Valid from init until fini returns. */
+typedef struct c360_plugin c360_plugin;
+/* One connection (tenant + connection id) served by this plugin. Valid from
+ * instance_open until instance_close returns. */
+typedef struct c360_instance c360_instance;
+/* One invocation of one callback: carries the request id for logs, the
+ * deadline, and the outcome (retry delay, error text). Valid only during the
+ * callback it was passed to; never keep it. */
+typedef struct c360_call c360_call;
+
+/* ------------------------------------------------------------------------ */
+/* Data passed into callbacks (host-owned, valid during the callback only)   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct c360_header {
+    const char *name;   /* lower-case, NUL-terminated */
+    const char *value;  /* NUL-terminated */
+} c360_header;
+
+/* An incoming webhook request, as received. */
+typedef struct c360_webhook {
+    uint32_t struct_size;      /* sizeof(c360_webhook) of the host */
+    uint32_t header_count;
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* path without the query string */
+    const char *query;         /* raw query string, "" if none */
+    const c360_header *headers;
+    const uint8_t *body;       /* raw bytes, exactly as received */
+    size_t body_len;
+    int64_t received_at_ms;    /* wall clock, Unix milliseconds */
+} c360_webhook;
+
+/* A reply the plugin fills in webhook_verify. The host preset status to 200
+ * and content_type to "text/plain". body points into body_buf. */
+#define C360_REPLY_BODY_MAX 4096
+typedef struct c360_webhook_reply {
+    uint32_t struct_size;      /* sizeof(c360_webhook_reply) of the host */
+    int32_t status;            /* HTTP status to send */
+    char content_type[64];     /* NUL-terminated */
+    size_t body_len;           /* bytes used in body_buf */
+    char body_buf[C360_REPLY_BODY_MAX];
+} c360_webhook_reply;
+
+/* A stored event handed back to the source plugin for processing. */
+typedef struct c360_event {
+    uint32_t struct_size;      /* sizeof(c360_event) of the host */
+    uint32_t header_count;
+    const char *event_id;      /* the host's id for this event */
+    const c360_header *headers; /* the headers stored with the event */
+    const uint8_t *body;
+    size_t body_len;
+    int64_t received_at_ms;
+    uint32_t attempt;          /* 1 on the first try */
+    uint32_t reserved0;
+} c360_event;
+
+/* A normalised record handed to a destination plugin for delivery. */
+typedef struct c360_record {
+    uint32_t struct_size;      /* sizeof(c360_record) of the host */
+    uint32_t attempt;          /* 1 on the first try */
+    const char *type;          /* "lead", "comment", "registrant", ... */
+    const char *id;            /* stable id: the same on every retry/replay */
+    const char *source_plugin; /* name of the plugin that emitted it */
+    const char *json;          /* the record, a JSON object */
+    size_t json_len;
+    int64_t created_at_ms;
+} c360_record;
+
+/* ------------------------------------------------------------------------ */
+/* Host services                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Tests whether the host table has a member (i.e. the host is new enough to
+ * offer it) and that the host filled it in. Use before every service that is
+ * newer than ABI 1.0. */
+#define C360_HOST_HAS(host, member)                                         \
+    ((host) != NULL &&                                                      \
+     (host)->struct_size >= offsetof(c360_host_api, member) +               \
+                                sizeof((host)->member) &&                   \
+     (host)->member != NULL)
+
+/* The host function table. Append-only: new services go at the end, with a
+ * minor ABI bump and a changelog line in docs/plugin-abi.md. The table is
+ * owned by the host and valid from init until fini returns; every function in
+ * it is safe to call from any thread unless its comment says otherwise. */
+typedef struct c360_host_api {
+    uint32_t struct_size;  /* sizeof(c360_host_api) of the host */
+    uint16_t abi_major;    /* the host's ABI version */
+    uint16_t abi_minor;
+
+    /* --- ABI 1.0 ------------------------------------------------------- */
+
+    /* Writes a structured log line tagged with the plugin, the connection and
+     * the request id of the call. `call` may be NULL in callbacks that get
+     * none (fini, instance_close): the line then carries no tags. Never pass
+     * secrets or personal data. The message is truncated at 2 KiB. Never
+     * blocks for long. */
+    void (*log)(c360_call *call, int32_t level, const char *fmt, ...)
+        C360_PRINTF(3, 4);
+
+    /* Wall clock, Unix milliseconds. */
+    int64_t (*now_ms)(void);
+    /* Monotonic clock, milliseconds from an arbitrary origin. */
+    int64_t (*monotonic_ms)(void);
+
+    /* Releases memory the host allocated for the plugin (documented per
+     * function). NULL is accepted. */
+    void (*free)(void *ptr);
+
+    /* For a callback about to return C360_RETRY: the delay before the host
+     * tries again, in ms (0 = let the host choose its backoff). */
+    void (*call_retry_after)(c360_call *call, uint32_t delay_ms);
+    /* A short human-readable reason for the outcome of this call, shown to
+     * operators and customers. Copied; truncated at 512 bytes. No secrets. */
+    void (*call_error)(c360_call *call, const char *fmt, ...) C360_PRINTF(2, 3);
+    /* Milliseconds left before the call's deadline (negative when past). */
+    int64_t (*call_time_left_ms)(c360_call *call);
+    /* The request id of this call (for correlating plugin and host logs). */
+    const char *(*call_request_id)(c360_call *call);
+
+    /* From validate_config only: reports one error in the configuration at a
+     * JSON Pointer path ("/page_ids/0"). Both strings are copied. */
+    void (*config_error)(c360_call *call, const char *json_pointer,
+                         const char *message);
+
+    /* Identity of a connection. The strings live as long as the instance. */
+    const char *(*instance_tenant)(const c360_instance *inst);
+    const char *(*instance_connection)(const c360_instance *inst);
+} c360_host_api;
+
+/* ------------------------------------------------------------------------ */
+/* The plugin descriptor                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Tests whether a descriptor (of a plugin built against some minor) covers a
+ * member. The host uses this before it reads any member added after 1.0. */
+#define C360_DESC_HAS(desc, member)                                         \
+    ((desc)->struct_size >= offsetof(c360_plugin_desc, member) +            \
+                                sizeof((desc)->member))
+
+typedef struct c360_plugin_desc {
+    /* --- header: fixed for all ABI versions -------------------------------- */
+    uint32_t magic;        /* C360_PLUGIN_MAGIC */
+    uint16_t abi_major;    /* C360_ABI_MAJOR the plugin was built against */
+    uint16_t abi_minor;    /* C360_ABI_MINOR the plugin was built against */
+    uint32_t struct_size;  /* sizeof(c360_plugin_desc) as the plugin saw it */
+    uint32_t capabilities; /* C360_CAP_* bits */
+
+    /* --- ABI 1.0 ------------------------------------------------------- */
+    const char *name;      /* unique, [a-z0-9_], 1..32 chars; used in URLs */
+    const char *version;   /* the plugin's own version, e.g. "1.2.0" */
+    const char *description; /* one line for operators */
+    /* JSON Schema (a JSON object, draft 2020-12) of a connection's config.
+     * Served by the admin API to build forms; checked before validate_config.
+     * Secrets never go in config: they are stored with the secrets service. */
+    const char *config_schema;
+
+    /* Called once after load, before anything else. Keep `host`: it stays
+     * valid until fini. Set *plugin_data to plugin-wide state (or NULL).
+     * Thread: main thread, before the event loop runs. May block briefly.
+     * Required. Return C360_OK, or an error and call host->call_error(): the
+     * plugin is then refused and never called again. */
+    int32_t (*init)(c360_call *call, const c360_host_api *host,
+                    void **plugin_data);
+
+    /* Called once before unload; free plugin-wide state. No other callback
+     * of this plugin runs during or after it. Thread: main thread. Optional. */
+    void (*fini)(void *plugin_data);
+
+    /* Checks a connection's config (a JSON object; the schema has already
+     * been applied). Report each problem with host->config_error() and return
+     * C360_EINVAL; return C360_OK if the config is usable. Pure: no I/O.
+     * Thread: any (the event loop for the admin API's dry run): must not
+     * block. Required. */
+    int32_t (*validate_config)(c360_call *call, void *plugin_data,
+                               const char *config_json, size_t config_len);
+
+    /* Opens one connection with its validated config. Set *instance_data to
+     * the per-connection state passed to the callbacks below.
+     * Thread: worker; may block. Required. */
+    int32_t (*instance_open)(c360_call *call, void *plugin_data,
+                             c360_instance *inst, const char *config_json,
+                             size_t config_len, void **instance_data);
+
+    /* Closes a connection (config change, pause, shutdown): free
+     * instance_data. Not a disconnect: credentials stay. No other callback of
+     * this instance runs during or after it. Thread: worker. Optional. */
+    void (*instance_close)(void *plugin_data, void *instance_data);
+
+    /* C360_CAP_SOURCE_TICK: one scheduled poll of a connection. Return
+     * C360_OK, C360_RETRY (with call_retry_after) or an error.
+     * Thread: worker; may block on host services until the call's deadline. */
+    int32_t (*tick)(c360_call *call, void *plugin_data, void *instance_data);
+
+    /* C360_CAP_SOURCE_WEBHOOK: decides whether a raw webhook request is
+     * authentic (signature over the raw bytes) or a handshake to answer.
+     * instance_data is NULL for app-level URLs (/hooks/{plugin}), where one
+     * URL serves every tenant. Returns a c360_verdict; anything else counts as
+     * REJECT. Thread: the event loop. MUST NOT BLOCK: no host service that
+     * does I/O may be called here. */
+    int32_t (*webhook_verify)(c360_call *call, void *plugin_data,
+                              void *instance_data, const c360_webhook *req,
+                              c360_webhook_reply *reply);
+
+    /* C360_CAP_SOURCE_WEBHOOK: processes one stored event of a connection
+     * (fetch details from the provider, emit records). Called at least once
+     * per event: make it idempotent. Thread: worker; may block. */
+    int32_t (*event)(c360_call *call, void *plugin_data, void *instance_data,
+                     const c360_event *ev);
+
+    /* C360_CAP_DESTINATION: delivers one record to the customer's system.
+     * Called at least once per record: pass record->id on as an idempotency
+     * key. Thread: worker; may block. */
+    int32_t (*deliver)(c360_call *call, void *plugin_data,
+                       void *instance_data, const c360_record *rec);
+
+    /* The customer disconnected this connection: remove provider
+     * subscriptions and revoke tokens where the provider allows. The host
+     * deletes the connection's secrets and state afterwards, whatever this
+     * returns. instance_close follows. Thread: worker; may block. Optional. */
+    int32_t (*disconnect)(c360_call *call, void *plugin_data,
+                          void *instance_data);
+} c360_plugin_desc;
+
+/* The entry function every plugin defines, exactly once:
+ *
+ *     C360_PLUGIN_ENTRY { return &my_descriptor; }
+ *
+ * It must return a pointer to a descriptor with static storage duration and
+ * do nothing else (no allocation, no threads): the host may call it more than
+ * once, and calls it before deciding whether to accept the plugin. */
+typedef const c360_plugin_desc *(*c360_entry_fn)(void);
+
+#ifdef __cplusplus
+#define C360_EXTERN_C extern "C"
+#else
+#define C360_EXTERN_C
+#endif
+/* extern "C" so that a plugin written in C++ exports the unmangled name. */
+#define C360_PLUGIN_ENTRY                                                   \
+    C360_EXTERN_C C360_EXPORT const c360_plugin_desc *c360_plugin_entry(void); \
+    C360_EXTERN_C C360_EXPORT const c360_plugin_desc *c360_plugin_entry(void)
+
+/* Fills the fixed header of a descriptor in an initialiser:
+ *     static const c360_plugin_desc desc = { C360_DESC_HEADER(caps), ... };
+ */
+#define C360_DESC_HEADER(caps)                                              \
+    C360_PLUGIN_MAGIC, C360_ABI_MAJOR, C360_ABI_MINOR,                      \
+        (uint32_t)sizeof(c360_plugin_desc), (uint32_t)(caps)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* C360_CONNECTOR_API_H */

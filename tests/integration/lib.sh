@@ -1,0 +1,85 @@
+# lib.sh -- shared helpers for the integration tests (sourced, bash).
+#
+# Every test gets its own temporary directory, its own redis-server on a
+# free port, and its own c360d; an EXIT trap stops every process the test
+# started, whatever happens. Tests never touch a system Redis.
+set -euo pipefail
+
+T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/c360-it.XXXXXX")
+T_PIDS=()
+
+t_cleanup() {
+    local pid
+    for pid in "${T_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${T_PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [ "${T_KEEP:-0}" = 1 ]; then echo "kept $T_DIR"; else rm -rf "$T_DIR"; fi
+}
+trap t_cleanup EXIT
+
+t_fail() { echo "FAIL: $*" >&2; for f in "$T_DIR"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }; done; exit 1; }
+t_ok() { echo "ok: $*"; }
+
+# A TCP port nobody listens on right now.
+t_free_port() {
+    local p
+    for _ in $(seq 100); do
+        p=$(( (RANDOM % 20000) + 30000 ))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    t_fail "no free port"
+}
+
+# t_start_redis PORT -- starts redis-server on 127.0.0.1:PORT; sets REDIS_PID.
+t_start_redis() {
+    local port=$1
+    mkdir -p "$T_DIR/redis-$port"
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$T_DIR/redis-$port" --daemonize no >"$T_DIR/redis-$port.log" 2>&1 &
+    REDIS_PID=$!
+    T_PIDS+=("$REDIS_PID")
+    for _ in $(seq 100); do
+        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.05
+    done
+    t_fail "redis-server on $port did not start"
+}
+
+t_stop_pid() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# t_start_c360d LOGNAME ARGS... -- starts c360d ($C360D) with ARGS; sets
+# C360D_PID. The caller waits for readiness with t_wait_http.
+t_start_c360d() {
+    local name=$1; shift
+    "$C360D" "$@" >"$T_DIR/$name.log" 2>&1 &
+    C360D_PID=$!
+    T_PIDS+=("$C360D_PID")
+}
+
+# t_http METHOD URL [curl args] -- prints "STATUS BODY" (body on one line).
+t_http() {
+    local method=$1 url=$2; shift 2
+    local out
+    out=$(curl -s -m 5 -X "$method" -o "$T_DIR/body" -w '%{http_code}' "$@" "$url" || true)
+    echo "$out $(tr -d '\n' < "$T_DIR/body" 2>/dev/null)"
+}
+
+# t_wait_http URL STATUS [tries] -- waits until URL answers STATUS.
+t_wait_http() {
+    local url=$1 want=$2 tries=${3:-100} got
+    for _ in $(seq "$tries"); do
+        got=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$url" || true)
+        [ "$got" = "$want" ] && return 0
+        sleep 0.1
+    done
+    t_fail "$url: wanted $want, last got ${got:-nothing}"
+}

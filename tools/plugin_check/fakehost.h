@@ -1,0 +1,70 @@
+/* fakehost.h -- a recording c360_host_api for c360-plugin-check.
+ *
+ * The table offers every ABI 1.0 service with the host's semantics (clocks,
+ * call outcome, config errors go into the real c360_call of call.h), and
+ * records each call as one trace entry: {"fn": name, "args": [...],
+ * "result": ...}, or {"fn":"log","level":...,"msg":...} for log lines. It also
+ * notices uses the ABI forbids (a call handle from another callback, a
+ * config error outside validate_config, an unknown log level, ...) and
+ * records them as problems.
+ *
+ * Everything between fh_begin and fh_end belongs to one plugin callback.
+ * The functions are safe to call from any thread, as the ABI promises, but
+ * fh_begin/fh_end are for the tool's main thread. */
+#ifndef PC_FAKEHOST_H
+#define PC_FAKEHOST_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "connector_api.h"
+
+/* The table to hand to ch_loader_new(). Static: valid for the whole run. */
+const c360_host_api *fh_table(void);
+
+/* The one fake connection the tool opens. Its tenant and connection ids are
+ * what instance_tenant and instance_connection return. */
+c360_instance *fh_instance(void);
+const char *fh_instance_tenant_id(void);
+const char *fh_instance_connection_id(void);
+
+/* If out is not NULL, every trace entry is also printed to it as a line,
+ * indented, as it happens ("  host.log[info] msg"), so that a plugin that
+ * crashes still leaves its last host calls on screen. */
+void fh_set_echo(FILE *out);
+
+/* What fh_begin needs to know about a callback. */
+enum {
+    FH_VALIDATING = 1 << 0, /* validate_config: config_error is allowed */
+    FH_EVENT_LOOP = 1 << 1, /* runs on the event loop: must not block */
+    FH_LOADER_CALL = 1 << 2 /* the loader made the call (init): the tool
+                               does not know its address */
+};
+
+/* Starts recording the host calls of callback `label` (kept by pointer until
+ * fh_end; findings are prefixed with it). `call` is the call the tool passes
+ * to the callback: any other handle counts as a problem. NULL means the
+ * callback gets no call (fini, instance_close), so any handle is wrong --
+ * unless FH_LOADER_CALL says the loader made one the tool cannot see. */
+void fh_begin(const char *label, c360_call *call, unsigned flags);
+/* Stops recording; returns the trace (a new JSON array). */
+json_t *fh_end(void);
+
+/* Moves the problems and warnings recorded since the last take into the
+ * given arrays (of strings). */
+void fh_take_findings(json_t *problems, json_t *warnings);
+
+/* A JSON string of s, even if s is not valid UTF-8 (bytes that are not are
+ * replaced by '?'); "(null)" for NULL. New reference, never NULL. */
+json_t *fh_json_text(const char *s);
+
+/* Prints one trace entry as fh_set_echo does. */
+void fh_print_entry(FILE *out, const json_t *entry);
+
+/* Prints s to out on one line: control characters are escaped (\n, \xNN),
+ * and at most max bytes are printed (then "..."). */
+void fh_print_line_text(FILE *out, const char *s, size_t max);
+
+#endif

@@ -1,0 +1,974 @@
+/* main.c -- c360-plugin-check: loads one connector plugin exactly as c360d
+ * does (the host's own loader, from c360core) and runs each of its callbacks
+ * once against a recording fake host (fakehost.c), so that a plugin author
+ * sees what the host would see, without Redis, a network or a provider.
+ *
+ *   c360-plugin-check [--config JSON | --config-file FILE] [--json]
+ *                     [--verbose] PATH.so
+ *
+ * Exit status: 0 no problem found; 1 refused by the loader, or at least one
+ * problem (one "problem:" line each); 2 usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "call.h"
+#include "connector_api.h"
+#include "err.h"
+#include "fakehost.h"
+#include "loader.h"
+#include "log.h"
+
+/* Deadlines given to the calls. webhook_verify and validate_config run on
+ * the event loop in c360d, where a second is already far too long; worker
+ * callbacks get the order of a real tick. */
+#define PC_LOOP_TIMEOUT_MS 1000
+#define PC_WORKER_TIMEOUT_MS 30000
+/* Above this, a callback that must not block is reported (as a warning: a
+ * loaded machine or a sanitizer build can be slow on its own). */
+#define PC_LOOP_SLOW_MS 50
+/* A retry delay above a day is a unit mistake (seconds as ms * 1000, or
+ * an expiry time instead of a delay), not a plan. */
+#define PC_RETRY_MAX_MS (24u * 60u * 60u * 1000u)
+/* --config-file is read whole; a connection config is a few KiB. */
+#define PC_CONFIG_MAX (1024 * 1024)
+
+static const char pc_usage[] =
+    "usage: c360-plugin-check [--config JSON | --config-file FILE] [--json]\n"
+    "                         [--verbose] PATH.so\n"
+    "\n"
+    "Loads a connector plugin as c360d does, prints its descriptor and config\n"
+    "schema, and runs each callback once against a recording fake host.\n"
+    "\n"
+    "  --config JSON       connection config to validate and open with\n"
+    "                      (default {})\n"
+    "  --config-file FILE  the same, read from FILE\n"
+    "  --json              print one JSON document instead of text\n"
+    "  --verbose           show the host's own log lines (stderr)\n"
+    "\n"
+    "Exit status: 0 no problems, 1 refused or problems found, 2 usage error.\n";
+
+/* One run of the tool: where the findings go and how to print. */
+typedef struct pc_run {
+    bool json;
+    json_t *steps;    /* array of step objects (--json) */
+    json_t *problems; /* array of strings */
+    json_t *warnings; /* array of strings */
+} pc_run;
+
+/* The tool aborts on allocation failure, like the host. */
+static json_t *pc_need(json_t *v)
+{
+    if (v == NULL) {
+        fputs("c360-plugin-check: out of memory\n", stderr);
+        abort();
+    }
+    return v;
+}
+
+static void pc_finding(json_t *list, const char *label, const char *fmt,
+                       va_list ap)
+{
+    char buf[512];
+    int off = snprintf(buf, sizeof(buf), "%s: ", label);
+    if (off < 0 || (size_t)off >= sizeof(buf))
+        off = 0;
+    if (vsnprintf(buf + off, sizeof(buf) - (size_t)off, fmt, ap) < 0)
+        snprintf(buf, sizeof(buf), "%s: (unprintable finding)", label);
+    json_array_append_new(list, fh_json_text(buf));
+}
+
+static void pc_problem(pc_run *r, const char *label, const char *fmt, ...)
+    C360_PRINTF(3, 4);
+static void pc_problem(pc_run *r, const char *label, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pc_finding(r->problems, label, fmt, ap);
+    va_end(ap);
+}
+
+static void pc_warning(pc_run *r, const char *label, const char *fmt, ...)
+    C360_PRINTF(3, 4);
+static void pc_warning(pc_run *r, const char *label, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pc_finding(r->warnings, label, fmt, ap);
+    va_end(ap);
+}
+
+/* Copies (at most 4 KiB of) a buffer that need not be NUL-terminated into a
+ * string, for printing. */
+static void pc_bytes_text(char *out, size_t cap, const void *p, size_t len)
+{
+    size_t n = len < cap - 1 ? len : cap - 1;
+    if (n > 0)
+        memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* ------------------------------------------------------------------------ */
+/* Steps: one callback invocation each                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Starts a step: the header line in text mode, the trace in the fake host. */
+static json_t *pc_step_begin(pc_run *r, const char *label,
+                             const char *callback, c360_call *call,
+                             unsigned flags)
+{
+    json_t *step = pc_need(json_object());
+    json_object_set_new(step, "callback", pc_need(json_string(callback)));
+    if (strcmp(label, callback) != 0)
+        json_object_set_new(step, "label", fh_json_text(label));
+    if (!r->json) {
+        printf("\n%s:\n", label);
+        fflush(stdout);
+    }
+    fh_begin(label, call, flags);
+    return step;
+}
+
+/* Ends a step: keeps its trace and the fake host's findings. */
+static void pc_step_end(pc_run *r, json_t *step)
+{
+    json_object_set_new(step, "trace", fh_end());
+    fh_take_findings(r->problems, r->warnings);
+    json_array_append_new(r->steps, step);
+}
+
+static void pc_step_skip(pc_run *r, const char *callback, const char *why)
+{
+    if (!r->json) {
+        printf("\n%s: skipped (%s)\n", callback, why);
+        return;
+    }
+    json_t *step = pc_need(json_object());
+    json_object_set_new(step, "callback", pc_need(json_string(callback)));
+    json_object_set_new(step, "skipped", fh_json_text(why));
+    json_array_append_new(r->steps, step);
+}
+
+/* Records and checks what an int32_t callback returned. */
+static void pc_status(pc_run *r, json_t *step, const char *label,
+                      int32_t st, const c360_call *call, int64_t elapsed_ms,
+                      bool want_reason)
+{
+    bool known = st >= 0 && st < C360_STATUS__COUNT;
+
+    json_object_set_new(step, "status", pc_need(json_integer(st)));
+    json_object_set_new(step, "status_text",
+                        pc_need(json_string(c360_strstatus(st))));
+    json_object_set_new(step, "elapsed_ms", pc_need(json_integer(elapsed_ms)));
+    if (call->error[0] != '\0')
+        json_object_set_new(step, "error", fh_json_text(call->error));
+    if (call->retry_set)
+        json_object_set_new(step, "retry_after_ms",
+                            pc_need(json_integer(call->retry_after_ms)));
+    if (!r->json) {
+        printf("  -> %s (%" PRId32 ")", c360_strstatus(st), st);
+        if (call->retry_set)
+            printf(", retry after %" PRIu32 " ms", call->retry_after_ms);
+        printf(", %" PRId64 " ms\n", elapsed_ms);
+        if (call->error[0] != '\0') {
+            fputs("  error: ", stdout);
+            fh_print_line_text(stdout, call->error, CH_CALL_ERROR_MAX);
+            fputc('\n', stdout);
+        }
+    }
+
+    if (!known)
+        pc_problem(r, label, "returned unknown status %" PRId32 " (the host "
+                   "treats it as a permanent error)", st);
+    if (st == C360_RETRY && call->retry_set &&
+        call->retry_after_ms > PC_RETRY_MAX_MS)
+        pc_problem(r, label, "RETRY after %" PRIu32 " ms (%.1f h): more than "
+                   "24 h, a unit mistake?", call->retry_after_ms,
+                   call->retry_after_ms / 3600000.0);
+    if (call->retry_set && st != C360_RETRY)
+        pc_warning(r, label, "call_retry_after was set, but the status is "
+                   "\"%s\", so the delay is ignored", c360_strstatus(st));
+    if (want_reason && known && st != C360_OK && st != C360_RETRY &&
+        call->error[0] == '\0')
+        pc_warning(r, label, "failed (\"%s\") without a reason: operators "
+                   "see nothing but the status (use host->call_error)",
+                   c360_strstatus(st));
+}
+
+/* validate_config on the sample config. Returns whether it passed. */
+static bool pc_validate(pc_run *r, const char *plugin,
+                        const ch_plugin_ops *ops, void *pdata,
+                        const char *config, size_t config_len)
+{
+    const char *label = "validate_config";
+    c360_call call;
+    ch_call_init(&call, plugin, NULL, NULL, PC_LOOP_TIMEOUT_MS);
+    json_t *step = pc_step_begin(r, label, label, &call,
+                                 FH_VALIDATING | FH_EVENT_LOOP);
+    int64_t t0 = ch_monotonic_ms();
+    int32_t st = ops->validate_config(&call, pdata, config, config_len);
+    int64_t elapsed = ch_monotonic_ms() - t0;
+    json_object_set_new(step, "trace", fh_end());
+    fh_take_findings(r->problems, r->warnings);
+    /* No "failed without a reason" warning here: config errors are the
+     * reason. */
+    pc_status(r, step, label, st, &call, elapsed, false);
+
+    json_t *errs = pc_need(json_array());
+    for (size_t i = 0; i < call.cfgerr_count; i++) {
+        json_t *e = pc_need(json_object());
+        json_object_set_new(e, "pointer", fh_json_text(call.cfgerr[i].pointer));
+        json_object_set_new(e, "message", fh_json_text(call.cfgerr[i].message));
+        json_array_append_new(errs, e);
+        if (!r->json) {
+            fputs("  config error: ", stdout);
+            fh_print_line_text(stdout, call.cfgerr[i].pointer, 200);
+            fputs(": ", stdout);
+            fh_print_line_text(stdout, call.cfgerr[i].message, 400);
+            fputc('\n', stdout);
+        }
+        /* The pointer goes into the problem line too: that is the line a
+         * script or a CI log shows. */
+        pc_problem(r, label, "config %s: %s",
+                   call.cfgerr[i].pointer[0] != '\0' ? call.cfgerr[i].pointer
+                                                     : "(document)",
+                   call.cfgerr[i].message);
+    }
+    json_object_set_new(step, "config_errors", errs);
+    if (call.cfgerr_dropped > 0) {
+        json_object_set_new(step, "config_errors_dropped",
+                            pc_need(json_integer((json_int_t)call.cfgerr_dropped)));
+        if (!r->json)
+            printf("  (%zu more config errors not kept)\n", call.cfgerr_dropped);
+    }
+
+    if (st == C360_OK && call.cfgerr_count > 0)
+        pc_problem(r, label, "returned ok but reported %zu config errors",
+                   call.cfgerr_count);
+    else if (st == C360_EINVAL && call.cfgerr_count == 0)
+        pc_problem(r, label, "rejected the config without saying where (no "
+                   "host->config_error): the admin UI cannot mark a field");
+    else if (st != C360_OK && st != C360_EINVAL)
+        pc_problem(r, label, "returned \"%s\"; a config check should return "
+                   "ok or \"%s\"", c360_strstatus(st),
+                   c360_strstatus(C360_EINVAL));
+    if (elapsed > PC_LOOP_SLOW_MS)
+        pc_warning(r, label, "took %" PRId64 " ms; it may run on the event "
+                   "loop and must not block", elapsed);
+
+    ch_call_done(&call);
+    json_array_append_new(r->steps, step);
+    return st == C360_OK && call.cfgerr_count == 0;
+}
+
+/* One kind of instance callback: tick, event, deliver or disconnect. The
+ * tool calls through this so that every one is checked the same way. */
+typedef int32_t (*pc_inst_fn)(const ch_plugin_ops *ops, c360_call *call,
+                              void *pdata, void *idata, const void *arg);
+
+static int32_t pc_do_tick(const ch_plugin_ops *ops, c360_call *call,
+                          void *pdata, void *idata, const void *arg)
+{
+    (void)arg;
+    return ops->tick(call, pdata, idata);
+}
+
+static int32_t pc_do_event(const ch_plugin_ops *ops, c360_call *call,
+                           void *pdata, void *idata, const void *arg)
+{
+    return ops->event(call, pdata, idata, arg);
+}
+
+static int32_t pc_do_deliver(const ch_plugin_ops *ops, c360_call *call,
+                             void *pdata, void *idata, const void *arg)
+{
+    return ops->deliver(call, pdata, idata, arg);
+}
+
+static int32_t pc_do_disconnect(const ch_plugin_ops *ops, c360_call *call,
+                                void *pdata, void *idata, const void *arg)
+{
+    (void)arg;
+    return ops->disconnect(call, pdata, idata);
+}
+
+static void pc_inst_step(pc_run *r, const char *plugin, const char *label,
+                         const ch_plugin_ops *ops, void *pdata, void *idata,
+                         pc_inst_fn fn, const void *arg)
+{
+    c360_call call;
+    ch_call_init(&call, plugin, fh_instance(), NULL, PC_WORKER_TIMEOUT_MS);
+    json_t *step = pc_step_begin(r, label, label, &call, 0);
+    int64_t t0 = ch_monotonic_ms();
+    int32_t st = fn(ops, &call, pdata, idata, arg);
+    int64_t elapsed = ch_monotonic_ms() - t0;
+    json_object_set_new(step, "trace", fh_end());
+    fh_take_findings(r->problems, r->warnings);
+    pc_status(r, step, label, st, &call, elapsed, true);
+    ch_call_done(&call);
+    json_array_append_new(r->steps, step);
+}
+
+/* ------------------------------------------------------------------------ */
+/* webhook_verify                                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct pc_hook_case {
+    const char *label;
+    const char *method;
+    const char *query;
+    const c360_header *headers;
+    uint32_t header_count;
+    const char *body;
+    bool unsigned_post; /* accepting this is suspicious */
+} pc_hook_case;
+
+static const c360_header pc_get_headers[] = {
+    {"accept", "*/*"},
+    {"user-agent", "c360-plugin-check"},
+};
+static const c360_header pc_post_headers[] = {
+    {"content-type", "application/json"},
+    {"user-agent", "c360-plugin-check"},
+};
+
+/* (a) a subscription handshake as Meta and others send it; (b) a POST that
+ * carries no signature at all: an authentic-looking body is not enough. */
+static const pc_hook_case pc_hook_get = {
+    "GET handshake", "GET", "hub.mode=subscribe&hub.challenge=123",
+    pc_get_headers, 2, "", false};
+static const pc_hook_case pc_hook_post = {
+    "POST without signature", "POST", "", pc_post_headers, 2, "{}", true};
+
+static const char *pc_verdict_name(int32_t v)
+{
+    switch (v) {
+    case C360_VERDICT_ACCEPT: return "accept";
+    case C360_VERDICT_REPLIED: return "replied";
+    case C360_VERDICT_REJECT: return "reject";
+    default: return NULL;
+    }
+}
+
+static void pc_webhook(pc_run *r, const char *plugin, const ch_plugin_ops *ops,
+                       void *pdata, void *idata, bool app_level,
+                       const pc_hook_case *hc)
+{
+    char label[160];
+    snprintf(label, sizeof(label), "webhook_verify (%s, %s)", hc->label,
+             app_level ? "app-level URL" : "connection URL");
+    char path[160];
+    if (app_level)
+        snprintf(path, sizeof(path), "/hooks/%s", plugin);
+    else
+        snprintf(path, sizeof(path), "/hooks/%s/%s", plugin,
+                 fh_instance_connection_id());
+
+    /* The body is "raw bytes, exactly as received": not NUL-terminated.
+     * It gets a heap block of exactly its length, so that a plugin reading
+     * past body_len (strlen on the body, say) trips AddressSanitizer here
+     * rather than leaking memory contents in production. */
+    size_t body_len = strlen(hc->body);
+    uint8_t *body = malloc(body_len > 0 ? body_len : 1);
+    if (body == NULL)
+        pc_need(NULL);
+    memcpy(body, hc->body, body_len);
+
+    c360_webhook req = {
+        .struct_size = (uint32_t)sizeof(c360_webhook),
+        .header_count = hc->header_count,
+        .method = hc->method,
+        .path = path,
+        .query = hc->query,
+        .headers = hc->headers,
+        .body = body,
+        .body_len = body_len,
+        .received_at_ms = ch_now_ms(),
+    };
+    /* Preset as the host does: 200, text/plain, empty. */
+    c360_webhook_reply *reply = calloc(1, sizeof(*reply));
+    if (reply == NULL)
+        pc_need(NULL);
+    reply->struct_size = (uint32_t)sizeof(*reply);
+    reply->status = 200;
+    snprintf(reply->content_type, sizeof(reply->content_type), "text/plain");
+
+    c360_call call;
+    ch_call_init(&call, plugin, app_level ? NULL : fh_instance(), NULL,
+                 PC_LOOP_TIMEOUT_MS);
+    json_t *step = pc_step_begin(r, label, "webhook_verify", &call,
+                                 FH_EVENT_LOOP);
+    json_t *jreq = pc_need(json_object());
+    json_object_set_new(jreq, "method", pc_need(json_string(hc->method)));
+    json_object_set_new(jreq, "path", fh_json_text(path));
+    json_object_set_new(jreq, "query", pc_need(json_string(hc->query)));
+    json_object_set_new(jreq, "body", pc_need(json_string(hc->body)));
+    json_object_set_new(step, "request", jreq);
+    if (!r->json)
+        printf("  request: %s %s%s%s, %zu byte body, no signature\n",
+               hc->method, path, hc->query[0] != '\0' ? "?" : "", hc->query,
+               body_len);
+
+    int64_t t0 = ch_monotonic_ms();
+    int32_t v = ops->webhook_verify(&call, pdata, app_level ? NULL : idata,
+                                    &req, reply);
+    int64_t elapsed = ch_monotonic_ms() - t0;
+    json_object_set_new(step, "trace", fh_end());
+    fh_take_findings(r->problems, r->warnings);
+
+    const char *vname = pc_verdict_name(v);
+    json_object_set_new(step, "verdict", pc_need(json_integer(v)));
+    json_object_set_new(step, "verdict_text",
+                        pc_need(json_string(vname != NULL ? vname : "unknown")));
+    json_object_set_new(step, "elapsed_ms", pc_need(json_integer(elapsed)));
+    if (call.error[0] != '\0')
+        json_object_set_new(step, "error", fh_json_text(call.error));
+
+    bool ct_ok = memchr(reply->content_type, '\0',
+                        sizeof(reply->content_type)) != NULL;
+    bool body_ok = reply->body_len <= C360_REPLY_BODY_MAX;
+    char body_text[C360_REPLY_BODY_MAX + 1];
+    pc_bytes_text(body_text, sizeof(body_text), reply->body_buf,
+                  body_ok ? reply->body_len : 0);
+    if (v == C360_VERDICT_REPLIED || v == C360_VERDICT_REJECT) {
+        json_t *jr = pc_need(json_object());
+        json_object_set_new(jr, "status", pc_need(json_integer(reply->status)));
+        if (ct_ok)
+            json_object_set_new(jr, "content_type",
+                                fh_json_text(reply->content_type));
+        json_object_set_new(jr, "body_len",
+                            pc_need(json_integer((json_int_t)reply->body_len)));
+        if (body_ok)
+            json_object_set_new(jr, "body", fh_json_text(body_text));
+        json_object_set_new(step, "reply", jr);
+    }
+    if (!r->json) {
+        printf("  -> %s (%" PRId32 ")", vname != NULL ? vname : "unknown", v);
+        if (v == C360_VERDICT_REPLIED || v == C360_VERDICT_REJECT) {
+            printf(": %" PRId32 " %s, %zu bytes", reply->status,
+                   ct_ok ? reply->content_type : "(bad content type)",
+                   reply->body_len);
+            if (body_ok && reply->body_len > 0) {
+                fputs(": ", stdout);
+                fh_print_line_text(stdout, body_text, 200);
+            }
+        }
+        printf(", %" PRId64 " ms\n", elapsed);
+        if (call.error[0] != '\0') {
+            fputs("  error: ", stdout);
+            fh_print_line_text(stdout, call.error, CH_CALL_ERROR_MAX);
+            fputc('\n', stdout);
+        }
+    }
+
+    if (vname == NULL)
+        pc_problem(r, label, "returned %" PRId32 ", which is not a "
+                   "c360_verdict (the host treats it as reject)", v);
+    if (reply->struct_size != sizeof(*reply))
+        pc_problem(r, label, "changed reply->struct_size (to %" PRIu32 ")",
+                   reply->struct_size);
+    if (!ct_ok)
+        pc_problem(r, label, "left reply->content_type without a NUL in its "
+                   "%zu bytes", sizeof(reply->content_type));
+    if (!body_ok)
+        pc_problem(r, label, "reply->body_len %zu is over "
+                   "C360_REPLY_BODY_MAX (%d)", reply->body_len,
+                   C360_REPLY_BODY_MAX);
+    if (v == C360_VERDICT_REPLIED &&
+        (reply->status < 100 || reply->status > 599))
+        pc_problem(r, label, "replied with HTTP status %" PRId32 ", not "
+                   "100..599", reply->status);
+    if (v == C360_VERDICT_REJECT && reply->status != 401 &&
+        reply->status != 403)
+        pc_problem(r, label, "rejected with HTTP status %" PRId32 "; the ABI "
+                   "says 401 or 403", reply->status);
+    if (v == C360_VERDICT_ACCEPT && hc->unsigned_post)
+        pc_warning(r, label, "accepted a POST that carries no signature or "
+                   "token: are webhooks authenticated at all?");
+    if (elapsed > PC_LOOP_SLOW_MS)
+        pc_warning(r, label, "took %" PRId64 " ms on the event loop, which "
+                   "serves every tenant's webhooks", elapsed);
+
+    ch_call_done(&call);
+    json_array_append_new(r->steps, step);
+    free(reply);
+    free(body);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The plugin                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Prints the descriptor (text) or returns it as JSON. Only members inside
+ * the plugin's struct_size are read, as the host does. */
+static json_t *pc_describe(pc_run *r, const char *path,
+                           const c360_plugin_desc *d)
+{
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } caps[] = {
+        {C360_CAP_SOURCE_TICK, "source_tick"},
+        {C360_CAP_SOURCE_WEBHOOK, "source_webhook"},
+        {C360_CAP_DESTINATION, "destination"},
+    };
+    const char *name = C360_DESC_HAS(d, name) ? d->name : NULL;
+    const char *version = C360_DESC_HAS(d, version) ? d->version : NULL;
+    const char *descr = C360_DESC_HAS(d, description) ? d->description : NULL;
+    const char *schema_text =
+        C360_DESC_HAS(d, config_schema) ? d->config_schema : NULL;
+
+    json_t *j = pc_need(json_object());
+    json_object_set_new(j, "file", fh_json_text(path));
+    json_object_set_new(j, "name", fh_json_text(name));
+    json_object_set_new(j, "version", fh_json_text(version));
+    json_object_set_new(j, "description", fh_json_text(descr));
+    json_object_set_new(j, "abi", pc_need(json_sprintf("%u.%u",
+                                                       (unsigned)d->abi_major,
+                                                       (unsigned)d->abi_minor)));
+    json_object_set_new(j, "struct_size", pc_need(json_integer(d->struct_size)));
+    json_t *jcaps = pc_need(json_array());
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++)
+        if (d->capabilities & caps[i].bit)
+            json_array_append_new(jcaps, pc_need(json_string(caps[i].name)));
+    json_object_set_new(j, "capabilities", jcaps);
+    json_object_set_new(j, "capabilities_mask",
+                        pc_need(json_integer(d->capabilities)));
+
+    json_error_t jerr;
+    json_t *schema = schema_text != NULL ? json_loads(schema_text, 0, &jerr)
+                                         : NULL;
+    if (schema != NULL)
+        json_object_set_new(j, "config_schema", schema);
+    else
+        json_object_set_new(j, "config_schema", json_null());
+
+    if (!r->json) {
+        printf("file: %s\n", path);
+        fputs("name: ", stdout);
+        fh_print_line_text(stdout, name, 64);
+        fputs("\nversion: ", stdout);
+        fh_print_line_text(stdout, version, 64);
+        fputs("\ndescription: ", stdout);
+        fh_print_line_text(stdout, descr, 400);
+        printf("\nabi: %u.%u\n", (unsigned)d->abi_major,
+               (unsigned)d->abi_minor);
+        printf("struct_size: %" PRIu32 "\n", d->struct_size);
+        printf("capabilities: 0x%" PRIx32 " (", d->capabilities);
+        size_t i;
+        json_t *c;
+        json_array_foreach(jcaps, i, c)
+            printf("%s%s", i > 0 ? ", " : "", json_string_value(c));
+        printf(")\nconfig_schema:\n");
+        char *dump = schema != NULL
+            ? json_dumps(schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+            : NULL;
+        if (dump != NULL)
+            printf("%s\n", dump);
+        else
+            printf("(not a JSON document)\n");
+        free(dump);
+    }
+    /* The loader refuses a schema that does not parse; seeing it here means
+     * the loader and this tool disagree, which is worth knowing. */
+    if (schema == NULL)
+        pc_problem(r, "descriptor", "config_schema is not valid JSON");
+    return j;
+}
+
+/* Runs every callback the plugin offers, in the order the host would. */
+static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
+                        size_t config_len)
+{
+    const c360_plugin_desc *d = ch_plugin_desc(p);
+    const ch_plugin_ops *ops = ch_plugin_ops_get(p);
+    void *pdata = ch_plugin_data(p);
+    const char *plugin = ch_plugin_name(p);
+    uint32_t caps = d->capabilities;
+    bool webhooks = (caps & C360_CAP_SOURCE_WEBHOOK) && ops->webhook_verify;
+
+    bool valid = pc_validate(r, plugin, ops, pdata, config, config_len);
+
+    void *idata = NULL;
+    bool open = false;
+    if (!valid) {
+        pc_step_skip(r, "instance_open", "the config did not validate");
+    } else {
+        c360_call call;
+        ch_call_init(&call, plugin, fh_instance(), NULL, PC_WORKER_TIMEOUT_MS);
+        json_t *step = pc_step_begin(r, "instance_open", "instance_open",
+                                     &call, 0);
+        int64_t t0 = ch_monotonic_ms();
+        int32_t st = ops->instance_open(&call, pdata, fh_instance(), config,
+                                        config_len, &idata);
+        int64_t elapsed = ch_monotonic_ms() - t0;
+        json_object_set_new(step, "trace", fh_end());
+        fh_take_findings(r->problems, r->warnings);
+        pc_status(r, step, "instance_open", st, &call, elapsed, true);
+        ch_call_done(&call);
+        json_array_append_new(r->steps, step);
+        open = st == C360_OK;
+        if (!open && idata != NULL)
+            pc_warning(r, "instance_open", "failed but set instance_data; "
+                       "the host drops it without instance_close (a leak?)");
+    }
+
+    const char *no_inst = open ? NULL : "no open connection";
+    if (caps & C360_CAP_SOURCE_TICK) {
+        if (open)
+            pc_inst_step(r, plugin, "tick", ops, pdata, idata, pc_do_tick,
+                         NULL);
+        else
+            pc_step_skip(r, "tick", no_inst);
+    }
+
+    if (webhooks) {
+        if (open) {
+            pc_webhook(r, plugin, ops, pdata, idata, false, &pc_hook_get);
+            pc_webhook(r, plugin, ops, pdata, idata, false, &pc_hook_post);
+        } else {
+            pc_webhook(r, plugin, ops, pdata, NULL, true, &pc_hook_get);
+        }
+        /* The app-level URL (/hooks/{plugin}) gets NULL instance_data:
+         * every plugin must cope with it, even one that serves none. */
+        pc_webhook(r, plugin, ops, pdata, NULL, true, &pc_hook_post);
+    }
+
+    if (webhooks && ops->event) {
+        if (open) {
+            static const c360_header ev_headers[] = {
+                {"content-type", "application/json"},
+            };
+            static const char ev_json[] =
+                "{\"object\":\"page\",\"entry\":[{\"id\":\"1\","
+                "\"changes\":[{\"field\":\"leadgen\"}]}]}";
+            /* Exact-length heap copy, as for webhook bodies. */
+            size_t n = sizeof(ev_json) - 1;
+            uint8_t *body = malloc(n);
+            if (body == NULL)
+                pc_need(NULL);
+            memcpy(body, ev_json, n);
+            c360_event ev = {
+                .struct_size = (uint32_t)sizeof(c360_event),
+                .header_count = 1,
+                .event_id = "evt_plugin_check_1",
+                .headers = ev_headers,
+                .body = body,
+                .body_len = n,
+                .received_at_ms = ch_now_ms(),
+                .attempt = 1,
+            };
+            pc_inst_step(r, plugin, "event", ops, pdata, idata, pc_do_event,
+                         &ev);
+            free(body);
+        } else {
+            pc_step_skip(r, "event", no_inst);
+        }
+    }
+
+    if ((caps & C360_CAP_DESTINATION) && ops->deliver) {
+        if (open) {
+            static const char rec_json[] =
+                "{\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\"}";
+            c360_record rec = {
+                .struct_size = (uint32_t)sizeof(c360_record),
+                .attempt = 1,
+                .type = "lead",
+                .id = "rec_plugin_check_1",
+                .source_plugin = "plugin_check",
+                .json = rec_json,
+                .json_len = sizeof(rec_json) - 1,
+                .created_at_ms = ch_now_ms(),
+            };
+            pc_inst_step(r, plugin, "deliver", ops, pdata, idata,
+                         pc_do_deliver, &rec);
+        } else {
+            pc_step_skip(r, "deliver", no_inst);
+        }
+    }
+
+    if (ops->disconnect && open)
+        pc_inst_step(r, plugin, "disconnect", ops, pdata, idata,
+                     pc_do_disconnect, NULL);
+
+    if (open && ops->instance_close) {
+        json_t *step = pc_step_begin(r, "instance_close", "instance_close",
+                                     NULL, 0);
+        ops->instance_close(pdata, idata);
+        if (!r->json)
+            printf("  -> done\n");
+        pc_step_end(r, step);
+    } else if (open && idata != NULL) {
+        pc_warning(r, "instance_close", "instance_data is set but there is "
+                   "no instance_close to free it");
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Reads a whole file of at most PC_CONFIG_MAX bytes; NUL-terminated. */
+static char *pc_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(PC_CONFIG_MAX + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    size_t n = fread(buf, 1, PC_CONFIG_MAX + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > PC_CONFIG_MAX) {
+        free(buf);
+        errno = bad ? EIO : EFBIG;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int pc_usage_error(const char *fmt, const char *arg) C360_PRINTF(1, 0);
+static int pc_usage_error(const char *fmt, const char *arg)
+{
+    fputs("c360-plugin-check: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\n", stderr);
+    fputs(pc_usage, stderr);
+    return 2;
+}
+
+static void pc_print_trace(const json_t *trace)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(trace, i, e)
+        fh_print_entry(stdout, e);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_CONFIG = 256, OPT_CONFIG_FILE, OPT_JSON, OPT_VERBOSE };
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_arg = NULL;
+    const char *config_file = NULL;
+    bool json_out = false;
+    bool verbose = false;
+    int c;
+
+    opterr = 0; /* our own messages, with the usage */
+    while ((c = getopt_long(argc, argv, ":hv", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG: config_arg = optarg; break;
+        case OPT_CONFIG_FILE: config_file = optarg; break;
+        case OPT_JSON: json_out = true; break;
+        case 'v':
+        case OPT_VERBOSE: verbose = true; break;
+        case 'h': fputs(pc_usage, stdout); return 0;
+        case ':':
+            return pc_usage_error("option %s needs an argument",
+                                  argv[optind - 1]);
+        default:
+            return pc_usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (config_arg != NULL && config_file != NULL)
+        return pc_usage_error("%s", "give --config or --config-file, not both");
+    if (optind != argc - 1)
+        return pc_usage_error("%s", optind >= argc ? "no plugin file given"
+                                                   : "more than one plugin file");
+
+    /* The config: the host only ever hands plugins a JSON object (the
+     * schema has been applied), so anything else is a mistake of the
+     * caller, not something to test the plugin with. */
+    char *config_buf = NULL;
+    const char *config = "{}";
+    size_t config_len = 2;
+    if (config_arg != NULL) {
+        config = config_arg;
+        config_len = strlen(config_arg);
+    } else if (config_file != NULL) {
+        config_buf = pc_read_file(config_file, &config_len);
+        if (config_buf == NULL) {
+            fprintf(stderr, "c360-plugin-check: %s: %s\n", config_file,
+                    strerror(errno));
+            return 2;
+        }
+        config = config_buf;
+    }
+    json_error_t jerr;
+    json_t *config_doc = json_loadb(config, config_len, 0, &jerr);
+    if (config_doc == NULL || !json_is_object(config_doc)) {
+        fprintf(stderr, "c360-plugin-check: config: %s\n",
+                config_doc == NULL ? jerr.text : "not a JSON object");
+        json_decref(config_doc);
+        free(config_buf);
+        return 2;
+    }
+
+    /* dlopen() searches the library path for a name without a slash, which
+     * would find some other hello.so (or none) instead of the one in the
+     * current directory that the user meant. */
+    const char *arg = argv[optind];
+    char *path = malloc(strlen(arg) + 3);
+    if (path == NULL)
+        pc_need(NULL);
+    snprintf(path, strlen(arg) + 3, "%s%s", strchr(arg, '/') ? "" : "./", arg);
+
+    /* The loader's own log lines (JSON on stderr) repeat what this tool
+     * prints; keep only its errors unless asked. */
+    ch_log_set_level(verbose ? CH_LOG_DEBUG : CH_LOG_ERROR);
+
+    pc_run run = {
+        .json = json_out,
+        .steps = pc_need(json_array()),
+        .problems = pc_need(json_array()),
+        .warnings = pc_need(json_array()),
+    };
+    pc_run *r = &run;
+    json_t *doc = pc_need(json_object());
+    json_object_set_new(doc, "file", fh_json_text(path));
+    json_object_set_new(doc, "config", config_doc);
+
+    ch_loader *ld = ch_loader_new(fh_table());
+    if (ld == NULL)
+        pc_need(NULL);
+
+    /* Loading calls init; its host calls are recorded, and printed after
+     * the descriptor (which is only known once loaded). */
+    fh_begin("init", NULL, FH_LOADER_CALL);
+    ch_err err = ch_loader_load_file(ld, path);
+    json_t *init_trace = fh_end();
+    fh_take_findings(r->problems, r->warnings);
+
+    int status;
+    if (err != CH_OK) {
+        size_t nref = ch_loader_refused_count(ld);
+        json_t *refused = pc_need(json_object());
+        if (nref > 0) {
+            ch_refusal code = ch_loader_refused_code(ld, nref - 1);
+            const char *reason = ch_loader_refused_reason(ld, nref - 1);
+            json_object_set_new(refused, "code",
+                                fh_json_text(ch_refusal_code(code)));
+            json_object_set_new(refused, "reason", fh_json_text(reason));
+            if (!r->json) {
+                if (json_array_size(init_trace) > 0) {
+                    puts("init:");
+                    pc_print_trace(init_trace);
+                }
+                printf("refused: %s: ", ch_refusal_code(code));
+                fh_print_line_text(stdout, reason, 1000);
+                fputc('\n', stdout);
+            }
+        } else {
+            /* Not a refusal (out of memory, say): still no plugin. */
+            json_object_set_new(refused, "code", pc_need(json_string("error")));
+            json_object_set_new(refused, "reason",
+                                pc_need(json_string(ch_strerror(err))));
+            if (!r->json)
+                printf("refused: error: %s\n", ch_strerror(err));
+        }
+        json_t *istep = pc_need(json_object());
+        json_object_set_new(istep, "callback", pc_need(json_string("init")));
+        json_object_set_new(istep, "trace", init_trace);
+        json_array_append_new(r->steps, istep);
+        json_object_set_new(doc, "refused", refused);
+        status = 1;
+    } else {
+        const ch_plugin *p = ch_loader_get(ld, ch_loader_count(ld) - 1);
+        json_object_set_new(doc, "refused", json_null());
+        json_object_set_new(doc, "plugin", pc_describe(r, path,
+                                                       ch_plugin_desc(p)));
+        if (!r->json) {
+            printf("\ninit:\n");
+            pc_print_trace(init_trace);
+            printf("  -> ok\n");
+            /* From here on host calls are printed as they happen: if the
+             * plugin crashes, its last host calls are on screen. */
+            fh_set_echo(stdout);
+        }
+        json_t *istep = pc_need(json_object());
+        json_object_set_new(istep, "callback", pc_need(json_string("init")));
+        json_object_set_new(istep, "status", pc_need(json_integer(C360_OK)));
+        json_object_set_new(istep, "trace", init_trace);
+        json_array_append_new(r->steps, istep);
+
+        pc_exercise(r, p, config, config_len);
+        status = 0;
+    }
+
+    if (err == CH_OK) {
+        /* fini runs inside ch_loader_free (and dlclose after it). */
+        json_t *fstep = pc_step_begin(r, "fini", "fini", NULL, 0);
+        ch_loader_free(ld);
+        if (!r->json)
+            printf("  -> done\n");
+        pc_step_end(r, fstep);
+        fh_set_echo(NULL);
+    } else {
+        /* A refused plugin is never called again: no fini. */
+        ch_loader_free(ld);
+    }
+
+    size_t nprob = json_array_size(r->problems);
+    if (nprob > 0)
+        status = 1;
+    if (r->json) {
+        json_object_set_new(doc, "steps", r->steps);
+        json_object_set_new(doc, "warnings", r->warnings);
+        json_object_set_new(doc, "problems", r->problems);
+        json_object_set_new(doc, "ok", json_boolean(status == 0));
+        if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+            status = 1;
+        fputc('\n', stdout);
+    } else {
+        size_t i;
+        json_t *s;
+        putchar('\n');
+        json_array_foreach(r->warnings, i, s) {
+            fputs("warning: ", stdout);
+            fh_print_line_text(stdout, json_string_value(s), 600);
+            fputc('\n', stdout);
+        }
+        json_array_foreach(r->problems, i, s) {
+            fputs("problem: ", stdout);
+            fh_print_line_text(stdout, json_string_value(s), 600);
+            fputc('\n', stdout);
+        }
+        if (status == 0)
+            printf("result: ok, %zu warning%s\n", json_array_size(r->warnings),
+                   json_array_size(r->warnings) == 1 ? "" : "s");
+        else if (nprob > 0)
+            printf("result: %zu problem%s\n", nprob, nprob == 1 ? "" : "s");
+        else
+            printf("result: refused\n");
+        json_decref(r->steps);
+        json_decref(r->warnings);
+        json_decref(r->problems);
+    }
+    json_decref(doc);
+    free(path);
+    free(config_buf);
+    if (fflush(stdout) != 0)
+        status = 1;
+    return status;
+}
