@@ -54,7 +54,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 0
+#define C360_ABI_MINOR 1
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -99,6 +99,8 @@ enum c360_status {
     C360_EAUTH = 9,        /* credentials rejected: needs re-authorisation */
     C360_ETIMEOUT = 10,    /* a deadline passed */
     C360_EIO = 11,         /* the host's store or network failed (retried) */
+    /* ABI 1.1 */
+    C360_EDENIED = 12,     /* refused by operator policy (e.g. SSRF rules) */
     C360_STATUS__COUNT     /* not a status: the number of known codes */
 };
 
@@ -120,6 +122,7 @@ static inline const char *c360_strstatus(int32_t status)
     case C360_EAUTH: return "authorisation rejected";
     case C360_ETIMEOUT: return "timed out";
     case C360_EIO: return "i/o error";
+    case C360_EDENIED: return "denied by policy";
     default: return "unknown status (treated as permanent error)";
     }
 }
@@ -225,6 +228,101 @@ typedef struct c360_record {
 /* Host services                                                             */
 /* ------------------------------------------------------------------------ */
 
+/* --- ABI 1.1 service types ------------------------------------------------ */
+
+/* Who shares a rate-limit bucket (append-only). */
+enum c360_rl_scope {
+    C360_RL_APP = 0,        /* every tenant of this plugin: a provider app's
+                               own budget (e.g. Meta app-level calls) */
+    C360_RL_TENANT = 1,     /* one tenant, all its connections of this plugin */
+    C360_RL_CONNECTION = 2  /* one connection (a user token, an ad account) */
+};
+
+/* A bucket's budget: `limit` units per `period_ms`, with up to `burst` units
+ * usable at once (burst 0 = limit). */
+typedef struct c360_rl_limit {
+    uint32_t struct_size;   /* sizeof(c360_rl_limit) of the plugin */
+    uint32_t limit;
+    uint32_t period_ms;
+    uint32_t burst;
+} c360_rl_limit;
+
+/* Flags of an outbound HTTP request (bit flags, append-only). */
+#define C360_HTTP_FOLLOW_REDIRECTS (1u << 0) /* off by default */
+#define C360_HTTP_CUSTOMER_URL     (1u << 1) /* the URL came from a customer:
+                                                apply the SSRF policy */
+
+/* An outbound HTTP request. Header names and values are copied. */
+typedef struct c360_http_request {
+    uint32_t struct_size;       /* sizeof(c360_http_request) of the plugin */
+    uint32_t header_count;
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;            /* http:// or https:// only */
+    const c360_header *headers;
+    const uint8_t *body;        /* may be NULL */
+    size_t body_len;
+    uint32_t timeout_ms;        /* total; 0 = host default (30 s) */
+    uint32_t connect_timeout_ms;/* 0 = host default (10 s) */
+    uint32_t max_response_bytes;/* 0 = host default (8 MiB) */
+    uint32_t flags;             /* C360_HTTP_* */
+} c360_http_request;
+
+/* A response, allocated by the host: release it with host->http_free. The
+ * body is NUL-terminated (not counted in body_len) for convenience. */
+typedef struct c360_http_response {
+    uint32_t struct_size;       /* sizeof(c360_http_response) of the host */
+    int32_t status;             /* HTTP status code */
+    uint32_t header_count;
+    uint32_t reserved0;
+    const c360_header *headers; /* names lower-cased */
+    const uint8_t *body;
+    size_t body_len;
+    int64_t elapsed_ms;
+} c360_http_response;
+
+/* OAuth 2.0 grants (append-only). */
+enum c360_oauth_grant {
+    C360_GRANT_AUTHORIZATION_CODE = 0, /* exchange `code` (OAuth connect) */
+    C360_GRANT_REFRESH_TOKEN = 1,      /* refresh with the stored token */
+    C360_GRANT_CLIENT_CREDENTIALS = 2,
+    C360_GRANT_ACCOUNT_CREDENTIALS = 3 /* Zoom Server-to-Server */
+};
+
+/* How client credentials reach the token endpoint (append-only). */
+enum c360_oauth_auth {
+    C360_OAUTH_AUTH_BODY = 0,   /* client_id/client_secret form fields */
+    C360_OAUTH_AUTH_BASIC = 1   /* HTTP Basic (Zoom) */
+};
+
+/* What the plugin tells the host about its provider's token endpoint. The
+ * host copies what it needs; strings may be freed after the call. */
+typedef struct c360_oauth_params {
+    uint32_t struct_size;       /* sizeof(c360_oauth_params) of the plugin */
+    int32_t grant;              /* c360_oauth_grant */
+    int32_t auth;               /* c360_oauth_auth */
+    uint32_t refresh_margin_s;  /* refresh this long before expiry; 0 = host
+                                   default (300 s) */
+    const char *token_url;
+    const char *client_id;
+    const char *client_secret;
+    const char *scope;          /* optional */
+    const char *code;           /* authorization_code */
+    const char *redirect_uri;   /* authorization_code */
+    const char *code_verifier;  /* authorization_code with PKCE; optional */
+    const char *account_id;     /* account_credentials */
+    const char *token_name;     /* which token of the connection; NULL =
+                                   "default" */
+} c360_oauth_params;
+
+/* Base64 alphabets (append-only). */
+enum c360_b64 {
+    C360_B64_STANDARD = 0,       /* +/ with = padding */
+    C360_B64_URLSAFE = 1,        /* -_ with = padding */
+    C360_B64_URLSAFE_NOPAD = 2   /* -_ without padding (JWT, Standard Webhooks
+                                    ids) */
+};
+
+
 /* Tests whether the host table has a member (i.e. the host is new enough to
  * offer it) and that the host filled it in. Use before every service that is
  * newer than ABI 1.0. */
@@ -281,6 +379,111 @@ typedef struct c360_host_api {
     /* Identity of a connection. The strings live as long as the instance. */
     const char *(*instance_tenant)(const c360_instance *inst);
     const char *(*instance_connection)(const c360_instance *inst);
+
+    /* --- ABI 1.1: host services ---------------------------------------- */
+    /* Everything below may block (Redis, network): call it from worker
+     * callbacks only, never from webhook_verify or validate_config -- except
+     * the crypto helpers at the end, which are pure and safe anywhere. Each
+     * worker thread has its own Redis connection and HTTP handle. The
+     * connection a call acts for is taken from `call` (its instance): a
+     * plugin can never name another connection's or tenant's data. Calls
+     * made outside a connection (init) get C360_EINVAL. */
+
+    /* State: per-connection key/value, binary-safe. Keys: 1..200 bytes of
+     * printable ASCII. Values: up to the operator's limit (default 1 MiB;
+     * C360_ETOOBIG above it). Every write bumps the key's version (>= 1). */
+    /* *value (NUL-terminated, not counted in *len) is freed with host->free.
+     * C360_ENOTFOUND if absent. version may be NULL. */
+    int32_t (*state_get)(c360_call *call, const char *key, uint8_t **value,
+                         size_t *len, uint64_t *version);
+    /* ttl_ms 0 = no expiry. new_version may be NULL. */
+    int32_t (*state_set)(c360_call *call, const char *key, const void *value,
+                         size_t len, uint32_t ttl_ms, uint64_t *new_version);
+    /* Writes only if the stored version is `expected` (0 = the key must not
+     * exist); C360_ECONFLICT otherwise. */
+    int32_t (*state_cas)(c360_call *call, const char *key, const void *value,
+                         size_t len, uint64_t expected, uint32_t ttl_ms,
+                         uint64_t *new_version);
+    /* C360_OK even if the key did not exist. */
+    int32_t (*state_delete)(c360_call *call, const char *key);
+    /* Adds delta to an integer value (absent = 0); C360_EINVAL if the stored
+     * value is not an integer. */
+    int32_t (*state_incr)(c360_call *call, const char *key, int64_t delta,
+                          int64_t *result);
+
+    /* Secrets of the connection, sealed at rest. Names as state keys.
+     * *value (NUL-terminated) lives in guarded memory: release it with
+     * host->secret_free, which wipes it. Never log a secret. */
+    int32_t (*secret_get)(c360_call *call, const char *name, uint8_t **value,
+                          size_t *len);
+    int32_t (*secret_put)(c360_call *call, const char *name,
+                          const void *value, size_t len);
+    int32_t (*secret_delete)(c360_call *call, const char *name);
+    void (*secret_free)(void *value);
+
+    /* Rate-limit budgets shared by every host. Takes `cost` units from the
+     * bucket: C360_OK if allowed now, else C360_RETRY with *wait_ms set to
+     * the delay after which it would be. Bucket names: as state keys. */
+    int32_t (*ratelimit_take)(c360_call *call, int32_t scope,
+                              const char *bucket, const c360_rl_limit *limit,
+                              uint32_t cost, uint32_t *wait_ms);
+    /* Feeds a provider's usage report so the bucket slows down before the
+     * provider's hard limit: usage_pct is the highest usage the provider
+     * reports (0..100+), pause_ms an explicit wait (Retry-After; 0 = none). */
+    int32_t (*ratelimit_report)(c360_call *call, int32_t scope,
+                                const char *bucket, uint32_t usage_pct,
+                                uint32_t pause_ms);
+    /* Reads the usage headers the host knows (X-App-Usage,
+     * X-Business-Use-Case-Usage, X-Ad-Account-Usage, Retry-After,
+     * X-RateLimit-*) from a response and reports them to the bucket. */
+    int32_t (*ratelimit_feed_response)(c360_call *call, int32_t scope,
+                                       const char *bucket,
+                                       const c360_http_response *resp);
+
+    /* Appends to the tenant's tamper-evident audit log, with this plugin as
+     * the actor. Ids only: never secrets or personal data. */
+    int32_t (*audit)(c360_call *call, const char *action, const char *target,
+                     const char *outcome);
+
+    /* Outbound HTTP (blocking). Returns C360_OK when a response arrived,
+     * whatever its status, and sets *resp (free with http_free); otherwise
+     * C360_ETIMEOUT, C360_EIO (network, TLS), C360_ETOOBIG (response over
+     * the limit), C360_EDENIED (policy) or C360_EINVAL, with the reason in
+     * the call's error. */
+    int32_t (*http)(c360_call *call, const c360_http_request *req,
+                    c360_http_response **resp);
+    void (*http_free)(c360_http_response *resp);
+
+    /* OAuth 2.0. oauth_token returns a valid access token for the
+     * connection (token_name), refreshing it ahead of expiry with the grant
+     * in params; across every host only one refresh runs per expiry.
+     * *token is freed with secret_free. C360_EAUTH: the grant is dead (e.g.
+     * invalid_grant); the connection is marked "needs re-authorisation". */
+    int32_t (*oauth_token)(c360_call *call, const c360_oauth_params *params,
+                           char **token, int64_t *expires_at_ms);
+    /* Runs the grant in params now (authorization_code at connect time,
+     * client/account credentials) and stores the tokens sealed. */
+    int32_t (*oauth_exchange)(c360_call *call, const c360_oauth_params *params);
+    /* The provider rejected the token in an API call (e.g. Meta code 190):
+     * the host re-checks the store (another host may have refreshed) and
+     * otherwise marks the connection as needing re-authorisation.
+     * Returns C360_OK if a newer token is already stored (retry with it). */
+    int32_t (*oauth_token_rejected)(c360_call *call, const char *token_name,
+                                    const char *reason);
+
+    /* Crypto helpers (pure, thread-safe, never block). */
+    void (*hmac_sha256)(const void *key, size_t key_len, const void *msg,
+                        size_t msg_len, uint8_t out[32]);
+    void (*sha256)(const void *msg, size_t len, uint8_t out[32]);
+    /* 1 if equal, in time that depends only on len. */
+    int (*ct_equal)(const void *a, const void *b, size_t len);
+    /* Encodes into a host-allocated NUL-terminated string (host->free). */
+    char *(*base64_encode)(const void *bin, size_t len, int32_t variant);
+    /* Decodes into host->free'd memory; C360_EINVAL on bad input. */
+    int32_t (*base64_decode)(const char *text, size_t text_len,
+                             int32_t variant, uint8_t **bin, size_t *len);
+    char *(*hex_encode)(const void *bin, size_t len);
+    void (*random_bytes)(void *buf, size_t len);
 } c360_host_api;
 
 /* ------------------------------------------------------------------------ */

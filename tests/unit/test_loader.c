@@ -41,7 +41,8 @@ static const char *reason_for(const ch_loader *ld, const char *file, ch_refusal 
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) { fprintf(stderr, "usage: test_loader PLUGIN_DIR\n"); return 2; }
+    const char *dir = argc == 2 ? argv[1] : getenv("C360_TEST_PLUGIN_DIR");
+    if (!dir) { fprintf(stderr, "usage: test_loader PLUGIN_DIR (or C360_TEST_PLUGIN_DIR)\n"); return 2; }
     ch_log_set_level(CH_LOG_ERROR); /* refusals log at warn: keep output short */
     (void)host_inits;
     c360_host_api api;
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
     api.call_error = t_error;
 
     ch_loader *ld = ch_loader_new(&api);
-    CHECK(ch_loader_load_dir(ld, argv[1]) == CH_OK);
+    CHECK(ch_loader_load_dir(ld, dir) == CH_OK);
 
     /* The good ones. */
     CHECK(ch_loader_find(ld, "good") != NULL);

@@ -1,0 +1,234 @@
+/* rconn.c -- see rconn.h. */
+#include "rconn.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util.h"
+
+typedef struct target {
+    ch_redis_url url;
+    char *username;
+    char *password; /* sodium_malloc'd */
+    int timeout_ms;
+    int configured;
+} target;
+
+static target g_target;
+static pthread_mutex_t g_script_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+typedef struct tconn {
+    redisContext *ctx;
+    char error[160];
+} tconn;
+
+static void tconn_destroy(void *p)
+{
+    tconn *t = p;
+    if (!t) return;
+    if (t->ctx) redisFree(t->ctx);
+    free(t);
+}
+
+static void make_key(void) { pthread_key_create(&g_key, tconn_destroy); }
+
+static tconn *self(void)
+{
+    pthread_once(&g_once, make_key);
+    tconn *t = pthread_getspecific(g_key);
+    if (!t) {
+        t = ch_calloc(1, sizeof *t);
+        pthread_setspecific(g_key, t);
+    }
+    return t;
+}
+
+ch_err ch_rconn_configure(const ch_redis_url *url, const char *username,
+                          const char *password, int timeout_ms)
+{
+    ch_rconn_shutdown();
+    g_target.url = *url;
+    g_target.username = username ? ch_strdup(username) : NULL;
+    if (password) {
+        size_t n = strlen(password) + 1;
+        g_target.password = sodium_malloc(n);
+        if (!g_target.password) abort();
+        memcpy(g_target.password, password, n);
+    }
+    g_target.timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
+    g_target.configured = 1;
+    return CH_OK;
+}
+
+void ch_rconn_shutdown(void)
+{
+    ch_rconn_thread_close();
+    free(g_target.username);
+    if (g_target.password) sodium_free(g_target.password);
+    memset(&g_target, 0, sizeof g_target);
+}
+
+const char *ch_rconn_error(void) { return self()->error; }
+
+void ch_rconn_thread_close(void)
+{
+    pthread_once(&g_once, make_key);
+    tconn *t = pthread_getspecific(g_key);
+    if (t && t->ctx) {
+        redisFree(t->ctx);
+        t->ctx = NULL;
+    }
+}
+
+static int handshake(tconn *t)
+{
+    redisReply *r = NULL;
+    if (g_target.password) {
+        if (g_target.username)
+            r = redisCommand(t->ctx, "AUTH %s %s", g_target.username, g_target.password);
+        else
+            r = redisCommand(t->ctx, "AUTH %s", g_target.password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(t->error, sizeof t->error, "AUTH failed: %.100s", r ? r->str : t->ctx->errstr);
+            if (r) freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    if (g_target.url.db) {
+        r = redisCommand(t->ctx, "SELECT %d", g_target.url.db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(t->error, sizeof t->error, "SELECT failed");
+            if (r) freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+static int ensure(tconn *t)
+{
+    if (t->ctx && !t->ctx->err) return 0;
+    if (t->ctx) { redisFree(t->ctx); t->ctx = NULL; }
+    if (!g_target.configured) {
+        snprintf(t->error, sizeof t->error, "redis not configured");
+        return -1;
+    }
+    struct timeval tv = {g_target.timeout_ms / 1000, (g_target.timeout_ms % 1000) * 1000};
+    t->ctx = g_target.url.is_unix ? redisConnectUnixWithTimeout(g_target.url.path, tv)
+                                  : redisConnectWithTimeout(g_target.url.host, g_target.url.port, tv);
+    if (!t->ctx || t->ctx->err) {
+        snprintf(t->error, sizeof t->error, "connect: %s", t->ctx ? t->ctx->errstr : "out of memory");
+        if (t->ctx) { redisFree(t->ctx); t->ctx = NULL; }
+        return -1;
+    }
+    redisSetTimeout(t->ctx, tv);
+    if (handshake(t) < 0) {
+        redisFree(t->ctx);
+        t->ctx = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* One reconnect attempt: a connection that died while idle (a Redis
+ * restart) must not fail the first command after it; the old server never
+ * ran that command. Only a connection cut in the middle of a command can
+ * make it run twice; service writes are idempotent or version-checked, and
+ * counters (state_incr) are documented as at-least-once for that reason. */
+redisReply *ch_rconn_argv(int argc, const char **argv, const size_t *lens)
+{
+    tconn *t = self();
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ensure(t) < 0) continue;
+        redisReply *r = redisCommandArgv(t->ctx, argc, argv, lens);
+        if (r) return r;
+        snprintf(t->error, sizeof t->error, "%s", t->ctx->errstr[0] ? t->ctx->errstr : "connection lost");
+        redisFree(t->ctx);
+        t->ctx = NULL;
+    }
+    return NULL;
+}
+
+redisReply *ch_rconn_command(const char *fmt, ...)
+{
+    tconn *t = self();
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ensure(t) < 0) continue;
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(t->ctx, fmt, ap);
+        va_end(ap);
+        if (r) return r;
+        snprintf(t->error, sizeof t->error, "%s", t->ctx->errstr[0] ? t->ctx->errstr : "connection lost");
+        redisFree(t->ctx);
+        t->ctx = NULL;
+    }
+    return NULL;
+}
+
+static int load_script(ch_script *s)
+{
+    redisReply *r = ch_rconn_command("SCRIPT LOAD %s", s->src);
+    if (!r) return -1;
+    int ok = r->type == REDIS_REPLY_STRING && r->len == 40;
+    if (ok) {
+        pthread_mutex_lock(&g_script_lock);
+        memcpy(s->sha, r->str, 40);
+        s->sha[40] = '\0';
+        pthread_mutex_unlock(&g_script_lock);
+    } else {
+        snprintf(self()->error, sizeof self()->error, "SCRIPT LOAD failed: %.100s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
+                          const char **argv, const size_t *lens)
+{
+    char sha[41];
+    pthread_mutex_lock(&g_script_lock);
+    memcpy(sha, s->sha, sizeof sha);
+    pthread_mutex_unlock(&g_script_lock);
+    if (!sha[0]) {
+        if (load_script(s) < 0) return NULL;
+        pthread_mutex_lock(&g_script_lock);
+        memcpy(sha, s->sha, sizeof sha);
+        pthread_mutex_unlock(&g_script_lock);
+    }
+    /* EVALSHA sha nkeys args... */
+    enum { MAXARGS = 32 };
+    if (argc > MAXARGS - 3) return NULL;
+    const char *av[MAXARGS];
+    size_t al[MAXARGS];
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    av[0] = "EVALSHA"; al[0] = 7;
+    av[1] = sha; al[1] = 40;
+    av[2] = nk; al[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        av[3 + i] = argv[i];
+        al[3 + i] = lens ? lens[i] : strlen(argv[i]);
+    }
+    redisReply *r = ch_rconn_argv(argc + 3, av, al);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(r);
+        if (load_script(s) < 0) return NULL;
+        pthread_mutex_lock(&g_script_lock);
+        memcpy(sha, s->sha, sizeof sha);
+        pthread_mutex_unlock(&g_script_lock);
+        r = ch_rconn_argv(argc + 3, av, al);
+    }
+    return r;
+}

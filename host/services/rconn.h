@@ -1,0 +1,50 @@
+/* rconn.h -- blocking Redis connections for host services.
+ *
+ * Plugins call host services from worker threads and may block on them, so
+ * services talk to Redis synchronously, each thread over its own connection
+ * (created on first use, reconnected on error, closed when the thread ends).
+ * The event loop never uses these: it has the async connection (redis.h).
+ *
+ * Scripts (Lua) are run with EVALSHA and loaded on NOSCRIPT, so a Redis
+ * restart or failover that drops the script cache costs one round trip. */
+#ifndef CH_RCONN_H
+#define CH_RCONN_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include "err.h"
+#include "redis_url.h"
+
+/* Process-wide target; call before any thread uses a connection. The
+ * password is copied into guarded memory. timeout_ms bounds each command. */
+ch_err ch_rconn_configure(const ch_redis_url *url, const char *username,
+                          const char *password, int timeout_ms);
+/* Forgets the target and wipes the password (at exit, after the threads). */
+void ch_rconn_shutdown(void);
+
+/* Runs a command on this thread's connection. Returns the reply (free it
+ * with freeReplyObject), or NULL when Redis cannot be reached (after one
+ * reconnect attempt); errno-like detail in ch_rconn_error(). A Redis error
+ * reply is returned as a reply of type REDIS_REPLY_ERROR. */
+redisReply *ch_rconn_command(const char *fmt, ...);
+redisReply *ch_rconn_argv(int argc, const char **argv, const size_t *lens);
+/* Why the last call on this thread returned NULL. */
+const char *ch_rconn_error(void);
+/* Closes this thread's connection (also done automatically at exit). */
+void ch_rconn_thread_close(void);
+
+/* A Lua script with its SHA1, filled on first use. Define as
+ *     static ch_script s = CH_SCRIPT("return 1");                        */
+typedef struct ch_script {
+    const char *src;
+    char sha[41];
+} ch_script;
+#define CH_SCRIPT(text) {text, ""}
+
+/* EVALSHA script with nkeys keys followed by args (argc counts both). */
+redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
+                          const char **argv, const size_t *lens);
+
+#endif

@@ -1,0 +1,121 @@
+/* redis_fixture.h -- a private redis-server for a unit test process.
+ *
+ * fx_redis_start() runs redis-server on a free loopback port in a fresh temp
+ * directory and waits until it answers; fx_redis_stop() (also run at exit)
+ * kills it and removes the directory. Tests never touch a shared Redis.
+ * Header-only so each test binary stays one file. */
+#ifndef C360_TEST_REDIS_FIXTURE_H
+#define C360_TEST_REDIS_FIXTURE_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+typedef struct fx_redis {
+    pid_t pid;
+    int port;
+    char dir[64];
+} fx_redis;
+
+static fx_redis fx_current;
+
+static void fx_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int fx_redis_ping(int port)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) { if (c) redisFree(c); return 0; }
+    redisReply *r = redisCommand(c, "PING");
+    int ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+static void fx_redis_stop(void)
+{
+    if (fx_current.pid > 0) {
+        kill(fx_current.pid, SIGKILL);
+        waitpid(fx_current.pid, NULL, 0);
+        fx_current.pid = 0;
+    }
+    if (fx_current.dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx_current.dir);
+        if (system(cmd) != 0) fprintf(stderr, "fixture: cannot remove %s\n", fx_current.dir);
+        fx_current.dir[0] = '\0';
+    }
+}
+
+/* Starts (or restarts, keeping the port and directory) redis-server.
+ * Extra redis-server arguments may be given, NULL-terminated. Returns the
+ * port, or exits the test with status 1. */
+static int fx_redis_start_args(const char *const *extra)
+{
+    if (!fx_current.dir[0]) {
+        snprintf(fx_current.dir, sizeof fx_current.dir, "/tmp/c360-fx-XXXXXX");
+        if (!mkdtemp(fx_current.dir)) { perror("mkdtemp"); exit(1); }
+        srand((unsigned)getpid() ^ (unsigned)time(NULL));
+        atexit(fx_redis_stop);
+    }
+    for (int attempt = 0; attempt < 20; attempt++) {
+        int port = fx_current.port ? fx_current.port : 20000 + rand() % 20000;
+        char portbuf[16];
+        snprintf(portbuf, sizeof portbuf, "%d", port);
+        pid_t pid = fork();
+        if (pid < 0) { perror("fork"); exit(1); }
+        if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            const char *argv[32] = {"redis-server", "--port", portbuf, "--bind", "127.0.0.1",
+                                    "--save", "", "--appendonly", "no", "--dir", fx_current.dir,
+                                    "--logfile", "redis.log"};
+            int n = 13;
+            for (int i = 0; extra && extra[i] && n < 31; i++) argv[n++] = extra[i];
+            argv[n] = NULL;
+            execvp("redis-server", (char *const *)argv);
+            _exit(127);
+        }
+        for (int i = 0; i < 100; i++) {
+            if (fx_redis_ping(port)) {
+                fx_current.pid = pid;
+                fx_current.port = port;
+                return port;
+            }
+            int st;
+            if (waitpid(pid, &st, WNOHANG) == pid) break; /* port taken: try another */
+            fx_sleep_ms(20);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        if (fx_current.port) break;
+    }
+    fprintf(stderr, "fixture: cannot start redis-server\n");
+    exit(1);
+}
+
+static int fx_redis_start(void) { return fx_redis_start_args(NULL); }
+
+/* Kills the server (SIGKILL) but keeps port and directory for a restart. */
+static void fx_redis_kill(void)
+{
+    if (fx_current.pid > 0) {
+        kill(fx_current.pid, SIGKILL);
+        waitpid(fx_current.pid, NULL, 0);
+        fx_current.pid = 0;
+    }
+}
+
+#endif
