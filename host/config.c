@@ -27,7 +27,21 @@ const char ch_config_help[] =
     "  shutdown_timeout_ms  how long SIGTERM waits for in-flight work (default 10000)\n"
     "  http.max_body_bytes  largest request body accepted (default 1048576)\n"
     "  http.max_header_bytes largest request header block accepted (default 16384)\n"
-    "  http.timeout_s       read/write timeout per HTTP connection (default 10)\n";
+    "  http.timeout_s       read/write timeout per HTTP connection (default 10)\n"
+    "  state.max_value_bytes largest plugin state value (default 1048576)\n"
+    "  secrets.max_value_bytes largest secret (default 65536)\n"
+    "  ratelimit.slowdown_pct provider usage at which buckets slow down (default 90)\n"
+    "  ratelimit.pause_pct  provider usage at which buckets pause (default 95)\n"
+    "  ratelimit.default_pause_ms pause when a provider gives no reset time (default 60000)\n"
+    "  audit.retention_days how long audit entries are kept (default 365)\n"
+    "  audit.file           also append audit entries to this JSON Lines file\n"
+    "  outbound_http.deny_private refuse customer URLs resolving to private, loopback,\n"
+    "                       link-local addresses (default true)\n"
+    "  outbound_http.allow  array of \"CIDR\" or \"CIDR:port\" exceptions to that rule\n"
+    "  outbound_http.timeout_ms / connect_timeout_ms / max_response_bytes\n"
+    "                       defaults 30000 / 10000 / 8388608\n"
+    "  oauth.refresh_margin_s refresh access tokens this long before expiry (default 300)\n"
+    "  oauth.lease_ms       single-flight refresh lease across hosts (default 30000)\n";
 
 typedef struct verr { char *buf; size_t cap; int failed; } verr;
 
@@ -90,7 +104,7 @@ static long long get_int(verr *e, json_t *obj, const char *key,
                          const char *path, long long min, long long max,
                          long long dflt)
 {
-    json_t *v = json_object_get(obj, key);
+    json_t *v = obj ? json_object_get(obj, key) : NULL;
     if (!v) return dflt;
     if (!json_is_integer(v)) { fail(e, path, "must be an integer, not %s", json_type_name(v)); return dflt; }
     long long x = json_integer_value(v);
@@ -112,11 +126,86 @@ static int parse_listen(const char *s, char **host, int *port, char *why, size_t
     return 0;
 }
 
+/* The section `name` of root as an object (NULL if absent), refusing keys
+ * outside `allowed`. */
+static json_t *section(verr *e, json_t *root, const char *name, const char *const *allowed)
+{
+    json_t *o = json_object_get(root, name);
+    char path[64];
+    snprintf(path, sizeof path, "/%s", name);
+    if (!o) return NULL;
+    if (!json_is_object(o)) { fail(e, path, "must be an object, not %s", json_type_name(o)); return NULL; }
+    only_keys(e, o, path, allowed);
+    return o;
+}
+
+static void validate_services(verr *e, json_t *root, ch_config *c)
+{
+    static const char *const k_state[] = {"max_value_bytes", NULL};
+    json_t *o = section(e, root, "state", k_state);
+    c->state_max_value = (size_t)get_int(e, o, "max_value_bytes", "/state/max_value_bytes",
+                                         1024, 64LL * 1024 * 1024, 1024 * 1024);
+    o = section(e, root, "secrets", k_state);
+    c->secret_max_value = (size_t)get_int(e, o, "max_value_bytes", "/secrets/max_value_bytes",
+                                          256, 1024 * 1024, 64 * 1024);
+
+    static const char *const k_rl[] = {"slowdown_pct", "pause_pct", "default_pause_ms", NULL};
+    o = section(e, root, "ratelimit", k_rl);
+    c->rl_slowdown_pct = (int)get_int(e, o, "slowdown_pct", "/ratelimit/slowdown_pct", 1, 100, 90);
+    c->rl_pause_pct = (int)get_int(e, o, "pause_pct", "/ratelimit/pause_pct", 1, 100, 95);
+    c->rl_default_pause_ms = (int)get_int(e, o, "default_pause_ms", "/ratelimit/default_pause_ms",
+                                          100, 24 * 3600 * 1000, 60000);
+    if (c->rl_pause_pct < c->rl_slowdown_pct)
+        fail(e, "/ratelimit/pause_pct", "must not be below slowdown_pct");
+
+    static const char *const k_audit[] = {"retention_days", "file", NULL};
+    o = section(e, root, "audit", k_audit);
+    c->audit_retention_days = (int)get_int(e, o, "retention_days", "/audit/retention_days", 1, 36500, 365);
+    const char *af = o ? get_string(e, o, "file", "/audit/file", 4096) : NULL;
+    if (af) c->audit_file = ch_strdup(af);
+
+    static const char *const k_out[] = {"deny_private", "allow", "timeout_ms", "connect_timeout_ms",
+                                        "max_response_bytes", NULL};
+    o = section(e, root, "outbound_http", k_out);
+    c->out_deny_private = 1;
+    json_t *dp = o ? json_object_get(o, "deny_private") : NULL;
+    if (dp && !json_is_boolean(dp)) fail(e, "/outbound_http/deny_private", "must be true or false");
+    else if (dp) c->out_deny_private = json_is_true(dp);
+    json_t *allow = o ? json_object_get(o, "allow") : NULL;
+    if (allow && !json_is_array(allow)) fail(e, "/outbound_http/allow", "must be an array of \"CIDR\" or \"CIDR:port\"");
+    else if (allow) {
+        if (json_array_size(allow) > 256) fail(e, "/outbound_http/allow", "more than 256 entries");
+        c->out_allow = ch_calloc(json_array_size(allow) + 1, sizeof *c->out_allow);
+        size_t i;
+        json_t *a;
+        json_array_foreach(allow, i, a) {
+            char p[64];
+            snprintf(p, sizeof p, "/outbound_http/allow/%zu", i);
+            if (!json_is_string(a) || !*json_string_value(a) || json_string_length(a) > 64) {
+                fail(e, p, "must be a CIDR such as \"10.1.2.0/24\" or \"127.0.0.1/32:8080\"");
+                continue;
+            }
+            c->out_allow[c->out_allow_count++] = ch_strdup(json_string_value(a));
+        }
+    }
+    c->out_timeout_ms = (int)get_int(e, o, "timeout_ms", "/outbound_http/timeout_ms", 100, 600000, 30000);
+    c->out_connect_timeout_ms = (int)get_int(e, o, "connect_timeout_ms", "/outbound_http/connect_timeout_ms",
+                                             100, 120000, 10000);
+    c->out_max_response = (size_t)get_int(e, o, "max_response_bytes", "/outbound_http/max_response_bytes",
+                                          1024, 256LL * 1024 * 1024, 8 * 1024 * 1024);
+
+    static const char *const k_oauth[] = {"refresh_margin_s", "lease_ms", NULL};
+    o = section(e, root, "oauth", k_oauth);
+    c->oauth_refresh_margin_s = (int)get_int(e, o, "refresh_margin_s", "/oauth/refresh_margin_s", 0, 86400, 300);
+    c->oauth_lease_ms = (int)get_int(e, o, "lease_ms", "/oauth/lease_ms", 1000, 600000, 30000);
+}
+
 static void validate(verr *e, json_t *root, ch_config *c, const char *default_plugin_dir)
 {
     static const char *const top[] = {"listen", "redis", "plugin_dirs", "data_dir",
                                       "master_key_file", "log_level",
-                                      "shutdown_timeout_ms", "http", NULL};
+                                      "shutdown_timeout_ms", "http", "state", "secrets",
+                                      "ratelimit", "audit", "outbound_http", "oauth", NULL};
     only_keys(e, root, "/", top);
 
     const char *listen = get_string(e, root, "listen", "/listen", 300);
@@ -195,6 +284,7 @@ static void validate(verr *e, json_t *root, ch_config *c, const char *default_pl
         c->http_max_headers = (size_t)get_int(e, http, "max_header_bytes", "/http/max_header_bytes", 1024, 1024 * 1024, 16 * 1024);
         c->http_timeout_s = (int)get_int(e, http, "timeout_s", "/http/timeout_s", 1, 3600, 10);
     }
+    validate_services(e, root, c);
 }
 
 /* Deep-merges src into dst (objects merge key by key; anything else replaces). */
@@ -265,6 +355,9 @@ void ch_config_free(ch_config *c)
     free(c->plugin_dirs);
     free(c->data_dir);
     free(c->master_key_file);
+    free(c->audit_file);
+    for (size_t i = 0; i < c->out_allow_count; i++) free(c->out_allow[i]);
+    free(c->out_allow);
     json_decref(c->effective);
     free(c);
 }

@@ -36,6 +36,22 @@ typedef struct ch_config {
     size_t http_max_body;
     size_t http_max_headers;
     int http_timeout_s;
+    /* Host services. */
+    size_t state_max_value;
+    size_t secret_max_value;
+    int rl_slowdown_pct;
+    int rl_pause_pct;
+    int rl_default_pause_ms;
+    int audit_retention_days;
+    char *audit_file;         /* optional JSON Lines sink */
+    int out_deny_private;     /* SSRF policy for customer URLs */
+    char **out_allow;         /* CIDR[:port] exceptions */
+    size_t out_allow_count;
+    int out_timeout_ms;
+    int out_connect_timeout_ms;
+    size_t out_max_response;
+    int oauth_refresh_margin_s;
+    int oauth_lease_ms;
     json_t *effective;        /* the merged document, for diffs on SIGHUP */
 } ch_config;
 

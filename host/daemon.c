@@ -19,6 +19,8 @@
 #include "http.h"
 #include "log.h"
 #include "masterkey.h"
+#include "rconn.h"
+#include "svc.h"
 #include "util.h"
 
 #define DRAIN_POLL_MS 50
@@ -189,7 +191,13 @@ static int start(ch_daemon *d)
         return 2;
     }
     d->redis = ch_redis_new(d->base, &url, c->redis_username, password);
+    /* Worker threads reach the same Redis through the services' blocking
+     * per-thread connections. */
+    ch_rconn_configure(&url, c->redis_username, password, 5000);
     ch_secret_free(password);
+    ch_svc_limits_current.state_max_value = c->state_max_value;
+    ch_svc_limits_current.secret_max_value = c->secret_max_value;
+    ch_hostapi_set_loop_thread();
     ch_redis_start(d->redis);
 
     d->loader = ch_loader_new(ch_host_api());
@@ -228,6 +236,7 @@ static void teardown(ch_daemon *d)
     ch_http_free(d->http);
     ch_loader_free(d->loader);   /* fini of every plugin */
     ch_redis_free(d->redis);
+    ch_rconn_shutdown();
     ch_devredis_stop(d->devredis);
     if (d->sig_term) event_free(d->sig_term);
     if (d->sig_int) event_free(d->sig_int);

@@ -4,13 +4,17 @@
  * a refusal in the log, not a crash in the host. */
 #include "hostapi.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "call.h"
+#include "crypto.h"
 #include "instance.h"
 #include "log.h"
+#include "state.h"
+#include "svc.h"
 
 #define PLUGIN_LOG_MAX 2048
 
@@ -79,6 +83,87 @@ static const char *api_connection(const c360_instance *inst)
     return inst && inst->magic == CH_INSTANCE_MAGIC ? inst->connection : "";
 }
 
+/* --- ABI 1.1 services ---------------------------------------------------
+ * Every blocking service first resolves the call's scope (its instance:
+ * tenant and connection come from the host, never from the plugin), and is
+ * refused on the event-loop thread, where blocking would stall every
+ * webhook of every tenant. */
+
+static pthread_t g_loop_thread;
+static int g_loop_thread_set;
+
+void ch_hostapi_set_loop_thread(void)
+{
+    g_loop_thread = pthread_self();
+    g_loop_thread_set = 1;
+}
+
+static int32_t scope_for_blocking(c360_call *call, const char *service, ch_scope *s)
+{
+    if (g_loop_thread_set && pthread_equal(pthread_self(), g_loop_thread)) {
+        ch_log(CH_LOG_ERROR, "plugin called a blocking host service on the event loop; refused",
+               "plugin", ch_call_valid(call) ? call->plugin : "?", "service", service, NULL);
+        return C360_EDENIED;
+    }
+    int32_t st = ch_svc_scope(call, s);
+    if (st != C360_OK && ch_call_valid(call))
+        ch_log(CH_LOG_WARN, "host service needs a connection; called outside one",
+               "plugin", call->plugin, "service", service, NULL);
+    return st;
+}
+
+static int32_t api_state_get(c360_call *call, const char *key, uint8_t **value,
+                             size_t *len, uint64_t *version)
+{
+    ch_scope s;
+    if (!value || !len) return C360_EINVAL;
+    int32_t st = scope_for_blocking(call, "state_get", &s);
+    if (st != C360_OK) return st;
+    return ch_state_get(s.tenant, s.connection, key, value, len, version);
+}
+
+static int32_t api_state_set(c360_call *call, const char *key, const void *value,
+                             size_t len, uint32_t ttl_ms, uint64_t *new_version)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "state_set", &s);
+    if (st != C360_OK) return st;
+    return ch_state_set(s.tenant, s.connection, key, value, len, ttl_ms, new_version);
+}
+
+static int32_t api_state_cas(c360_call *call, const char *key, const void *value,
+                             size_t len, uint64_t expected, uint32_t ttl_ms,
+                             uint64_t *new_version)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "state_cas", &s);
+    if (st != C360_OK) return st;
+    return ch_state_cas(s.tenant, s.connection, key, value, len, expected, ttl_ms, new_version);
+}
+
+static int32_t api_state_delete(c360_call *call, const char *key)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "state_delete", &s);
+    if (st != C360_OK) return st;
+    return ch_state_delete(s.tenant, s.connection, key);
+}
+
+static int32_t api_state_incr(c360_call *call, const char *key, int64_t delta, int64_t *result)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "state_incr", &s);
+    if (st != C360_OK) return st;
+    return ch_state_incr(s.tenant, s.connection, key, delta, result);
+}
+
+static int32_t api_base64_decode(const char *text, size_t text_len, int32_t variant,
+                                 uint8_t **bin, size_t *len)
+{
+    if (!bin || !len) return C360_EINVAL;
+    return ch_base64_decode(text, text_len, variant, bin, len);
+}
+
 static const c360_host_api g_api = {
     .struct_size = sizeof(c360_host_api),
     .abi_major = C360_ABI_MAJOR,
@@ -94,6 +179,18 @@ static const c360_host_api g_api = {
     .config_error = api_config_error,
     .instance_tenant = api_tenant,
     .instance_connection = api_connection,
+    .state_get = api_state_get,
+    .state_set = api_state_set,
+    .state_cas = api_state_cas,
+    .state_delete = api_state_delete,
+    .state_incr = api_state_incr,
+    .hmac_sha256 = ch_hmac_sha256,
+    .sha256 = ch_sha256,
+    .ct_equal = ch_ct_equal,
+    .base64_encode = ch_base64_encode,
+    .base64_decode = api_base64_decode,
+    .hex_encode = ch_hex_encode,
+    .random_bytes = ch_random_bytes,
 };
 
 const c360_host_api *ch_host_api(void) { return &g_api; }

@@ -27,13 +27,13 @@ typedef struct fx_redis {
 
 static fx_redis fx_current;
 
-static void fx_sleep_ms(int ms)
+static inline void fx_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static int fx_redis_ping(int port)
+static inline int fx_redis_ping(int port)
 {
     struct timeval tv = {0, 200000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
@@ -45,7 +45,7 @@ static int fx_redis_ping(int port)
     return ok;
 }
 
-static void fx_redis_stop(void)
+static inline void fx_redis_stop(void)
 {
     if (fx_current.pid > 0) {
         kill(fx_current.pid, SIGKILL);
@@ -63,7 +63,7 @@ static void fx_redis_stop(void)
 /* Starts (or restarts, keeping the port and directory) redis-server.
  * Extra redis-server arguments may be given, NULL-terminated. Returns the
  * port, or exits the test with status 1. */
-static int fx_redis_start_args(const char *const *extra)
+static inline int fx_redis_start_args(const char *const *extra)
 {
     if (!fx_current.dir[0]) {
         snprintf(fx_current.dir, sizeof fx_current.dir, "/tmp/c360-fx-XXXXXX");
@@ -106,10 +106,10 @@ static int fx_redis_start_args(const char *const *extra)
     exit(1);
 }
 
-static int fx_redis_start(void) { return fx_redis_start_args(NULL); }
+static inline int fx_redis_start(void) { return fx_redis_start_args(NULL); }
 
 /* Kills the server (SIGKILL) but keeps port and directory for a restart. */
-static void fx_redis_kill(void)
+static inline void fx_redis_kill(void)
 {
     if (fx_current.pid > 0) {
         kill(fx_current.pid, SIGKILL);

@@ -45,6 +45,8 @@ int main(void)
     CHECK(c->plugin_dir_count == 1);
     CHECK_STR(c->plugin_dirs[0], "/default/plugins");
     CHECK(c->http_max_body == 1024 * 1024);
+    CHECK(c->state_max_value == 1024 * 1024 && c->out_deny_private == 1);
+    CHECK(c->rl_slowdown_pct == 90 && c->rl_pause_pct == 95 && c->oauth_refresh_margin_s == 300);
     ch_config_free(c);
 
     /* A full file. */
@@ -101,6 +103,12 @@ int main(void)
     REFUSED("{\"http\":{\"max_body_bytes\":1}}", "/http/max_body_bytes: must be between");
     REFUSED("{\"http\":{\"maxbody\":1}}", "/http: unknown key \"maxbody\"");
     REFUSED("{\"lisen\":\"x\"}", "/: unknown key \"lisen\"");
+    REFUSED("{\"state\":{\"max_value_bytes\":1}}", "/state/max_value_bytes: must be between");
+    REFUSED("{\"ratelimit\":{\"slowdown_pct\":96}}", "/ratelimit/pause_pct: must not be below slowdown_pct");
+    REFUSED("{\"outbound_http\":{\"deny_private\":\"no\"}}", "/outbound_http/deny_private: must be true or false");
+    REFUSED("{\"outbound_http\":{\"allow\":[\"\"]}}", "/outbound_http/allow/0: must be a CIDR");
+    REFUSED("{\"oauth\":{\"lease_ms\":5}}", "/oauth/lease_ms: must be between");
+    REFUSED("{\"audit\":{\"retention\":5}}", "/audit: unknown key \"retention\"");
     REFUSED("{\"data_dir\":\"\"}", "/data_dir: must not be empty");
     REFUSED("[1,2]", "/: the configuration must be a JSON object");
     REFUSED("{\"a\":1,\"a\":2}", "duplicate");

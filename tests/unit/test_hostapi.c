@@ -1,0 +1,125 @@
+/* test_hostapi.c -- the plugin-facing table: services act for the call's
+ * instance (never a plugin-chosen namespace), need one, and refuse to block
+ * the event loop. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <sodium.h>
+
+#include "call.h"
+#include "check.h"
+#include "connector_api.h"
+#include "hostapi.h"
+#include "instance.h"
+#include "log.h"
+#include "rconn.h"
+#include "redis_fixture.h"
+#include "state.h"
+
+static const c360_host_api *H;
+
+static void make_inst(c360_instance *i, const char *tenant, const char *conn)
+{
+    memset(i, 0, sizeof *i);
+    i->magic = CH_INSTANCE_MAGIC;
+    i->tenant = (char *)tenant;
+    i->connection = (char *)conn;
+    i->plugin = "testplug";
+}
+
+static void *worker(void *arg)
+{
+    int *ok = arg;
+    c360_instance a, b;
+    make_inst(&a, "tenantA", "conn1");
+    make_inst(&b, "tenantB", "conn1");
+    c360_call ca, cb;
+    ch_call_init(&ca, "testplug", &a, NULL, 0);
+    ch_call_init(&cb, "testplug", &b, NULL, 0);
+    uint8_t *v;
+    size_t n;
+    *ok = H->state_set(&ca, "cursor", "42", 2, 0, NULL) == C360_OK &&
+          H->state_get(&ca, "cursor", &v, &n, NULL) == C360_OK && n == 2;
+    if (*ok) H->free(v);
+    /* Same connection id, other tenant: nothing there. */
+    *ok = *ok && H->state_get(&cb, "cursor", &v, &n, NULL) == C360_ENOTFOUND;
+    /* What the table wrote is exactly what the service reads for tenantA. */
+    *ok = *ok && ch_state_get("tenantA", "conn1", "cursor", &v, &n, NULL) == C360_OK;
+    if (*ok) free(v);
+    ch_call_done(&ca);
+    ch_call_done(&cb);
+    ch_rconn_thread_close();
+    return NULL;
+}
+
+static void *no_instance(void *arg)
+{
+    int32_t *st = arg;
+    c360_call noinst;
+    ch_call_init(&noinst, "testplug", NULL, NULL, 0);
+    int64_t r;
+    *st = H->state_incr(&noinst, "k", 1, &r);
+    c360_instance a;
+    make_inst(&a, "tenantA", "conn1");
+    c360_call stale;
+    ch_call_init(&stale, "testplug", &a, NULL, 0);
+    ch_call_done(&stale); /* magic wiped: a kept handle */
+    if (*st == C360_EINVAL && H->state_incr(&stale, "k", 1, &r) != C360_EINVAL) *st = -1;
+    ch_call_done(&noinst);
+    ch_rconn_thread_close();
+    return NULL;
+}
+
+int main(void)
+{
+    if (sodium_init() < 0) return 1;
+    ch_log_set_level(CH_LOG_ERROR + 1); /* the refusals below log errors on purpose */
+    int port = fx_redis_start();
+    ch_redis_url url = {0};
+    snprintf(url.host, sizeof url.host, "127.0.0.1");
+    url.port = port;
+    ch_rconn_configure(&url, NULL, NULL, 2000);
+    H = ch_host_api();
+
+    CHECK(H->struct_size == sizeof(c360_host_api));
+    CHECK(H->abi_major == C360_ABI_MAJOR && H->abi_minor == C360_ABI_MINOR);
+    CHECK(C360_HOST_HAS(H, state_get) && C360_HOST_HAS(H, random_bytes));
+
+    /* A table from an older host (1.0 size) reports 1.1 services missing. */
+    c360_host_api old = *H;
+    old.struct_size = (uint32_t)offsetof(c360_host_api, state_get);
+    CHECK(!C360_HOST_HAS(&old, state_get));
+    CHECK(C360_HOST_HAS(&old, instance_connection));
+
+    /* The loop thread (this one) may not block. */
+    ch_hostapi_set_loop_thread();
+    c360_instance a;
+    make_inst(&a, "tenantA", "conn1");
+    c360_call call;
+    ch_call_init(&call, "testplug", &a, NULL, 0);
+    CHECK(H->state_set(&call, "k", "v", 1, 0, NULL) == C360_EDENIED);
+    /* Pure helpers are fine anywhere. */
+    uint8_t mac[32];
+    H->hmac_sha256("k", 1, "m", 1, mac);
+    char *hx = H->hex_encode(mac, 4);
+    CHECK(hx && strlen(hx) == 8);
+    H->free(hx);
+    ch_call_done(&call);
+
+    /* On a worker: scoped by the instance. */
+    pthread_t th;
+    int ok = 0;
+    pthread_create(&th, NULL, worker, &ok);
+    pthread_join(th, NULL);
+    CHECK(ok);
+
+    /* No instance (e.g. init), or a stale call handle: refused, no crash. */
+    pthread_t th2;
+    int32_t st2 = 0;
+    pthread_create(&th2, NULL, no_instance, &st2);
+    pthread_join(th2, NULL);
+    CHECK(st2 == C360_EINVAL);
+
+    ch_rconn_shutdown();
+    CHECK_DONE();
+}
