@@ -494,6 +494,22 @@ static int32_t hello_tick(c360_call *call, void *plugin_data,
         return C360_OK; /* another tick greeted just now */
 
     uint_fast64_t n = atomic_fetch_add(&c->greetings, 1) + 1;
+
+    /* ABI 1.1 added host services. C360_HOST_HAS tells whether this host
+     * offers one, so the same .so still runs, with less, on a 1.0 host. The
+     * state service keeps the count in Redis, per connection: it survives
+     * restarts and is shared by every host serving this connection. */
+    if (C360_HOST_HAS(host, state_incr)) {
+        int64_t total = 0;
+        int32_t st = host->state_incr(call, "greetings", 1, &total);
+        if (st == C360_EIO) {
+            /* Redis is away: ask for the tick again rather than lose it. */
+            host->call_error(call, "state unavailable: %s", c360_strstatus(st));
+            host->call_retry_after(call, 1000);
+            return C360_RETRY;
+        }
+        if (st == C360_OK) n = (uint_fast64_t)total;
+    }
     host->log(call, C360_LOG_INFO, "%s (greeting %llu of connection %s)",
               c->greeting, (unsigned long long)n,
               host->instance_connection(c->inst));
