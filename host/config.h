@@ -68,7 +68,7 @@ void ch_config_free(ch_config *cfg);
 void ch_config_diff(const ch_config *a, const ch_config *b,
                     void (*fn)(const char *pointer, void *arg), void *arg);
 
-/* The documented keys, for --help and docs/configuration.md. */
+/* The documented keys, for --help and docs/operators.md. */
 extern const char ch_config_help[];
 
 #endif

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -18,7 +21,10 @@
 #include "hostapi.h"
 #include "http.h"
 #include "log.h"
-#include "masterkey.h"
+#include "audit.h"
+#include "keyring.h"
+#include "ratelimit.h"
+#include "secrets.h"
 #include "rconn.h"
 #include "svc.h"
 #include "util.h"
@@ -35,9 +41,13 @@ struct ch_daemon {
     ch_redis *redis;
     ch_loader *loader;
     ch_http *http;
-    unsigned char *master_key;   /* sodium_malloc'd, CH_MASTER_KEY_BYTES */
+    ch_keyring *keyring;         /* master keys (secrets service) */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *drain_timer;
+    struct event *sig_chld;
+    struct event *devredis_timer; /* restart of a private Redis that died */
+    int devredis_backoff_ms;
+    int lock_fd;
     int draining;
     int64_t drain_deadline_ms;
 };
@@ -84,23 +94,64 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     }
     d->draining = 1;
     ch_log(CH_LOG_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    ch_http_stop_accepting(d->http);
+    if (d->http) ch_http_stop_accepting(d->http);
     d->drain_deadline_ms = ch_monotonic_ms() + d->cfg->shutdown_timeout_ms;
     on_drain_timer(-1, 0, d);
 }
 
+/* The private dev Redis is supervised: if it dies, it is started again
+ * (with capped backoff) and the async connection reconnects by itself. */
+static void on_devredis_restart(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    ch_daemon *d = arg;
+    char err[256];
+    if (d->draining || !d->devredis) return;
+    if (ch_devredis_restart(d->devredis, err, sizeof err) != CH_OK) {
+        ch_log(CH_LOG_ERROR, "private redis-server did not restart", "error", err, NULL);
+        d->devredis_backoff_ms = d->devredis_backoff_ms ? d->devredis_backoff_ms * 2 : 500;
+        if (d->devredis_backoff_ms > 30000) d->devredis_backoff_ms = 30000;
+        struct timeval tv = {d->devredis_backoff_ms / 1000, (d->devredis_backoff_ms % 1000) * 1000};
+        evtimer_add(d->devredis_timer, &tv);
+        return;
+    }
+    d->devredis_backoff_ms = 0;
+}
+
+static void on_child(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig; (void)what;
+    ch_daemon *d = arg;
+    if (!d->devredis || !ch_devredis_reap(d->devredis)) return;
+    if (d->draining) return;
+    ch_log(CH_LOG_ERROR, "private redis-server exited; restarting it", NULL);
+    struct timeval tv = {0, 200 * 1000};
+    evtimer_add(d->devredis_timer, &tv);
+}
+
 typedef struct reload_ctx { ch_daemon *d; ch_config *next; } reload_ctx;
 
-/* What a reload can change live, and what needs a restart. */
+/* What a reload can change live, and what needs a restart. The running
+ * document keeps the values actually in force, so a key that needs a
+ * restart is reported on every SIGHUP until the restart. */
 static void on_changed_key(const char *ptr, void *arg)
 {
     reload_ctx *rc = arg;
+    json_t *running = rc->d->cfg->effective, *next = rc->next->effective;
     if (strcmp(ptr, "/log_level") == 0) {
-        ch_log_set_level(rc->next->log_level);
-        ch_log(CH_LOG_INFO, "config changed", "key", ptr, "applied", "now",
+        /* Logged before it applies, so raising the level does not hide it. */
+        ch_log(CH_LOG_WARN, "config changed", "key", ptr, "applied", "now",
                "value", ch_log_level_name(rc->next->log_level), NULL);
+        ch_log_set_level(rc->next->log_level);
+        rc->d->cfg->log_level = rc->next->log_level;
+        json_object_set(running, "log_level", json_object_get(next, "log_level"));
+        if (!json_object_get(next, "log_level")) json_object_del(running, "log_level");
     } else if (strcmp(ptr, "/shutdown_timeout_ms") == 0) {
-        ch_log(CH_LOG_INFO, "config changed", "key", ptr, "applied", "now", NULL);
+        ch_log(CH_LOG_WARN, "config changed", "key", ptr, "applied", "now", NULL);
+        rc->d->cfg->shutdown_timeout_ms = rc->next->shutdown_timeout_ms;
+        json_t *v = json_object_get(next, "shutdown_timeout_ms");
+        if (v) json_object_set(running, "shutdown_timeout_ms", v);
+        else json_object_del(running, "shutdown_timeout_ms");
     } else {
         ch_log(CH_LOG_WARN, "config changed", "key", ptr, "applied", "after restart", NULL);
     }
@@ -120,13 +171,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         return;
     }
     reload_ctx rc = {d, next};
-    ch_config_diff(d->cfg, next, on_changed_key, &rc);
-    /* Keep the running settings that need a restart; take the live ones. */
-    d->cfg->log_level = next->log_level;
-    d->cfg->shutdown_timeout_ms = next->shutdown_timeout_ms;
-    json_t *keep = d->cfg->effective;
-    d->cfg->effective = next->effective; /* so the next diff is against the file */
-    next->effective = keep;
+    /* Diff against a snapshot: on_changed_key edits the running document. */
+    ch_config snapshot = *d->cfg;
+    snapshot.effective = json_deep_copy(d->cfg->effective);
+    ch_config_diff(&snapshot, next, on_changed_key, &rc);
+    json_decref(snapshot.effective);
     ch_config_free(next);
     ch_log(CH_LOG_INFO, "configuration reloaded", NULL);
 }
@@ -146,6 +195,28 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+static void wipe_env(const char *name)
+{
+    char *v = getenv(name);
+    if (v) sodium_memzero(v, strlen(v));
+    unsetenv(name);
+}
+
+static void configure_services(const ch_config *c)
+{
+    ch_svc_limits_current.state_max_value = c->state_max_value;
+    ch_svc_limits_current.secret_max_value = c->secret_max_value;
+    ch_rl_settings rl;
+    ch_ratelimit_defaults(&rl);
+    rl.slowdown_pct = (unsigned)c->rl_slowdown_pct;
+    rl.pause_pct = (unsigned)c->rl_pause_pct;
+    rl.default_pause_ms = (uint32_t)c->rl_default_pause_ms;
+    if (ch_ratelimit_configure(&rl) != C360_OK)
+        ch_log(CH_LOG_WARN, "rate-limit settings refused; using defaults", NULL);
+    ch_audit_settings as = {.retention_days = (unsigned)c->audit_retention_days, .file = c->audit_file};
+    ch_audit_configure(&as);
+}
+
 static int start(ch_daemon *d)
 {
     char err[512];
@@ -156,15 +227,33 @@ static int start(ch_daemon *d)
                "error", strerror(errno), NULL);
         return 1;
     }
+    /* One c360d per data directory: a second one would take over the first
+     * one's private Redis socket and dev key. */
+    char *lockpath = ch_asprintf("%s/c360d.lock", c->data_dir);
+    d->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        ch_log(CH_LOG_ERROR, "data directory is in use by another c360d (or not writable)",
+               "dir", c->data_dir, "lock", lockpath, "error", strerror(errno), NULL);
+        free(lockpath);
+        return 1;
+    }
+    free(lockpath);
 
-    d->master_key = sodium_malloc(CH_MASTER_KEY_BYTES);
-    if (!d->master_key) abort();
     ch_key_origin origin;
-    if (ch_master_key_load(c->master_key_file, c->data_dir, c->redis_dev,
-                           d->master_key, &origin, err, sizeof err) != CH_OK) {
+    if (ch_keyring_load(c->master_key_file, c->data_dir, c->redis_dev, &d->keyring,
+                        &origin, err, sizeof err) != CH_OK) {
         ch_log(CH_LOG_ERROR, "master key refused", "error", err, NULL);
         return 2;
     }
+    ch_secrets_init(d->keyring);
+    /* Credentials read from the environment stay out of children's
+     * environments (the private redis-server, anything a plugin runs). */
+    wipe_env("C360_MASTER_KEY");
+    if (c->redis_dev) wipe_env("C360_REDIS_PASSWORD");
+    char nkeys[16];
+    snprintf(nkeys, sizeof nkeys, "%zu", ch_keyring_count(d->keyring));
+    ch_log(CH_LOG_INFO, "master keyring loaded", "keys", nkeys,
+           "active", ch_keyring_active_id(d->keyring), NULL);
 
     ch_redis_url url = c->redis;
     if (c->redis_dev) {
@@ -175,16 +264,23 @@ static int start(ch_daemon *d)
         memset(&url, 0, sizeof url);
         url.is_unix = 1;
         snprintf(url.path, sizeof url.path, "%s", ch_devredis_socket(d->devredis));
-        ch_log(CH_LOG_WARN, "DEVELOPMENT DEFAULT: no redis.url configured, using a private redis-server "
-               "and a generated dev master key; not for production",
+        int dev_key = origin == CH_KEY_DEV_GENERATED || origin == CH_KEY_DEV_FILE;
+        ch_log(CH_LOG_WARN, dev_key
+                   ? "DEVELOPMENT DEFAULT: no redis.url configured, using a private redis-server "
+                     "and a development master key; not for production"
+                   : "DEVELOPMENT DEFAULT: no redis.url configured, using a private redis-server; "
+                     "not for production",
                "redis", url.path,
                "master_key", origin == CH_KEY_DEV_GENERATED ? "generated in data_dir/master.key"
-                             : origin == CH_KEY_DEV_FILE ? "data_dir/master.key" : "configured",
+                             : origin == CH_KEY_DEV_FILE ? "data_dir/master.key (development)"
+                             : "configured",
                NULL);
     }
 
+    /* The private dev Redis has no password: C360_REDIS_PASSWORD is for a
+     * configured one only. */
     const char *perr = NULL;
-    char *password = ch_redis_password_load(c->redis_password_file, &perr);
+    char *password = c->redis_dev ? NULL : ch_redis_password_load(c->redis_password_file, &perr);
     if (perr) {
         ch_log(CH_LOG_ERROR, "cannot read the Redis password file", "file",
                c->redis_password_file, "error", perr, NULL);
@@ -195,8 +291,7 @@ static int start(ch_daemon *d)
      * per-thread connections. */
     ch_rconn_configure(&url, c->redis_username, password, 5000);
     ch_secret_free(password);
-    ch_svc_limits_current.state_max_value = c->state_max_value;
-    ch_svc_limits_current.secret_max_value = c->secret_max_value;
+    configure_services(c);
     ch_hostapi_set_loop_thread();
     ch_redis_start(d->redis);
 
@@ -221,13 +316,6 @@ static int start(ch_daemon *d)
     snprintf(abi, sizeof abi, "%d.%d", C360_ABI_MAJOR, C360_ABI_MINOR);
     ch_log(CH_LOG_INFO, "c360d listening", "url", where, "version", C360_VERSION, "abi", abi, NULL);
 
-    d->sig_term = evsignal_new(d->base, SIGTERM, on_stop_signal, d);
-    d->sig_int = evsignal_new(d->base, SIGINT, on_stop_signal, d);
-    d->sig_hup = evsignal_new(d->base, SIGHUP, on_hup, d);
-    d->drain_timer = evtimer_new(d->base, on_drain_timer, d);
-    event_add(d->sig_term, NULL);
-    event_add(d->sig_int, NULL);
-    event_add(d->sig_hup, NULL);
     return 0;
 }
 
@@ -242,7 +330,11 @@ static void teardown(ch_daemon *d)
     if (d->sig_int) event_free(d->sig_int);
     if (d->sig_hup) event_free(d->sig_hup);
     if (d->drain_timer) event_free(d->drain_timer);
-    if (d->master_key) sodium_free(d->master_key);
+    if (d->sig_chld) event_free(d->sig_chld);
+    if (d->devredis_timer) event_free(d->devredis_timer);
+    if (d->lock_fd >= 0) close(d->lock_fd); /* releases the flock */
+    ch_secrets_init(NULL);
+    ch_keyring_free(d->keyring);
     ch_config_free(d->cfg);
     event_base_free(d->base);
 }
@@ -273,6 +365,20 @@ int ch_daemon_run(const char *config_file, json_t *overrides,
     evthread_use_pthreads();
     d.base = event_base_new();
     if (!d.base) abort();
+
+    /* Signals first: a SIGTERM or SIGHUP that arrives while we start is
+     * handled once the loop runs, instead of killing the process. */
+    d.lock_fd = -1;
+    d.sig_term = evsignal_new(d.base, SIGTERM, on_stop_signal, &d);
+    d.sig_int = evsignal_new(d.base, SIGINT, on_stop_signal, &d);
+    d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+    d.sig_chld = evsignal_new(d.base, SIGCHLD, on_child, &d);
+    d.drain_timer = evtimer_new(d.base, on_drain_timer, &d);
+    d.devredis_timer = evtimer_new(d.base, on_devredis_restart, &d);
+    event_add(d.sig_term, NULL);
+    event_add(d.sig_int, NULL);
+    event_add(d.sig_hup, NULL);
+    event_add(d.sig_chld, NULL);
 
     int rc = start(&d);
     if (rc == 0) {

@@ -1,3 +1,4 @@
+/* devredis.c -- see devredis.h. */
 #include "devredis.h"
 
 #include <errno.h>
@@ -16,9 +17,11 @@
 #include "util.h"
 
 struct ch_devredis {
-    pid_t pid;
+    pid_t pid;      /* 0 once reaped */
+    char *bin;
     char *dir;
     char *socket;
+    char *logfile;
 };
 
 static void sleep_ms(int ms)
@@ -27,30 +30,14 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-ch_err ch_devredis_start(const char *bin, const char *data_dir,
-                         ch_devredis **out, char *err, size_t errcap)
+/* Forks redis-server and waits (up to 5 s) for its socket. */
+static ch_err spawn(ch_devredis *d, char *err, size_t errcap)
 {
-    *out = NULL;
-    char *dir = ch_asprintf("%s/redis", data_dir);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        snprintf(err, errcap, "cannot create %s: %s", dir, strerror(errno));
-        free(dir);
-        return CH_EIO;
-    }
-    char *sock = ch_asprintf("%s/redis.sock", dir);
-    if (strlen(sock) >= 108) {
-        snprintf(err, errcap, "data_dir path too long for a Unix socket (%s)", sock);
-        free(dir); free(sock);
-        return CH_ECONFIG;
-    }
-    char *logf = ch_asprintf("%s/redis.log", dir);
-    unlink(sock); /* a stale socket from a crash would confuse readiness */
-
+    unlink(d->socket); /* a stale socket would look like a live server */
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errcap, "fork: %s", strerror(errno));
-        free(dir); free(sock); free(logf);
         return CH_EIO;
     }
     if (pid == 0) {
@@ -62,59 +49,111 @@ ch_err ch_devredis_start(const char *bin, const char *data_dir,
         /* Own process group: a ^C in the terminal reaches c360d, which then
          * stops Redis after its own shutdown, in order. */
         setpgid(0, 0);
-        execlp(bin, bin, "--port", "0", "--unixsocket", sock, "--unixsocketperm", "700",
-               "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec",
-               "--save", "", "--daemonize", "no", "--logfile", logf,
-               (char *)NULL);
+        execlp(d->bin, d->bin, "--port", "0", "--unixsocket", d->socket,
+               "--unixsocketperm", "700", "--dir", d->dir, "--appendonly", "yes",
+               "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+               "--logfile", d->logfile, (char *)NULL);
         fprintf(stderr, "{\"level\":\"error\",\"msg\":\"cannot exec redis-server\",\"bin\":\"%s\",\"error\":\"%s\"}\n",
-                bin, strerror(errno));
+                d->bin, strerror(errno));
         _exit(127);
     }
-    free(logf);
-
     for (int i = 0; i < 250; i++) {
         struct stat st;
-        if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode)) break;
+        if (stat(d->socket, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            d->pid = pid;
+            char pidbuf[24];
+            snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
+            ch_log(CH_LOG_INFO, "started private redis-server", "socket", d->socket,
+                   "pid", pidbuf, "aof", "on", NULL);
+            return CH_OK;
+        }
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            snprintf(err, errcap, "%s exited at start (status %d); see %s/redis.log",
-                     bin, WIFEXITED(status) ? WEXITSTATUS(status) : -1, dir);
-            free(dir); free(sock);
+            snprintf(err, errcap, "%s exited at start (status %d); see %s",
+                     d->bin, WIFEXITED(status) ? WEXITSTATUS(status) : -1, d->logfile);
             return CH_EIO;
         }
         sleep_ms(20);
     }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    snprintf(err, errcap, "%s did not open %s within 5 s", d->bin, d->socket);
+    return CH_EIO;
+}
+
+static void devredis_free(ch_devredis *d)
+{
+    free(d->bin);
+    free(d->dir);
+    free(d->socket);
+    free(d->logfile);
+    free(d);
+}
+
+ch_err ch_devredis_start(const char *bin, const char *data_dir,
+                         ch_devredis **out, char *err, size_t errcap)
+{
+    *out = NULL;
     ch_devredis *d = ch_calloc(1, sizeof *d);
-    d->pid = pid;
-    d->dir = dir;
-    d->socket = sock;
+    d->bin = ch_strdup(bin);
+    d->dir = ch_asprintf("%s/redis", data_dir);
+    d->socket = ch_asprintf("%s/redis.sock", d->dir);
+    d->logfile = ch_asprintf("%s/redis.log", d->dir);
+    if (mkdir(d->dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errcap, "cannot create %s: %s", d->dir, strerror(errno));
+        devredis_free(d);
+        return CH_EIO;
+    }
+    if (strlen(d->socket) >= 108) {
+        snprintf(err, errcap, "data_dir path too long for a Unix socket (%s)", d->socket);
+        devredis_free(d);
+        return CH_ECONFIG;
+    }
+    ch_err e = spawn(d, err, errcap);
+    if (e != CH_OK) {
+        devredis_free(d);
+        return e;
+    }
     *out = d;
-    char pidbuf[24];
-    snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
-    ch_log(CH_LOG_INFO, "started private redis-server", "socket", sock,
-           "pid", pidbuf, "aof", "on", NULL);
     return CH_OK;
 }
 
 const char *ch_devredis_socket(const ch_devredis *d) { return d->socket; }
 pid_t ch_devredis_pid(const ch_devredis *d) { return d->pid; }
 
+int ch_devredis_reap(ch_devredis *d)
+{
+    if (d->pid <= 0) return 0;
+    int status;
+    if (waitpid(d->pid, &status, WNOHANG) != d->pid) return 0;
+    char st[32];
+    snprintf(st, sizeof st, "%d", WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+    ch_log(CH_LOG_WARN, "private redis-server exited", "status", st, NULL);
+    d->pid = 0;
+    return 1;
+}
+
+ch_err ch_devredis_restart(ch_devredis *d, char *err, size_t errcap)
+{
+    if (d->pid > 0) return CH_OK;
+    return spawn(d, err, errcap);
+}
+
 void ch_devredis_stop(ch_devredis *d)
 {
     if (!d) return;
-    kill(d->pid, SIGTERM);
-    int status;
-    int done = 0;
-    for (int i = 0; i < 250 && !done; i++) {
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) done = 1;
-        else sleep_ms(20);
+    if (d->pid > 0) {
+        kill(d->pid, SIGTERM);
+        int status, done = 0;
+        for (int i = 0; i < 250 && !done; i++) {
+            if (waitpid(d->pid, &status, WNOHANG) == d->pid) done = 1;
+            else sleep_ms(20);
+        }
+        if (!done) {
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, &status, 0);
+        }
+        ch_log(CH_LOG_INFO, "stopped private redis-server", NULL);
     }
-    if (!done) {
-        kill(d->pid, SIGKILL);
-        waitpid(d->pid, &status, 0);
-    }
-    ch_log(CH_LOG_INFO, "stopped private redis-server", NULL);
-    free(d->dir);
-    free(d->socket);
-    free(d);
+    devredis_free(d);
 }

@@ -19,6 +19,10 @@ ch_err ch_devredis_start(const char *bin, const char *data_dir,
                          ch_devredis **out, char *err, size_t errcap);
 const char *ch_devredis_socket(const ch_devredis *d);
 pid_t ch_devredis_pid(const ch_devredis *d);
+/* Non-blocking: 1 if the child has exited (and was reaped), else 0. */
+int ch_devredis_reap(ch_devredis *d);
+/* Starts the server again after it exited (same files, same socket). */
+ch_err ch_devredis_restart(ch_devredis *d, char *err, size_t errcap);
 /* Sends SIGTERM, waits up to 5 s (AOF fsync), then SIGKILL; frees. */
 void ch_devredis_stop(ch_devredis *d);
 

@@ -6,11 +6,15 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "call.h"
+#include "audit.h"
 #include "crypto.h"
+#include "ratelimit.h"
+#include "secrets.h"
 #include "instance.h"
 #include "log.h"
 #include "state.h"
@@ -157,6 +161,89 @@ static int32_t api_state_incr(c360_call *call, const char *key, int64_t delta, i
     return ch_state_incr(s.tenant, s.connection, key, delta, result);
 }
 
+/* Errors of the secrets service name what went wrong, never the value;
+ * they become the call's error for operators to see. */
+static int32_t secret_result(c360_call *call, int32_t st, const char *err)
+{
+    if (st != C360_OK && st != C360_ENOTFOUND && err[0] && ch_call_valid(call))
+        snprintf(call->error, sizeof call->error, "%s", err);
+    return st;
+}
+
+static int32_t api_secret_get(c360_call *call, const char *name, uint8_t **value, size_t *len)
+{
+    ch_scope s;
+    char err[256] = "";
+    if (!value || !len) return C360_EINVAL;
+    *value = NULL;
+    int32_t st = scope_for_blocking(call, "secret_get", &s);
+    if (st != C360_OK) return st;
+    return secret_result(call, ch_secret_get(s.tenant, s.connection, name, value, len, err, sizeof err), err);
+}
+
+static int32_t api_secret_put(c360_call *call, const char *name, const void *value, size_t len)
+{
+    ch_scope s;
+    char err[256] = "";
+    int32_t st = scope_for_blocking(call, "secret_put", &s);
+    if (st != C360_OK) return st;
+    st = ch_secret_put(s.tenant, s.connection, name, value, len, err, sizeof err);
+    /* Every secret write is audited (ids only: the name, never the value). */
+    ch_audit_plugin(s.plugin, s.tenant, s.connection, s.request_id, "secret.put", name,
+                    st == C360_OK ? "ok" : c360_strstatus(st));
+    return secret_result(call, st, err);
+}
+
+static int32_t api_secret_delete(c360_call *call, const char *name)
+{
+    ch_scope s;
+    char err[256] = "";
+    int32_t st = scope_for_blocking(call, "secret_delete", &s);
+    if (st != C360_OK) return st;
+    st = ch_secret_delete(s.tenant, s.connection, name, err, sizeof err);
+    ch_audit_plugin(s.plugin, s.tenant, s.connection, s.request_id, "secret.delete", name,
+                    st == C360_OK ? "ok" : c360_strstatus(st));
+    return secret_result(call, st, err);
+}
+
+static int32_t api_rl_take(c360_call *call, int32_t scope, const char *bucket,
+                           const c360_rl_limit *limit, uint32_t cost, uint32_t *wait_ms)
+{
+    ch_scope s;
+    uint32_t dummy;
+    if (!wait_ms) wait_ms = &dummy;
+    *wait_ms = 0;
+    int32_t st = scope_for_blocking(call, "ratelimit_take", &s);
+    if (st != C360_OK) return st;
+    return ch_ratelimit_take(s.plugin, s.tenant, s.connection, scope, bucket, limit, cost, wait_ms);
+}
+
+static int32_t api_rl_report(c360_call *call, int32_t scope, const char *bucket,
+                             uint32_t usage_pct, uint32_t pause_ms)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "ratelimit_report", &s);
+    if (st != C360_OK) return st;
+    return ch_ratelimit_report(s.plugin, s.tenant, s.connection, scope, bucket, usage_pct, pause_ms);
+}
+
+static int32_t api_rl_feed(c360_call *call, int32_t scope, const char *bucket,
+                           const c360_http_response *resp)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "ratelimit_feed_response", &s);
+    if (st != C360_OK) return st;
+    return ch_ratelimit_feed_response(s.plugin, s.tenant, s.connection, scope, bucket, resp);
+}
+
+static int32_t api_audit(c360_call *call, const char *action, const char *target, const char *outcome)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "audit", &s);
+    if (st != C360_OK) return st;
+    return ch_audit_plugin(s.plugin, s.tenant, s.connection, s.request_id, action, target, outcome);
+}
+
 static int32_t api_base64_decode(const char *text, size_t text_len, int32_t variant,
                                  uint8_t **bin, size_t *len)
 {
@@ -184,6 +271,14 @@ static const c360_host_api g_api = {
     .state_cas = api_state_cas,
     .state_delete = api_state_delete,
     .state_incr = api_state_incr,
+    .secret_get = api_secret_get,
+    .secret_put = api_secret_put,
+    .secret_delete = api_secret_delete,
+    .secret_free = ch_secret_value_free,
+    .ratelimit_take = api_rl_take,
+    .ratelimit_report = api_rl_report,
+    .ratelimit_feed_response = api_rl_feed,
+    .audit = api_audit,
     .hmac_sha256 = ch_hmac_sha256,
     .sha256 = ch_sha256,
     .ct_equal = ch_ct_equal,

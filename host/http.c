@@ -105,6 +105,7 @@ static const char *reason_phrase(int status)
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
@@ -175,6 +176,8 @@ static void dispatch(struct evhttp_request *ev, void *arg)
             if (strcmp(h->routes[i].path, r.path) != 0) continue;
             if (*allow) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
             strncat(allow, h->routes[i].method, sizeof allow - strlen(allow) - 1);
+            if (strcmp(h->routes[i].method, "GET") == 0)
+                strncat(allow, ", HEAD", sizeof allow - strlen(allow) - 1);
         }
         evhttp_add_header(evhttp_request_get_output_headers(ev), "Allow", allow);
         ch_req_error(&r, 405, "method_not_allowed", "method not allowed on this path");

@@ -1,7 +1,12 @@
 /* http.h -- the HTTP listener (libevent evhttp): routing, request ids,
  * JSON responses, limits. Handlers run on the event loop and must not
- * block. Every response carries X-Request-Id; every error body has the shape
- * {"error":{"code":"...","message":"..."}}. */
+ * block. Every response a route or the router produces carries X-Request-Id
+ * and errors have the shape
+ * {"error":{"code":"...","message":"...","request_id":"..."}}.
+ * Known limit: requests that libevent itself refuses before routing
+ * (body over the limit: 413, oversized headers or malformed HTTP: 400,
+ * unknown method: 501) get libevent's own short HTML reply; libevent 2.1
+ * has no hook to replace it. */
 #ifndef CH_HTTP_H
 #define CH_HTTP_H
 

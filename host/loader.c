@@ -135,12 +135,36 @@ static int valid_name(const char *name)
     return 1;
 }
 
+/* Valid UTF-8 (no overlongs, no surrogates) and no control characters:
+ * these strings end up in JSON for operators and in log lines. */
 static int printable_bounded(const char *s, size_t max)
 {
     size_t n = strnlen(s, max + 1);
     if (n > max) return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        unsigned c = *p;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) return 0;
+            p++;
+            continue;
+        }
+        size_t len;
+        unsigned cp;
+        if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+        else return 0;
+        if ((size_t)(end - p) < len) return 0;
+        for (size_t i = 1; i < len; i++) {
+            if ((p[i] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+            return 0;
+        p += len;
+    }
     return 1;
 }
 
@@ -182,12 +206,12 @@ ch_refusal ch_loader_check_desc(const c360_plugin_desc *d, char *w, size_t wc)
         return CH_REFUSE_NAME;
     }
     if (!d->version || !*d->version || !printable_bounded(d->version, VERSION_MAX_LEN)) {
-        why(w, wc, "plugin %s: version must be a printable string of 1-%d characters",
+        why(w, wc, "plugin %s: version must be printable UTF-8 of 1-%d bytes",
             d->name, VERSION_MAX_LEN);
         return CH_REFUSE_DESCRIPTOR;
     }
     if (d->description && !printable_bounded(d->description, DESCRIPTION_MAX_LEN)) {
-        why(w, wc, "plugin %s: description must be printable and at most %d characters",
+        why(w, wc, "plugin %s: description must be printable UTF-8 of at most %d bytes",
             d->name, DESCRIPTION_MAX_LEN);
         return CH_REFUSE_DESCRIPTOR;
     }

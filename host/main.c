@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -13,6 +15,9 @@
 #include "daemon.h"
 #include "log.h"
 
+#ifndef C360_INSTALL_LIBDIR
+#define C360_INSTALL_LIBDIR "lib"
+#endif
 #ifndef C360_DEFAULT_PLUGIN_DIR
 #define C360_DEFAULT_PLUGIN_DIR "/usr/local/lib/c360/plugins"
 #endif
@@ -33,7 +38,8 @@ static void usage(FILE *out)
         "      --redis-password-file F  file with the Redis password (redis.password_file);\n"
         "                               or set C360_REDIS_PASSWORD\n"
         "      --plugin-dir DIR         load plugins from DIR; repeatable (plugin_dirs;\n"
-        "                               default " C360_DEFAULT_PLUGIN_DIR ")\n"
+        "                               default: ../" C360_INSTALL_LIBDIR "/c360/plugins next to\n"
+        "                               this binary, else " C360_DEFAULT_PLUGIN_DIR ")\n"
         "      --data-dir DIR           runtime data directory (data_dir; default " CH_DEFAULT_DATA_DIR ")\n"
         "      --master-key-file FILE   master key, mode 0600 (master_key_file);\n"
         "                               or set C360_MASTER_KEY\n"
@@ -59,6 +65,27 @@ static json_t *sub(json_t *o, const char *k)
     json_t *s = json_object_get(o, k);
     if (!s) { s = json_object(); json_object_set_new(o, k, s); }
     return s;
+}
+
+/* The bundled plugins sit at <prefix>/<libdir>/c360/plugins; find them from
+ * where this binary is (<prefix>/bin/c360d), so an install under any
+ * --prefix works without flags. Falls back to the configure-time path. */
+static const char *default_plugin_dir(void)
+{
+    static char buf[4096];
+    char exe[4000];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, sizeof buf, "%s/../%s/c360/plugins", exe, C360_INSTALL_LIBDIR);
+            struct stat st;
+            if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) return buf;
+        }
+    }
+    return C360_DEFAULT_PLUGIN_DIR;
 }
 
 int main(int argc, char **argv)
@@ -129,7 +156,7 @@ int main(int argc, char **argv)
     if (check_only) {
         ch_config *cfg = NULL;
         char err[512];
-        if (ch_config_load(config_file, ov, C360_DEFAULT_PLUGIN_DIR, &cfg, err, sizeof err) != CH_OK) {
+        if (ch_config_load(config_file, ov, default_plugin_dir(), &cfg, err, sizeof err) != CH_OK) {
             fprintf(stderr, "c360d: configuration refused: %s\n", err);
             rc = 2;
         } else {
@@ -138,7 +165,7 @@ int main(int argc, char **argv)
             rc = 0;
         }
     } else {
-        rc = ch_daemon_run(config_file, ov, C360_DEFAULT_PLUGIN_DIR);
+        rc = ch_daemon_run(config_file, ov, default_plugin_dir());
     }
     json_decref(ov);
     return rc;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -104,7 +105,7 @@ static void on_handshake_reply(redisAsyncContext *ac, void *reply_, void *priv)
         redisAsyncDisconnect(ac);
         return;
     }
-    if (strcmp(step, "PING") == 0 && r->state == R_HANDSHAKE) {
+    if (strcmp(step, "PING") == 0 && r->state == R_HANDSHAKE && !r->keep_status) {
         r->state = R_READY;
         r->backoff_ms = 0;
         set_status(r, "ready%s", "");
@@ -262,6 +263,10 @@ char *ch_redis_password_load(const char *file, const char **err)
     *err = NULL;
     char *pw = NULL;
     if (file) {
+        struct stat st;
+        if (stat(file, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+            ch_log(CH_LOG_WARN, "the Redis password file is readable by others (chmod 600)",
+                   "file", file, NULL);
         size_t len;
         char *text = ch_read_file(file, 4096, &len);
         if (!text) { *err = strerror(errno); return NULL; }

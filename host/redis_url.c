@@ -58,6 +58,8 @@ int ch_redis_url_parse(const char *url, ch_redis_url *out, char *err,
     memcpy(hostport, hp, hplen);
     hostport[hplen] = '\0';
     char *colon = strrchr(hostport, ':');
+    char *rb = strrchr(hostport, ']');
+    if (colon && rb && colon < rb) colon = NULL; /* inside [v6] */
     out->port = 6379;
     if (colon) {
         long long p;
@@ -67,6 +69,15 @@ int ch_redis_url_parse(const char *url, ch_redis_url *out, char *err,
         }
         out->port = (int)p;
         *colon = '\0';
+    }
+    /* [::1] -> ::1: hiredis wants the bare address. */
+    size_t hl = strlen(hostport);
+    if (hl >= 2 && hostport[0] == '[' && hostport[hl - 1] == ']') {
+        memmove(hostport, hostport + 1, hl - 2);
+        hostport[hl - 2] = '\0';
+    } else if (strchr(hostport, ':') || strchr(hostport, '[') || strchr(hostport, ']')) {
+        snprintf(err, errcap, "IPv6 addresses go in brackets: redis://[::1]:6379");
+        return -1;
     }
     if (!hostport[0] || strlen(hostport) >= sizeof out->host) {
         snprintf(err, errcap, "missing host");

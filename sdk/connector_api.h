@@ -17,10 +17,12 @@
  *  - Structs that cross the boundary begin with a size field and only ever
  *    grow at the end. Enums and status codes are append-only and never
  *    renumbered. A status value a reader does not know counts as C360_ERROR.
- *  - The host table (c360_host_api) is append-only too. A plugin tests that a
- *    service exists with C360_HOST_HAS(host, member) before calling it, so a
- *    plugin built against a newer minor still runs (with less) on an older
- *    host of the same major.
+ *  - The host table (c360_host_api) is append-only too. abi_minor in the
+ *    descriptor is the oldest host minor the plugin needs: C360_ABI_MINOR by
+ *    default, or C360_PLUGIN_REQUIRES_MINOR if the plugin defines it before
+ *    including this header. A plugin that asks for less than the SDK it was
+ *    built with tests each newer service with C360_HOST_HAS(host, member)
+ *    before calling it, and so runs (with less) on older 1.x hosts.
  *
  * Ownership: whoever allocates frees. Memory the host hands to a plugin
  * (documented per function) is released with host->free(). Pointers the host
@@ -31,9 +33,12 @@
  * Out of memory: the host aborts on allocation failure (as Redis does); a
  * plugin that cannot allocate returns C360_ENOMEM and the work is retried.
  *
- * Threads: see the comment on each callback. In short, webhook_verify runs on
- * the event loop thread and must never block; every other callback runs on a
- * worker thread and may block on host services. One plugin serves many
+ * Threads: see the comment on each callback. In short, init and fini run on
+ * the main thread; webhook_verify and validate_config run on the event loop
+ * thread and must never block; tick, event, deliver, disconnect and the
+ * instance callbacks run on worker threads and may block on host services
+ * (which are refused, with C360_EDENIED, on the main/event-loop thread).
+ * One plugin serves many
  * connections of many tenants concurrently: keep per-connection state in the
  * instance data, and make plugin-wide data safe for concurrent readers.
  */
@@ -386,8 +391,10 @@ typedef struct c360_host_api {
      * the crypto helpers at the end, which are pure and safe anywhere. Each
      * worker thread has its own Redis connection and HTTP handle. The
      * connection a call acts for is taken from `call` (its instance): a
-     * plugin can never name another connection's or tenant's data. Calls
-     * made outside a connection (init) get C360_EINVAL. */
+     * plugin can never name another connection's or tenant's data. On the
+     * main or event-loop thread (init, fini, webhook_verify,
+     * validate_config) they return C360_EDENIED; a call without a
+     * connection gets C360_EINVAL. */
 
     /* State: per-connection key/value, binary-safe. Keys: 1..200 bytes of
      * printable ASCII. Values: up to the operator's limit (default 1 MiB;
@@ -500,7 +507,7 @@ typedef struct c360_plugin_desc {
     /* --- header: fixed for all ABI versions -------------------------------- */
     uint32_t magic;        /* C360_PLUGIN_MAGIC */
     uint16_t abi_major;    /* C360_ABI_MAJOR the plugin was built against */
-    uint16_t abi_minor;    /* C360_ABI_MINOR the plugin was built against */
+    uint16_t abi_minor;    /* oldest host minor the plugin needs (see top) */
     uint32_t struct_size;  /* sizeof(c360_plugin_desc) as the plugin saw it */
     uint32_t capabilities; /* C360_CAP_* bits */
 
@@ -515,7 +522,9 @@ typedef struct c360_plugin_desc {
 
     /* Called once after load, before anything else. Keep `host`: it stays
      * valid until fini. Set *plugin_data to plugin-wide state (or NULL).
-     * Thread: main thread, before the event loop runs. May block briefly.
+     * Thread: main thread, before the event loop runs. May block briefly,
+     * but blocking host services (state, secrets, HTTP...) are not
+     * available here: they return C360_EDENIED.
      * Required. Return C360_OK, or an error and call host->call_error(): the
      * plugin is then refused and never called again. */
     int32_t (*init)(c360_call *call, const c360_host_api *host,
@@ -602,8 +611,11 @@ typedef const c360_plugin_desc *(*c360_entry_fn)(void);
 /* Fills the fixed header of a descriptor in an initialiser:
  *     static const c360_plugin_desc desc = { C360_DESC_HEADER(caps), ... };
  */
+#ifndef C360_PLUGIN_REQUIRES_MINOR
+#define C360_PLUGIN_REQUIRES_MINOR C360_ABI_MINOR
+#endif
 #define C360_DESC_HEADER(caps)                                              \
-    C360_PLUGIN_MAGIC, C360_ABI_MAJOR, C360_ABI_MINOR,                      \
+    C360_PLUGIN_MAGIC, C360_ABI_MAJOR, C360_PLUGIN_REQUIRES_MINOR,          \
         (uint32_t)sizeof(c360_plugin_desc), (uint32_t)(caps)
 
 #ifdef __cplusplus

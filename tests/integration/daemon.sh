@@ -59,6 +59,8 @@ r=$(t_http GET "$URL/nope")
 [[ $r == 404* ]] && grep -q '"error":{"code":"not_found"' <<<"$r" || t_fail "404: $r"
 r=$(t_http POST "$URL/healthz")
 [[ $r == 405* ]] && grep -q '"method_not_allowed"' <<<"$r" || t_fail "405: $r"
+curl -s -D - -o /dev/null -X POST "$URL/healthz" | grep -qi '^allow: GET, HEAD' || t_fail "Allow header"
+grep -q '"code":"bad_descriptor".*description must be printable UTF-8' <<<"$(t_http GET "$URL/v1/plugins")" || t_fail "bad UTF-8 not refused"
 hdr=$(curl -s -D - -o /dev/null -H 'X-Request-Id: trace-abc-123' "$URL/healthz")
 grep -qi '^x-request-id: trace-abc-123' <<<"$hdr" || t_fail "request id not echoed"
 hdr=$(curl -s -D - -o /dev/null -H 'X-Request-Id: bad id"' "$URL/healthz")
@@ -86,6 +88,17 @@ kill -HUP "$PID"
 for _ in $(seq 50); do grep -q 'new configuration refused' "$T_DIR/c360d.log" && break; sleep 0.1; done
 grep -q 'new configuration refused.*/listen' "$T_DIR/c360d.log" || t_fail "bad reload not refused"
 t_wait_http "$URL/readyz" 200 10
+# A key that needs a restart is reported on every SIGHUP until the restart.
+cp "$T_DIR/good.json" "$T_DIR/c360.json"
+sed -i 's/"shutdown_timeout_ms":2000/"shutdown_timeout_ms":2000,"http":{"timeout_s":7}/' "$T_DIR/c360.json"
+for round in 1 2; do
+    kill -HUP "$PID"
+    for _ in $(seq 50); do
+        [ "$(grep -c '"key":"/http".*after restart' "$T_DIR/c360d.log")" -ge "$round" ] && break
+        sleep 0.1
+    done
+done
+[ "$(grep -c '"key":"/http".*after restart' "$T_DIR/c360d.log")" -ge 2 ] || t_fail "restart-needed key not reported on each SIGHUP"
 t_ok "SIGHUP applies and logs changes, refuses a bad file and runs on"
 
 # --- SIGTERM: exit 0 ---------------------------------------------------------
@@ -140,6 +153,19 @@ grep -q 'DEVELOPMENT DEFAULT' "$T_DIR/dev.log" || t_fail "dev default not announ
 [ -S "$T_DIR/dev/redis/redis.sock" ] || t_fail "no private redis socket"
 RPID=$(pgrep -f "redis-server.*$T_DIR/dev/redis/redis.sock" | head -n1)
 [ -n "$RPID" ] || t_fail "private redis-server not running"
+# One c360d per data directory.
+set +e
+"$C360D" --listen "127.0.0.1:$(t_free_port)" --plugin-dir "$C360_BUILD_DIR/plugins" --data-dir "$T_DIR/dev" >"$T_DIR/dev2.log" 2>&1
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q 'data directory is in use by another c360d' "$T_DIR/dev2.log" || t_fail "second c360d on one data dir: $rc"
+# The private Redis is supervised: killed, it comes back by itself.
+kill -KILL "$RPID"
+t_wait_http "http://127.0.0.1:$P3/readyz" 503 100
+t_wait_http "http://127.0.0.1:$P3/readyz" 200 150
+grep -q 'private redis-server exited; restarting it' "$T_DIR/dev.log" || t_fail "no restart logged"
+RPID=$(pgrep -f "redis-server.*$T_DIR/dev/redis/redis.sock" | head -n1)
+[ -n "$RPID" ] || t_fail "private redis-server not running after restart"
 kill -TERM "$C360D_PID"
 rc=0; wait "$C360D_PID" || rc=$?
 [ "$rc" = 0 ] || t_fail "dev SIGTERM exit $rc"
@@ -153,5 +179,5 @@ set +e
 rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q 'refusing a key readable by others' "$T_DIR/devbad.log" || t_fail "world-readable key accepted ($rc)"
-t_ok "development default: private redis with AOF, 0600 dev key, clean stop"
+t_ok "development default: private redis with AOF (supervised), 0600 dev key, data dir lock, clean stop"
 echo "daemon: all passed"

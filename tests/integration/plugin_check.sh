@@ -60,7 +60,7 @@ lacks() {
 # --- 1. a valid config ---------------------------------------------------------
 run valid 0 --config "$GOOD" "$HELLO"
 has valid "name: hello"
-has valid "abi: 1.1"
+has valid "abi: 1.0"
 has valid "capabilities: 0x7 (source_tick, source_webhook, destination)"
 has valid '"interval_s": {'                      # the schema, pretty-printed
 has valid "host.log[info] Hello from the test"   # tick greeted, via host->log

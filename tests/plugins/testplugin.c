@@ -24,6 +24,9 @@
 #ifndef TP_CAPS
 #define TP_CAPS (C360_CAP_SOURCE_TICK | C360_CAP_DESTINATION)
 #endif
+#ifndef TP_DESCRIPTION
+#define TP_DESCRIPTION "loader test plugin"
+#endif
 #ifndef TP_SCHEMA
 #define TP_SCHEMA "{\"type\":\"object\",\"properties\":{}}"
 #endif
@@ -92,7 +95,7 @@ __attribute__((unused))
 #endif
 static const c360_plugin_desc desc = {
     TP_MAGIC, TP_MAJOR, TP_MINOR, (uint32_t)(TP_SIZE), (uint32_t)(TP_CAPS),
-    TP_NAME, "0.0.1", "loader test plugin", TP_SCHEMA,
+    TP_NAME, "0.0.1", TP_DESCRIPTION, TP_SCHEMA,
     tp_init, NULL, tp_validate, tp_open, NULL,
 #ifdef TP_NO_TICK
     NULL,

@@ -126,6 +126,11 @@ int main(void)
     CHECK(ch_redis_url_parse("unix:///tmp/x.sock?foo=1", &u, why, sizeof why) < 0);
     CHECK(ch_redis_url_parse("redis://", &u, why, sizeof why) < 0);
     CHECK(ch_redis_url_parse("redis://h:12x", &u, why, sizeof why) < 0);
+    CHECK(ch_redis_url_parse("redis://[::1]:6380", &u, why, sizeof why) == 0 && u.port == 6380);
+    CHECK_STR(u.host, "::1");
+    CHECK(ch_redis_url_parse("redis://[::1]", &u, why, sizeof why) == 0 && u.port == 6379);
+    CHECK_STR(u.host, "::1");
+    CHECK(ch_redis_url_parse("redis://::1:6379", &u, why, sizeof why) < 0);
 
     unlink(tmpl);
     CHECK_DONE();

@@ -78,12 +78,13 @@ int main(int argc, char **argv)
     EXPECT_REFUSED("t15_no_caps.so", CH_REFUSE_CAPABILITIES, "no capability");
     EXPECT_REFUSED("t16_unknown_caps.so", CH_REFUSE_CAPABILITIES, "0x80");
     EXPECT_REFUSED("t17_not_elf.so", CH_REFUSE_DLOPEN, "cannot load");
-    CHECK(ch_loader_refused_count(ld) == 15);
+    EXPECT_REFUSED("t18_bad_utf8.so", CH_REFUSE_DESCRIPTOR, "UTF-8");
+    CHECK(ch_loader_refused_count(ld) == 16);
 
     /* The JSON the admin API serves carries both lists. */
     json_t *j = ch_loader_to_json(ld);
     CHECK(json_array_size(json_object_get(j, "plugins")) == 2);
-    CHECK(json_array_size(json_object_get(j, "refused")) == 15);
+    CHECK(json_array_size(json_object_get(j, "refused")) == 16);
     json_t *first = json_array_get(json_object_get(j, "plugins"), 0);
     CHECK(json_is_object(json_object_get(first, "config_schema")));
     json_decref(j);

@@ -32,6 +32,11 @@
 
 #include <jansson.h>
 
+/* hello needs nothing newer than ABI 1.0: it declares that, so 1.0 hosts load
+ * it too, and it tests each newer service with C360_HOST_HAS before use. Must
+ * come before the SDK header. */
+#define C360_PLUGIN_REQUIRES_MINOR 0
+
 #include "connector_api.h"
 
 #define HELLO_VERSION "1.0.0"
