@@ -72,7 +72,9 @@ static inline int fx_redis_start_args(const char *const *extra)
         atexit(fx_redis_stop);
     }
     for (int attempt = 0; attempt < 20; attempt++) {
-        int port = fx_current.port ? fx_current.port : 20000 + rand() % 20000;
+        /* Below the ephemeral range (32768+) and apart from the shell
+         * tests' range (10000-24999). */
+        int port = fx_current.port ? fx_current.port : 25000 + rand() % 7700;
         char portbuf[16];
         snprintf(portbuf, sizeof portbuf, "%d", port);
         pid_t pid = fork();
