@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "ssrf.h"
 #include "util.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024)
@@ -41,7 +42,8 @@ const char ch_config_help[] =
     "  outbound_http.timeout_ms / connect_timeout_ms / max_response_bytes\n"
     "                       defaults 30000 / 10000 / 8388608\n"
     "  oauth.refresh_margin_s refresh access tokens this long before expiry (default 300)\n"
-    "  oauth.lease_ms       single-flight refresh lease across hosts (default 30000)\n";
+    "  oauth.lease_ms       single-flight refresh lease across hosts (default 45000;\n"
+    "                       keep it above the token endpoint's timeout)\n";
 
 typedef struct verr { char *buf; size_t cap; int failed; } verr;
 
@@ -181,7 +183,9 @@ static void validate_services(verr *e, json_t *root, ch_config *c)
         json_array_foreach(allow, i, a) {
             char p[64];
             snprintf(p, sizeof p, "/outbound_http/allow/%zu", i);
-            if (!json_is_string(a) || !*json_string_value(a) || json_string_length(a) > 64) {
+            ch_ssrf_rule rule;
+            if (!json_is_string(a) || !*json_string_value(a) || json_string_length(a) > 64 ||
+                ch_ssrf_rule_parse(json_string_value(a), &rule) != 0) {
                 fail(e, p, "must be a CIDR such as \"10.1.2.0/24\" or \"127.0.0.1/32:8080\"");
                 continue;
             }
@@ -197,7 +201,7 @@ static void validate_services(verr *e, json_t *root, ch_config *c)
     static const char *const k_oauth[] = {"refresh_margin_s", "lease_ms", NULL};
     o = section(e, root, "oauth", k_oauth);
     c->oauth_refresh_margin_s = (int)get_int(e, o, "refresh_margin_s", "/oauth/refresh_margin_s", 0, 86400, 300);
-    c->oauth_lease_ms = (int)get_int(e, o, "lease_ms", "/oauth/lease_ms", 1000, 600000, 30000);
+    c->oauth_lease_ms = (int)get_int(e, o, "lease_ms", "/oauth/lease_ms", 1000, 600000, 45000);
 }
 
 static void validate(verr *e, json_t *root, ch_config *c, const char *default_plugin_dir)

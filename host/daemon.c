@@ -22,7 +22,9 @@
 #include "http.h"
 #include "log.h"
 #include "audit.h"
+#include "httpc.h"
 #include "keyring.h"
+#include "oauth.h"
 #include "ratelimit.h"
 #include "secrets.h"
 #include "rconn.h"
@@ -215,6 +217,24 @@ static void configure_services(const ch_config *c)
         ch_log(CH_LOG_WARN, "rate-limit settings refused; using defaults", NULL);
     ch_audit_settings as = {.retention_days = (unsigned)c->audit_retention_days, .file = c->audit_file};
     ch_audit_configure(&as);
+
+    ch_httpc_settings hs;
+    ch_httpc_settings_default(&hs);
+    hs.deny_private = c->out_deny_private;
+    hs.allow = (const char *const *)c->out_allow;
+    hs.allow_count = c->out_allow_count;
+    hs.timeout_ms = (uint32_t)c->out_timeout_ms;
+    hs.connect_timeout_ms = (uint32_t)c->out_connect_timeout_ms;
+    hs.max_response_bytes = (uint32_t)c->out_max_response;
+    char err[256];
+    if (ch_httpc_configure(&hs, err, sizeof err) != C360_OK)
+        ch_log(CH_LOG_ERROR, "outbound HTTP settings refused", "error", err, NULL);
+
+    ch_oauth_settings os;
+    ch_oauth_settings_default(&os);
+    os.refresh_margin_s = (uint32_t)c->oauth_refresh_margin_s;
+    os.lease_ms = (uint32_t)c->oauth_lease_ms;
+    ch_oauth_configure(&os);
 }
 
 static int start(ch_daemon *d)

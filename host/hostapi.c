@@ -13,6 +13,8 @@
 #include "call.h"
 #include "audit.h"
 #include "crypto.h"
+#include "httpc.h"
+#include "oauth.h"
 #include "ratelimit.h"
 #include "secrets.h"
 #include "instance.h"
@@ -170,8 +172,16 @@ static int32_t secret_result(c360_call *call, int32_t st, const char *err)
     return st;
 }
 
+/* The host keeps OAuth tokens among the connection's secrets under names
+ * starting with "oauth:"; plugins reach them only through oauth_token. */
+static int reserved_secret_name(const char *name)
+{
+    return name && strncmp(name, "oauth:", 6) == 0;
+}
+
 static int32_t api_secret_get(c360_call *call, const char *name, uint8_t **value, size_t *len)
 {
+    if (reserved_secret_name(name)) return C360_EDENIED;
     ch_scope s;
     char err[256] = "";
     if (!value || !len) return C360_EINVAL;
@@ -183,6 +193,7 @@ static int32_t api_secret_get(c360_call *call, const char *name, uint8_t **value
 
 static int32_t api_secret_put(c360_call *call, const char *name, const void *value, size_t len)
 {
+    if (reserved_secret_name(name)) return C360_EDENIED;
     ch_scope s;
     char err[256] = "";
     int32_t st = scope_for_blocking(call, "secret_put", &s);
@@ -196,6 +207,7 @@ static int32_t api_secret_put(c360_call *call, const char *name, const void *val
 
 static int32_t api_secret_delete(c360_call *call, const char *name)
 {
+    if (reserved_secret_name(name)) return C360_EDENIED;
     ch_scope s;
     char err[256] = "";
     int32_t st = scope_for_blocking(call, "secret_delete", &s);
@@ -244,6 +256,63 @@ static int32_t api_audit(c360_call *call, const char *action, const char *target
     return ch_audit_plugin(s.plugin, s.tenant, s.connection, s.request_id, action, target, outcome);
 }
 
+static int32_t api_http(c360_call *call, const c360_http_request *req, c360_http_response **resp)
+{
+    ch_scope s;
+    if (!resp) return C360_EINVAL;
+    *resp = NULL;
+    int32_t st = scope_for_blocking(call, "http", &s);
+    if (st != C360_OK) return st;
+    if (!req || req->struct_size < sizeof(c360_http_request)) return C360_EINVAL;
+    /* A request never outlives the callback's deadline. */
+    c360_http_request r = *req;
+    int64_t left = ch_call_valid(call) && call->deadline_ms ? call->deadline_ms - ch_monotonic_ms() : 0;
+    if (call->deadline_ms && left <= 0) return C360_ETIMEOUT;
+    if (left > 0 && (r.timeout_ms == 0 || (int64_t)r.timeout_ms > left)) r.timeout_ms = (uint32_t)left;
+    char err[256] = "";
+    st = ch_httpc_request(&r, resp, err, sizeof err);
+    if (st != C360_OK && err[0]) snprintf(call->error, sizeof call->error, "%s", err);
+    return st;
+}
+
+static int32_t api_oauth_token(c360_call *call, const c360_oauth_params *p, char **token,
+                               int64_t *expires_at_ms)
+{
+    ch_scope s;
+    char err[256] = "";
+    int64_t exp = 0;
+    if (!token) return C360_EINVAL;
+    *token = NULL;
+    int32_t st = scope_for_blocking(call, "oauth_token", &s);
+    if (st != C360_OK) return st;
+    st = ch_oauth_token(s.tenant, s.connection, s.plugin, p, token, &exp, err, sizeof err);
+    if (expires_at_ms) *expires_at_ms = exp;
+    if (st != C360_OK && err[0]) snprintf(call->error, sizeof call->error, "%s", err);
+    return st;
+}
+
+static int32_t api_oauth_exchange(c360_call *call, const c360_oauth_params *p)
+{
+    ch_scope s;
+    char err[256] = "";
+    int32_t st = scope_for_blocking(call, "oauth_exchange", &s);
+    if (st != C360_OK) return st;
+    st = ch_oauth_exchange(s.tenant, s.connection, s.plugin, p, err, sizeof err);
+    if (st != C360_OK && err[0]) snprintf(call->error, sizeof call->error, "%s", err);
+    return st;
+}
+
+static int32_t api_oauth_rejected(c360_call *call, const char *token_name, const char *reason)
+{
+    ch_scope s;
+    char err[256] = "";
+    int32_t st = scope_for_blocking(call, "oauth_token_rejected", &s);
+    if (st != C360_OK) return st;
+    st = ch_oauth_token_rejected(s.tenant, s.connection, s.plugin, token_name, reason, err, sizeof err);
+    if (st != C360_OK && err[0]) snprintf(call->error, sizeof call->error, "%s", err);
+    return st;
+}
+
 static int32_t api_base64_decode(const char *text, size_t text_len, int32_t variant,
                                  uint8_t **bin, size_t *len)
 {
@@ -279,6 +348,11 @@ static const c360_host_api g_api = {
     .ratelimit_report = api_rl_report,
     .ratelimit_feed_response = api_rl_feed,
     .audit = api_audit,
+    .http = api_http,
+    .http_free = ch_http_response_free,
+    .oauth_token = api_oauth_token,
+    .oauth_exchange = api_oauth_exchange,
+    .oauth_token_rejected = api_oauth_rejected,
     .hmac_sha256 = ch_hmac_sha256,
     .sha256 = ch_sha256,
     .ct_equal = ch_ct_equal,

@@ -287,6 +287,7 @@ static void resolve_ops(const c360_plugin_desc *d, ch_plugin_ops *ops)
     TAKE(event);
     TAKE(deliver);
     TAKE(disconnect);
+    TAKE(webhook_route);
 #undef TAKE
 }
 

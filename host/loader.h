@@ -56,6 +56,7 @@ typedef struct ch_plugin_ops {
     int32_t (*event)(c360_call *, void *, void *, const c360_event *);
     int32_t (*deliver)(c360_call *, void *, void *, const c360_record *);
     int32_t (*disconnect)(c360_call *, void *, void *);
+    int32_t (*webhook_route)(c360_call *, void *, const c360_webhook *); /* 1.2 */
 } ch_plugin_ops;
 
 /* `host` is the table handed to every plugin's init; it must outlive the

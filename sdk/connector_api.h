@@ -59,7 +59,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 1
+#define C360_ABI_MINOR 2
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -155,6 +155,15 @@ enum c360_verdict {
                                  the host sends it; nothing is stored */
     C360_VERDICT_REJECT = 2  /* not authentic: the host answers with
                                 reply->status (401 or 403) and stores nothing */
+};
+
+/* Connection states a plugin may report (ABI 1.2, append-only). */
+enum c360_conn_state {
+    C360_CONN_ACTIVE = 0,       /* healthy again */
+    C360_CONN_FAILING = 1,      /* keeps failing; work continues with backoff */
+    C360_CONN_NEEDS_REAUTH = 2  /* credentials dead: the host stops its
+                                   scheduled work until the customer
+                                   reconnects */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -491,6 +500,44 @@ typedef struct c360_host_api {
                              int32_t variant, uint8_t **bin, size_t *len);
     char *(*hex_encode)(const void *bin, size_t len);
     void (*random_bytes)(void *buf, size_t len);
+
+    /* --- ABI 1.2: the pipeline ------------------------------------------ */
+
+    /* From webhook_verify on a per-connection URL, before accepting: names
+     * the event's deduplication key (leadgen id, message id...); the host
+     * drops repeats within its dedup window. Copied; at most 200 bytes of
+     * printable ASCII. Never blocks. */
+    void (*call_dedup_key)(c360_call *call, const char *key);
+
+    /* From webhook_route only (app-level URLs): this event belongs to the
+     * connections that registered routing_key (see instance_route_keys);
+     * dedup_key as above (may be NULL). Call once per key the payload
+     * touches (a batch may name several pages). Never blocks. */
+    int32_t (*route_event)(c360_call *call, const char *routing_key,
+                           const char *dedup_key);
+
+    /* From instance_open or tick: the routing keys this connection owns
+     * (e.g. "page:123456"), replacing the ones it registered before. An
+     * app-level webhook is routed only to the owners of its keys, never to
+     * anyone else. At most 1000 keys of 1..200 printable ASCII bytes. May
+     * block (worker threads and the host's opener thread). */
+    int32_t (*instance_route_keys)(c360_call *call, const char *const *keys,
+                                   uint32_t count);
+
+    /* From event or tick: emits one normalised record (a JSON object) with
+     * its type ("lead", "comment", ...) and a stable id (the same on every
+     * retry and replay: destinations use it as an idempotency key). The host
+     * keeps the records of a call and commits them, routed to the
+     * connection's destinations, only if the callback returns C360_OK: a
+     * retried call emits them again. Copied. C360_ETOOBIG over 1 MiB. */
+    int32_t (*record_emit)(c360_call *call, const char *type, const char *id,
+                           const char *json, size_t json_len);
+
+    /* Reports the connection's state with a short cause shown to the
+     * customer (no secrets, no personal data). NEEDS_REAUTH stops its
+     * scheduled work until it is reconnected. May block. */
+    int32_t (*connection_status)(c360_call *call, int32_t state,
+                                 const char *cause);
 } c360_host_api;
 
 /* ------------------------------------------------------------------------ */
@@ -587,6 +634,18 @@ typedef struct c360_plugin_desc {
      * returns. instance_close follows. Thread: worker; may block. Optional. */
     int32_t (*disconnect)(c360_call *call, void *plugin_data,
                           void *instance_data);
+
+    /* --- ABI 1.2 ------------------------------------------------------- */
+
+    /* C360_CAP_SOURCE_WEBHOOK with app-level URLs (/hooks/{plugin}, one URL
+     * for every tenant, e.g. Meta): after webhook_verify accepted a request
+     * on the app-level URL, maps it to connections by calling
+     * host->route_event() with the routing keys the payload names. An event
+     * routed to no connection is refused and counted; there is never a
+     * default tenant. Optional (without it the app-level URL answers 404).
+     * Thread: the event loop. MUST NOT BLOCK. */
+    int32_t (*webhook_route)(c360_call *call, void *plugin_data,
+                             const c360_webhook *req);
 } c360_plugin_desc;
 
 /* The entry function every plugin defines, exactly once:

@@ -233,7 +233,11 @@ int32_t ch_httpc_request(const c360_http_request *req_in,
     ch_httpc_conf *conf = ch_httpc_conf_acquire();
     int customer = (req.flags & C360_HTTP_CUSTOMER_URL) != 0;
     ch_httpc_xfer x = {.conf = conf};
-    x.max_body = req.max_response_bytes ? req.max_response_bytes : conf->max_response_bytes;
+    /* The operator's limit is a ceiling as well as the default: a plugin
+     * may ask for less, never for more memory. */
+    x.max_body = req.max_response_bytes && req.max_response_bytes < conf->max_response_bytes
+                     ? req.max_response_bytes
+                     : conf->max_response_bytes;
     char errbuf[CURL_ERROR_SIZE] = "";
 
     CURL *h = ch_httpc_handle(customer, conf);

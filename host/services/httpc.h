@@ -44,7 +44,8 @@ typedef struct ch_httpc_settings {
     size_t allow_count;
     uint32_t connect_timeout_ms;   /* default 10000 */
     uint32_t timeout_ms;           /* total, default 30000 */
-    uint32_t max_response_bytes;   /* body, default 8 MiB */
+    uint32_t max_response_bytes;   /* body, default 8 MiB; also the ceiling
+                                      of a request's own max_response_bytes */
     uint32_t max_header_count;     /* response headers, default 100 */
     uint32_t max_header_bytes;     /* response headers in total, default 64 KiB */
     const char *ca_file;           /* CA bundle; NULL = the system's. Copied. */

@@ -69,6 +69,7 @@ const c360_plugin_desc desc = {
     nullptr,                       // event
     deliver_cb,                    // deliver
     nullptr,                       // disconnect
+    nullptr,                       // webhook_route (ABI 1.2)
 };
 
 } // namespace

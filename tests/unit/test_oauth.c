@@ -515,11 +515,11 @@ static void test_args_and_forget(void)
 
     /* Forget removes every key of the token. */
     connect_conn("c12", NULL);
-    redisReply *r = redisCommand(raw(), "KEYS *c12*");
+    redisReply *r = redisCommand(raw(), "KEYS *:c12:*");
     CHECK(r && r->elements == 2); /* metadata + sealed blob */
     freeReplyObject(r);
     CHECK(ch_oauth_forget(T, "c12", NULL) == C360_OK);
-    r = redisCommand(raw(), "KEYS *c12*");
+    r = redisCommand(raw(), "KEYS *:c12:*");
     CHECK(r && r->elements == 0);
     freeReplyObject(r);
     CHECK(get("c12", C360_GRANT_REFRESH_TOKEN, NULL, tok, sizeof tok) == C360_ENOTFOUND);
@@ -532,7 +532,7 @@ static void test_args_and_forget(void)
     r = redisCommand(raw(), "KEYS *:c14:*");
     CHECK(r && r->elements == 0);
     freeReplyObject(r);
-    r = redisCommand(raw(), "KEYS *c140*");
+    r = redisCommand(raw(), "KEYS *:c140:*");
     CHECK(r && r->elements == 2);
     freeReplyObject(r);
     CHECK(ch_oauth_forget_connection("bad:t", "c14") == C360_EINVAL);
