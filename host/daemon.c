@@ -197,6 +197,30 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+/* Plugin loads and refusals concern no tenant: they go to the audit chain
+ * of the pseudo-tenant "_system" (file names only, never paths' secrets). */
+static void audit_plugins(const ch_loader *ld)
+{
+    for (size_t i = 0; i < ch_loader_count(ld); i++) {
+        const ch_plugin *p = ch_loader_get(ld, i);
+        ch_audit_entry e = {.tenant = "_system", .actor = "system", .action = "plugin.load",
+                            .target = ch_plugin_name(p), .outcome = "ok"};
+        ch_audit_append(&e, NULL);
+    }
+    for (size_t i = 0; i < ch_loader_refused_count(ld); i++) {
+        const char *path = ch_loader_refused_path(ld, i);
+        const char *base = strrchr(path, '/');
+        char target[128], outcome[64];
+        snprintf(target, sizeof target, "%s", base ? base + 1 : path);
+        for (char *q = target; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e || *q == '@') *q = '_';
+        snprintf(outcome, sizeof outcome, "refused:%s", ch_refusal_code(ch_loader_refused_code(ld, i)));
+        ch_audit_entry e = {.tenant = "_system", .actor = "system", .action = "plugin.refuse",
+                            .target = target, .outcome = outcome};
+        ch_audit_append(&e, NULL);
+    }
+}
+
 static void wipe_env(const char *name)
 {
     char *v = getenv(name);
@@ -318,6 +342,7 @@ static int start(ch_daemon *d)
     d->loader = ch_loader_new(ch_host_api());
     for (size_t i = 0; i < c->plugin_dir_count; i++)
         ch_loader_load_dir(d->loader, c->plugin_dirs[i]);
+    audit_plugins(d->loader);
     char nl[16], nr[16];
     snprintf(nl, sizeof nl, "%zu", ch_loader_count(d->loader));
     snprintf(nr, sizeof nr, "%zu", ch_loader_refused_count(d->loader));

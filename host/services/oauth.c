@@ -223,17 +223,33 @@ static int32_t dead_answer(ctx *c, const ch_oauth_meta *m)
                m->dead_cause[0] ? m->dead_cause : "token is dead");
 }
 
-static void audit_dead(const ctx *c, const char *actor, const char *code)
+/* Token outcomes go to the tenant's audit log: refreshes, exchanges, deaths
+ * (ids and codes only, never a token). */
+static void audit_oauth(const ctx *c, const char *actor, const char *action, const char *outcome)
 {
-    char target[CH_OAUTH_NAME_MAX + 8], outcome[CH_OAUTH_ERRCODE_MAX + 8];
+    char target[CH_OAUTH_NAME_MAX + 8];
     snprintf(target, sizeof target, "oauth:%s", c->name);
-    snprintf(outcome, sizeof outcome, "error:%s", code && code[0] ? code : "dead");
     ch_audit_entry e = {.tenant = c->tenant, .actor = actor, .connection = c->conn,
-                        .action = "oauth.needs_reauth", .target = target, .outcome = outcome};
+                        .action = action, .target = target, .outcome = outcome};
     int32_t rc = ch_audit_append(&e, NULL);
     if (rc != C360_OK)
         ch_log(CH_LOG_ERROR, "oauth: audit append failed", "tenant", c->tenant, "connection",
                c->conn, "status", c360_strstatus(rc), NULL);
+}
+
+static void audit_dead(const ctx *c, const char *actor, const char *code)
+{
+    char outcome[CH_OAUTH_ERRCODE_MAX + 8];
+    snprintf(outcome, sizeof outcome, "error:%s", code && code[0] ? code : "dead");
+    audit_oauth(c, actor, "oauth.needs_reauth", outcome);
+}
+
+static void audit_status(const ctx *c, const char *action, int32_t rc)
+{
+    char outcome[64];
+    if (rc == C360_OK) snprintf(outcome, sizeof outcome, "ok");
+    else snprintf(outcome, sizeof outcome, "error:%s", c360_strstatus(rc));
+    audit_oauth(c, "system", action, outcome);
 }
 
 /* Marks the token of version m->version dead. C360_EAUTH when done;
@@ -435,6 +451,7 @@ static int32_t refresh_owned(ctx *c, char **token, int64_t *exp)
             if (was_dead) reactivate(c);
             ch_log(CH_LOG_DEBUG, "oauth token refreshed", "tenant", c->tenant, "connection",
                    c->conn, "token", c->name, NULL);
+            audit_status(c, "oauth.refresh", C360_OK);
             return give(c, after.version, &rec, token, exp);
         }
         ch_oauth_record_clear(&rec);
@@ -447,6 +464,7 @@ static int32_t refresh_owned(ctx *c, char **token, int64_t *exp)
     }
     /* Transient or not, the others waiting on this refresh stop waiting. */
     ch_oauth_mark_failed(c->tenant, c->conn, c->name, m.version, rc);
+    audit_status(c, "oauth.refresh", rc);
     rc = fallback(c, &m, &cur, rc, token, exp);
     ch_oauth_record_clear(&cur);
     return rc;
@@ -589,12 +607,16 @@ int32_t ch_oauth_exchange(const char *tenant, const char *conn, const char *plug
     ch_oauth_tokens t;
     char code[CH_OAUTH_ERRCODE_MAX];
     rc = ch_oauth_grant_call(&g, &t, code, c.err, c.errcap);
-    if (rc != C360_OK) return rc;
+    if (rc != C360_OK) {
+        audit_status(&c, "oauth.exchange", rc);
+        return rc;
+    }
     ch_oauth_record rec;
     record_from(&t, NULL, &rec);
     ch_oauth_tokens_clear(&t);
     rc = store_record(&c, &rec);
     ch_oauth_record_clear(&rec);
+    audit_status(&c, "oauth.exchange", rc);
     return rc;
 }
 

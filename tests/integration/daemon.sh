@@ -53,6 +53,13 @@ for want in '"name":"hello"' '"name":"good"' '"host_abi":"1\.[0-9]*"' '"abi_majo
     grep -q "$want" <<<"$r" || t_fail "/v1/plugins lacks $want: $r"
 done
 grep -q 'plugin refused.*t04_major.so.*abi_major_mismatch' "$T_DIR/c360d.log" || t_fail "refusal not logged with file"
+# ... and audited, with loads, in the "_system" chain.
+"$C360_AUDIT" --redis "redis://127.0.0.1:$RPORT" list --tenant _system --json > "$T_DIR/audit.json" ||
+    t_fail "c360-audit list"
+grep -q '"action":"plugin.refuse","target":"t04_major.so","outcome":"refused:abi_major_mismatch"' "$T_DIR/audit.json" ||
+    t_fail "refusal not audited: $(head -c 300 "$T_DIR/audit.json")"
+grep -q '"plugin.load"' "$T_DIR/audit.json" || t_fail "load not audited"
+"$C360_AUDIT" --redis "redis://127.0.0.1:$RPORT" verify --tenant _system >/dev/null || t_fail "_system chain does not verify"
 t_ok "plugins listed, refusals listed with reasons, host runs on"
 
 r=$(t_http GET "$URL/nope")

@@ -277,6 +277,16 @@ static void test_invalid_grant_dead(void)
     CHECK(hit == 1);
     json_decref(entries);
 
+    /* Refresh outcomes are audited too (earlier tests refreshed; one failed). */
+    ch_audit_query qr = {.action = "oauth.refresh"};
+    entries = NULL;
+    CHECK(ch_audit_list(T, &qr, &entries, &next) == C360_OK);
+    int ok_refresh = 0;
+    for (size_t i = 0; i < json_array_size(entries); i++)
+        ok_refresh += strcmp(json_string_value(json_object_get(json_array_get(entries, i), "outcome")), "ok") == 0;
+    CHECK(ok_refresh >= 1);
+    json_decref(entries);
+
     /* Never again: no endpoint call while dead. */
     for (int i = 0; i < 5; i++) CHECK(get("c4", C360_GRANT_REFRESH_TOKEN, NULL, tok, sizeof tok) == C360_EAUTH);
     CHECK(calls("refresh_token") == 1);
