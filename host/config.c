@@ -41,6 +41,17 @@ const char ch_config_help[] =
     "  outbound_http.allow  array of \"CIDR\" or \"CIDR:port\" exceptions to that rule\n"
     "  outbound_http.timeout_ms / connect_timeout_ms / max_response_bytes\n"
     "                       defaults 30000 / 10000 / 8388608\n"
+    "  pipeline.workers     worker processes (default 2; 0 = threads in the master)\n"
+    "  pipeline.worker_threads threads per worker (default 4)\n"
+    "  pipeline.share       work items per tenant per round-robin turn (default 16)\n"
+    "  pipeline.max_attempts attempts before a dead letter (default 8)\n"
+    "  pipeline.dedup_window_s webhook dedup window (default 604800)\n"
+    "  pipeline.retention_days raw events kept for replay (default 7)\n"
+    "  pipeline.callback_timeout_ms a callback running longer is a hang (default 60000)\n"
+    "  pipeline.poison_threshold crashes or hangs before an item is poison (default 3)\n"
+    "  pipeline.claim_idle_ms pending work of a dead host is claimed after (default 60000)\n"
+    "  pipeline.delivery_concurrency deliveries in flight per destination (default 4)\n"
+    "  pipeline.tick_floor_s shortest tick interval (default 10)\n"
     "  oauth.refresh_margin_s refresh access tokens this long before expiry (default 300)\n"
     "  oauth.lease_ms       single-flight refresh lease across hosts (default 45000;\n"
     "                       keep it above the token endpoint's timeout)\n";
@@ -202,6 +213,26 @@ static void validate_services(verr *e, json_t *root, ch_config *c)
     o = section(e, root, "oauth", k_oauth);
     c->oauth_refresh_margin_s = (int)get_int(e, o, "refresh_margin_s", "/oauth/refresh_margin_s", 0, 86400, 300);
     c->oauth_lease_ms = (int)get_int(e, o, "lease_ms", "/oauth/lease_ms", 1000, 600000, 45000);
+
+    static const char *const k_pipe[] = {"workers", "worker_threads", "share", "max_attempts",
+                                         "dedup_window_s", "retention_days", "callback_timeout_ms",
+                                         "poison_threshold", "claim_idle_ms",
+                                         "delivery_concurrency", "tick_floor_s", NULL};
+    o = section(e, root, "pipeline", k_pipe);
+#define PIPE(field, key, lo, hi, dflt) \
+    c->field = (int)get_int(e, o, key, "/pipeline/" key, lo, hi, dflt)
+    PIPE(workers, "workers", 0, 64, 2);
+    PIPE(worker_threads, "worker_threads", 1, 64, 4);
+    PIPE(share, "share", 1, 1000, 16);
+    PIPE(max_attempts, "max_attempts", 1, 100, 8);
+    PIPE(dedup_window_s, "dedup_window_s", 60, 90 * 86400, 7 * 86400);
+    PIPE(retention_days, "retention_days", 1, 365, 7);
+    PIPE(callback_timeout_ms, "callback_timeout_ms", 100, 3600000, 60000);
+    PIPE(poison_threshold, "poison_threshold", 1, 100, 3);
+    PIPE(claim_idle_ms, "claim_idle_ms", 1000, 3600000, 60000);
+    PIPE(delivery_concurrency, "delivery_concurrency", 1, 1000, 4);
+    PIPE(tick_floor_s, "tick_floor_s", 1, 86400, 10);
+#undef PIPE
 }
 
 static void validate(verr *e, json_t *root, ch_config *c, const char *default_plugin_dir)
@@ -209,7 +240,8 @@ static void validate(verr *e, json_t *root, ch_config *c, const char *default_pl
     static const char *const top[] = {"listen", "redis", "plugin_dirs", "data_dir",
                                       "master_key_file", "log_level",
                                       "shutdown_timeout_ms", "http", "state", "secrets",
-                                      "ratelimit", "audit", "outbound_http", "oauth", NULL};
+                                      "ratelimit", "audit", "outbound_http", "oauth",
+                                      "pipeline", NULL};
     only_keys(e, root, "/", top);
 
     const char *listen = get_string(e, root, "listen", "/listen", 300);

@@ -52,6 +52,18 @@ typedef struct ch_config {
     size_t out_max_response;
     int oauth_refresh_margin_s;
     int oauth_lease_ms;
+    /* The pipeline (docs/pipeline.md). */
+    int workers;              /* worker processes; 0 = threads in the master */
+    int worker_threads;       /* threads per worker process */
+    int share;                /* items a tenant gets per round-robin turn */
+    int max_attempts;         /* then the item is a dead letter */
+    int dedup_window_s;
+    int retention_days;       /* raw events kept for replay */
+    int callback_timeout_ms;  /* a callback past this is a hang */
+    int poison_threshold;     /* crashes/hangs before an item is poison */
+    int claim_idle_ms;        /* pending this long on a dead host: claimed */
+    int delivery_concurrency; /* per destination connection */
+    int tick_floor_s;         /* shortest tick interval */
     json_t *effective;        /* the merged document, for diffs on SIGHUP */
 } ch_config;
 

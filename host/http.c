@@ -19,7 +19,9 @@
 
 typedef struct route {
     char *method;
-    char *path;
+    char *path;       /* for prefix routes: without the trailing '*' */
+    size_t path_len;
+    int prefix;
     ch_route_fn fn;
     void *arg;
 } route;
@@ -34,11 +36,12 @@ struct ch_http {
 };
 
 struct ch_req {
-    struct evhttp_request *ev;
+    struct evhttp_request *ev;   /* NULL once the client has gone */
     char id[65];
     const char *method;
     char path[1024];
     int64_t start_ms;
+    int deferred;                /* heap copy: freed by the reply */
 };
 
 static const char *method_name(enum evhttp_cmd_type t)
@@ -72,11 +75,31 @@ static int acceptable_id(const char *s)
     return n > 0;
 }
 
-static void respond(ch_req *r, int status, const char *reason, const char *body,
-                 size_t len)
+static void finish(ch_req *r)
 {
+    if (!r->deferred) return;
+    if (r->ev) {
+        struct evhttp_connection *c = evhttp_request_get_connection(r->ev);
+        if (c) evhttp_connection_set_closecb(c, NULL, NULL);
+    }
+    free(r);
+}
+
+static void respond_typed(ch_req *r, int status, const char *reason, const char *ctype,
+                          const void *body, size_t len);
+
+static void respond(ch_req *r, int status, const char *reason, const char *body,
+                    size_t len)
+{
+    respond_typed(r, status, reason, "application/json", body, len);
+}
+
+static void respond_typed(ch_req *r, int status, const char *reason, const char *ctype,
+                          const void *body, size_t len)
+{
+    if (!r->ev) { finish(r); return; }
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
-    evhttp_add_header(out, "Content-Type", "application/json");
+    evhttp_add_header(out, "Content-Type", ctype);
     evhttp_add_header(out, "Cache-Control", "no-store");
     evhttp_add_header(out, "X-Request-Id", r->id);
     struct evbuffer *buf = evbuffer_new();
@@ -90,6 +113,7 @@ static void respond(ch_req *r, int status, const char *reason, const char *body,
         ch_log(CH_LOG_DEBUG, "http request", "req", r->id, "method", r->method,
                "path", r->path, "status", st, "ms", ms, NULL);
     }
+    finish(r);
 }
 
 static const char *reason_phrase(int status)
@@ -138,6 +162,82 @@ const char *ch_req_id(const ch_req *r) { return r->id; }
 const char *ch_req_method(const ch_req *r) { return r->method; }
 const char *ch_req_path(const ch_req *r) { return r->path; }
 
+const char *ch_req_query(const ch_req *r)
+{
+    if (!r->ev) return "";
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r->ev);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    return q ? q : "";
+}
+
+const char *ch_req_header(const ch_req *r, const char *name)
+{
+    if (!r->ev) return NULL;
+    return evhttp_find_header(evhttp_request_get_input_headers(r->ev), name);
+}
+
+void ch_req_headers_foreach(const ch_req *r, int (*fn)(const char *, const char *, void *),
+                            void *arg)
+{
+    if (!r->ev) return;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->ev);
+    for (struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next)
+        if (fn(kv->key, kv->value, arg)) return;
+}
+
+const uint8_t *ch_req_body(ch_req *r, size_t *len)
+{
+    static const uint8_t empty[1] = {0};
+    *len = 0;
+    if (!r->ev) return empty;
+    struct evbuffer *in = evhttp_request_get_input_buffer(r->ev);
+    size_t n = evbuffer_get_length(in);
+    if (n == 0) return empty;
+    const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)n);
+    *len = n;
+    return p ? p : empty;
+}
+
+int64_t ch_req_received_ms(const ch_req *r) { return ch_monotonic_ms() - r->start_ms; }
+
+static void on_conn_closed(struct evhttp_connection *c, void *arg)
+{
+    (void)c;
+    ch_req *r = arg;
+    r->ev = NULL; /* libevent frees the request with its connection */
+}
+
+ch_req *ch_req_defer(ch_req *r)
+{
+    ch_req *d = ch_malloc(sizeof *d);
+    *d = *r;
+    d->deferred = 1;
+    r->ev = NULL; /* the stack copy can no longer answer */
+    struct evhttp_connection *c = evhttp_request_get_connection(d->ev);
+    if (c) evhttp_connection_set_closecb(c, on_conn_closed, d);
+    return d;
+}
+
+int ch_req_gone(const ch_req *r) { return r->ev == NULL; }
+
+void ch_req_add_header(ch_req *r, const char *name, const char *value)
+{
+    if (r->ev) evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);
+}
+
+void ch_req_reply(ch_req *r, int status, const char *content_type, const void *body, size_t len)
+{
+    respond_typed(r, status, reason_phrase(status), content_type ? content_type : "text/plain",
+                  body, len);
+}
+
+/* pass 0: exact routes; pass 1: prefix routes. */
+static int route_matches(const route *rt, const char *path, int pass)
+{
+    if (pass == 0) return !rt->prefix && strcmp(rt->path, path) == 0;
+    return rt->prefix && strncmp(rt->path, path, rt->path_len) == 0 && path[rt->path_len];
+}
+
 static void dispatch(struct evhttp_request *ev, void *arg)
 {
     ch_http *h = arg;
@@ -160,20 +260,25 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     }
     snprintf(r.path, sizeof r.path, "%s", path);
 
+    /* Exact routes first; prefix routes only if no exact path matched. */
     int path_known = 0;
-    for (size_t i = 0; i < h->nroutes; i++) {
-        if (strcmp(h->routes[i].path, r.path) != 0) continue;
-        path_known = 1;
-        if (strcmp(h->routes[i].method, r.method) == 0 ||
-            (strcmp(r.method, "HEAD") == 0 && strcmp(h->routes[i].method, "GET") == 0)) {
-            h->routes[i].fn(&r, h->routes[i].arg);
-            return;
+    for (int pass = 0; pass < 2 && !path_known; pass++) {
+        for (size_t i = 0; i < h->nroutes; i++) {
+            if (!route_matches(&h->routes[i], r.path, pass)) continue;
+            path_known = 1;
+            if (strcmp(h->routes[i].method, r.method) == 0 ||
+                (strcmp(r.method, "HEAD") == 0 && strcmp(h->routes[i].method, "GET") == 0)) {
+                h->routes[i].fn(&r, h->routes[i].arg);
+                return;
+            }
         }
     }
     if (path_known) {
         char allow[128] = "";
+        int exact = 0;
+        for (size_t i = 0; i < h->nroutes; i++) exact |= route_matches(&h->routes[i], r.path, 0);
         for (size_t i = 0; i < h->nroutes; i++) {
-            if (strcmp(h->routes[i].path, r.path) != 0) continue;
+            if (!route_matches(&h->routes[i], r.path, exact ? 0 : 1)) continue;
             if (*allow) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
             strncat(allow, h->routes[i].method, sizeof allow - strlen(allow) - 1);
             if (strcmp(h->routes[i].method, "GET") == 0)
@@ -228,7 +333,10 @@ void ch_http_route(ch_http *h, const char *method, const char *path,
     h->routes = ch_realloc(h->routes, (h->nroutes + 1) * sizeof *h->routes);
     route *r = &h->routes[h->nroutes++];
     r->method = ch_strdup(method);
-    r->path = ch_strdup(path);
+    size_t n = strlen(path);
+    r->prefix = n >= 2 && path[n - 1] == '*' && path[n - 2] == '/';
+    r->path = r->prefix ? ch_strndup(path, n - 1) : ch_strdup(path);
+    r->path_len = strlen(r->path);
     r->fn = fn;
     r->arg = arg;
 }

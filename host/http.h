@@ -11,6 +11,7 @@
 #define CH_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -35,7 +36,10 @@ ch_err ch_http_listen(ch_http *h, const char *host, int port, char *err,
                       size_t errcap);
 /* The port actually bound (useful with port 0). */
 int ch_http_port(const ch_http *h);
-/* Exact-path route; method "GET", "POST", ... */
+/* Route for method ("GET", "POST", ...) and path: an exact path, or a
+ * prefix when the path ends in a slash and a star (so "/hooks/" + "*"
+ * matches "/hooks/a/b"; the handler parses the rest from ch_req_path).
+ * Exact routes win. */
 void ch_http_route(ch_http *h, const char *method, const char *path,
                    ch_route_fn fn, void *arg);
 /* Stops accepting new connections (shutdown); open ones finish. */
@@ -44,7 +48,36 @@ void ch_http_free(ch_http *h);
 
 const char *ch_req_id(const ch_req *r);
 const char *ch_req_method(const ch_req *r);
+/* The decoded-free path as received, without the query string. */
 const char *ch_req_path(const ch_req *r);
+/* The raw query string ("" if none). */
+const char *ch_req_query(const ch_req *r);
+/* A request header (case-insensitive name), or NULL. */
+const char *ch_req_header(const ch_req *r, const char *name);
+/* Calls fn for every request header, in order; stops when fn returns
+ * non-zero. */
+void ch_req_headers_foreach(const ch_req *r,
+                            int (*fn)(const char *name, const char *value,
+                                      void *arg),
+                            void *arg);
+/* The body, contiguous (bounded by http.max_body_bytes); valid until the
+ * response is sent. */
+const uint8_t *ch_req_body(ch_req *r, size_t *len);
+/* Milliseconds since the request was dispatched to its handler. */
+int64_t ch_req_received_ms(const ch_req *r);
+
+/* For handlers that answer later (after an asynchronous Redis write): moves
+ * the request to the heap and returns it; the stack one must not be used
+ * again. Answer it with any ch_req_* reply function, which frees it. If the
+ * client goes away first, the reply is dropped silently and only the
+ * memory is freed (ch_req_gone() tells). */
+ch_req *ch_req_defer(ch_req *r);
+int ch_req_gone(const ch_req *r);
+/* Extra response header (before replying). */
+void ch_req_add_header(ch_req *r, const char *name, const char *value);
+/* Sends an arbitrary body with a content type (handshake replies). */
+void ch_req_reply(ch_req *r, int status, const char *content_type,
+                  const void *body, size_t len);
 /* Sends body (reference stolen) as JSON with status. */
 void ch_req_json(ch_req *r, int status, json_t *body);
 /* Sends {"error":{"code":code,"message":message}}. */

@@ -108,6 +108,8 @@ int main(void)
     REFUSED("{\"outbound_http\":{\"deny_private\":\"no\"}}", "/outbound_http/deny_private: must be true or false");
     REFUSED("{\"outbound_http\":{\"allow\":[\"\"]}}", "/outbound_http/allow/0: must be a CIDR");
     REFUSED("{\"oauth\":{\"lease_ms\":5}}", "/oauth/lease_ms: must be between");
+    REFUSED("{\"pipeline\":{\"workers\":65}}", "/pipeline/workers: must be between 0 and 64");
+    REFUSED("{\"pipeline\":{\"shares\":1}}", "/pipeline: unknown key \"shares\"");
     REFUSED("{\"outbound_http\":{\"allow\":[\"10.0.0.0/8\",\"not-a-cidr\"]}}", "/outbound_http/allow/1: must be a CIDR");
     REFUSED("{\"audit\":{\"retention\":5}}", "/audit: unknown key \"retention\"");
     REFUSED("{\"data_dir\":\"\"}", "/data_dir: must not be empty");
