@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # plugin_check.sh -- c360-plugin-check against the bundled hello plugin:
-#   1. a valid config: exit 0, the descriptor and a trace of every callback;
+#   1. a valid config: exit 0, the descriptor and a trace of every callback
+#      (hello's ABI 1.1 path, state_incr, included);
 #   2. the same as --json: one JSON document that says ok;
 #   3. invalid configs (--config and --config-file): exit 1, and the JSON
 #      Pointer of each bad field is named in a problem line;
 #   4. the default config {}: exit 1 (greeting is required);
 #   5. a file that does not exist, and a file that is not a plugin: exit 1,
 #      "refused: dlopen_failed";
-#   6. usage errors: exit 2.
+#   6. usage errors: exit 2;
+# and against svc_user (tests/plugins/svcplugin.c), which uses every ABI 1.1
+# service:
+#   7. a good config: exit 0, every service call in the trace, no secret,
+#      token or header value in the output;
+#   8. each misbehave mode (leak, wrong_free, block_in_verify): exit 1 with
+#      exactly the one matching problem;
+#   9. --http-status runs its error paths (401: token rejected, 503: retry)
+#      and still finds no problem.
 #
 # Exact exit codes are checked, not just "non-zero": in a sanitizer build a
 # leak or a UBSan report changes the code, and that must fail the test too.
 #
 # Env: C360_PLUGIN_CHECK (the tool), C360_BUILD_DIR (the CMake build
-# directory, with the bundled plugins in plugins/).
+# directory, with the bundled plugins in plugins/ and svc_user in
+# tests/svcplugins/).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/integration/lib.sh
@@ -23,8 +33,10 @@ source "$here/lib.sh"
 : "${C360_BUILD_DIR:?set C360_BUILD_DIR to the CMake build directory}"
 
 HELLO=$C360_BUILD_DIR/plugins/hello.so
+SVC=$C360_BUILD_DIR/tests/svcplugins/svc_user.so
 [ -x "$C360_PLUGIN_CHECK" ] || t_fail "no executable $C360_PLUGIN_CHECK"
 [ -f "$HELLO" ] || t_fail "no $HELLO (is the hello plugin built?)"
+[ -f "$SVC" ] || t_fail "no $SVC (tests/plugins/CMakeLists.txt needs add_subdirectory(svc))"
 
 GOOD='{"greeting":"Hello from the test","interval_s":30,"webhook_token":"0123456789abcdef"}'
 
@@ -64,6 +76,7 @@ has valid "abi: 1.0"
 has valid "capabilities: 0x7 (source_tick, source_webhook, destination)"
 has valid '"interval_s": {'                      # the schema, pretty-printed
 has valid "host.log[info] Hello from the test"   # tick greeted, via host->log
+has valid 'host.state_incr(key="greetings", delta=1) -> ok: 1'  # its 1.1 path
 has valid "webhook_verify (GET handshake, connection URL):"
 has valid "webhook_verify (POST without signature, app-level URL):"
 has valid "-> reject (2): 401"                   # no x-hello-token: rejected
@@ -117,6 +130,94 @@ run usage_none 2
 run usage_both 2 --config '{}' --config-file "$T_DIR/bad-config.json" "$HELLO"
 run usage_notobject 2 --config '[1]' "$HELLO"
 run usage_option 2 --no-such-option "$HELLO"
+run usage_status 2 --http-status 600 "$HELLO"
+run usage_status_text 2 --http-status ok "$HELLO"
 t_ok "usage errors: exit 2"
+
+# --- 7. svc_user: every ABI 1.1 service --------------------------------------------
+run svc 0 --config '{}' "$SVC"
+has svc "name: svc_user"
+has svc "capabilities: 0x5 (source_tick, destination)"
+has svc 'host.oauth_exchange(grant="client_credentials", token_url="https://example.invalid/oauth/token"'
+has svc 'host.state_set(key="cursor", len=6, ttl_ms=0) -> ok: version 1'
+has svc 'host.state_get(key="cursor") -> ok: 6 bytes, version 1'
+has svc 'host.free(ptr="heap buffer from state_get (tick)")'
+has svc 'host.state_cas(key="cursor", len=6, expected=1, ttl_ms=0) -> ok: version 2'
+has svc 'host.state_cas(key="cursor", len=6, expected=1, ttl_ms=0) -> conflict'
+has svc 'host.state_cas(key="lock", len=1, expected=0, ttl_ms=30000) -> ok'
+has svc 'host.state_incr(key="ticks", delta=1) -> ok: 1'
+has svc 'host.state_incr(key="cursor", delta=1) -> invalid argument'
+has svc 'host.state_delete(key="lock") -> ok: deleted'
+has svc 'host.secret_put(name="signing_key", len=20) -> ok'
+has svc 'host.secret_get(name="signing_key") -> ok: 20 bytes (value not shown)'
+has svc 'host.secret_free(ptr="secret (guarded memory) from secret_get (tick)")'
+has svc 'host.sha256(len=3)'
+has svc 'host.hex_encode(len=32)'
+has svc 'host.hmac_sha256(key_len=20, msg_len=7)'
+has svc 'host.base64_encode(len=32, variant="urlsafe_nopad")'
+has svc 'host.base64_decode(text_len=43, variant="urlsafe_nopad") -> ok: 32 bytes'
+has svc 'host.ct_equal(len=32) -> equal'
+has svc 'host.random_bytes(len=16)'
+has svc 'host.ratelimit_take(scope="connection", bucket="api", limit=10, period_ms=1000, burst=0, cost=1) -> ok'
+has svc 'host.oauth_token(grant="client_credentials"'
+has svc 'host.secret_free(ptr="secret (guarded memory) from oauth_token (tick)")'
+has svc 'host.http(method="GET", url="https://example.invalid/x", header_names=["accept", "authorization"], body_len=0) -> ok: status 200'
+has svc 'host.ratelimit_feed_response(scope="connection", bucket="api", resp_status=200) -> ok'
+has svc 'host.http_free(ptr="HTTP response from http (tick)")'
+has svc 'host.audit(action="sync.tick", target="plugin-check-conn", outcome="ok") -> ok'
+has svc "host.log[info] svc_user tick: every service kept its contract"
+has svc 'host.http(method="POST", url="https://example.invalid/records", header_names=["content-type", "idempotency-key"], body_len=49)'
+has svc 'host.ratelimit_report(scope="tenant", bucket="deliveries", usage_pct=10, pause_ms=0) -> ok'
+has svc 'host.secret_delete(name="signing_key") -> ok: deleted'
+has svc "result: ok, 0 warnings"
+lacks svc "problem:"
+# Secrets, tokens and header values never reach the output.
+lacks svc "svc-user-signing-key"
+lacks svc "not-a-real-client-secret"
+lacks svc "c360-plugin-check-token"
+lacks svc "Bearer"
+t_ok "svc_user: exit 0, every service in the trace, no secret shown"
+
+run svc_json 0 --json --config '{}' "$SVC"
+has svc_json '"ok": true'
+has svc_json '"problems": []'
+has svc_json '"fn": "secret_get"'
+lacks svc_json "svc-user-signing-key"
+t_ok "svc_user --json: ok"
+
+# --- 8. one mistake each --------------------------------------------------------------
+run svc_leak 1 --config '{"misbehave":"leak"}' "$SVC"
+has svc_leak "problem: plugin leaked 1 host buffer: state_get x1 (tick, release with host->free)"
+has svc_leak "result: 1 problem"
+t_ok "misbehave leak: exit 1, the leaked state_get buffer named"
+
+run svc_wrong_free 1 --config '{"misbehave":"wrong_free"}' "$SVC"
+has svc_wrong_free "problem: tick: host.free was given a secret (guarded memory) from secret_get (handed out in tick); release it with host->secret_free"
+has svc_wrong_free "result: 1 problem"
+t_ok "misbehave wrong_free: exit 1, the secret released with host->free named"
+
+run svc_block 1 --config '{"misbehave":"block_in_verify"}' "$SVC"
+has svc_block 'host.state_get(key="cursor") -> denied by policy'
+has svc_block "problem: validate_config called blocking service state_get"
+has svc_block "result: 1 problem"
+t_ok "misbehave block_in_verify: exit 1, refused with C360_EDENIED and named"
+
+run svc_badmode 1 --config '{"misbehave":"explode"}' "$SVC"
+has svc_badmode "problem: validate_config: config /misbehave:"
+t_ok "unknown misbehave mode: exit 1, /misbehave named"
+
+# --- 9. HTTP error paths -----------------------------------------------------------
+run svc_503 0 --http-status 503 "$SVC"
+has svc_503 "status 503, 2 bytes of body (canned: no network call)"
+has svc_503 "-> retry later (1), retry after 30000 ms"
+has svc_503 "error: provider answered 503"
+lacks svc_503 "problem:"
+t_ok "--http-status 503: tick and deliver retry, no problem"
+
+run svc_401 0 --http-status 401 "$SVC"
+has svc_401 'host.oauth_token_rejected(token_name="default", reason="http 401") -> ok'
+has svc_401 "error: token rejected; retrying with a newer one"
+lacks svc_401 "problem:"
+t_ok "--http-status 401: token rejected, retried, no problem"
 
 t_ok "c360-plugin-check"

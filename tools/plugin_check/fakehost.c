@@ -1,4 +1,6 @@
-/* fakehost.c -- the recording host table of c360-plugin-check.
+/* fakehost.c -- the recording host table of c360-plugin-check: the
+ * recording itself, the checks every blocking ABI 1.1 service shares, and
+ * the table. The services live in fh_abi10.c and fh_<service>.c.
  *
  * The point of the tool is to run a plugin as the host would, so the call
  * object is the host's own (call.h): call_error and config_error store into
@@ -15,10 +17,9 @@
 #include <string.h>
 
 #include "call.h"
+#include "fh_internal.h"
+#include "fh_mem.h"
 
-/* The host truncates log lines at 2 KiB (connector_api.h); so does the fake,
- * so that a plugin sees the same behaviour here as in production. */
-#define FH_LOG_MAX 2048
 /* Keeps one runaway plugin (a log call in a loop) from eating the memory of
  * the tool: past this many entries per callback only a count is kept. */
 #define FH_TRACE_MAX 1000
@@ -30,10 +31,11 @@ static struct {
     const char *connection;
 } fh_inst = {"plugin-check-tenant", "plugin-check-conn"};
 
-static pthread_mutex_t fh_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t fh_lock = PTHREAD_MUTEX_INITIALIZER;
 /* All below guarded by fh_lock. */
 static FILE *fh_echo;
-static const char *fh_cb;          /* the running callback, NULL between */
+static const char *fh_cb;          /* the running step's label, NULL between */
+static const char *fh_cb_name;     /* its callback ("webhook_verify") */
 static c360_call *fh_cb_call;      /* the call given to it, or NULL */
 static unsigned fh_cb_flags;        /* FH_* */
 static json_t *fh_trace;
@@ -43,13 +45,29 @@ static json_t *fh_warnings;
 
 /* The tool aborts on allocation failure, as the host does: there is nothing
  * useful to report about a plugin once the checker itself is out of memory. */
-static json_t *fh_need(json_t *v)
+json_t *fh_need(json_t *v)
 {
     if (v == NULL) {
         fputs("c360-plugin-check: out of memory\n", stderr);
         abort();
     }
     return v;
+}
+
+void *fh_xmalloc(size_t n)
+{
+    void *p = malloc(n != 0 ? n : 1);
+    if (p == NULL)
+        fh_need(NULL);
+    return p;
+}
+
+char *fh_xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = fh_xmalloc(n);
+    memcpy(p, s, n);
+    return p;
 }
 
 json_t *fh_json_text(const char *s)
@@ -96,26 +114,16 @@ void fh_print_line_text(FILE *out, const char *s, size_t max)
         fputs("...", out);
 }
 
-static const char *fh_level_name(int32_t level)
-{
-    switch (level) {
-    case C360_LOG_DEBUG: return "debug";
-    case C360_LOG_INFO: return "info";
-    case C360_LOG_WARN: return "warn";
-    case C360_LOG_ERROR: return "error";
-    default: return NULL;
-    }
-}
-
 /* Called with fh_lock held. */
-static void fh_finding_locked(json_t *list, const char *fmt, va_list ap)
+static void fh_finding_locked(json_t *list, bool prefix, const char *fmt,
+                              va_list ap)
 {
     char buf[512];
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     if (n < 0)
         snprintf(buf, sizeof(buf), "(unprintable finding)");
     json_t *text = fh_json_text(buf);
-    if (fh_cb != NULL) {
+    if (prefix && fh_cb != NULL) {
         /* Prefix with the callback, so a line in a list stands alone. */
         json_t *pre = fh_need(json_sprintf("%s: %s", fh_cb,
                                            json_string_value(text)));
@@ -125,22 +133,63 @@ static void fh_finding_locked(json_t *list, const char *fmt, va_list ap)
     json_array_append_new(list, text);
 }
 
-static void fh_problem_locked(const char *fmt, ...) C360_PRINTF(1, 2);
-static void fh_problem_locked(const char *fmt, ...)
+static void fh_lists_locked(void)
+{
+    if (fh_problems == NULL)
+        fh_problems = fh_need(json_array());
+    if (fh_warnings == NULL)
+        fh_warnings = fh_need(json_array());
+}
+
+void fh_problem_locked(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fh_finding_locked(fh_problems, fmt, ap);
+    fh_lists_locked();
+    fh_finding_locked(fh_problems, true, fmt, ap);
     va_end(ap);
 }
 
-static void fh_warning_locked(const char *fmt, ...) C360_PRINTF(1, 2);
-static void fh_warning_locked(const char *fmt, ...)
+void fh_problem_bare_locked(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fh_finding_locked(fh_warnings, fmt, ap);
+    fh_lists_locked();
+    fh_finding_locked(fh_problems, false, fmt, ap);
     va_end(ap);
+}
+
+void fh_warning_locked(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fh_lists_locked();
+    fh_finding_locked(fh_warnings, true, fmt, ap);
+    va_end(ap);
+}
+
+/* One argument value: strings quoted, numbers, lists in brackets. */
+static void fh_print_value(FILE *out, const json_t *v)
+{
+    if (json_is_string(v)) {
+        fputc('"', out);
+        fh_print_line_text(out, json_string_value(v), 600);
+        fputc('"', out);
+    } else if (json_is_integer(v)) {
+        fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *item;
+        fputc('[', out);
+        json_array_foreach(v, i, item) {
+            if (i > 0)
+                fputs(", ", out);
+            fh_print_value(out, item);
+        }
+        fputc(']', out);
+    } else {
+        fputs("null", out);
+    }
 }
 
 void fh_print_entry(FILE *out, const json_t *e)
@@ -156,19 +205,24 @@ void fh_print_entry(FILE *out, const json_t *e)
         return;
     }
     fprintf(out, "%s(", fn);
-    size_t i;
-    json_t *arg;
-    json_array_foreach(json_object_get(e, "args"), i, arg) {
-        if (i > 0)
-            fputs(", ", out);
-        if (json_is_string(arg)) {
-            fputc('"', out);
-            fh_print_line_text(out, json_string_value(arg), 600);
-            fputc('"', out);
-        } else if (json_is_integer(arg)) {
-            fprintf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(arg));
-        } else {
-            fputs("null", out);
+    json_t *args = json_object_get(e, "args");
+    if (json_is_object(args)) {
+        /* Named (ABI 1.1): key=value, in the order they were recorded. */
+        const char *name;
+        json_t *arg;
+        bool first = true;
+        json_object_foreach(args, name, arg) {
+            fprintf(out, "%s%s=", first ? "" : ", ", name);
+            fh_print_value(out, arg);
+            first = false;
+        }
+    } else {
+        size_t i;
+        json_t *arg;
+        json_array_foreach(args, i, arg) {
+            if (i > 0)
+                fputs(", ", out);
+            fh_print_value(out, arg);
         }
     }
     fputc(')', out);
@@ -180,11 +234,19 @@ void fh_print_entry(FILE *out, const json_t *e)
     } else if (json_is_integer(res)) {
         fprintf(out, " = %" JSON_INTEGER_FORMAT, json_integer_value(res));
     }
+    const char *st = json_string_value(json_object_get(e, "status_text"));
+    const char *detail = json_string_value(json_object_get(e, "detail"));
+    if (st != NULL)
+        fprintf(out, " -> %s", st);
+    if (detail != NULL) {
+        fputs(st != NULL ? ": " : " -> ", out);
+        fh_print_line_text(out, detail, 600);
+    }
     fputc('\n', out);
 }
 
 /* Takes ownership of e. Called with fh_lock held. */
-static void fh_record_locked(json_t *e)
+void fh_record_locked(json_t *e)
 {
     if (fh_trace == NULL) {
         /* Outside any callback (a thread of the plugin that outlived one,
@@ -209,7 +271,7 @@ static void fh_record_locked(json_t *e)
     json_array_append_new(fh_trace, e);
 }
 
-static json_t *fh_entry(const char *fn)
+json_t *fh_entry(const char *fn)
 {
     json_t *e = fh_need(json_object());
     json_object_set_new(e, "fn", fh_need(json_string(fn)));
@@ -217,15 +279,77 @@ static json_t *fh_entry(const char *fn)
     return e;
 }
 
-static void fh_arg_str(json_t *e, const char *s)
+void fh_arg_str(json_t *e, const char *s)
 {
     json_array_append_new(json_object_get(e, "args"), fh_json_text(s));
 }
 
-static void fh_arg_int(json_t *e, json_int_t v)
+void fh_arg_int(json_t *e, json_int_t v)
 {
     json_array_append_new(json_object_get(e, "args"),
                           fh_need(json_integer(v)));
+}
+
+json_t *fh_entry_named(const char *fn)
+{
+    json_t *e = fh_need(json_object());
+    json_object_set_new(e, "fn", fh_need(json_string(fn)));
+    json_object_set_new(e, "args", fh_need(json_object()));
+    return e;
+}
+
+void fh_named_new(json_t *e, const char *name, json_t *v)
+{
+    json_object_set_new(json_object_get(e, "args"), name, fh_need(v));
+}
+
+void fh_named_str(json_t *e, const char *name, const char *s)
+{
+    fh_named_new(e, name, fh_json_text(s));
+}
+
+void fh_named_int(json_t *e, const char *name, json_int_t v)
+{
+    fh_named_new(e, name, json_integer(v));
+}
+
+void fh_detail(json_t *e, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(buf, sizeof(buf), fmt, ap) < 0)
+        snprintf(buf, sizeof(buf), "(unprintable)");
+    va_end(ap);
+    json_object_set_new(e, "detail", fh_json_text(buf));
+}
+
+int32_t fh_status(json_t *e, int32_t st)
+{
+    json_object_set_new(e, "status", fh_need(json_integer(st)));
+    json_object_set_new(e, "status_text",
+                        fh_need(json_string(c360_strstatus(st))));
+    return st;
+}
+
+const char *fh_step_locked(void)
+{
+    return fh_cb != NULL ? fh_cb : "(no callback)";
+}
+
+bool fh_in_step_locked(void)
+{
+    return fh_cb != NULL;
+}
+
+unsigned fh_flags_locked(void)
+{
+    return fh_cb_flags;
+}
+
+bool fh_step_has_call_locked(void)
+{
+    return fh_cb_call != NULL || (fh_cb_flags & FH_LOADER_CALL);
 }
 
 /* Checks the call handle a plugin passed to service fn. Returns whether it
@@ -236,7 +360,7 @@ static void fh_arg_int(json_t *e, json_int_t v)
  * stack frame, and reading its magic would be undefined (and could even
  * happen to look valid). Only when the tool does not know the call (init,
  * whose call the loader makes) does ch_call_valid judge by the magic. */
-static bool fh_call_ok_locked(const char *fn, c360_call *call)
+bool fh_call_ok_locked(const char *fn, c360_call *call)
 {
     if (call == NULL) {
         fh_problem_locked("host.%s called with a NULL c360_call", fn);
@@ -267,219 +391,71 @@ static bool fh_call_ok_locked(const char *fn, c360_call *call)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The services                                                              */
+/* What every blocking ABI 1.1 service checks first                          */
 /* ------------------------------------------------------------------------ */
 
-static void fh_log(c360_call *call, int32_t level, const char *fmt, ...)
-    C360_PRINTF(3, 4);
-static void fh_log(c360_call *call, int32_t level, const char *fmt, ...)
+int32_t fh_gate_locked(json_t *e, const char *fn, c360_call *call)
 {
-    char msg[FH_LOG_MAX + 1];
-    if (fmt == NULL) {
-        snprintf(msg, sizeof(msg), "(null format)");
-    } else {
-        va_list ap;
-        va_start(ap, fmt);
-        /* Truncation is the documented behaviour, not an error. */
-        if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
-            snprintf(msg, sizeof(msg), "(unprintable message)");
-        va_end(ap);
+    /* The thread first, as in hostapi.c: a blocking call from the event
+     * loop or the main thread is refused whatever its arguments. */
+    if (fh_cb_flags & (FH_EVENT_LOOP | FH_MAIN_THREAD)) {
+        const char *cb = fh_cb_name != NULL ? fh_cb_name : fh_cb;
+        bool same = strcmp(cb, fh_cb) == 0;
+        fh_problem_bare_locked(
+            "%s called blocking service %s%s%s%s: c360d refuses it there "
+            "(C360_EDENIED), since the callback runs on the %s; use it from "
+            "a worker callback (instance_open, tick, event, deliver, "
+            "disconnect)", cb, fn, same ? "" : " (in ", same ? "" : fh_cb,
+            same ? "" : ")",
+            (fh_cb_flags & FH_EVENT_LOOP)
+                ? "event loop, where one wait stalls every tenant's webhooks"
+                : "main thread");
+        fh_detail(e, "refused: %s must not block", cb);
+        return fh_status(e, C360_EDENIED);
     }
-
-    pthread_mutex_lock(&fh_lock);
-    fh_call_ok_locked("log", call);
-    const char *name = fh_level_name(level);
-    char unknown[32];
-    if (name == NULL) {
-        fh_problem_locked("host.log with unknown level %" PRId32, level);
-        snprintf(unknown, sizeof(unknown), "level %" PRId32, level);
-        name = unknown;
+    if (!fh_call_ok_locked(fn, call)) {
+        fh_detail(e, "refused: not the call handle of this callback");
+        return fh_status(e, C360_EINVAL);
     }
-    if (fmt == NULL)
-        fh_problem_locked("host.log with a NULL format");
-    if (fh_cb_flags & FH_EVENT_LOOP)
-        fh_warning_locked("host.log from a callback that runs on the event "
-                          "loop: logging writes, and this callback must not "
-                          "block (host->call_error only copies)");
-    json_t *e = fh_need(json_object());
-    json_object_set_new(e, "fn", fh_need(json_string("log")));
-    json_object_set_new(e, "level", fh_need(json_string(name)));
-    json_object_set_new(e, "msg", fh_json_text(msg));
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-}
-
-static int64_t fh_now_ms(void)
-{
-    int64_t t = ch_now_ms();
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("now_ms");
-    json_object_set_new(e, "result", fh_need(json_integer(t)));
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-    return t;
-}
-
-static int64_t fh_monotonic_ms(void)
-{
-    int64_t t = ch_monotonic_ms();
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("monotonic_ms");
-    json_object_set_new(e, "result", fh_need(json_integer(t)));
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-    return t;
-}
-
-static void fh_free(void *ptr)
-{
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("free");
-    char addr[32];
-    snprintf(addr, sizeof(addr), "%p", ptr);
-    fh_arg_str(e, ptr == NULL ? "NULL" : addr);
-    /* In ABI 1.0 no service hands memory to the plugin, so any pointer
-     * other than NULL is one the host never allocated: freeing it in the
-     * real host would corrupt its heap. Not freed here either. */
-    if (ptr != NULL)
-        fh_problem_locked("host.free(%p): the host never allocated it (no "
-                          "ABI 1.0 service hands out memory)", ptr);
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-}
-
-static void fh_call_retry_after(c360_call *call, uint32_t delay_ms)
-{
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("call_retry_after");
-    fh_arg_int(e, delay_ms);
-    if (fh_call_ok_locked("call_retry_after", call)) {
-        call->retry_after_ms = delay_ms;
-        call->retry_set = 1;
+    /* Per-connection services take the connection from the call, never
+     * from the plugin: a call without one (init's) gets nothing. */
+    if ((const void *)call->inst != (const void *)&fh_inst) {
+        fh_problem_locked("host.%s needs a connection, but this callback's "
+                          "call acts for none (C360_EINVAL)", fn);
+        fh_detail(e, "refused: the call acts for no connection");
+        return fh_status(e, C360_EINVAL);
     }
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
+    return C360_OK;
 }
 
-static void fh_call_error(c360_call *call, const char *fmt, ...)
-    C360_PRINTF(2, 3);
-static void fh_call_error(c360_call *call, const char *fmt, ...)
+int32_t fh_invalid_locked(json_t *e, const char *fn, const char *why)
 {
-    char msg[CH_CALL_ERROR_MAX];
+    fh_detail(e, "%s", why);
+    fh_warning_locked("host.%s: %s (C360_EINVAL)", fn, why);
+    return fh_status(e, C360_EINVAL);
+}
+
+void fh_call_reason_locked(c360_call *call, const char *fmt, ...)
+{
     va_list ap;
-    if (fmt == NULL) {
-        snprintf(msg, sizeof(msg), "(null format)");
-    } else {
-        va_start(ap, fmt);
-        if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
-            snprintf(msg, sizeof(msg), "(unprintable message)");
-        va_end(ap);
-    }
-
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("call_error");
-    fh_arg_str(e, msg);
-    if (fmt == NULL)
-        fh_problem_locked("host.call_error with a NULL format");
-    if (fh_call_ok_locked("call_error", call) && fmt != NULL) {
-        /* Through the host's own setter, so truncation and storage are
-         * exactly c360d's. It takes a va_list; start a fresh one. */
-        va_start(ap, fmt);
-        ch_call_set_error(call, fmt, ap);
-        va_end(ap);
-    }
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
+    va_start(ap, fmt);
+    ch_call_set_error(call, fmt, ap);
+    va_end(ap);
 }
 
-static int64_t fh_call_time_left_ms(c360_call *call)
+const char *fh_call_connection(const c360_call *call)
 {
-    int64_t left = INT64_MAX;
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("call_time_left_ms");
-    if (fh_call_ok_locked("call_time_left_ms", call) && call->deadline_ms != 0)
-        left = call->deadline_ms - ch_monotonic_ms();
-    json_object_set_new(e, "result", fh_need(json_integer(left)));
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-    return left;
+    /* fh_gate_locked admits only calls for the tool's one connection. */
+    (void)call;
+    return fh_inst.connection;
 }
 
-static const char *fh_call_request_id(c360_call *call)
-{
-    /* A valid string even for a bad handle: the problem is recorded, and
-     * the plugin should not crash on top of it. */
-    const char *id = "";
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("call_request_id");
-    if (fh_call_ok_locked("call_request_id", call))
-        id = call->request_id;
-    json_object_set_new(e, "result", fh_json_text(id));
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-    return id;
-}
-
-static void fh_config_error(c360_call *call, const char *json_pointer,
-                            const char *message)
-{
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry("config_error");
-    fh_arg_str(e, json_pointer);
-    fh_arg_str(e, message);
-    bool ok = fh_call_ok_locked("config_error", call);
-    if (fh_cb != NULL && !(fh_cb_flags & FH_VALIDATING)) {
-        fh_problem_locked("host.config_error outside validate_config");
-        ok = false;
-    }
-    if (json_pointer == NULL || message == NULL) {
-        fh_problem_locked("host.config_error with a NULL %s",
-                          json_pointer == NULL ? "pointer" : "message");
-        ok = false;
-    } else if (json_pointer[0] != '\0' && json_pointer[0] != '/') {
-        /* RFC 6901: "" (the whole document) or "/" followed by tokens. */
-        fh_problem_locked("host.config_error pointer \"%.80s\" is not a "
-                          "JSON Pointer (must be \"\" or start with '/')",
-                          json_pointer);
-    }
-    if (ok)
-        ch_call_add_cfgerr(call, json_pointer, message);
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-}
-
-/* Both identity services: the same checks, a different field. */
-static const char *fh_instance_id(const char *fn, const c360_instance *inst,
-                                  const char *value)
-{
-    pthread_mutex_lock(&fh_lock);
-    json_t *e = fh_entry(fn);
-    if ((const void *)inst != (const void *)&fh_inst) {
-        char addr[48];
-        snprintf(addr, sizeof(addr), "bad handle %p", (const void *)inst);
-        fh_arg_str(e, addr);
-        fh_problem_locked("host.%s(%p): not an instance handle the host "
-                          "gave out", fn, (const void *)inst);
-        value = "";
-    } else {
-        fh_arg_str(e, "inst");
-    }
-    json_object_set_new(e, "result", fh_json_text(value));
-    fh_record_locked(e);
-    pthread_mutex_unlock(&fh_lock);
-    return value;
-}
-
-static const char *fh_instance_tenant(const c360_instance *inst)
-{
-    return fh_instance_id("instance_tenant", inst, fh_inst.tenant);
-}
-
-static const char *fh_instance_connection(const c360_instance *inst)
-{
-    return fh_instance_id("instance_connection", inst, fh_inst.connection);
-}
-
+/* Every member up to ABI 1.1: the table claims sizeof(c360_host_api), so
+ * a plugin's C360_HOST_HAS finds each service, and each one must be there.
+ * The ABI 1.2 pipeline members (call_dedup_key ... connection_status) stay
+ * NULL, as they are in c360d's own table until the pipeline lands:
+ * C360_HOST_HAS reports them absent in both. Fake them here once c360d
+ * fills them. */
 static const c360_host_api fh_api = {
     .struct_size = (uint32_t)sizeof(c360_host_api),
     .abi_major = C360_ABI_MAJOR,
@@ -495,6 +471,32 @@ static const c360_host_api fh_api = {
     .config_error = fh_config_error,
     .instance_tenant = fh_instance_tenant,
     .instance_connection = fh_instance_connection,
+    /* ABI 1.1 */
+    .state_get = fh_state_get,
+    .state_set = fh_state_set,
+    .state_cas = fh_state_cas,
+    .state_delete = fh_state_delete,
+    .state_incr = fh_state_incr,
+    .secret_get = fh_secret_get,
+    .secret_put = fh_secret_put,
+    .secret_delete = fh_secret_delete,
+    .secret_free = fh_secret_free,
+    .ratelimit_take = fh_ratelimit_take,
+    .ratelimit_report = fh_ratelimit_report,
+    .ratelimit_feed_response = fh_ratelimit_feed_response,
+    .audit = fh_audit,
+    .http = fh_http,
+    .http_free = fh_http_free,
+    .oauth_token = fh_oauth_token,
+    .oauth_exchange = fh_oauth_exchange,
+    .oauth_token_rejected = fh_oauth_token_rejected,
+    .hmac_sha256 = fh_hmac_sha256,
+    .sha256 = fh_sha256,
+    .ct_equal = fh_ct_equal,
+    .base64_encode = fh_base64_encode,
+    .base64_decode = fh_base64_decode,
+    .hex_encode = fh_hex_encode,
+    .random_bytes = fh_random_bytes,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -530,15 +532,8 @@ void fh_set_echo(FILE *out)
     pthread_mutex_unlock(&fh_lock);
 }
 
-static void fh_lists_locked(void)
-{
-    if (fh_problems == NULL)
-        fh_problems = fh_need(json_array());
-    if (fh_warnings == NULL)
-        fh_warnings = fh_need(json_array());
-}
-
-void fh_begin(const char *label, c360_call *call, unsigned flags)
+void fh_begin(const char *label, const char *callback, c360_call *call,
+              unsigned flags)
 {
     pthread_mutex_lock(&fh_lock);
     fh_lists_locked();
@@ -546,6 +541,7 @@ void fh_begin(const char *label, c360_call *call, unsigned flags)
     fh_trace = fh_need(json_array());
     fh_trace_dropped = 0;
     fh_cb = label;
+    fh_cb_name = callback;
     fh_cb_call = call;
     fh_cb_flags = flags;
     pthread_mutex_unlock(&fh_lock);
@@ -565,6 +561,7 @@ json_t *fh_end(void)
     }
     fh_trace = NULL;
     fh_cb = NULL;
+    fh_cb_name = NULL;
     fh_cb_call = NULL;
     fh_cb_flags = 0;
     pthread_mutex_unlock(&fh_lock);
@@ -579,5 +576,14 @@ void fh_take_findings(json_t *problems, json_t *warnings)
     json_array_extend(warnings, fh_warnings);
     json_array_clear(fh_problems);
     json_array_clear(fh_warnings);
+    pthread_mutex_unlock(&fh_lock);
+}
+
+void fh_finish(void)
+{
+    pthread_mutex_lock(&fh_lock);
+    fh_mem_finish_locked();
+    fh_state_reset_locked();
+    fh_secrets_reset_locked();
     pthread_mutex_unlock(&fh_lock);
 }

@@ -8,6 +8,18 @@
  * config error outside validate_config, an unknown log level, ...) and
  * records them as problems.
  *
+ * It offers every ABI 1.1 service too, as in-memory fakes that keep the
+ * real services' contracts (argument checks, versions, limits, status
+ * codes) without Redis or a network: state and secrets live in memory, rate
+ * limits always allow, HTTP answers a canned response, OAuth hands out a fake
+ * token, the crypto helpers are the host's own. Their entries have named
+ * args: {"fn", "args": {...}, "status", "status_text", "detail"}; secret
+ * values and header values are never recorded. A blocking service called
+ * from a callback that must not block is refused with C360_EDENIED, as c360d
+ * refuses it, and is a problem. Every buffer handed to the plugin is
+ * accounted for (fh_mem.h): one released with the wrong function, or never
+ * released by fh_finish, is a problem.
+ *
  * Everything between fh_begin and fh_end belongs to one plugin callback.
  * The functions are safe to call from any thread, as the ABI promises, but
  * fh_begin/fh_end are for the tool's main thread. */
@@ -39,22 +51,36 @@ void fh_set_echo(FILE *out);
 enum {
     FH_VALIDATING = 1 << 0, /* validate_config: config_error is allowed */
     FH_EVENT_LOOP = 1 << 1, /* runs on the event loop: must not block */
-    FH_LOADER_CALL = 1 << 2 /* the loader made the call (init): the tool
-                               does not know its address */
+    FH_LOADER_CALL = 1 << 2, /* the loader made the call (init): the tool
+                                does not know its address */
+    FH_MAIN_THREAD = 1 << 3  /* runs on c360d's main thread (init, fini):
+                                blocking services are refused there too */
 };
 
-/* Starts recording the host calls of callback `label` (kept by pointer until
- * fh_end; findings are prefixed with it). `call` is the call the tool passes
- * to the callback: any other handle counts as a problem. NULL means the
- * callback gets no call (fini, instance_close), so any handle is wrong --
- * unless FH_LOADER_CALL says the loader made one the tool cannot see. */
-void fh_begin(const char *label, c360_call *call, unsigned flags);
+/* Starts recording the host calls of one step: callback `callback`
+ * ("webhook_verify"), run as `label` ("webhook_verify (GET handshake, ...)";
+ * both kept by pointer until fh_end; findings are prefixed with the label).
+ * `call` is the call the tool passes to the callback: any other handle
+ * counts as a problem. NULL means the callback gets no call (fini,
+ * instance_close), so any handle is wrong -- unless FH_LOADER_CALL says the
+ * loader made one the tool cannot see. */
+void fh_begin(const char *label, const char *callback, c360_call *call,
+              unsigned flags);
 /* Stops recording; returns the trace (a new JSON array). */
 json_t *fh_end(void);
 
 /* Moves the problems and warnings recorded since the last take into the
  * given arrays (of strings). */
 void fh_take_findings(json_t *problems, json_t *warnings);
+
+/* The HTTP status of the fake host's canned response (default 200), so that
+ * a plugin's error paths can be run: 100..599. */
+void fh_set_http_status(int status);
+
+/* Ends the run, after fini: host buffers the plugin still holds are
+ * reported as one problem (take it with fh_take_findings) and released;
+ * the in-memory state and secrets are dropped. */
+void fh_finish(void);
 
 /* A JSON string of s, even if s is not valid UTF-8 (bytes that are not are
  * replaced by '?'); "(null)" for NULL. New reference, never NULL. */

@@ -4,7 +4,21 @@
  * sees what the host would see, without Redis, a network or a provider.
  *
  *   c360-plugin-check [--config JSON | --config-file FILE] [--json]
- *                     [--verbose] PATH.so
+ *                     [--http-status N] [--verbose] PATH.so
+ *
+ * The fake host offers the whole ABI 1.1 table: state and secrets in memory,
+ * rate limits that always allow, audit, HTTP that never touches the network
+ * (a canned 200 with body "{}", or status N with --http-status, to run a
+ * plugin's error paths), OAuth with a fake token, and the host's own crypto
+ * helpers. Each call is checked as c360d checks it and shown in the trace
+ * (never a secret's value, never a header's value). Besides the ABI 1.0
+ * rules, these count as problems:
+ *   - a blocking service called from init, fini, validate_config or
+ *     webhook_verify (c360d refuses it with C360_EDENIED; so does the tool);
+ *   - a host buffer released with the wrong function (a secret with
+ *     host->free, ...), or with a pointer the host never handed out;
+ *   - host buffers still held once fini has run ("plugin leaked N host
+ *     buffers: state_get x1 (tick, ...)").
  *
  * Exit status: 0 no problem found; 1 refused by the loader, or at least one
  * problem (one "problem:" line each); 2 usage error. */
@@ -43,16 +57,27 @@
 
 static const char pc_usage[] =
     "usage: c360-plugin-check [--config JSON | --config-file FILE] [--json]\n"
-    "                         [--verbose] PATH.so\n"
+    "                         [--http-status N] [--verbose] PATH.so\n"
     "\n"
     "Loads a connector plugin as c360d does, prints its descriptor and config\n"
-    "schema, and runs each callback once against a recording fake host.\n"
+    "schema, and runs each callback once against a recording fake host that\n"
+    "offers every ABI 1.1 service: state and secrets in memory, rate limits\n"
+    "that always allow, audit, HTTP without a network (a canned response),\n"
+    "OAuth with a fake token, and the host's crypto helpers.\n"
     "\n"
     "  --config JSON       connection config to validate and open with\n"
     "                      (default {})\n"
     "  --config-file FILE  the same, read from FILE\n"
     "  --json              print one JSON document instead of text\n"
+    "  --http-status N     answer every host->http call with status N\n"
+    "                      (100..599; default 200, body \"{}\"), to run the\n"
+    "                      plugin's error paths\n"
     "  --verbose           show the host's own log lines (stderr)\n"
+    "\n"
+    "Problems include blocking services called from init, fini,\n"
+    "validate_config or webhook_verify (refused with C360_EDENIED, as c360d\n"
+    "does), host buffers released with the wrong function, and host buffers\n"
+    "still held when the plugin is unloaded.\n"
     "\n"
     "Exit status: 0 no problems, 1 refused or problems found, 2 usage error.\n";
 
@@ -133,7 +158,7 @@ static json_t *pc_step_begin(pc_run *r, const char *label,
         printf("\n%s:\n", label);
         fflush(stdout);
     }
-    fh_begin(label, call, flags);
+    fh_begin(label, callback, call, flags);
     return step;
 }
 
@@ -760,17 +785,25 @@ static void pc_print_trace(const json_t *trace)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CONFIG = 256, OPT_CONFIG_FILE, OPT_JSON, OPT_VERBOSE };
+    enum {
+        OPT_CONFIG = 256,
+        OPT_CONFIG_FILE,
+        OPT_JSON,
+        OPT_HTTP_STATUS,
+        OPT_VERBOSE
+    };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
         {"config-file", required_argument, NULL, OPT_CONFIG_FILE},
         {"json", no_argument, NULL, OPT_JSON},
+        {"http-status", required_argument, NULL, OPT_HTTP_STATUS},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_arg = NULL;
     const char *config_file = NULL;
+    const char *http_status_arg = NULL;
     bool json_out = false;
     bool verbose = false;
     int c;
@@ -781,6 +814,7 @@ int main(int argc, char **argv)
         case OPT_CONFIG: config_arg = optarg; break;
         case OPT_CONFIG_FILE: config_file = optarg; break;
         case OPT_JSON: json_out = true; break;
+        case OPT_HTTP_STATUS: http_status_arg = optarg; break;
         case 'v':
         case OPT_VERBOSE: verbose = true; break;
         case 'h': fputs(pc_usage, stdout); return 0;
@@ -796,6 +830,20 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         return pc_usage_error("%s", optind >= argc ? "no plugin file given"
                                                    : "more than one plugin file");
+    int http_status = 200;
+    if (http_status_arg != NULL) {
+        /* A status line needs three digits; anything else is a typo that
+         * would test nothing. */
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(http_status_arg, &end, 10);
+        if (errno != 0 || end == http_status_arg || *end != '\0' || v < 100 ||
+            v > 599)
+            return pc_usage_error("--http-status %s: not an HTTP status "
+                                  "(100..599)", http_status_arg);
+        http_status = (int)v;
+    }
+    fh_set_http_status(http_status);
 
     /* The config: the host only ever hands plugins a JSON object (the
      * schema has been applied), so anything else is a mistake of the
@@ -848,6 +896,7 @@ int main(int argc, char **argv)
     json_t *doc = pc_need(json_object());
     json_object_set_new(doc, "file", fh_json_text(path));
     json_object_set_new(doc, "config", config_doc);
+    json_object_set_new(doc, "http_status", pc_need(json_integer(http_status)));
 
     ch_loader *ld = ch_loader_new(fh_table());
     if (ld == NULL)
@@ -855,7 +904,7 @@ int main(int argc, char **argv)
 
     /* Loading calls init; its host calls are recorded, and printed after
      * the descriptor (which is only known once loaded). */
-    fh_begin("init", NULL, FH_LOADER_CALL);
+    fh_begin("init", "init", NULL, FH_LOADER_CALL | FH_MAIN_THREAD);
     ch_err err = ch_loader_load_file(ld, path);
     json_t *init_trace = fh_end();
     fh_take_findings(r->problems, r->warnings);
@@ -918,7 +967,7 @@ int main(int argc, char **argv)
 
     if (err == CH_OK) {
         /* fini runs inside ch_loader_free (and dlclose after it). */
-        json_t *fstep = pc_step_begin(r, "fini", "fini", NULL, 0);
+        json_t *fstep = pc_step_begin(r, "fini", "fini", NULL, FH_MAIN_THREAD);
         ch_loader_free(ld);
         if (!r->json)
             printf("  -> done\n");
@@ -928,6 +977,9 @@ int main(int argc, char **argv)
         /* A refused plugin is never called again: no fini. */
         ch_loader_free(ld);
     }
+    /* The plugin is gone: whatever host memory it still held is leaked. */
+    fh_finish();
+    fh_take_findings(r->problems, r->warnings);
 
     size_t nprob = json_array_size(r->problems);
     if (nprob > 0)
