@@ -14,6 +14,10 @@
 #define CH_CALL_MAGIC 0x63616c6cu /* "call": checked on every host entry */
 #define CH_CALL_ERROR_MAX 512
 #define CH_CALL_CFGERR_MAX 64     /* config errors kept per call */
+#define CH_CALL_DEDUP_MAX 200     /* dedup keys: printable ASCII (ABI 1.2) */
+
+struct ch_route_sink; /* pipeline/route_sink.h */
+struct ch_records;    /* pipeline/records.h */
 
 typedef struct ch_cfgerr {
     char *pointer;  /* JSON Pointer, owned */
@@ -32,6 +36,13 @@ struct c360_call {
     ch_cfgerr cfgerr[CH_CALL_CFGERR_MAX];
     size_t cfgerr_count;
     size_t cfgerr_dropped;       /* reported beyond CH_CALL_CFGERR_MAX */
+    /* ABI 1.2 (pipeline ingress): what webhook_verify / webhook_route
+     * named. route is non-NULL only while the ingress runs webhook_route. */
+    char dedup_key[CH_CALL_DEDUP_MAX + 1]; /* "" = none */
+    struct ch_route_sink *route;
+    /* ABI 1.2 (pipeline workers): where record_emit buffers; non-NULL only
+     * while a worker runs a source's event or tick callback. */
+    struct ch_records *records;
 };
 
 /* Prepares a call; request_id NULL = a fresh random id. timeout_ms 0 = no

@@ -29,6 +29,13 @@
 #include "secrets.h"
 #include "rconn.h"
 #include "svc.h"
+#include "conncache.h"
+#include "ingress.h"
+#include "instances.h"
+#include "maint.h"
+#include "metrics.h"
+#include "scheduler.h"
+#include "supervisor.h"
 #include "util.h"
 
 #define DRAIN_POLL_MS 50
@@ -44,6 +51,11 @@ struct ch_daemon {
     ch_loader *loader;
     ch_http *http;
     ch_keyring *keyring;         /* master keys (secrets service) */
+    ch_conncache *conncache;     /* pipeline: connections, for the loop */
+    ch_instances *instances;     /* pipeline: plugin instances for verify */
+    ch_ingress *ingress;         /* pipeline: /hooks/ */
+    ch_supervisor *sup;          /* pipeline: worker processes */
+    int maint_running;           /* pipeline: scheduler and upkeep thread */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *drain_timer;
     struct event *sig_chld;
@@ -58,13 +70,20 @@ const ch_loader *ch_daemon_loader(const ch_daemon *d) { return d->loader; }
 ch_redis *ch_daemon_redis(const ch_daemon *d) { return d->redis; }
 int ch_daemon_draining(const ch_daemon *d) { return d->draining; }
 
-/* In-flight work of the master: HTTP handlers finish synchronously on the
- * loop, so today draining waits for nothing but Redis replies in flight.
- * The pipeline (workers, deliveries) will add its own counts here. */
+/* In-flight work: webhooks waiting for their Redis write, and callbacks
+ * running in the workers. Draining waits for both, up to the deadline;
+ * whatever is left stays pending in Redis for the next start or another
+ * host. */
 static int inflight(const ch_daemon *d)
 {
-    (void)d;
-    return 0;
+    int n = 0;
+    if (d->ingress) {
+        ch_ingress_stats st;
+        ch_ingress_get_stats(d->ingress, &st);
+        n += (int)st.pending;
+    }
+    if (d->sup) n += ch_supervisor_active(d->sup);
+    return n;
 }
 
 static void on_drain_timer(evutil_socket_t fd, short what, void *arg)
@@ -97,6 +116,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     d->draining = 1;
     ch_log(CH_LOG_INFO, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     if (d->http) ch_http_stop_accepting(d->http);
+    if (d->sup) ch_supervisor_drain(d->sup);
     d->drain_deadline_ms = ch_monotonic_ms() + d->cfg->shutdown_timeout_ms;
     on_drain_timer(-1, 0, d);
 }
@@ -331,6 +351,7 @@ static int start(ch_daemon *d)
         return 2;
     }
     d->redis = ch_redis_new(d->base, &url, c->redis_username, password);
+    d->conncache = ch_conncache_new(d->base, &url, c->redis_username, password, 30);
     /* Worker threads reach the same Redis through the services' blocking
      * per-thread connections. */
     ch_rconn_configure(&url, c->redis_username, password, 5000);
@@ -348,9 +369,41 @@ static int start(ch_daemon *d)
     snprintf(nr, sizeof nr, "%zu", ch_loader_refused_count(d->loader));
     ch_log(CH_LOG_INFO, "plugins loaded", "loaded", nl, "refused", nr, NULL);
 
+    /* The workers are forked (through a single-threaded zygote) before any
+     * other thread of ours exists: a fork copies only the calling thread,
+     * and a lock held by another one would stay held in the child. */
+    if (ch_metrics_init(ch_loader_count(d->loader)) != 0) {
+        ch_log(CH_LOG_ERROR, "cannot map shared metrics", "error", strerror(errno), NULL);
+        return 1;
+    }
+    ch_sched_settings ss = {.tick_floor_s = c->tick_floor_s,
+                            .callback_timeout_ms = c->callback_timeout_ms};
+    ch_sched_configure(&ss);
+    ch_rconn_thread_close(); /* no Redis socket of ours shared with children */
+    ch_supervisor_conf sc;
+    ch_supervisor_conf_from_config(&sc, c, d->loader);
+    d->sup = ch_supervisor_new(d->base, &sc);
+    if (!d->sup || ch_supervisor_start(d->sup) != 0) {
+        ch_log(CH_LOG_ERROR, "cannot start the workers", NULL);
+        return 1;
+    }
+
     ch_http_limits lim = {c->http_max_body, c->http_max_headers, c->http_timeout_s};
     d->http = ch_http_new(d->base, &lim);
     ch_api_core_register(d->http, d);
+    ch_metrics_register_http(d->http, d->loader);
+    ch_metrics_set_redis(d->redis);
+
+    ch_instances_opts io = {.open_timeout_ms = c->callback_timeout_ms};
+    d->instances = ch_instances_new(d->loader, &io);
+    if (ch_conncache_start(d->conncache) != 0 ||
+        ch_instances_opener_start(d->instances, d->conncache) != 0) {
+        ch_log(CH_LOG_ERROR, "cannot start the connection cache", NULL);
+        return 1;
+    }
+    ch_ingress_opts ino = {.dedup_window_s = c->dedup_window_s};
+    d->ingress = ch_ingress_new(d->base, d->http, d->redis, d->conncache, d->instances,
+                                d->loader, &ino);
     if (ch_http_listen(d->http, c->listen_host, c->listen_port, err, sizeof err) != CH_OK) {
         ch_log(CH_LOG_ERROR, "cannot listen", "error", err, NULL);
         return 1;
@@ -360,15 +413,28 @@ static int start(ch_daemon *d)
     char abi[16];
     snprintf(abi, sizeof abi, "%d.%d", C360_ABI_MAJOR, C360_ABI_MINOR);
     ch_log(CH_LOG_INFO, "c360d listening", "url", where, "version", C360_VERSION, "abi", abi, NULL);
+    if (ch_maint_start(c) != CH_OK) {
+        ch_log(CH_LOG_ERROR, "cannot start the maintenance thread", NULL);
+        return 1;
+    }
+    d->maint_running = 1;
 
     return 0;
 }
 
 static void teardown(ch_daemon *d)
 {
+    if (d->maint_running) ch_maint_stop();
+    ch_metrics_set_redis(NULL);
+    ch_supervisor_free(d->sup);  /* workers gone before their plugins' fini */
+    if (d->conncache) ch_conncache_stop(d->conncache);
+    ch_instances_free(d->instances); /* instance_close, before fini */
     ch_http_free(d->http);
     ch_loader_free(d->loader);   /* fini of every plugin */
-    ch_redis_free(d->redis);
+    ch_redis_free(d->redis);     /* webhooks still waiting get 503 */
+    ch_ingress_free(d->ingress);
+    ch_conncache_free(d->conncache);
+    ch_metrics_shutdown();
     ch_rconn_shutdown();
     ch_devredis_stop(d->devredis);
     if (d->sig_term) event_free(d->sig_term);

@@ -5,6 +5,7 @@
 #include "hostapi.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <string.h>
 #include <stdio.h>
@@ -12,6 +13,11 @@
 
 #include "call.h"
 #include "audit.h"
+#include "conns.h"
+#include "keys.h"
+#include "route_sink.h"
+#include "records.h"
+#include "worker_status.h"
 #include "crypto.h"
 #include "httpc.h"
 #include "oauth.h"
@@ -320,6 +326,66 @@ static int32_t api_base64_decode(const char *text, size_t text_len, int32_t vari
     return ch_base64_decode(text, text_len, variant, bin, len);
 }
 
+/* --- ABI 1.2: pipeline adapters (ingress, routing keys) -----------------
+ * call_dedup_key and route_event run inside webhook_verify/webhook_route on
+ * the event loop: they only record into the call (never block); the
+ * ingress reads what they recorded. instance_route_keys blocks (Redis) and
+ * is refused on the loop like every blocking service. */
+
+static void api_call_dedup_key(c360_call *call, const char *key)
+{
+    if (!ch_call_valid(call)) return;
+    if (!ch_name_valid(key)) {
+        /* No status to return: drop the key (the event is then stored
+         * without dedup, i.e. at least once) and say why once. */
+        static atomic_int warned;
+        if (!atomic_exchange(&warned, 1))
+            ch_log(CH_LOG_WARN, "call_dedup_key: key refused (1..200 printable ASCII bytes)",
+                   "plugin", call->plugin, NULL);
+        return;
+    }
+    snprintf(call->dedup_key, sizeof call->dedup_key, "%s", key);
+}
+
+static int32_t api_route_event(c360_call *call, const char *routing_key, const char *dedup_key)
+{
+    if (!ch_call_valid(call)) return C360_EINVAL;
+    if (!call->route) return C360_EUNSUPPORTED; /* only from webhook_route */
+    return ch_route_sink_add(call->route, routing_key, dedup_key);
+}
+
+static int32_t api_instance_route_keys(c360_call *call, const char *const *keys, uint32_t count)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "instance_route_keys", &s);
+    if (st != C360_OK) return st;
+    if (count && !keys) return C360_EINVAL;
+    return ch_conn_route_keys_set(s.tenant, s.connection, s.plugin, keys, count);
+}
+
+/* --- ABI 1.2: pipeline adapters (workers: records, connection status) ---
+ * record_emit only buffers into the call (records.h): the worker commits
+ * the buffer with the event's acknowledgement when the callback returns
+ * OK, so it never blocks and works wherever the worker hung a buffer (event
+ * and tick callbacks of a source), and nowhere else. connection_status
+ * blocks (Redis) and is refused on the loop. */
+
+static int32_t api_record_emit(c360_call *call, const char *type, const char *id,
+                               const char *json, size_t json_len)
+{
+    if (!ch_call_valid(call)) return C360_EINVAL;
+    if (!call->records) return C360_EUNSUPPORTED;
+    return ch_records_add(call->records, type, id, json, json_len);
+}
+
+static int32_t api_connection_status(c360_call *call, int32_t state, const char *cause)
+{
+    ch_scope s;
+    int32_t st = scope_for_blocking(call, "connection_status", &s);
+    if (st != C360_OK) return st;
+    return ch_worker_conn_status(s.tenant, s.connection, s.plugin, state, cause, s.request_id);
+}
+
 static const c360_host_api g_api = {
     .struct_size = sizeof(c360_host_api),
     .abi_major = C360_ABI_MAJOR,
@@ -360,6 +426,12 @@ static const c360_host_api g_api = {
     .base64_decode = api_base64_decode,
     .hex_encode = ch_hex_encode,
     .random_bytes = ch_random_bytes,
+    /* ABI 1.2: pipeline */
+    .call_dedup_key = api_call_dedup_key,
+    .route_event = api_route_event,
+    .instance_route_keys = api_instance_route_keys,
+    .record_emit = api_record_emit,
+    .connection_status = api_connection_status,
 };
 
 const c360_host_api *ch_host_api(void) { return &g_api; }

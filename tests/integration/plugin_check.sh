@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # plugin_check.sh -- c360-plugin-check against the bundled hello plugin:
 #   1. a valid config: exit 0, the descriptor and a trace of every callback
-#      (hello's ABI 1.1 path, state_incr, included);
+#      (hello's ABI 1.1 path, state_incr, included), and the info line that
+#      its app-level URL answers 404 (it has no webhook_route);
 #   2. the same as --json: one JSON document that says ok;
 #   3. invalid configs (--config and --config-file): exit 1, and the JSON
 #      Pointer of each bad field is named in a problem line;
@@ -10,13 +11,17 @@
 #      "refused: dlopen_failed";
 #   6. usage errors: exit 2;
 # and against svc_user (tests/plugins/svcplugin.c), which uses every ABI 1.1
-# service:
-#   7. a good config: exit 0, every service call in the trace, no secret,
-#      token or header value in the output;
-#   8. each misbehave mode (leak, wrong_free, block_in_verify): exit 1 with
-#      exactly the one matching problem;
-#   9. --http-status runs its error paths (401: token rejected, 503: retry)
-#      and still finds no problem.
+# service and the ABI 1.2 pipeline services of a polling source:
+#   7. a good config: exit 0, every service call in the trace (1.2:
+#      instance_route_keys in instance_open; record_emit and
+#      connection_status in tick, with the records listed by type and id),
+#      no secret, token, header value or record content in the output;
+#   8. each misbehave mode (leak, wrong_free, block_in_verify, bad_record):
+#      exit 1 with exactly the one matching problem -- a record the host
+#      refuses is a problem, not a warning, because the plugin ignoring the
+#      C360_EINVAL would lose it silently;
+#   9. --http-status runs its error paths (401: token rejected, 503: retry,
+#      connection reported failing) and still finds no problem.
 #
 # Exact exit codes are checked, not just "non-zero": in a sanitizer build a
 # leak or a UBSan report changes the code, and that must fail the test too.
@@ -82,6 +87,10 @@ has valid "webhook_verify (POST without signature, app-level URL):"
 has valid "-> reject (2): 401"                   # no x-hello-token: rejected
 has valid "host.log[info] deliver lead rec_plugin_check_1"
 has valid "instance_close:"
+# ABI 1.2: hello has no webhook_route, so c360d's app-level URL is a 404 for
+# it, and nothing is handed to webhook_route.
+has valid "info: webhook_route: not offered: c360d answers 404 on the app-level URL /hooks/hello"
+lacks valid "webhook_route (app-level URL):"
 has valid "result: ok"
 lacks valid "problem:"
 t_ok "valid config: exit 0, every callback ran"
@@ -169,6 +178,16 @@ has svc "host.log[info] svc_user tick: every service kept its contract"
 has svc 'host.http(method="POST", url="https://example.invalid/records", header_names=["content-type", "idempotency-key"], body_len=49)'
 has svc 'host.ratelimit_report(scope="tenant", bucket="deliveries", usage_pct=10, pause_ms=0) -> ok'
 has svc 'host.secret_delete(name="signing_key") -> ok: deleted'
+# ABI 1.2: routing keys from instance_open (the duplicate ignored), one
+# record and the connection's status from tick.
+has svc 'host.instance_route_keys(count=3, keys=["svc:account:acct-1", "svc:account:acct-2", "svc:account:acct-1"]) -> ok: 2 keys registered for plugin-check-conn (1 duplicate ignored), replacing 0'
+has svc "routing keys registered: 2: svc:account:acct-1, svc:account:acct-2"
+has svc "info: instance_open: registered routing keys, but the plugin has no webhook_route"
+has svc 'host.record_emit(type="sync_page", id="page-2", json_len=39) -> ok: record 1 of this call'
+has svc "records: 1 emitted, 39 bytes (sync_page x1)"
+has svc "    sync_page page-2 (39 bytes)"
+has svc 'host.connection_status(state="active", cause="last sync ok") -> ok: plugin-check-conn is now active'
+has svc 'connection status: active ("last sync ok")'
 has svc "result: ok, 0 warnings"
 lacks svc "problem:"
 # Secrets, tokens and header values never reach the output.
@@ -176,13 +195,19 @@ lacks svc "svc-user-signing-key"
 lacks svc "not-a-real-client-secret"
 lacks svc "c360-plugin-check-token"
 lacks svc "Bearer"
+# A record's JSON is customer data: only its size is shown.
+lacks svc '"source":"svc_user"'
 t_ok "svc_user: exit 0, every service in the trace, no secret shown"
 
 run svc_json 0 --json --config '{}' "$SVC"
 has svc_json '"ok": true'
 has svc_json '"problems": []'
 has svc_json '"fn": "secret_get"'
+has svc_json '"fn": "record_emit"'
+has svc_json '"fn": "instance_route_keys"'
+has svc_json '"record_count": 1'
 lacks svc_json "svc-user-signing-key"
+lacks svc_json '\"source\":\"svc_user\"'   # the record's JSON, escaped
 t_ok "svc_user --json: ok"
 
 # --- 8. one mistake each --------------------------------------------------------------
@@ -202,6 +227,14 @@ has svc_block "problem: validate_config called blocking service state_get"
 has svc_block "result: 1 problem"
 t_ok "misbehave block_in_verify: exit 1, refused with C360_EDENIED and named"
 
+run svc_bad_record 1 --config '{"misbehave":"bad_record"}' "$SVC"
+has svc_bad_record 'host.record_emit(type="sync_page", id="page-2", json_len=10) -> invalid argument: json must be a JSON object, not an array'
+has svc_bad_record "records: none emitted, 1 refused"
+has svc_bad_record "problem: tick: host.record_emit: json must be a JSON object, not an array (C360_EINVAL)"
+has svc_bad_record "result: 1 problem"
+lacks svc_bad_record '["page-2"]'
+t_ok "misbehave bad_record: exit 1, the refused record is a problem"
+
 run svc_badmode 1 --config '{"misbehave":"explode"}' "$SVC"
 has svc_badmode "problem: validate_config: config /misbehave:"
 t_ok "unknown misbehave mode: exit 1, /misbehave named"
@@ -211,6 +244,8 @@ run svc_503 0 --http-status 503 "$SVC"
 has svc_503 "status 503, 2 bytes of body (canned: no network call)"
 has svc_503 "-> retry later (1), retry after 30000 ms"
 has svc_503 "error: provider answered 503"
+has svc_503 'host.connection_status(state="failing", cause="last sync failed") -> ok'
+lacks svc_503 "records:"                       # the tick fetched nothing
 lacks svc_503 "problem:"
 t_ok "--http-status 503: tick and deliver retry, no problem"
 

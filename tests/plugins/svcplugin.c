@@ -1,14 +1,19 @@
-/* svcplugin.c -- "svc_user", the test plugin of c360-plugin-check's ABI 1.1
- * fake host (tests/integration/plugin_check.sh).
+/* svcplugin.c -- "svc_user", the test plugin of c360-plugin-check's fake
+ * host (tests/integration/plugin_check.sh): every ABI 1.1 service, and the
+ * ABI 1.2 pipeline services a polling source uses.
  *
  * Its tick uses every ABI 1.1 service the way the ABI asks -- state (set,
  * get, cas, incr, delete), secrets (put, get, secret_free), a rate-limit
  * take, OAuth, an HTTP GET with http_free, audit, and the crypto helpers --
  * and checks each answer against the service's contract, so a tick that
- * returns ok proves the fake keeps the contracts. deliver POSTs the record;
- * instance_open runs an OAuth exchange; disconnect deletes what tick stored.
- * With --http-status N its HTTP error paths run (401: token rejected, 429
- * and 5xx: retry, other 4xx: error).
+ * returns ok proves the fake keeps the contracts. Then, as a source does
+ * with what it fetched, it emits one record (record_emit) and reports the
+ * connection active (connection_status); when the provider fails it
+ * reports the connection failing instead. instance_open runs an OAuth
+ * exchange and registers the connection's routing keys
+ * (instance_route_keys). deliver POSTs the record; disconnect deletes what
+ * tick stored. With --http-status N its HTTP error paths run (401: token
+ * rejected, 429 and 5xx: retry, other 4xx: error).
  *
  * The config can make it do exactly one thing wrong, so that the test can
  * prove the checker catches each:
@@ -16,6 +21,10 @@
  *   {"misbehave": "wrong_free"}       tick releases a secret with host->free
  *   {"misbehave": "block_in_verify"}  the config check (validate_config, on
  *                                     the event loop) calls state_get
+ *   {"misbehave": "bad_record"}       tick emits a record whose JSON is an
+ *                                     array, not an object, and ignores the
+ *                                     C360_EINVAL (so the tick still
+ *                                     returns ok: the record is lost)
  * svc_user declares no webhook capability, so the config check is its one
  * callback that must not block. */
 #include <inttypes.h>
@@ -26,17 +35,27 @@
 
 #include <jansson.h>
 
-/* Everything used here is ABI 1.1; nothing of 1.2. */
-#define C360_PLUGIN_REQUIRES_MINOR 1
+/* The pipeline services (record_emit, connection_status,
+ * instance_route_keys) are ABI 1.2: a host without them is refused at init
+ * rather than half-tested. */
+#define C360_PLUGIN_REQUIRES_MINOR 2
 
 #include "connector_api.h"
 
-enum svc_mode { SVC_GOOD = 0, SVC_LEAK, SVC_WRONG_FREE, SVC_BLOCK_IN_VERIFY };
+enum svc_mode {
+    SVC_GOOD = 0,
+    SVC_LEAK,
+    SVC_WRONG_FREE,
+    SVC_BLOCK_IN_VERIFY,
+    SVC_BAD_RECORD,
+    SVC_MODE_LAST = SVC_BAD_RECORD
+};
 
 static const char *const svc_mode_names[] = {
     [SVC_LEAK] = "leak",
     [SVC_WRONG_FREE] = "wrong_free",
     [SVC_BLOCK_IN_VERIFY] = "block_in_verify",
+    [SVC_BAD_RECORD] = "bad_record",
 };
 
 #define SVC_API_URL "https://example.invalid/x"
@@ -48,7 +67,8 @@ static const char *const svc_mode_names[] = {
 static const char svc_schema[] =
     "{\"type\":\"object\",\"additionalProperties\":false,"
     "\"properties\":{\"misbehave\":{\"type\":\"string\","
-    "\"enum\":[\"leak\",\"wrong_free\",\"block_in_verify\"]}}}";
+    "\"enum\":[\"leak\",\"wrong_free\",\"block_in_verify\","
+    "\"bad_record\"]}}}";
 
 typedef struct svc_plugin {
     const c360_host_api *host;
@@ -107,7 +127,7 @@ static int32_t svc_parse(const c360_host_api *host, c360_call *call,
         }
         const char *s = json_string_value(v);
         bool known = false;
-        for (int m = SVC_LEAK; s != NULL && m <= SVC_BLOCK_IN_VERIFY; m++) {
+        for (int m = SVC_LEAK; s != NULL && m <= SVC_MODE_LAST; m++) {
             if (strcmp(s, svc_mode_names[m]) == 0) {
                 *mode = (enum svc_mode)m;
                 known = true;
@@ -117,7 +137,8 @@ static int32_t svc_parse(const c360_host_api *host, c360_call *call,
             errors++;
             if (call != NULL)
                 host->config_error(call, "/misbehave", "must be \"leak\", "
-                                   "\"wrong_free\" or \"block_in_verify\"");
+                                   "\"wrong_free\", \"block_in_verify\" or "
+                                   "\"bad_record\"");
         }
     }
     json_decref(doc);
@@ -165,9 +186,11 @@ static int32_t svc_init(c360_call *call, const c360_host_api *host,
     SVC_NEED(oauth_token_rejected) SVC_NEED(hmac_sha256) SVC_NEED(sha256)
     SVC_NEED(ct_equal) SVC_NEED(base64_encode) SVC_NEED(base64_decode)
     SVC_NEED(hex_encode) SVC_NEED(random_bytes)
+    SVC_NEED(instance_route_keys) SVC_NEED(record_emit)
+    SVC_NEED(connection_status)
 #undef SVC_NEED
     if (missing != NULL) {
-        host->call_error(call, "host lacks %s (ABI 1.1)", missing);
+        host->call_error(call, "host lacks %s", missing);
         return C360_EUNSUPPORTED;
     }
     svc_plugin *p = calloc(1, sizeof(*p));
@@ -212,6 +235,20 @@ static int32_t svc_instance_open(c360_call *call, void *plugin_data,
     if (st != C360_OK) {
         free(c);
         return st; /* the host put the reason in the call */
+    }
+    /* The provider accounts this connection serves, as a plugin with
+     * app-level webhooks registers them (the duplicate is on purpose: the
+     * host must ignore it). They replace whatever an earlier open
+     * registered, so every open names them all. */
+    static const char *const keys[] = {"svc:account:acct-1",
+                                       "svc:account:acct-2",
+                                       "svc:account:acct-1"};
+    st = host->instance_route_keys(call, keys, 3);
+    if (st != C360_OK) {
+        free(c);
+        host->call_error(call, "instance_route_keys: %s",
+                         c360_strstatus(st));
+        return st;
     }
     *instance_data = c;
     return C360_OK;
@@ -396,6 +433,49 @@ static int32_t svc_fetch(const c360_host_api *host, c360_call *call)
     return svc_http_outcome(host, call, status);
 }
 
+/* What the tick fetched, as one normalised record. The id names the page
+ * the cursor moved to, so a retried tick emits the same id again and the
+ * destinations (which take it as an idempotency key) drop the repeat. */
+static int32_t svc_emit(const c360_host_api *host, c360_call *call,
+                        enum svc_mode mode)
+{
+    static const char rec[] = "{\"cursor\":\"page-2\",\"source\":\"svc_user\"}";
+    static const char not_object[] = "[\"page-2\"]";
+    if (mode == SVC_BAD_RECORD) {
+        /* The mistake: a record that is not a JSON object, and the status
+         * left unchecked, so the tick returns ok without its record. */
+        (void)host->record_emit(call, "sync_page", "page-2", not_object,
+                                sizeof(not_object) - 1);
+        return C360_OK;
+    }
+    int32_t st = host->record_emit(call, "sync_page", "page-2", rec,
+                                   sizeof(rec) - 1);
+    SVC_REQUIRE(host, call, st == C360_OK, "record_emit: %s",
+                c360_strstatus(st));
+    return C360_OK;
+}
+
+/* Tells the customer how the connection is doing after this tick. */
+static int32_t svc_report(const c360_host_api *host, c360_call *call,
+                          int32_t outcome)
+{
+    if (outcome == C360_EAUTH) {
+        /* The grant is dead: only the customer can fix it. */
+        host->connection_status(call, C360_CONN_NEEDS_REAUTH,
+                                "authorisation rejected; reconnect");
+        return outcome;
+    }
+    if (outcome != C360_OK) {
+        host->connection_status(call, C360_CONN_FAILING, "last sync failed");
+        return outcome;
+    }
+    int32_t st = host->connection_status(call, C360_CONN_ACTIVE,
+                                         "last sync ok");
+    SVC_REQUIRE(host, call, st == C360_OK, "connection_status: %s",
+                c360_strstatus(st));
+    return C360_OK;
+}
+
 static int32_t svc_tick(c360_call *call, void *plugin_data,
                         void *instance_data)
 {
@@ -406,9 +486,12 @@ static int32_t svc_tick(c360_call *call, void *plugin_data,
         st = svc_use_secrets(host, call, c->mode);
     if (st == C360_OK)
         st = svc_fetch(host, call);
+    if (st == C360_OK)
+        st = svc_emit(host, call, c->mode);
     /* Ids only: the connection and the outcome. */
     host->audit(call, "sync.tick", host->instance_connection(c->inst),
                 st == C360_OK ? "ok" : "error");
+    st = svc_report(host, call, st);
     if (st == C360_OK)
         host->log(call, C360_LOG_INFO, "svc_user tick: every service kept "
                   "its contract");
@@ -479,7 +562,8 @@ static const c360_plugin_desc svc_desc = {
     C360_DESC_HEADER(C360_CAP_SOURCE_TICK | C360_CAP_DESTINATION),
     .name = "svc_user",
     .version = "1.0.0",
-    .description = "uses every ABI 1.1 host service (c360-plugin-check test)",
+    .description = "uses every ABI 1.1 host service and the 1.2 pipeline "
+                   "(c360-plugin-check test)",
     .config_schema = svc_schema,
     .init = svc_init,
     .fini = svc_fini,

@@ -342,6 +342,13 @@ bool fh_in_step_locked(void)
     return fh_cb != NULL;
 }
 
+const char *fh_callback_locked(void)
+{
+    if (fh_cb == NULL)
+        return NULL;
+    return fh_cb_name != NULL ? fh_cb_name : fh_cb;
+}
+
 unsigned fh_flags_locked(void)
 {
     return fh_cb_flags;
@@ -450,12 +457,12 @@ const char *fh_call_connection(const c360_call *call)
     return fh_inst.connection;
 }
 
-/* Every member up to ABI 1.1: the table claims sizeof(c360_host_api), so
+/* Every member up to ABI 1.2: the table claims sizeof(c360_host_api), so
  * a plugin's C360_HOST_HAS finds each service, and each one must be there.
- * The ABI 1.2 pipeline members (call_dedup_key ... connection_status) stay
- * NULL, as they are in c360d's own table until the pipeline lands:
- * C360_HOST_HAS reports them absent in both. Fake them here once c360d
- * fills them. */
+ * The 1.2 pipeline services (fh_pipeline.c) are faked with the contract of
+ * connector_api.h and docs/pipeline.md, so that a plugin written for the
+ * pipeline can be checked before (and independently of) c360d's own
+ * implementation in host/pipeline/. */
 static const c360_host_api fh_api = {
     .struct_size = (uint32_t)sizeof(c360_host_api),
     .abi_major = C360_ABI_MAJOR,
@@ -497,6 +504,12 @@ static const c360_host_api fh_api = {
     .base64_decode = fh_base64_decode,
     .hex_encode = fh_hex_encode,
     .random_bytes = fh_random_bytes,
+    /* ABI 1.2 */
+    .call_dedup_key = fh_call_dedup_key,
+    .route_event = fh_route_event,
+    .instance_route_keys = fh_instance_route_keys,
+    .record_emit = fh_record_emit,
+    .connection_status = fh_connection_status,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -544,6 +557,7 @@ void fh_begin(const char *label, const char *callback, c360_call *call,
     fh_cb_name = callback;
     fh_cb_call = call;
     fh_cb_flags = flags;
+    fh_pipeline_begin_locked();
     pthread_mutex_unlock(&fh_lock);
 }
 
@@ -585,5 +599,6 @@ void fh_finish(void)
     fh_mem_finish_locked();
     fh_state_reset_locked();
     fh_secrets_reset_locked();
+    fh_pipeline_reset_locked();
     pthread_mutex_unlock(&fh_lock);
 }

@@ -20,6 +20,12 @@
  * accounted for (fh_mem.h): one released with the wrong function, or never
  * released by fh_finish, is a problem.
  *
+ * It offers the ABI 1.2 pipeline services as well (fh_pipeline.c): the
+ * dedup key of a webhook, routing of app-level webhooks, the connection's
+ * routing keys, records, and the connection's status, each allowed only in
+ * the callbacks the ABI names and checked against its limits. A record is
+ * recorded by type, id and size, never by content.
+ *
  * Everything between fh_begin and fh_end belongs to one plugin callback.
  * The functions are safe to call from any thread, as the ABI promises, but
  * fh_begin/fh_end are for the tool's main thread. */
@@ -68,6 +74,22 @@ void fh_begin(const char *label, const char *callback, c360_call *call,
               unsigned flags);
 /* Stops recording; returns the trace (a new JSON array). */
 json_t *fh_end(void);
+
+/* What the last step (between fh_begin and fh_end) did with the pipeline
+ * services, as a new JSON object; only the members that happened are set:
+ *   "dedup_key": the key call_dedup_key named last
+ *   "routes": [{"routing_key", "dedup_key" (or null), "connection" (the
+ *       fake connection's id if it registered the key, else null)}],
+ *       one per distinct key; "route_count" distinct keys, "route_calls"
+ *       accepted calls (and "routes_not_listed" past 100)
+ *   "records": [{"type", "id", "size"}], "record_count", "record_bytes",
+ *   "record_types": {type: count} (and "records_not_listed" past 100),
+ *   "records_refused": records the host refused (each also a problem)
+ *   "route_keys": {"count", "keys": [the first 20]}
+ *   "connection_status": {"state", "cause"}
+ * Only accepted calls count, but for records_refused. Call after fh_end,
+ * before the next fh_begin. */
+json_t *fh_step_pipeline(void);
 
 /* Moves the problems and warnings recorded since the last take into the
  * given arrays (of strings). */

@@ -5,11 +5,11 @@
  * gate every blocking service shares, and the table; fh_abi10.c has the
  * ABI 1.0 services; each ABI 1.1 service family has a file of its own
  * (fh_state.c, fh_secrets.c, fh_ratelimit.c, fh_audit.c, fh_http.c,
- * fh_oauth.c, fh_crypto.c), and fh_mem.c accounts for every buffer the fake
- * hands to the plugin. Every service takes fh_lock for its whole run: the
+ * fh_oauth.c, fh_crypto.c), fh_pipeline.c has the ABI 1.2 pipeline services,
+ * and fh_mem.c accounts for every buffer the fake hands to the plugin. Every service takes fh_lock for its whole run: the
  * plugin may call from any thread, and a checker has no need for speed.
  *
- * A 1.1 trace entry is {"fn", "args": {name: value, ...}, "status",
+ * A 1.1 (and 1.2) trace entry is {"fn", "args": {name: value, ...}, "status",
  * "status_text", "detail"}: named arguments, because "state_cas(k, 3, 7, 0)"
  * says nothing about which number is which. ABI 1.0 entries keep their
  * positional "args" array and "result". */
@@ -69,6 +69,10 @@ const char *fh_step_locked(void);
 /* Whether a callback is running; its FH_* flags (0 between); whether it
  * was given a call (or the loader made one the tool cannot see). */
 bool fh_in_step_locked(void);
+/* The running callback's name ("webhook_verify", as given to fh_begin),
+ * NULL between callbacks: the pipeline services belong to one callback
+ * each. */
+const char *fh_callback_locked(void);
 unsigned fh_flags_locked(void);
 bool fh_step_has_call_locked(void);
 
@@ -179,5 +183,20 @@ int32_t fh_base64_decode(const char *text, size_t text_len, int32_t variant,
                          uint8_t **bin, size_t *len);
 char *fh_hex_encode(const void *bin, size_t len);
 void fh_random_bytes(void *buf, size_t len);
+
+/* fh_pipeline.c (ABI 1.2) */
+void fh_call_dedup_key(c360_call *call, const char *key);
+int32_t fh_route_event(c360_call *call, const char *routing_key,
+                       const char *dedup_key);
+int32_t fh_instance_route_keys(c360_call *call, const char *const *keys,
+                               uint32_t count);
+int32_t fh_record_emit(c360_call *call, const char *type, const char *id,
+                       const char *json, size_t json_len);
+int32_t fh_connection_status(c360_call *call, int32_t state,
+                             const char *cause);
+/* A step begins: its pipeline summary starts empty (fh_begin). */
+void fh_pipeline_begin_locked(void);
+/* The run ends: the summary and the connection's routing keys go. */
+void fh_pipeline_reset_locked(void);
 
 #endif

@@ -6,19 +6,37 @@
  *   c360-plugin-check [--config JSON | --config-file FILE] [--json]
  *                     [--http-status N] [--verbose] PATH.so
  *
- * The fake host offers the whole ABI 1.1 table: state and secrets in memory,
+ * The fake host offers the whole ABI 1.2 table: state and secrets in memory,
  * rate limits that always allow, audit, HTTP that never touches the network
  * (a canned 200 with body "{}", or status N with --http-status, to run a
- * plugin's error paths), OAuth with a fake token, and the host's own crypto
- * helpers. Each call is checked as c360d checks it and shown in the trace
- * (never a secret's value, never a header's value). Besides the ABI 1.0
- * rules, these count as problems:
- *   - a blocking service called from init, fini, validate_config or
- *     webhook_verify (c360d refuses it with C360_EDENIED; so does the tool);
+ * plugin's error paths), OAuth with a fake token, the host's own crypto
+ * helpers, and the pipeline services (dedup key, routing of app-level
+ * webhooks, routing keys, records, connection status). Each call is checked
+ * as c360d checks it and shown in the trace (never a secret's value, a
+ * header's value or a record's content). After each callback the tool says
+ * what it did for the pipeline: the records it emitted (count, types, ids),
+ * the routing keys it registered or routed to, the dedup key it named. An
+ * app-level webhook that webhook_verify accepts is handed to webhook_route,
+ * as c360d does. Besides the ABI 1.0 rules, these count as problems:
+ *   - a blocking service called from init, fini, validate_config,
+ *     webhook_verify or webhook_route (c360d refuses it with C360_EDENIED;
+ *     so does the tool);
+ *   - host->route_event outside webhook_route, host->record_emit outside
+ *     event and tick (C360_EUNSUPPORTED);
+ *   - a record that host->record_emit refuses (type or id not 1..200
+ *     printable ASCII, JSON that is not an object, over 1 MiB): a plugin
+ *     that ignores the status returns ok, and c360d commits the callback's
+ *     work (acknowledges its event) without the record;
  *   - a host buffer released with the wrong function (a secret with
  *     host->free, ...), or with a pointer the host never handed out;
  *   - host buffers still held once fini has run ("plugin leaked N host
  *     buffers: state_get x1 (tick, ...)").
+ *
+ * Warnings ("warning:") point at likely mistakes that c360d tolerates, e.g.
+ * an accepted app-level webhook that webhook_route routes to no connection
+ * (c360d refuses it as unrouted). Info lines ("info:") say how c360d will
+ * treat the plugin, e.g. that without webhook_route its app-level URL
+ * answers 404. Neither changes the exit status.
  *
  * Exit status: 0 no problem found; 1 refused by the loader, or at least one
  * problem (one "problem:" line each); 2 usage error. */
@@ -61,9 +79,12 @@ static const char pc_usage[] =
     "\n"
     "Loads a connector plugin as c360d does, prints its descriptor and config\n"
     "schema, and runs each callback once against a recording fake host that\n"
-    "offers every ABI 1.1 service: state and secrets in memory, rate limits\n"
+    "offers every ABI 1.2 service: state and secrets in memory, rate limits\n"
     "that always allow, audit, HTTP without a network (a canned response),\n"
-    "OAuth with a fake token, and the host's crypto helpers.\n"
+    "OAuth with a fake token, the host's crypto helpers, and the pipeline\n"
+    "(dedup keys, routing of app-level webhooks through webhook_route,\n"
+    "routing keys, records, connection status). The records each callback\n"
+    "emits are listed by type, id and size.\n"
     "\n"
     "  --config JSON       connection config to validate and open with\n"
     "                      (default {})\n"
@@ -75,9 +96,12 @@ static const char pc_usage[] =
     "  --verbose           show the host's own log lines (stderr)\n"
     "\n"
     "Problems include blocking services called from init, fini,\n"
-    "validate_config or webhook_verify (refused with C360_EDENIED, as c360d\n"
-    "does), host buffers released with the wrong function, and host buffers\n"
-    "still held when the plugin is unloaded.\n"
+    "validate_config, webhook_verify or webhook_route (refused with\n"
+    "C360_EDENIED, as c360d does), route_event outside webhook_route,\n"
+    "record_emit outside event and tick, records the host refuses (not a\n"
+    "JSON object, over 1 MiB, bad type or id), host buffers released with\n"
+    "the wrong function, and host buffers still held when the plugin is\n"
+    "unloaded.\n"
     "\n"
     "Exit status: 0 no problems, 1 refused or problems found, 2 usage error.\n";
 
@@ -87,6 +111,9 @@ typedef struct pc_run {
     json_t *steps;    /* array of step objects (--json) */
     json_t *problems; /* array of strings */
     json_t *warnings; /* array of strings */
+    json_t *notes;    /* array of strings: "info:" lines */
+    bool has_route;   /* the plugin offers webhook_route */
+    bool noted_route_keys; /* the info line about routing keys is out */
 } pc_run;
 
 /* The tool aborts on allocation failure, like the host. */
@@ -128,6 +155,18 @@ static void pc_warning(pc_run *r, const char *label, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     pc_finding(r->warnings, label, fmt, ap);
+    va_end(ap);
+}
+
+/* Not a finding: how c360d will treat the plugin, which its author may not
+ * expect (an app-level URL that answers 404, say). */
+static void pc_info(pc_run *r, const char *label, const char *fmt, ...)
+    C360_PRINTF(3, 4);
+static void pc_info(pc_run *r, const char *label, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pc_finding(r->notes, label, fmt, ap);
     va_end(ap);
 }
 
@@ -226,6 +265,157 @@ static void pc_status(pc_run *r, json_t *step, const char *label,
         pc_warning(r, label, "failed (\"%s\") without a reason: operators "
                    "see nothing but the status (use host->call_error)",
                    c360_strstatus(st));
+}
+
+/* A member of a pipeline summary as an integer (0 when absent). */
+static json_int_t pc_pl_int(const json_t *pl, const char *name)
+{
+    return json_integer_value(json_object_get(pl, name));
+}
+
+static void pc_print_quoted(const char *s)
+{
+    putchar('"');
+    fh_print_line_text(stdout, s, 200);
+    putchar('"');
+}
+
+/* Keeps (as "pipeline" in the step) and prints what the step `label` just
+ * ended did with the ABI 1.2 pipeline services: the dedup key it named, the
+ * routing keys it routed to or registered, the records it emitted and the
+ * status it reported. `committed`: whether c360d would keep the records,
+ * i.e. the callback returned ok. Returns the summary (owned by the step),
+ * or NULL if the step used none of these services. */
+static json_t *pc_pipeline_report(pc_run *r, json_t *step,
+                                  const char *label, bool committed)
+{
+    json_t *pl = fh_step_pipeline();
+    if (json_object_size(pl) == 0) {
+        json_decref(pl);
+        return NULL;
+    }
+    json_object_set_new(step, "pipeline", pl);
+    /* Routing keys serve app-level webhooks, which reach a plugin only
+     * through webhook_route: without it they are dead weight in c360d's
+     * index. Said once, not per tick. */
+    if (json_object_get(pl, "route_keys") != NULL && !r->has_route &&
+        !r->noted_route_keys) {
+        pc_info(r, label, "registered routing keys, but the plugin has no "
+                "webhook_route: c360d routes no app-level webhook by them");
+        r->noted_route_keys = true;
+    }
+    if (r->json)
+        return pl;
+
+    json_t *v = json_object_get(pl, "dedup_key");
+    if (v != NULL) {
+        fputs("  dedup key: ", stdout);
+        pc_print_quoted(json_string_value(v));
+        putchar('\n');
+    }
+
+    json_int_t nroutes = pc_pl_int(pl, "route_count");
+    json_int_t ncalls = pc_pl_int(pl, "route_calls");
+    if (nroutes > 0) {
+        printf("  routed: %" JSON_INTEGER_FORMAT " routing key%s", nroutes,
+               nroutes == 1 ? "" : "s");
+        if (ncalls != nroutes)
+            printf(" (%" JSON_INTEGER_FORMAT " route_event calls)", ncalls);
+        putchar('\n');
+        size_t i;
+        json_t *rt;
+        json_array_foreach(json_object_get(pl, "routes"), i, rt) {
+            const json_t *dd = json_object_get(rt, "dedup_key");
+            const json_t *conn = json_object_get(rt, "connection");
+            fputs("    ", stdout);
+            pc_print_quoted(json_string_value(json_object_get(rt,
+                                                              "routing_key")));
+            if (json_is_string(dd)) {
+                fputs(" (dedup key ", stdout);
+                pc_print_quoted(json_string_value(dd));
+                putchar(')');
+            }
+            if (json_is_string(conn))
+                printf(" -> %s\n", json_string_value(conn));
+            else
+                fputs(" -> no connection here registered it\n", stdout);
+        }
+        if (pc_pl_int(pl, "routes_not_listed") > 0)
+            printf("    ... %" JSON_INTEGER_FORMAT " more\n",
+                   pc_pl_int(pl, "routes_not_listed"));
+    }
+
+    json_int_t nrec = pc_pl_int(pl, "record_count");
+    json_int_t nrefused = pc_pl_int(pl, "records_refused");
+    if (nrec == 0 && nrefused > 0)
+        printf("  records: none emitted, %" JSON_INTEGER_FORMAT " refused\n",
+               nrefused);
+    if (nrec > 0) {
+        printf("  records: %" JSON_INTEGER_FORMAT " emitted", nrec);
+        if (nrefused > 0)
+            printf(" (and %" JSON_INTEGER_FORMAT " refused)", nrefused);
+        printf(", %" JSON_INTEGER_FORMAT " bytes (", pc_pl_int(pl,
+                                                             "record_bytes"));
+        const char *type;
+        json_t *count;
+        bool first = true;
+        json_object_foreach(json_object_get(pl, "record_types"), type, count) {
+            printf("%s", first ? "" : ", ");
+            fh_print_line_text(stdout, type, 200);
+            printf(" x%" JSON_INTEGER_FORMAT, json_integer_value(count));
+            first = false;
+        }
+        fputs(")\n", stdout);
+        size_t i;
+        json_t *rec;
+        json_array_foreach(json_object_get(pl, "records"), i, rec) {
+            fputs("    ", stdout);
+            fh_print_line_text(stdout,
+                               json_string_value(json_object_get(rec, "type")),
+                               200);
+            putchar(' ');
+            fh_print_line_text(stdout,
+                               json_string_value(json_object_get(rec, "id")),
+                               200);
+            printf(" (%" JSON_INTEGER_FORMAT " bytes)\n",
+                   json_integer_value(json_object_get(rec, "size")));
+        }
+        if (pc_pl_int(pl, "records_not_listed") > 0)
+            printf("    ... %" JSON_INTEGER_FORMAT " more\n",
+                   pc_pl_int(pl, "records_not_listed"));
+        if (!committed)
+            puts("  (not committed: the callback did not return ok, so c360d "
+                 "drops them and a retry emits them again)");
+    }
+
+    v = json_object_get(pl, "route_keys");
+    if (v != NULL) {
+        json_int_t n = pc_pl_int(v, "count");
+        printf("  routing keys registered: %" JSON_INTEGER_FORMAT, n);
+        size_t i;
+        json_t *k;
+        json_array_foreach(json_object_get(v, "keys"), i, k) {
+            fputs(i == 0 ? ": " : ", ", stdout);
+            fh_print_line_text(stdout, json_string_value(k), 200);
+        }
+        if ((size_t)n > json_array_size(json_object_get(v, "keys")))
+            fputs(", ...", stdout);
+        putchar('\n');
+    }
+
+    v = json_object_get(pl, "connection_status");
+    if (v != NULL) {
+        printf("  connection status: %s",
+               json_string_value(json_object_get(v, "state")));
+        const char *cause = json_string_value(json_object_get(v, "cause"));
+        if (cause != NULL && cause[0] != '\0') {
+            fputs(" (", stdout);
+            pc_print_quoted(cause);
+            putchar(')');
+        }
+        putchar('\n');
+    }
+    return pl;
 }
 
 /* validate_config on the sample config. Returns whether it passed. */
@@ -338,6 +528,7 @@ static void pc_inst_step(pc_run *r, const char *plugin, const char *label,
     json_object_set_new(step, "trace", fh_end());
     fh_take_findings(r->problems, r->warnings);
     pc_status(r, step, label, st, &call, elapsed, true);
+    pc_pipeline_report(r, step, label, st == C360_OK);
     ch_call_done(&call);
     json_array_append_new(r->steps, step);
 }
@@ -381,6 +572,41 @@ static const char *pc_verdict_name(int32_t v)
     case C360_VERDICT_REJECT: return "reject";
     default: return NULL;
     }
+}
+
+/* webhook_route on the request webhook_verify just accepted on the
+ * app-level URL, as c360d's ingress calls it: on the event loop, with a
+ * call that acts for no connection (routing decides which ones). */
+static void pc_route(pc_run *r, const char *plugin, const ch_plugin_ops *ops,
+                     void *pdata, const c360_webhook *req)
+{
+    const char *label = "webhook_route (app-level URL)";
+    c360_call call;
+    ch_call_init(&call, plugin, NULL, NULL, PC_LOOP_TIMEOUT_MS);
+    json_t *step = pc_step_begin(r, label, "webhook_route", &call,
+                                 FH_EVENT_LOOP);
+    int64_t t0 = ch_monotonic_ms();
+    int32_t st = ops->webhook_route(&call, pdata, req);
+    int64_t elapsed = ch_monotonic_ms() - t0;
+    json_object_set_new(step, "trace", fh_end());
+    fh_take_findings(r->problems, r->warnings);
+    pc_status(r, step, label, st, &call, elapsed, true);
+    json_t *pl = pc_pipeline_report(r, step, label, st == C360_OK);
+    json_int_t routes = pc_pl_int(pl, "route_count");
+    if (!r->json && routes == 0)
+        puts("  routed: no routing key");
+    /* ok but no key: c360d has nowhere to store the event. There is never
+     * a default tenant, so it is refused (and counted), and the provider
+     * sees an error for a webhook the plugin found authentic. */
+    if (st == C360_OK && routes == 0)
+        pc_warning(r, label, "accepted on the app-level URL but routed to no "
+                   "connection (no successful host->route_event): c360d "
+                   "refuses such a webhook as unrouted");
+    if (elapsed > PC_LOOP_SLOW_MS)
+        pc_warning(r, label, "took %" PRId64 " ms on the event loop, which "
+                   "serves every tenant's webhooks", elapsed);
+    ch_call_done(&call);
+    json_array_append_new(r->steps, step);
 }
 
 static void pc_webhook(pc_run *r, const char *plugin, const ch_plugin_ops *ops,
@@ -493,6 +719,8 @@ static void pc_webhook(pc_run *r, const char *plugin, const ch_plugin_ops *ops,
             fputc('\n', stdout);
         }
     }
+    /* The dedup key (or misplaced pipeline calls, already findings). */
+    pc_pipeline_report(r, step, label, v == C360_VERDICT_ACCEPT);
 
     if (vname == NULL)
         pc_problem(r, label, "returned %" PRId32 ", which is not a "
@@ -524,6 +752,20 @@ static void pc_webhook(pc_run *r, const char *plugin, const ch_plugin_ops *ops,
 
     ch_call_done(&call);
     json_array_append_new(r->steps, step);
+
+    /* c360d hands an accepted app-level webhook to webhook_route, with the
+     * same request, before it stores anything. */
+    if (app_level && ops->webhook_route) {
+        if (v == C360_VERDICT_ACCEPT)
+            pc_route(r, plugin, ops, pdata, &req);
+        else
+            pc_step_skip(r, "webhook_route",
+                         v == C360_VERDICT_REPLIED
+                             ? "webhook_verify answered a handshake: "
+                               "nothing to route"
+                             : "webhook_verify did not accept the sample "
+                               "request, which carries no signature");
+    }
     free(reply);
     free(body);
 }
@@ -619,6 +861,18 @@ static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
     const char *plugin = ch_plugin_name(p);
     uint32_t caps = d->capabilities;
     bool webhooks = (caps & C360_CAP_SOURCE_WEBHOOK) && ops->webhook_verify;
+    r->has_route = ops->webhook_route != NULL;
+    if (webhooks && !ops->webhook_route)
+        /* webhook_verify still gets the app-level request below: the ABI
+         * has asked every webhook_verify to cope with NULL instance_data
+         * since 1.0, and that is worth checking whatever this host does. */
+        pc_info(r, "webhook_route", "not offered: c360d answers 404 on the "
+                "app-level URL /hooks/%s without calling the plugin; its "
+                "webhooks arrive on connection URLs only "
+                "(/hooks/%s/{connection})", plugin, plugin);
+    else if (ops->webhook_route && !(caps & C360_CAP_SOURCE_WEBHOOK))
+        pc_warning(r, "webhook_route", "set, but the plugin does not declare "
+                   "source_webhook: c360d never calls it");
 
     bool valid = pc_validate(r, plugin, ops, pdata, config, config_len);
 
@@ -638,6 +892,7 @@ static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
         json_object_set_new(step, "trace", fh_end());
         fh_take_findings(r->problems, r->warnings);
         pc_status(r, step, "instance_open", st, &call, elapsed, true);
+        pc_pipeline_report(r, step, "instance_open", st == C360_OK);
         ch_call_done(&call);
         json_array_append_new(r->steps, step);
         open = st == C360_OK;
@@ -891,6 +1146,7 @@ int main(int argc, char **argv)
         .steps = pc_need(json_array()),
         .problems = pc_need(json_array()),
         .warnings = pc_need(json_array()),
+        .notes = pc_need(json_array()),
     };
     pc_run *r = &run;
     json_t *doc = pc_need(json_object());
@@ -986,6 +1242,7 @@ int main(int argc, char **argv)
         status = 1;
     if (r->json) {
         json_object_set_new(doc, "steps", r->steps);
+        json_object_set_new(doc, "info", r->notes);
         json_object_set_new(doc, "warnings", r->warnings);
         json_object_set_new(doc, "problems", r->problems);
         json_object_set_new(doc, "ok", json_boolean(status == 0));
@@ -996,6 +1253,11 @@ int main(int argc, char **argv)
         size_t i;
         json_t *s;
         putchar('\n');
+        json_array_foreach(r->notes, i, s) {
+            fputs("info: ", stdout);
+            fh_print_line_text(stdout, json_string_value(s), 600);
+            fputc('\n', stdout);
+        }
         json_array_foreach(r->warnings, i, s) {
             fputs("warning: ", stdout);
             fh_print_line_text(stdout, json_string_value(s), 600);
@@ -1015,6 +1277,7 @@ int main(int argc, char **argv)
             printf("result: refused\n");
         json_decref(r->steps);
         json_decref(r->warnings);
+        json_decref(r->notes);
         json_decref(r->problems);
     }
     json_decref(doc);

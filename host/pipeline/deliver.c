@@ -1,0 +1,167 @@
+/* deliver.c -- running one item of a tenant's delivery stream: the
+ * destination's deliver callback with the record, under the destination's
+ * concurrency cap, with every attempt logged (docs/pipeline.md,
+ * "Deliveries").
+ *
+ * The cap is a lease per destination held in Redis, so it holds across
+ * threads, processes and hosts: a sorted set c360:{t:T}:lease:<d> of
+ * tokens scored by their expiry. A lease of a worker that died expires on
+ * its own (callback_timeout_ms x 2 + 5 s), instead of leaking a counter
+ * slot forever as a bare INCR/DECR counter would after a crash. Taking a
+ * lease is one script; it is given back in the outcome script, so a
+ * delivery costs two round trips in all. Over the cap, the item is held
+ * for cap_hold_ms (no attempt counted) and another destination's work
+ * goes on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "util.h"
+#include "worker_int.h"
+
+/* KEYS: lease. ARGV: token, ttl ms, cap. 1 = leased, 0 = over the cap. */
+static ch_script s_lease = CH_SCRIPT(
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ttl = tonumber(ARGV[2])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and\n"
+    "   redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end\n"
+    "redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[1], ttl)\n"
+    "return 1\n");
+
+/* 1 leased, 0 over the cap, -1 Redis failed. */
+static int lease(const char *tenant, const char *dest, const char *token, int64_t ttl_ms, int cap)
+{
+    char *key = ch_key_tenant(tenant, "lease:%s", dest);
+    char ttl[24], c[16];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
+    snprintf(c, sizeof c, "%d", cap);
+    const char *argv[] = {key, token, ttl, c};
+    redisReply *r = ch_rconn_eval(&s_lease, 1, 4, argv, NULL);
+    free(key);
+    int res = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    if (res < 0) ch_metrics_inc(CH_M_REDIS_ERRORS, 1);
+    if (r) freeReplyObject(r);
+    return res;
+}
+
+static void simple(ch_wthread *t, const char *tenant, ch_qitem *it, ch_qmode mode, const char *why,
+                   const char *err, int64_t delay, const char *token)
+{
+    ch_qoutcome o = {.mode = mode, .why = why, .err = err, .delay_ms = delay, .lease_token = token};
+    ch_wthread_outcome(t, tenant, it, &o, NULL);
+}
+
+static int record_valid(const ch_qitem *it)
+{
+    return it->valid && ch_id_valid(it->d) && ch_name_valid(it->ri) && it->rt[0] && it->r_len > 0;
+}
+
+void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
+{
+    if (!record_valid(it)) {
+        simple(t, tenant, it, CH_QM_DLQ, "error", "malformed delivery item", 0, NULL);
+        return;
+    }
+    ch_wconn wc;
+    if (ch_wconn_get(&t->conns, tenant, it->d, &wc) != C360_OK) return; /* stays pending */
+    if (!wc.exists || strcmp(wc.state, "disabled") == 0) {
+        simple(t, tenant, it, CH_QM_DROP, wc.exists ? "disabled" : NULL, NULL, 0, NULL);
+        return;
+    }
+    if (strcmp(wc.state, "paused") == 0 || strcmp(wc.state, "needs_reauth") == 0) {
+        simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), NULL);
+        return;
+    }
+    long long attempt = ch_qitem_attempt(it);
+    if (attempt > t->conf->max_attempts) {
+        simple(t, tenant, it, CH_QM_DLQ, "attempts", "attempts exhausted", 0, NULL);
+        return;
+    }
+
+    char token[CH_SLOT_CONSUMER_MAX + CH_QW_ID_MAX + 2];
+    snprintf(token, sizeof token, "%s:%s", t->consumer, it->id);
+    int l = lease(tenant, it->d, token, 2LL * t->conf->callback_timeout_ms + 5000,
+                  t->conf->delivery_concurrency);
+    if (l < 0) return; /* Redis away: stays pending, runs again later */
+    if (l == 0) {
+        simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->cap_hold_ms), NULL);
+        return;
+    }
+
+    char err[CH_CALL_ERROR_MAX + 64] = "";
+    ch_inst *inst = NULL;
+    int32_t st = ch_wexec_acquire(t, tenant, it, it->d, wc.plugin, &inst, err, sizeof err);
+    if (st == C360_ENOTFOUND) {
+        /* The destination exists: its plugin is not loaded on this host. */
+        ch_wconn_forget(&t->conns, tenant, it->d);
+        simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);
+        return;
+    }
+    const ch_plugin *pl = st == C360_OK ? ch_inst_plugin(inst) : NULL;
+    const ch_plugin_ops *ops = pl ? ch_plugin_ops_get(pl) : NULL;
+    if (st == C360_OK && !ops->deliver) {
+        ch_instance_release(inst);
+        st = C360_ERROR;
+        snprintf(err, sizeof err, "the destination's plugin has no deliver callback");
+    }
+    char text[CH_CALL_ERROR_MAX + 96];
+    uint32_t ra = 0;
+    int64_t took = 0;
+    if (st == C360_OK) {
+        c360_record rec = {
+            .struct_size = sizeof rec,
+            .attempt = attempt > UINT32_MAX ? UINT32_MAX : (uint32_t)attempt,
+            .type = it->rt,
+            .id = it->ri,
+            .source_plugin = it->sp,
+            .json = it->r,
+            .json_len = it->r_len,
+            .created_at_ms = it->t,
+        };
+        c360_call call;
+        ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), NULL, t->conf->callback_timeout_ms);
+        ch_wexec_slot_begin(t, tenant, it, ch_plugin_name(pl), CH_SLOT_CB_DELIVER);
+        int64_t t0 = ch_monotonic_ms();
+        st = ops->deliver(&call, ch_plugin_data(pl), ch_inst_data(inst), &rec);
+        took = ch_monotonic_ms() - t0;
+        ch_slot_end(t->slot);
+        ch_metrics_observe_callback(ch_plugin_index(t->conf->loader, pl), CH_CB_DELIVER, took);
+        st = ch_status_normalise(st);
+        ra = call.retry_set ? call.retry_after_ms : 0;
+        ch_status_text(text, sizeof text, st, call.error);
+        ch_call_done(&call);
+        ch_instance_release(inst);
+    } else {
+        ch_status_text(text, sizeof text, st, err[0] ? err : "instance_open failed");
+    }
+
+    ch_qoutcome o = {.status = st, .latency_ms = took, .lease_token = token};
+    if (st == C360_OK) {
+        o.mode = CH_QM_OK;
+        o.err = "";
+    } else if (ch_status_retryable(st) && attempt < t->conf->max_attempts) {
+        o.mode = CH_QM_RETRY;
+        o.err = text;
+        o.delay_ms = ch_qw_backoff_ms(attempt, ra, t->conf->retry_base_ms, t->conf->retry_cap_ms);
+    } else {
+        o.mode = CH_QM_DLQ;
+        o.err = text;
+        o.why = ch_status_retryable(st) ? "attempts" : "error";
+    }
+    if (ch_wthread_outcome(t, tenant, it, &o, NULL) == C360_OK) {
+        if (st == C360_OK) {
+            ch_metrics_inc(CH_M_DELIVERIES_OK, 1);
+            int64_t since = it->et > 0 ? it->et : it->t;
+            if (since > 0) ch_metrics_observe_delivery(ch_now_ms() - since);
+        } else {
+            ch_metrics_inc(CH_M_DELIVERIES_FAILED, 1);
+        }
+    }
+}

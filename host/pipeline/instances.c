@@ -1,0 +1,346 @@
+/* instances.c -- see instances.h: the table of open instances, acquire,
+ * peek, release, invalidate. The opener thread is in instances_opener.c. */
+#include "instances.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "call.h"
+#include "instances_int.h"
+#include "log.h"
+#include "rconn.h"
+#include "util.h"
+
+ch_instances *ch_instances_new(const ch_loader *ld, const ch_instances_opts *opts)
+{
+    ch_instances *set = ch_calloc(1, sizeof *set);
+    set->ld = ld;
+    set->recheck_ms = opts && opts->recheck_ms > 0 ? opts->recheck_ms : 1000;
+    set->open_timeout_ms = opts && opts->open_timeout_ms > 0 ? opts->open_timeout_ms : 60000;
+    pthread_mutex_init(&set->lock, NULL);
+    pthread_cond_init(&set->opened, NULL);
+    /* The opener waits with deadlines on the monotonic clock. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&set->opener_wake, &ca);
+    pthread_condattr_destroy(&ca);
+    set->slots = ch_strmap_new();
+    set->todo = ch_strmap_new();
+    return set;
+}
+
+void inst_close_now(ch_instances *set, ch_inst *i)
+{
+    const ch_plugin_ops *ops = ch_plugin_ops_get(i->plugin);
+    if (ops->instance_close) ops->instance_close(ch_plugin_data(i->plugin), i->ci.data);
+    pthread_mutex_lock(&set->lock);
+    set->stats.closed++;
+    set->stats.open--;
+    pthread_mutex_unlock(&set->lock);
+    i->ci.magic = 0; /* a plugin keeping the pointer gets refused, not served */
+    free(i->ci.tenant);
+    free(i->ci.connection);
+    ch_conn_free(i->conn);
+    free(i);
+}
+
+void inst_close_or_defer(ch_instances *set, ch_inst *i)
+{
+    pthread_mutex_lock(&set->lock);
+    if (set->opener_on && pthread_equal(pthread_self(), set->loop)) {
+        /* instance_close is a worker-thread callback: not on the loop. */
+        if (set->ncloseq == set->capcloseq) {
+            set->capcloseq = set->capcloseq ? set->capcloseq * 2 : 16;
+            set->closeq = ch_realloc(set->closeq, set->capcloseq * sizeof *set->closeq);
+        }
+        set->closeq[set->ncloseq++] = i;
+        pthread_cond_signal(&set->opener_wake);
+        pthread_mutex_unlock(&set->lock);
+        return;
+    }
+    pthread_mutex_unlock(&set->lock);
+    inst_close_now(set, i);
+}
+
+ch_inst *inst_retire_locked(ch_instances *set, inst_slot *s)
+{
+    (void)set;
+    ch_inst *i = s->cur;
+    if (!i) return NULL;
+    s->cur = NULL;
+    i->retired = 1;
+    return --i->refs == 0 ? i : NULL;
+}
+
+static inst_slot *slot_get(ch_instances *set, const char *conn)
+{
+    inst_slot *s = ch_strmap_get(set->slots, conn);
+    if (!s) {
+        s = ch_calloc(1, sizeof *s);
+        ch_strmap_put(set->slots, conn, s);
+    }
+    return s;
+}
+
+/* The version Redis has now: 0 when the connection is gone, -1 on error. */
+static long long current_version(const char *tenant, const char *conn)
+{
+    char *k = ch_key_tenant(tenant, "conn:%s", conn);
+    redisReply *r = ch_rconn_command("HGET %s version", k);
+    free(k);
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_NIL) v = 0;
+    else if (r && r->type == REDIS_REPLY_STRING && ch_parse_ll(r->str, 1, INT64_MAX, &v) != 0) v = -1;
+    if (r) freeReplyObject(r);
+    return v;
+}
+
+/* Opens a new instance of the connection (no lock held). */
+static int32_t open_instance(ch_instances *set, const char *tenant, const char *conn,
+                             ch_inst **out, char *err, size_t errcap)
+{
+    ch_conn *c = NULL;
+    int32_t st = ch_conn_get(tenant, conn, &c);
+    if (st == C360_ENOTFOUND) {
+        snprintf(err, errcap, "connection not found");
+        return st;
+    }
+    if (st != C360_OK) {
+        snprintf(err, errcap, "cannot read the connection: %s", c360_strstatus(st));
+        return st;
+    }
+    const ch_plugin *p = ch_loader_find(set->ld, c->plugin);
+    if (!p) {
+        snprintf(err, errcap, "plugin %s is not loaded", c->plugin);
+        ch_conn_free(c);
+        return C360_ENOTFOUND;
+    }
+    ch_inst *i = ch_calloc(1, sizeof *i);
+    i->set = set;
+    i->plugin = p;
+    i->conn = c;
+    i->ci.magic = CH_INSTANCE_MAGIC;
+    i->ci.tenant = ch_strdup(tenant);
+    i->ci.connection = ch_strdup(conn);
+    i->ci.plugin = ch_plugin_name(p);
+    c360_call call;
+    ch_call_init(&call, ch_plugin_name(p), &i->ci, NULL, set->open_timeout_ms);
+    void *data = NULL;
+    st = ch_status_normalise(ch_plugin_ops_get(p)->instance_open(
+        &call, ch_plugin_data(p), &i->ci, c->config, c->config_len, &data));
+    if (st != C360_OK) {
+        snprintf(err, errcap, "instance_open: %s%s%s", c360_strstatus(st),
+                 call.error[0] ? ": " : "", call.error);
+        ch_call_done(&call);
+        ch_log(CH_LOG_WARN, "instance_open failed", "plugin", ch_plugin_name(p), "tenant", tenant,
+               "connection", conn, "error", err, NULL);
+        pthread_mutex_lock(&set->lock);
+        set->stats.open_failed++;
+        pthread_mutex_unlock(&set->lock);
+        i->ci.magic = 0;
+        free(i->ci.tenant);
+        free(i->ci.connection);
+        ch_conn_free(c);
+        free(i);
+        return st;
+    }
+    ch_call_done(&call);
+    i->ci.data = data;
+    i->checked_ms = ch_monotonic_ms();
+    *out = i;
+    return C360_OK;
+}
+
+int32_t inst_acquire(ch_instances *set, const char *tenant, const char *conn, int force_check,
+                     ch_inst **out, char *err, size_t errcap)
+{
+    char local[256]; /* the reason is logged even when the caller wants none */
+    if (!err || errcap == 0) { err = local; errcap = sizeof local; }
+    err[0] = '\0';
+    *out = NULL;
+    if (!ch_id_valid(tenant) || !ch_id_valid(conn)) {
+        snprintf(err, errcap, "bad tenant or connection id");
+        return C360_EINVAL;
+    }
+    pthread_mutex_lock(&set->lock);
+    for (;;) {
+        inst_slot *s = slot_get(set, conn);
+        ch_inst *cur = s->cur;
+        if (cur && strcmp(cur->ci.tenant, tenant) != 0) {
+            /* The id now belongs to another tenant (purged, re-created). */
+            ch_inst *dead = inst_retire_locked(set, s);
+            pthread_mutex_unlock(&set->lock);
+            if (dead) inst_close_or_defer(set, dead);
+            pthread_mutex_lock(&set->lock);
+            continue;
+        }
+        if (cur) {
+            int64_t now = ch_monotonic_ms();
+            cur->refs++;
+            if (!force_check && now - cur->checked_ms < set->recheck_ms) {
+                pthread_mutex_unlock(&set->lock);
+                *out = cur;
+                return C360_OK;
+            }
+            pthread_mutex_unlock(&set->lock);
+            long long v = current_version(tenant, conn);
+            if (v < 0) {
+                /* Redis is away: the instance we have is still the best
+                 * answer (it was valid recently); the caller's own Redis
+                 * work will fail if Redis stays away. */
+                *out = cur;
+                return C360_OK;
+            }
+            pthread_mutex_lock(&set->lock);
+            if ((uint64_t)v == cur->conn->version && !cur->retired) {
+                cur->checked_ms = now;
+                pthread_mutex_unlock(&set->lock);
+                *out = cur;
+                return C360_OK;
+            }
+            /* Superseded or gone: retire it (if still current), drop our
+             * reference, and open anew below. */
+            ch_inst *dead1 = s->cur == cur ? inst_retire_locked(set, s) : NULL;
+            ch_inst *dead2 = --cur->refs == 0 ? cur : NULL;
+            pthread_mutex_unlock(&set->lock);
+            if (dead1 && dead1 != dead2) inst_close_or_defer(set, dead1);
+            if (dead2) inst_close_or_defer(set, dead2);
+            pthread_mutex_lock(&set->lock);
+            if (v == 0) {
+                pthread_mutex_unlock(&set->lock);
+                snprintf(err, errcap, "connection not found");
+                return C360_ENOTFOUND;
+            }
+            force_check = 0;
+            continue;
+        }
+        if (s->opening) {
+            pthread_cond_wait(&set->opened, &set->lock);
+            continue;
+        }
+        s->opening = 1;
+        pthread_mutex_unlock(&set->lock);
+        ch_inst *fresh = NULL;
+        int32_t st = open_instance(set, tenant, conn, &fresh, err, errcap);
+        pthread_mutex_lock(&set->lock);
+        s = slot_get(set, conn);
+        s->opening = 0;
+        ch_inst *dead = NULL;
+        if (st == C360_OK) {
+            dead = inst_retire_locked(set, s); /* cannot happen: opening */
+            fresh->refs = 2;                   /* the table's and ours */
+            s->cur = fresh;
+            set->stats.opened++;
+            set->stats.open++;
+        }
+        pthread_cond_broadcast(&set->opened);
+        pthread_mutex_unlock(&set->lock);
+        if (dead) inst_close_or_defer(set, dead);
+        *out = fresh;
+        return st;
+    }
+}
+
+int32_t ch_instance_acquire(ch_instances *set, const char *tenant, const char *conn,
+                            ch_inst **out, char *err, size_t errcap)
+{
+    return inst_acquire(set, tenant, conn, 0, out, err, errcap);
+}
+
+ch_inst *ch_instance_peek(ch_instances *set, const char *tenant, const char *conn,
+                          uint64_t version)
+{
+    pthread_mutex_lock(&set->lock);
+    inst_slot *s = ch_strmap_get(set->slots, conn);
+    ch_inst *i = s ? s->cur : NULL;
+    if (i && i->conn->version == version && strcmp(i->ci.tenant, tenant) == 0) {
+        i->refs++;
+    } else {
+        i = NULL;
+        set->stats.peek_miss++;
+        if (set->opener_on) opener_enqueue_locked(set, tenant, conn);
+    }
+    pthread_mutex_unlock(&set->lock);
+    return i;
+}
+
+void ch_instance_release(ch_inst *i)
+{
+    if (!i) return;
+    ch_instances *set = i->set;
+    pthread_mutex_lock(&set->lock);
+    int last = --i->refs == 0;
+    pthread_mutex_unlock(&set->lock);
+    if (last) inst_close_or_defer(set, i);
+}
+
+void ch_instances_invalidate(ch_instances *set, const char *conn)
+{
+    if (!conn) return;
+    pthread_mutex_lock(&set->lock);
+    inst_slot *s = ch_strmap_get(set->slots, conn);
+    ch_inst *dead = NULL;
+    char tenant[CH_ID_MAX + 1] = "";
+    if (s && s->cur) {
+        snprintf(tenant, sizeof tenant, "%s", s->cur->ci.tenant);
+        dead = inst_retire_locked(set, s);
+    }
+    if (set->opener_on && tenant[0]) opener_enqueue_locked(set, tenant, conn);
+    pthread_mutex_unlock(&set->lock);
+    if (dead) inst_close_or_defer(set, dead);
+}
+
+c360_instance *ch_inst_instance(ch_inst *i) { return &i->ci; }
+void *ch_inst_data(const ch_inst *i) { return i->ci.data; }
+const ch_plugin *ch_inst_plugin(const ch_inst *i) { return i->plugin; }
+const ch_conn *ch_inst_conn(const ch_inst *i) { return i->conn; }
+uint64_t ch_inst_version(const ch_inst *i) { return i->conn->version; }
+
+void ch_instances_get_stats(ch_instances *set, ch_instances_stats *out)
+{
+    pthread_mutex_lock(&set->lock);
+    *out = set->stats;
+    pthread_mutex_unlock(&set->lock);
+}
+
+typedef struct free_ctx {
+    ch_instances *set;
+    ch_inst **close;
+    size_t n;
+} free_ctx;
+
+static void collect_slot(const char *key, void *value, void *arg)
+{
+    free_ctx *f = arg;
+    inst_slot *s = value;
+    if (!s->cur) return;
+    ch_inst *i = s->cur;
+    ch_inst *dead = inst_retire_locked(f->set, s);
+    if (dead) f->close[f->n++] = dead;
+    else
+        ch_log(CH_LOG_ERROR, "instances: still referenced at shutdown; not closed", "connection",
+               key, "plugin", ch_plugin_name(i->plugin), NULL);
+}
+
+void ch_instances_free(ch_instances *set)
+{
+    if (!set) return;
+    ch_instances_opener_stop(set);
+    pthread_mutex_lock(&set->lock);
+    free_ctx f = {set, ch_calloc(ch_strmap_count(set->slots) + 1, sizeof(ch_inst *)), 0};
+    ch_strmap_foreach(set->slots, collect_slot, &f);
+    pthread_mutex_unlock(&set->lock);
+    /* At shutdown there is no worker left: close on this thread. */
+    for (size_t i = 0; i < f.n; i++) inst_close_now(set, f.close[i]);
+    free(f.close);
+    ch_strmap_free(set->slots, free);
+    ch_strmap_free(set->todo, free);
+    free(set->closeq);
+    pthread_cond_destroy(&set->opener_wake);
+    pthread_cond_destroy(&set->opened);
+    pthread_mutex_destroy(&set->lock);
+    free(set);
+}

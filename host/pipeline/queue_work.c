@@ -1,0 +1,283 @@
+/* queue_work.c -- reading work: fetch, claim, consumers (see queue_work.h).
+ * The outcome and poison scripts are in queue_work_outcome.c. */
+#include "queue_work.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "call.h"
+#include "log.h"
+#include "metrics.h"
+#include "queue_work_int.h"
+#include "queue_work_lua.h"
+#include "rconn.h"
+#include "util.h"
+
+static ch_script s_fetch = CH_SCRIPT(qw_lua_fetch);
+static ch_script s_claim = CH_SCRIPT(qw_lua_claim);
+static ch_script s_forget = CH_SCRIPT(qw_lua_forget);
+
+void ch_qw_redis_failed(const char *what, const redisReply *r)
+{
+    ch_metrics_inc(CH_M_REDIS_ERRORS, 1);
+    ch_log(CH_LOG_WARN, "pipeline: redis call failed", "op", what, "error",
+           !r ? ch_rconn_error() : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type",
+           NULL);
+}
+
+char *ch_qw_stream_key(const char *tenant, ch_qkind kind)
+{
+    return ch_key_tenant(tenant, kind == CH_Q_DL ? "dl" : "ev");
+}
+
+void ch_qbatch_free(ch_qbatch *b)
+{
+    if (!b) return;
+    if (b->reply) freeReplyObject(b->reply);
+    free(b->items);
+    memset(b, 0, sizeof *b);
+}
+
+long long ch_qitem_attempt(const ch_qitem *it)
+{
+    long long a = it->a > 0 ? it->a : 1;
+    return a + (it->att > 0 ? it->att : 0);
+}
+
+static long long num(const char *s, long long dflt)
+{
+    long long v;
+    return s && ch_parse_ll(s, -((long long)1 << 53), (long long)1 << 53, &v) == 0 ? v : dflt;
+}
+
+/* Entry ids are "<ms>-<seq>": digits and one dash, bounded. */
+static int entry_id_valid(const char *id, size_t len)
+{
+    if (len == 0 || len >= CH_QW_ID_MAX) return 0;
+    int dash = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (id[i] == '-') { if (dash++ || i == 0 || i + 1 == len) return 0; }
+        else if (id[i] < '0' || id[i] > '9') return 0;
+    }
+    return dash == 1;
+}
+
+/* One {kind, id, att, fields} element of a script's reply. Every reply
+ * type is checked: a malformed element leaves it->valid = 0 (the worker
+ * dead-letters what it can name and skips what it cannot). */
+static void parse_item(const redisReply *e, ch_qitem *it)
+{
+    memset(it, 0, sizeof *it);
+    it->fetched_ms = ch_monotonic_ms();
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 4) return;
+    const redisReply *k = e->element[0], *id = e->element[1], *att = e->element[2], *f = e->element[3];
+    if (k->type != REDIS_REPLY_STRING || id->type != REDIS_REPLY_STRING) return;
+    if (!entry_id_valid(id->str, id->len)) return;
+    it->kind = strcmp(k->str, "dl") == 0 ? CH_Q_DL : CH_Q_EV;
+    memcpy(it->id, id->str, id->len + 1);
+    snprintf(it->member, sizeof it->member, "%s%s", it->kind == CH_Q_DL ? "dl:" : "", it->id);
+    it->att = att->type == REDIS_REPLY_STRING ? num(att->str, 0) : 0;
+    if (it->att < 0) it->att = 0;
+    if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) return;
+    it->k = it->c = it->p = it->rid = it->h = it->b = "";
+    it->d = it->s = it->sp = it->rt = it->ri = it->r = "";
+    it->a = 1;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *n = f->element[i], *v = f->element[i + 1];
+        if (n->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) return;
+        const char *name = n->str;
+        if (strcmp(name, "k") == 0) it->k = v->str;
+        else if (strcmp(name, "c") == 0) it->c = v->str;
+        else if (strcmp(name, "p") == 0) it->p = v->str;
+        else if (strcmp(name, "rid") == 0) it->rid = v->str;
+        else if (strcmp(name, "h") == 0) { it->h = v->str; it->h_len = v->len; }
+        else if (strcmp(name, "b") == 0) { it->b = v->str; it->b_len = v->len; }
+        else if (strcmp(name, "d") == 0) it->d = v->str;
+        else if (strcmp(name, "s") == 0) it->s = v->str;
+        else if (strcmp(name, "sp") == 0) it->sp = v->str;
+        else if (strcmp(name, "rt") == 0) it->rt = v->str;
+        else if (strcmp(name, "ri") == 0) it->ri = v->str;
+        else if (strcmp(name, "r") == 0) { it->r = v->str; it->r_len = v->len; }
+        else if (strcmp(name, "a") == 0) it->a = num(v->str, 1);
+        else if (strcmp(name, "t") == 0) it->t = num(v->str, 0);
+        else if (strcmp(name, "et") == 0) it->et = num(v->str, 0);
+    }
+    if (it->a < 1) it->a = 1;
+    it->valid = 1;
+}
+
+/* Takes ownership of r (an array of items) into out. */
+static int32_t take_batch(redisReply *r, const char *what, ch_qbatch *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        ch_qw_redis_failed(what, r);
+        if (r) freeReplyObject(r);
+        return C360_EIO;
+    }
+    out->reply = r;
+    if (r->elements == 0) return C360_OK;
+    out->items = ch_calloc(r->elements, sizeof *out->items);
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        ch_qitem *it = &out->items[out->n];
+        parse_item(e, it);
+        /* An element without even a usable id cannot be acted on at all;
+         * anything with an id is kept (invalid fields: dead letter). */
+        if (it->id[0]) out->n++;
+        else ch_log(CH_LOG_ERROR, "pipeline: malformed work item in a script reply", "op", what, NULL);
+    }
+    return C360_OK;
+}
+
+int32_t ch_qw_fetch(const char *tenant, const char *consumer, int share,
+                    ch_qbatch *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ch_id_valid(tenant) || !consumer || !*consumer || share < 1) return C360_EINVAL;
+    char *ev = ch_key_tenant(tenant, "ev"), *dl = ch_key_tenant(tenant, "dl");
+    char *retry = ch_key_tenant(tenant, "retry"), *att = ch_key_tenant(tenant, "att");
+    char sh[16];
+    snprintf(sh, sizeof sh, "%d", share);
+    const char *argv[] = {ev, dl, retry, att, CH_QW_GROUP, consumer, sh};
+    redisReply *r = ch_rconn_eval(&s_fetch, 4, 7, argv, NULL);
+    free(ev); free(dl); free(retry); free(att);
+    return take_batch(r, "fetch", out);
+}
+
+int32_t ch_qw_claim(const char *tenant, ch_qkind kind, const char *from,
+                    const char *to, int64_t min_idle_ms, int count,
+                    ch_qbatch *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ch_id_valid(tenant) || !from || !*from || !to || !*to || count < 1 || min_idle_ms < 0)
+        return C360_EINVAL;
+    char *stream = ch_qw_stream_key(tenant, kind), *att = ch_key_tenant(tenant, "att");
+    char idle[24], cnt[16];
+    snprintf(idle, sizeof idle, "%lld", (long long)min_idle_ms);
+    snprintf(cnt, sizeof cnt, "%d", count);
+    const char *argv[] = {stream, att, CH_QW_GROUP, from, to, idle, cnt,
+                          kind == CH_Q_DL ? "dl:" : "", kind == CH_Q_DL ? "dl" : "ev"};
+    redisReply *r = ch_rconn_eval(&s_claim, 2, 9, argv, NULL);
+    free(stream); free(att);
+    return take_batch(r, "claim", out);
+}
+
+static const redisReply *map_get(const redisReply *m, const char *key)
+{
+    for (size_t i = 0; i + 1 < m->elements; i += 2)
+        if (m->element[i]->type == REDIS_REPLY_STRING && strcmp(m->element[i]->str, key) == 0)
+            return m->element[i + 1];
+    return NULL;
+}
+
+int32_t ch_qw_consumers(const char *tenant, ch_qkind kind, ch_qconsumer *out,
+                        size_t cap, size_t *n)
+{
+    *n = 0;
+    if (!ch_id_valid(tenant)) return C360_EINVAL;
+    char *stream = ch_qw_stream_key(tenant, kind);
+    redisReply *r = ch_rconn_command("XINFO CONSUMERS %s %s", stream, CH_QW_GROUP);
+    free(stream);
+    if (r && r->type == REDIS_REPLY_ERROR &&
+        (strstr(r->str, "no such key") || strncmp(r->str, "NOGROUP", 7) == 0)) {
+        freeReplyObject(r);
+        return C360_OK;
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        ch_qw_redis_failed("xinfo consumers", r);
+        if (r) freeReplyObject(r);
+        return C360_EIO;
+    }
+    for (size_t i = 0; i < r->elements && *n < cap; i++) {
+        const redisReply *m = r->element[i];
+        if (m->type != REDIS_REPLY_ARRAY) continue;
+        const redisReply *name = map_get(m, "name"), *pend = map_get(m, "pending"), *idle = map_get(m, "idle");
+        if (!name || name->type != REDIS_REPLY_STRING || name->len >= sizeof out->name) continue;
+        ch_qconsumer *c = &out[(*n)++];
+        memcpy(c->name, name->str, name->len + 1);
+        c->pending = pend && pend->type == REDIS_REPLY_INTEGER ? pend->integer : 0;
+        c->idle_ms = idle && idle->type == REDIS_REPLY_INTEGER ? idle->integer : 0;
+    }
+    freeReplyObject(r);
+    return C360_OK;
+}
+
+int32_t ch_qw_forget_consumer(const char *tenant, ch_qkind kind, const char *name)
+{
+    if (!ch_id_valid(tenant) || !name || !*name) return C360_EINVAL;
+    char *stream = ch_qw_stream_key(tenant, kind);
+    const char *argv[] = {stream, CH_QW_GROUP, name};
+    redisReply *r = ch_rconn_eval(&s_forget, 1, 3, argv, NULL);
+    free(stream);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (!ok) ch_qw_redis_failed("forget consumer", r);
+    if (r) freeReplyObject(r);
+    return ok ? C360_OK : C360_EIO;
+}
+
+int64_t ch_qw_backoff_ms(long long attempt, uint32_t retry_after_ms,
+                         int64_t base_ms, int64_t cap_ms)
+{
+    if (base_ms < 1) base_ms = 1;
+    if (cap_ms < base_ms) cap_ms = base_ms;
+    if (attempt < 1) attempt = 1;
+    int64_t top = base_ms;
+    for (long long i = 1; i < attempt && top < cap_ms; i++) top *= 2;
+    if (top > cap_ms) top = cap_ms;
+    int64_t span = top - base_ms;
+    int64_t d = base_ms;
+    if (span > 0) {
+        uint64_t rnd;
+        randombytes_buf(&rnd, sizeof rnd);
+        d += (int64_t)(rnd % (uint64_t)(span + 1));
+    }
+    if ((int64_t)retry_after_ms > d) d = retry_after_ms;
+    return d;
+}
+
+void ch_qw_consumer_name(char *out, size_t cap, const char *host, long pid, int thread)
+{
+    snprintf(out, cap, "%s-%ld-%d", host, pid, thread);
+}
+
+int ch_qw_consumer_parse(const char *name, char *host, size_t hostcap, long *pid)
+{
+    const char *t = strrchr(name, '-');
+    if (!t || t == name) return -1;
+    const char *p = t - 1;
+    while (p > name && *p != '-') p--;
+    if (p == name) return -1;
+    long long v, th;
+    char pidbuf[24];
+    size_t plen = (size_t)(t - p - 1);
+    if (plen == 0 || plen >= sizeof pidbuf) return -1;
+    memcpy(pidbuf, p + 1, plen);
+    pidbuf[plen] = '\0';
+    if (ch_parse_ll(pidbuf, 1, 1 << 30, &v) != 0 || ch_parse_ll(t + 1, 0, 1 << 20, &th) != 0) return -1;
+    size_t hlen = (size_t)(p - name);
+    if (hlen == 0 || hlen >= hostcap) return -1;
+    memcpy(host, name, hlen);
+    host[hlen] = '\0';
+    *pid = (long)v;
+    return 0;
+}
+
+void ch_qw_host_id(char *out, size_t cap)
+{
+    char h[256] = "";
+    if (gethostname(h, sizeof h - 1) != 0 || !h[0]) snprintf(h, sizeof h, "host");
+    h[sizeof h - 1] = '\0';
+    size_t n = 0;
+    for (const char *s = h; *s && n + 1 < cap && n < 64; s++, n++) {
+        char c = *s;
+        out[n] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.') ? c : '_';
+    }
+    out[n] = '\0';
+}

@@ -1,0 +1,246 @@
+/* queue_work_lua.h -- the Lua of queue_work (private to queue_work*.c).
+ *
+ * Shared pieces are C string macros pasted into each script, so that a
+ * script stays one EVALSHA and the pieces are written once. Every key a
+ * script touches is in KEYS (one tenant's slot); times are the server's
+ * (TIME), so that every host agrees on what is due. */
+#ifndef CH_QUEUE_WORK_LUA_H
+#define CH_QUEUE_WORK_LUA_H
+
+/* now_ms(); item(out, kind, entry, attkey, member): appends {kind, id,
+ * attempts, fields} when the entry still has its fields (an entry trimmed
+ * away comes back from XCLAIM / XREADGROUP 0 without them). */
+#define QW_LUA_COMMON                                                         \
+    "local function now_ms()\n"                                               \
+    "  local t = redis.call('TIME')\n"                                        \
+    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"    \
+    "end\n"                                                                   \
+    "local function item(out, kind, e, attkey, member)\n"                     \
+    "  if type(e) ~= 'table' or type(e[2]) ~= 'table' then return false end\n" \
+    "  local a = redis.call('HGET', attkey, member)\n"                        \
+    "  out[#out + 1] = {kind, e[1], a or '0', e[2]}\n"                        \
+    "  return true\n"                                                         \
+    "end\n"
+
+/* dlq(S, ATT, RETRY, CRASH, DLQ, STAT, hasstat, g, id, member, kind, err,
+ * why, now): the dead letter is the entry's original fields as they are
+ * (dlq.h: `t` stays the item's time; the dead-letter time is the dlq
+ * entry's id), `orig` = the entry id when the entry has none, then kind,
+ * why and err. The entry is acknowledged and forgotten by the retry set
+ * and the attempt/crash counters. */
+#define QW_LUA_DLQ                                                            \
+    "local function dlq(S, ATT, RETRY, CRASH, DLQ, STAT, hasstat, g, id,\n"    \
+    "                   member, kind, err, why, now)\n"                       \
+    "  local e = redis.call('XRANGE', S, id, id)\n"                           \
+    "  local f, orig = {}, false\n"                                          \
+    "  if e[1] then\n"                                                        \
+    "    local src = e[1][2]\n"                                               \
+    "    for i = 1, #src, 2 do\n"                                             \
+    "      local n = src[i]\n"                                                \
+    "      if n ~= 'kind' and n ~= 'why' and n ~= 'err' then\n"              \
+    "        if n == 'orig' then orig = true end\n"                           \
+    "        f[#f + 1] = n\n"                                                 \
+    "        f[#f + 1] = src[i + 1]\n"                                        \
+    "      end\n"                                                             \
+    "    end\n"                                                               \
+    "  end\n"                                                                 \
+    "  if not orig then f[#f + 1] = 'orig'; f[#f + 1] = id end\n"            \
+    "  f[#f + 1] = 'kind'; f[#f + 1] = kind\n"                                \
+    "  f[#f + 1] = 'why'; f[#f + 1] = why\n"                                  \
+    "  f[#f + 1] = 'err'; f[#f + 1] = err\n"                                  \
+    "  redis.call('XADD', DLQ, '*', unpack(f))\n"                             \
+    "  redis.call('XACK', S, g, id)\n"                                        \
+    "  redis.call('ZREM', RETRY, member)\n"                                   \
+    "  redis.call('HDEL', ATT, member)\n"                                     \
+    "  redis.call('HDEL', CRASH, member)\n"                                   \
+    "  if hasstat then\n"                                                     \
+    "    redis.call('HINCRBY', STAT, 'dlq', 1)\n"                             \
+    "    redis.call('HSET', STAT, 'last_err', err, 'last_err_ms', tostring(now))\n" \
+    "  end\n"                                                                 \
+    "  return 1\n"                                                            \
+    "end\n"
+
+/* KEYS: ev, dl, retry, att. ARGV: group, consumer, share. */
+static const char qw_lua_fetch[] =
+    QW_LUA_COMMON
+    "local g, me, share = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    "local out, nev, ndl = {}, 0, 0\n"
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms(), 'LIMIT', 0, share)\n"
+    "for _, m in ipairs(due) do\n"
+    "  redis.call('ZREM', KEYS[3], m)\n"
+    "  local kind, key, id = 'ev', KEYS[1], m\n"
+    "  if string.sub(m, 1, 3) == 'dl:' then kind, key, id = 'dl', KEYS[2], string.sub(m, 4) end\n"
+    "  local c = redis.pcall('XCLAIM', key, g, me, 0, id)\n"
+    "  if type(c) == 'table' and not c.err and item(out, kind, c[1], KEYS[4], m) then\n"
+    "    if kind == 'ev' then nev = nev + 1 else ndl = ndl + 1 end\n"
+    "  else\n"
+    "    redis.call('HDEL', KEYS[4], m)\n"
+    "  end\n"
+    "end\n"
+    "local function read(kind, key, n, prefix)\n"
+    "  if n <= 0 then return end\n"
+    "  local r = redis.pcall('XREADGROUP', 'GROUP', g, me, 'COUNT', n, 'STREAMS', key, '>')\n"
+    "  if type(r) == 'table' and r.err then\n"
+    "    if not string.find(r.err, 'NOGROUP', 1, true) then return redis.error_reply(r.err) end\n"
+    "    if redis.call('EXISTS', key) == 0 then return end\n"
+    "    redis.pcall('XGROUP', 'CREATE', key, g, '0')\n"
+    "    r = redis.call('XREADGROUP', 'GROUP', g, me, 'COUNT', n, 'STREAMS', key, '>')\n"
+    "  end\n"
+    "  if type(r) ~= 'table' then return end\n"
+    "  for _, e in ipairs(r[1][2]) do item(out, kind, e, KEYS[4], prefix .. e[1]) end\n"
+    "end\n"
+    "local e1 = read('ev', KEYS[1], share - nev, '')\n"
+    "if e1 then return e1 end\n"
+    "local e2 = read('dl', KEYS[2], share - ndl, 'dl:')\n"
+    "if e2 then return e2 end\n"
+    "return out\n";
+
+/* KEYS: stream, att. ARGV: group, from, to, min_idle, count, prefix, kind.
+ * from == to: the caller's own pending entries (XREADGROUP ... 0). */
+static const char qw_lua_claim[] =
+    QW_LUA_COMMON
+    "local g, from, to = ARGV[1], ARGV[2], ARGV[3]\n"
+    "local idle, count, prefix, kind = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], ARGV[7]\n"
+    "local out = {}\n"
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return out end\n"
+    "if from == to then\n"
+    "  local r = redis.pcall('XREADGROUP', 'GROUP', g, to, 'COUNT', count, 'STREAMS', KEYS[1], '0')\n"
+    "  if type(r) ~= 'table' or r.err then return out end\n"
+    "  for _, e in ipairs(r[1][2]) do\n"
+    "    if not item(out, kind, e, KEYS[2], prefix .. e[1]) then\n"
+    "      redis.call('XACK', KEYS[1], g, e[1])\n"
+    "    end\n"
+    "  end\n"
+    "  return out\n"
+    "end\n"
+    "local p = redis.pcall('XPENDING', KEYS[1], g, 'IDLE', idle, '-', '+', count, from)\n"
+    "if type(p) ~= 'table' or p.err then return out end\n"
+    "if #p > 0 then\n"
+    "  local ids = {}\n"
+    "  for i, x in ipairs(p) do ids[i] = x[1] end\n"
+    "  local c = redis.call('XCLAIM', KEYS[1], g, to, idle, unpack(ids))\n"
+    "  for _, e in ipairs(c) do item(out, kind, e, KEYS[2], prefix .. e[1]) end\n"
+    "end\n"
+    "if #redis.call('XPENDING', KEYS[1], g, '-', '+', 1, from) == 0 then\n"
+    "  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], g, from)\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS: name. ARGV: group, consumer. Deletes the consumer only when it
+ * has nothing pending (DELCONSUMER would drop its pending entries). */
+static const char qw_lua_forget[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local p = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])\n"
+    "if type(p) ~= 'table' or p.err or #p > 0 then return 0 end\n"
+    "return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])\n";
+
+/* The outcome of one item.
+ * KEYS: 1 stream, 2 att, 3 retry, 4 crash, 5 dlq, 6 stat,
+ *       ev: 7 dl stream, 8 routes of the source; dl: 7 dlog, 8 lease.
+ * ARGV: 1 group, 2 mode, 3 id, 4 member, 5 delay ms, 6 err, 7 why,
+ *       8 kind, 9 hasstat,
+ *       ev: 10 tick, 11 records, 12 nrec, 13 source, 14 source plugin,
+ *           15 event time;
+ *       dl: 10 record id (log), 11 status, 12 latency ms, 13 err excerpt,
+ *           14 lease token. */
+static const char qw_lua_outcome[] =
+    QW_LUA_COMMON
+    QW_LUA_DLQ
+    "local S, ATT, RETRY, CRASH, DLQ, STAT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]\n"
+    "local g, mode, id, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
+    "local delay, err, why, kind = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]\n"
+    "local hasstat = ARGV[9] == '1'\n"
+    "local now = now_ms()\n"
+    "local function forget() redis.call('HDEL', ATT, member); redis.call('HDEL', CRASH, member) end\n"
+    "local function lasterr()\n"
+    "  if hasstat and err ~= '' then\n"
+    "    redis.call('HSET', STAT, 'last_err', err, 'last_err_ms', tostring(now))\n"
+    "  end\n"
+    "end\n"
+    "local function take(s, pos)\n"
+    "  local c = string.find(s, ':', pos, true)\n"
+    "  local n = tonumber(string.sub(s, pos, c - 1))\n"
+    "  return string.sub(s, c + 1, c + n), c + n + 1\n"
+    "end\n"
+    "if kind == 'dl' then\n"
+    "  if ARGV[10] ~= '' then\n"
+    "    redis.call('XADD', KEYS[7], 'MAXLEN', '~', 1000, '*', 't', tostring(now), 'ri', ARGV[10],\n"
+    "               'st', ARGV[11], 'ms', ARGV[12], 'err', ARGV[13])\n"
+    "  end\n"
+    "  if ARGV[14] ~= '' then redis.call('ZREM', KEYS[8], ARGV[14]) end\n"
+    "end\n"
+    "if mode == 'ok' then\n"
+    "  if redis.call('XACK', S, g, id) == 0 then forget(); return -1 end\n"
+    "  forget()\n"
+    "  local n = 0\n"
+    "  if kind == 'ev' then\n"
+    "    local nrec = tonumber(ARGV[12])\n"
+    "    if nrec > 0 then\n"
+    "      local routes = redis.call('SMEMBERS', KEYS[8])\n"
+    "      table.sort(routes)\n"
+    "      if #routes > 0 then\n"
+    "        local blob, pos = ARGV[11], 1\n"
+    "        for i = 1, nrec do\n"
+    "          local rt, ri, r\n"
+    "          rt, pos = take(blob, pos)\n"
+    "          ri, pos = take(blob, pos)\n"
+    "          r, pos = take(blob, pos)\n"
+    "          for _, d in ipairs(routes) do\n"
+    "            redis.call('XADD', KEYS[7], '*', 'd', d, 's', ARGV[13], 'sp', ARGV[14], 'rt', rt,\n"
+    "                       'ri', ri, 'r', r, 'a', '1', 't', tostring(now), 'et', ARGV[15])\n"
+    "            n = n + 1\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "      if hasstat then redis.call('HINCRBY', STAT, 'records', nrec) end\n"
+    "    end\n"
+    "    if hasstat and ARGV[10] == '0' then redis.call('HINCRBY', STAT, 'events', 1) end\n"
+    "  elseif hasstat then\n"
+    "    redis.call('HINCRBY', STAT, 'deliveries', 1)\n"
+    "  end\n"
+    "  if hasstat then redis.call('HSET', STAT, 'last_ok_ms', tostring(now)) end\n"
+    "  return n\n"
+    "elseif mode == 'retry' or mode == 'hold' then\n"
+    "  local c = redis.call('XCLAIM', S, g, 'retry', 0, id, 'JUSTID')\n"
+    "  if #c == 0 then forget(); return 0 end\n"
+    "  if mode == 'retry' then\n"
+    "    redis.call('HINCRBY', ATT, member, 1)\n"
+    "    if hasstat then redis.call('HINCRBY', STAT, 'retries', 1) end\n"
+    "    lasterr()\n"
+    "  end\n"
+    "  redis.call('ZADD', RETRY, now + delay, member)\n"
+    "  return 1\n"
+    "elseif mode == 'dlq' then\n"
+    "  return dlq(S, ATT, RETRY, CRASH, DLQ, STAT, hasstat, g, id, member, kind, err, why, now)\n"
+    "elseif mode == 'drop' then\n"
+    "  redis.call('XACK', S, g, id)\n"
+    "  forget()\n"
+    "  redis.call('ZREM', RETRY, member)\n"
+    "  if hasstat and why ~= '' then redis.call('HINCRBY', STAT, 'dropped', 1) end\n"
+    "  return 1\n"
+    "elseif mode == 'fail' then\n"
+    "  redis.call('XACK', S, g, id)\n"
+    "  forget()\n"
+    "  lasterr()\n"
+    "  return 1\n"
+    "end\n"
+    "return redis.error_reply('unknown outcome mode')\n";
+
+/* KEYS: stream, att, retry, crash, dlq, stat. ARGV: group, id, member,
+ * kind, err, threshold, hasstat. Returns {crashes, poisoned}. */
+static const char qw_lua_poison[] =
+    QW_LUA_COMMON
+    QW_LUA_DLQ
+    "local S, ATT, RETRY, CRASH, DLQ, STAT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]\n"
+    "local g, id, member, kind, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+    "local p = redis.pcall('XPENDING', S, g, id, id, 1)\n"
+    "if type(p) ~= 'table' or p.err or #p == 0 then\n"
+    "  redis.call('HDEL', CRASH, member)\n"
+    "  return {0, 0}\n"
+    "end\n"
+    "local n = redis.call('HINCRBY', CRASH, member, 1)\n"
+    "if n < tonumber(ARGV[6]) then return {n, 0} end\n"
+    "dlq(S, ATT, RETRY, CRASH, DLQ, STAT, ARGV[7] == '1', g, id, member, kind, err, 'poison', now_ms())\n"
+    "return {n, 1}\n";
+
+#endif

@@ -1,0 +1,141 @@
+/* queue_work_outcome.c -- writing what became of a work item: the outcome
+ * script (ack + deliveries, retry, hold, dead letter, drop, failed tick) and
+ * the supervisor's crash accounting (see queue_work.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector_api.h"
+#include "queue_work.h"
+#include "queue_work_int.h"
+#include "queue_work_lua.h"
+#include "rconn.h"
+#include "util.h"
+
+static ch_script s_outcome = CH_SCRIPT(qw_lua_outcome);
+static ch_script s_poison = CH_SCRIPT(qw_lua_poison);
+
+const char *ch_qmode_name(ch_qmode m)
+{
+    switch (m) {
+    case CH_QM_OK: return "ok";
+    case CH_QM_RETRY: return "retry";
+    case CH_QM_HOLD: return "hold";
+    case CH_QM_DLQ: return "dlq";
+    case CH_QM_DROP: return "drop";
+    case CH_QM_FAIL: return "fail";
+    }
+    return "?";
+}
+
+/* At most max bytes of s, never ending inside a UTF-8 sequence. */
+static size_t cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n <= max) return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--;
+    return n;
+}
+
+/* The stats hash of the connection an item concerns, or NULL when the
+ * item names no valid connection (malformed: nothing to count against). */
+static char *stat_key(const char *tenant, const char *conn)
+{
+    return ch_id_valid(conn) ? ch_key_tenant(tenant, "conn:%s:stat", conn) : NULL;
+}
+
+int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
+                      const ch_qoutcome *o, long long *result)
+{
+    if (result) *result = 0;
+    if (!ch_id_valid(tenant) || !it || !o) return C360_EINVAL;
+    const char *conn = it->kind == CH_Q_DL ? it->d : it->c;
+    char *stream = ch_qw_stream_key(tenant, it->kind);
+    char *att = ch_key_tenant(tenant, "att"), *retry = ch_key_tenant(tenant, "retry");
+    char *crash = ch_key_tenant(tenant, "crash"), *dlq = ch_key_tenant(tenant, "dlq");
+    char *stat = conn ? stat_key(tenant, conn) : NULL;
+    char *k7, *k8;
+    if (it->kind == CH_Q_EV) {
+        k7 = ch_key_tenant(tenant, "dl");
+        k8 = ch_id_valid(it->c) ? ch_key_tenant(tenant, "routes:%s", it->c) : ch_strdup(stream);
+    } else if (ch_id_valid(it->d)) {
+        k7 = ch_key_tenant(tenant, "dlog:%s", it->d);
+        k8 = ch_key_tenant(tenant, "lease:%s", it->d);
+    } else {
+        k7 = ch_strdup(stream);
+        k8 = ch_strdup(stream);
+    }
+
+    char delay[24], nrec[24], et[24], st[16], ms[24];
+    snprintf(delay, sizeof delay, "%lld", (long long)(o->delay_ms > 0 ? o->delay_ms : 0));
+    const char *err = o->err ? o->err : "";
+    const char *argv[24];
+    size_t lens[24];
+    int n = 0;
+#define ARG(s) (argv[n] = (s), lens[n] = strlen(argv[n]), n++)
+#define ARGN(s, l) (argv[n] = (s), lens[n] = (l), n++)
+    ARG(stream); ARG(att); ARG(retry); ARG(crash); ARG(dlq); ARG(stat ? stat : stream); ARG(k7); ARG(k8);
+    ARG(CH_QW_GROUP); ARG(ch_qmode_name(o->mode)); ARG(it->id); ARG(it->member); ARG(delay);
+    ARGN(err, cut(err, CH_QW_ERR_MAX)); ARG(o->why ? o->why : "");
+    ARG(it->kind == CH_Q_DL ? "dl" : "ev"); ARG(stat ? "1" : "0");
+    if (it->kind == CH_Q_EV) {
+        snprintf(nrec, sizeof nrec, "%zu", o->mode == CH_QM_OK && o->records ? o->nrec : (size_t)0);
+        snprintf(et, sizeof et, "%lld", (long long)it->t);
+        ARG(o->tick ? "1" : "0");
+        if (o->mode == CH_QM_OK && o->records) ARGN(o->records, o->records_len);
+        else ARG("");
+        ARG(nrec); ARG(ch_id_valid(it->c) ? it->c : ""); ARG(it->p ? it->p : ""); ARG(et);
+    } else {
+        snprintf(st, sizeof st, "%d", (int)o->status);
+        snprintf(ms, sizeof ms, "%lld", (long long)o->latency_ms);
+        /* Only attempts that ran are logged: a hold or a drop called no one. */
+        int logged = o->mode != CH_QM_HOLD && o->mode != CH_QM_DROP && ch_id_valid(it->d);
+        ARG(logged ? it->ri : ""); ARG(st); ARG(ms); ARGN(err, cut(err, CH_QW_DLOG_ERR_MAX));
+        ARG(o->lease_token ? o->lease_token : "");
+    }
+#undef ARG
+#undef ARGN
+    redisReply *r = ch_rconn_eval(&s_outcome, 8, n, argv, lens);
+    free(stream); free(att); free(retry); free(crash); free(dlq); free(stat); free(k7); free(k8);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (ok && result) *result = r->integer;
+    if (!ok) ch_qw_redis_failed(ch_qmode_name(o->mode), r);
+    if (r) freeReplyObject(r);
+    return ok ? C360_OK : C360_EIO;
+}
+
+int32_t ch_qw_poison(const char *tenant, ch_qkind kind, const char *entry,
+                     const char *conn, const char *err, int threshold,
+                     long long *crashes, int *poisoned)
+{
+    *crashes = 0;
+    *poisoned = 0;
+    if (!ch_id_valid(tenant) || !entry || !*entry || strlen(entry) >= CH_QW_ID_MAX || threshold < 1)
+        return C360_EINVAL;
+    char member[CH_QW_MEMBER_MAX], thr[16];
+    snprintf(member, sizeof member, "%s%s", kind == CH_Q_DL ? "dl:" : "", entry);
+    snprintf(thr, sizeof thr, "%d", threshold);
+    char *stream = ch_qw_stream_key(tenant, kind);
+    char *att = ch_key_tenant(tenant, "att"), *retry = ch_key_tenant(tenant, "retry");
+    char *crash = ch_key_tenant(tenant, "crash"), *dlq = ch_key_tenant(tenant, "dlq");
+    char *stat = conn ? stat_key(tenant, conn) : NULL;
+    const char *e = err ? err : "";
+    const char *argv[] = {stream, att, retry, crash, dlq, stat ? stat : stream, CH_QW_GROUP, entry,
+                          member, kind == CH_Q_DL ? "dl" : "ev", e, thr, stat ? "1" : "0"};
+    size_t lens[13];
+    for (int i = 0; i < 13; i++) lens[i] = strlen(argv[i]);
+    lens[10] = cut(e, CH_QW_ERR_MAX);
+    redisReply *r = ch_rconn_eval(&s_poison, 6, 13, argv, lens);
+    free(stream); free(att); free(retry); free(crash); free(dlq); free(stat);
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER;
+    if (ok) {
+        *crashes = r->element[0]->integer;
+        *poisoned = r->element[1]->integer == 1;
+    } else {
+        ch_qw_redis_failed("poison", r);
+    }
+    if (r) freeReplyObject(r);
+    return ok ? C360_OK : C360_EIO;
+}

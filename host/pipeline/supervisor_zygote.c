@@ -1,0 +1,201 @@
+/* supervisor_zygote.c -- see supervisor_zygote.h. */
+#include "supervisor_zygote.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define ZYGOTE_CHILDREN_MAX 1024
+
+struct ch_zygote {
+    pid_t pid;
+    int fd;
+    int reaped;
+};
+
+/* Signals the master's event loop (libevent) handles: in a child they
+ * would write into the master's signal pipe. */
+static void reset_signals(void)
+{
+    static const int reset[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM};
+    for (size_t i = 0; i < sizeof reset / sizeof *reset; i++) signal(reset[i], SIG_DFL);
+}
+
+static void on_chld(int sig) { (void)sig; }
+
+/* Signals a terminal or an operator sends to the whole process group
+ * (Ctrl-C) must not take the zygote down: its death would kill every
+ * worker at once instead of letting them finish their callbacks. It ends
+ * with the master (PR_SET_PDEATHSIG, or its socket closing). Workers get
+ * the default dispositions back. */
+static const int zygote_ignores[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+
+static void set_ignored(void (*how)(int))
+{
+    for (size_t i = 0; i < sizeof zygote_ignores / sizeof *zygote_ignores; i++) signal(zygote_ignores[i], how);
+}
+
+static void send_msg(int fd, int op, int widx, int pid, int status)
+{
+    ch_zmsg m = {op, widx, pid, status};
+    while (write(fd, &m, sizeof m) < 0 && errno == EINTR) {}
+}
+
+typedef struct child { pid_t pid; int widx; } child;
+
+static void zygote_main(int fd, ch_zygote_worker_fn fn, void *arg)
+{
+    /* SIGCHLD is blocked except inside ppoll, so an exit is never missed
+     * between reaping and waiting. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_chld;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    set_ignored(SIG_IGN);
+    sigset_t blocked, waitmask;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGCHLD);
+    sigprocmask(SIG_SETMASK, &blocked, NULL);
+    sigemptyset(&waitmask);
+
+    child kids[ZYGOTE_CHILDREN_MAX];
+    size_t nkids = 0;
+    pid_t self = getpid();
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = ppoll(&p, 1, NULL, &waitmask);
+        if (r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+            ch_zmsg m;
+            ssize_t n = read(fd, &m, sizeof m);
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break; /* master gone */
+            if (n == (ssize_t)sizeof m && m.op == CH_Z_SPAWN) {
+                if (nkids == ZYGOTE_CHILDREN_MAX) {
+                    send_msg(fd, CH_Z_FAILED, m.widx, 0, EAGAIN);
+                    continue;
+                }
+                pid_t pid = fork();
+                if (pid == 0) {
+                    close(fd);
+                    prctl(PR_SET_PDEATHSIG, SIGKILL);
+                    if (getppid() != self) _exit(0);
+                    signal(SIGCHLD, SIG_DFL);
+                    set_ignored(SIG_DFL);
+                    sigset_t none;
+                    sigemptyset(&none);
+                    sigprocmask(SIG_SETMASK, &none, NULL);
+                    _exit(fn(m.widx, self, arg));
+                }
+                if (pid < 0) {
+                    send_msg(fd, CH_Z_FAILED, m.widx, 0, errno);
+                } else {
+                    kids[nkids++] = (child){pid, m.widx};
+                    send_msg(fd, CH_Z_STARTED, m.widx, pid, 0);
+                }
+            }
+        }
+        int st;
+        pid_t pid;
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+            for (size_t i = 0; i < nkids; i++) {
+                if (kids[i].pid != pid) continue;
+                send_msg(fd, CH_Z_EXITED, kids[i].widx, pid, st);
+                kids[i] = kids[--nkids];
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < nkids; i++) kill(kids[i].pid, SIGKILL);
+    for (size_t i = 0; i < nkids; i++) waitpid(kids[i].pid, NULL, 0);
+    _exit(0);
+}
+
+ch_zygote *ch_zygote_start(ch_zygote_worker_fn fn, void *arg)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        ch_log(CH_LOG_ERROR, "supervisor: socketpair failed", "error", strerror(errno), NULL);
+        return NULL;
+    }
+    pid_t master = getpid();
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != master) _exit(0);
+        reset_signals();
+        close(sv[0]);
+        zygote_main(sv[1], fn, arg);
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        ch_log(CH_LOG_ERROR, "supervisor: cannot fork the zygote", "error", strerror(err), NULL);
+        return NULL;
+    }
+    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+    ch_zygote *z = ch_calloc(1, sizeof *z);
+    z->pid = pid;
+    z->fd = sv[0];
+    return z;
+}
+
+int ch_zygote_fd(const ch_zygote *z) { return z->fd; }
+pid_t ch_zygote_pid(const ch_zygote *z) { return z->pid; }
+
+int ch_zygote_spawn(ch_zygote *z, int widx)
+{
+    ch_zmsg m = {CH_Z_SPAWN, widx, 0, 0};
+    ssize_t n;
+    do n = write(z->fd, &m, sizeof m);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof m ? 0 : -1;
+}
+
+int ch_zygote_read(ch_zygote *z, ch_zmsg *m)
+{
+    ssize_t n;
+    do n = read(z->fd, m, sizeof *m);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof *m) return 1;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return -1;
+}
+
+int ch_zygote_reap(ch_zygote *z, int *status)
+{
+    if (z->reaped) return 1;
+    int st = 0;
+    pid_t r = waitpid(z->pid, &st, WNOHANG);
+    if (r == z->pid || (r < 0 && errno == ECHILD)) {
+        z->reaped = 1;
+        if (status) *status = st;
+        return 1;
+    }
+    return 0;
+}
+
+void ch_zygote_stop(ch_zygote *z)
+{
+    if (!z) return;
+    if (!z->reaped) {
+        kill(z->pid, SIGKILL);
+        waitpid(z->pid, NULL, 0);
+    }
+    close(z->fd);
+    free(z);
+}

@@ -1,0 +1,246 @@
+/* worker_exec.c -- running one item of a tenant's event stream: a webhook
+ * or replayed event (the source's event callback) or a tick (its tick
+ * callback), and writing what became of it (see worker.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "call.h"
+#include "log.h"
+#include "metrics.h"
+#include "scheduler.h"
+#include "util.h"
+#include "worker_int.h"
+
+#define HEADERS_MAX 100
+
+size_t ch_plugin_index(const ch_loader *ld, const ch_plugin *p)
+{
+    if (!ld) return SIZE_MAX;
+    size_t n = ch_loader_count(ld);
+    for (size_t i = 0; i < n; i++)
+        if (ch_loader_get(ld, i) == p) return i;
+    return SIZE_MAX;
+}
+
+/* The stored headers ("h": a JSON object of strings) as the SDK's array.
+ * Bounded; non-string values are skipped. Returns the jansson document
+ * that owns the strings (decref after the callback). */
+static json_t *headers_of(const ch_qitem *it, c360_header *out, uint32_t *n)
+{
+    *n = 0;
+    if (!it->h_len) return NULL;
+    json_error_t e;
+    json_t *j = json_loadb(it->h, it->h_len, 0, &e);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v) {
+        if (*n >= HEADERS_MAX) break;
+        if (!json_is_string(v)) continue;
+        out[*n].name = k;
+        out[*n].value = json_string_value(v);
+        (*n)++;
+    }
+    return j;
+}
+
+static void slot_item(ch_slot_item *si, const char *tenant, const ch_qitem *it, const char *plugin,
+                      int cb, int timeout_ms)
+{
+    memset(si, 0, sizeof *si);
+    snprintf(si->tenant, sizeof si->tenant, "%s", tenant);
+    snprintf(si->conn, sizeof si->conn, "%s", it->kind == CH_Q_DL ? it->d : it->c);
+    snprintf(si->stream, sizeof si->stream, "c360:{t:%s}:%s", tenant, it->kind == CH_Q_DL ? "dl" : "ev");
+    snprintf(si->entry, sizeof si->entry, "%s", it->id);
+    snprintf(si->plugin, sizeof si->plugin, "%s", plugin ? plugin : "");
+    si->kind = it->kind;
+    si->callback = cb;
+    si->start_ms = ch_monotonic_ms();
+    si->deadline_ms = si->start_ms + timeout_ms;
+}
+
+int32_t ch_wexec_acquire(ch_wthread *t, const char *tenant, const ch_qitem *it, const char *conn,
+                         const char *plugin, ch_inst **inst, char *err, size_t errcap)
+{
+    ch_slot_item si;
+    slot_item(&si, tenant, it, plugin, CH_SLOT_CB_OPEN, t->conf->callback_timeout_ms);
+    ch_slot_begin(t->slot, &si);
+    int32_t st = ch_instance_acquire(t->w->set, tenant, conn, inst, err, errcap);
+    ch_slot_end(t->slot);
+    return st;
+}
+
+void ch_wexec_slot_begin(ch_wthread *t, const char *tenant, const ch_qitem *it, const char *plugin,
+                         int cb)
+{
+    ch_slot_item si;
+    slot_item(&si, tenant, it, plugin, cb, t->conf->callback_timeout_ms);
+    ch_slot_begin(t->slot, &si);
+}
+
+static void tick_done(const char *tenant, const char *conn, int32_t st, uint32_t retry_after)
+{
+    int32_t rc = ch_sched_tick_done(tenant, conn, st, retry_after);
+    if (rc != C360_OK && rc != C360_ENOTFOUND)
+        ch_log(CH_LOG_WARN, "workers: tick not rescheduled (the scheduler retakes it after its lease)",
+               "tenant", tenant, "connection", conn, NULL);
+}
+
+static void outcome_simple(ch_wthread *t, const char *tenant, ch_qitem *it, ch_qmode mode,
+                           const char *why, const char *err, int64_t delay, int tick)
+{
+    ch_qoutcome o = {.mode = mode, .why = why, .err = err, .delay_ms = delay, .tick = tick};
+    ch_wthread_outcome(t, tenant, it, &o, NULL);
+}
+
+/* A tick that did not run: acknowledged (the scheduler owns its retry). */
+static void tick_failed(ch_wthread *t, const char *tenant, ch_qitem *it, int32_t st, uint32_t ra,
+                        const char *err)
+{
+    outcome_simple(t, tenant, it, CH_QM_FAIL, NULL, err, 0, 1);
+    tick_done(tenant, it->c, st, ra);
+}
+
+/* The item could not run for a reason that is not the plugin's answer
+ * (no instance, malformed...): a retryable status retries, others are dead
+ * letters; a tick reports to the scheduler. */
+static void failed(ch_wthread *t, const char *tenant, ch_qitem *it, int tick, int32_t st,
+                   uint32_t retry_after, const char *err)
+{
+    if (tick) {
+        tick_failed(t, tenant, it, st, retry_after, err);
+        return;
+    }
+    long long attempt = ch_qitem_attempt(it);
+    if (ch_status_retryable(st) && attempt < t->conf->max_attempts) {
+        int64_t d = ch_qw_backoff_ms(attempt, retry_after, t->conf->retry_base_ms, t->conf->retry_cap_ms);
+        outcome_simple(t, tenant, it, CH_QM_RETRY, NULL, err, d, 0);
+    } else {
+        outcome_simple(t, tenant, it, CH_QM_DLQ, ch_status_retryable(st) ? "attempts" : "error", err, 0, 0);
+    }
+}
+
+int64_t ch_hold_delay(int64_t base)
+{
+    int64_t j = base / 4;
+    return base - j + (j > 0 ? (int64_t)randombytes_uniform((uint32_t)(2 * j + 1)) : 0);
+}
+
+void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
+{
+    int tick = strcmp(it->k, "tick") == 0;
+    int event = strcmp(it->k, "wh") == 0 || strcmp(it->k, "replay") == 0;
+    if (!it->valid || !ch_id_valid(it->c) || (!tick && !event)) {
+        outcome_simple(t, tenant, it, CH_QM_DLQ, "error", "malformed work item (kind or connection)", 0, 0);
+        return;
+    }
+    ch_wconn wc;
+    if (ch_wconn_get(&t->conns, tenant, it->c, &wc) != C360_OK) return; /* stays pending */
+    if (!wc.exists) {
+        outcome_simple(t, tenant, it, CH_QM_DROP, NULL, NULL, 0, tick);
+        return;
+    }
+    /* Dropped work of an existing connection is counted in its stats
+     * (why = its state). */
+    if (strcmp(wc.state, "disabled") == 0 || (tick && strcmp(wc.state, "active") != 0 &&
+                                               strcmp(wc.state, "failing") != 0)) {
+        outcome_simple(t, tenant, it, CH_QM_DROP, wc.state, NULL, 0, tick);
+        return;
+    }
+    if (strcmp(wc.state, "paused") == 0 || strcmp(wc.state, "needs_reauth") == 0) {
+        outcome_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), 0);
+        return;
+    }
+    long long attempt = ch_qitem_attempt(it);
+    if (!tick && attempt > t->conf->max_attempts) {
+        outcome_simple(t, tenant, it, CH_QM_DLQ, "attempts", "attempts exhausted", 0, 0);
+        return;
+    }
+
+    char err[CH_CALL_ERROR_MAX + 64] = "";
+    ch_inst *inst = NULL;
+    int32_t st = ch_wexec_acquire(t, tenant, it, it->c, wc.plugin, &inst, err, sizeof err);
+    if (st == C360_ENOTFOUND) {
+        /* The connection exists (just read): its plugin is not loaded on
+         * this host. Another host, or this one upgraded, will have it. */
+        ch_wconn_forget(&t->conns, tenant, it->c);
+        if (tick) tick_failed(t, tenant, it, C360_RETRY, 0, "plugin not loaded on this host");
+        else outcome_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), 0);
+        return;
+    }
+    if (st != C360_OK) {
+        char text[CH_CALL_ERROR_MAX + 96];
+        ch_status_text(text, sizeof text, st, err[0] ? err : "instance_open failed");
+        failed(t, tenant, it, tick, st, 0, text);
+        return;
+    }
+    const ch_plugin *pl = ch_inst_plugin(inst);
+    const ch_plugin_ops *ops = ch_plugin_ops_get(pl);
+    if ((tick && !ops->tick) || (!tick && !ops->event)) {
+        ch_instance_release(inst);
+        failed(t, tenant, it, tick, C360_ERROR, 0,
+               tick ? "the plugin has no tick callback" : "the plugin has no event callback");
+        return;
+    }
+
+    c360_header hdrs[HEADERS_MAX];
+    uint32_t nh = 0;
+    json_t *hdoc = tick ? NULL : headers_of(it, hdrs, &nh);
+    c360_call call;
+    ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), it->rid, t->conf->callback_timeout_ms);
+    ch_records_reset(&t->recs);
+    call.records = &t->recs;
+    ch_wexec_slot_begin(t, tenant, it, ch_plugin_name(pl), tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT);
+    int64_t t0 = ch_monotonic_ms();
+    if (tick) {
+        st = ops->tick(&call, ch_plugin_data(pl), ch_inst_data(inst));
+    } else {
+        c360_event ev = {
+            .struct_size = sizeof ev,
+            .header_count = nh,
+            .event_id = it->id,
+            .headers = hdrs,
+            .body = (const uint8_t *)it->b,
+            .body_len = it->b_len,
+            .received_at_ms = it->t,
+            .attempt = attempt > UINT32_MAX ? UINT32_MAX : (uint32_t)attempt,
+        };
+        st = ops->event(&call, ch_plugin_data(pl), ch_inst_data(inst), &ev);
+    }
+    int64_t took = ch_monotonic_ms() - t0;
+    ch_slot_end(t->slot);
+    call.records = NULL;
+    json_decref(hdoc);
+    ch_metrics_observe_callback(ch_plugin_index(t->conf->loader, pl), tick ? CH_CB_TICK : CH_CB_EVENT, took);
+    st = ch_status_normalise(st);
+    uint32_t ra = call.retry_set ? call.retry_after_ms : 0;
+    char text[CH_CALL_ERROR_MAX + 96];
+    ch_status_text(text, sizeof text, st, call.error);
+    ch_call_done(&call);
+    ch_instance_release(inst);
+
+    if (st != C360_OK) {
+        failed(t, tenant, it, tick, st, ra, text);
+        return;
+    }
+    size_t blen = 0, nrec = ch_records_count(&t->recs);
+    char *blob = ch_records_pack(&t->recs, &blen);
+    ch_qoutcome o = {.mode = CH_QM_OK, .records = blob, .records_len = blen, .nrec = nrec, .tick = tick};
+    long long enq = 0;
+    if (ch_wthread_outcome(t, tenant, it, &o, &enq) == C360_OK) {
+        if (nrec) ch_metrics_inc(CH_M_RECORDS_EMITTED, nrec);
+        /* More deliveries than this thread takes in its next turn: let an
+         * idle thread help. */
+        if (enq > t->conf->share) ch_worker_wake(tenant);
+    }
+    free(blob);
+    ch_records_reset(&t->recs);
+    if (tick) tick_done(tenant, it->c, C360_OK, 0);
+}

@@ -1,0 +1,163 @@
+/* worker_int.h -- what worker*.c and deliver*.c share, and what the unit
+ * tests drive directly (a thread object stepped by hand, without its
+ * pthread, so that tests are deterministic). Not for other modules. */
+#ifndef CH_WORKER_INT_H
+#define CH_WORKER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "queue_work.h"
+#include "records.h"
+#include "worker.h"
+
+/* --- the process's tenant list (worker_tenants.c) ------------------------- */
+
+/* An immutable sorted snapshot of c360:{idx}:tenants, shared by the
+ * threads of a process and reference-counted; sweep_at is the only
+ * mutable part (when each tenant's consumers were last swept). */
+typedef struct ch_tsnap {
+    atomic_int refs;
+    size_t n;
+    char **names;
+    _Atomic int64_t *sweep_at;
+    int64_t loaded_ms;
+} ch_tsnap;
+
+typedef struct ch_tenants {
+    pthread_mutex_t lock;
+    ch_tsnap *cur;
+    int refreshing;
+    int refresh_ms;
+} ch_tenants;
+
+void ch_tenants_init(ch_tenants *t, int refresh_ms);
+void ch_tenants_destroy(ch_tenants *t);
+/* The current snapshot (one reference), refreshed first when stale -- by
+ * one thread at a time; the others keep using the old one meanwhile. Never
+ * NULL (an empty snapshot when Redis is unreachable). */
+ch_tsnap *ch_tenants_get(ch_tenants *t);
+void ch_tsnap_release(ch_tsnap *s);
+/* Index of name in the snapshot, or -1. */
+long ch_tsnap_find(const ch_tsnap *s, const char *name);
+
+/* --- connection states (worker_conn.c) ------------------------------------ */
+
+typedef struct ch_wconn {
+    char tenant[CH_ID_MAX + 1];
+    char id[CH_ID_MAX + 1];
+    char state[16];           /* "" when the connection does not exist */
+    char plugin[33];
+    int exists;
+    int64_t at_ms;            /* monotonic, when read */
+} ch_wconn;
+
+#define CH_WCONN_CACHE 64
+typedef struct ch_wconn_cache {
+    ch_wconn e[CH_WCONN_CACHE];
+    int ttl_ms;
+} ch_wconn_cache;
+
+/* The connection's state and plugin, from the per-thread cache or Redis
+ * (HMGET c360:{t:T}:conn:<c> state plugin). C360_OK (out->exists tells
+ * whether it exists), C360_EIO. */
+int32_t ch_wconn_get(ch_wconn_cache *c, const char *tenant, const char *id,
+                     ch_wconn *out);
+void ch_wconn_forget(ch_wconn_cache *c, const char *tenant, const char *id);
+
+/* --- threads ---------------------------------------------------------------- */
+
+typedef struct ch_wthread ch_wthread;
+
+struct ch_workers {
+    ch_worker_conf conf;
+    ch_slots *slots;
+    int widx;
+    ch_instances *set;
+    ch_tenants tenants;
+    atomic_int stop;
+    atomic_int running;
+    int started;
+    ch_wthread **threads;
+    pthread_mutex_t stats_lock;
+    ch_workers_stats stats;
+    pthread_mutex_t join_lock;
+    pthread_cond_t join_cond;
+    /* Isolated takeover (slots.h ch_slot_proc.isolate): thread 0 runs every
+     * predecessor's inherited entries alone; the others wait for it. */
+    int isolate;
+    ch_slot_view *prev;        /* per thread: the slot before this process */
+    atomic_int takeover_done;
+};
+
+struct ch_wthread {
+    ch_workers *w;
+    const ch_worker_conf *conf;
+    int index;                 /* in the process */
+    ch_slot *slot;
+    char consumer[CH_SLOT_CONSUMER_MAX];
+    char host[65];
+    long pid;
+    pthread_t th;
+    int th_started;
+    atomic_int done;
+    /* round robin */
+    size_t start, visited;
+    int pass_work;
+    int idle_ms;
+    ch_wconn_cache conns;
+    ch_records recs;
+};
+
+ch_wthread *ch_wthread_new(ch_workers *w, int index);
+void ch_wthread_free(ch_wthread *t);
+/* Claims the slot (takes over a dead predecessor's entries) -- what a
+ * thread does once at start. In an isolated start, thread 0 takes over
+ * every slot's predecessor, one item at a time, and the others wait. */
+void ch_wthread_begin(ch_wthread *t);
+/* Takes over the pending entries a predecessor held (its consumer name
+ * and held tenant from its slot view). */
+void ch_wthread_take_over(ch_wthread *t, const ch_slot_view *prev);
+/* One tenant's turn: sweep when due, fetch, run. Returns the items run. */
+int ch_wthread_turn(ch_wthread *t, const char *tenant);
+/* One step of the loop: the next tenant of the round robin, or the idle
+ * wait after a round that found nothing. */
+void ch_wthread_step(ch_wthread *t);
+/* Runs one item to its outcome (dispatches on its kind). */
+void ch_wthread_run_item(ch_wthread *t, const char *tenant, ch_qitem *it);
+
+int ch_wthread_stopping(const ch_wthread *t);
+
+/* Execution (worker_exec.c, deliver.c). */
+void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it);
+void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it);
+
+/* Acquires the instance of connection conn with the slot showing the item
+ * (instance_open is plugin code: a crash or hang in it makes this item the
+ * suspect). ch_instance_acquire's status. */
+int32_t ch_wexec_acquire(ch_wthread *t, const char *tenant, const ch_qitem *it,
+                         const char *conn, const char *plugin, ch_inst **inst,
+                         char *err, size_t errcap);
+/* Marks the slot busy with callback cb on the item (ch_slot_end clears). */
+void ch_wexec_slot_begin(ch_wthread *t, const char *tenant, const ch_qitem *it,
+                         const char *plugin, int cb);
+/* +-25 % around base, so that held items do not all come back together. */
+int64_t ch_hold_delay(int64_t base);
+
+/* Shared by both: write an outcome, retrying a few times while Redis is
+ * away (the item stays pending if it never succeeds, and is run again from
+ * this consumer's leftovers). Counts the outcome in the stats. */
+int32_t ch_wthread_outcome(ch_wthread *t, const char *tenant,
+                           const ch_qitem *it, const ch_qoutcome *o,
+                           long long *result);
+/* 1 for the statuses that are retried (see worker.h). */
+int ch_status_retryable(int32_t st);
+/* "status: call error" into buf. */
+void ch_status_text(char *buf, size_t cap, int32_t st, const char *err);
+/* The index of a plugin in the loader (metrics slot), or SIZE_MAX. */
+size_t ch_plugin_index(const ch_loader *ld, const ch_plugin *p);
+/* Pushes the tenant on c360:{idx}:wake (capped) so an idle thread looks. */
+void ch_worker_wake(const char *tenant);
+
+#endif

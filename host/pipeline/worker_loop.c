@@ -1,0 +1,363 @@
+/* worker_loop.c -- a worker thread's loop: the round robin over tenants,
+ * one tenant's turn, the idle wait, and taking over entries of dead
+ * consumers (see worker.h). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "call.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "scheduler.h"
+#include "util.h"
+#include "worker_int.h"
+
+#define IDLE_MIN_MS 100
+#define CONSUMERS_MAX 256  /* per stream and sweep: the rest next sweep */
+#define TAKEOVER_ROUNDS 64 /* batches of a dead predecessor taken at start */
+
+int ch_wthread_stopping(const ch_wthread *t) { return atomic_load(&t->w->stop) != 0; }
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void count(ch_wthread *t, uint64_t *field, uint64_t n)
+{
+    pthread_mutex_lock(&t->w->stats_lock);
+    *field += n;
+    pthread_mutex_unlock(&t->w->stats_lock);
+}
+
+ch_wthread *ch_wthread_new(ch_workers *w, int index)
+{
+    ch_wthread *t = ch_calloc(1, sizeof *t);
+    t->w = w;
+    t->conf = &w->conf;
+    t->index = index;
+    t->slot = ch_slots_get(w->slots, w->widx, index);
+    t->pid = (long)getpid();
+    if (w->conf.host[0]) snprintf(t->host, sizeof t->host, "%s", w->conf.host);
+    else ch_qw_host_id(t->host, sizeof t->host);
+    ch_qw_consumer_name(t->consumer, sizeof t->consumer, t->host, t->pid, index);
+    /* Threads start their rounds at different tenants, so that several
+     * threads do not all queue behind the same one. */
+    t->start = (size_t)(w->widx * w->conf.threads + index);
+    t->idle_ms = IDLE_MIN_MS;
+    t->conns.ttl_ms = w->conf.conn_cache_ms;
+    ch_records_init(&t->recs);
+    return t;
+}
+
+void ch_wthread_free(ch_wthread *t)
+{
+    if (!t) return;
+    ch_records_free(&t->recs);
+    free(t);
+}
+
+/* --- outcomes ----------------------------------------------------------- */
+
+int ch_status_retryable(int32_t st)
+{
+    return st == C360_RETRY || st == C360_EIO || st == C360_ENOMEM || st == C360_ETIMEOUT ||
+           st == C360_EAUTH;
+}
+
+void ch_status_text(char *buf, size_t cap, int32_t st, const char *err)
+{
+    if (err && *err) snprintf(buf, cap, "%s: %s", c360_strstatus(st), err);
+    else snprintf(buf, cap, "%s", c360_strstatus(st));
+}
+
+int32_t ch_wthread_outcome(ch_wthread *t, const char *tenant, const ch_qitem *it,
+                           const ch_qoutcome *o, long long *result)
+{
+    int32_t st = C360_EIO;
+    /* Redis away: a few tries (the callback already ran; writing its
+     * outcome is worth a short wait), then the item stays pending under
+     * this consumer and is run again from the leftovers. */
+    for (int i = 0; i < 5; i++) {
+        st = ch_qw_outcome(tenant, it, o, result);
+        if (st != C360_EIO || ch_wthread_stopping(t)) break;
+        ch_slot_beat(t->slot);
+        sleep_ms(200 << i);
+    }
+    ch_workers_stats *s = &t->w->stats;
+    uint64_t *f = NULL;
+    if (st == C360_OK) {
+        switch (o->mode) {
+        case CH_QM_OK: f = &s->ok; break;
+        case CH_QM_RETRY: f = &s->retried; ch_metrics_inc(CH_M_RETRIES, 1); break;
+        case CH_QM_HOLD: f = &s->held; break;
+        case CH_QM_DLQ: f = &s->dead; ch_metrics_inc(CH_M_DEAD_LETTERS, 1); break;
+        case CH_QM_DROP: f = &s->dropped; break;
+        case CH_QM_FAIL: f = &s->ok; break;
+        }
+        pthread_mutex_lock(&t->w->stats_lock);
+        s->items++;
+        (*f)++;
+        pthread_mutex_unlock(&t->w->stats_lock);
+    } else {
+        ch_log(CH_LOG_ERROR, "workers: outcome not written; the item stays pending and runs again",
+               "tenant", tenant, "entry", it->id, "outcome", ch_qmode_name(o->mode), NULL);
+    }
+    if (o->mode == CH_QM_DLQ && st == C360_OK)
+        ch_log(CH_LOG_WARN, "dead letter", "tenant", tenant, "entry", it->id,
+               "stream", it->kind == CH_Q_DL ? "dl" : "ev", "why", o->why ? o->why : "",
+               "error", o->err ? o->err : "", NULL);
+    return st;
+}
+
+void ch_worker_wake(const char *tenant)
+{
+    redisReply *r = ch_rconn_command("LPUSH %s %s", CH_SCHED_WAKE_KEY, tenant);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (ok && r->integer > CH_SCHED_WAKE_MAX) {
+        freeReplyObject(r);
+        r = ch_rconn_command("LTRIM %s 0 %d", CH_SCHED_WAKE_KEY, CH_SCHED_WAKE_MAX - 1);
+        ok = r && r->type == REDIS_REPLY_STATUS;
+    }
+    if (!ok) ch_metrics_inc(CH_M_REDIS_ERRORS, 1);
+    if (r) freeReplyObject(r);
+}
+
+/* --- items -------------------------------------------------------------- */
+
+void ch_wthread_run_item(ch_wthread *t, const char *tenant, ch_qitem *it)
+{
+    if (it->kind == CH_Q_DL) ch_wexec_deliver(t, tenant, it);
+    else ch_wexec_event(t, tenant, it);
+    ch_slot_beat(t->slot);
+}
+
+static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b)
+{
+    int n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        /* Stopping: the rest stays pending, for the next worker or host. */
+        if (ch_wthread_stopping(t)) break;
+        /* Slow callbacks: what has not started goes back (to `retry`, due
+         * at once) for any thread, before it waits long enough here to
+         * look abandoned to another consumer's sweep. */
+        if (ch_monotonic_ms() - b->items[i].fetched_ms > t->conf->claim_idle_ms / 4) {
+            for (; i < b->n && !ch_wthread_stopping(t); i++) {
+                ch_qoutcome o = {.mode = CH_QM_HOLD, .delay_ms = 0};
+                ch_wthread_outcome(t, tenant, &b->items[i], &o, NULL);
+            }
+            break;
+        }
+        ch_wthread_run_item(t, tenant, &b->items[i]);
+        n++;
+    }
+    return n;
+}
+
+/* --- taking over -------------------------------------------------------- */
+
+static int pid_alive(long pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* Runs every entry `from` holds in the tenant's stream `kind`. */
+static int drain_consumer(ch_wthread *t, const char *tenant, ch_qkind kind, const char *from,
+                          int64_t min_idle, int rounds, int batch)
+{
+    int n = 0;
+    for (int i = 0; i < rounds && !ch_wthread_stopping(t); i++) {
+        ch_qbatch b;
+        if (ch_qw_claim(tenant, kind, from, t->consumer, min_idle, batch, &b) != C360_OK) break;
+        size_t got = b.n;
+        if (got && strcmp(from, t->consumer) != 0) {
+            count(t, &t->w->stats.claimed, got);
+            char nb[24];
+            snprintf(nb, sizeof nb, "%zu", got);
+            ch_log(CH_LOG_INFO, "workers: took over pending entries", "tenant", tenant,
+                   "from", from, "stream", kind == CH_Q_DL ? "dl" : "ev", "entries", nb, NULL);
+        }
+        n += run_batch(t, tenant, &b);
+        ch_qbatch_free(&b);
+        if (got < (size_t)batch) break;
+    }
+    return n;
+}
+
+/* Looks at the consumers of one stream of the tenant (see worker.h). */
+static int sweep_stream(ch_wthread *t, const char *tenant, ch_qkind kind)
+{
+    ch_qconsumer *cs = ch_malloc(CONSUMERS_MAX * sizeof *cs);
+    size_t nc = 0;
+    int n = 0;
+    int64_t idle = ch_worker_claim_idle_ms(t->conf);
+    if (ch_qw_consumers(tenant, kind, cs, CONSUMERS_MAX, &nc) != C360_OK) nc = 0;
+    for (size_t i = 0; i < nc && !ch_wthread_stopping(t); i++) {
+        const ch_qconsumer *c = &cs[i];
+        char host[128];
+        long pid;
+        if (strcmp(c->name, CH_QW_RETRY_CONSUMER) == 0) continue;
+        if (strcmp(c->name, t->consumer) == 0) {
+            if (c->pending > 0) n += drain_consumer(t, tenant, kind, c->name, 0, 1, t->conf->share);
+            continue;
+        }
+        if (ch_qw_consumer_parse(c->name, host, sizeof host, &pid) != 0) continue;
+        if (strcmp(host, t->host) == 0 && pid != t->pid && !pid_alive(pid)) {
+            /* A dead process of this machine: its entries are ours now. */
+            if (c->pending > 0) n += drain_consumer(t, tenant, kind, c->name, 0, 1, t->conf->share);
+            else ch_qw_forget_consumer(tenant, kind, c->name);
+        } else if (c->pending > 0) {
+            /* Another host, or a live pid (which may be a recycled one):
+             * only what is idle longer than any live worker leaves it. */
+            n += drain_consumer(t, tenant, kind, c->name, idle, 1, t->conf->share);
+        } else if (c->idle_ms > idle && !(strcmp(host, t->host) == 0 && pid == t->pid)) {
+            ch_qw_forget_consumer(tenant, kind, c->name);
+        }
+    }
+    free(cs);
+    return n;
+}
+
+static int sweep_due(ch_wthread *t, const char *tenant, ch_tsnap *s)
+{
+    long i = s ? ch_tsnap_find(s, tenant) : -1;
+    if (i < 0) return 0;
+    int period = t->conf->sweep_ms > 0 ? t->conf->sweep_ms : t->conf->claim_idle_ms / 2;
+    int64_t now = ch_monotonic_ms(), last = atomic_load(&s->sweep_at[i]);
+    if (last && now - last < period) return 0;
+    /* One thread of the process sweeps a tenant per period. */
+    return atomic_compare_exchange_strong(&s->sweep_at[i], &last, now);
+}
+
+/* batch: entries claimed at a time (1 in isolation: nothing waits in a
+ * local batch while a suspect runs). */
+static void take_over(ch_wthread *t, const ch_slot_view *prev, int batch)
+{
+    if (!prev->consumer[0] || strcmp(prev->consumer, t->consumer) == 0 || !ch_id_valid(prev->held_tenant))
+        return;
+    /* The predecessor died holding entries of this tenant: they are ours
+     * before anything else. */
+    ch_slot_hold(t->slot, prev->held_tenant);
+    int rounds = TAKEOVER_ROUNDS * (t->conf->share / batch);
+    drain_consumer(t, prev->held_tenant, CH_Q_EV, prev->consumer, 0, rounds, batch);
+    drain_consumer(t, prev->held_tenant, CH_Q_DL, prev->consumer, 0, rounds, batch);
+    ch_slot_hold(t->slot, "");
+}
+
+void ch_wthread_take_over(ch_wthread *t, const ch_slot_view *prev)
+{
+    take_over(t, prev, t->conf->share);
+}
+
+void ch_wthread_begin(ch_wthread *t)
+{
+    ch_workers *w = t->w;
+    ch_slot_view own;
+    ch_slot_claim(t->slot, t->consumer, &own);
+    /* The process read every slot before any thread started (w->prev);
+     * without that (tests driving threads by hand) the own view serves. */
+    const ch_slot_view *prev = w->prev ? &w->prev[t->index] : &own;
+    if (!w->isolate) {
+        ch_wthread_take_over(t, prev);
+        return;
+    }
+    if (t->index == 0) {
+        /* One at a time: with the other threads waiting, a crash now has a
+         * single suspect. */
+        for (int i = 0; i < w->conf.threads && !ch_wthread_stopping(t); i++) take_over(t, &w->prev[i], 1);
+        pthread_mutex_lock(&w->join_lock);
+        atomic_store(&w->takeover_done, 1);
+        pthread_cond_broadcast(&w->join_cond);
+        pthread_mutex_unlock(&w->join_lock);
+        return;
+    }
+    pthread_mutex_lock(&w->join_lock);
+    while (!atomic_load(&w->takeover_done) && !ch_wthread_stopping(t)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&w->join_cond, &w->join_lock, &until);
+        ch_slot_beat(t->slot);
+    }
+    pthread_mutex_unlock(&w->join_lock);
+}
+
+/* --- the round robin ---------------------------------------------------- */
+
+static int turn_with(ch_wthread *t, const char *tenant, ch_tsnap *s)
+{
+    int n = 0;
+    ch_slot_beat(t->slot);
+    ch_slot_hold(t->slot, tenant);
+    if (sweep_due(t, tenant, s)) {
+        n += sweep_stream(t, tenant, CH_Q_EV);
+        n += sweep_stream(t, tenant, CH_Q_DL);
+    }
+    ch_qbatch b;
+    if (!ch_wthread_stopping(t) && ch_qw_fetch(tenant, t->consumer, t->conf->share, &b) == C360_OK) {
+        n += run_batch(t, tenant, &b);
+        ch_qbatch_free(&b);
+    }
+    ch_slot_hold(t->slot, "");
+    count(t, &t->w->stats.turns, 1);
+    return n;
+}
+
+int ch_wthread_turn(ch_wthread *t, const char *tenant)
+{
+    ch_tsnap *s = ch_tenants_get(&t->w->tenants);
+    int n = turn_with(t, tenant, s);
+    ch_tsnap_release(s);
+    return n;
+}
+
+/* Waits for a wake-up (a tenant id pushed by the ingress or the scheduler)
+ * or the timeout; runs the woken tenant's turn at once. */
+static void idle_wait(ch_wthread *t, ch_tsnap *s)
+{
+    char to[16];
+    snprintf(to, sizeof to, "%d.%03d", t->idle_ms / 1000, t->idle_ms % 1000);
+    ch_slot_beat(t->slot);
+    redisReply *r = ch_rconn_command("BLPOP %s %s", CH_SCHED_WAKE_KEY, to);
+    ch_slot_beat(t->slot);
+    char tenant[CH_ID_MAX + 1] = "";
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING && ch_id_valid(r->element[1]->str))
+        snprintf(tenant, sizeof tenant, "%s", r->element[1]->str);
+    else if (!r || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY)) {
+        ch_metrics_inc(CH_M_REDIS_ERRORS, 1);
+        /* BLPOP failed at once (Redis away): do not spin on it. */
+        sleep_ms(t->idle_ms);
+    }
+    if (r) freeReplyObject(r);
+    if (tenant[0] && !ch_wthread_stopping(t) && turn_with(t, tenant, s) > 0) {
+        t->idle_ms = IDLE_MIN_MS;
+        return;
+    }
+    t->idle_ms = t->idle_ms * 2 > t->conf->idle_max_ms ? t->conf->idle_max_ms : t->idle_ms * 2;
+}
+
+void ch_wthread_step(ch_wthread *t)
+{
+    ch_tsnap *s = ch_tenants_get(&t->w->tenants);
+    if (s->n == 0 || t->visited >= s->n) {
+        if (s->n == 0 || !t->pass_work) idle_wait(t, s);
+        t->visited = 0;
+        t->pass_work = 0;
+        ch_tsnap_release(s);
+        return;
+    }
+    const char *tenant = s->names[(t->start + t->visited) % s->n];
+    t->visited++;
+    if (turn_with(t, tenant, s) > 0) {
+        t->pass_work = 1;
+        t->idle_ms = IDLE_MIN_MS;
+    }
+    ch_tsnap_release(s);
+}

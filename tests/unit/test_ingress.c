@@ -1,0 +1,478 @@
+/* test_ingress -- webhook ingress (ingress.h) end to end inside one
+ * process: the real evhttp server, async Redis, connection cache, opener
+ * thread and the ingress_tp plugin, against a real redis-server. The main
+ * thread runs the event loop; a client thread sends raw HTTP/1.1 and reads
+ * Redis. Covered: per-connection accept (one entry with the documented
+ * fields, 200 only once Redis acknowledged it: measured under CLIENT
+ * PAUSE), duplicates, binary bodies, handshake REPLIED, REJECT 401/403,
+ * app-level routing to the key's owners only and refusal of unrouted
+ * events, unknown plugin/connection 404, disabled 410, paused still
+ * stored, oversized body 413, too many headers 431, concurrent requests
+ * sharing script calls with their own outcomes, Redis down -> 503 and
+ * never 200, and recovery after a restart (the lost script cache costs a
+ * 503, then the script is loaded again). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "check.h"
+#include "conncache.h"
+#include "conns.h"
+#include "http.h"
+#include "ingress.h"
+#include "instances.h"
+#include "pipeline_fixture.h"
+#include "rconn.h"
+#include "redis.h"
+#include "redis_fixture.h"
+
+static int g_port;        /* HTTP */
+static int g_rport;       /* Redis */
+static atomic_int g_done;
+static ch_conncache *g_cc;
+static ch_ingress *g_ing;
+
+static void put(const char *t, const char *c, const char *plugin, const char *cfg)
+{
+    ch_conn_spec s = {.tenant = t, .id = c, .plugin = plugin, .config = cfg,
+                      .config_len = strlen(cfg)};
+    CHECK(ch_conn_put(&s, "system", NULL, NULL, NULL) == C360_OK);
+}
+
+static long long xlen(const char *tenant)
+{
+    return pf_int("XLEN c360:{t:%s}:ev", tenant);
+}
+
+static int post(const char *target, const char *headers, const char *body, pf_resp *r)
+{
+    return pf_http(g_port, "POST", target, headers, body, strlen(body), r);
+}
+
+/* Polls until a request with the given headers answers `want` (the opener
+ * and the cache work in the background), up to 5 s. */
+static int wait_status(const char *target, const char *headers, int want)
+{
+    pf_resp r;
+    for (int i = 0; i < 500; i++) {
+        if (pf_http(g_port, "GET", target, headers, "", 0, &r) == 0 && r.status == want) return 1;
+        fx_sleep_ms(10);
+    }
+    fprintf(stderr, "wait_status %s: last %d %s\n", target, r.status, r.body);
+    return 0;
+}
+
+static int wait_state(const char *conn, const char *state)
+{
+    ch_cc_entry e;
+    for (int i = 0; i < 500; i++) {
+        if (ch_conncache_get(g_cc, conn, &e) && strcmp(e.state, state) == 0) return 1;
+        fx_sleep_ms(10);
+    }
+    return 0;
+}
+
+/* The fields of the newest entry of a tenant's stream, as a JSON object
+ * (values as strings; binary-safe b kept aside). */
+static json_t *last_entry(const char *tenant, char *body, size_t *blen)
+{
+    redisReply *r = pf_cmd("XREVRANGE c360:{t:%s}:ev + - COUNT 1", tenant);
+    json_t *o = json_object();
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        redisReply *f = r->element[0]->element[1];
+        for (size_t i = 0; i + 1 < f->elements; i += 2) {
+            if (strcmp(f->element[i]->str, "b") == 0) {
+                memcpy(body, f->element[i + 1]->str, f->element[i + 1]->len);
+                *blen = f->element[i + 1]->len;
+            } else {
+                json_object_set_new(o, f->element[i]->str,
+                                    json_stringn(f->element[i + 1]->str, f->element[i + 1]->len));
+            }
+        }
+    }
+    freeReplyObject(r);
+    return o;
+}
+
+static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+static void test_per_connection(void)
+{
+    pf_resp r;
+    const char *h = "x-itp-token: tok-a1\r\nContent-Type: application/json\r\n"
+                    "X-Request-Id: rid-1\r\nAccept: */*\r\nX-ITP-Dedup: lead-1\r\n"
+                    "Webhook-Id: wh-9\r\n";
+    int64_t t0 = ch_now_ms();
+    CHECK(post("/hooks/ingress_tp/a1", h, "{\"hello\":1}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK_STR(r.body, "{\"ok\":true}");
+    CHECK(xlen("t1") == 1);
+    char body[64 * 1024];
+    size_t blen = 0;
+    json_t *e = last_entry("t1", body, &blen);
+    CHECK_STR(jstr(e, "k"), "wh");
+    CHECK_STR(jstr(e, "c"), "a1");
+    CHECK_STR(jstr(e, "p"), "ingress_tp");
+    CHECK_STR(jstr(e, "a"), "1");
+    CHECK_STR(jstr(e, "rid"), "rid-1");
+    long long t = jstr(e, "t") ? atoll(jstr(e, "t")) : 0;
+    CHECK(t >= t0 && t <= ch_now_ms());
+    CHECK(blen == 11 && memcmp(body, "{\"hello\":1}", 11) == 0);
+    json_t *hj = jstr(e, "h") ? json_loads(jstr(e, "h"), 0, NULL) : NULL;
+    CHECK(json_is_object(hj));
+    CHECK_STR(jstr(hj, "content-type"), "application/json");
+    CHECK_STR(jstr(hj, "x-itp-dedup"), "lead-1");
+    CHECK_STR(jstr(hj, "webhook-id"), "wh-9");
+    CHECK(json_object_get(hj, "accept") == NULL);   /* not a header that matters */
+    CHECK(json_object_get(hj, "host") == NULL);
+    json_decref(hj);
+    json_decref(e);
+    /* The dedup key has its TTL; a worker was woken (once the loop turn
+     * ended: by now, since the reply was sent in that turn). */
+    long long ttl = pf_int("TTL c360:{t:t1}:dd:a1:lead-1");
+    CHECK(ttl > 3500 && ttl <= 3600);
+    CHECK(pf_int("LLEN c360:{idx}:wake") >= 1);
+
+    /* The same dedup key again: 200 (the provider must stop), no entry. */
+    CHECK(post("/hooks/ingress_tp/a1", h, "{\"hello\":1}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK_CONTAINS(r.body, "duplicate");
+    CHECK(xlen("t1") == 1);
+    redisReply *d = pf_cmd("HGET c360:{t:t1}:conn:a1:stat dup");
+    CHECK(d->type == REDIS_REPLY_STRING && strcmp(d->str, "1") == 0);
+    freeReplyObject(d);
+
+    /* Binary body, no dedup key: stored byte for byte. */
+    unsigned char bin[300];
+    for (size_t i = 0; i < sizeof bin; i++) bin[i] = (unsigned char)(i * 7);
+    CHECK(pf_http(g_port, "POST", "/hooks/ingress_tp/a1", "x-itp-token: tok-a1\r\n", bin,
+                  sizeof bin, &r) == 0);
+    CHECK(r.status == 200);
+    CHECK(xlen("t1") == 2);
+    e = last_entry("t1", body, &blen);
+    CHECK(blen == sizeof bin && memcmp(body, bin, sizeof bin) == 0);
+    CHECK_STR(jstr(e, "h"), "{\"x-itp-token\":\"tok-a1\"}");
+    json_decref(e);
+}
+
+static void test_verdicts(void)
+{
+    pf_resp r;
+    /* Handshake: the plugin's reply, nothing stored. */
+    CHECK(pf_http(g_port, "GET", "/hooks/ingress_tp/a1?challenge=abc123", NULL, "", 0, &r) == 0);
+    CHECK(r.status == 200);
+    CHECK_STR(r.body, "abc123");
+    CHECK_CONTAINS(r.head, "Content-Type: text/plain");
+    CHECK(xlen("t1") == 2);
+
+    CHECK(post("/hooks/ingress_tp/a1", "x-itp-token: wrong\r\n", "{}", &r) == 0);
+    CHECK(r.status == 401);
+    CHECK_CONTAINS(r.body, "\"unauthorized\"");
+    CHECK(post("/hooks/ingress_tp/a1", "x-itp-token: tok-a1\r\nx-itp-forbid: 1\r\n", "{}", &r) ==
+          0);
+    CHECK(r.status == 403);
+    CHECK(post("/hooks/ingress_tp/a1", "", "{}", &r) == 0);
+    CHECK(r.status == 401);
+    CHECK(xlen("t1") == 2);
+
+    /* Unknown or unfit targets. */
+    const char *h = "x-itp-token: tok-a1\r\n";
+    const char *nf[] = {"/hooks/nope/a1", "/hooks/ingress_tp/zz", "/hooks/ingress_tp/n1",
+                        "/hooks/ingress_tp_nowh/n1", "/hooks/ingress_tp_nowh",
+                        "/hooks/ingress_tp/a1/extra", "/hooks/ingress_tp/", "/hooks/"};
+    for (size_t i = 0; i < sizeof nf / sizeof nf[0]; i++) {
+        CHECK(post(nf[i], h, "{}", &r) == 0);
+        if (r.status != 404) fprintf(stderr, "%s -> %d\n", nf[i], r.status);
+        CHECK(r.status == 404);
+        CHECK_CONTAINS(r.body, "not_found");
+    }
+    CHECK(xlen("t1") == 2);
+
+    /* Limits: body over http.max_body_bytes, too many headers. */
+    static char big[100 * 1024];
+    memset(big, 'x', sizeof big);
+    CHECK(pf_http(g_port, "POST", "/hooks/ingress_tp/a1", h, big, sizeof big, &r) == 0);
+    CHECK(r.status == 413);
+    static char many[8192];
+    size_t off = 0;
+    for (int i = 0; i < CH_INGRESS_MAX_HEADERS + 5; i++)
+        off += (size_t)snprintf(many + off, sizeof many - off, "x-h%d: v\r\n", i);
+    snprintf(many + off, sizeof many - off, "%s", h);
+    CHECK(post("/hooks/ingress_tp/a1", many, "{}", &r) == 0);
+    CHECK(r.status == 431);
+    CHECK(xlen("t1") == 2);
+}
+
+static void test_app_level(void)
+{
+    pf_resp r;
+    const char *base = "x-itp-token: app-secret\r\n";
+    char h[512];
+    long long n1 = xlen("t1"), n2 = xlen("t2");
+    snprintf(h, sizeof h, "%sx-itp-route: page:1\r\n", base);
+    CHECK(post("/hooks/ingress_tp", h, "{\"batch\":1}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK(xlen("t1") == n1 + 1 && xlen("t2") == n2); /* the owner only */
+    char body[1024];
+    size_t blen;
+    json_t *e = last_entry("t1", body, &blen);
+    CHECK_STR(jstr(e, "c"), "a1");
+    json_decref(e);
+
+    snprintf(h, sizeof h, "%sx-itp-route: page:2\r\n", base);
+    CHECK(post("/hooks/ingress_tp", h, "{\"batch\":2}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK(xlen("t1") == n1 + 1 && xlen("t2") == n2 + 1);
+    e = last_entry("t2", body, &blen);
+    CHECK_STR(jstr(e, "c"), "b1");
+    json_decref(e);
+
+    /* A key both own, and a batch naming two keys of one owner: each
+     * connection stores the event once. */
+    snprintf(h, sizeof h, "%sx-itp-route: page:3,page:1\r\n", base);
+    CHECK(post("/hooks/ingress_tp", h, "{\"batch\":3}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK(xlen("t1") == n1 + 2 && xlen("t2") == n2 + 2);
+
+    /* Nobody's key: refused, counted, nothing stored anywhere. */
+    ch_ingress_stats st;
+    ch_ingress_get_stats(g_ing, &st);
+    uint64_t unrouted = st.unrouted;
+    snprintf(h, sizeof h, "%sx-itp-route: page:9\r\n", base);
+    CHECK(post("/hooks/ingress_tp", h, "{\"batch\":4}", &r) == 0);
+    CHECK(r.status == 404);
+    CHECK_CONTAINS(r.body, "unrouted");
+    ch_ingress_get_stats(g_ing, &st);
+    CHECK(st.unrouted == unrouted + 1);
+    CHECK(xlen("t1") == n1 + 2 && xlen("t2") == n2 + 2);
+    /* webhook_route failing (no route header): 400. Bad app signature: 401. */
+    CHECK(post("/hooks/ingress_tp", base, "{}", &r) == 0);
+    CHECK(r.status == 400);
+    CHECK(post("/hooks/ingress_tp", "x-itp-token: tok-a1\r\nx-itp-route: page:1\r\n", "{}", &r) ==
+          0);
+    CHECK(r.status == 401);
+
+    /* App-level dedup, per connection. */
+    snprintf(h, sizeof h, "%sx-itp-route: page:3\r\nx-itp-dedup: m-77\r\n", base);
+    CHECK(post("/hooks/ingress_tp", h, "{\"batch\":5}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK(post("/hooks/ingress_tp", h, "{\"batch\":5}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK_CONTAINS(r.body, "duplicate");
+    CHECK(xlen("t1") == n1 + 3 && xlen("t2") == n2 + 3);
+    CHECK(pf_int("EXISTS c360:{t:t2}:dd:b1:m-77") == 1);
+}
+
+static void test_states(void)
+{
+    pf_resp r;
+    const char *h = "x-itp-token: tok-a1\r\n";
+    CHECK(ch_conn_set_state("t1", "a1", "disabled", "test", "system", NULL) == C360_OK);
+    CHECK(wait_state("a1", "disabled"));
+    long long n = xlen("t1");
+    CHECK(post("/hooks/ingress_tp/a1", h, "{}", &r) == 0);
+    CHECK(r.status == 410);
+    /* App-level events skip a disabled connection. */
+    CHECK(post("/hooks/ingress_tp", "x-itp-token: app-secret\r\nx-itp-route: page:1\r\n", "{}",
+               &r) == 0);
+    CHECK(r.status == 404);
+    CHECK(xlen("t1") == n);
+    /* Paused: still stored, nothing is lost. */
+    CHECK(ch_conn_set_state("t1", "a1", "paused", "test", "system", NULL) == C360_OK);
+    CHECK(wait_state("a1", "paused"));
+    CHECK(wait_status("/hooks/ingress_tp/a1?challenge=x", NULL, 200));
+    CHECK(post("/hooks/ingress_tp/a1", h, "{}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK(xlen("t1") == n + 1);
+    CHECK(ch_conn_set_state("t1", "a1", "active", "", "system", NULL) == C360_OK);
+    CHECK(wait_state("a1", "active"));
+}
+
+/* Many requests in flight at once: they share script calls (one per
+ * tenant and loop turn), and each still gets its own outcome -- including
+ * two copies of one event in the same batch (one stored, one duplicate). */
+static void test_batched(void)
+{
+    enum { NA = 10, NB = 5, NS = 2, N = NA + NB + NS };
+    long long a0 = xlen("t1"), b0 = xlen("t2");
+    redisReply *cs = pf_cmd("INFO commandstats");
+    long long calls0 = 0;
+    const char *e = cs->type == REDIS_REPLY_STRING ? strstr(cs->str, "cmdstat_evalsha:calls=") : NULL;
+    if (e) calls0 = atoll(e + strlen("cmdstat_evalsha:calls="));
+    freeReplyObject(cs);
+    int fd[N];
+    char h[256], body[64];
+    for (int i = 0; i < N; i++) {
+        const char *target = i < NA || i >= NA + NB ? "/hooks/ingress_tp/a1" : "/hooks/ingress_tp/b1";
+        const char *tok = i < NA || i >= NA + NB ? "tok-a1" : "tok-b1";
+        if (i >= NA + NB) snprintf(h, sizeof h, "x-itp-token: %s\r\nx-itp-dedup: same-1\r\n", tok);
+        else snprintf(h, sizeof h, "x-itp-token: %s\r\nx-itp-dedup: batch-%d\r\n", tok, i);
+        int bl = snprintf(body, sizeof body, "{\"i\":%d}", i);
+        fd[i] = pf_http_send(g_port, "POST", target, h, body, (size_t)bl);
+        CHECK(fd[i] >= 0);
+    }
+    int dups = 0, ok = 0;
+    for (int i = 0; i < N; i++) {
+        pf_resp r;
+        memset(&r, 0, sizeof r);
+        if (fd[i] >= 0 && pf_http_recv(fd[i], &r) == 0 && r.status == 200) {
+            ok++;
+            if (strstr(r.body, "duplicate")) dups++;
+        }
+    }
+    CHECK(ok == N);
+    CHECK(dups == 1);
+    CHECK(xlen("t1") == a0 + NA + 1);
+    CHECK(xlen("t2") == b0 + NB);
+    cs = pf_cmd("INFO commandstats");
+    e = cs->type == REDIS_REPLY_STRING ? strstr(cs->str, "cmdstat_evalsha:calls=") : NULL;
+    long long calls = e ? atoll(e + strlen("cmdstat_evalsha:calls=")) - calls0 : -1;
+    freeReplyObject(cs);
+    /* Never more calls than events; how many fewer depends on how the
+     * requests fell into loop turns. */
+    CHECK(calls >= 1 && calls <= N);
+    fprintf(stderr, "batched: %d requests in %lld script calls\n", N, calls);
+}
+
+/* 200 comes only after Redis acknowledged: with Redis's writes paused the
+ * answer waits, and the entry exists when it arrives. */
+static void test_deferred(void)
+{
+    pf_resp r;
+    long long n = xlen("t1");
+    freeReplyObject(pf_cmd("CLIENT PAUSE 400 WRITE"));
+    CHECK(post("/hooks/ingress_tp/a1", "x-itp-token: tok-a1\r\n", "{\"slow\":1}", &r) == 0);
+    CHECK(r.status == 200);
+    CHECK(r.ms >= 300);
+    CHECK(xlen("t1") == n + 1);
+}
+
+/* Redis down: never 200. Back up (empty, scripts forgotten): stores again
+ * once the connections exist again. */
+static void test_redis_down(void)
+{
+    pf_resp r;
+    const char *h = "x-itp-token: tok-a1\r\n";
+    fx_redis_kill();
+    int ok200 = 0, n503 = 0;
+    for (int i = 0; i < 20; i++) {
+        CHECK(post("/hooks/ingress_tp/a1", h, "{\"down\":1}", &r) == 0);
+        if (r.status == 200) ok200++;
+        if (r.status == 503) n503++;
+        fx_sleep_ms(20);
+    }
+    CHECK(ok200 == 0);
+    CHECK(n503 == 20);
+    CHECK_CONTAINS(r.head, "Retry-After: 1");
+    ch_ingress_stats st;
+    ch_ingress_get_stats(g_ing, &st);
+    CHECK(st.unavailable >= 20);
+
+    fx_redis_start();
+    put("t1", "a1", "ingress_tp", "{\"token\":\"tok-a1\",\"route_keys\":[\"page:1\"]}");
+    int stored = 0;
+    for (int i = 0; i < 500 && !stored; i++) {
+        CHECK(post("/hooks/ingress_tp/a1", h, "{\"back\":1}", &r) == 0);
+        if (r.status == 200) stored = 1;
+        else fx_sleep_ms(20);
+    }
+    CHECK(stored);
+    CHECK(xlen("t1") == 1);
+}
+
+static void *client(void *arg)
+{
+    (void)arg;
+    put("t1", "a1", "ingress_tp",
+        "{\"token\":\"tok-a1\",\"route_keys\":[\"page:1\",\"page:3\"]}");
+    put("t2", "b1", "ingress_tp",
+        "{\"token\":\"tok-b1\",\"route_keys\":[\"page:2\",\"page:3\"]}");
+    put("t1", "n1", "ingress_tp_nowh", "{}");
+    /* The cache and the opener catch up in the background: a handshake
+     * (stores nothing) answers 200 once both connections are usable. */
+    CHECK(wait_status("/hooks/ingress_tp/a1?challenge=x", NULL, 200));
+    CHECK(wait_status("/hooks/ingress_tp/b1?challenge=x", NULL, 200));
+    /* The app-level routes need both connections' keys in the cache. */
+    ch_cc_target t[4];
+    for (int i = 0; i < 500 && ch_conncache_route(g_cc, "ingress_tp", "page:3", t, 4) < 2; i++)
+        fx_sleep_ms(10);
+    CHECK(ch_conncache_route(g_cc, "ingress_tp", "page:3", t, 4) == 2);
+
+    test_per_connection();
+    test_verdicts();
+    test_app_level();
+    test_states();
+    test_batched();
+    test_deferred();
+    test_redis_down();
+    ch_rconn_thread_close();
+    atomic_store(&g_done, 1);
+    return NULL;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    if (atomic_load(&g_done)) event_base_loopbreak(arg);
+}
+
+int main(void)
+{
+    g_rport = fx_redis_start();
+    ch_redis_url u = {.port = g_rport};
+    snprintf(u.host, sizeof u.host, "127.0.0.1");
+    ch_rconn_configure(&u, NULL, NULL, 2000);
+    pf_raw = redisConnect("127.0.0.1", g_rport);
+    ch_hostapi_set_loop_thread();
+    ch_loader *ld = pf_load_plugins();
+
+    struct event_base *base = event_base_new();
+    ch_http_limits lim = {.max_body = 64 * 1024, .max_headers = 16 * 1024, .timeout_s = 5};
+    ch_http *http = ch_http_new(base, &lim);
+    char err[256];
+    if (ch_http_listen(http, "127.0.0.1", 0, err, sizeof err) != CH_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    g_port = ch_http_port(http);
+    ch_redis *redis = ch_redis_new(base, &u, NULL, NULL);
+    ch_redis_start(redis);
+    g_cc = ch_conncache_new(base, &u, NULL, NULL, 30);
+    ch_instances *inst = ch_instances_new(ld, NULL);
+    CHECK(ch_conncache_start(g_cc) == 0);
+    CHECK(ch_instances_opener_start(inst, g_cc) == 0);
+    ch_ingress_opts o = {.dedup_window_s = 3600};
+    g_ing = ch_ingress_new(base, http, redis, g_cc, inst, ld, &o);
+
+    pthread_t th;
+    pthread_create(&th, NULL, client, NULL);
+    struct event *tick = event_new(base, -1, EV_PERSIST, on_tick, base);
+    struct timeval tv = {0, 20000};
+    event_add(tick, &tv);
+    event_base_dispatch(base);
+    pthread_join(th, NULL);
+
+    ch_ingress_stats st;
+    ch_ingress_get_stats(g_ing, &st);
+    CHECK(st.pending == 0);
+    CHECK(st.accepted == 25); /* the 200s with a stored entry, counted above */
+    CHECK(st.replied >= 1 && st.rejected >= 3 && st.gone == 1 && st.duplicates == 3);
+
+    event_free(tick);
+    ch_http_stop_accepting(http);
+    ch_conncache_stop(g_cc);
+    ch_instances_free(inst);
+    ch_redis_free(redis);
+    ch_ingress_free(g_ing);
+    ch_http_free(http);
+    ch_conncache_free(g_cc);
+    event_base_free(base);
+    ch_loader_free(ld);
+    redisFree(pf_raw);
+    ch_rconn_thread_close();
+    ch_rconn_shutdown();
+    CHECK_DONE();
+}

@@ -1,0 +1,537 @@
+/* test_queue_work -- the worker side of the work streams (queue_work.h)
+ * against a real redis-server, without any plugin: fetch (group creation,
+ * shares, due retries), every outcome (records routed to two destinations,
+ * a second OK that must not deliver twice, retry and hold, dead letters with
+ * the original fields, drop, failed tick), taking over another consumer's
+ * entries and one's own leftovers, consumer housekeeping, the poison
+ * count, the delivery log and lease release, backoff bounds and consumer
+ * names. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "check.h"
+#include "queue_work.h"
+#include "rconn.h"
+#include "records.h"
+#include "redis_fixture.h"
+
+static redisContext *g_raw;
+
+static redisReply *raw(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(g_raw, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "raw redis: %s\n", g_raw->errstr);
+        exit(1);
+    }
+    return r;
+}
+
+/* A command whose reply is not needed. */
+static void raw_do(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(g_raw, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "raw redis: %s\n", g_raw->errstr);
+        exit(1);
+    }
+    freeReplyObject(r);
+}
+
+static long long raw_int(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(g_raw, fmt, ap);
+    va_end(ap);
+    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+    if (r) freeReplyObject(r);
+    return v;
+}
+
+static char *raw_str(const char *fmt, ...)
+{
+    static char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(g_raw, fmt, ap);
+    va_end(ap);
+    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    if (r) freeReplyObject(r);
+    return buf;
+}
+
+/* XADDs an event entry; returns its id in out. */
+static void add_event(const char *tenant, const char *conn, const char *body, char out[CH_QW_ID_MAX])
+{
+    redisReply *r = raw("XADD c360:{t:%s}:ev * k wh c %s p wtp t 1700000000000 a 1 h {} b %s rid r1",
+                        tenant, conn, body);
+    snprintf(out, CH_QW_ID_MAX, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+/* The value of field `name` in entry `id` of a stream, or "(none)". */
+static char *field_of(const char *stream, const char *id, const char *name)
+{
+    static char buf[1024];
+    snprintf(buf, sizeof buf, "(none)");
+    redisReply *r = raw("XRANGE %s %s %s", stream, id, id);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        redisReply *f = r->element[0]->element[1];
+        for (size_t i = 0; i + 1 < f->elements; i += 2)
+            if (strcmp(f->element[i]->str, name) == 0) snprintf(buf, sizeof buf, "%s", f->element[i + 1]->str);
+    }
+    freeReplyObject(r);
+    return buf;
+}
+
+/* The owner of a pending entry, or "(none)". */
+static char *owner_of(const char *stream, const char *id)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "(none)");
+    redisReply *r = raw("XPENDING %s w %s %s 1", stream, id, id);
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
+        snprintf(buf, sizeof buf, "%s", r->element[0]->element[1]->str);
+    freeReplyObject(r);
+    return buf;
+}
+
+static void test_fetch(void)
+{
+    ch_qbatch b;
+    /* No stream: nothing, and no stream or group gets created. */
+    CHECK(ch_qw_fetch("t1", "h-1-0", 4, &b) == C360_OK);
+    CHECK(b.n == 0);
+    ch_qbatch_free(&b);
+    CHECK(raw_int("EXISTS c360:{t:t1}:ev") == 0);
+
+    char ids[6][CH_QW_ID_MAX];
+    for (int i = 0; i < 6; i++) add_event("t1", "src", "ok 1", ids[i]);
+    /* The group is created at 0: entries stored before it are read. */
+    CHECK(ch_qw_fetch("t1", "h-1-0", 4, &b) == C360_OK);
+    CHECK(b.n == 4); /* the share */
+    CHECK(b.items[0].kind == CH_Q_EV && b.items[0].valid);
+    CHECK_STR(b.items[0].id, ids[0]);
+    CHECK_STR(b.items[0].member, ids[0]);
+    CHECK_STR(b.items[0].k, "wh");
+    CHECK_STR(b.items[0].c, "src");
+    CHECK_STR(b.items[0].b, "ok 1");
+    CHECK_STR(b.items[0].h, "{}");
+    CHECK(b.items[0].t == 1700000000000LL && b.items[0].a == 1 && b.items[0].att == 0);
+    CHECK(ch_qitem_attempt(&b.items[0]) == 1);
+    ch_qbatch_free(&b);
+    CHECK_STR(owner_of("c360:{t:t1}:ev", ids[0]), "h-1-0");
+    CHECK(ch_qw_fetch("t1", "h-1-1", 4, &b) == C360_OK);
+    CHECK(b.n == 2);
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_fetch("t1", "h-1-1", 4, &b) == C360_OK);
+    CHECK(b.n == 0);
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_fetch("t:1", "h-1-1", 4, &b) == C360_EINVAL);
+    CHECK(ch_qw_fetch("t1", "h-1-1", 0, &b) == C360_EINVAL);
+}
+
+static void test_outcome_ok(void)
+{
+    raw_do("DEL c360:{t:t2}:ev c360:{t:t2}:dl");
+    raw_do("SADD c360:{t:t2}:routes:src dA dB");
+    char id[CH_QW_ID_MAX];
+    add_event("t2", "src", "ok 2", id);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t2", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 1);
+    ch_records recs;
+    ch_records_init(&recs);
+    CHECK(ch_records_add(&recs, "lead", "r-1", "{\"a\":1}", 7) == C360_OK);
+    CHECK(ch_records_add(&recs, "lead", "r-2", "{\"a\":\"x:y\"}", 11) == C360_OK);
+    size_t len = 0;
+    char *blob = ch_records_pack(&recs, &len);
+    CHECK(blob && len > 0);
+    ch_qoutcome o = {.mode = CH_QM_OK, .records = blob, .records_len = len, .nrec = 2};
+    long long res = 0;
+    CHECK(ch_qw_outcome("t2", &b.items[0], &o, &res) == C360_OK);
+    CHECK(res == 4); /* 2 records x 2 destinations */
+    CHECK(raw_int("XLEN c360:{t:t2}:dl") == 4);
+    redisReply *p = raw("XPENDING c360:{t:t2}:ev w");
+    CHECK(p->type == REDIS_REPLY_ARRAY && p->element[0]->integer == 0);
+    freeReplyObject(p);
+    /* The delivery entries: destination, source, record; the colon inside
+     * the JSON survived the packing. */
+    redisReply *r = raw("XRANGE c360:{t:t2}:dl - +");
+    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
+    int seen_a = 0, seen_b = 0, seen_colon = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        redisReply *f = r->element[i]->element[1];
+        const char *d = "", *s = "", *ri = "", *json = "", *et = "", *sp = "";
+        for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            const char *n = f->element[j]->str, *v = f->element[j + 1]->str;
+            if (!strcmp(n, "d")) d = v;
+            if (!strcmp(n, "s")) s = v;
+            if (!strcmp(n, "ri")) ri = v;
+            if (!strcmp(n, "r")) json = v;
+            if (!strcmp(n, "et")) et = v;
+            if (!strcmp(n, "sp")) sp = v;
+        }
+        seen_a += !strcmp(d, "dA");
+        seen_b += !strcmp(d, "dB");
+        seen_colon += !strcmp(ri, "r-2") && !strcmp(json, "{\"a\":\"x:y\"}");
+        CHECK_STR(s, "src");
+        CHECK_STR(sp, "wtp");
+        CHECK_STR(et, "1700000000000");
+    }
+    freeReplyObject(r);
+    CHECK(seen_a == 2 && seen_b == 2 && seen_colon == 2);
+    CHECK_STR(raw_str("HGET c360:{t:t2}:conn:src:stat events"), "1");
+    CHECK_STR(raw_str("HGET c360:{t:t2}:conn:src:stat records"), "2");
+    CHECK(strcmp(raw_str("HGET c360:{t:t2}:conn:src:stat last_ok_ms"), "(nil)") != 0);
+
+    /* The same item finished again (another consumer raced us): nothing is
+     * delivered twice. */
+    CHECK(ch_qw_outcome("t2", &b.items[0], &o, &res) == C360_OK);
+    CHECK(res == -1);
+    CHECK(raw_int("XLEN c360:{t:t2}:dl") == 4);
+    free(blob);
+    ch_records_free(&recs);
+    ch_qbatch_free(&b);
+
+    /* No routes: the records are counted, nothing is enqueued. */
+    add_event("t2", "lonely", "ok 1", id);
+    /* The fetch also hands out the 4 deliveries enqueued above (events
+     * first, then deliveries, each within the share). */
+    CHECK(ch_qw_fetch("t2", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 5);
+    CHECK(b.n == 5 && b.items[0].kind == CH_Q_EV && b.items[1].kind == CH_Q_DL);
+    ch_records_init(&recs);
+    ch_records_add(&recs, "lead", "r-9", "{}", 2);
+    blob = ch_records_pack(&recs, &len);
+    ch_qoutcome o2 = {.mode = CH_QM_OK, .records = blob, .records_len = len, .nrec = 1};
+    CHECK(ch_qw_outcome("t2", &b.items[0], &o2, &res) == C360_OK);
+    CHECK(res == 0);
+    CHECK(raw_int("XLEN c360:{t:t2}:dl") == 4);
+    CHECK_STR(raw_str("HGET c360:{t:t2}:conn:lonely:stat records"), "1");
+    free(blob);
+    ch_records_free(&recs);
+    ch_qbatch_free(&b);
+}
+
+static void test_retry_hold(void)
+{
+    char id[CH_QW_ID_MAX];
+    add_event("t3", "src", "retry 5", id);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t3", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 1);
+    ch_qoutcome o = {.mode = CH_QM_RETRY, .delay_ms = 300, .err = "retry later: slow down"};
+    long long res = 0;
+    CHECK(ch_qw_outcome("t3", &b.items[0], &o, &res) == C360_OK);
+    CHECK(res == 1);
+    CHECK_STR(owner_of("c360:{t:t3}:ev", id), "retry");
+    CHECK_STR(raw_str("HGET c360:{t:t3}:att %s", id), "1");
+    CHECK_STR(raw_str("HGET c360:{t:t3}:conn:src:stat retries"), "1");
+    CHECK_STR(raw_str("HGET c360:{t:t3}:conn:src:stat last_err"), "retry later: slow down");
+    ch_qbatch_free(&b);
+    /* Not due yet. */
+    CHECK(ch_qw_fetch("t3", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 0);
+    ch_qbatch_free(&b);
+    fx_sleep_ms(350);
+    CHECK(ch_qw_fetch("t3", "h-1-7", 8, &b) == C360_OK);
+    CHECK(b.n == 1);
+    CHECK(b.n == 1 && b.items[0].att == 1 && ch_qitem_attempt(&b.items[0]) == 2);
+    CHECK(raw_int("ZCARD c360:{t:t3}:retry") == 0);
+    CHECK_STR(owner_of("c360:{t:t3}:ev", id), "h-1-7");
+
+    /* Hold: back to `retry`, no attempt counted. */
+    ch_qoutcome h = {.mode = CH_QM_HOLD, .delay_ms = 50};
+    CHECK(ch_qw_outcome("t3", &b.items[0], &h, &res) == C360_OK && res == 1);
+    CHECK_STR(raw_str("HGET c360:{t:t3}:att %s", id), "1");
+    CHECK_STR(raw_str("HGET c360:{t:t3}:conn:src:stat retries"), "1");
+    ch_qbatch_free(&b);
+    fx_sleep_ms(80);
+    CHECK(ch_qw_fetch("t3", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 1 && ch_qitem_attempt(&b.items[0]) == 2);
+    /* Acknowledged meanwhile by someone else: a retry is refused (0) and
+     * the attempt counter forgotten. */
+    raw_do("XACK c360:{t:t3}:ev w %s", id);
+    CHECK(ch_qw_outcome("t3", &b.items[0], &o, &res) == C360_OK && res == 0);
+    CHECK(raw_int("HEXISTS c360:{t:t3}:att %s", id) == 0);
+    CHECK(raw_int("ZCARD c360:{t:t3}:retry") == 0);
+    ch_qbatch_free(&b);
+
+    /* A due retry whose entry was trimmed away: dropped from the set. */
+    raw_do("ZADD c360:{t:t3}:retry 1 1-1");
+    raw_do("HSET c360:{t:t3}:att 1-1 3");
+    CHECK(ch_qw_fetch("t3", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 0);
+    CHECK(raw_int("ZCARD c360:{t:t3}:retry") == 0);
+    CHECK(raw_int("HEXISTS c360:{t:t3}:att 1-1") == 0);
+    ch_qbatch_free(&b);
+}
+
+static void test_dlq_drop_fail(void)
+{
+    char id[CH_QW_ID_MAX];
+    add_event("t4", "src", "error", id);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t4", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 1);
+    raw_do("HSET c360:{t:t4}:crash %s 1", id);
+    ch_qoutcome o = {.mode = CH_QM_DLQ, .why = "error", .err = "permanent error: boom"};
+    CHECK(ch_qw_outcome("t4", &b.items[0], &o, NULL) == C360_OK);
+    CHECK(raw_int("XLEN c360:{t:t4}:dlq") == 1);
+    redisReply *r = raw("XRANGE c360:{t:t4}:dlq - +");
+    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+    if (r->elements == 1) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", r->element[0]->element[0]->str);
+        CHECK_STR(field_of("c360:{t:t4}:dlq", key, "kind"), "ev");
+        CHECK_STR(field_of("c360:{t:t4}:dlq", key, "why"), "error");
+        CHECK_STR(field_of("c360:{t:t4}:dlq", key, "err"), "permanent error: boom");
+        CHECK_STR(field_of("c360:{t:t4}:dlq", key, "orig"), id);
+        CHECK_STR(field_of("c360:{t:t4}:dlq", key, "b"), "error");
+        CHECK_STR(field_of("c360:{t:t4}:dlq", key, "t"), "1700000000000");
+        CHECK_STR(field_of("c360:{t:t4}:dlq", key, "c"), "src");
+    }
+    freeReplyObject(r);
+    CHECK_STR(owner_of("c360:{t:t4}:ev", id), "(none)");
+    CHECK(raw_int("HEXISTS c360:{t:t4}:crash %s", id) == 0);
+    CHECK_STR(raw_str("HGET c360:{t:t4}:conn:src:stat dlq"), "1");
+    ch_qbatch_free(&b);
+
+    /* Drop: acknowledged; counted only when asked (the connection exists). */
+    add_event("t4", "src", "x", id);
+    CHECK(ch_qw_fetch("t4", "h-1-0", 8, &b) == C360_OK);
+    ch_qoutcome d = {.mode = CH_QM_DROP, .why = "disabled"};
+    CHECK(b.n == 1 && ch_qw_outcome("t4", &b.items[0], &d, NULL) == C360_OK);
+    CHECK_STR(owner_of("c360:{t:t4}:ev", id), "(none)");
+    CHECK_STR(raw_str("HGET c360:{t:t4}:conn:src:stat dropped"), "1");
+    ch_qbatch_free(&b);
+
+    /* A failed tick: acknowledged, its error kept. */
+    add_event("t4", "src", "tick", id);
+    CHECK(ch_qw_fetch("t4", "h-1-0", 8, &b) == C360_OK);
+    ch_qoutcome f = {.mode = CH_QM_FAIL, .err = "provider down", .tick = 1};
+    CHECK(b.n == 1 && ch_qw_outcome("t4", &b.items[0], &f, NULL) == C360_OK);
+    CHECK_STR(owner_of("c360:{t:t4}:ev", id), "(none)");
+    CHECK_STR(raw_str("HGET c360:{t:t4}:conn:src:stat last_err"), "provider down");
+    CHECK(raw_int("XLEN c360:{t:t4}:dlq") == 1);
+    ch_qbatch_free(&b);
+
+    /* A malformed item (no connection) still reaches the dead letters. */
+    raw_do("XADD c360:{t:t4}:ev * k wh b junk");
+    CHECK(ch_qw_fetch("t4", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 1);
+    ch_qoutcome m = {.mode = CH_QM_DLQ, .why = "error", .err = "malformed"};
+    CHECK(b.n == 1 && ch_qw_outcome("t4", &b.items[0], &m, NULL) == C360_OK);
+    CHECK(raw_int("XLEN c360:{t:t4}:dlq") == 2);
+    ch_qbatch_free(&b);
+}
+
+static void test_deliveries(void)
+{
+    raw_do("XADD c360:{t:t5}:dl * d dst s src sp wtp rt lead ri rec-1 r {} a 1 t 5 et 4");
+    raw_do("ZADD c360:{t:t5}:lease:dst 99999999999999 tok-1");
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t5", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 1);
+    CHECK(b.n == 1 && b.items[0].kind == CH_Q_DL);
+    if (b.n != 1) return;
+    ch_qitem *it = &b.items[0];
+    CHECK_STR(it->d, "dst");
+    CHECK_STR(it->ri, "rec-1");
+    CHECK(it->et == 4 && it->t == 5);
+    CHECK(strncmp(it->member, "dl:", 3) == 0);
+    char longerr[600];
+    memset(longerr, 'e', sizeof longerr - 1);
+    longerr[sizeof longerr - 1] = '\0';
+    ch_qoutcome o = {.mode = CH_QM_RETRY, .delay_ms = 10, .err = longerr, .status = C360_RETRY,
+                     .latency_ms = 12, .lease_token = "tok-1"};
+    CHECK(ch_qw_outcome("t5", it, &o, NULL) == C360_OK);
+    CHECK(raw_int("ZCARD c360:{t:t5}:lease:dst") == 0);
+    CHECK(raw_int("XLEN c360:{t:t5}:dlog:dst") == 1);
+    redisReply *r = raw("XRANGE c360:{t:t5}:dlog:dst - +");
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", r->element[0]->element[0]->str);
+        CHECK_STR(field_of("c360:{t:t5}:dlog:dst", key, "ri"), "rec-1");
+        CHECK_STR(field_of("c360:{t:t5}:dlog:dst", key, "st"), "1");
+        CHECK_STR(field_of("c360:{t:t5}:dlog:dst", key, "ms"), "12");
+        CHECK(strlen(field_of("c360:{t:t5}:dlog:dst", key, "err")) == CH_QW_DLOG_ERR_MAX);
+    }
+    freeReplyObject(r);
+    CHECK(strlen(raw_str("HGET c360:{t:t5}:conn:dst:stat last_err")) == CH_QW_ERR_MAX);
+    CHECK(strcmp(raw_str("ZSCORE c360:{t:t5}:retry %s", it->member), "(nil)") != 0);
+    ch_qbatch_free(&b);
+    fx_sleep_ms(30);
+    CHECK(ch_qw_fetch("t5", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 1 && b.items[0].kind == CH_Q_DL && b.items[0].att == 1);
+    ch_qoutcome ok = {.mode = CH_QM_OK, .status = 0, .latency_ms = 3};
+    CHECK(b.n == 1 && ch_qw_outcome("t5", &b.items[0], &ok, NULL) == C360_OK);
+    CHECK_STR(raw_str("HGET c360:{t:t5}:conn:dst:stat deliveries"), "1");
+    CHECK(raw_int("XLEN c360:{t:t5}:dlog:dst") == 2);
+    CHECK(raw_int("HLEN c360:{t:t5}:att") == 0);
+    ch_qbatch_free(&b);
+
+    /* The delivery log stays bounded. */
+    for (int i = 0; i < 1300; i++) raw_do("XADD c360:{t:t5}:dl * d dst s src rt lead ri rec-%d r {} a 1 t 5", i);
+    int n = 0;
+    for (;;) {
+        CHECK(ch_qw_fetch("t5", "h-1-0", 200, &b) == C360_OK);
+        if (b.n == 0) { ch_qbatch_free(&b); break; }
+        for (size_t i = 0; i < b.n; i++, n++) ch_qw_outcome("t5", &b.items[i], &ok, NULL);
+        ch_qbatch_free(&b);
+    }
+    CHECK(n == 1300);
+    long long dlog = raw_int("XLEN c360:{t:t5}:dlog:dst");
+    CHECK(dlog >= 1000 && dlog < 1300);
+}
+
+static void test_claim(void)
+{
+    char id[4][CH_QW_ID_MAX];
+    for (int i = 0; i < 4; i++) add_event("t6", "src", "ok 0", id[i]);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t6", "hostA-11-0", 3, &b) == C360_OK);
+    CHECK(b.n == 3);
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_fetch("t6", "hostA-12-0", 3, &b) == C360_OK);
+    CHECK(b.n == 1);
+    ch_qbatch_free(&b);
+
+    ch_qconsumer cs[8];
+    size_t n = 0;
+    CHECK(ch_qw_consumers("t6", CH_Q_EV, cs, 8, &n) == C360_OK);
+    CHECK(n == 2);
+    CHECK(ch_qw_consumers("t6", CH_Q_DL, cs, 8, &n) == C360_OK && n == 0); /* no stream */
+
+    /* Taking over a dead consumer: everything, then the consumer is gone. */
+    CHECK(ch_qw_claim("t6", CH_Q_EV, "hostA-11-0", "hostB-5-1", 0, 2, &b) == C360_OK);
+    CHECK(b.n == 2);
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_consumers("t6", CH_Q_EV, cs, 8, &n) == C360_OK && n == 3);
+    CHECK(ch_qw_claim("t6", CH_Q_EV, "hostA-11-0", "hostB-5-1", 0, 2, &b) == C360_OK);
+    CHECK(b.n == 1);
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_consumers("t6", CH_Q_EV, cs, 8, &n) == C360_OK);
+    CHECK(n == 2); /* hostA-11-0 deleted once empty */
+    CHECK_STR(owner_of("c360:{t:t6}:ev", id[0]), "hostB-5-1");
+
+    /* Idle threshold: entries idle less than that stay where they are. */
+    CHECK(ch_qw_claim("t6", CH_Q_EV, "hostA-12-0", "hostB-5-1", 60000, 10, &b) == C360_OK);
+    CHECK(b.n == 0);
+    ch_qbatch_free(&b);
+    CHECK_STR(owner_of("c360:{t:t6}:ev", id[3]), "hostA-12-0");
+
+    /* One's own leftovers come back in full. */
+    CHECK(ch_qw_claim("t6", CH_Q_EV, "hostB-5-1", "hostB-5-1", 0, 10, &b) == C360_OK);
+    CHECK(b.n == 3);
+    CHECK(b.n == 3 && strcmp(b.items[0].b, "ok 0") == 0);
+    ch_qbatch_free(&b);
+
+    /* A consumer with pending entries is never forgotten. */
+    CHECK(ch_qw_forget_consumer("t6", CH_Q_EV, "hostA-12-0") == C360_OK);
+    CHECK(ch_qw_consumers("t6", CH_Q_EV, cs, 8, &n) == C360_OK && n == 2);
+    raw_do("XACK c360:{t:t6}:ev w %s", id[3]);
+    CHECK(ch_qw_forget_consumer("t6", CH_Q_EV, "hostA-12-0") == C360_OK);
+    CHECK(ch_qw_consumers("t6", CH_Q_EV, cs, 8, &n) == C360_OK && n == 1);
+    CHECK(n == 1 && strcmp(cs[0].name, "hostB-5-1") == 0 && cs[0].pending == 3);
+}
+
+static void test_poison(void)
+{
+    char id[CH_QW_ID_MAX];
+    add_event("t7", "src", "crash", id);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t7", "h-99-0", 8, &b) == C360_OK && b.n == 1);
+    ch_qbatch_free(&b);
+    long long n = -1;
+    int p = -1;
+    CHECK(ch_qw_poison("t7", CH_Q_EV, id, "src", "worker crashed (signal 11)", 2, &n, &p) == C360_OK);
+    CHECK(n == 1 && p == 0);
+    CHECK(raw_int("XLEN c360:{t:t7}:dlq") == 0);
+    CHECK(ch_qw_poison("t7", CH_Q_EV, id, "src", "worker crashed (signal 11)", 2, &n, &p) == C360_OK);
+    CHECK(n == 2 && p == 1);
+    CHECK(raw_int("XLEN c360:{t:t7}:dlq") == 1);
+    redisReply *r = raw("XRANGE c360:{t:t7}:dlq - +");
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", r->element[0]->element[0]->str);
+        CHECK_STR(field_of("c360:{t:t7}:dlq", key, "why"), "poison");
+        CHECK_STR(field_of("c360:{t:t7}:dlq", key, "err"), "worker crashed (signal 11)");
+    }
+    freeReplyObject(r);
+    CHECK_STR(owner_of("c360:{t:t7}:ev", id), "(none)");
+    CHECK(raw_int("HEXISTS c360:{t:t7}:crash %s", id) == 0);
+    CHECK_STR(raw_str("HGET c360:{t:t7}:conn:src:stat dlq"), "1");
+    /* No longer pending: nothing counted. */
+    CHECK(ch_qw_poison("t7", CH_Q_EV, id, "src", "x", 2, &n, &p) == C360_OK);
+    CHECK(n == 0 && p == 0);
+    CHECK(raw_int("XLEN c360:{t:t7}:dlq") == 1);
+    CHECK(ch_qw_poison("t7", CH_Q_EV, "", "src", "x", 2, &n, &p) == C360_EINVAL);
+}
+
+static void test_helpers(void)
+{
+    for (int i = 0; i < 200; i++) {
+        int64_t d = ch_qw_backoff_ms(1, 0, 1000, 600000);
+        CHECK(d == 1000);
+        d = ch_qw_backoff_ms(4, 0, 1000, 600000);
+        CHECK(d >= 1000 && d <= 8000);
+        d = ch_qw_backoff_ms(40, 0, 1000, 600000);
+        CHECK(d >= 1000 && d <= 600000);
+        d = ch_qw_backoff_ms(2, 5000, 1000, 600000);
+        CHECK(d >= 5000 && d <= 5000); /* the plugin's wish wins when larger */
+        d = ch_qw_backoff_ms(2, 3600000, 1000, 600000);
+        CHECK(d == 3600000);       /* and is not capped */
+    }
+    int spread = 0;
+    int64_t first = ch_qw_backoff_ms(10, 0, 1000, 600000);
+    for (int i = 0; i < 20; i++) spread += ch_qw_backoff_ms(10, 0, 1000, 600000) != first;
+    CHECK(spread > 0); /* jitter */
+
+    char name[128], host[64];
+    long pid = 0;
+    ch_qw_consumer_name(name, sizeof name, "web_1.example", 4242, 3);
+    CHECK_STR(name, "web_1.example-4242-3");
+    CHECK(ch_qw_consumer_parse(name, host, sizeof host, &pid) == 0);
+    CHECK_STR(host, "web_1.example");
+    CHECK(pid == 4242);
+    CHECK(ch_qw_consumer_parse("retry", host, sizeof host, &pid) == -1);
+    CHECK(ch_qw_consumer_parse("a-b-c", host, sizeof host, &pid) == -1);
+    CHECK(ch_qw_consumer_parse("-1-2", host, sizeof host, &pid) == -1);
+    ch_qw_host_id(host, sizeof host);
+    CHECK(host[0] && !strchr(host, '-'));
+}
+
+int main(void)
+{
+    int port = fx_redis_start();
+    ch_redis_url u = {.port = port};
+    snprintf(u.host, sizeof u.host, "127.0.0.1");
+    ch_rconn_configure(&u, NULL, NULL, 2000);
+    g_raw = redisConnect("127.0.0.1", port);
+    if (!g_raw || g_raw->err) {
+        fprintf(stderr, "cannot connect to the fixture\n");
+        return 1;
+    }
+    test_fetch();
+    test_outcome_ok();
+    test_retry_hold();
+    test_dlq_drop_fail();
+    test_deliveries();
+    test_claim();
+    test_poison();
+    test_helpers();
+    redisFree(g_raw);
+    ch_rconn_shutdown();
+    CHECK_DONE();
+}

@@ -1,0 +1,429 @@
+/* test_supervisor -- forked worker processes under the supervisor
+ * (supervisor.h), with a real redis-server and the wtp test plugin, driven
+ * by a real libevent loop (the master's):
+ *  - an event that crashes its worker (SIGSEGV) is charged, the worker is
+ *    restarted with backoff, and after poison_threshold crashes the event is
+ *    a dead letter (why=poison) -- while the other events keep flowing and
+ *    are all processed and delivered;
+ *  - an event whose callback hangs gets its worker killed after the
+ *    deadline + grace, and is poisoned the same way;
+ *  - kill -9 of the workers during a steady load loses nothing: every
+ *    event is processed and every record delivered (at least once; the
+ *    duplicates, from items in flight at the kill, are counted and shown);
+ *  - a drain stops every worker gracefully;
+ *  - a worker whose threads stop beating (SIGSTOP) is replaced, nobody
+ *    blamed; workers = 0 runs the threads inside this process;
+ *  - the loop keeps running its other timers throughout (it never blocks
+ *    on the supervision). */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "call.h"
+#include "check.h"
+#include "conns.h"
+#include "hostapi.h"
+#include "loader.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "redis_fixture.h"
+#include "supervisor.h"
+
+static redisContext *g_raw;
+static struct event_base *g_base;
+static ch_loader *g_ld;
+
+static char *raw_str(const char *fmt, ...)
+{
+    static char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(g_raw, fmt, ap);
+    va_end(ap);
+    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    if (r) freeReplyObject(r);
+    return buf;
+}
+
+static long long raw_int(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(g_raw, fmt, ap);
+    va_end(ap);
+    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
+    if (r) freeReplyObject(r);
+    return v;
+}
+
+static long long state_num(const char *tenant, const char *conn, const char *key)
+{
+    const char *v = raw_str("HGET c360:{t:%s}:state:%s:%s v", tenant, conn, key);
+    return v[0] == '(' ? 0 : atoll(v);
+}
+
+static long long stat_num(const char *tenant, const char *conn, const char *field)
+{
+    return atoll(raw_str("HGET c360:{t:%s}:conn:%s:stat %s", tenant, conn, field));
+}
+
+static int pending(const char *tenant, const char *stream)
+{
+    redisReply *r = redisCommand(g_raw, "XPENDING c360:{t:%s}:%s w", tenant, stream);
+    int n = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                    r->element[0]->type == REDIS_REPLY_INTEGER ? (int)r->element[0]->integer : -1;
+    if (r) freeReplyObject(r);
+    return n;
+}
+
+static void put(const char *tenant, const char *id, const char *cfg)
+{
+    ch_conn_spec s = {.tenant = tenant, .id = id, .plugin = "wtp", .config = cfg,
+                      .config_len = strlen(cfg)};
+    if (ch_conn_put(&s, "system", NULL, NULL, NULL) != C360_OK) {
+        fprintf(stderr, "conn put %s failed\n", id);
+        exit(1);
+    }
+}
+
+static void xadd(const char *tenant, const char *conn, const char *body, char *id_out)
+{
+    redisReply *r = redisCommand(g_raw, "XADD c360:{t:%s}:ev * k wh c %s p wtp t %lld a 1 b %s",
+                                 tenant, conn, (long long)ch_now_ms(), body);
+    if (id_out) snprintf(id_out, 48, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
+    if (r) freeReplyObject(r);
+}
+
+/* The loop runs until cond(arg) holds or timeout_ms passes; on every
+ * check a counter proves the loop itself kept turning. */
+typedef struct waiter {
+    int (*cond)(void *);
+    void *arg;
+    int64_t until;
+    int met;
+    long ticks;
+    struct event *ev;
+} waiter;
+
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    waiter *w = arg;
+    w->ticks++;
+    if (w->cond(w->arg)) { w->met = 1; event_base_loopbreak(g_base); return; }
+    if (ch_monotonic_ms() > w->until) event_base_loopbreak(g_base);
+}
+
+static int run_until(int (*cond)(void *), void *arg, int timeout_ms, long *ticks)
+{
+    waiter w = {cond, arg, ch_monotonic_ms() + timeout_ms, 0, 0, NULL};
+    w.ev = event_new(g_base, -1, EV_PERSIST, on_check, &w);
+    struct timeval tv = {0, 50 * 1000};
+    event_add(w.ev, &tv);
+    event_base_dispatch(g_base);
+    event_free(w.ev);
+    if (ticks) *ticks = w.ticks;
+    return w.met;
+}
+
+static ch_supervisor_conf base_conf(int workers, int threshold)
+{
+    ch_supervisor_conf sc;
+    memset(&sc, 0, sizeof sc);
+    ch_worker_conf_defaults(&sc.worker);
+    sc.worker.loader = g_ld;
+    sc.worker.threads = 2;
+    sc.worker.callback_timeout_ms = 400;
+    sc.worker.retry_base_ms = 50;
+    sc.worker.claim_idle_ms = 1000;
+    sc.worker.tenants_refresh_ms = 100;
+    sc.worker.conn_cache_ms = 100;
+    sc.worker.shutdown_timeout_ms = 2000;
+    sc.workers = workers;
+    sc.poison_threshold = threshold;
+    sc.hang_grace_ms = 300;
+    sc.backoff_min_ms = 50;
+    sc.backoff_max_ms = 400;
+    return sc;
+}
+
+/* --- poison: crash ---------------------------------------------------------- */
+
+typedef struct pctx { const char *tenant; const char *bad; int n_ok; } pctx;
+
+static int poisoned_and_flowed(void *arg)
+{
+    pctx *p = arg;
+    redisReply *r = redisCommand(g_raw, "XRANGE c360:{t:%s}:dlq - +", p->tenant);
+    int found = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *f = r->element[i]->element[1];
+            const char *orig = "", *wy = "";
+            for (size_t j = 0; j + 1 < f->elements; j += 2) {
+                if (!strcmp(f->element[j]->str, "orig")) orig = f->element[j + 1]->str;
+                if (!strcmp(f->element[j]->str, "why")) wy = f->element[j + 1]->str;
+            }
+            if (!strcmp(orig, p->bad) && !strcmp(wy, "poison")) found = 1;
+        }
+    }
+    if (r) freeReplyObject(r);
+    char src[32], dst[32];
+    snprintf(src, sizeof src, "%s-src", p->tenant);
+    snprintf(dst, sizeof dst, "%s-d1", p->tenant);
+    return found && stat_num(p->tenant, src, "events") >= p->n_ok &&
+           state_num(p->tenant, dst, "delivered") >= p->n_ok;
+}
+
+static void test_poison(const char *tenant, const char *badbody, int expect_hang)
+{
+    /* Connection ids are global: one pair per tenant. */
+    char src[32], dst[32];
+    snprintf(src, sizeof src, "%s-src", tenant);
+    snprintf(dst, sizeof dst, "%s-d1", tenant);
+    put(tenant, src, "{}");
+    put(tenant, dst, "{}");
+    CHECK(ch_conn_route_add(tenant, src, dst, "system", NULL) == C360_OK);
+    char bad[48];
+    for (int i = 0; i < 10; i++) xadd(tenant, src, "ok 1", NULL);
+    xadd(tenant, src, badbody, bad);
+    for (int i = 0; i < 10; i++) xadd(tenant, src, "ok 1", NULL);
+
+    ch_supervisor_conf sc = base_conf(1, 2);
+    ch_supervisor *s = ch_supervisor_new(g_base, &sc);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(ch_supervisor_start(s) == 0);
+    pctx p = {tenant, bad, 20};
+    long ticks = 0;
+    int64_t t0 = ch_monotonic_ms();
+    int ok = run_until(poisoned_and_flowed, &p, 40000, &ticks);
+    int64_t took = ch_monotonic_ms() - t0;
+    CHECK(ok);
+    ch_supervisor_stats st;
+    ch_supervisor_get_stats(s, &st);
+    printf("%s: poisoned after %lld ms; spawned %llu, restarts %llu, crashes %llu, hangs %llu, "
+           "suspects %llu, poisoned %llu; loop ticked %ld times\n",
+           badbody, (long long)took, (unsigned long long)st.spawned, (unsigned long long)st.restarts,
+           (unsigned long long)st.crashes, (unsigned long long)st.hangs,
+           (unsigned long long)st.suspects, (unsigned long long)st.poisoned, ticks);
+    CHECK(st.poisoned == 1);
+    CHECK(st.suspects >= 2);
+    CHECK(st.restarts >= 2);
+    if (expect_hang) CHECK(st.hangs >= 2);
+    else CHECK(st.crashes >= 2);
+    CHECK(ticks >= took / 50 / 2); /* the loop never stalled */
+    CHECK(raw_int("XLEN c360:{t:%s}:dlq", tenant) == 1); /* only the bad one */
+    CHECK(stat_num(tenant, src, "events") == 20);
+    CHECK(raw_int("HLEN c360:{t:%s}:crash", tenant) == 0);
+    CHECK(pending(tenant, "ev") == 0);
+    ch_supervisor_drain(s);
+    CHECK(ch_supervisor_active(s) <= 1);
+    ch_supervisor_free(s);
+}
+
+/* --- kill -9 under load ------------------------------------------------------ */
+
+typedef struct lctx { const char *tenant; char (*ids)[48]; int n; ch_supervisor *s; } lctx;
+
+static int all_done(void *arg)
+{
+    lctx *l = arg;
+    ch_supervisor_stats st;
+    ch_supervisor_get_stats(l->s, &st);
+    if (st.restarts < 3) return 0; /* every killed worker replaced */
+    if (stat_num(l->tenant, "src", "events") < l->n) return 0;
+    if (state_num(l->tenant, "d1", "delivered") < l->n) return 0;
+    return pending(l->tenant, "ev") == 0 && pending(l->tenant, "dl") == 0;
+}
+
+typedef struct killer { ch_supervisor *s; int kills; int64_t next; } killer;
+
+static void on_kill(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    killer *k = arg;
+    if (k->kills >= 3 || ch_monotonic_ms() < k->next) return;
+    pid_t pid = ch_supervisor_worker_pid(k->s, k->kills % 2);
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        k->kills++;
+        k->next = ch_monotonic_ms() + 300;
+    }
+}
+
+static void test_kill9(void)
+{
+    const char *tenant = "tl";
+    put(tenant, "src", "{}");
+    put(tenant, "d1", "{\"deliver_sleep_ms\":2}");
+    CHECK(ch_conn_route_add(tenant, "src", "d1", "system", NULL) == C360_OK);
+    enum { N = 600 };
+    static char ids[N][48];
+    ch_supervisor_conf sc = base_conf(2, 3);
+    ch_supervisor *s = ch_supervisor_new(g_base, &sc);
+    CHECK(s != NULL);
+    if (!s) return;
+    CHECK(ch_supervisor_start(s) == 0);
+    /* A steady load: the events arrive while the workers run and die. */
+    for (int i = 0; i < N; i++) xadd(tenant, "src", "sleep 8", ids[i]);
+    killer k = {s, 0, ch_monotonic_ms() + 300};
+    struct event *kev = event_new(g_base, -1, EV_PERSIST, on_kill, &k);
+    struct timeval tv = {0, 20 * 1000};
+    event_add(kev, &tv);
+    lctx l = {tenant, ids, N, s};
+    int64_t t0 = ch_monotonic_ms();
+    int ok = run_until(all_done, &l, 50000, NULL);
+    event_free(kev);
+    CHECK(ok);
+    CHECK(k.kills == 3);
+    int lost_ev = 0, lost_rec = 0, dup_ev = 0, dup_rec = 0;
+    for (int i = 0; i < N; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "ev:%.47s", ids[i]);
+        long long e = state_num(tenant, "src", key);
+        snprintf(key, sizeof key, "d:%.47s-0", ids[i]);
+        long long d = state_num(tenant, "d1", key);
+        lost_ev += e == 0;
+        lost_rec += d == 0;
+        dup_ev += e > 1;
+        dup_rec += d > 1;
+    }
+    ch_supervisor_stats st;
+    ch_supervisor_get_stats(s, &st);
+    printf("kill -9 x%d under load: %d events in %lld ms; lost events %d, lost records %d; "
+           "run twice: %d events, %d deliveries; restarts %llu\n",
+           k.kills, N, (long long)(ch_monotonic_ms() - t0), lost_ev, lost_rec, dup_ev, dup_rec,
+           (unsigned long long)st.restarts);
+    CHECK(lost_ev == 0);
+    CHECK(lost_rec == 0);
+    CHECK(st.restarts >= 3);
+    CHECK(raw_int("XLEN c360:{t:%s}:dlq", tenant) == 0);
+    /* Duplicates only for what was in flight at the three kills. */
+    CHECK(dup_ev <= 3 * 2 * 2 + 6);
+
+    /* Drain: every worker stops by itself. */
+    ch_supervisor_drain(s);
+    int64_t t1 = ch_monotonic_ms();
+    while (ch_supervisor_active(s) > 0 && ch_monotonic_ms() - t1 < 5000) {
+        struct timeval once = {0, 20 * 1000};
+        event_base_loopexit(g_base, &once);
+        event_base_dispatch(g_base);
+    }
+    CHECK(ch_supervisor_active(s) == 0);
+    printf("drain: workers stopped %lld ms after SIGTERM\n", (long long)(ch_monotonic_ms() - t1));
+    ch_supervisor_free(s);
+}
+
+/* --- a worker that stops beating; workers = 0 ------------------------------ */
+
+typedef struct sctx { ch_supervisor *s; } sctx;
+
+static int stalled_and_replaced(void *arg)
+{
+    sctx *c = arg;
+    ch_supervisor_stats st;
+    ch_supervisor_get_stats(c->s, &st);
+    return st.stalls >= 1 && st.restarts >= 1 && ch_supervisor_worker_pid(c->s, 0) > 0;
+}
+
+static void test_stall(void)
+{
+    ch_supervisor_conf sc = base_conf(1, 3);
+    sc.heartbeat_timeout_ms = 1000;
+    ch_supervisor *s = ch_supervisor_new(g_base, &sc);
+    CHECK(s && ch_supervisor_start(s) == 0);
+    if (!s) return;
+    /* Up and beating first. */
+    int64_t t0 = ch_monotonic_ms();
+    while (ch_supervisor_worker_pid(s, 0) <= 0 && ch_monotonic_ms() - t0 < 5000) {
+        struct timeval once = {0, 20 * 1000};
+        event_base_loopexit(g_base, &once);
+        event_base_dispatch(g_base);
+    }
+    pid_t frozen = ch_supervisor_worker_pid(s, 0);
+    CHECK(frozen > 0);
+    fx_sleep_ms(300);
+    kill(frozen, SIGSTOP); /* alive, but every thread is silent */
+    sctx c = {s};
+    t0 = ch_monotonic_ms();
+    CHECK(run_until(stalled_and_replaced, &c, 10000, NULL));
+    int64_t took = ch_monotonic_ms() - t0;
+    CHECK(ch_supervisor_worker_pid(s, 0) != frozen);
+    CHECK(kill(frozen, 0) != 0); /* killed and reaped */
+    ch_supervisor_stats st;
+    ch_supervisor_get_stats(s, &st);
+    printf("stall: a SIGSTOPped worker was replaced %lld ms later (heartbeat timeout 1000 ms); "
+           "suspects %llu\n", (long long)took, (unsigned long long)st.suspects);
+    CHECK(st.suspects == 0); /* nobody blamed */
+    ch_supervisor_free(s);
+}
+
+static int inproc_done(void *arg)
+{
+    (void)arg;
+    return stat_num("ti", "ti-src", "events") >= 5 && state_num("ti", "ti-d1", "delivered") >= 5;
+}
+
+static void test_inproc(void)
+{
+    put("ti", "ti-src", "{}");
+    put("ti", "ti-d1", "{}");
+    CHECK(ch_conn_route_add("ti", "ti-src", "ti-d1", "system", NULL) == C360_OK);
+    for (int i = 0; i < 5; i++) xadd("ti", "ti-src", "ok 1", NULL);
+    ch_supervisor_conf sc = base_conf(0, 3);
+    ch_supervisor *s = ch_supervisor_new(g_base, &sc);
+    CHECK(s && ch_supervisor_start(s) == 0);
+    if (!s) return;
+    CHECK(ch_supervisor_worker_pid(s, 0) == 0); /* no process: threads here */
+    CHECK(run_until(inproc_done, NULL, 10000, NULL));
+    CHECK(ch_supervisor_active(s) == 2);
+    ch_supervisor_drain(s);
+    int64_t t0 = ch_monotonic_ms();
+    while (ch_supervisor_active(s) > 0 && ch_monotonic_ms() - t0 < 3000) fx_sleep_ms(20);
+    CHECK(ch_supervisor_active(s) == 0);
+    ch_supervisor_free(s);
+}
+
+int main(void)
+{
+    const char *bd = getenv("C360_BUILD_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/pipeline-plugins/worker_tp.so", bd ? bd : ".");
+    int port = fx_redis_start();
+    ch_redis_url u = {.port = port};
+    snprintf(u.host, sizeof u.host, "127.0.0.1");
+    ch_rconn_configure(&u, NULL, NULL, 2000);
+    g_raw = redisConnect("127.0.0.1", port);
+    if (!g_raw || g_raw->err) return 1;
+    g_ld = ch_loader_new(ch_host_api());
+    if (ch_loader_load_file(g_ld, path) != CH_OK) {
+        fprintf(stderr, "cannot load %s\n", path);
+        ch_loader_free(g_ld);
+        return 1;
+    }
+    CHECK(ch_metrics_init(ch_loader_count(g_ld)) == 0);
+    g_base = event_base_new();
+
+    test_poison("tp", "crash", 0);
+    test_poison("th", "hang", 1);
+    test_kill9();
+    test_stall();
+    test_inproc();
+
+    /* Counted by the workers (children) and the supervisor (master) in the
+     * shared metrics. */
+    CHECK(ch_metrics_get(CH_M_WORKER_RESTARTS) >= 7);
+    CHECK(ch_metrics_get(CH_M_DEAD_LETTERS) >= 2);
+    CHECK(ch_metrics_get(CH_M_DELIVERIES_OK) >= 640);
+
+    event_base_free(g_base);
+    ch_metrics_shutdown();
+    ch_loader_free(g_ld);
+    redisFree(g_raw);
+    ch_rconn_shutdown();
+    CHECK_DONE();
+}
