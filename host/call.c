@@ -5,16 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "util.h"
 
+/* Request ids need to be unique, not secret: a random 64-bit prefix per
+ * process (drawn once, and again after a fork) and a counter. That keeps a
+ * syscall for fresh randomness off every webhook's path. */
+static _Atomic uint64_t g_rid_counter;
+static uint64_t g_rid_prefix;
+static pid_t g_rid_pid;
+static pthread_mutex_t g_rid_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void ch_request_id(char out[33])
 {
-    unsigned char raw[16];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(out, 33, raw, sizeof raw);
+    static const char hex[] = "0123456789abcdef";
+    pid_t pid = getpid();
+    if (__atomic_load_n(&g_rid_pid, __ATOMIC_ACQUIRE) != pid) {
+        pthread_mutex_lock(&g_rid_lock);
+        if (g_rid_pid != pid) {
+            randombytes_buf(&g_rid_prefix, sizeof g_rid_prefix);
+            __atomic_store_n(&g_rid_pid, pid, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&g_rid_lock);
+    }
+    uint64_t parts[2] = {g_rid_prefix, atomic_fetch_add(&g_rid_counter, 1)};
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < 16; i++)
+            out[p * 16 + i] = hex[(parts[p] >> (60 - 4 * i)) & 15];
+    out[32] = '\0';
 }
 
 void ch_call_init(c360_call *call, const char *plugin,

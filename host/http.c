@@ -39,7 +39,7 @@ struct ch_req {
     struct evhttp_request *ev;   /* NULL once the client has gone */
     char id[65];
     const char *method;
-    char path[1024];
+    char path[256];              /* routes are short; longer paths get 414 */
     int64_t start_ms;
     int deferred;                /* heap copy: freed by the reply */
 };
