@@ -29,6 +29,10 @@ static void readyz(ch_req *r, void *arg)
         json_array_append_new(reasons, json_pack("{s:s, s:s}", "component", "plugins",
                                                  "reason", "no plugin loaded (see GET /v1/plugins for refusals)"));
     }
+    if (!ch_daemon_conns_loaded(d)) {
+        json_array_append_new(reasons, json_pack("{s:s, s:s}", "component", "connections",
+                                                 "reason", "connection cache not loaded yet"));
+    }
     if (ch_daemon_draining(d)) {
         json_array_append_new(reasons, json_pack("{s:s, s:s}", "component", "host",
                                                  "reason", "shutting down"));

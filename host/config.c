@@ -34,7 +34,7 @@ const char ch_config_help[] =
     "  ratelimit.slowdown_pct provider usage at which buckets slow down (default 90)\n"
     "  ratelimit.pause_pct  provider usage at which buckets pause (default 95)\n"
     "  ratelimit.default_pause_ms pause when a provider gives no reset time (default 60000)\n"
-    "  audit.retention_days how long audit entries are kept (default 365)\n"
+    "  audit.retention_days how long audit entries are kept (default 365; 0 = for ever)\n"
     "  audit.file           also append audit entries to this JSON Lines file\n"
     "  outbound_http.deny_private refuse customer URLs resolving to private, loopback,\n"
     "                       link-local addresses (default true)\n"
@@ -49,7 +49,8 @@ const char ch_config_help[] =
     "  pipeline.retention_days raw events kept for replay (default 7)\n"
     "  pipeline.callback_timeout_ms a callback running longer is a hang (default 60000)\n"
     "  pipeline.poison_threshold crashes or hangs before an item is poison (default 3)\n"
-    "  pipeline.claim_idle_ms pending work of a dead host is claimed after (default 60000)\n"
+    "  pipeline.claim_idle_ms pending work of a dead host is claimed after (default 60000;\n"
+    "                       never sooner than claim_idle_ms/4 + callback_timeout_ms + 7 s)\n"
     "  pipeline.delivery_concurrency deliveries in flight per destination (default 4)\n"
     "  pipeline.tick_floor_s shortest tick interval (default 10)\n"
     "  oauth.refresh_margin_s refresh access tokens this long before expiry (default 300)\n"
@@ -173,7 +174,7 @@ static void validate_services(verr *e, json_t *root, ch_config *c)
 
     static const char *const k_audit[] = {"retention_days", "file", NULL};
     o = section(e, root, "audit", k_audit);
-    c->audit_retention_days = (int)get_int(e, o, "retention_days", "/audit/retention_days", 1, 36500, 365);
+    c->audit_retention_days = (int)get_int(e, o, "retention_days", "/audit/retention_days", 0, 36500, 365);
     const char *af = o ? get_string(e, o, "file", "/audit/file", 4096) : NULL;
     if (af) c->audit_file = ch_strdup(af);
 

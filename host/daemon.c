@@ -69,6 +69,10 @@ struct ch_daemon {
 const ch_loader *ch_daemon_loader(const ch_daemon *d) { return d->loader; }
 ch_redis *ch_daemon_redis(const ch_daemon *d) { return d->redis; }
 int ch_daemon_draining(const ch_daemon *d) { return d->draining; }
+int ch_daemon_conns_loaded(const ch_daemon *d)
+{
+    return d->conncache && ch_conncache_loaded(d->conncache);
+}
 
 /* In-flight work: webhooks waiting for their Redis write, and callbacks
  * running in the workers. Draining waits for both, up to the deadline;
@@ -313,7 +317,6 @@ static int start(ch_daemon *d)
     /* Credentials read from the environment stay out of children's
      * environments (the private redis-server, anything a plugin runs). */
     wipe_env("C360_MASTER_KEY");
-    if (c->redis_dev) wipe_env("C360_REDIS_PASSWORD");
     char nkeys[16];
     snprintf(nkeys, sizeof nkeys, "%zu", ch_keyring_count(d->keyring));
     ch_log(CH_LOG_INFO, "master keyring loaded", "keys", nkeys,
@@ -356,6 +359,8 @@ static int start(ch_daemon *d)
      * per-thread connections. */
     ch_rconn_configure(&url, c->redis_username, password, 5000);
     ch_secret_free(password);
+    /* Read (or, in the dev default, ignored): either way, not for children. */
+    wipe_env("C360_REDIS_PASSWORD");
     configure_services(c);
     ch_hostapi_set_loop_thread();
     ch_redis_start(d->redis);

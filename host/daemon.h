@@ -23,6 +23,8 @@ int ch_daemon_run(const char *config_file, json_t *overrides,
 const ch_loader *ch_daemon_loader(const ch_daemon *d);
 ch_redis *ch_daemon_redis(const ch_daemon *d);
 int ch_daemon_draining(const ch_daemon *d);
+/* The connection cache has completed its first load (webhooks can route). */
+int ch_daemon_conns_loaded(const ch_daemon *d);
 
 /* Registers /healthz, /readyz and /v1/plugins (api_core.c). */
 struct ch_http;

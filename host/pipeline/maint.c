@@ -104,6 +104,10 @@ static void trim_page(pass *p, int retention_days)
     }
     ch_maint_tenants_free(ts, n);
     if (done) {
+        /* The system chain (plugin loads and refusals) belongs to no tenant
+         * with connections, so the tenants index never names it. */
+        uint64_t sys_removed = 0;
+        ch_audit_trim_retention("_system", &sys_removed);
         char buf[24];
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)p->removed);
         ch_log(CH_LOG_INFO, "maint: retention trim done", "entries_removed", buf, NULL);

@@ -48,7 +48,7 @@
 typedef enum ch_metric {
     CH_M_EVENTS_ACCEPTED = 0, /* ingress: stored in the ev stream, 200 sent */
     CH_M_EVENTS_REJECTED,     /* ingress: verify said REJECT, or refused
-                                 (404/410/413/503) */
+                                 (401/403/404/410/503; a 413 is refused by evhttp before routing) */
     CH_M_EVENTS_DUPLICATE,    /* ingress: dedup key seen within the window */
     CH_M_EVENTS_UNROUTED,     /* ingress: app-level event mapped to nothing */
     CH_M_RECORDS_EMITTED,     /* workers: records emitted by source plugins */

@@ -91,7 +91,7 @@ static const struct {
     const char *name, *help;
 } k_counters[CH_M__COUNT] = {
     [CH_M_EVENTS_ACCEPTED] = {"c360_events_accepted_total", "Webhook events stored and answered 200."},
-    [CH_M_EVENTS_REJECTED] = {"c360_events_rejected_total", "Webhook requests refused (verification failed, unknown, disabled, too big, Redis down)."},
+    [CH_M_EVENTS_REJECTED] = {"c360_events_rejected_total", "Webhook requests refused by the host (verification failed, unknown, disabled, Redis down); bodies over the limit are refused by the HTTP layer before routing and not counted."},
     [CH_M_EVENTS_DUPLICATE] = {"c360_events_duplicate_total", "Webhook events dropped as duplicates within the dedup window."},
     [CH_M_EVENTS_UNROUTED] = {"c360_events_unrouted_total", "App-level webhook events that mapped to no connection."},
     [CH_M_RECORDS_EMITTED] = {"c360_records_emitted_total", "Normalised records emitted by source plugins."},
