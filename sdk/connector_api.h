@@ -511,8 +511,9 @@ typedef struct c360_host_api {
 
     /* From webhook_route only (app-level URLs): this event belongs to the
      * connections that registered routing_key (see instance_route_keys);
-     * dedup_key as above (may be NULL). Call once per key the payload
-     * touches (a batch may name several pages). Never blocks. */
+     * dedup_key as above (may be NULL or ""). Call once per key the
+     * payload touches (a batch may name several pages); at most 64 per
+     * webhook, the rest are refused and counted. Never blocks. */
     int32_t (*route_event)(c360_call *call, const char *routing_key,
                            const char *dedup_key);
 
@@ -529,7 +530,9 @@ typedef struct c360_host_api {
      * retry and replay: destinations use it as an idempotency key). The host
      * keeps the records of a call and commits them, routed to the
      * connection's destinations, only if the callback returns C360_OK: a
-     * retried call emits them again. Copied. C360_ETOOBIG over 1 MiB. */
+     * retried call emits them again. Copied. type and id: 1..200 printable
+     * ASCII bytes without spaces. C360_ETOOBIG for a record over 1 MiB, or
+     * past 1000 records or 16 MiB in one call. */
     int32_t (*record_emit)(c360_call *call, const char *type, const char *id,
                            const char *json, size_t json_len);
 
