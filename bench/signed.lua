@@ -19,8 +19,9 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
-local file
-local wraps = 0
+-- Globals, not locals: done() reads each thread's count with thread:get().
+file = nil
+wraps = 0
 local headers = {}
 
 function init(args)

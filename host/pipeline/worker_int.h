@@ -106,6 +106,11 @@ struct ch_wthread {
     size_t start, visited;
     int pass_work;
     int idle_ms;
+    /* Fairness: the average callback time (ms, moving average) decides how
+     * many items one tenant's turn takes -- enough to fill a short time
+     * budget, never more than `share`. Slow callbacks then rotate tenants
+     * item by item; fast ones still batch. */
+    double avg_item_ms;
     ch_wconn_cache conns;
     ch_records recs;
 };

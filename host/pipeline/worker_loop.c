@@ -154,10 +154,27 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b)
             }
             break;
         }
+        int64_t t0 = ch_monotonic_ms();
         ch_wthread_run_item(t, tenant, &b->items[i]);
+        double took = (double)(ch_monotonic_ms() - t0);
+        t->avg_item_ms = t->avg_item_ms * 0.8 + took * 0.2;
         n++;
     }
     return n;
+}
+
+/* A tenant's turn is worth about TURN_BUDGET_MS of callbacks: with items that
+ * take 20 ms, one item per turn, so a flooding tenant's batch never makes
+ * another tenant wait more than one item per thread; with sub-millisecond
+ * items, the full share (fewer Redis round trips). */
+#define TURN_BUDGET_MS 10.0
+
+static size_t turn_size(const ch_wthread *t)
+{
+    size_t share = (size_t)t->conf->share;
+    if (t->avg_item_ms <= TURN_BUDGET_MS / (double)share) return share;
+    double n = TURN_BUDGET_MS / t->avg_item_ms;
+    return n < 1.0 ? 1 : (size_t)n;
 }
 
 /* --- taking over -------------------------------------------------------- */
@@ -300,7 +317,7 @@ static int turn_with(ch_wthread *t, const char *tenant, ch_tsnap *s)
         n += sweep_stream(t, tenant, CH_Q_DL);
     }
     ch_qbatch b;
-    if (!ch_wthread_stopping(t) && ch_qw_fetch(tenant, t->consumer, t->conf->share, &b) == C360_OK) {
+    if (!ch_wthread_stopping(t) && ch_qw_fetch(tenant, t->consumer, (int)turn_size(t), &b) == C360_OK) {
         n += run_batch(t, tenant, &b);
         ch_qbatch_free(&b);
     }

@@ -62,17 +62,8 @@ t_ok "1200 events over both hosts, all delivered; both hosts processed"
     --ok-file "$T_DIR/ok-k.txt" >"$T_DIR/load-k.json" 2>&1 &
 LK=$!; T_PIDS+=("$LK")
 sleep 3
-h2_workers=$(ps -o pid= --ppid "$H2_PID" | tr -d ' ')
-kill -KILL "$H2_PID"
-wait "$H2_PID" 2>/dev/null || true
 KILL_MS=$(($(date +%s%N) / 1000000))
-for _ in $(seq 50); do
-    alive=0; for w in $h2_workers; do kill -0 "$w" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break; sleep 0.1
-done
-for w in $h2_workers; do
-    kill -0 "$w" 2>/dev/null && { kill -KILL "$w"; t_fail "host 2's worker $w outlived it"; }
-done
+p_kill_host "$H2_PID"
 wait "$LK" || t_fail "load k"
 [ "$(wc -l <"$T_DIR/ok-k.txt")" = 800 ] || t_fail "host 1 did not answer every event: $(cat "$T_DIR/load-k.json")"
 p_check_all_delivered "$T_DIR/ok-k.txt" k- 40

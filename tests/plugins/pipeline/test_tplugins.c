@@ -390,6 +390,10 @@ static void test_tsrc(const char *dir)
     CHECK_STR(call.rec_type[0], "comment");
     CHECK_STR(call.rec_id[0], "1700000000000-0"); /* the host's event id */
     memset(&call, 0, sizeof call);
+    CHECK(event(&l, c1, "{\"id\":\"has space\",\"type\":\"\"}", 1, &call) == C360_OK);
+    CHECK_STR(call.rec_id[0], "1700000000000-0");
+    CHECK_STR(call.rec_type[0], "lead");
+    memset(&call, 0, sizeof call);
     CHECK(event(&l, c1, "not json", 1, &call) == C360_ERROR);
     CHECK(call.nrec == 0);
 
@@ -444,6 +448,16 @@ static void test_tsrc(const char *dir)
     memset(&call, 0, sizeof call);
     CHECK(event(&l, c1b, "{\"id\":\"x\",\"action\":\"crash\"}", 1, &call) == C360_OK);
     CHECK(call.nrec == 1 && strcmp(call.rec_id[0], "x") == 0);
+
+    /* work_ms: the event takes (at least) that long. */
+    snprintf(fixed, sizeof fixed, "{\"secret\":\"%s\",\"work_ms\":150}", secret);
+    memset(&call, 0, sizeof call);
+    void *c1w = open_inst(&l, &inst, fixed, &call);
+    int64_t t0 = f_now_ms();
+    memset(&call, 0, sizeof call);
+    CHECK(event(&l, c1w, "{\"id\":\"w\"}", 1, &call) == C360_OK && call.nrec == 1);
+    CHECK(f_now_ms() - t0 >= 150);
+    l.d->instance_close(l.pd, c1w);
 
     /* tick: records only with tick_records; ids from the state counter. */
     g_state_counter = 0;

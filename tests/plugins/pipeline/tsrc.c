@@ -14,8 +14,9 @@
  *                  connections that registered it (config "route_keys", in
  *                  instance_open) get the event.
  *  event           emits one record: type = body "type" (default "lead"),
- *                  id = body "id" (default the host's event id), json = the
- *                  raw body. With config "actions" (default true) the body's
+ *                  id = body "id" (default, or when it is not 1..200
+ *                  printable bytes without spaces: the host's event id),
+ *                  json = the raw body. With config "actions" (default true) the body's
  *                  "action" misbehaves on demand:
  *                    "retry"  RETRY with retry_after (body "retry_after_ms",
  *                             default config "retry_after_ms"); with body
@@ -25,6 +26,10 @@
  *                    "hang"   sleeps an hour past the call's deadline
  *                  Setting "actions": false is the tests' "bug fix": the
  *                  same stored event then goes through (poison replay).
+ *                  Config "work_ms" makes every event take that long (a
+ *                  sleep, no CPU) before it emits: the time a real source
+ *                  spends fetching details from its provider, for tests of
+ *                  worker capacity and fairness.
  *  tick            emits "tick-<connection>-<n>" when config "tick_records"
  *                  is true (n from the state service, so it is unique across
  *                  hosts and restarts); records carry at_ms and the pid, so
@@ -70,7 +75,9 @@ static const char tsrc_schema[] =
     "\"tick_records\":{\"type\":\"boolean\",\"default\":false},"
     "\"actions\":{\"type\":\"boolean\",\"default\":true},"
     "\"retry_after_ms\":{\"type\":\"integer\",\"minimum\":0,"
-    "\"maximum\":600000,\"default\":1000}}}";
+    "\"maximum\":600000,\"default\":1000},"
+    "\"work_ms\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":60000,"
+    "\"default\":0}}}";
 
 typedef struct tsrc_plugin {
     const c360_host_api *host;
@@ -87,6 +94,7 @@ typedef struct tsrc_conn {
     bool tick_records;
     bool actions;
     uint32_t retry_after_ms;
+    uint32_t work_ms;
     atomic_uint_fast64_t ticks; /* when the host has no state service */
 } tsrc_conn;
 
@@ -96,6 +104,7 @@ typedef struct tsrc_cfg {
     json_t *route_keys; /* borrowed from the document */
     bool tick_records, actions;
     uint32_t retry_after_ms;
+    uint32_t work_ms;
 } tsrc_cfg;
 
 /* Parses a config; with call set, reports every problem through
@@ -161,6 +170,12 @@ static int32_t tsrc_parse(const c360_host_api *host, c360_call *call,
                 BAD("/retry_after_ms", "must be an integer from 0 to 600000");
             else
                 cfg->retry_after_ms = (uint32_t)json_integer_value(v);
+        } else if (strcmp(key, "work_ms") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > 60000)
+                BAD("/work_ms", "must be an integer from 0 to 60000");
+            else
+                cfg->work_ms = (uint32_t)json_integer_value(v);
         } else {
             /* additionalProperties:false, checked here too: a typo must
              * not be ignored silently. */
@@ -261,6 +276,7 @@ static int32_t tsrc_instance_open(c360_call *call, void *plugin_data,
     c->tick_records = cfg.tick_records;
     c->actions = cfg.actions;
     c->retry_after_ms = cfg.retry_after_ms;
+    c->work_ms = cfg.work_ms;
     atomic_init(&c->ticks, 0);
     json_decref(doc);
     *instance_data = c;
@@ -412,10 +428,21 @@ static int32_t tsrc_event(c360_call *call, void *plugin_data, void *instance_dat
             }
         }
     }
+    if (c != NULL && c->work_ms > 0) {
+        struct timespec ts = {c->work_ms / 1000, (long)(c->work_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0)
+            ; /* EINTR: sleep the rest */
+    }
+    /* The body's id and type only when the host takes them as they are
+     * (1..200 printable ASCII bytes, no spaces): otherwise the event would
+     * fail for good on a detail of the test's making. */
     const char *id = json_string_value(json_object_get(body, "id"));
     const char *type = json_string_value(json_object_get(body, "type"));
-    int32_t st = host->record_emit(call, type ? type : "lead", id ? id : ev->event_id,
-                                   (const char *)ev->body, ev->body_len);
+    if (id == NULL || !tp_key_ok(id))
+        id = ev->event_id;
+    if (type == NULL || !tp_key_ok(type))
+        type = "lead";
+    int32_t st = host->record_emit(call, type, id, (const char *)ev->body, ev->body_len);
     json_decref(body);
     if (st != C360_OK)
         host->call_error(call, "record_emit: %s", c360_strstatus(st));
