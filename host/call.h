@@ -28,7 +28,7 @@ struct c360_call {
     uint32_t magic;
     const char *plugin;          /* plugin name, for logs */
     const c360_instance *inst;   /* NULL outside a connection */
-    char request_id[33];
+    char request_id[65];         /* ours (32 hex) or a caller's (<= 64) */
     int64_t deadline_ms;         /* monotonic; 0 = none */
     uint32_t retry_after_ms;
     int retry_set;

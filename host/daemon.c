@@ -317,6 +317,8 @@ static int start(ch_daemon *d)
     /* Credentials read from the environment stay out of children's
      * environments (the private redis-server, anything a plugin runs). */
     wipe_env("C360_MASTER_KEY");
+    /* The private dev Redis (started next) takes no password. */
+    if (c->redis_dev) wipe_env("C360_REDIS_PASSWORD");
     char nkeys[16];
     snprintf(nkeys, sizeof nkeys, "%zu", ch_keyring_count(d->keyring));
     ch_log(CH_LOG_INFO, "master keyring loaded", "keys", nkeys,

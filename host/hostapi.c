@@ -18,6 +18,8 @@
 #include "route_sink.h"
 #include "records.h"
 #include "worker_status.h"
+#include "conns.h"
+#include "connstatus.h"
 #include "crypto.h"
 #include "httpc.h"
 #include "oauth.h"
@@ -281,6 +283,20 @@ static int32_t api_http(c360_call *call, const c360_http_request *req, c360_http
     return st;
 }
 
+/* A dead grant stops the connection's scheduled work: the OAuth service
+ * records the cause in the connection's status; the registry state is what
+ * the scheduler and the workers read, so it changes too. */
+static void mark_needs_reauth(const ch_scope *s, const char *err)
+{
+    ch_connstatus cs;
+    if (ch_connstatus_get(s->tenant, s->connection, &cs) != C360_OK ||
+        strcmp(cs.state, CH_CONN_NEEDS_REAUTH) != 0)
+        return;
+    ch_conn_set_state(s->tenant, s->connection, "needs_reauth",
+                      cs.cause[0] ? cs.cause : (err && err[0] ? err : "token rejected"),
+                      "system", s->request_id);
+}
+
 static int32_t api_oauth_token(c360_call *call, const c360_oauth_params *p, char **token,
                                int64_t *expires_at_ms)
 {
@@ -293,6 +309,7 @@ static int32_t api_oauth_token(c360_call *call, const c360_oauth_params *p, char
     if (st != C360_OK) return st;
     st = ch_oauth_token(s.tenant, s.connection, s.plugin, p, token, &exp, err, sizeof err);
     if (expires_at_ms) *expires_at_ms = exp;
+    if (st == C360_EAUTH) mark_needs_reauth(&s, err);
     if (st != C360_OK && err[0]) snprintf(call->error, sizeof call->error, "%s", err);
     return st;
 }
@@ -315,6 +332,7 @@ static int32_t api_oauth_rejected(c360_call *call, const char *token_name, const
     int32_t st = scope_for_blocking(call, "oauth_token_rejected", &s);
     if (st != C360_OK) return st;
     st = ch_oauth_token_rejected(s.tenant, s.connection, s.plugin, token_name, reason, err, sizeof err);
+    if (st == C360_EAUTH) mark_needs_reauth(&s, err);
     if (st != C360_OK && err[0]) snprintf(call->error, sizeof call->error, "%s", err);
     return st;
 }

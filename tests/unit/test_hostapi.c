@@ -15,6 +15,10 @@
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "state.h"
+#include "conns.h"
+#include "keyring.h"
+#include "oauth.h"
+#include "secrets.h"
 
 static const c360_host_api *H;
 
@@ -48,6 +52,22 @@ static void *worker(void *arg)
     if (*ok) free(v);
     ch_call_done(&ca);
     ch_call_done(&cb);
+    ch_rconn_thread_close();
+    return NULL;
+}
+
+/* A token the provider rejected for good: through the table, the connection
+ * ends up "needs_reauth" in the registry (what stops its ticks), not only in
+ * its status record. */
+static void *token_dies(void *arg)
+{
+    int32_t *st = arg;
+    c360_instance a;
+    make_inst(&a, "tenantR", "connR");
+    c360_call call;
+    ch_call_init(&call, "testplug", &a, NULL, 0);
+    *st = H->oauth_token_rejected(&call, NULL, "provider code 190");
+    ch_call_done(&call);
     ch_rconn_thread_close();
     return NULL;
 }
@@ -119,6 +139,27 @@ int main(void)
     pthread_create(&th2, NULL, no_instance, &st2);
     pthread_join(th2, NULL);
     CHECK(st2 == C360_EINVAL);
+
+    /* Dead token -> registry state. */
+    static const char kr_text[] = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+    ch_keyring *kr = NULL;
+    char err[256];
+    CHECK(ch_keyring_parse(kr_text, sizeof kr_text - 1, 0, "test", &kr, err, sizeof err) == CH_OK);
+    ch_secrets_init(kr);
+    ch_conn_spec spec = {.tenant = "tenantR", .id = "connR", .plugin = "testplug", .ticks = 1};
+    CHECK(ch_conn_put(&spec, "system", NULL, NULL, NULL) == C360_OK);
+    CHECK(ch_oauth_store("tenantR", "connR", NULL, "at-1", "rt-1", 3600, 0, err, sizeof err) == C360_OK);
+    pthread_t th3;
+    int32_t st3 = 0;
+    pthread_create(&th3, NULL, token_dies, &st3);
+    pthread_join(th3, NULL);
+    CHECK(st3 == C360_EAUTH);
+    ch_conn *cn = NULL;
+    CHECK(ch_conn_get("tenantR", "connR", &cn) == C360_OK);
+    CHECK(cn && strcmp(cn->state, "needs_reauth") == 0);
+    ch_conn_free(cn);
+    ch_secrets_init(NULL);
+    ch_keyring_free(kr);
 
     ch_rconn_shutdown();
     CHECK_DONE();
