@@ -61,11 +61,8 @@ static void put(const char *t, const char *c, int ticks)
 
 int main(void)
 {
-    int port = fx_redis_start();
-    ch_redis_url u = {.port = port};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
-    pf_raw = redisConnect("127.0.0.1", port);
+    pf_raw_connect(fx_rconn_start(2000));
+    ch_redis_url u = fx_redis_url();
     struct event_base *base = event_base_new();
 
     put("t1", "c1", 1);
@@ -91,6 +88,12 @@ int main(void)
     CHECK_STR(t[0].id, "c1");
     CHECK(ch_conncache_route(g_cc, "tdst", "page:1", t, 4) == 0); /* per plugin */
     CHECK(ch_conncache_route(g_cc, "tsrc", "page:9", t, 4) == 0);
+    /* The listener runs on the loop after the load became visible: let the
+     * loop turn before counting. */
+    for (int i = 0; i < 400 && __atomic_load_n(&g_reloads, __ATOMIC_SEQ_CST) < 1; i++) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        fx_sleep_ms(5);
+    }
     CHECK(__atomic_load_n(&g_reloads, __ATOMIC_SEQ_CST) >= 1);
 
     /* Wait for the subscription, then changes arrive by notification. */
