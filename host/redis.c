@@ -135,39 +135,23 @@ static void on_connect(const redisAsyncContext *ac, int status)
     redisAsyncContext *c = (redisAsyncContext *)ac;
     r->state = R_HANDSHAKE;
     set_status(r, "handshake%s", "");
-    if (r->password) {
-        if (r->username)
-            redisAsyncCommand(c, on_handshake_reply, "AUTH", "AUTH %s %s", r->username, r->password);
-        else
-            redisAsyncCommand(c, on_handshake_reply, "AUTH", "AUTH %s", r->password);
-    }
+    ch_redis_async_auth(c, on_handshake_reply, "AUTH", r->username, r->password);
     if (r->url.db) redisAsyncCommand(c, on_handshake_reply, "SELECT", "SELECT %d", r->url.db);
     redisAsyncCommand(c, on_handshake_reply, "PING", "PING");
 }
 
 static void connect_now(ch_redis *r)
 {
-    redisAsyncContext *ac = r->url.is_unix ? redisAsyncConnectUnix(r->url.path)
-                                           : redisAsyncConnect(r->url.host, r->url.port);
+    char why[128];
+    redisAsyncContext *ac =
+        ch_redis_async_open(r->base, &r->url, 0, r, on_connect, on_disconnect, why, sizeof why);
     if (!ac) {
-        set_status(r, "connect failed: %s", "out of memory");
+        set_status(r, "connect failed: %s", why);
         schedule_retry(r);
         return;
     }
-    if (ac->err) {
-        char why[160];
-        snprintf(why, sizeof why, "connect failed: %s", ac->errstr);
-        redisAsyncFree(ac);
-        set_status(r, "%s", why);
-        schedule_retry(r);
-        return;
-    }
-    ac->data = r;
     r->ac = ac;
     r->state = R_CONNECTING;
-    redisLibeventAttach(ac, r->base);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -176,16 +160,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     connect_now(arg);
 }
 
-static void schedule_retry(ch_redis *r)
-{
-    /* Exponential with full jitter, capped: many hosts losing one Redis do
-     * not come back in lockstep. */
-    r->backoff_ms = r->backoff_ms ? r->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (r->backoff_ms > BACKOFF_MAX_MS) r->backoff_ms = BACKOFF_MAX_MS;
-    int delay = r->backoff_ms / 2 + (int)randombytes_uniform((uint32_t)r->backoff_ms / 2 + 1);
-    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
-    evtimer_add(r->retry_timer, &tv);
-}
+static void schedule_retry(ch_redis *r) { ch_redis_backoff(&r->backoff_ms, r->retry_timer); }
 
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -197,10 +172,7 @@ static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
         /* Connected but silent: drop it. redisAsyncFree runs the pending
          * callbacks with NULL replies and then on_disconnect. */
         ch_log(CH_LOG_WARN, "redis not answering; reconnecting", NULL);
-        redisAsyncContext *ac = r->ac;
-        r->ac = NULL;
-        ac->data = NULL; /* callbacks from the teardown are ignored */
-        redisAsyncFree(ac);
+        ch_redis_async_drop(&r->ac);
         became_unready(r, "not answering PING");
         return;
     }
@@ -217,12 +189,7 @@ ch_redis *ch_redis_new(struct event_base *base, const ch_redis_url *url,
     r->base = base;
     r->url = *url;
     if (username) r->username = ch_strdup(username);
-    if (password) {
-        size_t n = strlen(password) + 1;
-        r->password = sodium_malloc(n);
-        if (!r->password) abort();
-        memcpy(r->password, password, n);
-    }
+    r->password = ch_redis_password_copy(password);
     r->retry_timer = evtimer_new(base, on_retry, r);
     r->ping_timer = event_new(base, -1, EV_PERSIST, on_ping_timer, r);
     set_status(r, "not started%s", "");
@@ -240,12 +207,7 @@ void ch_redis_free(ch_redis *r)
 {
     if (!r) return;
     r->freeing = 1;
-    if (r->ac) {
-        redisAsyncContext *ac = r->ac;
-        r->ac = NULL;
-        ac->data = NULL;
-        redisAsyncFree(ac);
-    }
+    ch_redis_async_drop(&r->ac);
     event_free(r->retry_timer);
     event_free(r->ping_timer);
     free(r->username);
@@ -284,4 +246,70 @@ void ch_secret_free(char *s)
     if (!s) return;
     sodium_memzero(s, strlen(s));
     free(s);
+}
+
+char *ch_redis_password_copy(const char *password)
+{
+    if (!password) return NULL;
+    size_t n = strlen(password) + 1;
+    char *p = sodium_malloc(n);
+    if (!p) abort();
+    memcpy(p, password, n);
+    return p;
+}
+
+void ch_redis_backoff(int *backoff_ms, struct event *timer)
+{
+    /* Exponential with full jitter, capped. */
+    *backoff_ms = *backoff_ms ? *backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (*backoff_ms > BACKOFF_MAX_MS) *backoff_ms = BACKOFF_MAX_MS;
+    int delay = *backoff_ms / 2 + (int)randombytes_uniform((uint32_t)*backoff_ms / 2 + 1);
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    evtimer_add(timer, &tv);
+}
+
+redisAsyncContext *ch_redis_async_open(struct event_base *base, const ch_redis_url *url,
+                                       int keepalive, void *data,
+                                       redisConnectCallback *on_connect_cb,
+                                       redisDisconnectCallback *on_disconnect_cb, char *why,
+                                       size_t why_cap)
+{
+    redisAsyncContext *ac = url->is_unix ? redisAsyncConnectUnix(url->path)
+                                         : redisAsyncConnect(url->host, url->port);
+    if (!ac) {
+        snprintf(why, why_cap, "out of memory");
+        return NULL;
+    }
+    if (ac->err) {
+        snprintf(why, why_cap, "%s", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    /* Only TCP has keepalive; on failure hiredis marks the context bad,
+     * so do not try it on a unix socket. */
+    if (keepalive && !url->is_unix) redisEnableKeepAlive(&ac->c);
+    ac->data = data;
+    redisLibeventAttach(ac, base);
+    redisAsyncSetConnectCallback(ac, on_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect_cb);
+    return ac;
+}
+
+void ch_redis_async_auth(redisAsyncContext *ac, redisCallbackFn *fn, void *priv,
+                         const char *username, const char *password)
+{
+    if (!password) return;
+    if (username)
+        redisAsyncCommand(ac, fn, priv, "AUTH %s %s", username, password);
+    else
+        redisAsyncCommand(ac, fn, priv, "AUTH %s", password);
+}
+
+void ch_redis_async_drop(redisAsyncContext **acp)
+{
+    redisAsyncContext *ac = *acp;
+    if (!ac) return;
+    *acp = NULL;
+    ac->data = NULL;
+    redisAsyncFree(ac);
 }

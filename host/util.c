@@ -68,6 +68,15 @@ char *ch_asprintf(const char *fmt, ...)
     return p;
 }
 
+void ch_seterr(char *err, size_t errcap, const char *fmt, ...)
+{
+    if (!err || !errcap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errcap, fmt, ap);
+    va_end(ap);
+}
+
 int ch_parse_ll(const char *s, long long min, long long max, long long *out)
 {
     if (!s || !*s) return -1;

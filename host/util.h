@@ -14,6 +14,10 @@ char *ch_strdup(const char *s);
 char *ch_strndup(const char *s, size_t max);
 /* printf into a fresh allocation. */
 char *ch_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* printf into a caller's optional error buffer: nothing when err is NULL
+ * or errcap 0. */
+void ch_seterr(char *err, size_t errcap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Parses a base-10 integer in [min, max]; the whole string must be a number.
  * Returns 0 on success, -1 otherwise. */

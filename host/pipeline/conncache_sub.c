@@ -1,7 +1,7 @@
 /* conncache_sub.c -- the cache's subscription to c360:conn-changed: an
  * async hiredis connection of its own on the event loop (a subscribed
- * connection can carry nothing else), reconnecting with capped, jittered
- * backoff like redis.c. Messages are only queued here; the refresher
+ * connection can carry nothing else), reconnecting with redis.c's capped,
+ * jittered backoff. Messages are only queued here; the refresher
  * thread does the Redis reads. Every successful SUBSCRIBE asks for a full
  * load: what was published while we were away is lost.
  *
@@ -17,22 +17,10 @@
 #include <hiredis/hiredis.h>
 #include <sodium.h>
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#endif
-#include <hiredis/adapters/libevent.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-
 #include "conncache_int.h"
 #include "log.h"
+#include "redis.h"
 #include "util.h"
-
-#define SUB_BACKOFF_MIN_MS 100
-#define SUB_BACKOFF_MAX_MS 5000
 
 struct cc_sub {
     ch_conncache *cc;
@@ -50,11 +38,7 @@ struct cc_sub {
 static void sub_retry(struct cc_sub *s)
 {
     if (s->freeing) return;
-    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SUB_BACKOFF_MIN_MS;
-    if (s->backoff_ms > SUB_BACKOFF_MAX_MS) s->backoff_ms = SUB_BACKOFF_MAX_MS;
-    int delay = s->backoff_ms / 2 + (int)randombytes_uniform((uint32_t)s->backoff_ms / 2 + 1);
-    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
-    evtimer_add(s->retry_timer, &tv);
+    ch_redis_backoff(&s->backoff_ms, s->retry_timer);
 }
 
 static void sub_lost(struct cc_sub *s, const char *why)
@@ -135,38 +119,20 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     redisAsyncContext *c = (redisAsyncContext *)ac;
-    if (s->password) {
-        if (s->username)
-            redisAsyncCommand(c, on_auth, NULL, "AUTH %s %s", s->username, s->password);
-        else
-            redisAsyncCommand(c, on_auth, NULL, "AUTH %s", s->password);
-    }
+    ch_redis_async_auth(c, on_auth, NULL, s->username, s->password);
     /* Channels are not per database: no SELECT. */
     redisAsyncCommand(c, on_sub, s, "SUBSCRIBE %s", CH_CONN_CHANNEL);
 }
 
 static void sub_connect(struct cc_sub *s)
 {
-    redisAsyncContext *ac = s->url.is_unix ? redisAsyncConnectUnix(s->url.path)
-                                           : redisAsyncConnect(s->url.host, s->url.port);
-    if (!ac) {
+    char why[128];
+    /* Keepalive: the only liveness check a subscribed connection has. */
+    s->ac = ch_redis_async_open(s->base, &s->url, 1, s, on_connect, on_disconnect, why, sizeof why);
+    if (!s->ac) {
+        ch_log(CH_LOG_DEBUG, "conncache: subscription connect failed", "error", why, NULL);
         sub_retry(s);
-        return;
     }
-    if (ac->err) {
-        ch_log(CH_LOG_DEBUG, "conncache: subscription connect failed", "error", ac->errstr, NULL);
-        redisAsyncFree(ac);
-        sub_retry(s);
-        return;
-    }
-    /* Only TCP has keepalive; on failure hiredis marks the context bad,
-     * so do not try it on a unix socket. */
-    if (!s->url.is_unix) redisEnableKeepAlive(&ac->c);
-    ac->data = s;
-    s->ac = ac;
-    redisLibeventAttach(ac, s->base);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -184,12 +150,7 @@ struct cc_sub *cc_sub_new(ch_conncache *cc, struct event_base *base, const ch_re
     s->base = base;
     s->url = *url;
     if (username) s->username = ch_strdup(username);
-    if (password) {
-        size_t n = strlen(password) + 1;
-        s->password = sodium_malloc(n);
-        if (!s->password) abort();
-        memcpy(s->password, password, n);
-    }
+    s->password = ch_redis_password_copy(password);
     s->retry_timer = evtimer_new(base, on_retry, s);
     return s;
 }
@@ -200,12 +161,7 @@ void cc_sub_free(struct cc_sub *s)
 {
     if (!s) return;
     s->freeing = 1;
-    if (s->ac) {
-        redisAsyncContext *ac = s->ac;
-        s->ac = NULL;
-        ac->data = NULL; /* teardown callbacks are ignored */
-        redisAsyncFree(ac);
-    }
+    ch_redis_async_drop(&s->ac); /* its teardown callbacks are ignored */
     event_free(s->retry_timer);
     free(s->username);
     if (s->password) sodium_free(s->password);

@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "redis.h"
 #include "util.h"
 
 typedef struct target {
@@ -57,12 +58,7 @@ ch_err ch_rconn_configure(const ch_redis_url *url, const char *username,
     ch_rconn_shutdown();
     g_target.url = *url;
     g_target.username = username ? ch_strdup(username) : NULL;
-    if (password) {
-        size_t n = strlen(password) + 1;
-        g_target.password = sodium_malloc(n);
-        if (!g_target.password) abort();
-        memcpy(g_target.password, password, n);
-    }
+    g_target.password = ch_redis_password_copy(password);
     g_target.timeout_ms = timeout_ms > 0 ? timeout_ms : 5000;
     g_target.configured = 1;
     return CH_OK;

@@ -4,7 +4,6 @@
 #include "secrets.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,30 +36,19 @@ const ch_keyring *ch_secrets_init(const ch_keyring *kr)
     return old;
 }
 
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-{
-    if (!err || !errcap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errcap, fmt, ap);
-    va_end(ap);
-}
-
 static int32_t check_scope(const char *tenant, const char *conn, const char *name, char *err,
                            size_t errcap)
 {
     if (!ch_id_valid(tenant)) {
-        seterr(err, errcap, "invalid tenant id");
+        ch_seterr(err, errcap, "invalid tenant id");
         return C360_EINVAL;
     }
     if (!ch_id_valid(conn)) {
-        seterr(err, errcap, "invalid connection id");
+        ch_seterr(err, errcap, "invalid connection id");
         return C360_EINVAL;
     }
     if (!ch_name_valid(name)) {
-        seterr(err, errcap, "invalid secret name: 1..%d bytes of printable ASCII", CH_NAME_MAX);
+        ch_seterr(err, errcap, "invalid secret name: 1..%d bytes of printable ASCII", CH_NAME_MAX);
         return C360_EINVAL;
     }
     return C360_OK;
@@ -77,13 +65,13 @@ static char *secret_key(const char *tenant, const char *conn, const char *name)
 static int32_t redis_failure(const redisReply *r, char *err, size_t errcap)
 {
     if (!r)
-        seterr(err, errcap, "redis: %s", ch_rconn_error());
+        ch_seterr(err, errcap, "redis: %s", ch_rconn_error());
     else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) == 0)
-        seterr(err, errcap, "the secret's Redis key holds another type");
+        ch_seterr(err, errcap, "the secret's Redis key holds another type");
     else if (r->type == REDIS_REPLY_ERROR)
-        seterr(err, errcap, "redis: %.120s", r->str);
+        ch_seterr(err, errcap, "redis: %.120s", r->str);
     else
-        seterr(err, errcap, "redis: unexpected reply type %d", r->type);
+        ch_seterr(err, errcap, "redis: unexpected reply type %d", r->type);
     return C360_EIO;
 }
 
@@ -93,12 +81,12 @@ int32_t ch_secret_put(const char *tenant, const char *conn, const char *name,
     int32_t rc = check_scope(tenant, conn, name, err, errcap);
     if (rc != C360_OK) return rc;
     if (!value && len) {
-        seterr(err, errcap, "no value");
+        ch_seterr(err, errcap, "no value");
         return C360_EINVAL;
     }
     if (len > ch_svc_limits_current.secret_max_value) {
-        seterr(err, errcap, "secret of %zu bytes is over the limit of %zu", len,
-               ch_svc_limits_current.secret_max_value);
+        ch_seterr(err, errcap, "secret of %zu bytes is over the limit of %zu", len,
+                  ch_svc_limits_current.secret_max_value);
         return C360_ETOOBIG;
     }
     size_t ctlen = len + CH_SEAL_CT_OVERHEAD;
@@ -116,7 +104,7 @@ int32_t ch_secret_put(const char *tenant, const char *conn, const char *name,
     pthread_rwlock_unlock(&g_lock);
     if (!active) {
         free(ct);
-        seterr(err, errcap, "the secrets service has no master keyring");
+        ch_seterr(err, errcap, "the secrets service has no master keyring");
         return C360_EUNSUPPORTED;
     }
 
@@ -167,37 +155,37 @@ static int32_t read_record(const char *key, int with_ct, record *rec, char *err,
     }
     if (nil == r->elements) {
         freeReplyObject(r);
-        seterr(err, errcap, "no such secret");
+        ch_seterr(err, errcap, "no such secret");
         return C360_ENOTFOUND;
     }
     const redisReply *v = r->element[0], *kid = r->element[1], *wdek = r->element[2];
     int32_t rc = C360_OK;
     if (nil != 0) {
-        seterr(err, errcap, "secret record is incomplete or malformed (tampered with?)");
+        ch_seterr(err, errcap, "secret record is incomplete or malformed (tampered with?)");
         rc = C360_EAUTH;
     } else if (!(v->len == 1 && v->str[0] == SECRET_FORMAT[0])) {
         /* A newer host may have written a newer format: not tampering. */
         long long ver;
         if (v->len < 20 && ch_parse_ll(v->str, 2, 1000000, &ver) == 0) {
-            seterr(err, errcap, "secret has format version %lld; this host reads version %s",
+            ch_seterr(err, errcap, "secret has format version %lld; this host reads version %s",
                    ver, SECRET_FORMAT);
             rc = C360_EIO;
         } else {
-            seterr(err, errcap, "secret record has a malformed version (tampered with?)");
+            ch_seterr(err, errcap, "secret record has a malformed version (tampered with?)");
             rc = C360_EAUTH;
         }
     } else if (kid->len > CH_KEYRING_ID_MAX || memchr(kid->str, '\0', kid->len)) {
-        seterr(err, errcap, "secret record has a malformed key id (tampered with?)");
+        ch_seterr(err, errcap, "secret record has a malformed key id (tampered with?)");
         rc = C360_EAUTH;
     } else {
         memcpy(rec->kid, kid->str, kid->len);
         rec->kid[kid->len] = '\0';
         if (!ch_keyring_id_valid(rec->kid)) {
-            seterr(err, errcap, "secret record has a malformed key id (tampered with?)");
+            ch_seterr(err, errcap, "secret record has a malformed key id (tampered with?)");
             rc = C360_EAUTH;
         } else if (wdek->len != CH_SEAL_WDEK_LEN ||
                    (with_ct && r->element[3]->len < CH_SEAL_CT_OVERHEAD)) {
-            seterr(err, errcap, "secret record is malformed (tampered with?)");
+            ch_seterr(err, errcap, "secret record is malformed (tampered with?)");
             rc = C360_EAUTH;
         }
     }
@@ -226,19 +214,19 @@ static int32_t unwrap_locked(const ch_seal_ctx *sc, const record *rec, unsigned 
                              char *err, size_t errcap)
 {
     if (!g_kr) {
-        seterr(err, errcap, "the secrets service has no master keyring");
+        ch_seterr(err, errcap, "the secrets service has no master keyring");
         return C360_EUNSUPPORTED;
     }
     const unsigned char *mk = ch_keyring_key(g_kr, rec->kid);
     if (!mk) {
-        seterr(err, errcap,
-               "secret was sealed with master key '%s', which is not in this host's keyring "
-               "(retired before `c360-keys status` showed 0 secrets under it, or not deployed "
-               "here yet)", rec->kid);
+        ch_seterr(err, errcap,
+                  "secret was sealed with master key '%s', which is not in this host's keyring "
+                  "(retired before `c360-keys status` showed 0 secrets under it, or not deployed "
+                  "here yet)", rec->kid);
         return C360_EIO;
     }
     if (ch_seal_unwrap(sc, rec->kid, mk, rec->wdek, dek) < 0) {
-        seterr(err, errcap, MSG_TAMPERED);
+        ch_seterr(err, errcap, MSG_TAMPERED);
         return C360_EAUTH;
     }
     return C360_OK;
@@ -248,7 +236,7 @@ int32_t ch_secret_get(const char *tenant, const char *conn, const char *name,
                       uint8_t **value, size_t *len, char *err, size_t errcap)
 {
     if (!value || !len) {
-        seterr(err, errcap, "no place for the value");
+        ch_seterr(err, errcap, "no place for the value");
         return C360_EINVAL;
     }
     *value = NULL;
@@ -274,7 +262,7 @@ int32_t ch_secret_get(const char *tenant, const char *conn, const char *name,
         if (!out) abort();
         if (ch_seal_open(&sc, dek, rec.ct, rec.ctlen, out) < 0) {
             sodium_free(out);
-            seterr(err, errcap, MSG_TAMPERED);
+            ch_seterr(err, errcap, MSG_TAMPERED);
             rc = C360_EAUTH;
         } else {
             out[plen] = '\0';
@@ -397,8 +385,8 @@ int32_t ch_secret_rewrap(const char *tenant, const char *conn, const char *name,
         }
         raced = 1;
         rc = C360_ECONFLICT; /* changed under us: read it again */
-        seterr(err, errcap, "the secret kept changing during %d re-wrap attempts",
-               REWRAP_ATTEMPTS);
+        ch_seterr(err, errcap, "the secret kept changing during %d re-wrap attempts",
+                  REWRAP_ATTEMPTS);
     }
     free(key);
     return rc;

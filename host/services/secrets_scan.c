@@ -1,6 +1,5 @@
 /* secrets_scan.c -- walking the stored secrets (rotation, status,
  * disconnect); see secrets.h. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +11,6 @@
 
 #define KEY_HEAD "c360:{t:"
 #define KEY_MID "}:secret:"
-
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-{
-    if (!err || !errcap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errcap, fmt, ap);
-    va_end(ap);
-}
 
 /* Copies an id that ends at `stop` into out; returns its length or 0. */
 static size_t take_id(const char *s, size_t n, char stop, char *out)
@@ -70,23 +58,23 @@ static const redisReply *scan_page(const char *pattern, const char *cursor, unsi
     redisReply *r = ch_rconn_argv(6, argv, NULL);
     *reply = r;
     if (!r) {
-        seterr(err, errcap, "redis: %s", ch_rconn_error());
+        ch_seterr(err, errcap, "redis: %s", ch_rconn_error());
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        seterr(err, errcap, "redis: %.120s", r->str);
+        ch_seterr(err, errcap, "redis: %.120s", r->str);
         return NULL;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= nextcap ||
         r->element[1]->type != REDIS_REPLY_ARRAY) {
-        seterr(err, errcap, "redis: unexpected SCAN reply");
+        ch_seterr(err, errcap, "redis: unexpected SCAN reply");
         return NULL;
     }
     const redisReply *keys = r->element[1];
     for (size_t i = 0; i < keys->elements; i++) {
         if (keys->element[i]->type != REDIS_REPLY_STRING) {
-            seterr(err, errcap, "redis: unexpected SCAN reply");
+            ch_seterr(err, errcap, "redis: unexpected SCAN reply");
             return NULL;
         }
     }
@@ -111,7 +99,7 @@ int32_t ch_secrets_foreach(const char *tenant, const char *conn, unsigned batch,
     *foreign = 0;
     /* Ids are [A-Za-z0-9_-]: they hold no glob character. */
     if ((tenant && !ch_id_valid(tenant)) || (conn && (!tenant || !ch_id_valid(conn)))) {
-        seterr(err, errcap, "invalid tenant or connection id");
+        ch_seterr(err, errcap, "invalid tenant or connection id");
         return C360_EINVAL;
     }
     char *pattern = pattern_for(tenant, conn);
@@ -151,7 +139,7 @@ int32_t ch_secret_delete_connection(const char *tenant, const char *conn, size_t
     if (!deleted) deleted = &dummy;
     *deleted = 0;
     if (!ch_id_valid(tenant) || !ch_id_valid(conn)) {
-        seterr(err, errcap, "invalid tenant or connection id");
+        ch_seterr(err, errcap, "invalid tenant or connection id");
         return C360_EINVAL;
     }
     /* The pattern ends in "<conn>:*" and ids hold no ':', so it cannot
@@ -183,9 +171,9 @@ int32_t ch_secret_delete_connection(const char *tenant, const char *conn, size_t
             free(argv);
             free(lens);
             if (!d || d->type != REDIS_REPLY_INTEGER) {
-                seterr(err, errcap, "redis: %.120s",
-                       !d ? ch_rconn_error() : d->type == REDIS_REPLY_ERROR ? d->str
-                                                                            : "unexpected DEL reply");
+                ch_seterr(err, errcap, "redis: %.120s",
+                          !d ? ch_rconn_error()
+                             : d->type == REDIS_REPLY_ERROR ? d->str : "unexpected DEL reply");
                 if (d) freeReplyObject(d);
                 freeReplyObject(r);
                 rc = C360_EIO;

@@ -1,8 +1,8 @@
 /* fake_common.h -- what every fake provider server shares: bind to
  * 127.0.0.1 (never another address), announce the port on stdout as
- * "port N" so a test can use port 0, stop cleanly on SIGTERM/SIGINT, and
- * read request bodies and query parameters with bounds. Header-only so each
- * fake stays one .c file. */
+ * "port N" so a test can use port 0, stop cleanly on SIGTERM/SIGINT, read
+ * request bodies and query parameters with bounds, and answer later (the
+ * slow modes). Header-only so each fake stays one .c file. */
 #ifndef C360_FAKE_COMMON_H
 #define C360_FAKE_COMMON_H
 
@@ -114,6 +114,77 @@ static void fake_reply(struct evhttp_request *req, int code, const char *ctype, 
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
     evhttp_send_reply(req, code, code < 400 ? "OK" : "Error", out);
     evbuffer_free(out);
+}
+
+/* Serves until SIGTERM/SIGINT: an evhttp on a new fake_base, allowing
+ * `methods` (EVHTTP_REQ_* bits) and bodies up to FAKE_BODY_MAX, every
+ * request to cb, bound and announced by fake_listen; all freed after. */
+static void fake_serve(int port, ev_uint16_t methods,
+                       void (*cb)(struct evhttp_request *, void *))
+{
+    signal(SIGPIPE, SIG_IGN);
+    fake_base = event_base_new();
+    struct evhttp *http = evhttp_new(fake_base);
+    evhttp_set_allowed_methods(http, methods);
+    evhttp_set_max_body_size(http, FAKE_BODY_MAX);
+    evhttp_set_gencb(http, cb, NULL);
+    fake_listen(http, port);
+    event_base_dispatch(fake_base);
+    evhttp_free(http);
+    fake_close();
+    event_base_free(fake_base);
+}
+
+/* A reply owed later. The connection may close first (the client timed
+ * out): libevent then frees the request, and the close callback drops the
+ * reply with its timer. */
+typedef struct fake_later {
+    struct evhttp_request *req;
+    struct event *timer;
+    void (*send)(struct evhttp_request *req, void *arg);
+    void (*release)(void *arg);
+    void *arg;
+} fake_later;
+
+static void fake_later_free(fake_later *l)
+{
+    event_free(l->timer);
+    if (l->release) l->release(l->arg);
+    free(l);
+}
+
+static void fake_later_on_close(struct evhttp_connection *c, void *arg)
+{
+    (void)c;
+    fake_later_free(arg);
+}
+
+static void fake_later_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what;
+    fake_later *l = arg;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(l->req), NULL, NULL);
+    l->send(l->req, l->arg);
+    fake_later_free(l);
+}
+
+/* Answers req after delay_ms with send(req, arg), the server serving
+ * others meanwhile; release(arg) (may be NULL) runs afterwards, or alone
+ * when the client leaves first. */
+static void fake_reply_later(struct evhttp_request *req, long delay_ms,
+                             void (*send)(struct evhttp_request *, void *),
+                             void (*release)(void *), void *arg)
+{
+    fake_later *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    l->req = req;
+    l->send = send;
+    l->release = release;
+    l->arg = arg;
+    l->timer = evtimer_new(fake_base, fake_later_on_timer, l);
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), fake_later_on_close, l);
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(l->timer, &tv);
 }
 
 #endif

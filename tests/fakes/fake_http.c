@@ -70,30 +70,10 @@ static void do_echo(struct evhttp_request *req, int code)
     json_decref(j);
 }
 
-/* A reply owed later. The connection may close first (the client timed
- * out): libevent then frees the request, and the close callback drops the
- * reply with its timer. */
-typedef struct pending {
-    struct evhttp_request *req;
-    struct event *timer;
-} pending;
-
-static void on_conn_close(struct evhttp_connection *c, void *arg)
+static void echo_ok(struct evhttp_request *req, void *arg)
 {
-    (void)c;
-    pending *p = arg;
-    event_free(p->timer);
-    free(p);
-}
-
-static void on_slow_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd; (void)what;
-    pending *p = arg;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), NULL, NULL);
-    do_echo(p->req, 200);
-    event_free(p->timer);
-    free(p);
+    (void)arg;
+    do_echo(req, 200);
 }
 
 static void do_slow(struct evhttp_request *req)
@@ -101,13 +81,7 @@ static void do_slow(struct evhttp_request *req)
     char *ms = fake_query_param(req, "ms");
     long v = ms ? fake_parse_long("ms", ms, 0, 600000) : 1000;
     free(ms);
-    pending *p = calloc(1, sizeof *p);
-    if (!p) abort();
-    p->req = req;
-    p->timer = evtimer_new(fake_base, on_slow_timer, p);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, p);
-    struct timeval tv = {v / 1000, (v % 1000) * 1000};
-    evtimer_add(p->timer, &tv);
+    fake_reply_later(req, v, echo_ok, NULL, NULL);
 }
 
 static void do_huge(struct evhttp_request *req)
@@ -196,18 +170,9 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = fake_parse_port(argv[++i]);
         else { fprintf(stderr, "usage: fake_http [--port N]\n"); return 2; }
     }
-    signal(SIGPIPE, SIG_IGN);
-    fake_base = event_base_new();
-    struct evhttp *http = evhttp_new(fake_base);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-                                         EVHTTP_REQ_OPTIONS);
-    evhttp_set_max_body_size(http, FAKE_BODY_MAX);
-    evhttp_set_gencb(http, on_request, NULL);
-    fake_listen(http, port);
-    event_base_dispatch(fake_base);
-    evhttp_free(http);
-    fake_close();
-    event_base_free(fake_base);
+    fake_serve(port,
+               EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                   EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS,
+               on_request);
     return 0;
 }

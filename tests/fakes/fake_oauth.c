@@ -136,31 +136,24 @@ static int basic_auth(struct evhttp_request *req, char *id, size_t idcap, char *
     return 0;
 }
 
-/* A pending slow answer; see fake_http.c for why the close callback. */
-typedef struct pending {
-    struct evhttp_request *req;
-    struct event *timer;
+/* A slow answer's content, until it is sent. */
+typedef struct later_json {
     int code;
     json_t *body;
-} pending;
+} later_json;
 
-static void on_conn_close(struct evhttp_connection *c, void *arg)
+static void later_send(struct evhttp_request *req, void *arg)
 {
-    (void)c;
-    pending *p = arg;
-    json_decref(p->body);
-    event_free(p->timer);
-    free(p);
+    later_json *l = arg;
+    send_json(req, l->code, l->body);
+    l->body = NULL; /* send_json took it */
 }
 
-static void on_slow(evutil_socket_t fd, short what, void *arg)
+static void later_release(void *arg)
 {
-    (void)fd; (void)what;
-    pending *p = arg;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), NULL, NULL);
-    send_json(p->req, p->code, p->body);
-    event_free(p->timer);
-    free(p);
+    later_json *l = arg;
+    json_decref(l->body);
+    free(l);
 }
 
 static void answer(struct evhttp_request *req, int code, json_t *body, int slow)
@@ -169,15 +162,11 @@ static void answer(struct evhttp_request *req, int code, json_t *body, int slow)
         send_json(req, code, body);
         return;
     }
-    pending *p = calloc(1, sizeof *p);
-    if (!p) abort();
-    p->req = req;
-    p->code = code;
-    p->body = body;
-    p->timer = evtimer_new(fake_base, on_slow, p);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, p);
-    struct timeval tv = {opt.slow_ms / 1000, (opt.slow_ms % 1000) * 1000};
-    evtimer_add(p->timer, &tv);
+    later_json *l = calloc(1, sizeof *l);
+    if (!l) abort();
+    l->code = code;
+    l->body = body;
+    fake_reply_later(req, opt.slow_ms, later_send, later_release, l);
 }
 
 static json_t *issue(int with_refresh, const char *scope)
@@ -380,17 +369,7 @@ int main(int argc, char **argv)
         else goto usage;
     }
     if (sodium_init() < 0) return 1;
-    signal(SIGPIPE, SIG_IGN);
-    fake_base = event_base_new();
-    struct evhttp *http = evhttp_new(fake_base);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_max_body_size(http, FAKE_BODY_MAX);
-    evhttp_set_gencb(http, on_request, NULL);
-    fake_listen(http, port);
-    event_base_dispatch(fake_base);
-    evhttp_free(http);
-    fake_close();
-    event_base_free(fake_base);
+    fake_serve(port, EVHTTP_REQ_GET | EVHTTP_REQ_POST, on_request);
     rt_revoke_all();
     return 0;
 usage:

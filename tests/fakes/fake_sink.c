@@ -168,33 +168,11 @@ static void mark_ok(const char *key)
     }
 }
 
-typedef struct pending {
-    struct evhttp_request *req;
-    struct event *timer;
-    char *key;
-} pending;
-
-static void pending_free(pending *p)
+/* The slow answer: counted when it is sent; arg is the key (or NULL). */
+static void slow_ok(struct evhttp_request *req, void *arg)
 {
-    event_free(p->timer);
-    free(p->key);
-    free(p);
-}
-
-static void on_conn_close(struct evhttp_connection *c, void *arg)
-{
-    (void)c;
-    pending_free(arg);
-}
-
-static void on_slow_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd; (void)what;
-    pending *p = arg;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), NULL, NULL);
-    mark_ok(p->key);
-    fake_reply(p->req, 200, "application/json", "{\"ok\":true}");
-    pending_free(p);
+    mark_ok(arg);
+    fake_reply(req, 200, "application/json", "{\"ok\":true}");
 }
 
 static void on_delivery(struct evhttp_request *req)
@@ -230,17 +208,9 @@ static void on_delivery(struct evhttp_request *req)
         fake_reply(req, 429, "application/json", "{\"error\":\"slow down\"}");
         return;
     }
-    case M_SLOW: {
-        pending *p = calloc(1, sizeof *p);
-        if (!p) abort();
-        p->req = req;
-        p->key = key ? strdup(key) : NULL;
-        p->timer = evtimer_new(fake_base, on_slow_timer, p);
-        evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, p);
-        struct timeval tv = {g_slow_ms / 1000, (g_slow_ms % 1000) * 1000};
-        evtimer_add(p->timer, &tv);
+    case M_SLOW:
+        fake_reply_later(req, g_slow_ms, slow_ok, free, key ? strdup(key) : NULL);
         return;
-    }
     case M_OK:
         break;
     }
@@ -370,19 +340,9 @@ int main(int argc, char **argv)
             g_slow_ms = fake_parse_long("--slow-ms", argv[++i], 0, 600000);
         else { fprintf(stderr, "usage: fake_sink [--port N] [--slow-ms T]\n"); return 2; }
     }
-    signal(SIGPIPE, SIG_IGN);
     g_tab = calloc(g_cap, sizeof *g_tab);
     if (!g_tab) abort();
-    fake_base = event_base_new();
-    struct evhttp *http = evhttp_new(fake_base);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_max_body_size(http, FAKE_BODY_MAX);
-    evhttp_set_gencb(http, on_request, NULL);
-    fake_listen(http, port);
-    event_base_dispatch(fake_base);
-    evhttp_free(http);
-    fake_close();
-    event_base_free(fake_base);
+    fake_serve(port, EVHTTP_REQ_GET | EVHTTP_REQ_POST, on_request);
     tab_clear();
     free(g_tab);
     return 0;

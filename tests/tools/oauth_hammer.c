@@ -19,35 +19,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "connector_api.h"
 #include "keyring.h"
 #include "oauth.h"
 #include "rconn.h"
-#include "redis_url.h"
 #include "secrets.h"
 #include "util.h"
+
+#define TOOL_PROG "c360-oauth-hammer"
+#include "tool_common.h"
 
 #define MAX_THREADS 64
 
 static const char *g_tenant = "hammer", *g_conn, *g_url;
 static int64_t g_start_ms;
 static pthread_mutex_t g_out = PTHREAD_MUTEX_INITIALIZER;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0) return;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static c360_oauth_params params(int32_t grant)
 {
@@ -60,7 +47,7 @@ static c360_oauth_params params(int32_t grant)
 static void *racer(void *arg)
 {
     int *ok = arg;
-    sleep_ms(g_start_ms - wall_ms());
+    tool_sleep_ms(g_start_ms - tool_wall_ms());
     c360_oauth_params p = params(C360_GRANT_REFRESH_TOKEN);
     char *tok = NULL, err[256] = "";
     int32_t rc = ch_oauth_token(g_tenant, g_conn, "hammer", &p, &tok, NULL, err, sizeof err);
@@ -73,16 +60,6 @@ static void *racer(void *arg)
     ch_secret_value_free(tok);
     ch_rconn_thread_close();
     return NULL;
-}
-
-static long long arg_num(const char *name, const char *v, long long min, long long max)
-{
-    long long n;
-    if (!v || ch_parse_ll(v, min, max, &n) != 0) {
-        fprintf(stderr, "c360-oauth-hammer: %s wants an integer in [%lld, %lld]\n", name, min, max);
-        exit(2);
-    }
-    return n;
 }
 
 int main(int argc, char **argv)
@@ -98,22 +75,17 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--token-url") == 0) g_url = v;
         else if (strcmp(a, "--conn") == 0) g_conn = v;
         else if (strcmp(a, "--tenant") == 0) g_tenant = v;
-        else if (strcmp(a, "--threads") == 0) threads = (int)arg_num(a, v, 1, MAX_THREADS);
-        else if (strcmp(a, "--start-ms") == 0) g_start_ms = arg_num(a, v, 0, INT64_MAX);
+        else if (strcmp(a, "--threads") == 0) threads = (int)tool_arg_num(a, v, 1, MAX_THREADS);
+        else if (strcmp(a, "--start-ms") == 0) g_start_ms = tool_arg_num(a, v, 0, INT64_MAX);
         else goto usage;
     }
     if (!redis || !g_url || !g_conn) goto usage;
 
+    tool_rconn(redis, 5000);
     char err[256];
-    ch_redis_url u;
-    if (ch_redis_url_parse(redis, &u, err, sizeof err) != 0) {
-        fprintf(stderr, "c360-oauth-hammer: %s\n", err);
-        return 2;
-    }
-    ch_rconn_configure(&u, NULL, NULL, 5000);
     ch_keyring *kr = NULL;
     if (ch_keyring_load(NULL, NULL, 0, &kr, NULL, err, sizeof err) != CH_OK) {
-        fprintf(stderr, "c360-oauth-hammer: %s\n", err);
+        fprintf(stderr, TOOL_PROG ": %s\n", err);
         return 2;
     }
     ch_secrets_init(kr);

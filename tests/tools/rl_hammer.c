@@ -14,13 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "connector_api.h"
 #include "ratelimit.h"
 #include "rconn.h"
-#include "redis_url.h"
 #include "util.h"
+
+#define TOOL_PROG "c360-rl-hammer"
+#include "tool_common.h"
 
 typedef struct worker {
     pthread_t th;
@@ -30,26 +31,12 @@ typedef struct worker {
     long allowed, refused, errors;
 } worker;
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    if (ms <= 0) return;
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static void *run(void *arg)
 {
     worker *w = arg;
-    sleep_ms(w->start_ms - wall_ms());
+    tool_sleep_ms(w->start_ms - tool_wall_ms());
     int64_t now;
-    while ((now = wall_ms()) < w->end_ms) {
+    while ((now = tool_wall_ms()) < w->end_ms) {
         uint32_t wait = 0;
         int32_t st = ch_ratelimit_take("hammer", w->tenant, NULL, C360_RL_TENANT, w->bucket,
                                        w->lim, 1, &wait);
@@ -58,24 +45,14 @@ static void *run(void *arg)
         } else if (st == C360_RETRY) {
             w->refused++;
             int64_t left = w->end_ms - now;
-            sleep_ms((int64_t)wait < left ? (int64_t)wait : left);
+            tool_sleep_ms((int64_t)wait < left ? (int64_t)wait : left);
         } else {
             w->errors++;
-            sleep_ms(10);
+            tool_sleep_ms(10);
         }
     }
     ch_rconn_thread_close();
     return NULL;
-}
-
-static long long arg_num(const char *name, const char *v, long long min, long long max)
-{
-    long long n;
-    if (!v || ch_parse_ll(v, min, max, &n) != 0) {
-        fprintf(stderr, "c360-rl-hammer: %s wants an integer in [%lld, %lld]\n", name, min, max);
-        exit(2);
-    }
-    return n;
 }
 
 int main(int argc, char **argv)
@@ -87,33 +64,27 @@ int main(int argc, char **argv)
         if (strcmp(a, "--redis") == 0 && v) redis = v;
         else if (strcmp(a, "--bucket") == 0 && v) bucket = v;
         else if (strcmp(a, "--tenant") == 0 && v) tenant = v;
-        else if (strcmp(a, "--start-ms") == 0) start = arg_num(a, v, 0, INT64_MAX / 2);
-        else if (strcmp(a, "--duration-ms") == 0) duration = arg_num(a, v, 1, 600000);
-        else if (strcmp(a, "--threads") == 0) threads = arg_num(a, v, 1, 64);
-        else if (strcmp(a, "--limit") == 0) limit = arg_num(a, v, 1, UINT32_MAX);
-        else if (strcmp(a, "--period-ms") == 0) period = arg_num(a, v, 1, CH_RL_MAX_PERIOD_MS);
-        else if (strcmp(a, "--burst") == 0) burst = arg_num(a, v, 0, UINT32_MAX);
+        else if (strcmp(a, "--start-ms") == 0) start = tool_arg_num(a, v, 0, INT64_MAX / 2);
+        else if (strcmp(a, "--duration-ms") == 0) duration = tool_arg_num(a, v, 1, 600000);
+        else if (strcmp(a, "--threads") == 0) threads = tool_arg_num(a, v, 1, 64);
+        else if (strcmp(a, "--limit") == 0) limit = tool_arg_num(a, v, 1, UINT32_MAX);
+        else if (strcmp(a, "--period-ms") == 0) period = tool_arg_num(a, v, 1, CH_RL_MAX_PERIOD_MS);
+        else if (strcmp(a, "--burst") == 0) burst = tool_arg_num(a, v, 0, UINT32_MAX);
         else {
-            fprintf(stderr, "c360-rl-hammer: unknown or incomplete argument %s\n", a);
+            fprintf(stderr, TOOL_PROG ": unknown or incomplete argument %s\n", a);
             return 2;
         }
         i++;
     }
-    ch_redis_url url;
-    char err[200];
-    if (ch_redis_url_parse(redis, &url, err, sizeof err) != 0) {
-        fprintf(stderr, "c360-rl-hammer: %s\n", err);
-        return 2;
-    }
-    ch_rconn_configure(&url, NULL, NULL, 2000);
-    if (!start) start = wall_ms();
+    tool_rconn(redis, 2000);
+    if (!start) start = tool_wall_ms();
     c360_rl_limit lim = {sizeof lim, (uint32_t)limit, (uint32_t)period, (uint32_t)burst};
     worker *ws = ch_calloc((size_t)threads, sizeof *ws);
     for (long long i = 0; i < threads; i++) {
         ws[i] = (worker){.lim = &lim, .bucket = bucket, .tenant = tenant,
                          .start_ms = start, .end_ms = start + duration};
         if (pthread_create(&ws[i].th, NULL, run, &ws[i]) != 0) {
-            fprintf(stderr, "c360-rl-hammer: pthread_create failed\n");
+            fprintf(stderr, TOOL_PROG ": pthread_create failed\n");
             return 1;
         }
     }

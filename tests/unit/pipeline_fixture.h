@@ -1,6 +1,9 @@
-/* pipeline_fixture.h -- shared by the P1 pipeline unit tests
- * (test_conncache, test_instances, test_ingress): loading the ingress test
- * plugin, a raw Redis view, pumping the event loop until a condition
+/* pipeline_fixture.h -- shared by the pipeline unit tests (test_conncache,
+ * test_instances, test_ingress, test_conns, test_worker, test_worker_cap,
+ * test_supervisor, test_dlq, test_sched, test_sched_race): loading the
+ * pipeline test plugins, a raw Redis view of the private redis-server
+ * (redis_fixture.h) and seeding helpers (connections, events, the keys
+ * workers and plugins write), pumping the event loop until a condition
  * holds, and a minimal blocking HTTP/1.1 client. Header-only, like
  * redis_fixture.h, so each test stays one executable. */
 #ifndef C360_TEST_PIPELINE_FIXTURE_H
@@ -19,8 +22,10 @@
 #include <hiredis/hiredis.h>
 
 #include "call.h"
+#include "conns.h"
 #include "hostapi.h"
 #include "loader.h"
+#include "redis_fixture.h"
 
 /* The instance data of ingress_tp (tests/plugins/pipeline/ingress_tp.c). */
 typedef struct itp_inst {
@@ -28,39 +33,70 @@ typedef struct itp_inst {
     char config_tag[64];
 } itp_inst;
 
-/* Loads ingress_tp and ingress_tp_nowh from the build tree; exits when
- * they are missing (the build must have made them). */
-static inline ch_loader *pf_load_plugins(void)
+/* Loads tests/pipeline-plugins/<name>.so from the build tree into ld;
+ * exits when it is missing (the build must have made it). */
+static inline void pf_load_into(ch_loader *ld, const char *name)
 {
     const char *bd = getenv("C360_BUILD_DIR");
     char path[1024];
-    ch_loader *ld = ch_loader_new(ch_host_api());
-    const char *names[] = {"ingress_tp", "ingress_tp_nowh"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/tests/pipeline-plugins/%s.so", bd ? bd : ".", names[i]);
-        if (ch_loader_load_file(ld, path) != CH_OK) {
-            fprintf(stderr, "cannot load %s (built with the tests?)\n", path);
-            exit(1);
-        }
+    snprintf(path, sizeof path, "%s/tests/pipeline-plugins/%s.so", bd ? bd : ".", name);
+    if (ch_loader_load_file(ld, path) != CH_OK) {
+        fprintf(stderr, "cannot load %s (built with the tests?)\n", path);
+        exit(1);
     }
+}
+
+/* A new loader holding the one pipeline test plugin `name`. */
+static inline ch_loader *pf_load_plugin(const char *name)
+{
+    ch_loader *ld = ch_loader_new(ch_host_api());
+    pf_load_into(ld, name);
     return ld;
 }
 
+/* A new loader holding ingress_tp and ingress_tp_nowh. */
+static inline ch_loader *pf_load_plugins(void)
+{
+    ch_loader *ld = pf_load_plugin("ingress_tp");
+    pf_load_into(ld, "ingress_tp_nowh");
+    return ld;
+}
+
+/* The test's own plain connection to the fixture, beside the host's. */
 static redisContext *pf_raw;
 
+/* Opens pf_raw; exits when the fixture cannot be reached. */
+static inline void pf_raw_connect(int port)
+{
+    pf_raw = redisConnect("127.0.0.1", port);
+    if (!pf_raw || pf_raw->err) {
+        fprintf(stderr, "cannot connect to the fixture\n");
+        exit(1);
+    }
+}
+
+/* A command on pf_raw; NULL when Redis cannot be reached. The fixture may
+ * have been restarted: one reconnect. */
+static inline redisReply *pf_vcmd(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    redisReply *r = redisvCommand(pf_raw, fmt, ap);
+    if (!r) {
+        redisReconnect(pf_raw);
+        r = redisvCommand(pf_raw, fmt, again);
+    }
+    va_end(again);
+    return r;
+}
+
+/* The reply (free it); exits when Redis cannot be reached. */
 static inline redisReply *pf_cmd(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(pf_raw, fmt, ap);
+    redisReply *r = pf_vcmd(fmt, ap);
     va_end(ap);
-    if (!r) {
-        /* The fixture may have been restarted: one reconnect. */
-        redisReconnect(pf_raw);
-        va_start(ap, fmt);
-        r = redisvCommand(pf_raw, fmt, ap);
-        va_end(ap);
-    }
     if (!r) {
         fprintf(stderr, "raw redis: %s\n", pf_raw->errstr);
         exit(1);
@@ -68,21 +104,96 @@ static inline redisReply *pf_cmd(const char *fmt, ...)
     return r;
 }
 
+/* An integer reply, or -999. */
 static inline long long pf_int(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    redisReply *r = redisvCommand(pf_raw, fmt, ap);
+    redisReply *r = pf_vcmd(fmt, ap);
     va_end(ap);
-    if (!r) {
-        redisReconnect(pf_raw);
-        va_start(ap, fmt);
-        r = redisvCommand(pf_raw, fmt, ap);
-        va_end(ap);
-    }
     long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
     if (r) freeReplyObject(r);
     return v;
+}
+
+/* A string reply, or "(nil)"; in a static buffer (the next call
+ * overwrites it). */
+static inline char *pf_str(const char *fmt, ...)
+{
+    static char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = pf_vcmd(fmt, ap);
+    va_end(ap);
+    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
+    if (r) freeReplyObject(r);
+    return buf;
+}
+
+/* Field `name` of a stream entry (an element of an XRANGE reply), or
+ * NULL. */
+static inline const redisReply *pf_entry_field(const redisReply *entry, const char *name)
+{
+    const redisReply *f = entry->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (strcmp(f->element[i]->str, name) == 0) return f->element[i + 1];
+    return NULL;
+}
+
+/* --- Seeding and reading the pipeline's keys (docs/pipeline.md) ------------ */
+
+/* Creates (or updates) a connection through the registry; exits when that
+ * fails. */
+static inline void pf_conn_put(const char *tenant, const char *id, const char *plugin,
+                               const char *cfg, int interval_s, int ticks)
+{
+    ch_conn_spec s = {.tenant = tenant, .id = id, .plugin = plugin, .config = cfg,
+                      .config_len = strlen(cfg), .interval_s = interval_s, .ticks = ticks};
+    if (ch_conn_put(&s, "system", NULL, NULL, NULL) != C360_OK) {
+        fprintf(stderr, "conn put %s failed\n", id);
+        exit(1);
+    }
+}
+
+/* XADDs an event of kind k (wh, tick...) for conn of the wtp plugin, the
+ * way ingress writes one: headers (a JSON object) may be NULL for none.
+ * The new entry's id goes to id_out (cap bytes; "" on failure) unless it
+ * is NULL. */
+static inline void pf_add_event(const char *tenant, const char *conn, const char *k,
+                                const char *headers, const char *body, char *id_out, size_t cap)
+{
+    long long now = (long long)ch_now_ms();
+    redisReply *r =
+        headers ? redisCommand(pf_raw, "XADD c360:{t:%s}:ev * k %s c %s p wtp t %lld a 1 h %s b %s",
+                               tenant, k, conn, now, headers, body)
+                : redisCommand(pf_raw, "XADD c360:{t:%s}:ev * k %s c %s p wtp t %lld a 1 b %s",
+                               tenant, k, conn, now, body);
+    if (id_out) snprintf(id_out, cap, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
+    if (r) freeReplyObject(r);
+}
+
+/* A number a plugin stored with state_incr (0 if absent). */
+static inline long long pf_state_num(const char *tenant, const char *conn, const char *key)
+{
+    const char *v = pf_str("HGET c360:{t:%s}:state:%s:%s v", tenant, conn, key);
+    return v[0] == '(' ? 0 : atoll(v);
+}
+
+/* A field of a connection's stats hash (0 if absent). */
+static inline long long pf_stat_num(const char *tenant, const char *conn, const char *field)
+{
+    return atoll(pf_str("HGET c360:{t:%s}:conn:%s:stat %s", tenant, conn, field));
+}
+
+/* How many entries of c360:{t:<tenant>}:<stream> the workers' group has
+ * read and not acknowledged; -1 when there is no such group. */
+static inline int pf_pending(const char *tenant, const char *stream)
+{
+    redisReply *r = redisCommand(pf_raw, "XPENDING c360:{t:%s}:%s w", tenant, stream);
+    int n = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                    r->element[0]->type == REDIS_REPLY_INTEGER ? (int)r->element[0]->integer : -1;
+    if (r) freeReplyObject(r);
+    return n;
 }
 
 /* Runs the loop until cond(arg) holds or timeout_ms passed; returns

@@ -3,7 +3,9 @@
  * fx_redis_start() runs redis-server on a free loopback port in a fresh temp
  * directory and waits until it answers; fx_redis_stop() (also run at exit)
  * kills it and removes the directory. Tests never touch a shared Redis.
- * Header-only so each test binary stays one file. */
+ * fx_rconn_start() does the same and points the host's blocking Redis
+ * connections (rconn.h) at it. Header-only so each test binary stays one
+ * file. */
 #ifndef C360_TEST_REDIS_FIXTURE_H
 #define C360_TEST_REDIS_FIXTURE_H
 
@@ -18,6 +20,8 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
+
+#include "rconn.h"
 
 typedef struct fx_redis {
     pid_t pid;
@@ -118,6 +122,30 @@ static inline void fx_redis_kill(void)
         waitpid(fx_current.pid, NULL, 0);
         fx_current.pid = 0;
     }
+}
+
+/* Where the server listens (once started). */
+static inline ch_redis_url fx_redis_url(void)
+{
+    ch_redis_url u = {.port = fx_current.port};
+    snprintf(u.host, sizeof u.host, "127.0.0.1");
+    return u;
+}
+
+/* Points the host's blocking connections (rconn.h) at the started server,
+ * timeout_ms per command. */
+static inline void fx_rconn_configure(int timeout_ms)
+{
+    ch_redis_url u = fx_redis_url();
+    ch_rconn_configure(&u, NULL, NULL, timeout_ms);
+}
+
+/* fx_redis_start() and fx_rconn_configure(); returns the port. */
+static inline int fx_rconn_start(int timeout_ms)
+{
+    int port = fx_redis_start();
+    fx_rconn_configure(timeout_ms);
+    return port;
 }
 
 #endif

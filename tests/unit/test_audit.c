@@ -174,11 +174,7 @@ static int hammer(const char *tenant, int threads, int n, uint64_t base)
 
 int main(void)
 {
-    g_port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = g_port;
-    ch_rconn_configure(&url, NULL, NULL, 5000);
+    g_port = fx_rconn_start(5000);
     CHECK(sodium_init() >= 0);
     const char *bd = getenv("C360_BUILD_DIR");
     snprintf(g_cli, sizeof g_cli, "%s/tools/audit/c360-audit", bd ? bd : ".");

@@ -4,7 +4,6 @@
  * (with other tenants sharing a key), change notifications, audit entries,
  * and a purge that leaves no key, index entry or member of the connection
  * behind (checked with SCAN over the whole keyspace). */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,49 +15,11 @@
 #include "connstatus.h"
 #include "conns.h"
 #include "keyring.h"
+#include "pipeline_fixture.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "secrets.h"
 #include "state.h"
-
-static redisContext *g_raw;
-
-static redisReply *raw(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    if (!r) {
-        fprintf(stderr, "raw redis: %s\n", g_raw->errstr);
-        exit(1);
-    }
-    return r;
-}
-
-static long long raw_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
-    if (r) freeReplyObject(r);
-    return v;
-}
-
-/* The string reply of a command, or "(nil)". */
-static char *raw_str(const char *fmt, ...)
-{
-    static char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
-    if (r) freeReplyObject(r);
-    return buf;
-}
 
 static ch_conn_spec spec(const char *t, const char *c, const char *plugin, const char *cfg,
                          int ticks)
@@ -127,10 +88,10 @@ static void test_put_get(redisContext *sub)
         CHECK(c->created_ms >= t0 && c->updated_ms >= c->created_ms);
         ch_conn_free(c);
     }
-    CHECK_STR(raw_str("HGET c360:{idx}:conn c1"), "t1");
-    CHECK(raw_int("SISMEMBER c360:{t:t1}:conns c1") == 1);
-    CHECK(raw_int("SISMEMBER c360:{idx}:tenants t1") == 1);
-    long long due = atoll(raw_str("ZSCORE c360:{sched}:due t1/c1"));
+    CHECK_STR(pf_str("HGET c360:{idx}:conn c1"), "t1");
+    CHECK(pf_int("SISMEMBER c360:{t:t1}:conns c1") == 1);
+    CHECK(pf_int("SISMEMBER c360:{idx}:tenants t1") == 1);
+    long long due = atoll(pf_str("ZSCORE c360:{sched}:due t1/c1"));
     CHECK(due >= t0 && due <= ch_now_ms());
     char tenant[CH_ID_MAX + 1];
     CHECK(ch_conn_tenant_of("c1", tenant) == C360_OK);
@@ -140,12 +101,12 @@ static void test_put_get(redisContext *sub)
     CHECK(ch_conn_get("t2", "c1", &c) == C360_ENOTFOUND);
 
     /* Update: new version, the scheduler's score stays, state unchanged. */
-    freeReplyObject(raw("ZADD c360:{sched}:due 12345 t1/c1"));
+    freeReplyObject(pf_cmd("ZADD c360:{sched}:due 12345 t1/c1"));
     s.config = "{\"a\":2}";
     CHECK(ch_conn_put(&s, "admin:test", NULL, &ver, &created) == C360_OK);
     CHECK(ver == 2 && created == 0);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK_STR(raw_str("ZSCORE c360:{sched}:due t1/c1"), "12345");
+    CHECK_STR(pf_str("ZSCORE c360:{sched}:due t1/c1"), "12345");
     CHECK(ch_conn_get("t1", "c1", &c) == C360_OK);
     if (c) {
         CHECK_STR(c->config, "{\"a\":2}");
@@ -159,7 +120,7 @@ static void test_put_get(redisContext *sub)
     CHECK(ch_conn_put(&other, "admin:test", NULL, NULL, NULL) == C360_ECONFLICT);
     ch_conn_spec swap = spec("t1", "c1", "tdst", NULL, 0);
     CHECK(ch_conn_put(&swap, "admin:test", NULL, NULL, NULL) == C360_ECONFLICT);
-    CHECK_STR(raw_str("HGET c360:{idx}:conn c1"), "t1");
+    CHECK_STR(pf_str("HGET c360:{idx}:conn c1"), "t1");
 
     /* Bad input changes nothing. */
     ch_conn_spec bad = spec("t 1", "c9", "tsrc", NULL, 0);
@@ -171,14 +132,14 @@ static void test_put_get(redisContext *sub)
     CHECK(ch_conn_put(&bad, "admin:test", NULL, NULL, NULL) == C360_EINVAL);
     bad.state = NULL;
     CHECK(ch_conn_put(&bad, "bad@actor", NULL, NULL, NULL) == C360_EINVAL);
-    CHECK(raw_int("EXISTS c360:{t:t1}:conn:c9") == 0);
-    CHECK(raw_int("HEXISTS c360:{idx}:conn c9") == 0);
+    CHECK(pf_int("EXISTS c360:{t:t1}:conn:c9") == 0);
+    CHECK(pf_int("HEXISTS c360:{idx}:conn c9") == 0);
 
     /* A connection of a plugin that does not tick is never scheduled. */
     ch_conn_spec d = spec("t1", "d1", "tdst", NULL, 0);
     CHECK(ch_conn_put(&d, "admin:test", NULL, &ver, NULL) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK(strcmp(raw_str("ZSCORE c360:{sched}:due t1/d1"), "(nil)") == 0);
+    CHECK(strcmp(pf_str("ZSCORE c360:{sched}:due t1/d1"), "(nil)") == 0);
     CHECK(ch_conn_get("t1", "d1", &c) == C360_OK);
     if (c) {
         CHECK_STR(c->config, "{}");
@@ -209,7 +170,7 @@ static void test_states(redisContext *sub)
                             NULL) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
     CHECK_STR(msg, "t1/c1");
-    CHECK(strcmp(raw_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") == 0);
+    CHECK(strcmp(pf_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") == 0);
     CHECK(ch_connstatus_get("t1", "c1", &cs) == C360_OK);
     CHECK_STR(cs.state, "paused");
     CHECK_STR(cs.cause, "by operator");
@@ -225,17 +186,17 @@ static void test_states(redisContext *sub)
     int64_t t0 = ch_now_ms();
     CHECK(ch_conn_set_state("t1", "c1", CH_CONN_STATE_ACTIVE, NULL, "admin:test", NULL) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK(atoll(raw_str("ZSCORE c360:{sched}:due t1/c1")) >= t0);
+    CHECK(atoll(pf_str("ZSCORE c360:{sched}:due t1/c1")) >= t0);
     /* failing keeps the schedule (with backoff); needs_reauth and disabled
      * stop it. */
     CHECK(ch_conn_set_state("t1", "c1", CH_CONN_STATE_FAILING, "timeouts", "admin:test", NULL) ==
           C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK(strcmp(raw_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") != 0);
+    CHECK(strcmp(pf_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") != 0);
     CHECK(ch_conn_set_state("t1", "c1", CH_CONN_STATE_NEEDS_REAUTH, "token revoked",
                             "admin:test", NULL) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK(strcmp(raw_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") == 0);
+    CHECK(strcmp(pf_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") == 0);
     CHECK(ch_conn_set_state("t1", "c1", CH_CONN_STATE_DISABLED, "", "admin:test", NULL) ==
           C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
@@ -290,15 +251,15 @@ static void test_route_keys(redisContext *sub)
     const char *k2[] = {"page:2", "page:3"};
     CHECK(ch_conn_route_keys_set("t2", "e1", "tsrc", k2, 2) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK_STR(raw_str("HGET c360:{idx}:rk:tsrc page:1"), "[\"t1\\/c1\"]");
-    json_t *j = json_loads(raw_str("HGET c360:{idx}:rk:tsrc page:2"), 0, NULL);
+    CHECK_STR(pf_str("HGET c360:{idx}:rk:tsrc page:1"), "[\"t1\\/c1\"]");
+    json_t *j = json_loads(pf_str("HGET c360:{idx}:rk:tsrc page:2"), 0, NULL);
     CHECK(json_array_size(j) == 2);
     json_decref(j);
 
     /* Same set again: no change, no notification (instance_open calls it
      * on every open). */
     CHECK(ch_conn_route_keys_set("t1", "c1", "tsrc", k1, 2) == C360_OK);
-    redisReply *r = raw("PUBLISH c360:conn-changed marker");
+    redisReply *r = pf_cmd("PUBLISH c360:conn-changed marker");
     freeReplyObject(r);
     CHECK(next_message(sub, msg, sizeof msg));
     CHECK_STR(msg, "marker");
@@ -307,9 +268,9 @@ static void test_route_keys(redisContext *sub)
     const char *k3[] = {"page:3"};
     CHECK(ch_conn_route_keys_set("t1", "c1", "tsrc", k3, 1) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK(raw_int("HEXISTS c360:{idx}:rk:tsrc page:1") == 0);
-    CHECK_STR(raw_str("HGET c360:{idx}:rk:tsrc page:2"), "[\"t2\\/e1\"]");
-    j = json_loads(raw_str("HGET c360:{idx}:rk:tsrc page:3"), 0, NULL);
+    CHECK(pf_int("HEXISTS c360:{idx}:rk:tsrc page:1") == 0);
+    CHECK_STR(pf_str("HGET c360:{idx}:rk:tsrc page:2"), "[\"t2\\/e1\"]");
+    j = json_loads(pf_str("HGET c360:{idx}:rk:tsrc page:3"), 0, NULL);
     CHECK(json_array_size(j) == 2);
     json_decref(j);
     char **keys = NULL;
@@ -327,8 +288,8 @@ static void test_route_keys(redisContext *sub)
           C360_EINVAL);
     const char *ghost[] = {"page:ghost"};
     CHECK(ch_conn_route_keys_set("t1", "ghost", "tsrc", ghost, 1) == C360_ENOTFOUND);
-    CHECK(raw_int("HEXISTS c360:{idx}:rk:tsrc page:ghost") == 0);
-    CHECK(raw_int("EXISTS c360:{t:t1}:conn:ghost:rk") == 0);
+    CHECK(pf_int("HEXISTS c360:{idx}:rk:tsrc page:ghost") == 0);
+    CHECK(pf_int("EXISTS c360:{t:t1}:conn:ghost:rk") == 0);
 }
 
 /* Every key of the keyspace whose name mentions the connection. */
@@ -337,7 +298,7 @@ static size_t keys_mentioning(const char *needle)
     size_t found = 0;
     char cursor[32] = "0";
     do {
-        redisReply *r = raw("SCAN %s COUNT 1000", cursor);
+        redisReply *r = pf_cmd("SCAN %s COUNT 1000", cursor);
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         for (size_t i = 0; i < r->element[1]->elements; i++) {
             if (strstr(r->element[1]->element[i]->str, needle)) {
@@ -358,11 +319,11 @@ static void test_purge(redisContext *sub)
     char err[256];
     CHECK(ch_secret_put("t1", "c1", "api_key", "s3cret", 6, err, sizeof err) == C360_OK);
     CHECK(ch_connstatus_set("t1", "c1", "failing", "x") == C360_OK);
-    freeReplyObject(raw("HSET c360:{t:t1}:conn:c1:stat events 3 dup 1"));
-    freeReplyObject(raw("SET c360:{t:t1}:dd:c1:lead-1 1 EX 600"));
-    freeReplyObject(raw("SET c360:{t:t1}:dd:c1:lead-2 1 EX 600"));
-    freeReplyObject(raw("SET c360:{t:t1}:dd:c10:lead-1 1 EX 600")); /* another conn */
-    freeReplyObject(raw("XADD c360:{t:t1}:dlog:c1 * t 1 st ok"));
+    freeReplyObject(pf_cmd("HSET c360:{t:t1}:conn:c1:stat events 3 dup 1"));
+    freeReplyObject(pf_cmd("SET c360:{t:t1}:dd:c1:lead-1 1 EX 600"));
+    freeReplyObject(pf_cmd("SET c360:{t:t1}:dd:c1:lead-2 1 EX 600"));
+    freeReplyObject(pf_cmd("SET c360:{t:t1}:dd:c10:lead-1 1 EX 600")); /* another conn */
+    freeReplyObject(pf_cmd("XADD c360:{t:t1}:dlog:c1 * t 1 st ok"));
     CHECK(ch_conn_route_add("t1", "d1", "c1", "admin:test", NULL) == C360_OK); /* as dest */
     CHECK(next_message(sub, msg, sizeof msg));
 
@@ -370,15 +331,15 @@ static void test_purge(redisContext *sub)
     CHECK(next_message(sub, msg, sizeof msg));
     CHECK_STR(msg, "t1/c1");
     CHECK(keys_mentioning(":c1:") == 0);
-    CHECK(raw_int("EXISTS c360:{t:t1}:conn:c1") == 0);
-    CHECK(raw_int("EXISTS c360:{t:t1}:routes:c1") == 0);
-    CHECK(raw_int("EXISTS c360:{t:t1}:dd:c10:lead-1") == 1);
-    CHECK(raw_int("HEXISTS c360:{idx}:conn c1") == 0);
-    CHECK(raw_int("SISMEMBER c360:{t:t1}:conns c1") == 0);
-    CHECK(raw_int("SISMEMBER c360:{t:t1}:routes:d1 c1") == 0);
-    CHECK(strcmp(raw_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") == 0);
-    CHECK_STR(raw_str("HGET c360:{idx}:rk:tsrc page:3"), "[\"t2\\/e1\"]");
-    CHECK(raw_int("SISMEMBER c360:{idx}:tenants t1") == 1); /* d1 is left */
+    CHECK(pf_int("EXISTS c360:{t:t1}:conn:c1") == 0);
+    CHECK(pf_int("EXISTS c360:{t:t1}:routes:c1") == 0);
+    CHECK(pf_int("EXISTS c360:{t:t1}:dd:c10:lead-1") == 1);
+    CHECK(pf_int("HEXISTS c360:{idx}:conn c1") == 0);
+    CHECK(pf_int("SISMEMBER c360:{t:t1}:conns c1") == 0);
+    CHECK(pf_int("SISMEMBER c360:{t:t1}:routes:d1 c1") == 0);
+    CHECK(strcmp(pf_str("ZSCORE c360:{sched}:due t1/c1"), "(nil)") == 0);
+    CHECK_STR(pf_str("HGET c360:{idx}:rk:tsrc page:3"), "[\"t2\\/e1\"]");
+    CHECK(pf_int("SISMEMBER c360:{idx}:tenants t1") == 1); /* d1 is left */
     ch_conn *c = NULL;
     CHECK(ch_conn_get("t1", "c1", &c) == C360_ENOTFOUND);
     ch_connstatus cs;
@@ -388,13 +349,13 @@ static void test_purge(redisContext *sub)
     CHECK(ch_conn_purge("t1", "c1", "admin:test", NULL) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
     CHECK(ch_conn_purge("t1", "e1", "admin:test", NULL) == C360_ENOTFOUND);
-    CHECK(raw_int("HEXISTS c360:{idx}:conn e1") == 1);
+    CHECK(pf_int("HEXISTS c360:{idx}:conn e1") == 1);
 
     /* The last connection of a tenant takes the tenant off the round
      * robin; the id is free for anyone afterwards. */
     CHECK(ch_conn_purge("t1", "d1", "admin:test", NULL) == C360_OK);
     CHECK(next_message(sub, msg, sizeof msg));
-    CHECK(raw_int("SISMEMBER c360:{idx}:tenants t1") == 0);
+    CHECK(pf_int("SISMEMBER c360:{idx}:tenants t1") == 0);
     CHECK(keys_mentioning("c360:{t:t1}:conn") == 0);
     ch_conn_spec again = spec("t2", "c1", "tsrc", NULL, 0);
     CHECK(ch_conn_put(&again, "admin:test", NULL, NULL, NULL) == C360_OK);
@@ -402,13 +363,10 @@ static void test_purge(redisContext *sub)
 
 int main(void)
 {
-    int port = fx_redis_start();
-    ch_redis_url u = {.port = port};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
-    g_raw = redisConnect("127.0.0.1", port);
+    int port = fx_rconn_start(2000);
+    pf_raw_connect(port);
     redisContext *sub = redisConnect("127.0.0.1", port);
-    if (!g_raw || g_raw->err || !sub || sub->err) {
+    if (!sub || sub->err) {
         fprintf(stderr, "cannot connect to the fixture\n");
         return 1;
     }
@@ -436,7 +394,7 @@ int main(void)
     ch_secrets_init(NULL);
     ch_keyring_free(kr);
     redisFree(sub);
-    redisFree(g_raw);
+    redisFree(pf_raw);
     ch_rconn_thread_close();
     ch_rconn_shutdown();
     CHECK_DONE();

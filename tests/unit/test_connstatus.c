@@ -11,10 +11,7 @@
 
 int main(void)
 {
-    int port = fx_redis_start();
-    ch_redis_url u = {.port = port};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
+    fx_rconn_start(2000);
 
     ch_connstatus s;
     CHECK(ch_connstatus_get("t1", "c1", &s) == C360_ENOTFOUND);

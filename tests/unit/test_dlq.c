@@ -12,6 +12,7 @@
 #include "connector_api.h"
 #include "dlq.h"
 #include "metrics.h"
+#include "pipeline_fixture.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 
@@ -62,18 +63,10 @@ static redisReply *newest(const char *key)
 }
 
 /* Field `name` of the only entry of a one-entry XRANGE/XREVRANGE reply. */
-static const redisReply *efield(const redisReply *entry, const char *name)
-{
-    const redisReply *f = entry->element[1];
-    for (size_t i = 0; i + 1 < f->elements; i += 2)
-        if (strcmp(f->element[i]->str, name) == 0) return f->element[i + 1];
-    return NULL;
-}
-
 static const redisReply *field(const redisReply *entry_list, const char *name)
 {
     if (!entry_list || entry_list->type != REDIS_REPLY_ARRAY || entry_list->elements != 1) return NULL;
-    return efield(entry_list->element[0], name);
+    return pf_entry_field(entry_list->element[0], name);
 }
 
 static void test_list(void)
@@ -229,7 +222,7 @@ static void test_bulk(void)
     redisReply *r = ch_rconn_command("XRANGE c360:{t:tA}:dl - + COUNT %lld", dl0 + 1);
     CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)dl0 + 1);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)dl0 + 1) {
-        const redisReply *v = efield(r->element[dl0], "ri");
+        const redisReply *v = pf_entry_field(r->element[dl0], "ri");
         CHECK(v && strcmp(v->str, "r0") == 0);
     }
     if (r) freeReplyObject(r);
@@ -263,11 +256,7 @@ static void test_redis_down(void)
 int main(void)
 {
     if (sodium_init() < 0) return 1;
-    int port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 2000);
+    fx_rconn_start(2000);
     CHECK(ch_metrics_init(0) == 0);
 
     test_list();

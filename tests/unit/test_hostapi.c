@@ -94,11 +94,7 @@ int main(void)
 {
     if (sodium_init() < 0) return 1;
     ch_log_set_level(CH_LOG_ERROR + 1); /* the refusals below log errors on purpose */
-    int port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 2000);
+    fx_rconn_start(2000);
     H = ch_host_api();
 
     CHECK(H->struct_size == sizeof(c360_host_api));

@@ -41,11 +41,7 @@ static void *race(void *arg)
 
 int main(void)
 {
-    int port = fx_redis_start();
-    ch_redis_url u = {.port = port};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
-    pf_raw = redisConnect("127.0.0.1", port);
+    pf_raw_connect(fx_rconn_start(2000));
     ch_loader *ld = pf_load_plugins();
     ch_instances_opts o = {.recheck_ms = 100};
     g_set = ch_instances_new(ld, &o);

@@ -138,11 +138,7 @@ static void test_thread(void)
 int main(void)
 {
     if (sodium_init() < 0) return 1;
-    int port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 2000);
+    fx_rconn_start(2000);
     CHECK(ch_metrics_init(0) == 0);
 
     test_sample();

@@ -584,10 +584,7 @@ static void test_no_rotate(void)
 
 int main(void)
 {
-    g_redis = fx_redis_start();
-    ch_redis_url u = {.port = g_redis};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
+    g_redis = fx_rconn_start(2000);
     char err[256];
     ch_keyring *kr = NULL;
     const char *ktext = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";

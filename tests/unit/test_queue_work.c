@@ -5,7 +5,12 @@
  * the original fields, drop, failed tick), taking over another consumer's
  * entries and one's own leftovers, consumer housekeeping, the poison
  * count, the delivery log and lease release, backoff bounds and consumer
- * names. */
+ * names; the dedup step of webhook entries (first copy runs, later copies
+ * are acknowledged and counted, a retry / takeover / replayed dead letter
+ * of the same entry is not its own duplicate, replays and ticks bypass it,
+ * several keys, more keys than EVALSHA takes) and its race: copies checked
+ * at the same instant by several threads, exactly one runs. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +484,234 @@ static void test_poison(void)
     CHECK(ch_qw_poison("t7", CH_Q_EV, "", "src", "x", 2, &n, &p) == C360_EINVAL);
 }
 
+/* XADDs a webhook entry of conn with dedup keys dk ("" = no dk field),
+ * window dw ("" = no dw field) and extra fields (e.g. "orig <id>"). */
+static void add_wh(const char *tenant, const char *kind, const char *conn, const char *dk,
+                   const char *dw, const char *orig, char out[CH_QW_ID_MAX])
+{
+    const char *argv[32];
+    int n = 0;
+    char key[128];
+    snprintf(key, sizeof key, "c360:{t:%s}:ev", tenant);
+    const char *fixed[] = {"XADD", key, "*", "k", kind, "c", conn, "p", "wtp", "t", "1", "a", "1",
+                           "h", "{}", "b", "x", "rid", "r1"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) argv[n++] = fixed[i];
+    if (dk[0]) { argv[n++] = "dk"; argv[n++] = dk; }
+    if (dw[0]) { argv[n++] = "dw"; argv[n++] = dw; }
+    if (orig[0]) { argv[n++] = "orig"; argv[n++] = orig; }
+    redisReply *r = redisCommandArgv(g_raw, n, argv, NULL);
+    snprintf(out, CH_QW_ID_MAX, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
+    if (r) freeReplyObject(r);
+}
+
+/* Fetches exactly one item of the tenant into *b (checked). */
+static ch_qitem *fetch_one(const char *tenant, ch_qbatch *b)
+{
+    CHECK(ch_qw_fetch(tenant, "h-1-0", 1, b) == C360_OK);
+    CHECK(b->n == 1);
+    return b->n == 1 ? &b->items[0] : NULL;
+}
+
+static ch_qdedup dedup_of(const char *tenant, const ch_qitem *it)
+{
+    ch_qdedup d = (ch_qdedup)-1;
+    CHECK(it && ch_qw_dedup(tenant, it, &d) == C360_OK);
+    return d;
+}
+
+static void test_dedup(void)
+{
+    char a[CH_QW_ID_MAX], idb[CH_QW_ID_MAX], id[CH_QW_ID_MAX];
+    ch_qbatch ba, bb, b;
+    add_wh("d1", "wh", "src", "lead-1", "100", "", a);
+    add_wh("d1", "wh", "src", "lead-1", "100", "", idb);
+    ch_qitem *ia = fetch_one("d1", &ba), *ib = fetch_one("d1", &bb);
+    CHECK(ia && strcmp(ia->dk, "lead-1") == 0 && ia->dw == 100 && strcmp(ia->orig, "") == 0);
+
+    /* The first copy runs and marks the key with its id, for the window. */
+    CHECK(dedup_of("d1", ia) == CH_QD_RUN);
+    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:lead-1"), a);
+    long long ttl = raw_int("TTL c360:{t:d1}:dd:src:lead-1");
+    CHECK(ttl > 90 && ttl <= 100);
+    /* Checked again (a retry, a takeover): its own mark, it runs. */
+    CHECK(dedup_of("d1", ia) == CH_QD_RUN);
+    CHECK_STR(owner_of("c360:{t:d1}:ev", a), "h-1-0");
+
+    /* The second copy is a duplicate: acknowledged, forgotten by the
+     * retry set and the counters, counted. */
+    raw_do("HSET c360:{t:d1}:att %s 2", idb);
+    raw_do("HSET c360:{t:d1}:crash %s 1", idb);
+    raw_do("ZADD c360:{t:d1}:retry 99999999999999 %s", idb);
+    CHECK(dedup_of("d1", ib) == CH_QD_DUP);
+    CHECK_STR(owner_of("c360:{t:d1}:ev", idb), "(none)");
+    CHECK(raw_int("HEXISTS c360:{t:d1}:att %s", idb) == 0);
+    CHECK(raw_int("HEXISTS c360:{t:d1}:crash %s", idb) == 0);
+    CHECK(raw_int("ZCARD c360:{t:d1}:retry") == 0);
+    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
+    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:lead-1"), a);
+    /* Found again once acknowledged (by another consumer, say): nothing
+     * done, nothing counted twice. */
+    CHECK(dedup_of("d1", ib) == CH_QD_GONE);
+    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
+    ch_qbatch_free(&bb);
+    /* The first copy, done, still holds the key. */
+    raw_do("XACK c360:{t:d1}:ev w %s", a);
+    ch_qbatch_free(&ba);
+
+    /* A dead letter of the first copy, replayed: a new entry naming its
+     * first id (orig) -- the same event, so it runs. */
+    add_wh("d1", "wh", "src", "lead-1", "100", a, id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    /* Replays (asked for) and ticks bypass dedup: no Redis change. */
+    add_wh("d1", "replay", "src", "lead-1", "100", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    CHECK_STR(owner_of("c360:{t:d1}:ev", id), "h-1-0");
+    ch_qbatch_free(&b);
+    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    add_wh("d1", "tick", "src", "lead-1", "100", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    /* No keys, or nothing usable in dk: at least once, no key written. */
+    add_wh("d1", "wh", "src", "", "", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    add_wh("d1", "wh", "src", "   ", "100", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
+    /* No window in the entry: the default (7 days). */
+    add_wh("d1", "wh", "src", "lead-2", "", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ttl = raw_int("TTL c360:{t:d1}:dd:src:lead-2");
+    CHECK(ttl > CH_QW_DEDUP_WINDOW_S - 10 && ttl <= CH_QW_DEDUP_WINDOW_S);
+    ch_qbatch_free(&b);
+    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    /* Keys are per connection. */
+    add_wh("d1", "wh", "other", "lead-1", "100", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    raw_do("XACK c360:{t:d1}:ev w %s", id);
+
+    /* Several keys (an app-level event reached the connection through
+     * several routing keys): a duplicate only when every key is taken by
+     * another entry, and every key is marked. */
+    char e1[CH_QW_ID_MAX], e2[CH_QW_ID_MAX];
+    add_wh("d1", "wh", "src", "m-1 m-2", "100", "", e1);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-1"), e1);
+    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-2"), e1);
+    add_wh("d1", "wh", "src", "m-2 m-3", "100", "", e2);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN); /* m-3 is new */
+    ch_qbatch_free(&b);
+    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-2"), e1);
+    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-3"), e2);
+    add_wh("d1", "wh", "src", "m-3 m-1", "100", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_DUP);
+    ch_qbatch_free(&b);
+    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "2");
+
+    /* More keys than EVALSHA's argument list takes here: the same by
+     * EVAL. */
+    char many[64 * 8] = "", more[64 * 8 + 16];
+    for (int i = 0; i < 30; i++) {
+        size_t l = strlen(many);
+        snprintf(many + l, sizeof many - l, "%sz-%d", i ? " " : "", i);
+    }
+    add_wh("d1", "wh", "src", many, "100", "", e1);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:z-29"), e1);
+    add_wh("d1", "wh", "src", many, "100", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_DUP);
+    ch_qbatch_free(&b);
+    snprintf(more, sizeof more, "%s z-new", many);
+    add_wh("d1", "wh", "src", more, "100", "", id);
+    CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
+    ch_qbatch_free(&b);
+    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "3");
+
+    ch_qdedup d;
+    ch_qitem none;
+    memset(&none, 0, sizeof none);
+    CHECK(ch_qw_dedup("t:1", &none, &d) == C360_EINVAL);
+}
+
+/* --- the race: copies of one event checked at the same instant --------------- */
+
+enum { RACERS = 8 };
+
+typedef struct racer {
+    pthread_barrier_t *go;
+    const char *tenant;
+    const ch_qitem *it;
+    ch_qdedup verdict;
+    int32_t st;
+} racer;
+
+static void *race_one(void *arg)
+{
+    racer *r = arg;
+    pthread_barrier_wait(r->go);
+    r->st = ch_qw_dedup(r->tenant, r->it, &r->verdict);
+    ch_rconn_thread_close();
+    return NULL;
+}
+
+static void test_dedup_race(void)
+{
+    int bad = 0;
+    for (int round = 0; round < 40; round++) {
+        /* Odd rounds: two keys, the script decides; even: one key, the
+         * plain SET. */
+        char tenant[32], dk[64], ids[RACERS][CH_QW_ID_MAX];
+        snprintf(tenant, sizeof tenant, "race%d", round);
+        snprintf(dk, sizeof dk, round % 2 ? "r-%d r2-%d" : "r-%d", round, round);
+        for (int i = 0; i < RACERS; i++) add_wh(tenant, "wh", "src", dk, "100", "", ids[i]);
+        ch_qbatch b;
+        CHECK(ch_qw_fetch(tenant, "h-1-0", RACERS, &b) == C360_OK);
+        CHECK(b.n == RACERS);
+        if (b.n != RACERS) { ch_qbatch_free(&b); return; }
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, RACERS);
+        racer rs[RACERS];
+        pthread_t th[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            rs[i] = (racer){.go = &go, .tenant = tenant, .it = &b.items[i], .st = -1};
+            pthread_create(&th[i], NULL, race_one, &rs[i]);
+        }
+        int run = 0, dup = 0;
+        for (int i = 0; i < RACERS; i++) {
+            pthread_join(th[i], NULL);
+            CHECK(rs[i].st == C360_OK);
+            run += rs[i].verdict == CH_QD_RUN;
+            dup += rs[i].verdict == CH_QD_DUP;
+        }
+        pthread_barrier_destroy(&go);
+        if (run != 1 || dup != RACERS - 1) bad++;
+        char want[16];
+        snprintf(want, sizeof want, "%d", RACERS - 1);
+        CHECK_STR(raw_str("HGET c360:{t:%s}:conn:src:stat dup", tenant), want);
+        /* Exactly the winner is still pending, and it owns the key. */
+        redisReply *p = raw("XPENDING c360:{t:%s}:ev w", tenant);
+        CHECK(p->type == REDIS_REPLY_ARRAY && p->element[0]->integer == 1);
+        freeReplyObject(p);
+        for (int i = 0; i < RACERS; i++)
+            if (rs[i].verdict == CH_QD_RUN) {
+                char key[96];
+                snprintf(key, sizeof key, "c360:{t:%s}:dd:src:r-%d", tenant, round);
+                CHECK_STR(raw_str("GET %s", key), b.items[i].id);
+            }
+        ch_qbatch_free(&b);
+    }
+    CHECK(bad == 0);
+}
+
 static void test_helpers(void)
 {
     for (int i = 0; i < 200; i++) {
@@ -530,6 +763,8 @@ int main(void)
     test_deliveries();
     test_claim();
     test_poison();
+    test_dedup();
+    test_dedup_race();
     test_helpers();
     redisFree(g_raw);
     ch_rconn_shutdown();

@@ -72,11 +72,7 @@ static void *hammer_thread(void *arg)
 
 int main(void)
 {
-    int port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 2000);
+    fx_rconn_start(2000);
     uint32_t w = 0;
 
     /* --- refused arguments ------------------------------------------------ */

@@ -210,11 +210,8 @@ int main(void)
     /* Small stream nodes so that the approximate trim (~) is visible with
      * hundreds of entries rather than tens of thousands. */
     const char *const extra[] = {"--stream-node-max-entries", "10", NULL};
-    int port = fx_redis_start_args(extra);
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 2000);
+    fx_redis_start_args(extra);
+    fx_rconn_configure(2000);
     CHECK(ch_metrics_init(0) == 0);
 
     test_raw_replay();

@@ -13,6 +13,7 @@
 #include "check.h"
 #include "connector_api.h"
 #include "metrics.h"
+#include "pipeline_fixture.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "scheduler.h"
@@ -66,12 +67,9 @@ static void set_score(const char *t, const char *c, int64_t s)
 static char *last_field(const char *t, const char *field)
 {
     redisReply *r = ch_rconn_command("XREVRANGE c360:{t:%s}:ev + - COUNT 1", t);
-    char *out = NULL;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-        redisReply *f = r->element[0]->element[1];
-        for (size_t i = 0; i + 1 < f->elements; i += 2)
-            if (strcmp(f->element[i]->str, field) == 0) out = strdup(f->element[i + 1]->str);
-    }
+    const redisReply *v = r && r->type == REDIS_REPLY_ARRAY && r->elements == 1
+                              ? pf_entry_field(r->element[0], field) : NULL;
+    char *out = v ? strdup(v->str) : NULL;
     if (r) freeReplyObject(r);
     return out;
 }
@@ -349,11 +347,7 @@ static void test_redis_down(void)
 int main(void)
 {
     if (sodium_init() < 0) return 1;
-    int port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 2000);
+    fx_rconn_start(2000);
     CHECK(ch_metrics_init(0) == 0);
     ch_sched_settings ss = {.tick_floor_s = 1, .lease_ms = 120000};
     ch_sched_configure(&ss);

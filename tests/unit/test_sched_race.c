@@ -20,6 +20,7 @@
 #include "check.h"
 #include "connector_api.h"
 #include "metrics.h"
+#include "pipeline_fixture.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "scheduler.h"
@@ -51,17 +52,13 @@ static int work(const char *consumer)
         }
         redisReply *es = r->element[0]->element[1];
         for (size_t i = 0; i < es->elements; i++) {
-            redisReply *e = es->element[i], *f = e->element[1];
-            const char *k = NULL, *c = NULL, *tm = NULL;
-            for (size_t j = 0; j + 1 < f->elements; j += 2) {
-                if (strcmp(f->element[j]->str, "k") == 0) k = f->element[j + 1]->str;
-                if (strcmp(f->element[j]->str, "c") == 0) c = f->element[j + 1]->str;
-                if (strcmp(f->element[j]->str, "t") == 0) tm = f->element[j + 1]->str;
-            }
-            if (!k || strcmp(k, "tick") != 0 || !c || !tm) continue;
-            freeReplyObject(ch_rconn_command("RPUSH %s %s/%s/%s", LOG_KEY, tenant, c, tm));
+            redisReply *e = es->element[i];
+            const redisReply *k = pf_entry_field(e, "k"), *c = pf_entry_field(e, "c"),
+                             *tm = pf_entry_field(e, "t");
+            if (!k || strcmp(k->str, "tick") != 0 || !c || !tm) continue;
+            freeReplyObject(ch_rconn_command("RPUSH %s %s/%s/%s", LOG_KEY, tenant, c->str, tm->str));
             freeReplyObject(ch_rconn_command("XACK c360:{t:%s}:ev w %s", tenant, e->element[0]->str));
-            if (ch_sched_tick_done(tenant, c, C360_OK, 0) == C360_OK) n++;
+            if (ch_sched_tick_done(tenant, c->str, C360_OK, 0) == C360_OK) n++;
         }
         freeReplyObject(r);
     }
@@ -94,11 +91,7 @@ static int cmp_ll(const void *a, const void *b)
 int main(void)
 {
     if (sodium_init() < 0) return 1;
-    int port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 5000);
+    fx_rconn_start(5000);
     CHECK(ch_metrics_init(0) == 0);
     ch_sched_settings ss = {.tick_floor_s = 1, .lease_ms = 5000};
     ch_sched_configure(&ss);

@@ -561,11 +561,7 @@ int main(void)
      * provokes dozens (test_secrets_leak reads the log itself). */
     int devnull = open("/dev/null", O_WRONLY);
     ch_log_set_fd(devnull);
-    int port = fx_redis_start();
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 5000);
+    int port = fx_rconn_start(5000);
     g_raw = redisConnect("127.0.0.1", port);
     if (!g_raw || g_raw->err) return 1;
 

@@ -146,10 +146,7 @@ int main(void)
     if (sodium_init() < 0) return 1;
     const char *extra[] = {"--rdbcompression", "no", NULL};
     int port = fx_redis_start_args(extra);
-    ch_redis_url url = {0};
-    snprintf(url.host, sizeof url.host, "127.0.0.1");
-    url.port = port;
-    ch_rconn_configure(&url, NULL, NULL, 5000);
+    fx_rconn_configure(5000);
     redisContext *raw = redisConnect("127.0.0.1", port);
     if (!raw || raw->err) return 1;
 

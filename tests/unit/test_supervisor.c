@@ -16,7 +16,6 @@
  *  - the loop keeps running its other timers throughout (it never blocks
  *    on the supervision). */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,73 +27,22 @@
 #include "hostapi.h"
 #include "loader.h"
 #include "metrics.h"
+#include "pipeline_fixture.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "supervisor.h"
 
-static redisContext *g_raw;
 static struct event_base *g_base;
 static ch_loader *g_ld;
 
-static char *raw_str(const char *fmt, ...)
-{
-    static char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
-    if (r) freeReplyObject(r);
-    return buf;
-}
-
-static long long raw_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
-    if (r) freeReplyObject(r);
-    return v;
-}
-
-static long long state_num(const char *tenant, const char *conn, const char *key)
-{
-    const char *v = raw_str("HGET c360:{t:%s}:state:%s:%s v", tenant, conn, key);
-    return v[0] == '(' ? 0 : atoll(v);
-}
-
-static long long stat_num(const char *tenant, const char *conn, const char *field)
-{
-    return atoll(raw_str("HGET c360:{t:%s}:conn:%s:stat %s", tenant, conn, field));
-}
-
-static int pending(const char *tenant, const char *stream)
-{
-    redisReply *r = redisCommand(g_raw, "XPENDING c360:{t:%s}:%s w", tenant, stream);
-    int n = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-                    r->element[0]->type == REDIS_REPLY_INTEGER ? (int)r->element[0]->integer : -1;
-    if (r) freeReplyObject(r);
-    return n;
-}
-
 static void put(const char *tenant, const char *id, const char *cfg)
 {
-    ch_conn_spec s = {.tenant = tenant, .id = id, .plugin = "wtp", .config = cfg,
-                      .config_len = strlen(cfg)};
-    if (ch_conn_put(&s, "system", NULL, NULL, NULL) != C360_OK) {
-        fprintf(stderr, "conn put %s failed\n", id);
-        exit(1);
-    }
+    pf_conn_put(tenant, id, "wtp", cfg, 0, 0);
 }
 
 static void xadd(const char *tenant, const char *conn, const char *body, char *id_out)
 {
-    redisReply *r = redisCommand(g_raw, "XADD c360:{t:%s}:ev * k wh c %s p wtp t %lld a 1 b %s",
-                                 tenant, conn, (long long)ch_now_ms(), body);
-    if (id_out) snprintf(id_out, 48, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
-    if (r) freeReplyObject(r);
+    pf_add_event(tenant, conn, "wh", NULL, body, id_out, 48);
 }
 
 /* The loop runs until cond(arg) holds or timeout_ms passes; on every
@@ -157,25 +105,22 @@ typedef struct pctx { const char *tenant; const char *bad; int n_ok; } pctx;
 static int poisoned_and_flowed(void *arg)
 {
     pctx *p = arg;
-    redisReply *r = redisCommand(g_raw, "XRANGE c360:{t:%s}:dlq - +", p->tenant);
+    redisReply *r = redisCommand(pf_raw, "XRANGE c360:{t:%s}:dlq - +", p->tenant);
     int found = 0;
     if (r && r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < r->elements; i++) {
-            redisReply *f = r->element[i]->element[1];
-            const char *orig = "", *wy = "";
-            for (size_t j = 0; j + 1 < f->elements; j += 2) {
-                if (!strcmp(f->element[j]->str, "orig")) orig = f->element[j + 1]->str;
-                if (!strcmp(f->element[j]->str, "why")) wy = f->element[j + 1]->str;
-            }
-            if (!strcmp(orig, p->bad) && !strcmp(wy, "poison")) found = 1;
+            const redisReply *orig = pf_entry_field(r->element[i], "orig");
+            const redisReply *wy = pf_entry_field(r->element[i], "why");
+            if (!strcmp(orig ? orig->str : "", p->bad) && !strcmp(wy ? wy->str : "", "poison"))
+                found = 1;
         }
     }
     if (r) freeReplyObject(r);
     char src[32], dst[32];
     snprintf(src, sizeof src, "%s-src", p->tenant);
     snprintf(dst, sizeof dst, "%s-d1", p->tenant);
-    return found && stat_num(p->tenant, src, "events") >= p->n_ok &&
-           state_num(p->tenant, dst, "delivered") >= p->n_ok;
+    return found && pf_stat_num(p->tenant, src, "events") >= p->n_ok &&
+           pf_state_num(p->tenant, dst, "delivered") >= p->n_ok;
 }
 
 static void test_poison(const char *tenant, const char *badbody, int expect_hang)
@@ -216,10 +161,10 @@ static void test_poison(const char *tenant, const char *badbody, int expect_hang
     if (expect_hang) CHECK(st.hangs >= 2);
     else CHECK(st.crashes >= 2);
     CHECK(ticks >= took / 50 / 2); /* the loop never stalled */
-    CHECK(raw_int("XLEN c360:{t:%s}:dlq", tenant) == 1); /* only the bad one */
-    CHECK(stat_num(tenant, src, "events") == 20);
-    CHECK(raw_int("HLEN c360:{t:%s}:crash", tenant) == 0);
-    CHECK(pending(tenant, "ev") == 0);
+    CHECK(pf_int("XLEN c360:{t:%s}:dlq", tenant) == 1); /* only the bad one */
+    CHECK(pf_stat_num(tenant, src, "events") == 20);
+    CHECK(pf_int("HLEN c360:{t:%s}:crash", tenant) == 0);
+    CHECK(pf_pending(tenant, "ev") == 0);
     ch_supervisor_drain(s);
     CHECK(ch_supervisor_active(s) <= 1);
     ch_supervisor_free(s);
@@ -235,9 +180,9 @@ static int all_done(void *arg)
     ch_supervisor_stats st;
     ch_supervisor_get_stats(l->s, &st);
     if (st.restarts < 3) return 0; /* every killed worker replaced */
-    if (stat_num(l->tenant, "src", "events") < l->n) return 0;
-    if (state_num(l->tenant, "d1", "delivered") < l->n) return 0;
-    return pending(l->tenant, "ev") == 0 && pending(l->tenant, "dl") == 0;
+    if (pf_stat_num(l->tenant, "src", "events") < l->n) return 0;
+    if (pf_state_num(l->tenant, "d1", "delivered") < l->n) return 0;
+    return pf_pending(l->tenant, "ev") == 0 && pf_pending(l->tenant, "dl") == 0;
 }
 
 typedef struct killer { ch_supervisor *s; int kills; int64_t next; } killer;
@@ -284,9 +229,9 @@ static void test_kill9(void)
     for (int i = 0; i < N; i++) {
         char key[96];
         snprintf(key, sizeof key, "ev:%.47s", ids[i]);
-        long long e = state_num(tenant, "src", key);
+        long long e = pf_state_num(tenant, "src", key);
         snprintf(key, sizeof key, "d:%.47s-0", ids[i]);
-        long long d = state_num(tenant, "d1", key);
+        long long d = pf_state_num(tenant, "d1", key);
         lost_ev += e == 0;
         lost_rec += d == 0;
         dup_ev += e > 1;
@@ -301,7 +246,7 @@ static void test_kill9(void)
     CHECK(lost_ev == 0);
     CHECK(lost_rec == 0);
     CHECK(st.restarts >= 3);
-    CHECK(raw_int("XLEN c360:{t:%s}:dlq", tenant) == 0);
+    CHECK(pf_int("XLEN c360:{t:%s}:dlq", tenant) == 0);
     /* Duplicates only for what was in flight at the three kills. */
     CHECK(dup_ev <= 3 * 2 * 2 + 6);
 
@@ -365,7 +310,7 @@ static void test_stall(void)
 static int inproc_done(void *arg)
 {
     (void)arg;
-    return stat_num("ti", "ti-src", "events") >= 5 && state_num("ti", "ti-d1", "delivered") >= 5;
+    return pf_stat_num("ti", "ti-src", "events") >= 5 && pf_state_num("ti", "ti-d1", "delivered") >= 5;
 }
 
 static void test_inproc(void)
@@ -390,21 +335,8 @@ static void test_inproc(void)
 
 int main(void)
 {
-    const char *bd = getenv("C360_BUILD_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/pipeline-plugins/worker_tp.so", bd ? bd : ".");
-    int port = fx_redis_start();
-    ch_redis_url u = {.port = port};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
-    g_raw = redisConnect("127.0.0.1", port);
-    if (!g_raw || g_raw->err) return 1;
-    g_ld = ch_loader_new(ch_host_api());
-    if (ch_loader_load_file(g_ld, path) != CH_OK) {
-        fprintf(stderr, "cannot load %s\n", path);
-        ch_loader_free(g_ld);
-        return 1;
-    }
+    pf_raw_connect(fx_rconn_start(2000));
+    g_ld = pf_load_plugin("worker_tp");
     CHECK(ch_metrics_init(ch_loader_count(g_ld)) == 0);
     g_base = event_base_new();
 
@@ -423,7 +355,7 @@ int main(void)
     event_base_free(g_base);
     ch_metrics_shutdown();
     ch_loader_free(g_ld);
-    redisFree(g_raw);
+    redisFree(pf_raw);
     ch_rconn_shutdown();
     CHECK_DONE();
 }

@@ -10,7 +10,6 @@
  * sweep, and another host's after claim_idle_ms), a slow batch handing
  * back what it has not started. The per-destination
  * concurrency cap runs with real threads (test_worker_cap.c). */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -22,6 +21,7 @@
 #include "hostapi.h"
 #include "instances.h"
 #include "loader.h"
+#include "pipeline_fixture.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "slots.h"
@@ -29,61 +29,12 @@
 #include "worker_int.h"
 #include "worker_status.h"
 
-static redisContext *g_raw;
 static ch_workers *g_w;
-
-static void raw_do(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    if (!r) { fprintf(stderr, "raw: %s\n", g_raw->errstr); exit(1); }
-    freeReplyObject(r);
-}
-
-static long long raw_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
-    if (r) freeReplyObject(r);
-    return v;
-}
-
-static char *raw_str(const char *fmt, ...)
-{
-    static char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
-    if (r) freeReplyObject(r);
-    return buf;
-}
-
-/* A number stored by the plugin with state_incr (0 if absent). */
-static long long state_num(const char *tenant, const char *conn, const char *key)
-{
-    const char *v = raw_str("HGET c360:{t:%s}:state:%s:%s v", tenant, conn, key);
-    return v[0] == '(' ? 0 : atoll(v);
-}
-
-static long long stat_num(const char *tenant, const char *conn, const char *field)
-{
-    return atoll(raw_str("HGET c360:{t:%s}:conn:%s:stat %s", tenant, conn, field));
-}
 
 static void add_event_k(const char *tenant, const char *conn, const char *k, const char *body,
                         char out[CH_QW_ID_MAX])
 {
-    redisReply *r = redisCommand(g_raw, "XADD c360:{t:%s}:ev * k %s c %s p wtp t %lld a 1 h %s b %s",
-                                 tenant, k, conn, (long long)ch_now_ms(), "{\"x-a\":\"1\"}", body);
-    snprintf(out, CH_QW_ID_MAX, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
-    if (r) freeReplyObject(r);
+    pf_add_event(tenant, conn, k, "{\"x-a\":\"1\"}", body, out, CH_QW_ID_MAX);
 }
 
 static void add_event(const char *tenant, const char *conn, const char *body, char out[CH_QW_ID_MAX])
@@ -91,20 +42,18 @@ static void add_event(const char *tenant, const char *conn, const char *body, ch
     add_event_k(tenant, conn, "wh", body, out);
 }
 
+/* No group yet counts as nothing pending. */
 static int pending(const char *tenant, const char *stream)
 {
-    redisReply *r = redisCommand(g_raw, "XPENDING c360:{t:%s}:%s w", tenant, stream);
-    int n = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-                    r->element[0]->type == REDIS_REPLY_INTEGER ? (int)r->element[0]->integer : 0;
-    if (r) freeReplyObject(r);
-    return n;
+    int n = pf_pending(tenant, stream);
+    return n < 0 ? 0 : n;
 }
 
 static char *owner_of(const char *tenant, const char *id)
 {
     static char buf[256];
     snprintf(buf, sizeof buf, "(none)");
-    redisReply *r = redisCommand(g_raw, "XPENDING c360:{t:%s}:ev w %s %s 1", tenant, id, id);
+    redisReply *r = redisCommand(pf_raw, "XPENDING c360:{t:%s}:ev w %s %s 1", tenant, id, id);
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
         snprintf(buf, sizeof buf, "%s", r->element[0]->element[1]->str);
     if (r) freeReplyObject(r);
@@ -116,24 +65,17 @@ static char *last_dlq(const char *tenant, const char *name)
 {
     static char buf[1024];
     snprintf(buf, sizeof buf, "(none)");
-    redisReply *r = redisCommand(g_raw, "XREVRANGE c360:{t:%s}:dlq + - COUNT 1", tenant);
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-        redisReply *f = r->element[0]->element[1];
-        for (size_t i = 0; i + 1 < f->elements; i += 2)
-            if (strcmp(f->element[i]->str, name) == 0) snprintf(buf, sizeof buf, "%s", f->element[i + 1]->str);
-    }
+    redisReply *r = redisCommand(pf_raw, "XREVRANGE c360:{t:%s}:dlq + - COUNT 1", tenant);
+    const redisReply *v = r && r->type == REDIS_REPLY_ARRAY && r->elements == 1
+                              ? pf_entry_field(r->element[0], name) : NULL;
+    if (v) snprintf(buf, sizeof buf, "%s", v->str);
     if (r) freeReplyObject(r);
     return buf;
 }
 
 static void put(const char *tenant, const char *id, const char *plugin, const char *cfg)
 {
-    ch_conn_spec s = {.tenant = tenant, .id = id, .plugin = plugin, .config = cfg,
-                      .config_len = strlen(cfg), .interval_s = 60, .ticks = 1};
-    if (ch_conn_put(&s, "system", NULL, NULL, NULL) != C360_OK) {
-        fprintf(stderr, "conn put %s failed\n", id);
-        exit(1);
-    }
+    pf_conn_put(tenant, id, plugin, cfg, 60, 1);
 }
 
 /* Turns the tenant until nothing more happens (or rounds run out). */
@@ -150,31 +92,31 @@ static void test_ok_path(ch_wthread *t)
     CHECK(ch_wthread_turn(t, "ta") >= 1);
     char key[96];
     snprintf(key, sizeof key, "ev:%s", id);
-    CHECK(state_num("ta", "src", key) == 1);
+    CHECK(pf_state_num("ta", "src", key) == 1);
     CHECK_STR(owner_of("ta", id), "(none)");
     /* Deliveries: the same turn's fetch already took them, or the next. */
     drain(t, "ta", 5);
-    CHECK(state_num("ta", "d1", "d:okp-0") == 1);
-    CHECK(state_num("ta", "d1", "d:okp-1") == 1);
+    CHECK(pf_state_num("ta", "d1", "d:okp-0") == 1);
+    CHECK(pf_state_num("ta", "d1", "d:okp-1") == 1);
     /* d2 fails the first attempt of each record: retried after backoff. */
-    CHECK(state_num("ta", "d2", "d:okp-0") == 0);
-    CHECK(raw_int("ZCARD c360:{t:ta}:retry") == 2);
+    CHECK(pf_state_num("ta", "d2", "d:okp-0") == 0);
+    CHECK(pf_int("ZCARD c360:{t:ta}:retry") == 2);
     fx_sleep_ms(120);
     drain(t, "ta", 5);
-    CHECK(state_num("ta", "d2", "d:okp-0") == 1);
-    CHECK(state_num("ta", "d2", "d:okp-1") == 1);
+    CHECK(pf_state_num("ta", "d2", "d:okp-0") == 1);
+    CHECK(pf_state_num("ta", "d2", "d:okp-1") == 1);
     CHECK(pending("ta", "ev") == 0 && pending("ta", "dl") == 0);
-    CHECK(stat_num("ta", "src", "events") == 1);
-    CHECK(stat_num("ta", "src", "records") == 2);
-    CHECK(stat_num("ta", "d1", "deliveries") == 2);
-    CHECK(stat_num("ta", "d2", "deliveries") == 2);
-    CHECK(stat_num("ta", "d2", "retries") == 2);
-    CHECK(stat_num("ta", "d2", "last_ok_ms") > 0);
+    CHECK(pf_stat_num("ta", "src", "events") == 1);
+    CHECK(pf_stat_num("ta", "src", "records") == 2);
+    CHECK(pf_stat_num("ta", "d1", "deliveries") == 2);
+    CHECK(pf_stat_num("ta", "d2", "deliveries") == 2);
+    CHECK(pf_stat_num("ta", "d2", "retries") == 2);
+    CHECK(pf_stat_num("ta", "d2", "last_ok_ms") > 0);
     /* Every attempt logged: d2 has 2 failures and 2 successes. */
-    CHECK(raw_int("XLEN c360:{t:ta}:dlog:d2") == 4);
-    CHECK(raw_int("XLEN c360:{t:ta}:dlog:d1") == 2);
-    CHECK(raw_int("ZCARD c360:{t:ta}:lease:d1") == 0);
-    CHECK(raw_int("HLEN c360:{t:ta}:att") == 0);
+    CHECK(pf_int("XLEN c360:{t:ta}:dlog:d2") == 4);
+    CHECK(pf_int("XLEN c360:{t:ta}:dlog:d1") == 2);
+    CHECK(pf_int("ZCARD c360:{t:ta}:lease:d1") == 0);
+    CHECK(pf_int("HLEN c360:{t:ta}:att") == 0);
 }
 
 static void test_retry_error_attempts(ch_wthread *t)
@@ -183,16 +125,16 @@ static void test_retry_error_attempts(ch_wthread *t)
     add_event("ta", "src", "retry 2", id);
     snprintf(key, sizeof key, "ev:%s", id);
     ch_wthread_turn(t, "ta");
-    CHECK(state_num("ta", "src", key) == 1);
+    CHECK(pf_state_num("ta", "src", key) == 1);
     CHECK_STR(owner_of("ta", id), "retry");
-    CHECK_STR(raw_str("HGET c360:{t:ta}:att %s", id), "1");
-    for (int i = 0; i < 40 && state_num("ta", "src", key) < 3; i++) {
+    CHECK_STR(pf_str("HGET c360:{t:ta}:att %s", id), "1");
+    for (int i = 0; i < 40 && pf_state_num("ta", "src", key) < 3; i++) {
         fx_sleep_ms(30);
         ch_wthread_turn(t, "ta");
     }
-    CHECK(state_num("ta", "src", key) == 3); /* attempts 1, 2 retried; 3 OK */
+    CHECK(pf_state_num("ta", "src", key) == 3); /* attempts 1, 2 retried; 3 OK */
     CHECK_STR(owner_of("ta", id), "(none)");
-    CHECK(raw_int("HEXISTS c360:{t:ta}:att %s", id) == 0);
+    CHECK(pf_int("HEXISTS c360:{t:ta}:att %s", id) == 0);
     drain(t, "ta", 5); /* its record's deliveries */
 
     add_event("ta", "src", "error", id);
@@ -220,18 +162,18 @@ static void test_retry_error_attempts(ch_wthread *t)
     }
     CHECK_STR(last_dlq("ta", "orig"), id);
     CHECK_STR(last_dlq("ta", "why"), "attempts");
-    CHECK(state_num("ta", "src", key) == 3);
+    CHECK(pf_state_num("ta", "src", key) == 3);
     CHECK_STR(owner_of("ta", id), "(none)");
     /* An item that arrives with more attempts than allowed (a replay of
      * something else's count) is not run at all. */
-    raw_do("HSET c360:{t:ta}:att x 0");
-    redisReply *r = redisCommand(g_raw, "XADD c360:{t:ta}:ev * k wh c src p wtp t 1 a 9 b ok");
+    freeReplyObject(pf_cmd("HSET c360:{t:ta}:att x 0"));
+    redisReply *r = redisCommand(pf_raw, "XADD c360:{t:ta}:ev * k wh c src p wtp t 1 a 9 b ok");
     char over[CH_QW_ID_MAX];
     snprintf(over, sizeof over, "%s", r->str);
     freeReplyObject(r);
     snprintf(key, sizeof key, "ev:%s", over);
     ch_wthread_turn(t, "ta");
-    CHECK(state_num("ta", "src", key) == 0);
+    CHECK(pf_state_num("ta", "src", key) == 0);
     CHECK_STR(last_dlq("ta", "orig"), over);
     CHECK_STR(last_dlq("ta", "why"), "attempts");
     g_w->conf.max_attempts = saved;
@@ -242,10 +184,10 @@ static void test_fairness(ch_wthread *t)
     put("fa", "fsa", "wtp", "{}");
     put("fb", "fsb", "wtp", "{}");
     for (int i = 0; i < 1000; i++)
-        redisAppendCommand(g_raw, "XADD c360:{t:fa}:ev * k wh c fsa p wtp t 1 a 1 b %s", "ok 0");
+        redisAppendCommand(pf_raw, "XADD c360:{t:fa}:ev * k wh c fsa p wtp t 1 a 1 b %s", "ok 0");
     for (int i = 0; i < 1000; i++) {
         redisReply *r = NULL;
-        redisGetReply(g_raw, (void **)&r);
+        redisGetReply(pf_raw, (void **)&r);
         if (r) freeReplyObject(r);
     }
     char id[CH_QW_ID_MAX];
@@ -258,21 +200,21 @@ static void test_fairness(ch_wthread *t)
     t->visited = 0;
     t->pass_work = 0;
     int steps = 0;
-    while (stat_num("fb", "fsb", "events") < 10 && steps < (int)(2 * ntenants + 2)) {
+    while (pf_stat_num("fb", "fsb", "events") < 10 && steps < (int)(2 * ntenants + 2)) {
         ch_wthread_step(t);
         steps++;
     }
-    long long a_done = stat_num("fa", "fsa", "events");
+    long long a_done = pf_stat_num("fa", "fsa", "events");
     char m[128];
     snprintf(m, sizeof m, "fairness: B done after %d steps over %zu tenants; A had %lld of 1000 done",
              steps, ntenants, a_done);
     printf("%s\n", m);
-    CHECK(stat_num("fb", "fsb", "events") == 10);
+    CHECK(pf_stat_num("fb", "fsb", "events") == 10);
     CHECK(steps <= (int)ntenants + 1);            /* within the first round */
     CHECK(a_done <= 2 * g_w->conf.share);           /* A got at most its shares */
     /* A is not starved either: it finishes in rounds of `share`. */
-    for (int i = 0; i < 200 && stat_num("fa", "fsa", "events") < 1000; i++) ch_wthread_turn(t, "fa");
-    CHECK(stat_num("fa", "fsa", "events") == 1000);
+    for (int i = 0; i < 200 && pf_stat_num("fa", "fsa", "events") < 1000; i++) ch_wthread_turn(t, "fa");
+    CHECK(pf_stat_num("fa", "fsa", "events") == 1000);
     CHECK(pending("fa", "ev") == 0);
 }
 
@@ -286,13 +228,13 @@ static void test_states(ch_wthread *t)
     snprintf(key, sizeof key, "ev:%s", id);
     fx_sleep_ms(60); /* conn cache ttl */
     ch_wthread_turn(t, "ta");
-    CHECK(state_num("ta", "sp", key) == 0);
+    CHECK(pf_state_num("ta", "sp", key) == 0);
     CHECK_STR(owner_of("ta", id), "retry");
-    CHECK(raw_int("HEXISTS c360:{t:ta}:att %s", id) == 0);
+    CHECK(pf_int("HEXISTS c360:{t:ta}:att %s", id) == 0);
     CHECK(ch_conn_set_state("ta", "sp", "active", "", "system", NULL) == C360_OK);
     fx_sleep_ms(300); /* hold_ms 200 +- 25 % */
     ch_wthread_turn(t, "ta");
-    CHECK(state_num("ta", "sp", key) == 1);
+    CHECK(pf_state_num("ta", "sp", key) == 1);
     CHECK_STR(owner_of("ta", id), "(none)");
 
     /* Disabled: acknowledged, dropped, counted. */
@@ -302,22 +244,22 @@ static void test_states(ch_wthread *t)
     snprintf(key, sizeof key, "ev:%s", id);
     fx_sleep_ms(60);
     ch_wthread_turn(t, "ta");
-    CHECK(state_num("ta", "sd", key) == 0);
+    CHECK(pf_state_num("ta", "sd", key) == 0);
     CHECK_STR(owner_of("ta", id), "(none)");
-    CHECK(stat_num("ta", "sd", "dropped") == 1);
+    CHECK(pf_stat_num("ta", "sd", "dropped") == 1);
 
     /* Gone: acknowledged, nothing recreated for it. */
     add_event("ta", "ghost", "ok 0", id);
     ch_wthread_turn(t, "ta");
     CHECK_STR(owner_of("ta", id), "(none)");
-    CHECK(raw_int("EXISTS c360:{t:ta}:conn:ghost:stat") == 0);
+    CHECK(pf_int("EXISTS c360:{t:ta}:conn:ghost:stat") == 0);
 
     /* A plugin not loaded here: held, no attempt. */
     put("ta", "np", "nope", "{}");
     add_event("ta", "np", "ok 0", id);
     ch_wthread_turn(t, "ta");
     CHECK_STR(owner_of("ta", id), "retry");
-    CHECK(raw_int("HEXISTS c360:{t:ta}:att %s", id) == 0);
+    CHECK(pf_int("HEXISTS c360:{t:ta}:att %s", id) == 0);
 
     /* instance_open refuses: the error is the dead letter's. */
     put("ta", "of", "wtp", "{\"open_fail\":true}");
@@ -327,7 +269,7 @@ static void test_states(ch_wthread *t)
     CHECK_CONTAINS(last_dlq("ta", "err"), "open refused by config");
 
     /* Malformed: no connection field. */
-    raw_do("XADD c360:{t:ta}:ev * k wh p wtp b x");
+    freeReplyObject(pf_cmd("XADD c360:{t:ta}:ev * k wh p wtp b x"));
     ch_wthread_turn(t, "ta");
     CHECK_CONTAINS(last_dlq("ta", "err"), "malformed");
 
@@ -341,7 +283,7 @@ static void test_states(ch_wthread *t)
     drain(t, "ta", 5);
     char rk[96];
     snprintf(rk, sizeof rk, "d:%s-0", id);
-    CHECK(state_num("ta", "d1", rk) == 1);
+    CHECK(pf_state_num("ta", "d1", rk) == 1);
 }
 
 static void test_status(ch_wthread *t)
@@ -350,26 +292,26 @@ static void test_status(ch_wthread *t)
     put("ta", "ra", "wtp", "{}");
     add_event("ta", "ra", "reauth", id);
     ch_wthread_turn(t, "ta");
-    CHECK_STR(raw_str("HGET c360:{t:ta}:conn:ra state"), "needs_reauth");
-    CHECK_STR(raw_str("HGET c360:{t:ta}:conn:ra cause"), "token dead");
-    CHECK_STR(raw_str("HGET c360:{t:ta}:conn:ra:status state"), "needs_reauth");
+    CHECK_STR(pf_str("HGET c360:{t:ta}:conn:ra state"), "needs_reauth");
+    CHECK_STR(pf_str("HGET c360:{t:ta}:conn:ra cause"), "token dead");
+    CHECK_STR(pf_str("HGET c360:{t:ta}:conn:ra:status state"), "needs_reauth");
     /* EAUTH is retried (one attempt counted) ... */
     CHECK_STR(owner_of("ta", id), "retry");
-    CHECK_STR(raw_str("HGET c360:{t:ta}:att %s", id), "1");
+    CHECK_STR(pf_str("HGET c360:{t:ta}:att %s", id), "1");
     /* ... and while the connection needs re-authorisation it is held, not
      * tried: no more attempts burnt. */
     fx_sleep_ms(150);
     ch_wthread_turn(t, "ta");
     CHECK_STR(owner_of("ta", id), "retry");
-    CHECK_STR(raw_str("HGET c360:{t:ta}:att %s", id), "1");
+    CHECK_STR(pf_str("HGET c360:{t:ta}:att %s", id), "1");
 
     /* Reports: unchanged ones write nothing; operator states win. */
     CHECK(ch_worker_conn_status("ta", "ra", "wtp", C360_CONN_NEEDS_REAUTH, "token dead", NULL) == C360_OK);
     CHECK(ch_worker_conn_status("ta", "ra", "wtp", C360_CONN_ACTIVE, "reconnected", NULL) == C360_OK);
-    CHECK_STR(raw_str("HGET c360:{t:ta}:conn:ra state"), "active");
+    CHECK_STR(pf_str("HGET c360:{t:ta}:conn:ra state"), "active");
     CHECK(ch_conn_set_state("ta", "ra", "paused", "", "system", NULL) == C360_OK);
     CHECK(ch_worker_conn_status("ta", "ra", "wtp", C360_CONN_FAILING, "provider 500s", NULL) == C360_OK);
-    CHECK_STR(raw_str("HGET c360:{t:ta}:conn:ra state"), "paused");
+    CHECK_STR(pf_str("HGET c360:{t:ta}:conn:ra state"), "paused");
     CHECK(ch_worker_conn_status("ta", "ra", "wtp", 9, "", NULL) == C360_EINVAL);
     CHECK(ch_worker_conn_status("ta", "zz", "wtp", C360_CONN_ACTIVE, "", NULL) == C360_ENOTFOUND);
     CHECK(ch_conn_set_state("ta", "ra", "active", "", "system", NULL) == C360_OK);
@@ -391,22 +333,22 @@ static void test_ticks(ch_wthread *t)
     add_event_k("ta", "tk", "tick", "", id);
     ch_wthread_turn(t, "ta");
     CHECK_STR(owner_of("ta", id), "(none)");
-    CHECK(state_num("ta", "tk", "ticks") == 1);
-    CHECK(stat_num("ta", "tk", "records") == 2);
-    CHECK(stat_num("ta", "tk", "events") == 0); /* a tick is not an event */
-    CHECK(stat_num("ta", "tk", "last_ok_ms") > 0);
+    CHECK(pf_state_num("ta", "tk", "ticks") == 1);
+    CHECK(pf_stat_num("ta", "tk", "records") == 2);
+    CHECK(pf_stat_num("ta", "tk", "events") == 0); /* a tick is not an event */
+    CHECK(pf_stat_num("ta", "tk", "last_ok_ms") > 0);
     drain(t, "ta", 5);
-    CHECK(stat_num("ta", "d1", "deliveries") >= 2 + 2);
+    CHECK(pf_stat_num("ta", "d1", "deliveries") >= 2 + 2);
 
     /* A failing tick: acknowledged, no retry of its own, no dead letter,
      * its error kept; the scheduler reschedules it. */
     put("ta", "tf", "wtp", "{\"tick_status\":1}");
-    long long dlq = raw_int("XLEN c360:{t:ta}:dlq");
+    long long dlq = pf_int("XLEN c360:{t:ta}:dlq");
     add_event_k("ta", "tf", "tick", "", id);
     ch_wthread_turn(t, "ta");
     CHECK_STR(owner_of("ta", id), "(none)");
-    CHECK(raw_int("XLEN c360:{t:ta}:dlq") == dlq);
-    CHECK_CONTAINS(raw_str("HGET c360:{t:ta}:conn:tf:stat last_err"), "tick failed on purpose");
+    CHECK(pf_int("XLEN c360:{t:ta}:dlq") == dlq);
+    CHECK_CONTAINS(pf_str("HGET c360:{t:ta}:conn:tf:stat last_err"), "tick failed on purpose");
 
     /* A paused connection's tick is dropped. */
     CHECK(ch_conn_set_state("ta", "tk", "paused", "", "system", NULL) == C360_OK);
@@ -414,7 +356,7 @@ static void test_ticks(ch_wthread *t)
     add_event_k("ta", "tk", "tick", "", id);
     ch_wthread_turn(t, "ta");
     CHECK_STR(owner_of("ta", id), "(none)");
-    CHECK(state_num("ta", "tk", "ticks") == 1);
+    CHECK(pf_state_num("ta", "tk", "ticks") == 1);
 }
 
 /* Slow callbacks: a batch that took longer than claim_idle_ms/4 hands
@@ -430,11 +372,11 @@ static void test_handback(ch_wthread *t)
     CHECK(n == 2); /* 2 x 200 ms > 1000 / 4: items 3 and 4 go back */
     CHECK_STR(owner_of("tb", ids[2]), "retry");
     CHECK_STR(owner_of("tb", ids[3]), "retry");
-    CHECK(raw_int("HLEN c360:{t:tb}:att") == 0);
+    CHECK(pf_int("HLEN c360:{t:tb}:att") == 0);
     drain(t, "tb", 5);
     for (int i = 0; i < 4; i++) {
         snprintf(key, sizeof key, "ev:%.47s", ids[i]);
-        CHECK(state_num("tb", "hb", key) == 1);
+        CHECK(pf_state_num("tb", "hb", key) == 1);
     }
     ch_worker_conf c;
     ch_worker_conf_defaults(&c);
@@ -466,8 +408,8 @@ static void test_takeover(ch_workers *w)
     ch_qw_consumer_name(dead, sizeof dead, host, dp, 1);
     char ids[3][CH_QW_ID_MAX];
     for (int i = 0; i < 3; i++) add_event("tk1", "c1", "ok 0", ids[i]);
-    raw_do("XGROUP CREATE c360:{t:tk1}:ev w 0");
-    raw_do("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk1}:ev >", dead);
+    freeReplyObject(pf_cmd("XGROUP CREATE c360:{t:tk1}:ev w 0"));
+    freeReplyObject(pf_cmd("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk1}:ev >", dead));
     CHECK_STR(owner_of("tk1", ids[0]), dead);
     ch_slot *sl = ch_slots_get(w->slots, 0, 1);
     ch_slot_claim(sl, dead, NULL);
@@ -476,7 +418,7 @@ static void test_takeover(ch_workers *w)
     ch_wthread_begin(t1);
     for (int i = 0; i < 3; i++) {
         snprintf(key, sizeof key, "ev:%.47s", ids[i]);
-        CHECK(state_num("tk1", "c1", key) == 1);
+        CHECK(pf_state_num("tk1", "c1", key) == 1);
         CHECK_STR(owner_of("tk1", ids[i]), "(none)");
     }
     ch_qconsumer cs[8];
@@ -494,20 +436,20 @@ static void test_takeover(ch_workers *w)
     ch_qw_consumer_name(dead, sizeof dead, host, dp, 2);
     snprintf(other, sizeof other, "elsewhere-77-0");
     add_event("tk2", "c2", "ok 0", id);
-    raw_do("XGROUP CREATE c360:{t:tk2}:ev w 0");
-    raw_do("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk2}:ev >", dead);
+    freeReplyObject(pf_cmd("XGROUP CREATE c360:{t:tk2}:ev w 0"));
+    freeReplyObject(pf_cmd("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk2}:ev >", dead));
     char oid[CH_QW_ID_MAX];
     add_event("tk2", "c2", "ok 0", oid);
-    raw_do("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk2}:ev >", other);
+    freeReplyObject(pf_cmd("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk2}:ev >", other));
     fx_sleep_ms(60); /* tenant list */
     ch_wthread_turn(t1, "tk2");
     snprintf(key, sizeof key, "ev:%s", id);
-    CHECK(state_num("tk2", "c2", key) == 1);
+    CHECK(pf_state_num("tk2", "c2", key) == 1);
     CHECK_STR(owner_of("tk2", oid), other);
     fx_sleep_ms((int)ch_worker_claim_idle_ms(&w->conf) + 100);
     ch_wthread_turn(t1, "tk2");
     snprintf(key, sizeof key, "ev:%s", oid);
-    CHECK(state_num("tk2", "c2", key) == 1);
+    CHECK(pf_state_num("tk2", "c2", key) == 1);
     CHECK_STR(owner_of("tk2", oid), "(none)");
     CHECK(ch_qw_consumers("tk2", CH_Q_EV, cs, 8, &n) == C360_OK);
     for (size_t i = 0; i < n; i++) CHECK(strcmp(cs[i].name, dead) != 0 && strcmp(cs[i].name, other) != 0);
@@ -518,32 +460,18 @@ static void test_takeover(ch_workers *w)
     /* 3. One's own leftovers (an outcome that could not be written) run
      * again at the next sweep. */
     add_event("tk2", "c2", "ok 0", id);
-    raw_do("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk2}:ev >", t1->consumer);
+    freeReplyObject(pf_cmd("XREADGROUP GROUP w %s COUNT 10 STREAMS c360:{t:tk2}:ev >", t1->consumer));
     fx_sleep_ms(w->conf.sweep_ms + 50);
     ch_wthread_turn(t1, "tk2");
     snprintf(key, sizeof key, "ev:%s", id);
-    CHECK(state_num("tk2", "c2", key) == 1);
+    CHECK(pf_state_num("tk2", "c2", key) == 1);
     CHECK_STR(owner_of("tk2", id), "(none)");
 }
 
 int main(void)
 {
-    const char *bd = getenv("C360_BUILD_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/pipeline-plugins/worker_tp.so", bd ? bd : ".");
-    int port = fx_redis_start();
-    ch_redis_url u = {.port = port};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
-    g_raw = redisConnect("127.0.0.1", port);
-    if (!g_raw || g_raw->err) return 1;
-
-    ch_loader *ld = ch_loader_new(ch_host_api());
-    if (ch_loader_load_file(ld, path) != CH_OK) {
-        fprintf(stderr, "cannot load %s\n", path);
-        ch_loader_free(ld);
-        return 1;
-    }
+    pf_raw_connect(fx_rconn_start(2000));
+    ch_loader *ld = pf_load_plugin("worker_tp");
     ch_worker_conf c;
     ch_worker_conf_defaults(&c);
     c.loader = ld;
@@ -592,7 +520,7 @@ int main(void)
     ch_instances_free(set);
     ch_slots_destroy(slots);
     ch_loader_free(ld);
-    redisFree(g_raw);
+    redisFree(pf_raw);
     ch_rconn_shutdown();
     CHECK_DONE();
 }

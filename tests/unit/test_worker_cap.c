@@ -5,7 +5,6 @@
  * like the cap does), every record is still delivered, an idle thread
  * picks up new work at once when woken through c360:{idx}:wake, and a stop
  * request ends the threads promptly. */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,61 +14,25 @@
 #include "hostapi.h"
 #include "instances.h"
 #include "loader.h"
+#include "pipeline_fixture.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "worker.h"
 
-static redisContext *g_raw;
-
-static char *raw_str(const char *fmt, ...)
-{
-    static char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
-    if (r) freeReplyObject(r);
-    return buf;
-}
-
-static long long state_num(const char *tenant, const char *conn, const char *key)
-{
-    const char *v = raw_str("HGET c360:{t:%s}:state:%s:%s v", tenant, conn, key);
-    return v[0] == '(' ? 0 : atoll(v);
-}
-
 static void put(const char *tenant, const char *id, const char *cfg)
 {
-    ch_conn_spec s = {.tenant = tenant, .id = id, .plugin = "wtp", .config = cfg,
-                      .config_len = strlen(cfg)};
-    if (ch_conn_put(&s, "system", NULL, NULL, NULL) != C360_OK) exit(1);
+    pf_conn_put(tenant, id, "wtp", cfg, 0, 0);
 }
 
 static void xadd(const char *tenant, const char *conn, const char *body)
 {
-    redisReply *r = redisCommand(g_raw, "XADD c360:{t:%s}:ev * k wh c %s p wtp t %lld a 1 b %s",
-                                 tenant, conn, (long long)ch_now_ms(), body);
-    if (r) freeReplyObject(r);
+    pf_add_event(tenant, conn, "wh", NULL, body, NULL, 0);
 }
 
 int main(void)
 {
-    const char *bd = getenv("C360_BUILD_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/pipeline-plugins/worker_tp.so", bd ? bd : ".");
-    int port = fx_redis_start();
-    ch_redis_url u = {.port = port};
-    snprintf(u.host, sizeof u.host, "127.0.0.1");
-    ch_rconn_configure(&u, NULL, NULL, 2000);
-    g_raw = redisConnect("127.0.0.1", port);
-    if (!g_raw || g_raw->err) return 1;
-    ch_loader *ld = ch_loader_new(ch_host_api());
-    if (ch_loader_load_file(ld, path) != CH_OK) {
-        fprintf(stderr, "cannot load %s\n", path);
-        ch_loader_free(ld);
-        return 1;
-    }
+    pf_raw_connect(fx_rconn_start(2000));
+    ch_loader *ld = pf_load_plugin("worker_tp");
     put("tc", "src", "{}");
     put("tc", "slow", "{\"deliver_sleep_ms\":150}");
     put("tc", "fast", "{}");
@@ -95,21 +58,21 @@ int main(void)
 
     int64_t t0 = ch_monotonic_ms();
     xadd("tc", "src", "ok 12 cap");
-    while (state_num("tc", "slow", "delivered") < 12 && ch_monotonic_ms() - t0 < 20000) fx_sleep_ms(20);
+    while (pf_state_num("tc", "slow", "delivered") < 12 && ch_monotonic_ms() - t0 < 20000) fx_sleep_ms(20);
     int64_t took = ch_monotonic_ms() - t0;
-    long long maxconc = state_num("tc", "slow", "maxconc");
+    long long maxconc = pf_state_num("tc", "slow", "maxconc");
     printf("cap: 12 deliveries of 150 ms with cap 2 over 4 threads took %lld ms; max in flight %lld\n",
            (long long)took, maxconc);
-    CHECK(state_num("tc", "slow", "delivered") == 12);
-    CHECK(state_num("tc", "fast", "delivered") == 12);
+    CHECK(pf_state_num("tc", "slow", "delivered") == 12);
+    CHECK(pf_state_num("tc", "fast", "delivered") == 12);
     for (int i = 0; i < 12; i++) {
         char k[32];
         snprintf(k, sizeof k, "d:cap-%d", i);
-        CHECK(state_num("tc", "slow", k) == 1);
+        CHECK(pf_state_num("tc", "slow", k) == 1);
     }
     CHECK(maxconc == 2);              /* reached, never passed */
     CHECK(took >= 6 * 150);           /* at most 2 at a time */
-    CHECK(atoll(raw_str("HGET c360:{t:tc}:conn:slow:stat deliveries")) == 12);
+    CHECK(pf_stat_num("tc", "slow", "deliveries") == 12);
 
     /* Idle threads: a woken one takes new work at once (the BLPOP wait
      * would otherwise be up to idle_max_ms). Let every thread reach its
@@ -117,13 +80,13 @@ int main(void)
     fx_sleep_ms(2500);
     int64_t t1 = ch_monotonic_ms();
     xadd("tc", "fast", "ok 0");
-    redisReply *r = redisCommand(g_raw, "LPUSH c360:{idx}:wake tc");
+    redisReply *r = redisCommand(pf_raw, "LPUSH c360:{idx}:wake tc");
     if (r) freeReplyObject(r);
-    while (atoll(raw_str("HGET c360:{t:tc}:conn:fast:stat events")) < 1 && ch_monotonic_ms() - t1 < 5000)
+    while (pf_stat_num("tc", "fast", "events") < 1 && ch_monotonic_ms() - t1 < 5000)
         fx_sleep_ms(2);
     int64_t woke = ch_monotonic_ms() - t1;
     printf("wake: an idle worker ran a new event %lld ms after the push\n", (long long)woke);
-    CHECK(atoll(raw_str("HGET c360:{t:tc}:conn:fast:stat events")) == 1);
+    CHECK(pf_stat_num("tc", "fast", "events") == 1);
     CHECK(woke < 500);
 
     int64_t t2 = ch_monotonic_ms();
@@ -141,7 +104,7 @@ int main(void)
     ch_instances_free(set);
     ch_slots_destroy(slots);
     ch_loader_free(ld);
-    redisFree(g_raw);
+    redisFree(pf_raw);
     ch_rconn_shutdown();
     CHECK_DONE();
 }

@@ -54,12 +54,7 @@ static int32_t tdst_parse(const c360_host_api *host, c360_call *call,
 {
     json_error_t jerr;
     int errors = 0;
-#define BAD(ptr, msg)                                                       \
-    do {                                                                    \
-        errors++;                                                           \
-        if (call != NULL)                                                   \
-            host->config_error(call, (ptr), (msg));                         \
-    } while (0)
+#define BAD(ptr, msg) tp_config_bad(host, call, &errors, (ptr), (msg))
     json_t *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
         json_decref(doc);
@@ -85,9 +80,7 @@ static int32_t tdst_parse(const c360_host_api *host, c360_call *call,
             else
                 timeout_ms = (uint32_t)json_integer_value(v);
         } else {
-            char ptr[80];
-            snprintf(ptr, sizeof ptr, "/%s", key);
-            BAD(ptr, "unknown setting");
+            tp_config_unknown(host, call, &errors, key);
         }
     }
     if (url == NULL && json_object_get(doc, "url") == NULL)

@@ -22,6 +22,7 @@
 #define C360_PLUGIN_REQUIRES_MINOR 1
 
 #include "connector_api.h"
+#include "tp_util.h"
 
 static const char tnop_schema[] =
     "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\","
@@ -57,14 +58,10 @@ static int32_t tnop_parse(const c360_host_api *host, c360_call *call,
         if (strcmp(key, "emit") == 0 && json_is_boolean(v)) {
             if (emit)
                 *emit = json_is_true(v);
+        } else if (strcmp(key, "emit") == 0) {
+            tp_config_bad(host, call, &errors, "/emit", "must be a boolean");
         } else {
-            char ptr[80];
-            snprintf(ptr, sizeof ptr, "/%s", key);
-            errors++;
-            if (call)
-                host->config_error(call, ptr, strcmp(key, "emit") == 0
-                                                  ? "must be a boolean"
-                                                  : "unknown setting");
+            tp_config_unknown(host, call, &errors, key);
         }
     }
     json_decref(doc);

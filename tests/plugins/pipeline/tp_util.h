@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,6 +222,26 @@ static inline const char *tp_header(const c360_header *h, uint32_t n, const char
         if (strcmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
+}
+
+/* One problem in a config: counted in *errors, and reported through
+ * config_error at JSON pointer ptr when validating (call set). */
+static inline void tp_config_bad(const c360_host_api *host, c360_call *call, int *errors,
+                                 const char *ptr, const char *msg)
+{
+    (*errors)++;
+    if (call != NULL)
+        host->config_error(call, ptr, msg);
+}
+
+/* A member the schema does not know: additionalProperties:false, checked
+ * here too, since a typo must not be ignored silently. */
+static inline void tp_config_unknown(const c360_host_api *host, c360_call *call, int *errors,
+                                     const char *key)
+{
+    char ptr[80];
+    snprintf(ptr, sizeof ptr, "/%s", key);
+    tp_config_bad(host, call, errors, ptr, "unknown setting");
 }
 
 static inline char *tp_strdup(const char *s)

@@ -118,12 +118,7 @@ static int32_t tsrc_parse(const c360_host_api *host, c360_call *call,
     memset(cfg, 0, sizeof *cfg);
     cfg->actions = true;
     cfg->retry_after_ms = 1000;
-#define BAD(ptr, msg)                                                       \
-    do {                                                                    \
-        errors++;                                                           \
-        if (call != NULL)                                                   \
-            host->config_error(call, (ptr), (msg));                         \
-    } while (0)
+#define BAD(ptr, msg) tp_config_bad(host, call, &errors, (ptr), (msg))
     *doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (*doc == NULL) {
         BAD("", "not valid JSON");
@@ -177,11 +172,7 @@ static int32_t tsrc_parse(const c360_host_api *host, c360_call *call,
             else
                 cfg->work_ms = (uint32_t)json_integer_value(v);
         } else {
-            /* additionalProperties:false, checked here too: a typo must
-             * not be ignored silently. */
-            char ptr[80];
-            snprintf(ptr, sizeof ptr, "/%s", key);
-            BAD(ptr, "unknown setting");
+            tp_config_unknown(host, call, &errors, key);
         }
     }
     if (json_object_get(*doc, "secret") == NULL)
