@@ -2,7 +2,6 @@
  * webhook_route and the verdicts. The write is ingress_store.c. */
 #include "ingress.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +17,7 @@
 static ing_plugin *find_plugin(ch_ingress *ing, const char *name, size_t len)
 {
     for (size_t i = 0; i < ing->nplugins; i++)
-        if (strlen(ing->plugins[i].name) == len && memcmp(ing->plugins[i].name, name, len) == 0)
+        if (ing->plugins[i].name_len == len && memcmp(ing->plugins[i].name, name, len) == 0)
             return &ing->plugins[i];
     return NULL;
 }
@@ -60,7 +59,7 @@ static int verify(ch_ingress *ing, ch_req *req, ing_plugin *pl, c360_call *call,
     c360_webhook_reply rp;
     rp.struct_size = sizeof rp;
     rp.status = 200;
-    snprintf(rp.content_type, sizeof rp.content_type, "text/plain");
+    memcpy(rp.content_type, "text/plain", sizeof "text/plain");
     rp.body_len = 0;
     int64_t t0 = ch_monotonic_ms();
     int32_t v = pl->ops->webhook_verify(call, pl->data, inst_data, wh, &rp);
@@ -225,7 +224,6 @@ ch_ingress *ch_ingress_new(struct event_base *base, ch_http *http, ch_redis *red
 {
     ch_ingress *ing = ch_calloc(1, sizeof *ing);
     ing->wake_ev = event_new(base, -1, 0, ing_wake_cb, ing);
-    ing->flush_ev = event_new(base, -1, 0, ing_flush_cb, ing);
     ing->http = http;
     ing->redis = redis;
     ing->cache = cache;
@@ -239,6 +237,7 @@ ch_ingress *ch_ingress_new(struct event_base *base, ch_http *http, ch_redis *red
         ing_plugin *x = &ing->plugins[i];
         x->p = p;
         x->name = ch_plugin_name(p);
+        x->name_len = strlen(x->name);
         x->ops = ch_plugin_ops_get(p);
         x->data = ch_plugin_data(p);
         x->idx = i;
@@ -255,11 +254,7 @@ void ing_unref(ch_ingress *ing)
     if (--ing->refs) return;
     if (ing->nwake) ing_wake_cb(-1, 0, ing); /* what is owed, if Redis is there */
     event_free(ing->wake_ev);
-    event_free(ing->flush_ev);
-    for (size_t i = 0; i < CH_INGRESS_BATCH_TENANTS; i++) {
-        ch_qi_batch_free(ing->slots[i].b);
-        free(ing->slots[i].t);
-    }
+    ing_pool_free(ing);
     ch_qi_shutdown();
     free(ing->plugins);
     free(ing->names);

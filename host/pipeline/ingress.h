@@ -19,20 +19,22 @@
  *   REJECT  -> 401 or 403 (reply->status when it is one of those), JSON
  *              error, nothing stored; anything else a plugin returns
  *              counts as REJECT;
- *   ACCEPT  -> the event joins its tenant's batch for this loop turn
- *              (queue_ingest.h: one script call per tenant and turn on the
- *              async Redis connection, sent when the turn's callbacks are
- *              done); 200 only after Redis acknowledged the write of every
- *              target connection, 503 (Retry-After: 1) if Redis is
- *              unreachable or any write failed -- never 200 without a
- *              stored event. A duplicate (all its dedup keys seen) is
- *              answered 200 so the provider stops retrying, and counted.
+ *   ACCEPT  -> one XADD per target connection (queue_ingest.h: plain,
+ *              pipelined on the async Redis connection, the plugin's
+ *              dedup keys stored in the entry); 200 only after Redis
+ *              acknowledged the write of every target connection, 503
+ *              (Retry-After: 1) if Redis is unreachable or any write
+ *              failed -- never 200 without a stored event. The ingress
+ *              does not deduplicate: a duplicate is stored and answered
+ *              200 like any event, and the worker that picks it up
+ *              acknowledges it unprocessed and counts it (queue_work.h,
+ *              ch_qw_dedup).
  *
  * App-level: webhook_verify runs with instance_data NULL, then
  * webhook_route, whose route_event calls name routing keys (with dedup
  * keys); each key is resolved in the cache to the connections that
  * registered it (of this plugin, not disabled). The event is stored once
- * per connection (with every dedup key that led to it). An event that
+ * per connection (with every dedup key that led to it, field dk). An event that
  * reaches no connection is refused with 404 {"error":{"code":"unrouted"}}
  * and counted; there is no default tenant. A plugin without webhook_route
  * answers 404 on the app-level URL; webhook_route returning an error gives
@@ -48,9 +50,11 @@
  * Before the connection cache's first full load every request gets 503:
  * an unknown connection then cannot be told from one not loaded yet.
  *
- * Counters: CH_M_EVENTS_ACCEPTED / _REJECTED / _DUPLICATE / _UNROUTED
- * (metrics.h) and ch_ingress_get_stats; per connection, the dup counter
- * of its stat hash (in the script). No log line per request above debug. */
+ * Counters: CH_M_EVENTS_ACCEPTED / _REJECTED / _UNROUTED (metrics.h) and
+ * ch_ingress_get_stats (duplicates are counted by the workers:
+ * CH_M_EVENTS_DUPLICATE and the connection's stat `dup`). No log line per
+ * request above debug, and once warm no allocation of the ingress's own
+ * per request (its scratch and request records are reused). */
 #ifndef CH_INGRESS_H
 #define CH_INGRESS_H
 
@@ -70,7 +74,8 @@
 typedef struct ch_ingress ch_ingress;
 
 typedef struct ch_ingress_opts {
-    int dedup_window_s; /* config pipeline.dedup_window_s; 0 = 7 days */
+    int dedup_window_s; /* config pipeline.dedup_window_s; 0 = 7 days:
+                           written into each entry (dw) for the workers */
 } ch_ingress_opts;
 
 /* Registers the routes on http (base is its loop). Every pointer must
@@ -88,9 +93,8 @@ void ch_ingress_free(ch_ingress *ing);
 
 typedef struct ch_ingress_stats {
     uint64_t requests;    /* handled by the ingress */
-    uint64_t accepted;    /* answered 200 with at least one entry stored */
+    uint64_t accepted;    /* answered 200: every target's entry stored */
     uint64_t stored;      /* stream entries written */
-    uint64_t duplicates;  /* answered 200, every target a duplicate */
     uint64_t replied;     /* handshakes answered by the plugin */
     uint64_t rejected;    /* 401/403 from webhook_verify */
     uint64_t not_found;   /* 404 unknown plugin / connection */

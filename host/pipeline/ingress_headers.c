@@ -1,7 +1,6 @@
 /* ingress_headers.c -- request headers for webhook_verify (all of them,
  * names lower-cased, as the SDK promises) and the bounded subset kept with
  * a stored event. */
-#include <stdio.h>
 #include <string.h>
 
 #include "ingress_int.h"
@@ -10,31 +9,31 @@
 typedef struct hscan {
     ch_ingress *ing;
     size_t count;
-    size_t name_bytes;
-    int fill;            /* second pass: copy */
-    size_t used;
+    size_t used;         /* bytes of the name arena */
 } hscan;
 
 static int on_header(const char *name, const char *value, void *arg)
 {
     hscan *h = arg;
-    if (!h->fill) {
-        h->count++;
-        h->name_bytes += strlen(name) + 1;
-        return h->count > CH_INGRESS_MAX_HEADERS;
-    }
     ch_ingress *ing = h->ing;
-    char *dst = ing->names + h->used;
+    if (++h->count > CH_INGRESS_MAX_HEADERS) return 1;
     size_t n = strlen(name);
+    if (h->used + n + 1 > ing->names_cap) {
+        ing->names_cap = (h->used + n + 1) * 2;
+        ing->names = ch_realloc(ing->names, ing->names_cap);
+    }
+    char *dst = ing->names + h->used;
     for (size_t i = 0; i < n; i++) {
         char c = name[i];
         dst[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
     }
     dst[n] = '\0';
-    h->used += n + 1;
-    ing->hv[ing->nhv].name = dst;
+    /* The arena may still move while it grows: offsets now, pointers
+     * once the pass is over. */
+    ing->name_off[ing->nhv] = h->used;
     ing->hv[ing->nhv].value = value;
     ing->nhv++;
+    h->used += n + 1;
     return 0;
 }
 
@@ -42,15 +41,11 @@ int ing_collect_headers(ch_ingress *ing, const ch_req *req)
 {
     hscan h = {.ing = ing};
     ing->nhv = 0;
-    /* Two passes so the name arena never moves under the pointers. */
+    /* One pass over evhttp's list; the arena is reused by every request,
+     * so it stops growing once it fits the largest header block seen. */
     ch_req_headers_foreach(req, on_header, &h);
     if (h.count > CH_INGRESS_MAX_HEADERS) return -1;
-    if (h.name_bytes > ing->names_cap) {
-        ing->names_cap = h.name_bytes * 2;
-        ing->names = ch_realloc(ing->names, ing->names_cap);
-    }
-    h.fill = 1;
-    ch_req_headers_foreach(req, on_header, &h);
+    for (size_t i = 0; i < ing->nhv; i++) ing->hv[i].name = ing->names + ing->name_off[i];
     return 0;
 }
 

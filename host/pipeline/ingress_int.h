@@ -1,5 +1,5 @@
 /* ingress_int.h -- shared by ingress.c (routing, verify), ingress_headers.c
- * and ingress_store.c (the async write). Not an API: ingress.h is. */
+ * and ingress_store.c (the async writes). Not an API: ingress.h is. */
 #ifndef CH_INGRESS_INT_H
 #define CH_INGRESS_INT_H
 
@@ -15,20 +15,14 @@
 #include "route_sink.h"
 
 #define CH_INGRESS_WAKE_MAX 64
-#define CH_INGRESS_BATCH_TENANTS 16 /* tenants batched per loop turn */
+#define CH_INGRESS_POOL_MAX 1024 /* request records kept for reuse */
 
-struct ing_target; /* ingress_store.c */
-
-/* The events one tenant received this loop turn, and whom to tell. */
-typedef struct ing_slot {
-    ch_qi_batch *b;
-    struct ing_target **t;
-    size_t n, cap;
-} ing_slot;
+struct ing_pending; /* ingress_store.c */
 
 typedef struct ing_plugin {
     const ch_plugin *p;
     const char *name;
+    size_t name_len;     /* matched against the URL without strlen */
     const ch_plugin_ops *ops;
     void *data;
     size_t idx;          /* loader index: the metrics slot */
@@ -57,6 +51,7 @@ struct ch_ingress {
      * on the hot path once warm. */
     c360_header hv[CH_INGRESS_MAX_HEADERS];
     size_t nhv;
+    size_t name_off[CH_INGRESS_MAX_HEADERS]; /* hv[i].name in names */
     char *names;         /* lower-cased header names */
     size_t names_cap;
     char hjson[CH_INGRESS_KEEP_BYTES + 8];
@@ -65,14 +60,15 @@ struct ch_ingress {
     ch_cc_target found[CH_INGRESS_MAX_TARGETS];
     ing_tin tin[CH_INGRESS_MAX_TARGETS];
 
-    /* This turn's accepted events, one script call per tenant when the
-     * turn's callbacks are done (flush_ev). */
-    ing_slot slots[CH_INGRESS_BATCH_TENANTS];
-    size_t nslots;
-    struct event *flush_ev;
+    /* Records of finished requests, reused (a webhook is answered
+     * asynchronously, so its record outlives the callback): no malloc
+     * per request once warm. */
+    struct ing_pending *pool;
+    size_t npool;
 
-    /* Tenants that stored events in this loop turn: one wake-up each,
-     * sent when the turn's replies have all been handled. */
+    /* Tenants whose events Redis acknowledged in this loop turn: pushed
+     * once each (one LPUSH for all), when the turn's replies have all
+     * been handled. */
     struct event *wake_ev;
     char wake[CH_INGRESS_WAKE_MAX][CH_ID_MAX + 1];
     size_t nwake;
@@ -87,8 +83,9 @@ int ing_collect_headers(ch_ingress *ing, const ch_req *req);
 /* Writes the kept headers of ing->hv as a JSON object into ing->hjson. */
 void ing_kept_headers_json(ch_ingress *ing);
 
-/* Stores the event for tin[0..n) and answers the request when Redis has
- * acknowledged every write (the request is deferred here). */
+/* Stores the event for tin[0..n) (one pipelined XADD each) and answers
+ * the request when Redis has acknowledged every write (the request is
+ * deferred here). */
 void ing_store(ch_ingress *ing, ch_req *req, const char *plugin, const ing_tin *tin, size_t n,
                int64_t received_ms);
 
@@ -96,8 +93,8 @@ void ing_store(ch_ingress *ing, ch_req *req, const char *plugin, const ing_tin *
 void ing_wake(ch_ingress *ing, redisAsyncContext *ac, const char *tenant);
 /* The wake event's callback (sends what is owed). */
 void ing_wake_cb(evutil_socket_t fd, short what, void *arg);
-/* The flush event's callback (sends this turn's batches). */
-void ing_flush_cb(evutil_socket_t fd, short what, void *arg);
+/* Frees the pooled request records (with the ingress). */
+void ing_pool_free(ch_ingress *ing);
 
 /* Drops a reference; the last one frees the ingress. */
 void ing_unref(ch_ingress *ing);

@@ -1,46 +1,77 @@
 /* ingress_store.c -- the accepted event's way into Redis. Each target
- * connection's copy of the event joins its tenant's batch for this loop
- * turn (queue_ingest.h); when the turn's callbacks are done the batches go
- * out, one script call each. A request is answered once every one of its
- * targets has been acknowledged (200) or any failed (503). */
-#include <stdio.h>
+ * connection's copy of the event is one XADD, queued at once on the async
+ * connection (queue_ingest.h; hiredis writes what the loop turn queued in
+ * one go). A request is answered once every one of its targets has been
+ * acknowledged (200) or any failed (503). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "call.h"
 #include "ingress_int.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
-struct ing_pending;
-
+/* One XADD in flight: the callback's privdata. */
 typedef struct ing_target {
     struct ing_pending *p;
     char tenant[CH_ID_MAX + 1];
 } ing_target;
 
-/* One request waiting for Redis. */
+/* One request waiting for Redis; pooled (ing->pool) once finished. */
 typedef struct ing_pending {
     ch_ingress *ing;
     ch_req *req;
+    struct ing_pending *next; /* in the pool */
+    size_t cap;               /* targets this record has room for */
     size_t outstanding;
-    size_t stored, dups;
     int failed;
-    ing_target t[]; /* one per target connection */
+    ing_target t[];           /* one per target connection */
 } ing_pending;
-
-/* One script call in flight: the targets of its events, in order. */
-typedef struct ing_inflight {
-    ch_ingress *ing;
-    size_t n;
-    ing_target *t[];
-} ing_inflight;
 
 void ing_error(ch_req *req, int status, const char *code, const char *message)
 {
     if (status == 503) ch_req_add_header(req, "Retry-After", "1");
     ch_req_error(req, status, code, message);
+}
+
+/* --- request records ---------------------------------------------------------- */
+
+static ing_pending *pending_get(ch_ingress *ing, size_t n)
+{
+    ing_pending *p = ing->pool;
+    if (p && p->cap >= n) {
+        ing->pool = p->next;
+        ing->npool--;
+        return p;
+    }
+    /* Empty pool, or a record too small for an app-level event reaching
+     * many connections: a fresh one (it joins the pool afterwards). */
+    size_t cap = n > 1 ? n : 1;
+    p = ch_malloc(sizeof *p + cap * sizeof p->t[0]);
+    p->cap = cap;
+    return p;
+}
+
+static void pending_put(ch_ingress *ing, ing_pending *p)
+{
+    /* Bounded: a burst of slow replies must not pin its peak forever. */
+    if (ing->npool >= CH_INGRESS_POOL_MAX) {
+        free(p);
+        return;
+    }
+    p->next = ing->pool;
+    ing->pool = p;
+    ing->npool++;
+}
+
+void ing_pool_free(ch_ingress *ing)
+{
+    while (ing->pool) {
+        ing_pending *p = ing->pool;
+        ing->pool = p->next;
+        free(p);
+    }
+    ing->npool = 0;
 }
 
 static void finish(ing_pending *p)
@@ -51,33 +82,23 @@ static void finish(ing_pending *p)
         ing->st.unavailable++;
         ch_metrics_inc(CH_M_EVENTS_REJECTED, 1);
         ing_error(p->req, 503, "store_unavailable", "the event could not be stored; retry");
-    } else if (p->stored) {
+    } else {
+        /* Also for a duplicate: the ingress cannot tell (the workers
+         * deduplicate), and the provider must stop resending anyway. */
         static const char ok[] = "{\"ok\":true}";
         ing->st.accepted++;
         ch_metrics_inc(CH_M_EVENTS_ACCEPTED, 1);
-        if (p->dups) ch_metrics_inc(CH_M_EVENTS_DUPLICATE, p->dups);
         ch_req_reply(p->req, 200, "application/json", ok, sizeof ok - 1);
-    } else {
-        static const char dup[] = "{\"ok\":true,\"duplicate\":true}";
-        ing->st.duplicates++;
-        ch_metrics_inc(CH_M_EVENTS_DUPLICATE, 1);
-        ch_req_reply(p->req, 200, "application/json", dup, sizeof dup - 1);
     }
-    free(p);
+    pending_put(ing, p);
     ing_unref(ing);
 }
 
-static void target_done(ing_target *t, ch_qi_result res)
+static void target_done(ing_target *t, int stored)
 {
     ing_pending *p = t->p;
-    if (res == CH_QI_STORED) {
-        p->stored++;
-        p->ing->st.stored++;
-    } else if (res == CH_QI_DUPLICATE) {
-        p->dups++;
-    } else {
-        p->failed = 1;
-    }
+    if (stored) p->ing->st.stored++;
+    else p->failed = 1;
     if (--p->outstanding == 0) finish(p);
 }
 
@@ -101,96 +122,43 @@ void ing_wake_cb(evutil_socket_t fd, short what, void *arg)
 
 void ing_wake(ch_ingress *ing, redisAsyncContext *ac, const char *tenant)
 {
+    /* Most turns store for one tenant or a few: a short scan. */
     for (size_t i = 0; i < ing->nwake; i++)
         if (strcmp(ing->wake[i], tenant) == 0) return;
     if (ing->nwake == CH_INGRESS_WAKE_MAX) wake_flush(ing, ac);
-    snprintf(ing->wake[ing->nwake], sizeof ing->wake[0], "%s", tenant);
+    size_t n = strnlen(tenant, CH_ID_MAX);
+    memcpy(ing->wake[ing->nwake], tenant, n);
+    ing->wake[ing->nwake][n] = '\0';
     if (ing->nwake++ == 0) event_active(ing->wake_ev, EV_TIMEOUT, 1);
 }
 
-/* --- batches ------------------------------------------------------------------ */
+/* --- the writes ---------------------------------------------------------------- */
 
-static void on_batch(redisAsyncContext *ac, void *reply, void *priv)
+static void on_xadd(redisAsyncContext *ac, void *reply, void *priv)
 {
-    ing_inflight *f = priv;
-    ch_ingress *ing = f->ing;
-    char tenant[CH_ID_MAX + 1]; /* the targets may be freed by their replies */
-    memcpy(tenant, f->t[0]->tenant, sizeof tenant);
-    int stored = 0;
-    for (size_t i = 0; i < f->n; i++) {
-        ch_qi_result r = ch_qi_result_of(reply, i, f->n);
-        stored |= r == CH_QI_STORED;
-        target_done(f->t[i], r);
-    }
-    if (stored && reply) ing_wake(ing, ac, tenant);
-    free(f);
-    ing_unref(ing); /* the batch's own reference */
-}
-
-/* Sends one slot's batch (or fails its targets when Redis is away). */
-static void send_slot(ch_ingress *ing, ing_slot *s, redisAsyncContext *ac)
-{
-    if (s->n == 0) return;
-    ing_inflight *f = ch_malloc(sizeof *f + s->n * sizeof f->t[0]);
-    f->ing = ing;
-    f->n = s->n;
-    memcpy(f->t, s->t, s->n * sizeof f->t[0]);
-    s->n = 0;
-    ing->refs++;
-    if (!ac || ch_qi_batch_send(ac, s->b, ing->dedup_window_s, on_batch, f) != 0) {
-        ch_qi_batch_reset(s->b, NULL);
-        for (size_t i = 0; i < f->n; i++) target_done(f->t[i], CH_QI_FAILED);
-        free(f);
-        ing_unref(ing);
-    }
-}
-
-void ing_flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    ch_ingress *ing = arg;
-    redisAsyncContext *ac = ch_redis_context(ing->redis);
-    ing->refs++; /* a failing batch may finish the last request */
-    for (size_t i = 0; i < ing->nslots; i++) send_slot(ing, &ing->slots[i], ac);
-    ing->nslots = 0;
-    ing_unref(ing);
-}
-
-/* The slot of tenant in this turn (a new one if needed). */
-static ing_slot *slot_for(ch_ingress *ing, const char *tenant)
-{
-    for (size_t i = 0; i < ing->nslots; i++)
-        if (strcmp(ch_qi_batch_tenant(ing->slots[i].b), tenant) == 0) return &ing->slots[i];
-    if (ing->nslots == CH_INGRESS_BATCH_TENANTS) {
-        /* Many tenants this turn: send what we have, start over. */
-        redisAsyncContext *ac = ch_redis_context(ing->redis);
-        for (size_t i = 0; i < ing->nslots; i++) send_slot(ing, &ing->slots[i], ac);
-        ing->nslots = 0;
-    }
-    ing_slot *s = &ing->slots[ing->nslots++];
-    if (!s->b) s->b = ch_qi_batch_new();
-    ch_qi_batch_reset(s->b, tenant);
-    s->n = 0;
-    if (ing->nslots == 1) event_active(ing->flush_ev, EV_TIMEOUT, 1);
-    return s;
+    ing_target *t = priv;
+    int stored = ch_qi_stored(reply);
+    /* Before target_done, which may recycle t with its request. */
+    if (stored) ing_wake(t->p->ing, ac, t->tenant);
+    target_done(t, stored);
 }
 
 void ing_store(ch_ingress *ing, ch_req *req, const char *plugin, const ing_tin *tin, size_t n,
                int64_t received_ms)
 {
-    if (!ch_redis_context(ing->redis)) {
+    redisAsyncContext *ac = ch_redis_context(ing->redis);
+    if (!ac) {
         ing->st.unavailable++;
         ch_metrics_inc(CH_M_EVENTS_REJECTED, 1);
         ing_error(req, 503, "store_unavailable", "the event store is unreachable; retry");
         return;
     }
-    ing_pending *p = ch_malloc(sizeof *p + n * sizeof p->t[0]);
-    memset(p, 0, sizeof *p);
+    ing_pending *p = pending_get(ing, n);
     p->ing = ing;
     p->req = ch_req_defer(req);
-    /* One extra count while queueing, so that a batch failing at once
-     * cannot finish (and free) the request under this loop. */
+    p->failed = 0;
+    /* One extra count while queueing, so that a refused write cannot
+     * finish (and recycle) the request under this loop. */
     p->outstanding = n + 1;
     ing->refs++;
     ing->st.pending++;
@@ -201,22 +169,12 @@ void ing_store(ch_ingress *ing, ch_req *req, const char *plugin, const ing_tin *
         ing_target *t = &p->t[i];
         t->p = p;
         memcpy(t->tenant, tin[i].tenant, sizeof t->tenant);
-        ing_slot *s = slot_for(ing, t->tenant);
         ch_qi_event ev = {.conn = tin[i].id, .plugin = plugin, .dedup = tin[i].dd,
-                          .ndedup = tin[i].ndd, .received_ms = received_ms,
-                          .headers_json = ing->hjson, .headers_len = ing->hjson_len,
-                          .body = body, .body_len = len, .request_id = ch_req_id(p->req)};
-        ch_qi_batch_add(s->b, &ev);
-        if (s->n == s->cap) {
-            s->cap = s->cap ? s->cap * 2 : 32;
-            s->t = ch_realloc(s->t, s->cap * sizeof *s->t);
-        }
-        s->t[s->n++] = t;
-        /* A full batch goes now; the turn's flush sends the rest. */
-        if (ch_qi_batch_full(s->b)) {
-            send_slot(ing, s, ch_redis_context(ing->redis));
-            ch_qi_batch_reset(s->b, t->tenant);
-        }
+                          .ndedup = tin[i].ndd, .dedup_window_s = ing->dedup_window_s,
+                          .received_ms = received_ms, .headers_json = ing->hjson,
+                          .headers_len = ing->hjson_len, .body = body, .body_len = len,
+                          .request_id = ch_req_id(p->req)};
+        if (ch_qi_send(ac, t->tenant, &ev, on_xadd, t) != 0) target_done(t, 0);
     }
     if (--p->outstanding == 0) finish(p);
 }

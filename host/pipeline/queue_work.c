@@ -21,6 +21,7 @@
 static ch_script s_fetch = CH_SCRIPT(qw_lua_fetch);
 static ch_script s_claim = CH_SCRIPT(qw_lua_claim);
 static ch_script s_forget = CH_SCRIPT(qw_lua_forget);
+static ch_script s_dedup = CH_SCRIPT(qw_lua_dedup);
 
 void ch_qw_redis_failed(const char *what, const redisReply *r)
 {
@@ -84,7 +85,7 @@ static void parse_item(const redisReply *e, ch_qitem *it)
     it->att = att->type == REDIS_REPLY_STRING ? num(att->str, 0) : 0;
     if (it->att < 0) it->att = 0;
     if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) return;
-    it->k = it->c = it->p = it->rid = it->h = it->b = "";
+    it->k = it->c = it->p = it->rid = it->h = it->b = it->dk = it->orig = "";
     it->d = it->s = it->sp = it->rt = it->ri = it->r = "";
     it->a = 1;
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
@@ -106,6 +107,9 @@ static void parse_item(const redisReply *e, ch_qitem *it)
         else if (strcmp(name, "a") == 0) it->a = num(v->str, 1);
         else if (strcmp(name, "t") == 0) it->t = num(v->str, 0);
         else if (strcmp(name, "et") == 0) it->et = num(v->str, 0);
+        else if (strcmp(name, "dk") == 0) it->dk = v->str;
+        else if (strcmp(name, "dw") == 0) it->dw = num(v->str, 0);
+        else if (strcmp(name, "orig") == 0) it->orig = v->str;
     }
     if (it->a < 1) it->a = 1;
     it->valid = 1;
@@ -219,6 +223,131 @@ int32_t ch_qw_forget_consumer(const char *tenant, ch_qkind kind, const char *nam
     if (!ok) ch_qw_redis_failed("forget consumer", r);
     if (r) freeReplyObject(r);
     return ok ? C360_OK : C360_EIO;
+}
+
+/* --- dedup ------------------------------------------------------------------ */
+
+/* A dedup key as hostapi.c and route_sink.c let it in: 1..CH_NAME_MAX
+ * printable ASCII bytes without space (the separator of dk). */
+static int dedup_key_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > CH_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return 0;
+    return 1;
+}
+
+/* Keys and arguments ch_rconn_eval takes (rconn.c: 32 with EVALSHA, the
+ * SHA and the key count). */
+#define DEDUP_EVALSHA_ARGS 29
+
+/* Runs the dedup script; *verdict gets its integer reply. */
+static int32_t dedup_script(const char *tenant, const ch_qitem *it, const char *value,
+                            const char *window, char **ddkeys, size_t n, long long *verdict)
+{
+    char *stream = ch_qw_stream_key(tenant, CH_Q_EV), *att = ch_key_tenant(tenant, "att");
+    char *retry = ch_key_tenant(tenant, "retry"), *crash = ch_key_tenant(tenant, "crash");
+    char *stat = ch_key_tenant(tenant, "conn:%s:stat", it->c);
+    int nkeys = 5 + (int)n, argc = nkeys + 5;
+    /* Room for EVAL, the script and the key count in front (the long
+     * form below). */
+    const char **av = ch_calloc((size_t)argc + 3, sizeof *av);
+    const char **argv = av + 3;
+    argv[0] = stream; argv[1] = att; argv[2] = retry; argv[3] = crash; argv[4] = stat;
+    for (size_t i = 0; i < n; i++) argv[5 + i] = ddkeys[i];
+    argv[nkeys] = CH_QW_GROUP;
+    argv[nkeys + 1] = it->id;
+    argv[nkeys + 2] = it->member;
+    argv[nkeys + 3] = value;
+    argv[nkeys + 4] = window;
+    redisReply *r;
+    if (argc <= DEDUP_EVALSHA_ARGS) {
+        r = ch_rconn_eval(&s_dedup, nkeys, argc, argv, NULL);
+    } else {
+        /* More keys than ch_rconn_eval passes (an app-level event that
+         * reached this connection through many routing keys, each with
+         * its own dedup key; rare): the script by text, one EVAL. */
+        char nk[16];
+        snprintf(nk, sizeof nk, "%d", nkeys);
+        av[0] = "EVAL";
+        av[1] = qw_lua_dedup;
+        av[2] = nk;
+        r = ch_rconn_argv(argc + 3, av, NULL);
+    }
+    free(av);
+    free(stream); free(att); free(retry); free(crash); free(stat);
+    int ok = r && r->type == REDIS_REPLY_INTEGER && r->integer >= 0 && r->integer <= 2;
+    if (ok) *verdict = r->integer;
+    else ch_qw_redis_failed("dedup", r);
+    if (r) freeReplyObject(r);
+    return ok ? C360_OK : C360_EIO;
+}
+
+int32_t ch_qw_dedup(const char *tenant, const ch_qitem *it, ch_qdedup *out)
+{
+    if (out) *out = CH_QD_RUN;
+    if (!out || !ch_id_valid(tenant) || !it) return C360_EINVAL;
+    if (it->kind != CH_Q_EV || !it->valid || !it->k || strcmp(it->k, "wh") != 0 || !it->dk ||
+        !*it->dk || !ch_id_valid(it->c))
+        return C360_OK;
+    const char *key[CH_QW_DEDUP_MAX];
+    size_t klen[CH_QW_DEDUP_MAX], n = 0, total = 0;
+    for (const char *s = it->dk; *s && n < CH_QW_DEDUP_MAX;) {
+        while (*s == ' ') s++;
+        const char *e = s;
+        while (*e && *e != ' ') e++;
+        if (dedup_key_ok(s, (size_t)(e - s))) {
+            key[n] = s;
+            klen[n] = (size_t)(e - s);
+            total += klen[n];
+            n++;
+        }
+        s = e;
+    }
+    if (n == 0) return C360_OK; /* nothing usable: at least once, as without keys */
+
+    /* The value: the entry's first id, so that the same entry (retried,
+     * taken over, or replayed from the dead letters with orig) finds its
+     * own mark and runs. */
+    const char *value = it->orig && entry_id_valid(it->orig, strlen(it->orig)) ? it->orig : it->id;
+    char window[24];
+    snprintf(window, sizeof window, "%lld",
+             it->dw >= 1 && it->dw <= 90LL * 86400 ? it->dw : (long long)CH_QW_DEDUP_WINDOW_S);
+
+    /* c360:{t:T}:dd:<c>:<key>, all in one allocation. */
+    char *prefix = ch_key_tenant(tenant, "dd:%s:", it->c);
+    size_t pl = strlen(prefix);
+    char *arena = ch_malloc(n * (pl + 1) + total);
+    char *ddkeys[CH_QW_DEDUP_MAX];
+    char *w = arena;
+    for (size_t i = 0; i < n; i++) {
+        ddkeys[i] = w;
+        memcpy(w, prefix, pl);
+        memcpy(w + pl, key[i], klen[i]);
+        w += pl + klen[i];
+        *w++ = '\0';
+    }
+    free(prefix);
+
+    int32_t st = C360_OK;
+    long long verdict = -1;
+    if (n == 1) {
+        /* The usual case, one key: a plain SET decides for a new key
+         * (cheaper for Redis than any script); only a key already there
+         * needs the script to tell a retry from a duplicate. */
+        const char *argv[] = {"SET", ddkeys[0], value, "NX", "EX", window};
+        redisReply *r = ch_rconn_argv(6, argv, NULL);
+        if (r && r->type == REDIS_REPLY_STATUS) verdict = 0;
+        else if (!r || r->type != REDIS_REPLY_NIL) {
+            ch_qw_redis_failed("dedup", r);
+            st = C360_EIO;
+        }
+        if (r) freeReplyObject(r);
+    }
+    if (st == C360_OK && verdict < 0) st = dedup_script(tenant, it, value, window, ddkeys, n, &verdict);
+    free(arena);
+    if (st == C360_OK) *out = verdict == 1 ? CH_QD_DUP : verdict == 2 ? CH_QD_GONE : CH_QD_RUN;
+    return st;
 }
 
 int64_t ch_qw_backoff_ms(long long attempt, uint32_t retry_after_ms,

@@ -21,6 +21,9 @@
  *             the caller's own leftovers.
  *   poison    count a crash of an entry (HINCRBY crash) and dead-letter it
  *             at the threshold (the supervisor).
+ *   dedup     a webhook entry's dedup keys, before it runs: SET NX EX with
+ *             the entry's first id; a duplicate is acknowledged and
+ *             counted.
  *
  * The retry set, the attempts hash and the crash hash name an item by its
  * "member": the entry id for the event stream, "dl:<id>" for the delivery
@@ -47,6 +50,9 @@
 #define CH_QW_ERR_MAX 512        /* error text kept in dlq / stats */
 #define CH_QW_DLOG_ERR_MAX 200   /* error excerpt in the delivery log */
 #define CH_QW_DLOG_MAXLEN 1000   /* XADD dlog MAXLEN ~ */
+#define CH_QW_DEDUP_MAX 64       /* dedup keys read from an entry's dk (the
+                                    ingress writes no more) */
+#define CH_QW_DEDUP_WINDOW_S (7 * 86400) /* an entry without a usable dw */
 
 typedef enum ch_qkind { CH_Q_EV = 0, CH_Q_DL = 1 } ch_qkind;
 
@@ -62,6 +68,11 @@ typedef struct ch_qitem {
     const char *k, *c, *p, *rid;
     const char *h; size_t h_len;
     const char *b; size_t b_len;
+    const char *dk;            /* webhook: dedup keys, space-separated */
+    long long dw;              /* webhook: dedup window (s), 0 = absent */
+    const char *orig;          /* the id of the entry this item first was
+                                  (dead letters and the entries replayed
+                                  from them); "" = this is the first */
     /* delivery stream */
     const char *d, *s, *sp, *rt, *ri;
     const char *r; size_t r_len;
@@ -157,6 +168,36 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
 int32_t ch_qw_poison(const char *tenant, ch_qkind kind, const char *entry,
                      const char *conn, const char *err, int threshold,
                      long long *crashes, int *poisoned);
+
+/* --- dedup ----------------------------------------------------------------- */
+
+typedef enum ch_qdedup {
+    CH_QD_RUN = 0,   /* not a duplicate (or nothing to check): run it */
+    CH_QD_DUP,       /* a duplicate: acknowledged, counted in the stat */
+    CH_QD_GONE       /* a duplicate no longer pending (another consumer
+                        finished it): nothing done */
+} ch_qdedup;
+
+/* The dedup step of an event item, before anything runs it
+ * (docs/pipeline.md, "Work loop"). Only a webhook entry (k = wh) with
+ * dedup keys (dk) is checked; anything else -- a replay (k = replay: a
+ * replay is asked for, so it bypasses dedup), a tick, an entry without
+ * keys -- is CH_QD_RUN without a Redis call.
+ *
+ * Each key c360:{t:T}:dd:<c>:<key> is SET NX EX <dw> to the entry's first
+ * id (orig, else its id). The entry runs when any SET succeeded, or a key
+ * already holds that id: a retry, a takeover after a crash or a replayed
+ * dead letter of the same entry is never its own duplicate. Otherwise it
+ * is a duplicate: in the same script it is acknowledged (XACK; its att,
+ * crash and retry members dropped) and `dup` is counted in the
+ * connection's stat hash. Atomic per entry: of two copies checked at the
+ * same instant by two workers exactly one runs. One plain SET for the
+ * usual single key; the script only when that SET finds the key taken or
+ * there are several keys.
+ *
+ * C360_OK with *out set, C360_EIO (Redis; the item stays pending and is
+ * run again later), C360_EINVAL. */
+int32_t ch_qw_dedup(const char *tenant, const ch_qitem *it, ch_qdedup *out);
 
 /* --- helpers ------------------------------------------------------------- */
 

@@ -243,4 +243,31 @@ static const char qw_lua_poison[] =
     "dlq(S, ATT, RETRY, CRASH, DLQ, STAT, ARGV[7] == '1', g, id, member, kind, err, 'poison', now_ms())\n"
     "return {n, 1}\n";
 
+/* The dedup step of a webhook entry (ch_qw_dedup).
+ * KEYS: 1 ev stream, 2 att, 3 retry, 4 crash, 5 stat, 6.. dedup keys.
+ * ARGV: 1 group, 2 id, 3 member, 4 the entry's first id (the value),
+ *       5 window (s).
+ * Every key is SET (NX), so a later copy naming any of them finds it. The
+ * entry runs when one SET succeeded or a key holds its own first id (a
+ * retry, a takeover, a replayed dead letter). Otherwise it is a duplicate:
+ * acknowledged (if still pending) and counted. Replies 0 run, 1 duplicate
+ * (acknowledged, counted), 2 duplicate no longer pending (nothing done). */
+static const char qw_lua_dedup[] =
+    "local v, w = ARGV[4], ARGV[5]\n"
+    "local run = false\n"
+    "for i = 6, #KEYS do\n"
+    "  if redis.call('SET', KEYS[i], v, 'NX', 'EX', w) then\n"
+    "    run = true\n"
+    "  elseif not run and redis.call('GET', KEYS[i]) == v then\n"
+    "    run = true\n"
+    "  end\n"
+    "end\n"
+    "if run then return 0 end\n"
+    "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 2 end\n"
+    "redis.call('ZREM', KEYS[3], ARGV[3])\n"
+    "redis.call('HDEL', KEYS[2], ARGV[3])\n"
+    "redis.call('HDEL', KEYS[4], ARGV[3])\n"
+    "redis.call('HINCRBY', KEYS[5], 'dup', 1)\n"
+    "return 1\n";
+
 #endif

@@ -1,6 +1,7 @@
 /* worker_exec.c -- running one item of a tenant's event stream: a webhook
- * or replayed event (the source's event callback) or a tick (its tick
- * callback), and writing what became of it (see worker.h). */
+ * (after its dedup step) or replayed event (the source's event callback)
+ * or a tick (its tick callback), and writing what became of it (see
+ * worker.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,29 @@ int64_t ch_hold_delay(int64_t base)
     return base - j + (j > 0 ? (int64_t)randombytes_uniform((uint32_t)(2 * j + 1)) : 0);
 }
 
+/* The dedup step (queue_work.h, ch_qw_dedup): a webhook entry whose dedup
+ * keys another entry already holds is acknowledged without running and
+ * counted. Returns 1 when the item should go on, 0 when it is finished
+ * here (a duplicate) or must wait (Redis away: it stays pending under this
+ * consumer and runs again from the leftovers, like any unwritten step). */
+static int dedup_step(ch_wthread *t, const char *tenant, ch_qitem *it)
+{
+    ch_qdedup d;
+    if (ch_qw_dedup(tenant, it, &d) != C360_OK) return 0;
+    if (d == CH_QD_RUN) return 1;
+    if (d == CH_QD_DUP) {
+        /* Counted where the duplicate is found: the ingress stores every
+         * copy and cannot tell. In the worker stats it is an item
+         * acknowledged without running, like a drop. */
+        ch_metrics_inc(CH_M_EVENTS_DUPLICATE, 1);
+        pthread_mutex_lock(&t->w->stats_lock);
+        t->w->stats.items++;
+        t->w->stats.dropped++;
+        pthread_mutex_unlock(&t->w->stats_lock);
+    }
+    return 0;
+}
+
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
 {
     int tick = strcmp(it->k, "tick") == 0;
@@ -154,6 +178,11 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
         outcome_simple(t, tenant, it, CH_QM_DROP, wc.state, NULL, 0, tick);
         return;
     }
+    /* Dedup before anything else is decided, so that a duplicate of a
+     * paused connection is not held and looked at again for nothing. A
+     * gone or disabled connection's items were dropped above without it:
+     * no dedup key or stat of a purged connection is written back. */
+    if (!tick && !dedup_step(t, tenant, it)) return;
     if (strcmp(wc.state, "paused") == 0 || strcmp(wc.state, "needs_reauth") == 0) {
         outcome_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), 0);
         return;

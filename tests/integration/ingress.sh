@@ -3,7 +3,9 @@
 # redis-server (docs/pipeline.md, "Ingress"): connections seeded through the
 # registry (c360-seed), per-connection and app-level URLs with the
 # ingress_tp test plugin, exactly one stream entry per accepted event with
-# the documented fields, duplicates, handshake, 401/403/404/410/413, an
+# the documented fields (the dedup key and window included), duplicates
+# (stored, then acknowledged and counted by a worker), handshake,
+# 401/403/404/410/413, an
 # oversized header block, a slow client cut off by the read timeout, a
 # connection created while running, Redis stopped (503, never 200) and
 # restarted (stores again by itself), and a clean SIGTERM.
@@ -51,16 +53,22 @@ r=$(t_http POST "$URL/hooks/ingress_tp/a1" -H 'x-itp-token: tok-a1' -H 'X-ITP-De
 [ "$(xlen t1)" = 1 ] || t_fail "accept: XLEN $(xlen t1)"
 entry=$(redis-cli -p "$RPORT" XRANGE 'c360:{t:t1}:ev' - + | tr '\n' '|')
 for want in '|k|wh|' '|c|a1|' '|p|ingress_tp|' '|a|1|' '|b|{"n":1}|' '|rid|it-rid-1|' \
+            '|dk|lead-1|' '|dw|604800|' \
             '"content-type":"application/json"' '"x-itp-dedup":"lead-1"'; do
     grep -qF -- "$want" <<<"$entry" || t_fail "entry lacks $want: $entry"
 done
 t_ok "accepted: one entry with the documented fields"
 
 r=$(t_http POST "$URL/hooks/ingress_tp/a1" -H 'x-itp-token: tok-a1' -H 'X-ITP-Dedup: lead-1' --data-binary '{"n":1}')
-[ "$r" = '200 {"ok":true,"duplicate":true}' ] || t_fail "duplicate: $r"
-[ "$(xlen t1)" = 1 ] || t_fail "duplicate stored"
-[ "$(redis-cli -p "$RPORT" HGET 'c360:{t:t1}:conn:a1:stat' dup)" = 1 ] || t_fail "dup not counted"
-t_ok "duplicate: 200, not stored, counted"
+[ "$r" = '200 {"ok":true}' ] || t_fail "duplicate: $r"
+[ "$(xlen t1)" = 2 ] || t_fail "duplicate: XLEN $(xlen t1) (stored like any event)"
+# c360d's workers run ingress_tp's event callback: the first copy is
+# processed, the second acknowledged without it and counted.
+stat() { redis-cli -p "$RPORT" HGET 'c360:{t:t1}:conn:a1:stat' "$1"; }
+for _ in $(seq 100); do [ "$(stat dup)" = 1 ] && [ "$(stat events)" = 1 ] && break; sleep 0.1; done
+[ "$(stat dup)" = 1 ] && [ "$(stat events)" = 1 ] || t_fail "dup $(stat dup), events $(stat events)"
+[ "$(redis-cli -p "$RPORT" GET 'c360:{t:t1}:dd:a1:lead-1' | tr -d '\n' | wc -c)" -gt 0 ] || t_fail "no dedup key"
+t_ok "duplicate: 200, stored, processed once, counted"
 
 r=$(t_http GET "$URL/hooks/ingress_tp/a1?challenge=hello")
 [ "$r" = "200 hello" ] || t_fail "handshake: $r"
@@ -80,18 +88,18 @@ r=$(t_http POST "$URL/hooks/ingress_tp/a1" -H 'x-itp-token: tok-a1' --data-binar
 long=$(head -c 10000 /dev/zero | tr '\0' y)
 r=$(t_http POST "$URL/hooks/ingress_tp/a1" -H 'x-itp-token: tok-a1' -H "x-long: $long" --data-binary '{}')
 [[ $r == 400* || $r == 431* ]] || t_fail "oversized headers: $r"
-[ "$(xlen t1)" = 1 ] || t_fail "something refused was stored"
+[ "$(xlen t1)" = 2 ] || t_fail "something refused was stored"
 t_ok "handshake, 401, 403, 404, 410, 413, oversized headers: nothing stored"
 
 # --- app-level URL --------------------------------------------------------------
 r=$(t_http POST "$URL/hooks/ingress_tp" -H 'x-itp-token: app-secret' -H 'x-itp-route: page:2' --data-binary '{"b":2}')
 [ "$r" = '200 {"ok":true}' ] || t_fail "app-level: $r"
-[ "$(xlen t1)" = 1 ] && [ "$(xlen t2)" = 1 ] || t_fail "app-level reached $(xlen t1)/$(xlen t2)"
+[ "$(xlen t1)" = 2 ] && [ "$(xlen t2)" = 1 ] || t_fail "app-level reached $(xlen t1)/$(xlen t2)"
 r=$(t_http POST "$URL/hooks/ingress_tp" -H 'x-itp-token: app-secret' -H 'x-itp-route: page:3' --data-binary '{"b":3}')
-[ "$(xlen t1)" = 2 ] && [ "$(xlen t2)" = 2 ] || t_fail "shared key reached $(xlen t1)/$(xlen t2)"
+[ "$(xlen t1)" = 3 ] && [ "$(xlen t2)" = 2 ] || t_fail "shared key reached $(xlen t1)/$(xlen t2)"
 r=$(t_http POST "$URL/hooks/ingress_tp" -H 'x-itp-token: app-secret' -H 'x-itp-route: page:9' --data-binary '{"b":9}')
 [[ $r == 404* && $r == *unrouted* ]] || t_fail "unrouted: $r"
-[ "$(xlen t1)" = 2 ] && [ "$(xlen t2)" = 2 ] || t_fail "unrouted event stored"
+[ "$(xlen t1)" = 3 ] && [ "$(xlen t2)" = 2 ] || t_fail "unrouted event stored"
 t_ok "app-level: owners only, unrouted refused"
 
 # --- a slow client cannot hold a connection -------------------------------------

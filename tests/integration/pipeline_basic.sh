@@ -2,7 +2,8 @@
 # pipeline_basic.sh -- one webhook's way through the real c360d: a signed
 # event is answered 200, stored once, processed by the tsrc source and
 # delivered by tdst to the sink with the record id as idempotency key; a
-# duplicate is answered 200 and delivered no second time; a bad signature
+# duplicate is answered 200, stored, but processed and delivered no second
+# time, and counted (the workers deduplicate); a bad signature
 # is refused with 401 and nothing is stored; the handshake is answered by
 # the plugin; an app-level event reaches only the tenant that owns its
 # routing key; unknown and disabled connections get 404 and 410; a failing
@@ -62,7 +63,9 @@ t_ok "signed event -> 200 -> stored once -> delivered with idempotency key basic
 # --- duplicates ----------------------------------------------------------------
 code=$(p_post "$HOOK/s1" "$SA" '{"id":"basic-1","n":1}')
 [ "$code" = 200 ] || t_fail "duplicate answered $code (providers retry anything but 2xx)"
-[ "$(p_redis XLEN "$EV")" = $((n0 + 1)) ] || t_fail "duplicate stored"
+# Stored like any event (the ingress cannot tell); the worker that picks it
+# up finds its dedup key taken, acknowledges it and counts it.
+[ "$(p_redis XLEN "$EV")" = $((n0 + 2)) ] || t_fail "duplicate not stored as one entry"
 # A later event as a barrier: once it is delivered, a duplicate that was
 # going to be processed would have been too.
 [ "$(p_post "$HOOK/s1" "$SA" '{"id":"basic-2"}')" = 200 ] || t_fail "basic-2"
@@ -71,7 +74,10 @@ sleep 1
 [ "$(p_key_count basic-1)" = 1 ] || t_fail "basic-1 delivered $(p_key_count basic-1) times"
 grep -q '^c360_events_duplicate_total [1-9]' <<<"$(curl -s "$HOST_URL/metrics")" ||
     t_fail "duplicate not counted in /metrics"
-t_ok "duplicate -> 200, not stored, delivered once, counted"
+[ "$(p_redis HGET 'c360:{t:tA}:conn:s1:stat' dup)" = 1 ] || t_fail "duplicate not counted in the stat"
+[ "$(p_redis HGET 'c360:{t:tA}:conn:s1:stat' events)" = 2 ] ||
+    t_fail "events processed: $(p_redis HGET 'c360:{t:tA}:conn:s1:stat' events) (want basic-1 and basic-2)"
+t_ok "duplicate -> 200, stored, processed and delivered once, counted"
 
 # --- refusals: nothing stored ----------------------------------------------------
 n1=$(p_redis XLEN "$EV")
