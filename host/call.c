@@ -21,10 +21,20 @@ static uint64_t g_rid_prefix;
 static pid_t g_rid_pid;
 static pthread_mutex_t g_rid_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static __thread pid_t tl_rid_pid;
+static pthread_once_t g_rid_once = PTHREAD_ONCE_INIT;
+
+static void rid_child_after_fork(void) { tl_rid_pid = 0; }
+static void rid_register_atfork(void) { pthread_atfork(NULL, NULL, rid_child_after_fork); }
+
 void ch_request_id(char out[33])
 {
     static const char hex[] = "0123456789abcdef";
-    pid_t pid = getpid();
+    /* getpid() once per thread: a fork resets the forking thread's cache
+     * (the only thread the child has), so a child draws its own prefix. */
+    pthread_once(&g_rid_once, rid_register_atfork);
+    if (!tl_rid_pid) tl_rid_pid = getpid();
+    pid_t pid = tl_rid_pid;
     if (__atomic_load_n(&g_rid_pid, __ATOMIC_ACQUIRE) != pid) {
         pthread_mutex_lock(&g_rid_lock);
         if (g_rid_pid != pid) {

@@ -23,7 +23,10 @@ void opener_enqueue_locked(ch_instances *set, const char *tenant, const char *co
     opener_item *it = ch_strmap_get(set->todo, conn);
     if (it) return; /* queued already (maybe backing off: keep its delay) */
     it = ch_calloc(1, sizeof *it);
-    snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
+    /* Bounded copy (tenant ids are validated <= CH_ID_MAX elsewhere). */
+    size_t tl = strnlen(tenant, sizeof it->tenant - 1);
+    memcpy(it->tenant, tenant, tl);
+    it->tenant[tl] = '\0';
     ch_strmap_put(set->todo, conn, it);
     pthread_cond_signal(&set->opener_wake);
 }
@@ -192,7 +195,10 @@ static void on_change(const char *tenant, const char *conn, void *arg)
     opener_enqueue_locked(set, tenant, conn);
     /* A change is worth acting on now, even for an item backing off. */
     opener_item *it = ch_strmap_get(set->todo, conn);
-    snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
+    /* Bounded copy (tenant ids are validated <= CH_ID_MAX elsewhere). */
+    size_t tl = strnlen(tenant, sizeof it->tenant - 1);
+    memcpy(it->tenant, tenant, tl);
+    it->tenant[tl] = '\0';
     it->due_ms = 0;
     pthread_cond_signal(&set->opener_wake);
     pthread_mutex_unlock(&set->lock);

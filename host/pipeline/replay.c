@@ -74,7 +74,7 @@ int32_t ch_replay_raw(const char *tenant, const ch_replay_range *rg, uint32_t li
     int exhausted = 0;
     char last[CH_DLQ_ID_MAX] = "";
     while (*replayed < limit && scanned < CH_REPLAY_SCAN_MAX) {
-        char budget[16];
+        char budget[24];
         snprintf(budget, sizeof budget, "%zu", (size_t)limit - *replayed);
         const char *argv[] = {key, lo, hi, rg->conn ? rg->conn : "", count, budget};
         redisReply *r = ch_rconn_eval(&raw_script, 1, 6, argv, NULL);
