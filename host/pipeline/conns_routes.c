@@ -104,18 +104,23 @@ int32_t ch_conn_route_remove(const char *tenant, const char *src, const char *ds
     return route_change(tenant, src, dst, actor, request_id, 0);
 }
 
+/* The members of the set at key k as strings (the caller frees them). */
+static int32_t set_members(char *k, const char *what, char ***out, size_t *n)
+{
+    redisReply *r = ch_rconn_command("SMEMBERS %s", k);
+    free(k);
+    int32_t st = ch_conns_strings(r, out, n);
+    if (st != C360_OK) ch_conns_io(what, r);
+    if (r) freeReplyObject(r);
+    return st;
+}
+
 int32_t ch_conn_route_list(const char *tenant, const char *src, char ***dsts, size_t *n)
 {
     *dsts = NULL;
     *n = 0;
     if (!ch_id_valid(tenant) || !ch_id_valid(src)) return C360_EINVAL;
-    char *k = ch_key_tenant(tenant, "routes:%s", src);
-    redisReply *r = ch_rconn_command("SMEMBERS %s", k);
-    free(k);
-    int32_t st = ch_conns_strings(r, dsts, n);
-    if (st != C360_OK) ch_conns_io("route-list", r);
-    if (r) freeReplyObject(r);
-    return st;
+    return set_members(ch_key_tenant(tenant, "routes:%s", src), "route-list", dsts, n);
 }
 
 int32_t ch_conn_route_keys_get(const char *tenant, const char *id, char ***keys, size_t *n)
@@ -123,13 +128,7 @@ int32_t ch_conn_route_keys_get(const char *tenant, const char *id, char ***keys,
     *keys = NULL;
     *n = 0;
     if (!ch_id_valid(tenant) || !ch_id_valid(id)) return C360_EINVAL;
-    char *k = ch_key_tenant(tenant, "conn:%s:rk", id);
-    redisReply *r = ch_rconn_command("SMEMBERS %s", k);
-    free(k);
-    int32_t st = ch_conns_strings(r, keys, n);
-    if (st != C360_OK) ch_conns_io("rk-get", r);
-    if (r) freeReplyObject(r);
-    return st;
+    return set_members(ch_key_tenant(tenant, "conn:%s:rk", id), "rk-get", keys, n);
 }
 
 int32_t ch_conns_rk_index(const char *plugin, const char *member, char *const *rm, size_t nrm,

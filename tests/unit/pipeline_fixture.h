@@ -104,6 +104,20 @@ static inline redisReply *pf_cmd(const char *fmt, ...)
     return r;
 }
 
+/* A command whose reply is not needed; exits when Redis cannot be reached. */
+static inline void pf_do(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = pf_vcmd(fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "raw redis: %s\n", pf_raw->errstr);
+        exit(1);
+    }
+    freeReplyObject(r);
+}
+
 /* An integer reply, or -999. */
 static inline long long pf_int(const char *fmt, ...)
 {

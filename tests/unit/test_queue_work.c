@@ -20,64 +20,13 @@
 #include "queue_work.h"
 #include "rconn.h"
 #include "records.h"
+#include "pipeline_fixture.h"
 #include "redis_fixture.h"
-
-static redisContext *g_raw;
-
-static redisReply *raw(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    if (!r) {
-        fprintf(stderr, "raw redis: %s\n", g_raw->errstr);
-        exit(1);
-    }
-    return r;
-}
-
-/* A command whose reply is not needed. */
-static void raw_do(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    if (!r) {
-        fprintf(stderr, "raw redis: %s\n", g_raw->errstr);
-        exit(1);
-    }
-    freeReplyObject(r);
-}
-
-static long long raw_int(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -999;
-    if (r) freeReplyObject(r);
-    return v;
-}
-
-static char *raw_str(const char *fmt, ...)
-{
-    static char buf[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(g_raw, fmt, ap);
-    va_end(ap);
-    snprintf(buf, sizeof buf, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)");
-    if (r) freeReplyObject(r);
-    return buf;
-}
 
 /* XADDs an event entry; returns its id in out. */
 static void add_event(const char *tenant, const char *conn, const char *body, char out[CH_QW_ID_MAX])
 {
-    redisReply *r = raw("XADD c360:{t:%s}:ev * k wh c %s p wtp t 1700000000000 a 1 h {} b %s rid r1",
+    redisReply *r = pf_cmd("XADD c360:{t:%s}:ev * k wh c %s p wtp t 1700000000000 a 1 h {} b %s rid r1",
                         tenant, conn, body);
     snprintf(out, CH_QW_ID_MAX, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
     freeReplyObject(r);
@@ -88,7 +37,7 @@ static char *field_of(const char *stream, const char *id, const char *name)
 {
     static char buf[1024];
     snprintf(buf, sizeof buf, "(none)");
-    redisReply *r = raw("XRANGE %s %s %s", stream, id, id);
+    redisReply *r = pf_cmd("XRANGE %s %s %s", stream, id, id);
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
         redisReply *f = r->element[0]->element[1];
         for (size_t i = 0; i + 1 < f->elements; i += 2)
@@ -103,7 +52,7 @@ static char *owner_of(const char *stream, const char *id)
 {
     static char buf[256];
     snprintf(buf, sizeof buf, "(none)");
-    redisReply *r = raw("XPENDING %s w %s %s 1", stream, id, id);
+    redisReply *r = pf_cmd("XPENDING %s w %s %s 1", stream, id, id);
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1)
         snprintf(buf, sizeof buf, "%s", r->element[0]->element[1]->str);
     freeReplyObject(r);
@@ -117,7 +66,7 @@ static void test_fetch(void)
     CHECK(ch_qw_fetch("t1", "h-1-0", 4, &b) == C360_OK);
     CHECK(b.n == 0);
     ch_qbatch_free(&b);
-    CHECK(raw_int("EXISTS c360:{t:t1}:ev") == 0);
+    CHECK(pf_int("EXISTS c360:{t:t1}:ev") == 0);
 
     char ids[6][CH_QW_ID_MAX];
     for (int i = 0; i < 6; i++) add_event("t1", "src", "ok 1", ids[i]);
@@ -147,8 +96,8 @@ static void test_fetch(void)
 
 static void test_outcome_ok(void)
 {
-    raw_do("DEL c360:{t:t2}:ev c360:{t:t2}:dl");
-    raw_do("SADD c360:{t:t2}:routes:src dA dB");
+    pf_do("DEL c360:{t:t2}:ev c360:{t:t2}:dl");
+    pf_do("SADD c360:{t:t2}:routes:src dA dB");
     char id[CH_QW_ID_MAX];
     add_event("t2", "src", "ok 2", id);
     ch_qbatch b;
@@ -165,13 +114,13 @@ static void test_outcome_ok(void)
     long long res = 0;
     CHECK(ch_qw_outcome("t2", &b.items[0], &o, &res) == C360_OK);
     CHECK(res == 4); /* 2 records x 2 destinations */
-    CHECK(raw_int("XLEN c360:{t:t2}:dl") == 4);
-    redisReply *p = raw("XPENDING c360:{t:t2}:ev w");
+    CHECK(pf_int("XLEN c360:{t:t2}:dl") == 4);
+    redisReply *p = pf_cmd("XPENDING c360:{t:t2}:ev w");
     CHECK(p->type == REDIS_REPLY_ARRAY && p->element[0]->integer == 0);
     freeReplyObject(p);
     /* The delivery entries: destination, source, record; the colon inside
      * the JSON survived the packing. */
-    redisReply *r = raw("XRANGE c360:{t:t2}:dl - +");
+    redisReply *r = pf_cmd("XRANGE c360:{t:t2}:dl - +");
     CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 4);
     int seen_a = 0, seen_b = 0, seen_colon = 0;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
@@ -195,15 +144,15 @@ static void test_outcome_ok(void)
     }
     freeReplyObject(r);
     CHECK(seen_a == 2 && seen_b == 2 && seen_colon == 2);
-    CHECK_STR(raw_str("HGET c360:{t:t2}:conn:src:stat events"), "1");
-    CHECK_STR(raw_str("HGET c360:{t:t2}:conn:src:stat records"), "2");
-    CHECK(strcmp(raw_str("HGET c360:{t:t2}:conn:src:stat last_ok_ms"), "(nil)") != 0);
+    CHECK_STR(pf_str("HGET c360:{t:t2}:conn:src:stat events"), "1");
+    CHECK_STR(pf_str("HGET c360:{t:t2}:conn:src:stat records"), "2");
+    CHECK(strcmp(pf_str("HGET c360:{t:t2}:conn:src:stat last_ok_ms"), "(nil)") != 0);
 
     /* The same item finished again (another consumer raced us): nothing is
      * delivered twice. */
     CHECK(ch_qw_outcome("t2", &b.items[0], &o, &res) == C360_OK);
     CHECK(res == -1);
-    CHECK(raw_int("XLEN c360:{t:t2}:dl") == 4);
+    CHECK(pf_int("XLEN c360:{t:t2}:dl") == 4);
     free(blob);
     ch_records_free(&recs);
     ch_qbatch_free(&b);
@@ -221,8 +170,8 @@ static void test_outcome_ok(void)
     ch_qoutcome o2 = {.mode = CH_QM_OK, .records = blob, .records_len = len, .nrec = 1};
     CHECK(ch_qw_outcome("t2", &b.items[0], &o2, &res) == C360_OK);
     CHECK(res == 0);
-    CHECK(raw_int("XLEN c360:{t:t2}:dl") == 4);
-    CHECK_STR(raw_str("HGET c360:{t:t2}:conn:lonely:stat records"), "1");
+    CHECK(pf_int("XLEN c360:{t:t2}:dl") == 4);
+    CHECK_STR(pf_str("HGET c360:{t:t2}:conn:lonely:stat records"), "1");
     free(blob);
     ch_records_free(&recs);
     ch_qbatch_free(&b);
@@ -240,9 +189,9 @@ static void test_retry_hold(void)
     CHECK(ch_qw_outcome("t3", &b.items[0], &o, &res) == C360_OK);
     CHECK(res == 1);
     CHECK_STR(owner_of("c360:{t:t3}:ev", id), "retry");
-    CHECK_STR(raw_str("HGET c360:{t:t3}:att %s", id), "1");
-    CHECK_STR(raw_str("HGET c360:{t:t3}:conn:src:stat retries"), "1");
-    CHECK_STR(raw_str("HGET c360:{t:t3}:conn:src:stat last_err"), "retry later: slow down");
+    CHECK_STR(pf_str("HGET c360:{t:t3}:att %s", id), "1");
+    CHECK_STR(pf_str("HGET c360:{t:t3}:conn:src:stat retries"), "1");
+    CHECK_STR(pf_str("HGET c360:{t:t3}:conn:src:stat last_err"), "retry later: slow down");
     ch_qbatch_free(&b);
     /* Not due yet. */
     CHECK(ch_qw_fetch("t3", "h-1-0", 8, &b) == C360_OK);
@@ -252,33 +201,33 @@ static void test_retry_hold(void)
     CHECK(ch_qw_fetch("t3", "h-1-7", 8, &b) == C360_OK);
     CHECK(b.n == 1);
     CHECK(b.n == 1 && b.items[0].att == 1 && ch_qitem_attempt(&b.items[0]) == 2);
-    CHECK(raw_int("ZCARD c360:{t:t3}:retry") == 0);
+    CHECK(pf_int("ZCARD c360:{t:t3}:retry") == 0);
     CHECK_STR(owner_of("c360:{t:t3}:ev", id), "h-1-7");
 
     /* Hold: back to `retry`, no attempt counted. */
     ch_qoutcome h = {.mode = CH_QM_HOLD, .delay_ms = 50};
     CHECK(ch_qw_outcome("t3", &b.items[0], &h, &res) == C360_OK && res == 1);
-    CHECK_STR(raw_str("HGET c360:{t:t3}:att %s", id), "1");
-    CHECK_STR(raw_str("HGET c360:{t:t3}:conn:src:stat retries"), "1");
+    CHECK_STR(pf_str("HGET c360:{t:t3}:att %s", id), "1");
+    CHECK_STR(pf_str("HGET c360:{t:t3}:conn:src:stat retries"), "1");
     ch_qbatch_free(&b);
     fx_sleep_ms(80);
     CHECK(ch_qw_fetch("t3", "h-1-0", 8, &b) == C360_OK);
     CHECK(b.n == 1 && ch_qitem_attempt(&b.items[0]) == 2);
     /* Acknowledged meanwhile by someone else: a retry is refused (0) and
      * the attempt counter forgotten. */
-    raw_do("XACK c360:{t:t3}:ev w %s", id);
+    pf_do("XACK c360:{t:t3}:ev w %s", id);
     CHECK(ch_qw_outcome("t3", &b.items[0], &o, &res) == C360_OK && res == 0);
-    CHECK(raw_int("HEXISTS c360:{t:t3}:att %s", id) == 0);
-    CHECK(raw_int("ZCARD c360:{t:t3}:retry") == 0);
+    CHECK(pf_int("HEXISTS c360:{t:t3}:att %s", id) == 0);
+    CHECK(pf_int("ZCARD c360:{t:t3}:retry") == 0);
     ch_qbatch_free(&b);
 
     /* A due retry whose entry was trimmed away: dropped from the set. */
-    raw_do("ZADD c360:{t:t3}:retry 1 1-1");
-    raw_do("HSET c360:{t:t3}:att 1-1 3");
+    pf_do("ZADD c360:{t:t3}:retry 1 1-1");
+    pf_do("HSET c360:{t:t3}:att 1-1 3");
     CHECK(ch_qw_fetch("t3", "h-1-0", 8, &b) == C360_OK);
     CHECK(b.n == 0);
-    CHECK(raw_int("ZCARD c360:{t:t3}:retry") == 0);
-    CHECK(raw_int("HEXISTS c360:{t:t3}:att 1-1") == 0);
+    CHECK(pf_int("ZCARD c360:{t:t3}:retry") == 0);
+    CHECK(pf_int("HEXISTS c360:{t:t3}:att 1-1") == 0);
     ch_qbatch_free(&b);
 }
 
@@ -289,11 +238,11 @@ static void test_dlq_drop_fail(void)
     ch_qbatch b;
     CHECK(ch_qw_fetch("t4", "h-1-0", 8, &b) == C360_OK);
     CHECK(b.n == 1);
-    raw_do("HSET c360:{t:t4}:crash %s 1", id);
+    pf_do("HSET c360:{t:t4}:crash %s 1", id);
     ch_qoutcome o = {.mode = CH_QM_DLQ, .why = "error", .err = "permanent error: boom"};
     CHECK(ch_qw_outcome("t4", &b.items[0], &o, NULL) == C360_OK);
-    CHECK(raw_int("XLEN c360:{t:t4}:dlq") == 1);
-    redisReply *r = raw("XRANGE c360:{t:t4}:dlq - +");
+    CHECK(pf_int("XLEN c360:{t:t4}:dlq") == 1);
+    redisReply *r = pf_cmd("XRANGE c360:{t:t4}:dlq - +");
     CHECK(r->type == REDIS_REPLY_ARRAY && r->elements == 1);
     if (r->elements == 1) {
         char key[64];
@@ -308,8 +257,8 @@ static void test_dlq_drop_fail(void)
     }
     freeReplyObject(r);
     CHECK_STR(owner_of("c360:{t:t4}:ev", id), "(none)");
-    CHECK(raw_int("HEXISTS c360:{t:t4}:crash %s", id) == 0);
-    CHECK_STR(raw_str("HGET c360:{t:t4}:conn:src:stat dlq"), "1");
+    CHECK(pf_int("HEXISTS c360:{t:t4}:crash %s", id) == 0);
+    CHECK_STR(pf_str("HGET c360:{t:t4}:conn:src:stat dlq"), "1");
     ch_qbatch_free(&b);
 
     /* Drop: acknowledged; counted only when asked (the connection exists). */
@@ -318,7 +267,7 @@ static void test_dlq_drop_fail(void)
     ch_qoutcome d = {.mode = CH_QM_DROP, .why = "disabled"};
     CHECK(b.n == 1 && ch_qw_outcome("t4", &b.items[0], &d, NULL) == C360_OK);
     CHECK_STR(owner_of("c360:{t:t4}:ev", id), "(none)");
-    CHECK_STR(raw_str("HGET c360:{t:t4}:conn:src:stat dropped"), "1");
+    CHECK_STR(pf_str("HGET c360:{t:t4}:conn:src:stat dropped"), "1");
     ch_qbatch_free(&b);
 
     /* A failed tick: acknowledged, its error kept. */
@@ -327,24 +276,24 @@ static void test_dlq_drop_fail(void)
     ch_qoutcome f = {.mode = CH_QM_FAIL, .err = "provider down", .tick = 1};
     CHECK(b.n == 1 && ch_qw_outcome("t4", &b.items[0], &f, NULL) == C360_OK);
     CHECK_STR(owner_of("c360:{t:t4}:ev", id), "(none)");
-    CHECK_STR(raw_str("HGET c360:{t:t4}:conn:src:stat last_err"), "provider down");
-    CHECK(raw_int("XLEN c360:{t:t4}:dlq") == 1);
+    CHECK_STR(pf_str("HGET c360:{t:t4}:conn:src:stat last_err"), "provider down");
+    CHECK(pf_int("XLEN c360:{t:t4}:dlq") == 1);
     ch_qbatch_free(&b);
 
     /* A malformed item (no connection) still reaches the dead letters. */
-    raw_do("XADD c360:{t:t4}:ev * k wh b junk");
+    pf_do("XADD c360:{t:t4}:ev * k wh b junk");
     CHECK(ch_qw_fetch("t4", "h-1-0", 8, &b) == C360_OK);
     CHECK(b.n == 1);
     ch_qoutcome m = {.mode = CH_QM_DLQ, .why = "error", .err = "malformed"};
     CHECK(b.n == 1 && ch_qw_outcome("t4", &b.items[0], &m, NULL) == C360_OK);
-    CHECK(raw_int("XLEN c360:{t:t4}:dlq") == 2);
+    CHECK(pf_int("XLEN c360:{t:t4}:dlq") == 2);
     ch_qbatch_free(&b);
 }
 
 static void test_deliveries(void)
 {
-    raw_do("XADD c360:{t:t5}:dl * d dst s src sp wtp rt lead ri rec-1 r {} a 1 t 5 et 4");
-    raw_do("ZADD c360:{t:t5}:lease:dst 99999999999999 tok-1");
+    pf_do("XADD c360:{t:t5}:dl * d dst s src sp wtp rt lead ri rec-1 r {} a 1 t 5 et 4");
+    pf_do("ZADD c360:{t:t5}:lease:dst 99999999999999 tok-1");
     ch_qbatch b;
     CHECK(ch_qw_fetch("t5", "h-1-0", 8, &b) == C360_OK);
     CHECK(b.n == 1);
@@ -361,9 +310,9 @@ static void test_deliveries(void)
     ch_qoutcome o = {.mode = CH_QM_RETRY, .delay_ms = 10, .err = longerr, .status = C360_RETRY,
                      .latency_ms = 12, .lease_token = "tok-1"};
     CHECK(ch_qw_outcome("t5", it, &o, NULL) == C360_OK);
-    CHECK(raw_int("ZCARD c360:{t:t5}:lease:dst") == 0);
-    CHECK(raw_int("XLEN c360:{t:t5}:dlog:dst") == 1);
-    redisReply *r = raw("XRANGE c360:{t:t5}:dlog:dst - +");
+    CHECK(pf_int("ZCARD c360:{t:t5}:lease:dst") == 0);
+    CHECK(pf_int("XLEN c360:{t:t5}:dlog:dst") == 1);
+    redisReply *r = pf_cmd("XRANGE c360:{t:t5}:dlog:dst - +");
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
         char key[64];
         snprintf(key, sizeof key, "%s", r->element[0]->element[0]->str);
@@ -373,21 +322,21 @@ static void test_deliveries(void)
         CHECK(strlen(field_of("c360:{t:t5}:dlog:dst", key, "err")) == CH_QW_DLOG_ERR_MAX);
     }
     freeReplyObject(r);
-    CHECK(strlen(raw_str("HGET c360:{t:t5}:conn:dst:stat last_err")) == CH_QW_ERR_MAX);
-    CHECK(strcmp(raw_str("ZSCORE c360:{t:t5}:retry %s", it->member), "(nil)") != 0);
+    CHECK(strlen(pf_str("HGET c360:{t:t5}:conn:dst:stat last_err")) == CH_QW_ERR_MAX);
+    CHECK(strcmp(pf_str("ZSCORE c360:{t:t5}:retry %s", it->member), "(nil)") != 0);
     ch_qbatch_free(&b);
     fx_sleep_ms(30);
     CHECK(ch_qw_fetch("t5", "h-1-0", 8, &b) == C360_OK);
     CHECK(b.n == 1 && b.items[0].kind == CH_Q_DL && b.items[0].att == 1);
     ch_qoutcome ok = {.mode = CH_QM_OK, .status = 0, .latency_ms = 3};
     CHECK(b.n == 1 && ch_qw_outcome("t5", &b.items[0], &ok, NULL) == C360_OK);
-    CHECK_STR(raw_str("HGET c360:{t:t5}:conn:dst:stat deliveries"), "1");
-    CHECK(raw_int("XLEN c360:{t:t5}:dlog:dst") == 2);
-    CHECK(raw_int("HLEN c360:{t:t5}:att") == 0);
+    CHECK_STR(pf_str("HGET c360:{t:t5}:conn:dst:stat deliveries"), "1");
+    CHECK(pf_int("XLEN c360:{t:t5}:dlog:dst") == 2);
+    CHECK(pf_int("HLEN c360:{t:t5}:att") == 0);
     ch_qbatch_free(&b);
 
     /* The delivery log stays bounded. */
-    for (int i = 0; i < 1300; i++) raw_do("XADD c360:{t:t5}:dl * d dst s src rt lead ri rec-%d r {} a 1 t 5", i);
+    for (int i = 0; i < 1300; i++) pf_do("XADD c360:{t:t5}:dl * d dst s src rt lead ri rec-%d r {} a 1 t 5", i);
     int n = 0;
     for (;;) {
         CHECK(ch_qw_fetch("t5", "h-1-0", 200, &b) == C360_OK);
@@ -396,7 +345,7 @@ static void test_deliveries(void)
         ch_qbatch_free(&b);
     }
     CHECK(n == 1300);
-    long long dlog = raw_int("XLEN c360:{t:t5}:dlog:dst");
+    long long dlog = pf_int("XLEN c360:{t:t5}:dlog:dst");
     CHECK(dlog >= 1000 && dlog < 1300);
 }
 
@@ -445,7 +394,7 @@ static void test_claim(void)
     /* A consumer with pending entries is never forgotten. */
     CHECK(ch_qw_forget_consumer("t6", CH_Q_EV, "hostA-12-0") == C360_OK);
     CHECK(ch_qw_consumers("t6", CH_Q_EV, cs, 8, &n) == C360_OK && n == 2);
-    raw_do("XACK c360:{t:t6}:ev w %s", id[3]);
+    pf_do("XACK c360:{t:t6}:ev w %s", id[3]);
     CHECK(ch_qw_forget_consumer("t6", CH_Q_EV, "hostA-12-0") == C360_OK);
     CHECK(ch_qw_consumers("t6", CH_Q_EV, cs, 8, &n) == C360_OK && n == 1);
     CHECK(n == 1 && strcmp(cs[0].name, "hostB-5-1") == 0 && cs[0].pending == 3);
@@ -462,11 +411,11 @@ static void test_poison(void)
     int p = -1;
     CHECK(ch_qw_poison("t7", CH_Q_EV, id, "src", "worker crashed (signal 11)", 2, &n, &p) == C360_OK);
     CHECK(n == 1 && p == 0);
-    CHECK(raw_int("XLEN c360:{t:t7}:dlq") == 0);
+    CHECK(pf_int("XLEN c360:{t:t7}:dlq") == 0);
     CHECK(ch_qw_poison("t7", CH_Q_EV, id, "src", "worker crashed (signal 11)", 2, &n, &p) == C360_OK);
     CHECK(n == 2 && p == 1);
-    CHECK(raw_int("XLEN c360:{t:t7}:dlq") == 1);
-    redisReply *r = raw("XRANGE c360:{t:t7}:dlq - +");
+    CHECK(pf_int("XLEN c360:{t:t7}:dlq") == 1);
+    redisReply *r = pf_cmd("XRANGE c360:{t:t7}:dlq - +");
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
         char key[64];
         snprintf(key, sizeof key, "%s", r->element[0]->element[0]->str);
@@ -475,12 +424,12 @@ static void test_poison(void)
     }
     freeReplyObject(r);
     CHECK_STR(owner_of("c360:{t:t7}:ev", id), "(none)");
-    CHECK(raw_int("HEXISTS c360:{t:t7}:crash %s", id) == 0);
-    CHECK_STR(raw_str("HGET c360:{t:t7}:conn:src:stat dlq"), "1");
+    CHECK(pf_int("HEXISTS c360:{t:t7}:crash %s", id) == 0);
+    CHECK_STR(pf_str("HGET c360:{t:t7}:conn:src:stat dlq"), "1");
     /* No longer pending: nothing counted. */
     CHECK(ch_qw_poison("t7", CH_Q_EV, id, "src", "x", 2, &n, &p) == C360_OK);
     CHECK(n == 0 && p == 0);
-    CHECK(raw_int("XLEN c360:{t:t7}:dlq") == 1);
+    CHECK(pf_int("XLEN c360:{t:t7}:dlq") == 1);
     CHECK(ch_qw_poison("t7", CH_Q_EV, "", "src", "x", 2, &n, &p) == C360_EINVAL);
 }
 
@@ -499,7 +448,7 @@ static void add_wh(const char *tenant, const char *kind, const char *conn, const
     if (dk[0]) { argv[n++] = "dk"; argv[n++] = dk; }
     if (dw[0]) { argv[n++] = "dw"; argv[n++] = dw; }
     if (orig[0]) { argv[n++] = "orig"; argv[n++] = orig; }
-    redisReply *r = redisCommandArgv(g_raw, n, argv, NULL);
+    redisReply *r = redisCommandArgv(pf_raw, n, argv, NULL);
     snprintf(out, CH_QW_ID_MAX, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
     if (r) freeReplyObject(r);
 }
@@ -530,8 +479,8 @@ static void test_dedup(void)
 
     /* The first copy runs and marks the key with its id, for the window. */
     CHECK(dedup_of("d1", ia) == CH_QD_RUN);
-    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:lead-1"), a);
-    long long ttl = raw_int("TTL c360:{t:d1}:dd:src:lead-1");
+    CHECK_STR(pf_str("GET c360:{t:d1}:dd:src:lead-1"), a);
+    long long ttl = pf_int("TTL c360:{t:d1}:dd:src:lead-1");
     CHECK(ttl > 90 && ttl <= 100);
     /* Checked again (a retry, a takeover): its own mark, it runs. */
     CHECK(dedup_of("d1", ia) == CH_QD_RUN);
@@ -539,23 +488,23 @@ static void test_dedup(void)
 
     /* The second copy is a duplicate: acknowledged, forgotten by the
      * retry set and the counters, counted. */
-    raw_do("HSET c360:{t:d1}:att %s 2", idb);
-    raw_do("HSET c360:{t:d1}:crash %s 1", idb);
-    raw_do("ZADD c360:{t:d1}:retry 99999999999999 %s", idb);
+    pf_do("HSET c360:{t:d1}:att %s 2", idb);
+    pf_do("HSET c360:{t:d1}:crash %s 1", idb);
+    pf_do("ZADD c360:{t:d1}:retry 99999999999999 %s", idb);
     CHECK(dedup_of("d1", ib) == CH_QD_DUP);
     CHECK_STR(owner_of("c360:{t:d1}:ev", idb), "(none)");
-    CHECK(raw_int("HEXISTS c360:{t:d1}:att %s", idb) == 0);
-    CHECK(raw_int("HEXISTS c360:{t:d1}:crash %s", idb) == 0);
-    CHECK(raw_int("ZCARD c360:{t:d1}:retry") == 0);
-    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
-    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:lead-1"), a);
+    CHECK(pf_int("HEXISTS c360:{t:d1}:att %s", idb) == 0);
+    CHECK(pf_int("HEXISTS c360:{t:d1}:crash %s", idb) == 0);
+    CHECK(pf_int("ZCARD c360:{t:d1}:retry") == 0);
+    CHECK_STR(pf_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
+    CHECK_STR(pf_str("GET c360:{t:d1}:dd:src:lead-1"), a);
     /* Found again once acknowledged (by another consumer, say): nothing
      * done, nothing counted twice. */
     CHECK(dedup_of("d1", ib) == CH_QD_GONE);
-    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
+    CHECK_STR(pf_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
     ch_qbatch_free(&bb);
     /* The first copy, done, still holds the key. */
-    raw_do("XACK c360:{t:d1}:ev w %s", a);
+    pf_do("XACK c360:{t:d1}:ev w %s", a);
     ch_qbatch_free(&ba);
 
     /* A dead letter of the first copy, replayed: a new entry naming its
@@ -563,39 +512,39 @@ static void test_dedup(void)
     add_wh("d1", "wh", "src", "lead-1", "100", a, id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    pf_do("XACK c360:{t:d1}:ev w %s", id);
     /* Replays (asked for) and ticks bypass dedup: no Redis change. */
     add_wh("d1", "replay", "src", "lead-1", "100", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     CHECK_STR(owner_of("c360:{t:d1}:ev", id), "h-1-0");
     ch_qbatch_free(&b);
-    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    pf_do("XACK c360:{t:d1}:ev w %s", id);
     add_wh("d1", "tick", "src", "lead-1", "100", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    pf_do("XACK c360:{t:d1}:ev w %s", id);
     /* No keys, or nothing usable in dk: at least once, no key written. */
     add_wh("d1", "wh", "src", "", "", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    pf_do("XACK c360:{t:d1}:ev w %s", id);
     add_wh("d1", "wh", "src", "   ", "100", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    raw_do("XACK c360:{t:d1}:ev w %s", id);
-    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
+    pf_do("XACK c360:{t:d1}:ev w %s", id);
+    CHECK_STR(pf_str("HGET c360:{t:d1}:conn:src:stat dup"), "1");
     /* No window in the entry: the default (7 days). */
     add_wh("d1", "wh", "src", "lead-2", "", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
-    ttl = raw_int("TTL c360:{t:d1}:dd:src:lead-2");
+    ttl = pf_int("TTL c360:{t:d1}:dd:src:lead-2");
     CHECK(ttl > CH_QW_DEDUP_WINDOW_S - 10 && ttl <= CH_QW_DEDUP_WINDOW_S);
     ch_qbatch_free(&b);
-    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    pf_do("XACK c360:{t:d1}:ev w %s", id);
     /* Keys are per connection. */
     add_wh("d1", "wh", "other", "lead-1", "100", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    raw_do("XACK c360:{t:d1}:ev w %s", id);
+    pf_do("XACK c360:{t:d1}:ev w %s", id);
 
     /* Several keys (an app-level event reached the connection through
      * several routing keys): a duplicate only when every key is taken by
@@ -604,17 +553,17 @@ static void test_dedup(void)
     add_wh("d1", "wh", "src", "m-1 m-2", "100", "", e1);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-1"), e1);
-    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-2"), e1);
+    CHECK_STR(pf_str("GET c360:{t:d1}:dd:src:m-1"), e1);
+    CHECK_STR(pf_str("GET c360:{t:d1}:dd:src:m-2"), e1);
     add_wh("d1", "wh", "src", "m-2 m-3", "100", "", e2);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN); /* m-3 is new */
     ch_qbatch_free(&b);
-    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-2"), e1);
-    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:m-3"), e2);
+    CHECK_STR(pf_str("GET c360:{t:d1}:dd:src:m-2"), e1);
+    CHECK_STR(pf_str("GET c360:{t:d1}:dd:src:m-3"), e2);
     add_wh("d1", "wh", "src", "m-3 m-1", "100", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_DUP);
     ch_qbatch_free(&b);
-    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "2");
+    CHECK_STR(pf_str("HGET c360:{t:d1}:conn:src:stat dup"), "2");
 
     /* More keys than EVALSHA's argument list takes here: the same by
      * EVAL. */
@@ -626,7 +575,7 @@ static void test_dedup(void)
     add_wh("d1", "wh", "src", many, "100", "", e1);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    CHECK_STR(raw_str("GET c360:{t:d1}:dd:src:z-29"), e1);
+    CHECK_STR(pf_str("GET c360:{t:d1}:dd:src:z-29"), e1);
     add_wh("d1", "wh", "src", many, "100", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_DUP);
     ch_qbatch_free(&b);
@@ -634,7 +583,7 @@ static void test_dedup(void)
     add_wh("d1", "wh", "src", more, "100", "", id);
     CHECK(dedup_of("d1", fetch_one("d1", &b)) == CH_QD_RUN);
     ch_qbatch_free(&b);
-    CHECK_STR(raw_str("HGET c360:{t:d1}:conn:src:stat dup"), "3");
+    CHECK_STR(pf_str("HGET c360:{t:d1}:conn:src:stat dup"), "3");
 
     ch_qdedup d;
     ch_qitem none;
@@ -696,16 +645,16 @@ static void test_dedup_race(void)
         if (run != 1 || dup != RACERS - 1) bad++;
         char want[16];
         snprintf(want, sizeof want, "%d", RACERS - 1);
-        CHECK_STR(raw_str("HGET c360:{t:%s}:conn:src:stat dup", tenant), want);
+        CHECK_STR(pf_str("HGET c360:{t:%s}:conn:src:stat dup", tenant), want);
         /* Exactly the winner is still pending, and it owns the key. */
-        redisReply *p = raw("XPENDING c360:{t:%s}:ev w", tenant);
+        redisReply *p = pf_cmd("XPENDING c360:{t:%s}:ev w", tenant);
         CHECK(p->type == REDIS_REPLY_ARRAY && p->element[0]->integer == 1);
         freeReplyObject(p);
         for (int i = 0; i < RACERS; i++)
             if (rs[i].verdict == CH_QD_RUN) {
                 char key[96];
                 snprintf(key, sizeof key, "c360:{t:%s}:dd:src:r-%d", tenant, round);
-                CHECK_STR(raw_str("GET %s", key), b.items[i].id);
+                CHECK_STR(pf_str("GET %s", key), b.items[i].id);
             }
         ch_qbatch_free(&b);
     }
@@ -751,11 +700,7 @@ int main(void)
     ch_redis_url u = {.port = port};
     snprintf(u.host, sizeof u.host, "127.0.0.1");
     ch_rconn_configure(&u, NULL, NULL, 2000);
-    g_raw = redisConnect("127.0.0.1", port);
-    if (!g_raw || g_raw->err) {
-        fprintf(stderr, "cannot connect to the fixture\n");
-        return 1;
-    }
+    pf_raw_connect(port);
     test_fetch();
     test_outcome_ok();
     test_retry_hold();
@@ -766,7 +711,7 @@ int main(void)
     test_dedup();
     test_dedup_race();
     test_helpers();
-    redisFree(g_raw);
+    redisFree(pf_raw);
     ch_rconn_shutdown();
     CHECK_DONE();
 }
