@@ -1,0 +1,18 @@
+# Writes OUT: a C file holding every docs/openapi/*.json fragment (DIR) as a
+# byte array, so that c360d serves the document the repository keeps.
+file(GLOB frags "${DIR}/*.json")
+list(SORT frags)
+set(body "/* generated from the JSON files of docs/openapi by cmake/embed_openapi.cmake */\n#include <stddef.h>\n")
+set(table "")
+set(i 0)
+foreach(f ${frags})
+  file(READ "${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  get_filename_component(name "${f}" NAME)
+  string(APPEND body "static const unsigned char frag${i}[] = {${hex}0x00};\n")
+  string(APPEND table "    {\"${name}\", (const char *)frag${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "struct ch_openapi_fragment { const char *name; const char *json; };\nconst struct ch_openapi_fragment ch_openapi_fragments[] = {\n${table}    {NULL, NULL},\n};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)

@@ -1,0 +1,25 @@
+/* conn_ops.h -- what the admin API does to connections beyond storing them
+ * (conn_ops.c): disconnecting. Shared by DELETE .../connections/{conn} and
+ * tenant deletion. */
+#ifndef CH_CONN_OPS_H
+#define CH_CONN_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+
+/* Disconnects a connection for good: its ticks stop and its webhooks are
+ * refused from now on (410), the plugin's disconnect callback runs (to
+ * unsubscribe and revoke tokens at the provider; its outcome is written to
+ * outcome[cap], e.g. "ok" or "plugin: C360_EIO: revoke failed"), then the
+ * connection, its secrets, state, OAuth tokens and pending events are
+ * purged (ch_conn_purge) and the deletion is audited with that outcome.
+ * The callback's failure never keeps the data: the customer asked for it to
+ * be gone. BLOCKS: admin threads only. C360_ENOTFOUND if the tenant has no
+ * such connection. */
+int32_t ch_conn_disconnect(ch_admin *a, const char *tenant, const char *conn,
+                           const char *actor, const char *request_id,
+                           char *outcome, size_t cap);
+
+#endif
