@@ -223,6 +223,21 @@ ch_req *ch_req_defer(ch_req *r)
 
 int ch_req_gone(const ch_req *r) { return r->ev == NULL; }
 
+void ch_req_drop(ch_req *r)
+{
+    if (r) finish(r);
+}
+
+const char *ch_req_peer(const ch_req *r)
+{
+    if (!r->ev) return "";
+    struct evhttp_connection *c = evhttp_request_get_connection(r->ev);
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    if (c) evhttp_connection_get_peer(c, &addr, &port);
+    return addr ? addr : "";
+}
+
 void ch_req_add_header(ch_req *r, const char *name, const char *value)
 {
     if (r->ev) evhttp_add_header(evhttp_request_get_output_headers(r->ev), name, value);

@@ -73,6 +73,11 @@ int64_t ch_req_received_ms(const ch_req *r);
  * memory is freed (ch_req_gone() tells). */
 ch_req *ch_req_defer(ch_req *r);
 int ch_req_gone(const ch_req *r);
+/* Frees a deferred request without answering (shutdown with work still
+ * queued: the connection is closed with the listener). */
+void ch_req_drop(ch_req *r);
+/* The client's address as text ("" if unknown). Valid while r is. */
+const char *ch_req_peer(const ch_req *r);
 /* Extra response header (before replying). */
 void ch_req_add_header(ch_req *r, const char *name, const char *value);
 /* Sends an arbitrary body with a content type (handshake replies). */

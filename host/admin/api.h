@@ -160,7 +160,8 @@ void ch_aerr_details(ch_actx *x, int status, const char *code,
 /* Maps an SDK status code of a failed service call to an answer:
  * EINVAL 422 "invalid", ENOTFOUND 404 "not_found", ECONFLICT 409
  * "conflict", ETOOBIG 413 "too_large", EDENIED 403 "forbidden",
- * ERATELIMIT 429, EIO/ETIMEOUT/RETRY 503 "unavailable", else 500
+ * EUNSUPPORTED 422 "unsupported", EAUTH 502 "provider_auth",
+ * EIO/ETIMEOUT/RETRY 503 "unavailable" (Retry-After: 1), else 500
  * "internal". `what` names the thing ("connection c1"). */
 void ch_aerr_status(ch_actx *x, int32_t status, const char *what);
 /* Adds a response header (both copied). */
