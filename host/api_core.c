@@ -1,4 +1,5 @@
-/* api_core.c -- liveness, readiness and the plugin list. */
+/* api_core.c -- liveness and readiness (the plugin list is an admin API
+ * route now: api_meta.c). */
 #include <stdio.h>
 
 #include <jansson.h>
@@ -45,19 +46,8 @@ static void readyz(ch_req *r, void *arg)
     ch_req_json(r, 503, json_pack("{s:s, s:o}", "status", "not_ready", "reasons", reasons));
 }
 
-static void plugins(ch_req *r, void *arg)
-{
-    ch_daemon *d = arg;
-    json_t *body = ch_loader_to_json(ch_daemon_loader(d));
-    char abi[16];
-    snprintf(abi, sizeof abi, "%d.%d", C360_ABI_MAJOR, C360_ABI_MINOR);
-    json_object_set_new(body, "host_abi", json_string(abi));
-    ch_req_json(r, 200, body);
-}
-
 void ch_api_core_register(ch_http *h, ch_daemon *d)
 {
     ch_http_route(h, "GET", "/healthz", healthz, d);
     ch_http_route(h, "GET", "/readyz", readyz, d);
-    ch_http_route(h, "GET", "/v1/plugins", plugins, d);
 }

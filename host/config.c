@@ -237,13 +237,39 @@ static void validate_services(verr *e, json_t *root, ch_config *c)
 #undef PIPE
 }
 
+static void validate_admin(verr *e, json_t *root, ch_config *c)
+{
+    static const char *const k_admin[] = {"threads", "queue_max", "public_url", "key_rate_per_s",
+                                          "key_burst", "auth_fail_per_min", "operator_key_file",
+                                          NULL};
+    json_t *o = section(e, root, "admin", k_admin);
+    c->admin_threads = (int)get_int(e, o, "threads", "/admin/threads", 1, 32, 4);
+    c->admin_queue_max = (int)get_int(e, o, "queue_max", "/admin/queue_max", 1, 100000, 256);
+    c->admin_key_rate = (int)get_int(e, o, "key_rate_per_s", "/admin/key_rate_per_s", 0, 100000, 50);
+    c->admin_key_burst = (int)get_int(e, o, "key_burst", "/admin/key_burst", 0, 100000, 100);
+    c->admin_auth_fail_per_min = (int)get_int(e, o, "auth_fail_per_min", "/admin/auth_fail_per_min",
+                                              1, 100000, 10);
+    const char *pu = o ? get_string(e, o, "public_url", "/admin/public_url", 512) : NULL;
+    if (pu && strncmp(pu, "https://", 8) != 0 && strncmp(pu, "http://", 7) != 0)
+        fail(e, "/admin/public_url", "must start with https:// (or http:// behind a proxy)");
+    else if (pu && (strchr(pu, '?') || strchr(pu, '#') || strchr(pu, ' ')))
+        fail(e, "/admin/public_url", "must be a base URL without query, fragment or spaces");
+    if (pu) c->public_url = ch_strdup(pu);
+    else
+        c->public_url = ch_asprintf("%s://%s:%d", c->tls_cert_file ? "https" : "http",
+                                    c->listen_host, c->listen_port);
+    const char *kf = o ? get_string(e, o, "operator_key_file", "/admin/operator_key_file", 4096)
+                       : NULL;
+    c->operator_key_file = kf ? ch_strdup(kf) : ch_asprintf("%s/operator.key", c->data_dir);
+}
+
 static void validate(verr *e, json_t *root, ch_config *c, const char *default_plugin_dir)
 {
     static const char *const top[] = {"listen", "redis", "plugin_dirs", "data_dir",
                                       "master_key_file", "log_level",
                                       "shutdown_timeout_ms", "http", "state", "secrets",
                                       "ratelimit", "audit", "outbound_http", "oauth",
-                                      "pipeline", NULL};
+                                      "pipeline", "admin", NULL};
     only_keys(e, root, "/", top);
 
     const char *listen = get_string(e, root, "listen", "/listen", 300);
@@ -316,13 +342,21 @@ static void validate(verr *e, json_t *root, ch_config *c, const char *default_pl
     c->http_timeout_s = 10;
     if (http && !json_is_object(http)) fail(e, "/http", "must be an object, not %s", json_type_name(http));
     else if (http) {
-        static const char *const hk[] = {"max_body_bytes", "max_header_bytes", "timeout_s", NULL};
+        static const char *const hk[] = {"max_body_bytes", "max_header_bytes", "timeout_s",
+                                         "tls_cert_file", "tls_key_file", NULL};
         only_keys(e, http, "/http", hk);
+        const char *cf = get_string(e, http, "tls_cert_file", "/http/tls_cert_file", 4096);
+        const char *kf = get_string(e, http, "tls_key_file", "/http/tls_key_file", 4096);
+        if (!cf != !kf) fail(e, cf ? "/http/tls_key_file" : "/http/tls_cert_file",
+                             "is required with %s", cf ? "tls_cert_file" : "tls_key_file");
+        if (cf) c->tls_cert_file = ch_strdup(cf);
+        if (kf) c->tls_key_file = ch_strdup(kf);
         c->http_max_body = (size_t)get_int(e, http, "max_body_bytes", "/http/max_body_bytes", 1024, 64LL * 1024 * 1024, 1024 * 1024);
         c->http_max_headers = (size_t)get_int(e, http, "max_header_bytes", "/http/max_header_bytes", 1024, 1024 * 1024, 16 * 1024);
         c->http_timeout_s = (int)get_int(e, http, "timeout_s", "/http/timeout_s", 1, 3600, 10);
     }
     validate_services(e, root, c);
+    validate_admin(e, root, c);
 }
 
 /* Deep-merges src into dst (objects merge key by key; anything else replaces). */
@@ -394,6 +428,10 @@ void ch_config_free(ch_config *c)
     free(c->data_dir);
     free(c->master_key_file);
     free(c->audit_file);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
+    free(c->public_url);
+    free(c->operator_key_file);
     for (size_t i = 0; i < c->out_allow_count; i++) free(c->out_allow[i]);
     free(c->out_allow);
     json_decref(c->effective);

@@ -36,6 +36,16 @@ typedef struct ch_config {
     size_t http_max_body;
     size_t http_max_headers;
     int http_timeout_s;
+    char *tls_cert_file;      /* both set: the listener speaks HTTPS */
+    char *tls_key_file;
+    /* The admin API (docs/admin-api.md). */
+    int admin_threads;
+    int admin_queue_max;
+    char *public_url;         /* base URL providers and browsers see */
+    int admin_key_rate;       /* requests per second per API key; 0 = off */
+    int admin_key_burst;
+    int admin_auth_fail_per_min;
+    char *operator_key_file;  /* the first operator key is written here */
     /* Host services. */
     size_t state_max_value;
     size_t secret_max_value;

@@ -24,6 +24,8 @@
 #include "audit.h"
 #include "httpc.h"
 #include "keyring.h"
+#include "admin.h"
+#include "apikeys.h"
 #include "oauth.h"
 #include "ratelimit.h"
 #include "secrets.h"
@@ -55,6 +57,7 @@ struct ch_daemon {
     ch_instances *instances;     /* pipeline: plugin instances for verify */
     ch_ingress *ingress;         /* pipeline: /hooks/ */
     ch_supervisor *sup;          /* pipeline: worker processes */
+    ch_admin *admin;             /* /v1: the admin API and its threads */
     int maint_running;           /* pipeline: scheduler and upkeep thread */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *drain_timer;
@@ -314,6 +317,7 @@ static int start(ch_daemon *d)
         return 2;
     }
     ch_secrets_init(d->keyring);
+    ch_apikeys_init(d->keyring);
     /* Credentials read from the environment stay out of children's
      * environments (the private redis-server, anything a plugin runs). */
     wipe_env("C360_MASTER_KEY");
@@ -411,12 +415,33 @@ static int start(ch_daemon *d)
     ch_ingress_opts ino = {.dedup_window_s = c->dedup_window_s};
     d->ingress = ch_ingress_new(d->base, d->http, d->redis, d->conncache, d->instances,
                                 d->loader, &ino);
+    ch_admin_settings as;
+    ch_admin_settings_default(&as);
+    as.threads = (unsigned)c->admin_threads;
+    as.queue_max = (unsigned)c->admin_queue_max;
+    as.public_url = c->public_url;
+    as.callback_timeout_ms = c->callback_timeout_ms;
+    as.key_rate_per_s = (uint32_t)c->admin_key_rate;
+    as.key_burst = (uint32_t)c->admin_key_burst;
+    as.auth_fail_per_min = (uint32_t)c->admin_auth_fail_per_min;
+    as.operator_key_file = c->operator_key_file;
+    d->admin = ch_admin_new(&as, d->loader, d->instances);
+    if (ch_admin_attach(d->admin, d->base, d->http) != 0) {
+        ch_log(CH_LOG_ERROR, "cannot start the admin API", NULL);
+        return 1;
+    }
+    if (c->tls_cert_file &&
+        ch_http_use_tls(d->http, c->tls_cert_file, c->tls_key_file, err, sizeof err) != CH_OK) {
+        ch_log(CH_LOG_ERROR, "cannot set up TLS", "error", err, NULL);
+        return 1;
+    }
     if (ch_http_listen(d->http, c->listen_host, c->listen_port, err, sizeof err) != CH_OK) {
         ch_log(CH_LOG_ERROR, "cannot listen", "error", err, NULL);
         return 1;
     }
     char where[320];
-    snprintf(where, sizeof where, "http://%s:%d", c->listen_host, ch_http_port(d->http));
+    snprintf(where, sizeof where, "%s://%s:%d", c->tls_cert_file ? "https" : "http",
+             c->listen_host, ch_http_port(d->http));
     char abi[16];
     snprintf(abi, sizeof abi, "%d.%d", C360_ABI_MAJOR, C360_ABI_MINOR);
     ch_log(CH_LOG_INFO, "c360d listening", "url", where, "version", C360_VERSION, "abi", abi, NULL);
@@ -435,6 +460,7 @@ static void teardown(ch_daemon *d)
     ch_metrics_set_redis(NULL);
     ch_supervisor_free(d->sup);  /* workers gone before their plugins' fini */
     if (d->conncache) ch_conncache_stop(d->conncache);
+    ch_admin_free(d->admin);     /* its threads hold instances */
     ch_instances_free(d->instances); /* instance_close, before fini */
     ch_http_free(d->http);
     ch_loader_free(d->loader);   /* fini of every plugin */
@@ -452,6 +478,7 @@ static void teardown(ch_daemon *d)
     if (d->devredis_timer) event_free(d->devredis_timer);
     if (d->lock_fd >= 0) close(d->lock_fd); /* releases the flock */
     ch_secrets_init(NULL);
+    ch_apikeys_init(NULL);
     ch_keyring_free(d->keyring);
     ch_config_free(d->cfg);
     event_base_free(d->base);

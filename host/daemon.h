@@ -26,7 +26,7 @@ int ch_daemon_draining(const ch_daemon *d);
 /* The connection cache has completed its first load (webhooks can route). */
 int ch_daemon_conns_loaded(const ch_daemon *d);
 
-/* Registers /healthz, /readyz and /v1/plugins (api_core.c). */
+/* Registers /healthz and /readyz (api_core.c). */
 struct ch_http;
 void ch_api_core_register(struct ch_http *h, ch_daemon *d);
 

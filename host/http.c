@@ -14,6 +14,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "call.h"
+#include "http_tls.h"
 #include "log.h"
 #include "util.h"
 
@@ -33,6 +34,7 @@ struct ch_http {
     int port;
     route *routes;
     size_t nroutes;
+    ch_tls *tls;
 };
 
 struct ch_req {
@@ -376,5 +378,17 @@ void ch_http_free(ch_http *h)
         free(h->routes[i].path);
     }
     free(h->routes);
+    ch_tls_free(h->tls);
     free(h);
+}
+
+ch_err ch_http_use_tls(ch_http *h, const char *cert_file, const char *key_file, char *err,
+                       size_t errcap)
+{
+    ch_tls *t = ch_tls_new(cert_file, key_file, err, errcap);
+    if (!t) return CH_ECONFIG;
+    ch_tls_free(h->tls);
+    h->tls = t;
+    ch_tls_attach(t, h->http);
+    return CH_OK;
 }

@@ -31,6 +31,11 @@ typedef struct ch_http_limits {
 } ch_http_limits;
 
 ch_http *ch_http_new(struct event_base *base, const ch_http_limits *lim);
+/* Serves HTTPS from now on (call before ch_http_listen): cert_file is a
+ * PEM certificate chain, key_file its PEM private key. CH_ECONFIG with the
+ * reason in err if they cannot be loaded or do not match. */
+ch_err ch_http_use_tls(ch_http *h, const char *cert_file, const char *key_file, char *err,
+                       size_t errcap);
 /* Binds host:port (port 0 = any free port). */
 ch_err ch_http_listen(ch_http *h, const char *host, int port, char *err,
                       size_t errcap);

@@ -47,6 +47,8 @@ ch_admin *ch_admin_new(const ch_admin_settings *s, const struct ch_loader *ld,
     while (n > 0 && pu[n - 1] == '/') n--;
     a->public_url = ch_strndup(pu, n);
     a->set.public_url = a->public_url;
+    a->operator_key_file = s->operator_key_file ? ch_strdup(s->operator_key_file) : NULL;
+    a->set.operator_key_file = a->operator_key_file;
     a->loader = ld;
     a->instances = inst;
     pthread_mutex_init(&a->mu, NULL);

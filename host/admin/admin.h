@@ -26,6 +26,10 @@ typedef struct ch_admin_settings {
     uint32_t auth_fail_per_min; /* failed authentications per address per
                                    minute before it is refused with 429;
                                    default 10 */
+    const char *operator_key_file; /* when set, an admin thread creates the
+                                   first operator key (apikeys.h) and
+                                   writes it here, retrying while Redis is
+                                   unreachable. Copied. */
 } ch_admin_settings;
 
 void ch_admin_settings_default(ch_admin_settings *s);

@@ -17,6 +17,7 @@ typedef struct ch_ajob ch_ajob;
 struct ch_admin {
     ch_admin_settings set;
     char *public_url;
+    char *operator_key_file;
     const struct ch_loader *loader;
     struct ch_instances *instances;
 
@@ -29,6 +30,8 @@ struct ch_admin {
     struct event *done_ev;           /* activated when done gains a job */
     pthread_t thr[CH_ADMIN_THREADS_MAX];
     unsigned nthr;
+    pthread_t boot;                  /* the first operator key (bootstrap) */
+    int boot_started;
     int stopping;
 };
 

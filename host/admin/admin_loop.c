@@ -5,8 +5,11 @@
  * ever touches the evhttp request. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin_int.h"
+#include "apikeys.h"
+#include "connector_api.h"
 #include "http.h"
 #include "log.h"
 #include "rconn.h"
@@ -76,6 +79,41 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
         job_free(j);
         j = next;
     }
+}
+
+/* The first start: make the operator key once Redis answers. The log
+ * names the file, never the key. */
+static void bootstrap(ch_admin *a)
+{
+    for (int attempt = 0;; attempt++) {
+        int created = 0;
+        int32_t st = ch_apikey_bootstrap(a->operator_key_file, &created);
+        if (st == C360_OK) {
+            if (created)
+                ch_log(CH_LOG_WARN, "operator key written: read it, store it safely, delete the file",
+                       "file", a->operator_key_file, NULL);
+            return;
+        }
+        if (attempt == 0)
+            ch_log(CH_LOG_WARN, "cannot check or create the first operator key yet; retrying",
+                   "file", a->operator_key_file, "status", c360_strstatus(st), NULL);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 2;
+        pthread_mutex_lock(&a->mu);
+        int stop = a->stopping;
+        if (!stop) pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+        stop = a->stopping;
+        pthread_mutex_unlock(&a->mu);
+        if (stop) return;
+    }
+}
+
+static void *bootstrap_main(void *arg)
+{
+    bootstrap(arg);
+    ch_rconn_thread_close();
+    return NULL;
 }
 
 static void *thread_main(void *arg)
@@ -161,6 +199,10 @@ int ch_admin_attach(ch_admin *a, struct event_base *base, struct ch_http *h)
     for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
         ch_http_route(h, methods[i], "/v1/*", on_request, a);
     ch_http_route(h, "GET", "/oauth/callback", on_request, a);
+    if (a->operator_key_file) {
+        if (pthread_create(&a->boot, NULL, bootstrap_main, a) != 0) return -1;
+        a->boot_started = 1;
+    }
     for (unsigned i = 0; i < a->set.threads; i++) {
         if (pthread_create(&a->thr[i], NULL, thread_main, a) != 0) {
             ch_log(CH_LOG_ERROR, "cannot start an admin thread", NULL);
@@ -179,6 +221,7 @@ void ch_admin_free(ch_admin *a)
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     for (unsigned i = 0; i < a->nthr; i++) pthread_join(a->thr[i], NULL);
+    if (a->boot_started) pthread_join(a->boot, NULL);
     /* What no thread took, and answers the loop will not send any more. */
     for (ch_ajob **list = &a->todo_head; list; list = list == &a->todo_head ? &a->done_head : NULL) {
         for (ch_ajob *j = *list; j;) {
@@ -193,5 +236,6 @@ void ch_admin_free(ch_admin *a)
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a->public_url);
+    free(a->operator_key_file);
     free(a);
 }

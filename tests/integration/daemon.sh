@@ -45,7 +45,14 @@ t_wait_http "$URL/readyz" 200
 PID=$C360D_PID
 t_ok "healthz and readyz"
 
+OPKEY=$(t_opkey "$T_DIR/data")
+AUTH=(-H "Authorization: Bearer $OPKEY")
+grep -q 'operator key written.*operator.key' "$T_DIR/c360d.log" || t_fail "key file not announced"
+grep -qF "$OPKEY" "$T_DIR/c360d.log" && t_fail "the operator key is in the log"
+[ "$(stat -c %a "$T_DIR/data/operator.key")" = 600 ] || t_fail "operator.key is not 0600"
 r=$(t_http GET "$URL/v1/plugins")
+[[ $r == 401* ]] || t_fail "/v1/plugins without a key: $r"
+r=$(t_http GET "$URL/v1/plugins" "${AUTH[@]}")
 [[ $r == 200* ]] || t_fail "/v1/plugins: $r"
 for want in '"name":"hello"' '"name":"good"' '"host_abi":"1\.[0-9]*"' '"abi_major_mismatch"' \
             'plugin built for ABI 2.0, host speaks 1.x' '"missing_entry_symbol"' '"init_failed"' \
@@ -67,7 +74,7 @@ r=$(t_http GET "$URL/nope")
 r=$(t_http POST "$URL/healthz")
 [[ $r == 405* ]] && grep -q '"method_not_allowed"' <<<"$r" || t_fail "405: $r"
 curl -s -D - -o /dev/null -X POST "$URL/healthz" | grep -qi '^allow: GET, HEAD' || t_fail "Allow header"
-grep -q '"code":"bad_descriptor".*description must be printable UTF-8' <<<"$(t_http GET "$URL/v1/plugins")" || t_fail "bad UTF-8 not refused"
+grep -q '"code":"bad_descriptor".*description must be printable UTF-8' <<<"$(t_http GET "$URL/v1/plugins" "${AUTH[@]}")" || t_fail "bad UTF-8 not refused"
 hdr=$(curl -s -D - -o /dev/null -H 'X-Request-Id: trace-abc-123' "$URL/healthz")
 grep -qi '^x-request-id: trace-abc-123' <<<"$hdr" || t_fail "request id not echoed"
 hdr=$(curl -s -D - -o /dev/null -H 'X-Request-Id: bad id"' "$URL/healthz")

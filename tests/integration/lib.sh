@@ -75,6 +75,14 @@ t_http() {
     echo "$out $(tr -d '\n' < "$T_DIR/body" 2>/dev/null)"
 }
 
+# t_opkey DATA_DIR -- prints the operator key c360d wrote on its first
+# start (DATA_DIR/operator.key), waiting for it a little.
+t_opkey() {
+    local f=$1/operator.key
+    for _ in $(seq 100); do [ -s "$f" ] && { head -n1 "$f"; return 0; }; sleep 0.05; done
+    t_fail "no operator key in $f"
+}
+
 # t_wait_http URL STATUS [tries] -- waits until URL answers STATUS.
 t_wait_http() {
     local url=$1 want=$2 tries=${3:-100} got

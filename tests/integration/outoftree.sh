@@ -114,12 +114,15 @@ for kind in cmake pkgconfig; do
     mkdir -p "$plugdir"
     cp "$so" "$plugdir/hello.so"
     port=$(t_free_port)
+    # A fresh store, so each start writes its own first operator key.
+    redis-cli -p "$rport" flushall >/dev/null
     t_start_c360d "c360d-$kind" --redis "redis://127.0.0.1:$rport" \
         --listen "127.0.0.1:$port" --plugin-dir "$plugdir" \
         --data-dir "$T_DIR/data-$kind"
     t_wait_ready "http://127.0.0.1:$port/readyz"
 
-    resp=$(t_http GET "http://127.0.0.1:$port/v1/plugins")
+    resp=$(t_http GET "http://127.0.0.1:$port/v1/plugins" \
+        -H "Authorization: Bearer $(t_opkey "$T_DIR/data-$kind")")
     status=${resp%% *}
     body=${resp#* }
     [ "$status" = 200 ] || t_fail "GET /v1/plugins: status $status, body: $body"

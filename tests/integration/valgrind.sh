@@ -22,6 +22,10 @@ T_PIDS+=("$PID")
 URL=http://127.0.0.1:$PORT
 t_wait_http "$URL/readyz" 200 600
 for path in /healthz /readyz /v1/plugins /nope; do t_http GET "$URL$path" >/dev/null; done
+OPKEY=$(t_opkey "$T_DIR/data")
+for path in /v1/me /v1/plugins /v1/openapi.json /v1/tenants; do
+    t_http GET "$URL$path" -H "Authorization: Bearer $OPKEY" >/dev/null
+done
 t_http POST "$URL/readyz" >/dev/null
 t_stop_pid "$REDIS_PID"
 t_wait_http "$URL/readyz" 503 200
