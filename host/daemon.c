@@ -26,6 +26,8 @@
 #include "keyring.h"
 #include "admin.h"
 #include "apikeys.h"
+#include "notify.h"
+#include "oauth_connect.h"
 #include "oauth.h"
 #include "ratelimit.h"
 #include "secrets.h"
@@ -318,6 +320,7 @@ static int start(ch_daemon *d)
     }
     ch_secrets_init(d->keyring);
     ch_apikeys_init(d->keyring);
+    ch_oauth_connect_init(d->keyring);
     /* Credentials read from the environment stay out of children's
      * environments (the private redis-server, anything a plugin runs). */
     wipe_env("C360_MASTER_KEY");
@@ -450,6 +453,12 @@ static int start(ch_daemon *d)
         return 1;
     }
     d->maint_running = 1;
+    /* Notifications to tenants' endpoints: a POST may block for its
+     * timeout, so not on the maintenance thread (the scheduler's claims). */
+    if (ch_notify_start(NULL) != CH_OK) {
+        ch_log(CH_LOG_ERROR, "cannot start the notification sender", NULL);
+        return 1;
+    }
 
     return 0;
 }
@@ -457,6 +466,7 @@ static int start(ch_daemon *d)
 static void teardown(ch_daemon *d)
 {
     if (d->maint_running) ch_maint_stop();
+    ch_notify_stop();
     ch_metrics_set_redis(NULL);
     ch_supervisor_free(d->sup);  /* workers gone before their plugins' fini */
     if (d->conncache) ch_conncache_stop(d->conncache);
@@ -479,6 +489,7 @@ static void teardown(ch_daemon *d)
     if (d->lock_fd >= 0) close(d->lock_fd); /* releases the flock */
     ch_secrets_init(NULL);
     ch_apikeys_init(NULL);
+    ch_oauth_connect_init(NULL);
     ch_keyring_free(d->keyring);
     ch_config_free(d->cfg);
     event_base_free(d->base);

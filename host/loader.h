@@ -57,6 +57,8 @@ typedef struct ch_plugin_ops {
     int32_t (*deliver)(c360_call *, void *, void *, const c360_record *);
     int32_t (*disconnect)(c360_call *, void *, void *);
     int32_t (*webhook_route)(c360_call *, void *, const c360_webhook *); /* 1.2 */
+    int32_t (*oauth_connect)(c360_call *, void *, void *,
+                             c360_oauth_connect *);                   /* 1.3 */
 } ch_plugin_ops;
 
 /* `host` is the table handed to every plugin's init; it must outlive the
@@ -88,7 +90,8 @@ const ch_plugin_ops *ch_plugin_ops_get(const ch_plugin *p);
 void *ch_plugin_data(const ch_plugin *p);
 
 /* {"name","version","description","abi":"1.0","capabilities":[...],
- *  "config_schema":{...},"file"} -- new reference. */
+ *  "oauth_connect":bool,"config_schema":{...},"file"} -- new reference.
+ * oauth_connect: the plugin offers OAuth connect (ABI 1.3). */
 json_t *ch_plugin_to_json(const ch_plugin *p);
 /* {"plugins":[...],"refused":[{"file","code","reason"}]} -- new reference. */
 json_t *ch_loader_to_json(const ch_loader *ld);

@@ -35,8 +35,9 @@
  *
  * Threads: see the comment on each callback. In short, init and fini run on
  * the main thread; webhook_verify and validate_config run on the event loop
- * thread and must never block; tick, event, deliver, disconnect and the
- * instance callbacks run on worker threads and may block on host services
+ * thread and must never block; tick, event, deliver, disconnect,
+ * oauth_connect and the instance callbacks run on worker threads (the
+ * admin API's threads count as workers) and may block on host services
  * (which are refused, with C360_EDENIED, on the main/event-loop thread).
  * One plugin serves many
  * connections of many tenants concurrently: keep per-connection state in the
@@ -59,7 +60,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 2
+#define C360_ABI_MINOR 3
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -544,6 +545,64 @@ typedef struct c360_host_api {
 } c360_host_api;
 
 /* ------------------------------------------------------------------------ */
+/* OAuth connect (ABI 1.3)                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* What a plugin's oauth_connect callback tells the host about its
+ * provider (RFC 6749 section 4.1, with PKCE, RFC 7636): where to send the
+ * customer to authorise the app, and the token endpoint to exchange the
+ * code the provider sends back. The host allocates it zeroed, per call,
+ * with struct_size set to its own sizeof; the plugin fills the members
+ * that struct_size covers (a plugin built against a newer SDK checks
+ * before it writes a member this struct gains later).
+ *
+ * Ownership: the host copies every string as soon as the callback returns,
+ * on the same thread and before any other callback of the instance can
+ * run. So the strings may point into static storage, plugin_data or
+ * instance_data -- never into the callback's stack frame, nor into memory
+ * the plugin frees before returning. A value the plugin got from
+ * host->secret_get for this (typically the client secret) cannot be freed
+ * before returning, so it is handed back: point client_secret into it, set
+ * host_secret to it, and the host releases it with secret_free once it has
+ * copied, whatever the callback returned. Never put anything but a
+ * secret_get value in host_secret.
+ *
+ * The token endpoint members mean what they mean in c360_oauth_params; the
+ * host runs the exchange itself (grant authorization_code, with the code,
+ * its redirect URI and the PKCE verifier) and stores the tokens sealed
+ * under token_name, where host->oauth_token finds them later. */
+typedef struct c360_oauth_connect {
+    uint32_t struct_size;       /* sizeof(c360_oauth_connect) of the host */
+    uint32_t pkce;              /* 1: PKCE with S256 (the host makes the
+                                   verifier and the challenge); 0: none */
+    const char *authorize_url;  /* the authorisation endpoint: https://, or
+                                   http:// on a loopback host only (tests);
+                                   may carry a query of its own; no
+                                   fragment. Required. */
+    const char *client_id;      /* the app's client id, sent to both
+                                   endpoints. Required. */
+    const char *scope;          /* optional: the scope parameter as the
+                                   provider wants it ("a b", "a,b") */
+    const char *extra_params;   /* optional: more query parameters, already
+                                   percent-encoded, e.g.
+                                   "access_type=offline&prompt=consent"; none
+                                   of them may be one the host sets
+                                   (response_type, client_id, redirect_uri,
+                                   scope, state, code_challenge,
+                                   code_challenge_method) */
+    const char *token_url;      /* the token endpoint. Required. */
+    const char *client_secret;  /* NULL: a public client (PKCE alone) */
+    int32_t auth;               /* c360_oauth_auth: how client_id and
+                                   client_secret reach the token endpoint */
+    uint32_t refresh_margin_s;  /* as in c360_oauth_params; 0 = default */
+    const char *token_name;     /* the connection's token to store; NULL =
+                                   "default" (1..64 of [A-Za-z0-9_-]) */
+    void *host_secret;          /* optional: a value from host->secret_get
+                                   that client_secret points into; the host
+                                   frees it (secret_free) after copying */
+} c360_oauth_connect;
+
+/* ------------------------------------------------------------------------ */
 /* The plugin descriptor                                                     */
 /* ------------------------------------------------------------------------ */
 
@@ -649,6 +708,24 @@ typedef struct c360_plugin_desc {
      * Thread: the event loop. MUST NOT BLOCK. */
     int32_t (*webhook_route)(c360_call *call, void *plugin_data,
                              const c360_webhook *req);
+
+    /* --- ABI 1.3 ------------------------------------------------------- */
+
+    /* OAuth connect: describes the provider's authorisation endpoint for
+     * one connection by filling *out (see c360_oauth_connect, and its
+     * ownership rule). The admin API calls it when a customer starts
+     * connecting (POST .../oauth/start), and again when the provider sends
+     * the customer back (GET /oauth/callback) to get the token endpoint
+     * for the code exchange; both answers must describe the same provider
+     * app. Return C360_OK; C360_EUNSUPPORTED if this connection does not
+     * connect by OAuth (its config says otherwise); C360_EINVAL, with
+     * call_error, if the connection lacks something it needs (a client
+     * secret not stored yet). Optional: without it no connection of the
+     * plugin can be connected by OAuth. A host reads it only when the
+     * plugin's struct_size covers it (C360_DESC_HAS).
+     * Thread: worker (an admin thread); may block (e.g. to read secrets). */
+    int32_t (*oauth_connect)(c360_call *call, void *plugin_data,
+                             void *instance_data, c360_oauth_connect *out);
 } c360_plugin_desc;
 
 /* The entry function every plugin defines, exactly once:

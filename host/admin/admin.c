@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "tenants.h"
 #include "rconn.h"
 #include "util.h"
 
@@ -347,6 +348,21 @@ void ch_admin_dispatch(ch_admin *a, ch_actx *x, const char *authorization)
         if (authenticate(x, authorization) != 0) return;
         if (authorise(x, r) != 0) return;
         if (charge(x) != 0) return;
+        /* Every tenant path names an existing tenant: handlers need not
+         * check, and nothing is ever written under a tenant that is not
+         * registered (or was deleted). */
+        if (x->tenant && !(r->flags & CH_AR_ANY_TENANT)) {
+            int ex = ch_tenant_exists(x->tenant);
+            if (ex < 0) {
+                ch_aheader(x, "Retry-After", "1");
+                ch_aerr(x, 503, "unavailable", "the store is unavailable");
+                return;
+            }
+            if (ex == 0) {
+                ch_aerr(x, 404, "tenant_not_found", "no tenant %s", x->tenant);
+                return;
+            }
+        }
     }
     r->fn(x);
     if (x->status == 0) {

@@ -19,7 +19,7 @@ struct ch_ajob {
     ch_ajob *next;
     ch_req *req;
     ch_actx x;
-    char *method, *path, *query, *rid, *ip, *ctype, *ifmatch, *auth;
+    char *method, *path, *query, *rid, *ip, *ctype, *ifmatch, *accept, *auth;
     uint8_t *body;
 };
 
@@ -35,12 +35,17 @@ static void job_free(ch_ajob *j)
     free(j->ip);
     free(j->ctype);
     free(j->ifmatch);
+    free(j->accept);
     if (j->auth) {
         /* the key text: do not leave it in freed memory */
         memset(j->auth, 0, strlen(j->auth));
         free(j->auth);
     }
-    free(j->body);
+    if (j->body) {
+        /* bodies carry secrets (PUT .../secrets/{name}) */
+        memset(j->body, 0, j->x.body_len);
+        free(j->body);
+    }
     free(j);
 }
 
@@ -165,6 +170,7 @@ static void on_request(ch_req *r, void *arg)
     j->ip = ch_strdup(ch_req_peer(r));
     j->ctype = dup_or_null(ch_req_header(r, "Content-Type"));
     j->ifmatch = dup_or_null(ch_req_header(r, "If-Match"));
+    j->accept = dup_or_null(ch_req_header(r, "Accept"));
     j->auth = dup_or_null(ch_req_header(r, "Authorization"));
     size_t len = 0;
     const uint8_t *b = ch_req_body(r, &len);
@@ -178,6 +184,7 @@ static void on_request(ch_req *r, void *arg)
     j->x.remote_ip = j->ip;
     j->x.content_type = j->ctype;
     j->x.if_match = j->ifmatch;
+    j->x.accept = j->accept;
     j->x.body = j->body;
     j->x.body_len = len;
     j->req = ch_req_defer(r);

@@ -20,6 +20,8 @@
  *     handlers then act only inside x->tenant (ids of connections are
  *     global, so a handler always reads them through the tenant, e.g.
  *     ch_conn_get(x->tenant, id)).
+ *   - checked that the {tenant} of the path exists (404
+ *     "tenant_not_found"; not for CH_AR_ANY_TENANT routes),
  *   - validated every path parameter with ch_id_valid, except {name}
  *     (ch_name_valid) (400 "bad_id"),
  *   - charged the key's request budget (429 with Retry-After).
@@ -77,6 +79,7 @@ typedef struct ch_actx {
     const char *remote_ip;
     const char *content_type; /* NULL if absent */
     const char *if_match;     /* NULL if absent */
+    const char *accept;       /* the Accept header, NULL if absent */
     const uint8_t *body;      /* copy of the body, NUL-terminated */
     size_t body_len;
     /* path parameters by name ({tenant} is also in x->tenant) */
@@ -101,6 +104,9 @@ typedef void (*ch_ahandler)(ch_actx *x);
 
 /* Route flags. */
 #define CH_AR_PUBLIC 1u   /* no API key (OAuth callback, OpenAPI document) */
+#define CH_AR_ANY_TENANT 2u /* the dispatcher does not check that {tenant}
+                               exists (the handler does: DELETE of a tenant
+                               whose purge was interrupted) */
 
 typedef struct ch_aroute {
     const char *method;   /* NULL ends a table */

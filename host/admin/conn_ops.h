@@ -9,6 +9,11 @@
 
 #include "api.h"
 
+/* How long after a connection is disabled every worker has seen it (they
+ * cache connection states for a second): only then are its events
+ * deleted, so none is processed after the disconnect answered. */
+#define CH_DISCONNECT_SETTLE_MS 1500
+
 /* Disconnects a connection for good: its ticks stop and its webhooks are
  * refused from now on (410), the plugin's disconnect callback runs (to
  * unsubscribe and revoke tokens at the provider; its outcome is written to

@@ -91,6 +91,33 @@ static int load_tenant(cc_snap *s, const char *tenant)
     return ok;
 }
 
+/* The unexpired tombstones (conns.h), a page at a time. */
+static int load_gone(cc_snap *s)
+{
+    char now[24];
+    snprintf(now, sizeof now, "(%lld", (long long)ch_now_ms());
+    for (long long off = 0;; off += 1000) {
+        redisReply *r = ch_rconn_command("ZRANGEBYSCORE %s %s +inf WITHSCORES LIMIT %lld 1000",
+                                         CH_CONN_GONE_KEY, now, off);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+            ch_log(CH_LOG_WARN, "conncache: loading tombstones failed", "error",
+                   !r ? ch_rconn_error() : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply",
+                   NULL);
+            if (r) freeReplyObject(r);
+            return 0;
+        }
+        size_t n = r->elements / 2;
+        for (size_t i = 0; i < n; i++) {
+            redisReply *id = r->element[2 * i], *sc = r->element[2 * i + 1];
+            if (id->type == REDIS_REPLY_STRING && sc->type == REDIS_REPLY_STRING &&
+                ch_id_valid(id->str))
+                cc_snap_gone(s, id->str, (int64_t)strtod(sc->str, NULL));
+        }
+        freeReplyObject(r);
+        if (n < 1000) return 1;
+    }
+}
+
 /* Reads every tenant's connections into a new snapshot and swaps it in. */
 static int full_load(ch_conncache *cc)
 {
@@ -116,6 +143,7 @@ static int full_load(ch_conncache *cc)
         }
         freeReplyObject(r);
     } while (ok && strcmp(cursor, "0") != 0);
+    if (ok) ok = load_gone(s);
     if (!ok) {
         cc_snap_free(s);
         atomic_fetch_add(&cc->load_errors, 1);
@@ -145,8 +173,14 @@ static int refresh_one(ch_conncache *cc, const cc_msg *m)
     free(kr);
     int ok = 1;
     cc_conn *c = NULL;
+    int64_t tomb = 0;
     if (r && r->type == REDIS_REPLY_NIL) {
-        c = NULL; /* gone */
+        c = NULL; /* gone: disconnected (a tombstone) or never there */
+        if (ch_conn_gone_get(m->id, &tomb) != C360_OK) {
+            freeReplyObject(r);
+            atomic_fetch_add(&cc->load_errors, 1);
+            return 0;
+        }
     } else if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 5) {
         c = parse_conn(m->tenant, m->id, r->element);
         ok = c != NULL;
@@ -172,6 +206,7 @@ static int refresh_one(ch_conncache *cc, const cc_msg *m)
     int same_owner = c || !cur || strcmp(cur->e.tenant, m->tenant) == 0;
     if (c) cc_snap_put(cc->snap, c);
     else if (same_owner) cc_snap_remove(cc->snap, m->id);
+    cc_snap_gone(cc->snap, m->id, c ? 0 : tomb);
     c = NULL;
     void (*on_change)(const char *, const char *, void *) = cc->on_change;
     void *arg = cc->listener_arg;

@@ -5,7 +5,7 @@
  * app-level webhook's routing keys to connections) without a Redis round
  * trip. The cache holds, per connection: tenant, plugin, state, version
  * and its routing keys; and per (plugin, routing key) the connections that
- * registered it.
+ * registered it; and the tombstones of disconnected connections.
  *
  * Filled by a full load on a background thread (the "refresher": blocking
  * Redis, rconn.h) at start and every `reload_s` seconds, and refreshed one
@@ -71,6 +71,11 @@ int ch_conncache_loaded(ch_conncache *cc);
 
 /* Copies connection `id` into *out: 1 if cached, 0 if not. Any thread. */
 int ch_conncache_get(ch_conncache *cc, const char *id, ch_cc_entry *out);
+
+/* 1 if connection id was disconnected (a tombstone, conns.h
+ * ch_conn_gone_mark, not expired): its webhooks answer 410. A connection
+ * that exists (ch_conncache_get) outranks a mark. Any thread. */
+int ch_conncache_gone(ch_conncache *cc, const char *id);
 
 /* The connections that registered routing key `key` of plugin `plugin`:
  * copies up to cap of them into out and returns how many there are (may be

@@ -31,6 +31,8 @@ typedef struct cc_targets {
 typedef struct cc_snap {
     ch_strmap *conns;  /* id -> cc_conn */
     ch_strmap *routes; /* "<plugin>\x1f<key>" -> cc_targets */
+    ch_strmap *gone;   /* id -> int64_t expiry (Unix ms) of its tombstone
+                          (conns.h ch_conn_gone_mark) */
 } cc_snap;
 
 typedef struct cc_msg {
@@ -83,5 +85,7 @@ void cc_snap_put(cc_snap *s, cc_conn *c);
 /* Removes connection id (if present) and its routing keys. */
 void cc_snap_remove(cc_snap *s, const char *id);
 void cc_conn_free(cc_conn *c);
+/* Sets (expires_ms > 0) or removes (0) the tombstone of id. */
+void cc_snap_gone(cc_snap *s, const char *id, int64_t expires_ms);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "conncache_int.h"
 #include "util.h"
 
@@ -38,6 +39,7 @@ cc_snap *cc_snap_new(void)
     cc_snap *s = ch_calloc(1, sizeof *s);
     s->conns = ch_strmap_new();
     s->routes = ch_strmap_new();
+    s->gone = ch_strmap_new();
     return s;
 }
 
@@ -46,6 +48,7 @@ void cc_snap_free(cc_snap *s)
     if (!s) return;
     ch_strmap_free(s->conns, free_conn_v);
     ch_strmap_free(s->routes, free_targets);
+    ch_strmap_free(s->gone, free);
     free(s);
 }
 
@@ -99,6 +102,20 @@ void cc_snap_put(cc_snap *s, cc_conn *c)
     ch_strmap_put(s->conns, c->e.id, c);
 }
 
+void cc_snap_gone(cc_snap *s, const char *id, int64_t expires_ms)
+{
+    if (expires_ms <= 0) {
+        free(ch_strmap_del(s->gone, id));
+        return;
+    }
+    int64_t *v = ch_strmap_get(s->gone, id);
+    if (!v) {
+        v = ch_malloc(sizeof *v);
+        ch_strmap_put(s->gone, id, v);
+    }
+    *v = expires_ms;
+}
+
 /* --- lookups (conncache.h) --------------------------------------------- */
 
 int ch_conncache_get(ch_conncache *cc, const char *id, ch_cc_entry *out)
@@ -125,6 +142,17 @@ size_t ch_conncache_route(ch_conncache *cc, const char *plugin, const char *key,
     for (size_t i = 0; i < n && i < cap; i++) out[i] = t->t[i];
     pthread_mutex_unlock(&cc->lock);
     return n;
+}
+
+int ch_conncache_gone(ch_conncache *cc, const char *id)
+{
+    if (!id) return 0;
+    int64_t now = ch_now_ms();
+    pthread_mutex_lock(&cc->lock);
+    const int64_t *v = cc->snap ? ch_strmap_get(cc->snap->gone, id) : NULL;
+    int gone = v && *v > now;
+    pthread_mutex_unlock(&cc->lock);
+    return gone;
 }
 
 typedef struct foreach_ctx {

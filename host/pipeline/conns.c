@@ -16,19 +16,26 @@
 #include "util.h"
 
 /* KEYS[1] conn hash, KEYS[2] tenant's conns set. ARGV: id, plugin, config,
- * interval_s, state ('' = keep; 'active' when new), cause, ticks, now.
- * The plugin of a connection never changes: its instances, routing keys
- * and stored events all assume one plugin. Returns {version, created,
- * state}. */
+ * interval_s, state ('' = keep; 'active' when new), cause, ticks, now,
+ * name given ('1'/'0'), name, expected version ('0' = any), must create
+ * ('1'/'0'). The plugin of a connection never changes: its instances,
+ * routing keys and stored events all assume one plugin. Returns {version,
+ * created, state}; the errors C360EXISTS, C360PLUGIN and C360VERSION change
+ * nothing. */
 static ch_script s_put = CH_SCRIPT(
     "local cur = redis.call('HGET', KEYS[1], 'plugin')\n"
+    "if cur and ARGV[12] == '1' then return redis.error_reply('C360EXISTS') end\n"
     "if cur and cur ~= ARGV[2] then return redis.error_reply('C360PLUGIN') end\n"
+    "if ARGV[11] ~= '0' and (redis.call('HGET', KEYS[1], 'version') or '0') ~= ARGV[11] then\n"
+    "  return redis.error_reply('C360VERSION')\n"
+    "end\n"
     "local created = 0\n"
     "if not cur then\n"
     "  created = 1\n"
-    "  redis.call('HSET', KEYS[1], 'created_ms', ARGV[8], 'state', 'active', 'cause', '')\n"
+    "  redis.call('HSET', KEYS[1], 'created_ms', ARGV[8], 'state', 'active', 'cause', '', 'name', '')\n"
     "end\n"
     "if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'state', ARGV[5], 'cause', ARGV[6]) end\n"
+    "if ARGV[9] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[10]) end\n"
     "local ver = redis.call('HINCRBY', KEYS[1], 'version', 1)\n"
     "redis.call('HSET', KEYS[1], 'plugin', ARGV[2], 'config', ARGV[3], 'interval_s', ARGV[4],\n"
     "           'ticks', ARGV[7], 'updated_ms', ARGV[8])\n"
@@ -175,6 +182,18 @@ static int32_t claim_id(const char *tenant, const char *id)
     return st;
 }
 
+/* A display name: bounded, no control characters (it is shown in tables
+ * and logs of the CLI). UTF-8 is the admin API's to check. */
+static int name_valid(const char *name)
+{
+    if (!name) return 1;
+    size_t n = strnlen(name, CH_CONN_NAME_MAX + 1);
+    if (n > CH_CONN_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return 0;
+    return 1;
+}
+
 static void clean_cause(const char *in, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", in ? in : "");
@@ -190,31 +209,36 @@ int32_t ch_conn_put(const ch_conn_spec *s, const char *actor, const char *reques
     if (!s || !ch_id_valid(s->tenant) || !ch_id_valid(s->id) ||
         !ch_conns_plugin_valid(s->plugin) || (s->state && !ch_conn_state_valid(s->state)) ||
         !ch_conns_actor_valid(actor) || s->config_len > CH_CONN_CONFIG_MAX ||
-        (!s->config && s->config_len))
+        (!s->config && s->config_len) || !name_valid(s->name))
         return C360_EINVAL;
     int32_t st = claim_id(s->tenant, s->id);
     if (st != C360_OK) return st;
 
     char *kc = ch_key_tenant(s->tenant, "conn:%s", s->id);
     char *ks = ch_key_tenant(s->tenant, "conns");
-    char interval[16], now[24], cause[CH_CONN_CAUSE_MAX];
+    char interval[16], now[24], cause[CH_CONN_CAUSE_MAX], expect[24];
     snprintf(interval, sizeof interval, "%" PRIu32, s->interval_s);
+    snprintf(expect, sizeof expect, "%" PRIu64, s->expect_version);
     snprintf(now, sizeof now, "%lld", (long long)ch_now_ms());
     clean_cause(s->cause, cause, sizeof cause);
     const char *cfg = s->config ? s->config : "{}";
     size_t cfg_len = s->config ? s->config_len : 2;
-    const char *argv[10] = {kc, ks, s->id, s->plugin, cfg, interval,
-                            s->state ? s->state : "", cause, s->ticks ? "1" : "0", now};
-    size_t lens[10];
-    for (int i = 0; i < 10; i++) lens[i] = strlen(argv[i]);
+    const char *argv[14] = {kc, ks, s->id, s->plugin, cfg, interval,
+                            s->state ? s->state : "", cause, s->ticks ? "1" : "0", now,
+                            s->name ? "1" : "0", s->name ? s->name : "", expect,
+                            s->must_create ? "1" : "0"};
+    size_t lens[14];
+    for (int i = 0; i < 14; i++) lens[i] = strlen(argv[i]);
     lens[4] = cfg_len;
-    redisReply *r = ch_rconn_eval(&s_put, 2, 10, argv, lens);
+    redisReply *r = ch_rconn_eval(&s_put, 2, 14, argv, lens);
     free(kc);
     free(ks);
     uint64_t ver = 0;
     int is_new = 0;
     char state[CH_CONN_STATE_MAX] = "";
-    if (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "C360PLUGIN")) {
+    if (r && r->type == REDIS_REPLY_ERROR &&
+        (strstr(r->str, "C360PLUGIN") || strstr(r->str, "C360VERSION") ||
+         strstr(r->str, "C360EXISTS"))) {
         st = C360_ECONFLICT;
     } else if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                r->element[0]->type == REDIS_REPLY_INTEGER &&
@@ -241,6 +265,10 @@ int32_t ch_conn_put(const ch_conn_spec *s, const char *actor, const char *reques
         st = ch_connstatus_set(s->tenant, s->id, s->state, cause);
         if (st != C360_OK) ch_conns_io("connstatus", NULL);
     }
+    /* A new connection re-using a disconnected one's id takes its URL
+     * back: the tombstone goes (a failure only leaves a mark that the
+     * live connection outranks in conncache). */
+    if (st == C360_OK && is_new) (void)ch_conn_gone_clear(s->id);
     if (st == C360_OK) st = ch_conn_publish_changed(s->tenant, s->id);
     ch_conns_audit(s->tenant, s->id, actor, is_new ? "connection.create" : "connection.update",
                    s->id, st == C360_OK ? "ok" : "error:io", request_id);
@@ -270,9 +298,10 @@ int32_t ch_conn_get(const char *tenant, const char *id, ch_conn **out)
     if (!ch_id_valid(tenant) || !ch_id_valid(id)) return C360_EINVAL;
     char *k = ch_key_tenant(tenant, "conn:%s", id);
     redisReply *r = ch_rconn_command(
-        "HMGET %s plugin state cause config interval_s ticks version created_ms updated_ms", k);
+        "HMGET %s plugin state cause config interval_s ticks version created_ms updated_ms name",
+        k);
     free(k);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 9) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 10) {
         int32_t st = ch_conns_io("get", r);
         if (r) freeReplyObject(r);
         return st;
@@ -305,6 +334,7 @@ int32_t ch_conn_get(const char *tenant, const char *id, ch_conn **out)
     c->version = (uint64_t)field_ll(e[6]);
     c->created_ms = field_ll(e[7]);
     c->updated_ms = field_ll(e[8]);
+    if (e[9]->type == REDIS_REPLY_STRING) snprintf(c->name, sizeof c->name, "%s", e[9]->str);
     freeReplyObject(r);
     *out = c;
     return C360_OK;

@@ -3,11 +3,14 @@
  * A connection is one tenant's use of one plugin. This module is the only
  * writer of the connection hash and of the indexes built from it:
  *
- *   c360:{t:T}:conn:<c>        hash: plugin, config, state, cause,
+ *   c360:{t:T}:conn:<c>        hash: plugin, name, config, state, cause,
  *                              interval_s, ticks, version, created_ms,
  *                              updated_ms
  *   c360:{t:T}:conns           set of the tenant's connection ids
  *   c360:{t:T}:routes:<src>    set of destination ids fed by src
+ *   c360:{t:T}:rmap:<src>      hash: destination id -> field mapping of
+ *                              that route (JSON object text; absent =
+ *                              records go as they are)
  *   c360:{t:T}:conn:<c>:rk     set: the routing keys c registered last
  *   c360:{idx}:conn            hash: connection id -> tenant
  *   c360:{idx}:rk:<plugin>     hash: routing key -> JSON array of "T/c"
@@ -15,6 +18,10 @@
  *   c360:{sched}:due           zset: "T/c" -> next tick (membership only;
  *                              the scheduler, P3, owns the scores after
  *                              the first one)
+ *   c360:{idx}:gone            zset: connection id -> expiry (Unix ms) of
+ *                              its tombstone: a disconnected connection's
+ *                              webhooks answer 410 until then. Ids only:
+ *                              no tenant, nothing of the tenant's data.
  *
  * Every change PUBLISHes "T/c" on c360:conn-changed (hosts refresh their
  * caches, conncache.h) and appends an audit entry (audit.h) with the actor
@@ -64,6 +71,8 @@
 #define CH_CONN_ROUTE_KEYS_MAX 1000 /* routing keys per connection (ABI) */
 #define CH_CONN_ROUTE_KEY_MAX 200   /* bytes per routing key (ABI) */
 #define CH_CONN_ROUTES_MAX 1000     /* destinations per source */
+#define CH_CONN_NAME_MAX 200        /* display name, bytes of UTF-8 */
+#define CH_CONN_MAPPING_MAX (64 * 1024) /* a route's mapping, JSON bytes */
 
 /* 1 if state is one of the five states above. */
 int ch_conn_state_valid(const char *state);
@@ -84,6 +93,14 @@ typedef struct ch_conn_spec {
     int ticks;              /* 1 if the plugin has C360_CAP_SOURCE_TICK:
                                stored as field `ticks`, decides membership
                                of c360:{sched}:due */
+    const char *name;       /* display name (<= CH_CONN_NAME_MAX bytes, no
+                               control characters); NULL = unchanged ("" for
+                               a new connection) */
+    uint64_t expect_version; /* 0 = unconditional; else the update is made
+                               only if the stored version is this one
+                               (C360_ECONFLICT otherwise, nothing changed) */
+    int must_create;        /* 1: C360_ECONFLICT if the connection exists
+                               already (nothing changed) */
 } ch_conn_spec;
 
 /* A snapshot of one connection. Owned by the caller: release it with
@@ -94,6 +111,7 @@ typedef struct ch_conn {
     char plugin[CH_CONN_PLUGIN_MAX];
     char state[CH_CONN_STATE_MAX];
     char cause[CH_CONN_CAUSE_MAX];
+    char name[CH_CONN_NAME_MAX + 1]; /* "" if never named */
     char *config;           /* NUL-terminated JSON text (owned) */
     size_t config_len;
     uint32_t interval_s;
@@ -152,6 +170,18 @@ int32_t ch_conn_route_add(const char *tenant, const char *src,
 int32_t ch_conn_route_remove(const char *tenant, const char *src,
                              const char *dst, const char *actor,
                              const char *request_id);
+/* Adds the route (like ch_conn_route_add) and sets its field mapping in
+ * the same step: mapping is JSON object text (the caller validated it;
+ * <= CH_CONN_MAPPING_MAX bytes) or NULL to clear it. Removing a route
+ * (ch_conn_route_remove, ch_conn_purge) drops its mapping; ch_conn_route_add
+ * keeps one. Audited as connection.route.add (new) or .update. */
+int32_t ch_conn_route_put(const char *tenant, const char *src, const char *dst,
+                          const char *mapping, const char *actor,
+                          const char *request_id);
+/* The mapping of route src -> dst: *mapping (free it) or NULL when the
+ * route has none (or does not exist). */
+int32_t ch_conn_route_mapping(const char *tenant, const char *src,
+                              const char *dst, char **mapping);
 /* The destinations of src, sorted; release with ch_conn_ids_free. */
 int32_t ch_conn_route_list(const char *tenant, const char *src, char ***dsts,
                            size_t *n);
@@ -180,10 +210,10 @@ int32_t ch_conn_route_keys_get(const char *tenant, const char *id,
  * its instances). Removes it from c360:{idx}:conn, from every routing key
  * it owned, from c360:{sched}:due, from the tenant's set (and the tenant
  * from c360:{idx}:tenants when it was the last one), from every route (as
- * source and as destination), then deletes its state (ch_state_delete_
+ * source and as destination, with their mappings), then deletes its state (ch_state_delete_
  * connection), secrets (ch_secret_delete_connection), OAuth metadata
  * (ch_oauth_forget_connection), status (ch_connstatus_delete), dedup keys
- * (c360:{t:T}:dd:<c>:*), its stat hash, delivery log and the hash itself.
+ * (c360:{t:T}:dd:<c>:*), its stat hash, delivery log, sync log and the hash itself.
  * Pending events of the connection stay in the tenant's streams: workers
  * find the connection gone (ch_conn_get -> C360_ENOTFOUND, or instances.h
  * refusing to open it) and acknowledge them without processing. Idempotent:
@@ -194,6 +224,22 @@ int32_t ch_conn_route_keys_get(const char *tenant, const char *id,
  * SCAN. */
 int32_t ch_conn_purge(const char *tenant, const char *id, const char *actor,
                       const char *request_id);
+
+/* Tombstones (conns_gone.c). A disconnected connection is marked gone
+ * before anything of it is deleted, for CH_CONN_GONE_TTL_MS: the ingress
+ * answers 410 to its webhook URL meanwhile (conncache.h caches the set),
+ * instead of the 404 of an id that never existed. The mark names only the
+ * connection id, in an {idx} key: no tenant data, and not a tenant key.
+ * ch_conn_put of a new connection with that id clears it. */
+#define CH_CONN_GONE_KEY "c360:{idx}:gone"
+#define CH_CONN_GONE_TTL_MS (30LL * 86400 * 1000)
+/* Marks id gone (expiry now + TTL) and drops expired marks. Publishes no
+ * change: the caller's next conns change (state, purge) does. */
+int32_t ch_conn_gone_mark(const char *id);
+/* Removes the mark (C360_OK if there was none). */
+int32_t ch_conn_gone_clear(const char *id);
+/* *expires_ms = the mark's expiry, 0 if unmarked or expired. */
+int32_t ch_conn_gone_get(const char *id, int64_t *expires_ms);
 
 /* Publishes "T/c" on c360:conn-changed, so that every host refreshes its
  * cached copy of the connection. The functions above do it themselves;

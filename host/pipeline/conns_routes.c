@@ -10,15 +10,28 @@
 #include "rconn.h"
 #include "util.h"
 
-/* KEYS[1] source hash, KEYS[2] destination hash, KEYS[3] routes set.
- * ARGV: destination id, "add"/"rm", max routes. Returns 1 changed, 0 not,
- * -1 a connection is missing, -2 too many routes. */
+/* KEYS[1] source hash, KEYS[2] destination hash, KEYS[3] routes set,
+ * KEYS[4] the source's mappings. ARGV: destination id, "add"/"put"/"rm",
+ * max routes, mapping ('' = none). add keeps a stored mapping; put sets or
+ * clears it; rm drops both. Returns 1 added, 0 already there (put: the
+ * mapping was written anyway), -1 a connection is missing, -2 too many
+ * routes; rm: 1 removed, 0 absent. */
 static ch_script s_route = CH_SCRIPT(
-    "if ARGV[2] == 'rm' then return redis.call('SREM', KEYS[3], ARGV[1]) end\n"
+    "if ARGV[2] == 'rm' then\n"
+    "  redis.call('HDEL', KEYS[4], ARGV[1])\n"
+    "  return redis.call('SREM', KEYS[3], ARGV[1])\n"
+    "end\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return -1 end\n"
-    "if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return 0 end\n"
-    "if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return -2 end\n"
-    "return redis.call('SADD', KEYS[3], ARGV[1])\n");
+    "local added = 0\n"
+    "if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then\n"
+    "  if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return -2 end\n"
+    "  added = redis.call('SADD', KEYS[3], ARGV[1])\n"
+    "end\n"
+    "if ARGV[2] == 'put' then\n"
+    "  if ARGV[4] == '' then redis.call('HDEL', KEYS[4], ARGV[1])\n"
+    "  else redis.call('HSET', KEYS[4], ARGV[1], ARGV[4]) end\n"
+    "end\n"
+    "return added\n");
 
 /* KEYS[1] c360:{idx}:rk:<plugin>. ARGV[1] member "T/c", ARGV[2] how many
  * keys to remove it from, then those keys, then the keys to add it to.
@@ -60,22 +73,26 @@ static ch_script s_rk_store = CH_SCRIPT(
     "end\n"
     "return 1\n");
 
+/* mode: 'a' add, 'p' put (with mapping), 'r' remove. */
 static int32_t route_change(const char *tenant, const char *src, const char *dst,
-                            const char *actor, const char *rid, int add)
+                            const char *mapping, const char *actor, const char *rid, char mode)
 {
     if (!ch_id_valid(tenant) || !ch_id_valid(src) || !ch_id_valid(dst) ||
-        !ch_conns_actor_valid(actor))
+        !ch_conns_actor_valid(actor) || (mapping && strlen(mapping) > CH_CONN_MAPPING_MAX))
         return C360_EINVAL;
     char *ks = ch_key_tenant(tenant, "conn:%s", src);
     char *kd = ch_key_tenant(tenant, "conn:%s", dst);
     char *kr = ch_key_tenant(tenant, "routes:%s", src);
+    char *km = ch_key_tenant(tenant, "rmap:%s", src);
     char max[16];
     snprintf(max, sizeof max, "%d", CH_CONN_ROUTES_MAX);
-    const char *argv[6] = {ks, kd, kr, dst, add ? "add" : "rm", max};
-    redisReply *r = ch_rconn_eval(&s_route, 3, 6, argv, NULL);
+    const char *argv[8] = {ks, kd, kr, km, dst, mode == 'a' ? "add" : mode == 'p' ? "put" : "rm",
+                           max, mapping ? mapping : ""};
+    redisReply *r = ch_rconn_eval(&s_route, 4, 8, argv, NULL);
     free(ks);
     free(kd);
     free(kr);
+    free(km);
     int32_t st;
     long long res = 0;
     if (r && r->type == REDIS_REPLY_INTEGER) {
@@ -85,9 +102,12 @@ static int32_t route_change(const char *tenant, const char *src, const char *dst
         st = ch_conns_io("route", r);
     }
     if (r) freeReplyObject(r);
-    if (st != C360_OK || res == 0) return st;
+    if (st != C360_OK || (res == 0 && mode != 'p')) return st;
     st = ch_conn_publish_changed(tenant, src);
-    ch_conns_audit(tenant, src, actor, add ? "connection.route.add" : "connection.route.remove",
+    ch_conns_audit(tenant, src, actor,
+                   mode == 'r' ? "connection.route.remove"
+                   : res == 1  ? "connection.route.add"
+                               : "connection.route.update",
                    dst, st == C360_OK ? "ok" : "error:io", rid);
     return st;
 }
@@ -95,13 +115,34 @@ static int32_t route_change(const char *tenant, const char *src, const char *dst
 int32_t ch_conn_route_add(const char *tenant, const char *src, const char *dst,
                           const char *actor, const char *request_id)
 {
-    return route_change(tenant, src, dst, actor, request_id, 1);
+    return route_change(tenant, src, dst, NULL, actor, request_id, 'a');
+}
+
+int32_t ch_conn_route_put(const char *tenant, const char *src, const char *dst,
+                          const char *mapping, const char *actor, const char *request_id)
+{
+    return route_change(tenant, src, dst, mapping, actor, request_id, 'p');
 }
 
 int32_t ch_conn_route_remove(const char *tenant, const char *src, const char *dst,
                              const char *actor, const char *request_id)
 {
-    return route_change(tenant, src, dst, actor, request_id, 0);
+    return route_change(tenant, src, dst, NULL, actor, request_id, 'r');
+}
+
+int32_t ch_conn_route_mapping(const char *tenant, const char *src, const char *dst,
+                              char **mapping)
+{
+    *mapping = NULL;
+    if (!ch_id_valid(tenant) || !ch_id_valid(src) || !ch_id_valid(dst)) return C360_EINVAL;
+    char *km = ch_key_tenant(tenant, "rmap:%s", src);
+    redisReply *r = ch_rconn_command("HGET %s %s", km, dst);
+    free(km);
+    int32_t st = C360_OK;
+    if (r && r->type == REDIS_REPLY_STRING) *mapping = ch_strndup(r->str, r->len);
+    else if (!r || r->type != REDIS_REPLY_NIL) st = ch_conns_io("route-mapping", r);
+    if (r) freeReplyObject(r);
+    return st;
 }
 
 /* The members of the set at key k as strings (the caller frees them). */

@@ -16,7 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "call.h"
+#include "conns.h"
+#include "conns_mapping.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -114,6 +118,39 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
     char text[CH_CALL_ERROR_MAX + 96];
     uint32_t ra = 0;
     int64_t took = 0;
+    /* A route with a field mapping delivers the record as the mapping
+     * shapes it (conns_mapping.h); the id, type and source stay. A mapping
+     * that cannot be read leaves the item pending (Redis away); one that
+     * cannot be applied is a permanent error of this delivery. */
+    char *shaped = NULL;
+    size_t shaped_len = 0;
+    if (st == C360_OK && it->s && ch_id_valid(it->s)) {
+        char *m = NULL;
+        int32_t ms = ch_conn_route_mapping(tenant, it->s, it->d, &m);
+        if (ms == C360_OK && m) {
+            json_t *mj = json_loads(m, 0, NULL);
+            json_t *rj = json_loadb(it->r, it->r_len, 0, NULL);
+            json_t *out = mj && rj ? ch_mapping_apply(mj, rj) : NULL;
+            if (out) {
+                shaped = json_dumps(out, JSON_COMPACT);
+                shaped_len = shaped ? strlen(shaped) : 0;
+            }
+            json_decref(out);
+            json_decref(rj);
+            json_decref(mj);
+            if (!shaped) {
+                ch_instance_release(inst);
+                st = C360_ERROR;
+                snprintf(err, sizeof err, "the route's field mapping cannot be applied to this record");
+            }
+        } else if (ms != C360_OK && ms != C360_ENOTFOUND) {
+            ch_instance_release(inst);
+            free(m);
+            simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);
+            return;
+        }
+        free(m);
+    }
     if (st == C360_OK) {
         c360_record rec = {
             .struct_size = sizeof rec,
@@ -121,8 +158,8 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
             .type = it->rt,
             .id = it->ri,
             .source_plugin = it->sp,
-            .json = it->r,
-            .json_len = it->r_len,
+            .json = shaped ? shaped : it->r,
+            .json_len = shaped ? shaped_len : it->r_len,
             .created_at_ms = it->t,
         };
         c360_call call;
@@ -138,6 +175,7 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
         ch_status_text(text, sizeof text, st, call.error);
         ch_call_done(&call);
         ch_instance_release(inst);
+        free(shaped);
     } else {
         ch_status_text(text, sizeof text, st, err[0] ? err : "instance_open failed");
     }

@@ -2,6 +2,7 @@
  * dlq_list.c, the filtered walk in dlq_scan.c. */
 #include "dlq_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,11 +24,12 @@
  * orig kept, so the item still names the entry it first was -- attempts
  * and crash counts are keyed by the new entry id and start afresh) and
  * leaves the dlq, in one step: never in both, never in neither. Replies
- * the number moved. */
+ * {kind, new entry id} per entry moved, flat (the admin API answers a
+ * replay with the id the item now has in its work stream). */
 static ch_script replay_script = CH_SCRIPT(
     CH_LUA_ENSURE_GROUP
     "local drop = {kind = true, why = true, err = true, a = true}\n"
-    "local n = 0\n"
+    "local out = {}\n"
     "for _, id in ipairs(ARGV) do\n"
     "  local e = redis.call('XRANGE', KEYS[1], id, id)\n"
     "  if #e == 1 then\n"
@@ -49,13 +51,14 @@ static ch_script replay_script = CH_SCRIPT(
     "      ensure_group(target)\n"
     "      args[#args + 1] = 'a'\n"
     "      args[#args + 1] = '1'\n"
-    "      redis.call('XADD', target, '*', unpack(args))\n"
+    "      local nid = redis.call('XADD', target, '*', unpack(args))\n"
     "      redis.call('XDEL', KEYS[1], id)\n"
-    "      n = n + 1\n"
+    "      out[#out + 1] = kind\n"
+    "      out[#out + 1] = nid\n"
     "    end\n"
     "  end\n"
     "end\n"
-    "return n\n");
+    "return out\n");
 
 static int32_t io_error(const char *op, redisReply *r)
 {
@@ -66,8 +69,10 @@ static int32_t io_error(const char *op, redisReply *r)
     return C360_EIO;
 }
 
-/* Moves (replay) or deletes (discard) the given ids; *done gets how many. */
-static int32_t apply(const char *tenant, int replay, const char **ids, size_t n, size_t *done)
+/* Moves (replay) or deletes (discard) the given ids; *done gets how many.
+ * first (may be NULL): where the first entry replayed went. */
+static int32_t apply(const char *tenant, int replay, const char **ids, size_t n, size_t *done,
+                     ch_dlq_replayed *first)
 {
     *done = 0;
     if (!n) return C360_OK;
@@ -94,12 +99,24 @@ static int32_t apply(const char *tenant, int replay, const char **ids, size_t n,
         free(argv);
     }
     free(kdlq);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
+    int ok = r && (replay ? r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0
+                          : r->type == REDIS_REPLY_INTEGER);
+    for (size_t i = 0; ok && replay && i < r->elements; i++)
+        ok = r->element[i]->type == REDIS_REPLY_STRING && r->element[i]->len < CH_DLQ_ID_MAX;
+    if (!ok) {
         int32_t st = io_error(replay ? "replay" : "discard", r);
         if (r) freeReplyObject(r);
         return st;
     }
-    *done = (size_t)(r->integer > 0 ? r->integer : 0);
+    if (replay) {
+        *done = r->elements / 2;
+        if (first && *done) {
+            snprintf(first->kind, sizeof first->kind, "%s", r->element[0]->str);
+            snprintf(first->queue_id, sizeof first->queue_id, "%s", r->element[1]->str);
+        }
+    } else {
+        *done = (size_t)(r->integer > 0 ? r->integer : 0);
+    }
     freeReplyObject(r);
     if (replay && *done) {
         ch_metrics_inc(CH_M_REPLAYED, *done);
@@ -108,17 +125,22 @@ static int32_t apply(const char *tenant, int replay, const char **ids, size_t n,
     return C360_OK;
 }
 
-static int32_t one(const char *tenant, const char *id, int replay)
+static int32_t one(const char *tenant, const char *id, int replay, ch_dlq_replayed *out)
 {
+    if (out) memset(out, 0, sizeof *out);
     if (!ch_id_valid(tenant) || !id || !ch_stream_id_valid(id)) return C360_EINVAL;
     size_t done;
-    int32_t st = apply(tenant, replay, &id, 1, &done);
+    int32_t st = apply(tenant, replay, &id, 1, &done, out);
     if (st == C360_OK && done == 0) st = C360_ENOTFOUND;
     return st;
 }
 
-int32_t ch_dlq_replay(const char *tenant, const char *id) { return one(tenant, id, 1); }
-int32_t ch_dlq_discard(const char *tenant, const char *id) { return one(tenant, id, 0); }
+int32_t ch_dlq_replay(const char *tenant, const char *id) { return one(tenant, id, 1, NULL); }
+int32_t ch_dlq_replay_one(const char *tenant, const char *id, ch_dlq_replayed *out)
+{
+    return one(tenant, id, 1, out);
+}
+int32_t ch_dlq_discard(const char *tenant, const char *id) { return one(tenant, id, 0, NULL); }
 
 typedef struct collect {
     char (*ids)[CH_DLQ_ID_MAX];
@@ -151,7 +173,7 @@ static int32_t by_filter(const char *tenant, const ch_dlq_filter *f, uint32_t li
         size_t k = 0;
         for (; k < CHUNK && i + k < c.n; k++) ids[k] = c.ids[i + k];
         size_t done;
-        st = apply(tenant, replay, ids, k, &done);
+        st = apply(tenant, replay, ids, k, &done, NULL);
         *count += done;
     }
     free(c.ids);

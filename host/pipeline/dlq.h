@@ -59,8 +59,19 @@ typedef struct ch_dlq_filter {
 int32_t ch_dlq_list(const char *tenant, const ch_dlq_filter *f,
                     const char *cursor, uint32_t limit, json_t **out);
 
+/* One dead letter by id, formatted like an item of ch_dlq_list (a new
+ * object). C360_ENOTFOUND if absent. */
+int32_t ch_dlq_get(const char *tenant, const char *id, json_t **out);
+
 /* Replays one dead letter by id. */
 int32_t ch_dlq_replay(const char *tenant, const char *id);
+/* Where a replayed dead letter went. */
+typedef struct ch_dlq_replayed {
+    char kind[3];                  /* "ev" or "dl" */
+    char queue_id[CH_DLQ_ID_MAX];  /* its new entry id in that work stream */
+} ch_dlq_replayed;
+/* ch_dlq_replay, telling where the item went (out may be NULL). */
+int32_t ch_dlq_replay_one(const char *tenant, const char *id, ch_dlq_replayed *out);
 /* Replays up to `limit` (1..CH_DLQ_LIMIT_MAX; 0 = the max) matching dead
  * letters, oldest first, examining at most CH_DLQ_SCAN_MAX entries.
  * *replayed gets the count; *more (may be NULL) is 1 when matching entries

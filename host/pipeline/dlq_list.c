@@ -1,9 +1,14 @@
-/* dlq_list.c -- a page of dead letters as JSON for the admin API. */
+/* dlq_list.c -- dead letters as JSON for the admin API: a page, or one. */
 #include "dlq_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "connector_api.h"
+#include "keys.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
 #include "sched_int.h"
 
 typedef struct page {
@@ -55,6 +60,34 @@ static int visit(const char *id, const redisReply *fields, void *arg)
     if (cut_any) json_object_set_new(item, "truncated", json_true());
     json_array_append_new(pg->items, item);
     return json_array_size(pg->items) >= pg->limit;
+}
+
+int32_t ch_dlq_get(const char *tenant, const char *id, json_t **out)
+{
+    *out = NULL;
+    if (!ch_id_valid(tenant) || !id || !ch_stream_id_valid(id)) return C360_EINVAL;
+    char *key = ch_key_tenant(tenant, "dlq");
+    redisReply *r = ch_rconn_command("XRANGE %s %s %s", key, id, id);
+    free(key);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        if (!r) ch_metrics_inc(CH_M_REDIS_ERRORS, 1);
+        ch_log(CH_LOG_WARN, "dlq: get failed", "error",
+               !r ? ch_rconn_error() : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply", NULL);
+        if (r) freeReplyObject(r);
+        return C360_EIO;
+    }
+    int32_t st = C360_ENOTFOUND;
+    const redisReply *e = r->elements == 1 ? r->element[0] : NULL;
+    if (e && e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+        e->element[0]->type == REDIS_REPLY_STRING && e->element[1]->type == REDIS_REPLY_ARRAY) {
+        page pg = {json_array(), 1};
+        visit(e->element[0]->str, e->element[1], &pg);
+        *out = json_incref(json_array_get(pg.items, 0));
+        json_decref(pg.items);
+        st = C360_OK;
+    }
+    freeReplyObject(r);
+    return st;
 }
 
 int32_t ch_dlq_list(const char *tenant, const ch_dlq_filter *f, const char *cursor,

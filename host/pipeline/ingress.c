@@ -83,7 +83,19 @@ static void per_connection(ch_ingress *ing, ch_req *req, ing_plugin *pl, const c
                            const c360_webhook *wh)
 {
     ch_cc_entry e;
-    if (!ch_conncache_get(ing->cache, conn, &e) || strcmp(e.plugin, pl->name) != 0) {
+    if (!ch_conncache_get(ing->cache, conn, &e)) {
+        /* A disconnected connection's URL says so for a while (a
+         * tombstone, conns.h), so that the provider stops retrying. */
+        if (ch_conncache_gone(ing->cache, conn)) {
+            ing->st.gone++;
+            ch_metrics_inc(CH_M_EVENTS_REJECTED, 1);
+            ing_error(req, 410, "gone", "the connection was disconnected");
+        } else {
+            not_found(ing, req, "no such connection");
+        }
+        return;
+    }
+    if (strcmp(e.plugin, pl->name) != 0) {
         not_found(ing, req, "no such connection");
         return;
     }

@@ -9,7 +9,8 @@
  *
  * For each request: find the plugin (404 if unknown or without
  * C360_CAP_SOURCE_WEBHOOK) and, per connection, the cached connection
- * (conncache.h: 404 if unknown or of another plugin, 410 if disabled; a
+ * (conncache.h: 404 if unknown or of another plugin, 410 if disabled or
+ * disconnected -- a tombstone, conns.h ch_conn_gone_mark; a
  * paused, failing or needs_reauth connection still stores its events so
  * that nothing is lost) and its open instance (instances.h: 503 with
  * Retry-After: 1 while the opener has not opened it yet). The plugin's
@@ -98,7 +99,7 @@ typedef struct ch_ingress_stats {
     uint64_t replied;     /* handshakes answered by the plugin */
     uint64_t rejected;    /* 401/403 from webhook_verify */
     uint64_t not_found;   /* 404 unknown plugin / connection */
-    uint64_t gone;        /* 410 disabled connection */
+    uint64_t gone;        /* 410 disabled or disconnected connection */
     uint64_t unrouted;    /* 404 app-level event that reached nobody */
     uint64_t unavailable; /* 503: Redis, cache not loaded, instance */
     uint64_t pending;     /* requests waiting for Redis now */

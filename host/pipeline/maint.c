@@ -16,6 +16,7 @@
 #include "connector_api.h"
 #include "log.h"
 #include "maint_int.h"
+#include "maint_retention.h"
 #include "rconn.h"
 #include "scheduler.h"
 
@@ -94,10 +95,14 @@ static void trim_page(pass *p, int retention_days)
         p->active = 0;
         return;
     }
-    int64_t cutoff = ch_now_ms() - (int64_t)retention_days * DAY_MS;
+    int64_t now = ch_now_ms();
+    int64_t cutoff = now - (int64_t)retention_days * DAY_MS;
     for (size_t i = 0; i < n; i++) {
         uint64_t removed = 0, audit_removed = 0;
-        if (ch_maint_trim_tenant(ts[i], cutoff, &removed) == C360_OK) p->removed += removed;
+        /* A tenant's own retention_days replaces the default for its
+         * events (maint_retention.h). */
+        int64_t c = ch_retention_cutoff(ts[i], now, cutoff);
+        if (ch_maint_trim_tenant(ts[i], c, &removed) == C360_OK) p->removed += removed;
         /* C360_ERROR: a broken audit chain; audit.c logged it and keeps the
          * evidence. Nothing to add here. */
         ch_audit_trim_retention(ts[i], &audit_removed);
@@ -154,6 +159,9 @@ static void *run(void *arg)
     (void)arg;
     const ch_maint_settings s = g.s;
     pass sample = {0}, trim = {0};
+    /* Per-tenant retention: a pass over the tenant registry in step with
+     * the trim pass (maint_retention.h). */
+    ch_retention_pass ret = {0};
     int64_t now = ch_monotonic_ms();
     int64_t next_claim = now;
     /* First sample soon after start (a fresh host shows real gauges
@@ -172,14 +180,16 @@ static void *run(void *arg)
         }
         if (s.trim_period_ms > 0 && !trim.active && now >= next_trim) {
             start_pass(&trim);
+            if (!ret.active) ch_retention_pass_start(&ret);
             next_trim = now + s.trim_period_ms;
         }
         /* One page of each running pass per turn, between claims. */
         if (sample.active) sample_page(&sample);
         if (trim.active) trim_page(&trim, s.retention_days);
+        if (ret.active) ch_retention_pass_page(&ret, ch_now_ms());
         /* Pages left: the next turn comes at once (each page is Redis
          * work, not a spin), with the claim first when it is due. */
-        if (sample.active || trim.active) continue;
+        if (sample.active || trim.active || ret.active) continue;
         int64_t wake = INT64_MAX;
         if (s.claim_period_ms > 0 && next_claim < wake) wake = next_claim;
         if (s.sample_period_ms > 0 && next_sample < wake) wake = next_sample;

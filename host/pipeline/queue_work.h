@@ -50,6 +50,7 @@
 #define CH_QW_ERR_MAX 512        /* error text kept in dlq / stats */
 #define CH_QW_DLOG_ERR_MAX 200   /* error excerpt in the delivery log */
 #define CH_QW_DLOG_MAXLEN 1000   /* XADD dlog MAXLEN ~ */
+#define CH_QW_SYNCLOG_MAXLEN 1000 /* XADD synclog MAXLEN ~ */
 #define CH_QW_DEDUP_MAX 64       /* dedup keys read from an entry's dk (the
                                     ingress writes no more) */
 #define CH_QW_DEDUP_WINDOW_S (7 * 86400) /* an entry without a usable dw */
@@ -151,6 +152,13 @@ typedef struct ch_qoutcome {
     int64_t latency_ms;
     int32_t status;            /* callback status for the log */
     const char *lease_token;   /* NULL = none */
+    /* events and ticks: the entry of the connection's sync log
+     * (c360:{t:T}:synclog:<c>, XADD MAXLEN ~ CH_QW_SYNCLOG_MAXLEN), written
+     * by the outcome script only when the outcome applied: kind (tick or
+     * event), status = log_status, error (err, cut to CH_QW_DLOG_ERR_MAX),
+     * records (nrec of an OK), duration_ms = latency_ms, request_id (rid),
+     * entry (the item's id), attempt. NULL = no entry. */
+    const char *log_status;    /* "ok", "retry", "dead_letter", "error" */
 } ch_qoutcome;
 
 /* Writes the outcome of `it` (a tenant's item). *result (may be NULL):

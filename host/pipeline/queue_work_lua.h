@@ -27,11 +27,20 @@
  * (dlq.h: `t` stays the item's time; the dead-letter time is the dlq
  * entry's id), `orig` = the entry id when the entry has none, then kind,
  * why and err. The entry is acknowledged and forgotten by the retry set
- * and the attempt/crash counters. */
+ * and the attempt/crash counters. An entry that is no longer pending
+ * (another copy finished it) or no longer in the stream (its connection was
+ * disconnected and its events deleted) makes no dead letter and touches no
+ * statistics, so nothing of a purged connection is written back: 0. */
 #define QW_LUA_DLQ                                                            \
     "local function dlq(S, ATT, RETRY, CRASH, DLQ, STAT, hasstat, g, id,\n"    \
     "                   member, kind, err, why, now)\n"                       \
     "  local e = redis.call('XRANGE', S, id, id)\n"                           \
+    "  if redis.call('XACK', S, g, id) == 0 or not e[1] then\n"               \
+    "    redis.call('ZREM', RETRY, member)\n"                                 \
+    "    redis.call('HDEL', ATT, member)\n"                                   \
+    "    redis.call('HDEL', CRASH, member)\n"                                 \
+    "    return 0\n"                                                          \
+    "  end\n"                                                                 \
     "  local f, orig = {}, false\n"                                          \
     "  if e[1] then\n"                                                        \
     "    local src = e[1][2]\n"                                               \
@@ -49,7 +58,6 @@
     "  f[#f + 1] = 'why'; f[#f + 1] = why\n"                                  \
     "  f[#f + 1] = 'err'; f[#f + 1] = err\n"                                  \
     "  redis.call('XADD', DLQ, '*', unpack(f))\n"                             \
-    "  redis.call('XACK', S, g, id)\n"                                        \
     "  redis.call('ZREM', RETRY, member)\n"                                   \
     "  redis.call('HDEL', ATT, member)\n"                                     \
     "  redis.call('HDEL', CRASH, member)\n"                                   \
@@ -136,11 +144,13 @@ static const char qw_lua_forget[] =
 
 /* The outcome of one item.
  * KEYS: 1 stream, 2 att, 3 retry, 4 crash, 5 dlq, 6 stat,
- *       ev: 7 dl stream, 8 routes of the source; dl: 7 dlog, 8 lease.
+ *       ev: 7 dl stream, 8 routes of the source, 9 the source's sync log;
+ *       dl: 7 dlog, 8 lease, 9 unused.
  * ARGV: 1 group, 2 mode, 3 id, 4 member, 5 delay ms, 6 err, 7 why,
  *       8 kind, 9 hasstat,
  *       ev: 10 tick, 11 records, 12 nrec, 13 source, 14 source plugin,
- *           15 event time;
+ *           15 event time, 16 sync-log status ('' = no entry), 17 err
+ *           excerpt, 18 duration ms, 19 request id, 20 attempt;
  *       dl: 10 record id (log), 11 status, 12 latency ms, 13 err excerpt,
  *           14 lease token. */
 static const char qw_lua_outcome[] =
@@ -156,6 +166,14 @@ static const char qw_lua_outcome[] =
     "  if hasstat and err ~= '' then\n"
     "    redis.call('HSET', STAT, 'last_err', err, 'last_err_ms', tostring(now))\n"
     "  end\n"
+    "end\n"
+    /* The sync log entry of an event item, once its outcome applied. */
+    "local function synclog()\n"
+    "  if kind ~= 'ev' or ARGV[16] == '' then return end\n"
+    "  redis.call('XADD', KEYS[9], 'MAXLEN', '~', 1000, '*', 'kind',\n"
+    "             ARGV[10] == '1' and 'tick' or 'event', 'status', ARGV[16], 'error', ARGV[17],\n"
+    "             'records', ARGV[12], 'duration_ms', ARGV[18], 'request_id', ARGV[19],\n"
+    "             'entry', id, 'attempt', ARGV[20])\n"
     "end\n"
     "local function take(s, pos)\n"
     "  local c = string.find(s, ':', pos, true)\n"
@@ -199,6 +217,7 @@ static const char qw_lua_outcome[] =
     "    redis.call('HINCRBY', STAT, 'deliveries', 1)\n"
     "  end\n"
     "  if hasstat then redis.call('HSET', STAT, 'last_ok_ms', tostring(now)) end\n"
+    "  synclog()\n"
     "  return n\n"
     "elseif mode == 'retry' or mode == 'hold' then\n"
     "  local c = redis.call('XCLAIM', S, g, 'retry', 0, id, 'JUSTID')\n"
@@ -207,21 +226,24 @@ static const char qw_lua_outcome[] =
     "    redis.call('HINCRBY', ATT, member, 1)\n"
     "    if hasstat then redis.call('HINCRBY', STAT, 'retries', 1) end\n"
     "    lasterr()\n"
+    "    synclog()\n"
     "  end\n"
     "  redis.call('ZADD', RETRY, now + delay, member)\n"
     "  return 1\n"
     "elseif mode == 'dlq' then\n"
-    "  return dlq(S, ATT, RETRY, CRASH, DLQ, STAT, hasstat, g, id, member, kind, err, why, now)\n"
+    "  local r = dlq(S, ATT, RETRY, CRASH, DLQ, STAT, hasstat, g, id, member, kind, err, why, now)\n"
+    "  if r == 1 then synclog() end\n"
+    "  return r\n"
     "elseif mode == 'drop' then\n"
-    "  redis.call('XACK', S, g, id)\n"
+    "  local a = redis.call('XACK', S, g, id)\n"
     "  forget()\n"
     "  redis.call('ZREM', RETRY, member)\n"
-    "  if hasstat and why ~= '' then redis.call('HINCRBY', STAT, 'dropped', 1) end\n"
+    "  if a == 1 and hasstat and why ~= '' then redis.call('HINCRBY', STAT, 'dropped', 1) end\n"
     "  return 1\n"
     "elseif mode == 'fail' then\n"
-    "  redis.call('XACK', S, g, id)\n"
+    "  local a = redis.call('XACK', S, g, id)\n"
     "  forget()\n"
-    "  lasterr()\n"
+    "  if a == 1 then lasterr(); synclog() end\n"
     "  return 1\n"
     "end\n"
     "return redis.error_reply('unknown outcome mode')\n";

@@ -55,7 +55,9 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
     char *att = ch_key_tenant(tenant, "att"), *retry = ch_key_tenant(tenant, "retry");
     char *crash = ch_key_tenant(tenant, "crash"), *dlq = ch_key_tenant(tenant, "dlq");
     char *stat = conn ? stat_key(tenant, conn) : NULL;
-    char *k7, *k8;
+    char *k7, *k8, *k9;
+    /* The sync log: only for an event item naming a valid connection. */
+    int synclog = it->kind == CH_Q_EV && o->log_status && ch_id_valid(it->c);
     if (it->kind == CH_Q_EV) {
         k7 = ch_key_tenant(tenant, "dl");
         k8 = ch_id_valid(it->c) ? ch_key_tenant(tenant, "routes:%s", it->c) : ch_strdup(stream);
@@ -66,16 +68,20 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
         k7 = ch_strdup(stream);
         k8 = ch_strdup(stream);
     }
+    k9 = synclog ? ch_key_tenant(tenant, "synclog:%s", it->c) : ch_strdup(stream);
 
-    char delay[24], nrec[24], et[24], st[16], ms[24];
+    char delay[24], nrec[24], et[24], st[16], ms[24], attn[24];
     snprintf(delay, sizeof delay, "%lld", (long long)(o->delay_ms > 0 ? o->delay_ms : 0));
     const char *err = o->err ? o->err : "";
-    const char *argv[24];
-    size_t lens[24];
+    /* 9 keys + 20 arguments for an event: exactly what ch_rconn_eval takes
+     * (29); a new argument needs a field packed into an existing one. */
+    const char *argv[29];
+    size_t lens[29];
     int n = 0;
 #define ARG(s) (argv[n] = (s), lens[n] = strlen(argv[n]), n++)
 #define ARGN(s, l) (argv[n] = (s), lens[n] = (l), n++)
     ARG(stream); ARG(att); ARG(retry); ARG(crash); ARG(dlq); ARG(stat ? stat : stream); ARG(k7); ARG(k8);
+    ARG(k9);
     ARG(CH_QW_GROUP); ARG(ch_qmode_name(o->mode)); ARG(it->id); ARG(it->member); ARG(delay);
     ARGN(err, cut(err, CH_QW_ERR_MAX)); ARG(o->why ? o->why : "");
     ARG(it->kind == CH_Q_DL ? "dl" : "ev"); ARG(stat ? "1" : "0");
@@ -86,6 +92,10 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
         if (o->mode == CH_QM_OK && o->records) ARGN(o->records, o->records_len);
         else ARG("");
         ARG(nrec); ARG(ch_id_valid(it->c) ? it->c : ""); ARG(it->p ? it->p : ""); ARG(et);
+        snprintf(ms, sizeof ms, "%lld", (long long)(o->latency_ms > 0 ? o->latency_ms : 0));
+        snprintf(attn, sizeof attn, "%lld", ch_qitem_attempt(it));
+        ARG(synclog ? o->log_status : ""); ARGN(err, cut(err, CH_QW_DLOG_ERR_MAX)); ARG(ms);
+        ARG(it->rid ? it->rid : ""); ARG(attn);
     } else {
         snprintf(st, sizeof st, "%d", (int)o->status);
         snprintf(ms, sizeof ms, "%lld", (long long)o->latency_ms);
@@ -96,8 +106,9 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
     }
 #undef ARG
 #undef ARGN
-    redisReply *r = ch_rconn_eval(&s_outcome, 8, n, argv, lens);
+    redisReply *r = ch_rconn_eval(&s_outcome, 9, n, argv, lens);
     free(stream); free(att); free(retry); free(crash); free(dlq); free(stat); free(k7); free(k8);
+    free(k9);
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     if (ok && result) *result = r->integer;
     if (!ok) ch_qw_redis_failed(ch_qmode_name(o->mode), r);

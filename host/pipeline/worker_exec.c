@@ -1,7 +1,16 @@
 /* worker_exec.c -- running one item of a tenant's event stream: a webhook
  * (after its dedup step) or replayed event (the source's event callback)
  * or a tick (its tick callback), and writing what became of it (see
- * worker.h). */
+ * worker.h).
+ *
+ * The sync log. Every outcome of an item that was run or given up on --
+ * not a hold, a drop or a duplicate, which ran nothing -- also appends an
+ * entry to the connection's capped stream c360:{t:T}:synclog:<c>, in the
+ * outcome script itself (queue_work.h, ch_qoutcome.log_status): no round
+ * trip of its own, and only when the outcome applied. Its status is ok,
+ * retry, dead_letter, or error (a failed tick, which the scheduler
+ * re-runs). The admin API's GET .../sync-log reads it
+ * (host/admin/api_status.c).  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,30 +110,41 @@ static void outcome_simple(ch_wthread *t, const char *tenant, ch_qitem *it, ch_q
     ch_wthread_outcome(t, tenant, it, &o, NULL);
 }
 
+/* An outcome that goes into the sync log with status log and the
+ * callback's duration took_ms (0: it never ran). */
+static void outcome_logged(ch_wthread *t, const char *tenant, ch_qitem *it, ch_qmode mode,
+                           const char *why, const char *err, int64_t delay, int tick,
+                           const char *log, int64_t took_ms)
+{
+    ch_qoutcome o = {.mode = mode, .why = why, .err = err, .delay_ms = delay, .tick = tick,
+                     .log_status = log, .latency_ms = took_ms};
+    ch_wthread_outcome(t, tenant, it, &o, NULL);
+}
+
 /* A tick that did not run: acknowledged (the scheduler owns its retry). */
 static void tick_failed(ch_wthread *t, const char *tenant, ch_qitem *it, int32_t st, uint32_t ra,
-                        const char *err)
+                        const char *err, int64_t took_ms)
 {
-    outcome_simple(t, tenant, it, CH_QM_FAIL, NULL, err, 0, 1);
+    outcome_logged(t, tenant, it, CH_QM_FAIL, NULL, err, 0, 1, "error", took_ms);
     tick_done(tenant, it->c, st, ra);
 }
 
-/* The item could not run for a reason that is not the plugin's answer
- * (no instance, malformed...): a retryable status retries, others are dead
- * letters; a tick reports to the scheduler. */
+/* The item could not run, or its callback failed: a retryable status
+ * retries, others are dead letters; a tick reports to the scheduler. */
 static void failed(ch_wthread *t, const char *tenant, ch_qitem *it, int tick, int32_t st,
-                   uint32_t retry_after, const char *err)
+                   uint32_t retry_after, const char *err, int64_t took_ms)
 {
     if (tick) {
-        tick_failed(t, tenant, it, st, retry_after, err);
+        tick_failed(t, tenant, it, st, retry_after, err, took_ms);
         return;
     }
     long long attempt = ch_qitem_attempt(it);
     if (ch_status_retryable(st) && attempt < t->conf->max_attempts) {
         int64_t d = ch_qw_backoff_ms(attempt, retry_after, t->conf->retry_base_ms, t->conf->retry_cap_ms);
-        outcome_simple(t, tenant, it, CH_QM_RETRY, NULL, err, d, 0);
+        outcome_logged(t, tenant, it, CH_QM_RETRY, NULL, err, d, 0, "retry", took_ms);
     } else {
-        outcome_simple(t, tenant, it, CH_QM_DLQ, ch_status_retryable(st) ? "attempts" : "error", err, 0, 0);
+        outcome_logged(t, tenant, it, CH_QM_DLQ, ch_status_retryable(st) ? "attempts" : "error", err,
+                       0, 0, "dead_letter", took_ms);
     }
 }
 
@@ -189,7 +209,7 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     }
     long long attempt = ch_qitem_attempt(it);
     if (!tick && attempt > t->conf->max_attempts) {
-        outcome_simple(t, tenant, it, CH_QM_DLQ, "attempts", "attempts exhausted", 0, 0);
+        outcome_logged(t, tenant, it, CH_QM_DLQ, "attempts", "attempts exhausted", 0, 0, "dead_letter", 0);
         return;
     }
 
@@ -200,14 +220,14 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
         /* The connection exists (just read): its plugin is not loaded on
          * this host. Another host, or this one upgraded, will have it. */
         ch_wconn_forget(&t->conns, tenant, it->c);
-        if (tick) tick_failed(t, tenant, it, C360_RETRY, 0, "plugin not loaded on this host");
+        if (tick) tick_failed(t, tenant, it, C360_RETRY, 0, "plugin not loaded on this host", 0);
         else outcome_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), 0);
         return;
     }
     if (st != C360_OK) {
         char text[CH_CALL_ERROR_MAX + 96];
         ch_status_text(text, sizeof text, st, err[0] ? err : "instance_open failed");
-        failed(t, tenant, it, tick, st, 0, text);
+        failed(t, tenant, it, tick, st, 0, text, 0);
         return;
     }
     const ch_plugin *pl = ch_inst_plugin(inst);
@@ -215,7 +235,7 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     if ((tick && !ops->tick) || (!tick && !ops->event)) {
         ch_instance_release(inst);
         failed(t, tenant, it, tick, C360_ERROR, 0,
-               tick ? "the plugin has no tick callback" : "the plugin has no event callback");
+               tick ? "the plugin has no tick callback" : "the plugin has no event callback", 0);
         return;
     }
 
@@ -256,12 +276,13 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     ch_instance_release(inst);
 
     if (st != C360_OK) {
-        failed(t, tenant, it, tick, st, ra, text);
+        failed(t, tenant, it, tick, st, ra, text, took);
         return;
     }
     size_t blen = 0, nrec = ch_records_count(&t->recs);
     char *blob = ch_records_pack(&t->recs, &blen);
-    ch_qoutcome o = {.mode = CH_QM_OK, .records = blob, .records_len = blen, .nrec = nrec, .tick = tick};
+    ch_qoutcome o = {.mode = CH_QM_OK, .records = blob, .records_len = blen, .nrec = nrec, .tick = tick,
+                     .log_status = "ok", .latency_ms = took};
     long long enq = 0;
     if (ch_wthread_outcome(t, tenant, it, &o, &enq) == C360_OK) {
         if (nrec) ch_metrics_inc(CH_M_RECORDS_EMITTED, nrec);

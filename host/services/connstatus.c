@@ -7,11 +7,14 @@
 
 #include "call.h"
 #include "keys.h"
+#include "notify.h"
 #include "rconn.h"
 
 /* One script for set and transition, so "since_ms only moves when the
  * state changes" and the compare in transition are atomic. ARGV[4] is the
- * required current state ("" = any; an absent record counts as active). */
+ * required current state ("" = any; an absent record counts as active).
+ * Replies 0 when that compare failed, else {1, the previous state or ""}
+ * (the notification hook needs to know what the state moved from). */
 static ch_script s_set = CH_SCRIPT(
     "local cur = redis.call('HGET', KEYS[1], 'state')\n"
     "if ARGV[4] ~= '' and (cur or 'active') ~= ARGV[4] then return 0 end\n"
@@ -19,7 +22,7 @@ static ch_script s_set = CH_SCRIPT(
     "  redis.call('HSET', KEYS[1], 'state', ARGV[1], 'since_ms', ARGV[3])\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'cause', ARGV[2])\n"
-    "return 1\n");
+    "return {1, cur or ''}\n");
 
 static int state_valid(const char *s)
 {
@@ -49,9 +52,24 @@ static int32_t do_set(const char *tenant, const char *conn, const char *from,
     redisReply *r = ch_rconn_eval(&s_set, 1, 5, argv, NULL);
     free(key);
     if (!r) return C360_EIO;
-    int32_t rc = r->type == REDIS_REPLY_INTEGER ? C360_OK : C360_EIO;
-    if (rc == C360_OK && changed) *changed = r->integer == 1;
+    int32_t rc = C360_EIO;
+    int moved = 0;
+    char prev[CH_CONNSTATUS_STATE_MAX] = "";
+    if (r->type == REDIS_REPLY_INTEGER) {
+        rc = C360_OK; /* the compare of a transition failed: nothing set */
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        rc = C360_OK;
+        moved = 1;
+        snprintf(prev, sizeof prev, "%s", r->element[1]->str);
+    }
+    if (rc == C360_OK && changed) *changed = moved;
     freeReplyObject(r);
+    /* Fire and forget: the tenant's notification endpoint, if any and
+     * subscribed, hears about needs_reauth, failing and recoveries. It
+     * never fails the caller (errors are logged inside). */
+    if (moved && strcmp(prev[0] ? prev : CH_CONN_ACTIVE, state) != 0)
+        ch_notify_conn_state(tenant, conn, prev, state, c);
     return rc;
 }
 

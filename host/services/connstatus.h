@@ -25,7 +25,10 @@ typedef struct ch_connstatus {
 } ch_connstatus;
 
 /* Sets the state (and cause; NULL = ""). C360_EINVAL for bad ids or state,
- * C360_EIO when Redis fails. Control characters in cause become spaces. */
+ * C360_EIO when Redis fails. Control characters in cause become spaces.
+ * A change of state (here or in a transition) is also handed to the
+ * tenant's notification endpoint (notify.h: needs_reauth, failing,
+ * recovered), fire and forget. */
 int32_t ch_connstatus_set(const char *tenant, const char *conn,
                           const char *state, const char *cause);
 

@@ -203,11 +203,18 @@ redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
         memcpy(sha, s->sha, sizeof sha);
         pthread_mutex_unlock(&g_script_lock);
     }
-    /* EVALSHA sha nkeys args... */
-    enum { MAXARGS = 32 };
-    if (argc > MAXARGS - 3) return NULL;
-    const char *av[MAXARGS];
-    size_t al[MAXARGS];
+    /* EVALSHA sha nkeys args... -- on the stack for the usual handful,
+     * on the heap for scripts over many keys (a purge names every route). */
+    enum { STACKARGS = 32, MAXARGS = 1 << 20 };
+    if (argc < 0 || argc > MAXARGS) return NULL;
+    const char *av_s[STACKARGS];
+    size_t al_s[STACKARGS];
+    const char **av = av_s;
+    size_t *al = al_s;
+    if (argc + 3 > STACKARGS) {
+        av = ch_malloc((size_t)(argc + 3) * sizeof *av);
+        al = ch_malloc((size_t)(argc + 3) * sizeof *al);
+    }
     char nk[16];
     snprintf(nk, sizeof nk, "%d", nkeys);
     av[0] = "EVALSHA"; al[0] = 7;
@@ -220,11 +227,17 @@ redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
     redisReply *r = ch_rconn_argv(argc + 3, av, al);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(r);
-        if (load_script(s) < 0) return NULL;
-        pthread_mutex_lock(&g_script_lock);
-        memcpy(sha, s->sha, sizeof sha);
-        pthread_mutex_unlock(&g_script_lock);
-        r = ch_rconn_argv(argc + 3, av, al);
+        r = NULL;
+        if (load_script(s) == 0) {
+            pthread_mutex_lock(&g_script_lock);
+            memcpy(sha, s->sha, sizeof sha);
+            pthread_mutex_unlock(&g_script_lock);
+            r = ch_rconn_argv(argc + 3, av, al);
+        }
+    }
+    if (av != av_s) {
+        free(av);
+        free(al);
     }
     return r;
 }

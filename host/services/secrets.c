@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "call.h"
 #include "keys.h"
 #include "log.h"
 #include "rconn.h"
@@ -58,6 +59,25 @@ static char *secret_key(const char *tenant, const char *conn, const char *name)
 {
     return ch_key_tenant(tenant, "secret:%s:%s", conn, name);
 }
+
+/* The connection's index: name -> update time (ms). Not under "secret:",
+ * so secret scans never mistake it for a secret. */
+static char *index_key(const char *tenant, const char *conn)
+{
+    return ch_key_tenant(tenant, "secretidx:%s", conn);
+}
+
+/* KEYS[1] secret, KEYS[2] index. ARGV: format, kid, wdek, ct, now, name.
+ * The record and its index entry change together. */
+static ch_script g_put = CH_SCRIPT(
+    "redis.call('HSET', KEYS[1], 'v', ARGV[1], 'kid', ARGV[2], 'wdek', ARGV[3], 'ct', ARGV[4])\n"
+    "redis.call('HSET', KEYS[2], ARGV[6], ARGV[5])\n"
+    "return 1\n");
+
+/* KEYS[1] secret, KEYS[2] index. ARGV[1] name. */
+static ch_script g_del = CH_SCRIPT(
+    "redis.call('HDEL', KEYS[2], ARGV[1])\n"
+    "return redis.call('DEL', KEYS[1])\n");
 
 /* Maps a failed or error reply to C360_EIO with a reason. Redis error
  * texts name commands and types, never arguments; still only a prefix is
@@ -109,14 +129,18 @@ int32_t ch_secret_put(const char *tenant, const char *conn, const char *name,
     }
 
     char *key = secret_key(tenant, conn, name);
-    const char *argv[] = {"HSET", key, "v", SECRET_FORMAT, "kid", kid, "wdek",
-                          (const char *)wdek, "ct", (const char *)ct};
-    size_t lens[] = {4, strlen(key), 1, strlen(SECRET_FORMAT), 3, strlen(kid), 4,
-                     sizeof wdek, 2, ctlen};
-    redisReply *r = ch_rconn_argv(10, argv, lens);
+    char *idx = index_key(tenant, conn);
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)ch_now_ms());
+    const char *argv[] = {key, idx, SECRET_FORMAT, kid, (const char *)wdek, (const char *)ct,
+                          now, name};
+    size_t lens[] = {strlen(key), strlen(idx), strlen(SECRET_FORMAT), strlen(kid), sizeof wdek,
+                     ctlen, strlen(now), strlen(name)};
+    redisReply *r = ch_rconn_eval(&g_put, 2, 8, argv, lens);
     rc = r && r->type == REDIS_REPLY_INTEGER ? C360_OK : redis_failure(r, err, errcap);
     if (r) freeReplyObject(r);
     free(key);
+    free(idx);
     free(ct);
     return rc;
 }
@@ -290,11 +314,13 @@ int32_t ch_secret_delete(const char *tenant, const char *conn, const char *name,
     int32_t rc = check_scope(tenant, conn, name, err, errcap);
     if (rc != C360_OK) return rc;
     char *key = secret_key(tenant, conn, name);
-    const char *argv[] = {"DEL", key};
-    redisReply *r = ch_rconn_argv(2, argv, NULL);
+    char *idx = index_key(tenant, conn);
+    const char *argv[] = {key, idx, name};
+    redisReply *r = ch_rconn_eval(&g_del, 2, 3, argv, NULL);
     rc = r && r->type == REDIS_REPLY_INTEGER ? C360_OK : redis_failure(r, err, errcap);
     if (r) freeReplyObject(r);
     free(key);
+    free(idx);
     return rc;
 }
 
@@ -390,4 +416,48 @@ int32_t ch_secret_rewrap(const char *tenant, const char *conn, const char *name,
     }
     free(key);
     return rc;
+}
+
+static int cmp_info(const void *a, const void *b)
+{
+    return strcmp(((const ch_secret_info *)a)->name, ((const ch_secret_info *)b)->name);
+}
+
+int32_t ch_secret_list(const char *tenant, const char *conn, ch_secret_info **out, size_t *n,
+                       char *err, size_t errcap)
+{
+    *out = NULL;
+    *n = 0;
+    if (!ch_id_valid(tenant) || !ch_id_valid(conn)) {
+        ch_seterr(err, errcap, "invalid tenant or connection id");
+        return C360_EINVAL;
+    }
+    char *idx = index_key(tenant, conn);
+    const char *argv[] = {"HGETALL", idx};
+    redisReply *r = ch_rconn_argv(2, argv, NULL);
+    free(idx);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
+        int32_t rc = redis_failure(r, err, errcap);
+        if (r) freeReplyObject(r);
+        return rc;
+    }
+    size_t m = r->elements / 2;
+    ch_secret_info *v = ch_calloc(m ? m : 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++) {
+        const redisReply *nm = r->element[2 * i], *t = r->element[2 * i + 1];
+        if (nm->type != REDIS_REPLY_STRING || t->type != REDIS_REPLY_STRING ||
+            nm->len > CH_NAME_MAX || !ch_name_valid(nm->str))
+            continue;
+        snprintf(v[k].name, sizeof v[k].name, "%s", nm->str);
+        long long ms = 0;
+        if (ch_parse_ll(t->str, 0, INT64_MAX, &ms) != 0) ms = 0;
+        v[k].updated_ms = ms;
+        k++;
+    }
+    freeReplyObject(r);
+    qsort(v, k, sizeof *v, cmp_info);
+    *out = v;
+    *n = k;
+    return C360_OK;
 }

@@ -16,7 +16,11 @@
  *              kid  id of the master key that wrapped the DEK
  *              wdek nonce(24) || sealed DEK (32 + 16)
  *              ct   nonce(24) || sealed value (len + 16)
- * written with one HSET (atomic), read with one HMGET.
+ * and per connection an index of its secrets' names and write times,
+ *     c360:{t:<tenant>}:secretidx:<connection>   hash name -> last write
+ *                                                (Unix ms)
+ * (what the admin API lists: names and times, never values), both written
+ * by one script (atomic), read with one HMGET.
  *
  * Rotation: ch_secret_rewrap re-wraps a secret's DEK with the active key
  * (the value's ciphertext is untouched) and writes it back only if the
@@ -37,6 +41,7 @@
 
 #include "connector_api.h"
 #include "keyring.h"
+#include "keys.h"
 
 /* Sets the keyring the service seals and opens with (NULL: none; calls then
  * fail with C360_EUNSUPPORTED). Returns the previous keyring: once this
@@ -72,6 +77,15 @@ void ch_secret_value_free(void *value);
 /* C360_OK whether or not the secret existed. */
 int32_t ch_secret_delete(const char *tenant, const char *conn, const char *name,
                          char *err, size_t errcap);
+
+/* The connection's secrets, from its index: names and update times, sorted
+ * by name. *out (release with free) holds *n entries. Never a value. */
+typedef struct ch_secret_info {
+    char name[CH_NAME_MAX + 1];
+    int64_t updated_ms;
+} ch_secret_info;
+int32_t ch_secret_list(const char *tenant, const char *conn, ch_secret_info **out, size_t *n,
+                       char *err, size_t errcap);
 
 /* Deletes every secret of one connection (SCAN MATCH on its key prefix,
  * then DEL page by page); used when a connection is disconnected.

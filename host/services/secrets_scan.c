@@ -186,5 +186,18 @@ int32_t ch_secret_delete_connection(const char *tenant, const char *conn, size_t
         memcpy(cursor, next, sizeof cursor);
     } while (strcmp(cursor, "0") != 0);
     free(pattern);
+    if (rc == C360_OK) {
+        /* The index of names goes with them (secrets.c). */
+        char *idx = ch_key_tenant(tenant, "secretidx:%s", conn);
+        redisReply *d = ch_rconn_command("DEL %s", idx);
+        free(idx);
+        if (!d || d->type != REDIS_REPLY_INTEGER) {
+            ch_seterr(err, errcap, "redis: %.120s",
+                      !d ? ch_rconn_error()
+                         : d->type == REDIS_REPLY_ERROR ? d->str : "unexpected DEL reply");
+            rc = C360_EIO;
+        }
+        if (d) freeReplyObject(d);
+    }
     return rc;
 }

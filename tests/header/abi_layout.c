@@ -43,6 +43,44 @@ int main(void)
     check_eq("offsetof(c360_host_api, abi_minor)",
              offsetof(c360_host_api, abi_minor), 6);
 
+    /* Members appended by a minor follow the older ones: a descriptor of
+     * an older minor is a prefix of the current one, and C360_DESC_HAS
+     * tells the host which members it covers. */
+    check_eq("C360_ABI_MINOR >= 3", C360_ABI_MINOR >= 3, 1);
+    check_eq("offsetof(oauth_connect) after webhook_route",
+             offsetof(c360_plugin_desc, oauth_connect),
+             offsetof(c360_plugin_desc, webhook_route) + sizeof desc.webhook_route);
+    check_eq("oauth_connect ends the 1.3 descriptor",
+             sizeof(c360_plugin_desc),
+             offsetof(c360_plugin_desc, oauth_connect) + sizeof desc.oauth_connect);
+    {
+        /* A 1.2 plugin's descriptor ends after webhook_route. */
+        c360_plugin_desc d12 = desc;
+        d12.struct_size = (uint32_t)(offsetof(c360_plugin_desc, webhook_route) +
+                                     sizeof d12.webhook_route);
+        check_eq("C360_DESC_HAS(1.2 desc, webhook_route)",
+                 C360_DESC_HAS(&d12, webhook_route), 1);
+        check_eq("C360_DESC_HAS(1.2 desc, oauth_connect)",
+                 C360_DESC_HAS(&d12, oauth_connect), 0);
+        check_eq("C360_DESC_HAS(1.3 desc, oauth_connect)",
+                 C360_DESC_HAS(&desc, oauth_connect), 1);
+    }
+    check_eq("offsetof(c360_oauth_connect, struct_size)",
+             offsetof(c360_oauth_connect, struct_size), 0);
+    check_eq("offsetof(c360_oauth_connect, pkce)",
+             offsetof(c360_oauth_connect, pkce), 4);
+    check_eq("offsetof(c360_oauth_connect, authorize_url)",
+             offsetof(c360_oauth_connect, authorize_url), 8);
+    check_eq("offsetof(c360_oauth_connect, auth)",
+             offsetof(c360_oauth_connect, auth),
+             offsetof(c360_oauth_connect, authorize_url) + 6 * sizeof(void *));
+    check_eq("offsetof(c360_oauth_connect, token_name)",
+             offsetof(c360_oauth_connect, token_name),
+             offsetof(c360_oauth_connect, auth) + 8);
+    check_eq("host_secret ends c360_oauth_connect",
+             sizeof(c360_oauth_connect),
+             offsetof(c360_oauth_connect, host_secret) + sizeof(void *));
+
     /* The descriptor header written by C360_DESC_HEADER. */
     check_eq("C360_DESC_HEADER magic", desc.magic, C360_PLUGIN_MAGIC);
     check_eq("C360_DESC_HEADER abi_major", desc.abi_major, C360_ABI_MAJOR);

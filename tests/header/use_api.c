@@ -18,6 +18,13 @@ HT_CHECK(host_size_off, offsetof(c360_host_api, struct_size) == 0);
 HT_CHECK(host_major_off, offsetof(c360_host_api, abi_major) == 4);
 HT_CHECK(host_minor_off, offsetof(c360_host_api, abi_minor) == 6);
 HT_CHECK(abi_major, C360_ABI_MAJOR == 1);
+HT_CHECK(abi_minor, C360_ABI_MINOR >= 3);
+/* Appended members stay appended: 1.3's oauth_connect follows 1.2's
+ * webhook_route and ends the descriptor. */
+HT_CHECK(oauth_connect_after_route,
+         offsetof(c360_plugin_desc, oauth_connect) ==
+             offsetof(c360_plugin_desc, webhook_route) + sizeof(void (*)(void)));
+HT_CHECK(oauth_connect_size_off, offsetof(c360_oauth_connect, struct_size) == 0);
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(C360_PLUGIN_MAGIC == 0x43333630u, "magic is \"C360\"");
@@ -129,6 +136,33 @@ static int32_t ht_deliver(c360_call *call, void *plugin_data,
     return rec->json_len > 0 ? C360_OK : C360_EINVAL;
 }
 
+/* ABI 1.3: OAuth connect, with the client secret handed back to the host
+ * (host_secret) rather than freed before the host has copied it. */
+static int32_t ht_oauth_connect(c360_call *call, void *plugin_data,
+                                void *instance_data, c360_oauth_connect *out)
+{
+    uint8_t *secret = NULL;
+    size_t len = 0;
+    (void)plugin_data;
+    (void)instance_data;
+    if (out->struct_size < offsetof(c360_oauth_connect, host_secret) +
+                               sizeof out->host_secret)
+        return C360_EUNSUPPORTED;
+    if (!C360_HOST_HAS(ht_host, secret_get) ||
+        ht_host->secret_get(call, "client_secret", &secret, &len) != C360_OK)
+        return C360_EINVAL;
+    out->pkce = 1;
+    out->authorize_url = "https://provider.example/oauth/authorize";
+    out->client_id = "client";
+    out->scope = "leads";
+    out->extra_params = "access_type=offline&prompt=consent";
+    out->token_url = "https://provider.example/oauth/token";
+    out->client_secret = (const char *)secret;
+    out->auth = C360_OAUTH_AUTH_BODY;
+    out->host_secret = secret;
+    return C360_OK;
+}
+
 static const c360_plugin_desc ht_desc = {
     C360_DESC_HEADER(C360_CAP_SOURCE_TICK | C360_CAP_SOURCE_WEBHOOK |
                      C360_CAP_DESTINATION),
@@ -144,6 +178,7 @@ static const c360_plugin_desc ht_desc = {
     .webhook_verify = ht_verify,
     .event = ht_event,
     .deliver = ht_deliver,
+    .oauth_connect = ht_oauth_connect,
 };
 
 C360_PLUGIN_ENTRY
@@ -162,6 +197,9 @@ int ht_host_accepts(c360_entry_fn entry)
     if (d->abi_major != C360_ABI_MAJOR || d->abi_minor > C360_ABI_MINOR)
         return 0;
     if (!C360_DESC_HAS(d, disconnect) && !C360_DESC_HAS(d, init))
+        return 0;
+    /* 1.3: a member read only when the plugin's struct_size covers it. */
+    if (C360_DESC_HAS(d, oauth_connect) && d->oauth_connect == NULL)
         return 0;
     if ((d->capabilities & ~C360_CAP__KNOWN_V1_0) != 0)
         return 0;

@@ -53,6 +53,17 @@ int32_t deliver_cb(c360_call *call, void *, void *, const c360_record *rec)
     return C360_OK;
 }
 
+// ABI 1.3: OAuth connect of a public client (PKCE, no secret).
+int32_t oauth_connect_cb(c360_call *, void *, void *, c360_oauth_connect *out)
+{
+    out->authorize_url = "https://provider.example/oauth/authorize";
+    out->client_id = "client";
+    out->token_url = "https://provider.example/oauth/token";
+    out->auth = C360_OAUTH_AUTH_BASIC;
+    out->pkce = 1u;
+    return C360_OK;
+}
+
 const c360_plugin_desc desc = {
     C360_DESC_HEADER(C360_CAP_DESTINATION),
     "header_test_cxx",             // name
@@ -70,6 +81,7 @@ const c360_plugin_desc desc = {
     deliver_cb,                    // deliver
     nullptr,                       // disconnect
     nullptr,                       // webhook_route (ABI 1.2)
+    oauth_connect_cb,              // oauth_connect (ABI 1.3)
 };
 
 } // namespace

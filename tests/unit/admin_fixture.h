@@ -19,6 +19,7 @@
 #include "instances.h"
 #include "keyring.h"
 #include "loader.h"
+#include "oauth_connect.h"
 #include "rconn.h"
 #include "redis_fixture.h"
 #include "secrets.h"
@@ -71,6 +72,7 @@ static inline void af_start_with(af_env *e, const char *const *plugins,
     }
     ch_secrets_init(e->keyring);
     ch_apikeys_init(e->keyring);
+    ch_oauth_connect_init(e->keyring);
     e->loader = ch_loader_new(ch_host_api());
     for (size_t i = 0; plugins && plugins[i]; i++) af_load(e->loader, plugins[i]);
     e->instances = ch_instances_new(e->loader, NULL);
@@ -103,6 +105,7 @@ static inline void af_stop(af_env *e)
     ch_instances_free(e->instances);
     ch_loader_free(e->loader);
     ch_apikeys_init(NULL);
+    ch_oauth_connect_init(NULL);
     ch_secrets_init(NULL);
     ch_keyring_free(e->keyring);
     ch_rconn_shutdown();

@@ -8,7 +8,7 @@
  * workers deduplicate, so the ingress sets no dedup key and counts
  * nothing), binary bodies, handshake REPLIED, REJECT 401/403, app-level
  * routing to the key's owners only and refusal of unrouted events, unknown
- * plugin/connection 404, disabled 410, paused still stored, oversized body
+ * plugin/connection 404, disabled or disconnected 410, paused still stored, oversized body
  * 413, too many headers 431, concurrent requests: one plain XADD each (no
  * script), each with its own outcome, at most one wake-up per loop turn,
  * Redis down -> 503 and never 200, and recovery after a restart. */
@@ -302,6 +302,38 @@ static void test_states(void)
     CHECK(wait_state("a1", "active"));
 }
 
+/* A disconnected connection (tombstone, then purge: conn_ops.c's order)
+ * answers 410 instead of the 404 of an unknown id, until its id is used
+ * again. */
+static void test_gone(void)
+{
+    pf_resp r;
+    ch_cc_entry e;
+    put("t1", "g1", "ingress_tp", "{\"token\":\"tok-g1\"}");
+    CHECK(wait_state("g1", "active"));
+    CHECK(ch_conn_gone_mark("g1") == C360_OK);
+    CHECK(ch_conn_purge("t1", "g1", "system", NULL) == C360_OK);
+    for (int i = 0; i < 500 && ch_conncache_get(g_cc, "g1", &e); i++) fx_sleep_ms(10);
+    CHECK(!ch_conncache_get(g_cc, "g1", &e));
+    CHECK(ch_conncache_gone(g_cc, "g1"));
+    CHECK(!ch_conncache_gone(g_cc, "never-was"));
+    long long n = xlen("t1");
+    CHECK(post("/hooks/ingress_tp/g1", "x-itp-token: tok-g1\r\n", "{}", &r) == 0);
+    CHECK(r.status == 410);
+    CHECK(xlen("t1") == n);
+    /* The id used again: live, the mark cleared; purged without a mark:
+     * unknown. */
+    put("t1", "g1", "ingress_tp", "{\"token\":\"tok-g1\"}");
+    CHECK(wait_state("g1", "active"));
+    CHECK(!ch_conncache_gone(g_cc, "g1"));
+    int64_t exp = 1;
+    CHECK(ch_conn_gone_get("g1", &exp) == C360_OK && exp == 0);
+    CHECK(ch_conn_purge("t1", "g1", "system", NULL) == C360_OK);
+    for (int i = 0; i < 500 && ch_conncache_get(g_cc, "g1", &e); i++) fx_sleep_ms(10);
+    CHECK(post("/hooks/ingress_tp/g1", "x-itp-token: tok-g1\r\n", "{}", &r) == 0);
+    CHECK(r.status == 404);
+}
+
 /* calls=N of one command in INFO commandstats (0 when never called). */
 static long long cmd_calls(const char *cmd)
 {
@@ -427,6 +459,7 @@ static void *client(void *arg)
     test_verdicts();
     test_app_level();
     test_states();
+    test_gone();
     test_batched();
     test_deferred();
     test_redis_down();
@@ -483,7 +516,7 @@ int main(void)
     CHECK(st.pending == 0);
     CHECK(st.accepted == 28); /* the 200s (each with its entries), counted above */
     CHECK(st.stored == 31);   /* two app-level events reached both tenants twice */
-    CHECK(st.replied >= 1 && st.rejected >= 3 && st.gone == 1);
+    CHECK(st.replied >= 1 && st.rejected >= 3 && st.gone == 2);
 
     event_free(tick);
     ch_http_stop_accepting(http);

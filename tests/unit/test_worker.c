@@ -119,6 +119,27 @@ static void test_ok_path(ch_wthread *t)
     CHECK(pf_int("HLEN c360:{t:ta}:att") == 0);
 }
 
+/* A route's field mapping shapes what its destination receives; a route
+ * without one gets the record as emitted. */
+static void test_mapping(ch_wthread *t)
+{
+    put("ta", "msrc", "wtp", "{}");
+    put("ta", "mdst", "wtp", "{}");
+    put("ta", "mraw", "wtp", "{}");
+    CHECK(ch_conn_route_put("ta", "msrc", "mdst",
+                            "{\"lead.n\":{\"from\":\"/i\"},\"origin\":{\"const\":\"meta\"},"
+                            "\"none\":{\"from\":\"/missing\"}}",
+                            "system", NULL) == C360_OK);
+    CHECK(ch_conn_route_add("ta", "msrc", "mraw", "system", NULL) == C360_OK);
+    char id[CH_QW_ID_MAX];
+    add_event("ta", "msrc", "ok 1 map", id);
+    drain(t, "ta", 6);
+    const char *got = pf_str("HGET c360:{t:ta}:state:mdst:json:map-0 v");
+    CHECK_STR(got, "{\"lead\":{\"n\":0},\"origin\":\"meta\"}");
+    got = pf_str("HGET c360:{t:ta}:state:mraw:json:map-0 v");
+    CHECK_STR(got, "{\"i\":0,\"src\":\"wtp\",\"id\":\"map-0\"}");
+}
+
 static void test_retry_error_attempts(ch_wthread *t)
 {
     char id[CH_QW_ID_MAX], key[96];
@@ -508,6 +529,7 @@ int main(void)
     CHECK(ch_conn_route_add("ta", "src", "d2", "system", NULL) == C360_OK);
 
     test_ok_path(t);
+    test_mapping(t);
     test_retry_error_attempts(t);
     test_fairness(t);
     test_states(t);

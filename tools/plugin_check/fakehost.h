@@ -99,6 +99,21 @@ void fh_take_findings(json_t *problems, json_t *warnings);
  * a plugin's error paths can be run: 100..599. */
 void fh_set_http_status(int status);
 
+/* Stores a secret of the fake connection before the run (--secret), as
+ * the connect flow would have stored it in c360d. 0, or -1 for a name the
+ * host refuses (not 1..200 printable ASCII, or "oauth:...") or a value over
+ * the host's limit. */
+int fh_secret_seed(const char *name, const void *value, size_t len);
+
+/* After oauth_connect (ABI 1.3) returned st with *o filled, and before
+ * fh_end: checks the answer as c360d's admin API does (ch_oc_answer_check,
+ * a problem if it would be refused), and releases o->host_secret as c360d
+ * does (secret_free, recorded in the trace; a problem if it is not a
+ * secret the host handed out). Returns a summary (new JSON object):
+ * authorize_url, client_id, scope, extra_params, pkce, token_url, auth,
+ * token_name, and whether a client secret was given -- never its value. */
+json_t *fh_oauth_connect_answer(const c360_oauth_connect *o, int32_t st);
+
 /* Ends the run, after fini: host buffers the plugin still holds are
  * reported as one problem (take it with fh_take_findings) and released;
  * the in-memory state and secrets are dropped. */

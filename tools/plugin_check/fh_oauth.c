@@ -6,13 +6,18 @@
  * valid for an hour; oauth_exchange and oauth_token_rejected answer ok.
  *
  * The trace shows the grant, token URL, client id and token name; never
- * the client secret, code or code verifier. */
+ * the client secret, code or code verifier.
+ *
+ * ABI 1.3's oauth_connect is a callback, not a service: after it returns,
+ * fh_oauth_connect_answer does what c360d's admin API does with the answer
+ * (the same check, ch_oc_answer_check, and the release of host_secret). */
 #include <stdio.h>
 #include <string.h>
 
 #include "call.h"
 #include "fh_internal.h"
 #include "fh_mem.h"
+#include "oauth_connect.h"
 #include "oauth_store.h"
 
 #define FH_OAUTH_TOKEN "c360-plugin-check-token"
@@ -203,4 +208,52 @@ int32_t fh_oauth_token_rejected(c360_call *call, const char *token_name,
     fh_record_locked(e);
     pthread_mutex_unlock(&fh_lock);
     return st;
+}
+
+json_t *fh_oauth_connect_answer(const c360_oauth_connect *o, int32_t st)
+{
+    json_t *sum = fh_need(json_object());
+    pthread_mutex_lock(&fh_lock);
+    if (st == C360_OK) {
+        char why[400];
+        if (ch_oc_answer_check(o, why, sizeof(why)) != 0) {
+            static const char pre[] = "oauth_connect: ";
+            const char *w = strncmp(why, pre, sizeof(pre) - 1) == 0
+                                ? why + sizeof(pre) - 1 : why;
+            fh_problem_locked("c360d refuses the answer (the admin API "
+                              "answers 500 plugin_error): %s", w);
+        }
+        json_object_set_new(sum, "authorize_url", fh_json_text(o->authorize_url));
+        json_object_set_new(sum, "client_id", fh_json_text(o->client_id));
+        if (o->scope != NULL)
+            json_object_set_new(sum, "scope", fh_json_text(o->scope));
+        if (o->extra_params != NULL)
+            json_object_set_new(sum, "extra_params",
+                                fh_json_text(o->extra_params));
+        json_object_set_new(sum, "pkce", json_boolean(o->pkce != 0));
+        json_object_set_new(sum, "token_url", fh_json_text(o->token_url));
+        json_object_set_new(sum, "auth",
+                            fh_need(json_string(o->auth == C360_OAUTH_AUTH_BASIC
+                                                    ? "basic" : "body")));
+        json_object_set_new(sum, "token_name",
+                            fh_json_text(o->token_name != NULL ? o->token_name
+                                                               : "default"));
+        json_object_set_new(sum, "client_secret",
+                            json_boolean(o->client_secret != NULL));
+        if (o->client_secret != NULL && o->host_secret == NULL)
+            fh_warning_locked("client_secret is set without host_secret: fine "
+                              "if it lives in plugin_data or instance_data, "
+                              "but a host->secret_get value must be handed "
+                              "back in host_secret (it cannot be freed "
+                              "before the host has copied it)");
+    }
+    if (o->host_secret != NULL) {
+        /* c360d frees it whatever the callback returned. */
+        json_t *e = fh_entry_named("secret_free");
+        fh_named_str(e, "by", "the host (host_secret of oauth_connect)");
+        fh_mem_release_locked(o->host_secret, FH_MEM_SECRET, e);
+        fh_record_locked(e);
+    }
+    pthread_mutex_unlock(&fh_lock);
+    return sum;
 }

@@ -5,9 +5,9 @@
  * NUL-terminated, and go back with host->secret_free (fh_mem.c).
  *
  * A secret's value is never recorded, printed or put in an error: the trace
- * shows its name and length. The store starts empty (a plugin under test
- * puts what it later gets); the real host would hold what the connect flow
- * stored. */
+ * shows its name and length. The store starts with what --secret seeded
+ * (fh_secret_seed: what the connect flow would have stored in c360d), and
+ * a plugin under test puts what it later gets. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,6 +211,33 @@ int32_t fh_secret_delete(c360_call *call, const char *name)
     fh_record_locked(e);
     pthread_mutex_unlock(&fh_lock);
     return st;
+}
+
+int fh_secret_seed(const char *name, const void *value, size_t len)
+{
+    if (!ch_name_valid(name) ||
+        strncmp(name, FH_RESERVED_PREFIX, sizeof(FH_RESERVED_PREFIX) - 1) == 0 ||
+        len > ch_svc_limits_current.secret_max_value)
+        return -1;
+    pthread_mutex_lock(&fh_lock);
+    const char *conn = fh_instance_connection_id();
+    fh_secret **pp = fh_secret_find(conn, name);
+    fh_secret *s = pp != NULL ? *pp : NULL;
+    if (s == NULL) {
+        s = fh_xmalloc(sizeof(*s));
+        s->conn = fh_xstrdup(conn);
+        s->name = fh_xstrdup(name);
+        s->value = NULL;
+        s->next = fh_secrets;
+        fh_secrets = s;
+    }
+    uint8_t *copy = fh_guarded_copy(value, len);
+    if (s->value != NULL)
+        sodium_free(s->value);
+    s->value = copy;
+    s->len = len;
+    pthread_mutex_unlock(&fh_lock);
+    return 0;
 }
 
 void fh_secrets_reset_locked(void)

@@ -4,9 +4,11 @@
  * sees what the host would see, without Redis, a network or a provider.
  *
  *   c360-plugin-check [--config JSON | --config-file FILE] [--json]
- *                     [--http-status N] [--verbose] PATH.so
+ *                     [--http-status N] [--secret NAME=VALUE]...
+ *                     [--verbose] PATH.so
  *
- * The fake host offers the whole ABI 1.2 table: state and secrets in memory,
+ * The fake host offers the whole host table (ABI 1.3 added no service to
+ * 1.2's): state and secrets in memory (--secret seeds them),
  * rate limits that always allow, audit, HTTP that never touches the network
  * (a canned 200 with body "{}", or status N with --http-status, to run a
  * plugin's error paths), OAuth with a fake token, the host's own crypto
@@ -17,7 +19,10 @@
  * what it did for the pipeline: the records it emitted (count, types, ids),
  * the routing keys it registered or routed to, the dedup key it named. An
  * app-level webhook that webhook_verify accepts is handed to webhook_route,
- * as c360d does. Besides the ABI 1.0 rules, these count as problems:
+ * as c360d does. A plugin with oauth_connect (ABI 1.3) has it called right
+ * after instance_open, and its answer checked and copied as c360d's admin
+ * API does (host_secret released as c360d releases it). Besides the ABI 1.0
+ * rules, these count as problems:
  *   - a blocking service called from init, fini, validate_config,
  *     webhook_verify or webhook_route (c360d refuses it with C360_EDENIED;
  *     so does the tool);
@@ -30,7 +35,11 @@
  *   - a host buffer released with the wrong function (a secret with
  *     host->free, ...), or with a pointer the host never handed out;
  *   - host buffers still held once fini has run ("plugin leaked N host
- *     buffers: state_get x1 (tick, ...)").
+ *     buffers: state_get x1 (tick, ...)");
+ *   - an oauth_connect answer c360d refuses (no https authorize_url or
+ *     token_url, no client_id, extra_params that repeat a parameter the
+ *     host sets...), or a host_secret that is not a secret the host handed
+ *     out.
  *
  * Warnings ("warning:") point at likely mistakes that c360d tolerates, e.g.
  * an accepted app-level webhook that webhook_route routes to no connection
@@ -75,16 +84,18 @@
 
 static const char pc_usage[] =
     "usage: c360-plugin-check [--config JSON | --config-file FILE] [--json]\n"
-    "                         [--http-status N] [--verbose] PATH.so\n"
+    "                         [--http-status N] [--secret NAME=VALUE]...\n"
+    "                         [--verbose] PATH.so\n"
     "\n"
     "Loads a connector plugin as c360d does, prints its descriptor and config\n"
     "schema, and runs each callback once against a recording fake host that\n"
-    "offers every ABI 1.2 service: state and secrets in memory, rate limits\n"
+    "offers every host service: state and secrets in memory, rate limits\n"
     "that always allow, audit, HTTP without a network (a canned response),\n"
     "OAuth with a fake token, the host's crypto helpers, and the pipeline\n"
     "(dedup keys, routing of app-level webhooks through webhook_route,\n"
     "routing keys, records, connection status). The records each callback\n"
-    "emits are listed by type, id and size.\n"
+    "emits are listed by type, id and size. A plugin's oauth_connect\n"
+    "(ABI 1.3) runs after instance_open; its answer is checked as c360d does.\n"
     "\n"
     "  --config JSON       connection config to validate and open with\n"
     "                      (default {})\n"
@@ -93,6 +104,9 @@ static const char pc_usage[] =
     "  --http-status N     answer every host->http call with status N\n"
     "                      (100..599; default 200, body \"{}\"), to run the\n"
     "                      plugin's error paths\n"
+    "  --secret NAME=VALUE a secret of the connection, stored before the run\n"
+    "                      (as the connect flow would); repeatable. Test\n"
+    "                      values only: argv is visible on the machine\n"
     "  --verbose           show the host's own log lines (stderr)\n"
     "\n"
     "Problems include blocking services called from init, fini,\n"
@@ -100,8 +114,8 @@ static const char pc_usage[] =
     "C360_EDENIED, as c360d does), route_event outside webhook_route,\n"
     "record_emit outside event and tick, records the host refuses (not a\n"
     "JSON object, over 1 MiB, bad type or id), host buffers released with\n"
-    "the wrong function, and host buffers still held when the plugin is\n"
-    "unloaded.\n"
+    "the wrong function, host buffers still held when the plugin is\n"
+    "unloaded, and an oauth_connect answer c360d would refuse.\n"
     "\n"
     "Exit status: 0 no problems, 1 refused or problems found, 2 usage error.\n";
 
@@ -533,6 +547,57 @@ static void pc_inst_step(pc_run *r, const char *plugin, const char *label,
     json_array_append_new(r->steps, step);
 }
 
+/* ABI 1.3 oauth_connect, as c360d's admin API runs it (on an admin thread,
+ * which counts as a worker): a zeroed out struct of the host's size, then
+ * the host's copy of the answer and the release of host_secret. */
+static void pc_oauth_connect(pc_run *r, const char *plugin,
+                             const ch_plugin_ops *ops, void *pdata,
+                             void *idata)
+{
+    const char *label = "oauth_connect";
+    c360_call call;
+    ch_call_init(&call, plugin, fh_instance(), NULL, PC_WORKER_TIMEOUT_MS);
+    json_t *step = pc_step_begin(r, label, label, &call, 0);
+    c360_oauth_connect o;
+    memset(&o, 0, sizeof(o));
+    o.struct_size = (uint32_t)sizeof(o);
+    int64_t t0 = ch_monotonic_ms();
+    int32_t st = ops->oauth_connect(&call, pdata, idata, &o);
+    int64_t elapsed = ch_monotonic_ms() - t0;
+    /* What c360d does at once, in the same step: copy, check, release. */
+    json_t *ans = fh_oauth_connect_answer(&o, ch_status_normalise(st));
+    json_object_set_new(step, "trace", fh_end());
+    fh_take_findings(r->problems, r->warnings);
+    pc_status(r, step, label, st, &call, elapsed, st != C360_EUNSUPPORTED);
+    if (st == C360_OK) {
+        if (!r->json) {
+            static const char *const keys[] = {
+                "authorize_url", "client_id", "scope", "extra_params",
+                "token_url", "auth", "token_name"};
+            for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const json_t *v = json_object_get(ans, keys[i]);
+                if (v == NULL)
+                    continue;
+                printf("  %s: ", keys[i]);
+                pc_print_quoted(json_string_value(v));
+                putchar('\n');
+            }
+            printf("  pkce: %s\n  client_secret: %s\n",
+                   json_is_true(json_object_get(ans, "pkce")) ? "yes" : "no",
+                   json_is_true(json_object_get(ans, "client_secret"))
+                       ? "given (not shown)" : "none (a public client)");
+        }
+        json_object_set_new(step, "oauth_connect", ans);
+    } else {
+        json_decref(ans);
+        if (st == C360_EUNSUPPORTED)
+            pc_info(r, label, "declined for this config: the admin API "
+                    "answers 422 oauth_not_supported");
+    }
+    ch_call_done(&call);
+    json_array_append_new(r->steps, step);
+}
+
 /* ------------------------------------------------------------------------ */
 /* webhook_verify                                                            */
 /* ------------------------------------------------------------------------ */
@@ -809,6 +874,9 @@ static json_t *pc_describe(pc_run *r, const char *path,
     json_object_set_new(j, "capabilities", jcaps);
     json_object_set_new(j, "capabilities_mask",
                         pc_need(json_integer(d->capabilities)));
+    /* 1.3: read only when struct_size covers it, as the loader does. */
+    bool oauth = C360_DESC_HAS(d, oauth_connect) && d->oauth_connect != NULL;
+    json_object_set_new(j, "oauth_connect", json_boolean(oauth));
 
     json_error_t jerr;
     json_t *schema = schema_text != NULL ? json_loads(schema_text, 0, &jerr)
@@ -834,7 +902,8 @@ static json_t *pc_describe(pc_run *r, const char *path,
         json_t *c;
         json_array_foreach(jcaps, i, c)
             printf("%s%s", i > 0 ? ", " : "", json_string_value(c));
-        printf(")\nconfig_schema:\n");
+        printf(")\noauth_connect: %s\nconfig_schema:\n",
+               oauth ? "yes (ABI 1.3)" : "no");
         char *dump = schema != NULL
             ? json_dumps(schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
             : NULL;
@@ -902,6 +971,13 @@ static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
     }
 
     const char *no_inst = open ? NULL : "no open connection";
+    /* A customer connects right after creating the connection. */
+    if (ops->oauth_connect) {
+        if (open)
+            pc_oauth_connect(r, plugin, ops, pdata, idata);
+        else
+            pc_step_skip(r, "oauth_connect", no_inst);
+    }
     if (caps & C360_CAP_SOURCE_TICK) {
         if (open)
             pc_inst_step(r, plugin, "tick", ops, pdata, idata, pc_do_tick,
@@ -1045,7 +1121,8 @@ int main(int argc, char **argv)
         OPT_CONFIG_FILE,
         OPT_JSON,
         OPT_HTTP_STATUS,
-        OPT_VERBOSE
+        OPT_VERBOSE,
+        OPT_SECRET
     };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
@@ -1053,6 +1130,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"http-status", required_argument, NULL, OPT_HTTP_STATUS},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"secret", required_argument, NULL, OPT_SECRET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1072,6 +1150,20 @@ int main(int argc, char **argv)
         case OPT_HTTP_STATUS: http_status_arg = optarg; break;
         case 'v':
         case OPT_VERBOSE: verbose = true; break;
+        case OPT_SECRET: {
+            /* NAME=VALUE: a test value (argv is visible to the machine's
+             * other users), stored as the connect flow would have. */
+            const char *eq = strchr(optarg, '=');
+            char name[256];
+            if (eq == NULL || eq == optarg || (size_t)(eq - optarg) >= sizeof(name))
+                return pc_usage_error("--secret %s: not NAME=VALUE", optarg);
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - optarg), optarg);
+            if (fh_secret_seed(name, eq + 1, strlen(eq + 1)) != 0)
+                return pc_usage_error("--secret %s: the host refuses this name "
+                                      "(1..200 printable ASCII, not oauth:...)",
+                                      name);
+            break;
+        }
         case 'h': fputs(pc_usage, stdout); return 0;
         case ':':
             return pc_usage_error("option %s needs an argument",

@@ -26,7 +26,8 @@
  *   tick_records N      tick: emits N records "tick-<conn>-<k>"
  *   tick_status S       tick: returns S (a number) instead of OK
  *   open_fail           instance_open: ERROR
- * Every delivery counts state "d:<record id>" += 1 and "delivered" += 1, and
+ * Every delivery counts state "d:<record id>" += 1 and "delivered" += 1,
+ * stores the record's JSON as it arrived in state "json:<record id>", and
  * keeps "maxconc", the most deliveries of the connection seen in flight at
  * once across every thread and process (from state "inflight"). */
 #include <signal.h>
@@ -245,6 +246,10 @@ static int32_t on_deliver(c360_call *call, void *pd, void *idata, const c360_rec
     if (st == C360_OK) {
         count(call, "d:", rec->id);
         H->state_incr(call, "delivered", 1, NULL);
+        /* What arrived, as it arrived (route mappings reshape it). */
+        char key[200];
+        snprintf(key, sizeof key, "json:%.150s", rec->id);
+        H->state_set(call, key, rec->json, rec->json_len, 0, NULL);
     }
     H->state_incr(call, "inflight", -1, NULL);
     return st;
