@@ -26,6 +26,7 @@
 #include "keyring.h"
 #include "admin.h"
 #include "apikeys.h"
+#include "conn_ops.h"
 #include "notify.h"
 #include "oauth_connect.h"
 #include "oauth.h"
@@ -471,9 +472,16 @@ static void teardown(ch_daemon *d)
     ch_supervisor_free(d->sup);  /* workers gone before their plugins' fini */
     if (d->conncache) ch_conncache_stop(d->conncache);
     ch_admin_free(d->admin);     /* its threads hold instances */
-    ch_instances_free(d->instances); /* instance_close, before fini */
+    /* A plugin's disconnect callback that overran its deadline may still
+     * run on its helper thread: never close its instance or unload its
+     * code under it (the process is exiting: leaving them is harmless). */
+    int stuck = ch_conn_ops_wait_idle(d->cfg ? d->cfg->callback_timeout_ms : 1000) > 0;
+    if (stuck)
+        ch_log(CH_LOG_ERROR, "a plugin's disconnect callback is still running at shutdown; "
+               "plugins are left loaded", NULL);
+    if (!stuck) ch_instances_free(d->instances); /* instance_close, before fini */
     ch_http_free(d->http);
-    ch_loader_free(d->loader);   /* fini of every plugin */
+    if (!stuck) ch_loader_free(d->loader);   /* fini of every plugin */
     ch_redis_free(d->redis);     /* webhooks still waiting get 503 */
     ch_ingress_free(d->ingress);
     ch_conncache_free(d->conncache);

@@ -256,24 +256,31 @@ static void auth_failed(ch_actx *x)
     }
 }
 
+/* A valid key always passes, even from a blocked address: behind a proxy
+ * every client shares one address, and a stranger's bad guesses must not
+ * lock operators out (a 256-bit key is not guessed anyway). Failures from
+ * a blocked address get 429 with Retry-After instead of 401: the address is
+ * told to slow down, and the block is audited once. */
 static int authenticate(ch_actx *x, const char *authorization)
 {
     const char *key = bearer(authorization);
+    int32_t st = key ? ch_apikey_verify(key, &x->who) : C360_EAUTH;
+    if (st == C360_OK) return 0;
+    if (st != C360_EAUTH) {
+        ch_aerr(x, 503, "unavailable", "cannot check the API key now (store unavailable)");
+        return -1;
+    }
+    if (authorization) auth_failed(x);
     if (auth_blocked(x)) return -1;
     if (!key) {
         ch_aheader(x, "WWW-Authenticate", "Bearer");
         ch_aerr(x, 401, "unauthenticated",
                 "an API key is required (Authorization: Bearer c360k_...)");
-        if (authorization) auth_failed(x);
         return -1;
     }
-    int32_t st = ch_apikey_verify(key, &x->who);
-    if (st == C360_EAUTH) {
-        ch_aheader(x, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        ch_aerr(x, 401, "invalid_key", "the API key is unknown, malformed or revoked");
-        auth_failed(x);
-        return -1;
-    }
+    ch_aheader(x, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    ch_aerr(x, 401, "invalid_key", "the API key is unknown, malformed or revoked");
+    return -1;
     if (st != C360_OK) {
         ch_aerr(x, 503, "unavailable", "cannot check the API key now (store unavailable)");
         return -1;

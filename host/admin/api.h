@@ -43,6 +43,7 @@
 
 struct ch_loader;
 struct ch_instances;
+struct ch_conn;
 typedef struct ch_admin ch_admin;
 
 /* Roles, ordered: each includes the ones below it (inside its tenant). */
@@ -225,6 +226,16 @@ void ch_apage_ids(char **ids, size_t n, const ch_apage *pg, json_t **page,
                   char *next, size_t cap);
 /* {"items": items, "next_cursor": next or null}; steals items. */
 json_t *ch_alist(json_t *items, const char *next);
+
+/* ---- the tenant and connection of the path ------------------------------ */
+/* 1 if x->tenant is registered; else answers (404 "tenant_not_found", or
+ * 503 when it cannot be read) and returns 0. */
+int ch_atenant_found(ch_actx *x);
+/* Connection `id` of x->tenant (free with ch_conn_free), or NULL after
+ * answering: 404 "not_found" ("no <what> connection <id>", what may be
+ * NULL) when the tenant exists but the connection does not, 404
+ * "tenant_not_found" when the tenant does not, else ch_aerr_status. */
+struct ch_conn *ch_aconn_get(ch_actx *x, const char *id, const char *what);
 
 /* Audits an admin action in the tenant's chain (tenant "" = the "_system"
  * chain): actor = x->who.actor (or "public" for CH_AR_PUBLIC routes),

@@ -10,6 +10,7 @@
 #include "api_logutil.h"
 #include "audit.h"
 #include "connector_api.h"
+#include "tenants.h"
 #include "util.h"
 
 #define PAGE_DEFAULT 50
@@ -72,11 +73,24 @@ static void list_chain(ch_actx *x, const char *chain)
         ch_aerr_status(x, st == C360_EINVAL ? C360_EINVAL : C360_EIO, "audit log");
         return;
     }
+    /* A tenant id used before by a tenant since deleted: its entries stay
+     * in the chain (evidence), but only operators read them. */
+    uint64_t floor = 0;
+    if (strcmp(chain, SYSTEM_CHAIN) != 0 && x->who.role != CH_ROLE_OPERATOR) {
+        ch_tenant *t = NULL;
+        if (ch_tenant_get(chain, &t) == C360_OK) floor = t->audit_from;
+        ch_tenant_free(t);
+    }
     json_t *items = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(entries, i, e) json_array_append_new(items, entry_api(e));
+    json_array_foreach(entries, i, e) {
+        json_int_t seq = json_integer_value(json_object_get(e, "seq"));
+        if (floor && seq >= 0 && (uint64_t)seq <= floor) continue;
+        json_array_append_new(items, entry_api(e));
+    }
     json_decref(entries);
+    if (floor && next <= floor + 1) next = 0;
     char nc[24] = "";
     if (next) snprintf(nc, sizeof nc, "%" PRIu64, next);
     ch_areply(x, 200, ch_alist(items, nc));

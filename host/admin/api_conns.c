@@ -35,14 +35,6 @@ static json_t *detail(const char *path, const char *msg)
     return json_pack("{s:s, s:s}", "path", path, "message", msg);
 }
 
-static int tenant_found(ch_actx *x)
-{
-    int e = ch_tenant_exists(x->tenant);
-    if (e < 0) ch_aerr_status(x, C360_EIO, "tenant");
-    else if (e == 0) ch_aerr(x, 404, "tenant_not_found", "no tenant %s", x->tenant);
-    return e == 1;
-}
-
 static const ch_plugin *find_plugin(ch_actx *x, const char *name)
 {
     const ch_loader *ld = ch_admin_loader(x->admin);
@@ -93,21 +85,7 @@ static void reply_conn(ch_actx *x, int status, const ch_conn *c)
 }
 
 /* The connection {conn} of the path, or NULL after answering. */
-static ch_conn *load_conn(ch_actx *x)
-{
-    const char *id = ch_aparam(x, "conn");
-    ch_conn *c = NULL;
-    int32_t st = ch_conn_get(x->tenant, id, &c);
-    if (st == C360_ENOTFOUND) {
-        if (tenant_found(x)) ch_aerr(x, 404, "not_found", "no connection %s", id);
-        return NULL;
-    }
-    if (st != C360_OK) {
-        ch_aerr_status(x, st, "connection");
-        return NULL;
-    }
-    return c;
-}
+static ch_conn *load_conn(ch_actx *x) { return ch_aconn_get(x, ch_aparam(x, "conn"), NULL); }
 
 /* Plugin loaded (404 plugin_not_found) and enabled for the tenant (403
  * plugin_not_enabled). *cap receives the tenant's cap for it. */
@@ -216,7 +194,7 @@ static void h_list(ch_actx *x)
 {
     ch_apage pg;
     if (ch_apage_parse(x, LIST_DEFAULT, LIST_MAX, &pg) != 0) return;
-    if (!tenant_found(x)) return;
+    if (!ch_atenant_found(x)) return;
     char **ids;
     size_t n;
     int32_t st = ch_conn_list(x->tenant, &ids, &n);
@@ -305,7 +283,7 @@ static void h_create(ch_actx *x)
     uint32_t cap = 0;
     const ch_plugin *p = NULL;
     char *text = NULL;
-    if (!tenant_found(x) || !(p = usable_plugin(x, plugin, &cap)) ||
+    if (!ch_atenant_found(x) || !(p = usable_plugin(x, plugin, &cap)) ||
         !within_limits(x, plugin, cap) || !config_ok(x, p, config))
         goto out;
     text = json_dumps(config, JSON_COMPACT);
@@ -368,7 +346,7 @@ static void h_validate(ch_actx *x)
     json_t *config = json_object_get(body, "config");
     json_t *empty = json_object();
     const ch_plugin *p;
-    if (tenant_found(x) &&
+    if (ch_atenant_found(x) &&
         (p = usable_plugin(x, json_string_value(json_object_get(body, "plugin")), NULL)) &&
         config_ok(x, p, config ? config : empty))
         ch_areply(x, 200, json_pack("{s:b}", "valid", 1));
@@ -472,7 +450,7 @@ static void h_delete(ch_actx *x)
     int32_t st = ch_conn_disconnect(x->admin, x->tenant, id, x->who.actor, x->request_id,
                                     outcome, sizeof outcome);
     if (st == C360_ENOTFOUND) {
-        if (tenant_found(x)) ch_aerr(x, 404, "not_found", "no connection %s", id);
+        if (ch_atenant_found(x)) ch_aerr(x, 404, "not_found", "no connection %s", id);
         return;
     }
     if (st != C360_OK) {

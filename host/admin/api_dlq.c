@@ -7,9 +7,10 @@
  * CH_REPLAY_LIMIT_MAX events over at most RAW_SPAN_MAX_MS, and says
  * "more" so the caller calls again), and audits every change with its
  * counts (dlq.replay, dlq.discard, replay.raw). A filter's connection need
- * not exist any more (its dead letters outlive it, and can be discarded);
- * a raw replay's must, in this tenant, since workers drop the events of a
- * gone connection. */
+ * not exist any more (a disconnect deletes its dead letters, but ones
+ * written by a callback still running then, or left by a c360-seed purge,
+ * can be discarded by name); a raw replay's must, in this tenant, since
+ * workers drop the events of a gone connection. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -205,13 +206,20 @@ static void list_dead_letters(ch_actx *x)
     ch_areply(x, 200, out);
 }
 
-static void get_dead_letter(ch_actx *x)
+/* The {dl} of the path, or NULL after answering 404: an id that cannot
+ * be a stream entry's is no dead letter. */
+static const char *dl_param(ch_actx *x)
 {
     const char *id = ch_aparam(x, "dl");
-    if (!ch_alog_stream_id_valid(id)) {
-        ch_aerr(x, 404, "not_found", "dead letter not found");
-        return;
-    }
+    if (ch_alog_stream_id_valid(id)) return id;
+    ch_aerr(x, 404, "not_found", "dead letter not found");
+    return NULL;
+}
+
+static void get_dead_letter(ch_actx *x)
+{
+    const char *id = dl_param(x);
+    if (!id) return;
     json_t *it = NULL;
     int32_t st = ch_dlq_get(x->tenant, id, &it);
     if (st != C360_OK) {
@@ -223,24 +231,29 @@ static void get_dead_letter(ch_actx *x)
     ch_areply(x, 200, o);
 }
 
+/* The dead letter as the API shows it (NULL if it cannot be read) and its
+ * connection in *conn (NULL if none or not a valid id), both for the audit
+ * entry of a replay or discard: the connection is known only from the
+ * entry, and one that vanishes in between is the caller's 404. *conn
+ * points into the result, which the caller frees after auditing. */
+static json_t *entry_for_audit(ch_actx *x, const char *id, const char **conn)
+{
+    json_t *it = NULL;
+    *conn = NULL;
+    if (ch_dlq_get(x->tenant, id, &it) != C360_OK) return NULL;
+    json_t *o = item_api(it);
+    json_decref(it);
+    *conn = json_string_value(json_object_get(o, "connection"));
+    if (*conn && !ch_id_valid(*conn)) *conn = NULL;
+    return o;
+}
+
 static void replay_dead_letter(ch_actx *x)
 {
-    const char *id = ch_aparam(x, "dl");
-    if (!ch_alog_stream_id_valid(id)) {
-        ch_aerr(x, 404, "not_found", "dead letter not found");
-        return;
-    }
-    /* The connection is known only from the entry: read it for the audit
-     * entry (a dead letter that vanishes in between is a 404 below). */
-    json_t *it = NULL;
+    const char *id = dl_param(x);
+    if (!id) return;
     const char *conn = NULL;
-    if (ch_dlq_get(x->tenant, id, &it) == C360_OK) {
-        json_t *o = item_api(it);
-        json_decref(it);
-        it = o;
-        conn = json_string_value(json_object_get(it, "connection"));
-        if (conn && !ch_id_valid(conn)) conn = NULL;
-    }
+    json_t *it = entry_for_audit(x, id, &conn);
     ch_dlq_replayed to;
     int32_t st = ch_dlq_replay_one(x->tenant, id, &to);
     char target[64];
@@ -262,20 +275,10 @@ static void replay_dead_letter(ch_actx *x)
 
 static void discard_dead_letter(ch_actx *x)
 {
-    const char *id = ch_aparam(x, "dl");
-    if (!ch_alog_stream_id_valid(id)) {
-        ch_aerr(x, 404, "not_found", "dead letter not found");
-        return;
-    }
-    json_t *it = NULL;
+    const char *id = dl_param(x);
+    if (!id) return;
     const char *conn = NULL;
-    if (ch_dlq_get(x->tenant, id, &it) == C360_OK) {
-        json_t *o = item_api(it);
-        json_decref(it);
-        it = o;
-        conn = json_string_value(json_object_get(it, "connection"));
-        if (conn && !ch_id_valid(conn)) conn = NULL;
-    }
+    json_t *it = entry_for_audit(x, id, &conn);
     int32_t st = ch_dlq_discard(x->tenant, id);
     char target[64];
     snprintf(target, sizeof target, "dlq:%s", id);

@@ -5,12 +5,14 @@
  * log line, not in the audit entry: that records the key id). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
 #include "api.h"
 #include "apikeys.h"
 #include "connector_api.h"
+#include "rconn.h"
 #include "tenants.h"
 
 /* A key's display name: 1..100 bytes without control characters. */
@@ -130,21 +132,43 @@ static void revoke(ch_actx *x, const char *tenant)
         ch_aerr_status(x, st, "key");
         return;
     }
+    /* Operator revocations are serialised (a short lock in Redis, shared
+     * by every host), so two operators revoking the last two keys at once
+     * cannot both see "one other is left". */
+    int locked = 0;
     if (info.role == CH_ROLE_OPERATOR && !info.revoked_ms) {
-        /* the last operator key would lock every operator out */
-        int others = other_operator_keys(info.id);
-        if (others < 0) {
+        for (int i = 0; i < 100 && !locked; i++) {
+            redisReply *r = ch_rconn_command("SET c360:{auth}:revoke-lock %s NX PX 5000",
+                                             x->request_id && *x->request_id ? x->request_id : "-");
+            locked = r && r->type == REDIS_REPLY_STATUS;
+            if (r) freeReplyObject(r);
+            if (!locked) {
+                struct timespec ts = {0, 20 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (!locked) {
             ch_aerr_status(x, C360_EIO, "key");
             return;
         }
-        if (others == 0) {
-            ch_aerr(x, 409, "last_operator_key",
-                    "key %s is the last valid operator key: create another one first", info.id);
+        /* the last operator key would lock every operator out */
+        int others = other_operator_keys(info.id);
+        if (others <= 0) {
+            redisReply *r = ch_rconn_command("DEL c360:{auth}:revoke-lock");
+            if (r) freeReplyObject(r);
+            if (others < 0) ch_aerr_status(x, C360_EIO, "key");
+            else ch_aerr(x, 409, "last_operator_key",
+                         "key %s is the last valid operator key: create another one first",
+                         info.id);
             return;
         }
     }
     if (!info.revoked_ms) {
         st = ch_apikey_revoke(info.id);
+        if (locked) {
+            redisReply *r = ch_rconn_command("DEL c360:{auth}:revoke-lock");
+            if (r) freeReplyObject(r);
+        }
         if (st != C360_OK) {
             ch_aerr_status(x, st, "key");
             return;

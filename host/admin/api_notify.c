@@ -13,18 +13,26 @@
 
 #define EVENT_NAME_MAX 64
 
+/* Answers a failed read of the tenant's endpoint (none set is a 404 of
+ * its own) and returns 1; 0 when st is C360_OK. */
+static int endpoint_failed(ch_actx *x, int32_t st)
+{
+    if (st == C360_ENOTFOUND) {
+        ch_aerr(x, 404, "not_found", "the tenant has no notification endpoint");
+        return 1;
+    }
+    if (st != C360_OK) {
+        ch_aerr_status(x, st, "notification endpoint");
+        return 1;
+    }
+    return 0;
+}
+
 static void get_cfg(ch_actx *x)
 {
     ch_notify_config c;
     int32_t st = ch_notify_get(x->tenant, &c);
-    if (st == C360_ENOTFOUND) {
-        ch_aerr(x, 404, "not_found", "the tenant has no notification endpoint");
-        return;
-    }
-    if (st != C360_OK) {
-        ch_aerr_status(x, st, "notification endpoint");
-        return;
-    }
+    if (endpoint_failed(x, st)) return;
     ch_aetag(x, c.version);
     ch_areply(x, 200, ch_notify_config_json(&c));
 }
@@ -142,14 +150,7 @@ static void test_send(ch_actx *x)
 {
     json_t *res = NULL;
     int32_t st = ch_notify_test(x->tenant, 10000, &res);
-    if (st == C360_ENOTFOUND) {
-        ch_aerr(x, 404, "not_found", "the tenant has no notification endpoint");
-        return;
-    }
-    if (st != C360_OK) {
-        ch_aerr_status(x, st, "notification endpoint");
-        return;
-    }
+    if (endpoint_failed(x, st)) return;
     const char *out = json_string_value(json_object_get(res, "outcome"));
     ch_aaudit(x, x->tenant, NULL, "notification.test", "notifications",
               out && strcmp(out, "delivered") == 0 ? "ok" : "error:delivery");

@@ -305,6 +305,16 @@ static void finish(ch_actx *x, const ch_oc_state *st, const char *code, const ch
         return;
     }
 
+    /* A disabled connection is being disconnected (or was): no tokens for
+     * it, they would outlive its purge. */
+    if (strcmp(c->state, CH_CONN_STATE_DISABLED) == 0) {
+        audit_connect(x, st, NULL, "error:connection_disabled");
+        if (return_url[0]) back_to(x, return_url, "error", st->conn, "disabled");
+        else fail(x, 409, "connection_disabled", "The connection is disabled.");
+        ch_conn_free(c);
+        return;
+    }
+
     ch_oc_conf conf;
     char err[700];
     rc = ch_oc_conf_get(x->admin, c, x->request_id, &conf, err, sizeof err);
@@ -358,6 +368,22 @@ static void finish(ch_actx *x, const ch_oc_state *st, const char *code, const ch
         ch_conn_free(c);
         return;
     }
+
+    /* A disconnect that began while the code was exchanged has purged (or
+     * is purging) the connection: the tokens just stored must not outlive
+     * it. */
+    ch_conn *now = NULL;
+    int32_t nrc = ch_conn_get(st->tenant, st->conn, &now);
+    if (nrc == C360_ENOTFOUND || (nrc == C360_OK && strcmp(now->state, CH_CONN_STATE_DISABLED) == 0)) {
+        ch_conn_free(now);
+        (void)ch_oauth_forget_connection(st->tenant, st->conn);
+        audit_connect(x, st, token_name, "error:connection_disabled");
+        if (return_url[0]) back_to(x, return_url, "error", st->conn, "disabled");
+        else fail(x, 409, "connection_disabled", "The connection was disconnected meanwhile.");
+        ch_conn_free(c);
+        return;
+    }
+    ch_conn_free(now);
 
     /* Connected: a connection waiting for (re-)authorisation, or failing,
      * is active again. A paused or disabled one keeps its state: the

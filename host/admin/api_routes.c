@@ -17,25 +17,20 @@
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
 
-static int tenant_found(ch_actx *x)
+/* The destinations of source connection src (free with
+ * ch_conn_ids_free): 0, or -1 after answering (no such source, or the
+ * list cannot be read). */
+static int route_dsts(ch_actx *x, const char *src, char ***dsts, size_t *n)
 {
-    int e = ch_tenant_exists(x->tenant);
-    if (e < 0) ch_aerr_status(x, C360_EIO, "tenant");
-    else if (e == 0) ch_aerr(x, 404, "tenant_not_found", "no tenant %s", x->tenant);
-    return e == 1;
-}
-
-static ch_conn *get_conn(ch_actx *x, const char *id, const char *what)
-{
-    ch_conn *c = NULL;
-    int32_t st = ch_conn_get(x->tenant, id, &c);
-    if (st == C360_OK) return c;
-    if (st == C360_ENOTFOUND) {
-        if (tenant_found(x)) ch_aerr(x, 404, "not_found", "no %s connection %s", what, id);
-    } else {
-        ch_aerr_status(x, st, "connection");
+    ch_conn *c = ch_aconn_get(x, src, "source");
+    if (!c) return -1;
+    ch_conn_free(c);
+    int32_t st = ch_conn_route_list(x->tenant, src, dsts, n);
+    if (st != C360_OK) {
+        ch_aerr_status(x, st, "routes");
+        return -1;
     }
-    return NULL;
+    return 0;
 }
 
 static json_t *route_json(const char *src, const char *dst, const char *mapping)
@@ -50,16 +45,10 @@ static void h_list(ch_actx *x)
     ch_apage pg;
     if (ch_apage_parse(x, LIST_DEFAULT, LIST_MAX, &pg) != 0) return;
     const char *src = ch_aparam(x, "conn");
-    ch_conn *c = get_conn(x, src, "source");
-    if (!c) return;
-    ch_conn_free(c);
     char **dsts;
     size_t n;
-    int32_t st = ch_conn_route_list(x->tenant, src, &dsts, &n);
-    if (st != C360_OK) {
-        ch_aerr_status(x, st, "routes");
-        return;
-    }
+    if (route_dsts(x, src, &dsts, &n) != 0) return;
+    int32_t st = C360_OK;
     json_t *page;
     char next[CH_ID_MAX + 1];
     ch_apage_ids(dsts, n, &pg, &page, next, sizeof next);
@@ -120,7 +109,7 @@ static void h_put(ch_actx *x)
             goto out;
         }
     }
-    if (!(s = get_conn(x, src, "source")) || !(d = get_conn(x, dst, "destination"))) goto out;
+    if (!(s = ch_aconn_get(x, src, "source")) || !(d = ch_aconn_get(x, dst, "destination"))) goto out;
     if (strcmp(src, dst) == 0) {
         ch_aerr(x, 422, "invalid_route", "a connection cannot be its own destination");
         goto out;
@@ -157,16 +146,9 @@ out:
 static void h_delete(ch_actx *x)
 {
     const char *src = ch_aparam(x, "conn"), *dst = ch_aparam(x, "dst");
-    ch_conn *s = get_conn(x, src, "source");
-    if (!s) return;
-    ch_conn_free(s);
     char **dsts;
     size_t n;
-    int32_t st = ch_conn_route_list(x->tenant, src, &dsts, &n);
-    if (st != C360_OK) {
-        ch_aerr_status(x, st, "routes");
-        return;
-    }
+    if (route_dsts(x, src, &dsts, &n) != 0) return;
     int found = 0;
     for (size_t i = 0; i < n && !found; i++) found = strcmp(dsts[i], dst) == 0;
     ch_conn_ids_free(dsts, n);
@@ -174,7 +156,7 @@ static void h_delete(ch_actx *x)
         ch_aerr(x, 404, "not_found", "connection %s has no route to %s", src, dst);
         return;
     }
-    st = ch_conn_route_remove(x->tenant, src, dst, x->who.actor, x->request_id);
+    int32_t st = ch_conn_route_remove(x->tenant, src, dst, x->who.actor, x->request_id);
     if (st != C360_OK) {
         ch_aerr_status(x, st, "route");
         return;

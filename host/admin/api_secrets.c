@@ -25,30 +25,13 @@
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
 
-static int tenant_found(ch_actx *x)
-{
-    int e = ch_tenant_exists(x->tenant);
-    if (e < 0) ch_aerr_status(x, C360_EIO, "tenant");
-    else if (e == 0) ch_aerr(x, 404, "tenant_not_found", "no tenant %s", x->tenant);
-    return e == 1;
-}
-
 /* The connection of the path exists in this tenant (else answered). */
 static int conn_found(ch_actx *x)
 {
-    const char *id = ch_aparam(x, "conn");
-    ch_conn *c = NULL;
-    int32_t st = ch_conn_get(x->tenant, id, &c);
-    if (st == C360_OK) {
-        ch_conn_free(c);
-        return 1;
-    }
-    if (st == C360_ENOTFOUND) {
-        if (tenant_found(x)) ch_aerr(x, 404, "not_found", "no connection %s", id);
-    } else {
-        ch_aerr_status(x, st, "connection");
-    }
-    return 0;
+    ch_conn *c = ch_aconn_get(x, ch_aparam(x, "conn"), NULL);
+    if (!c) return 0;
+    ch_conn_free(c);
+    return 1;
 }
 
 static int reserved(const char *name) { return strncmp(name, "oauth:", 6) == 0; }

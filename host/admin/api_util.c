@@ -9,8 +9,10 @@
 
 #include "api.h"
 #include "audit.h"
+#include "conns.h"
 #include "connector_api.h"
 #include "log.h"
+#include "tenants.h"
 #include "util.h"
 
 const char *ch_role_name(ch_role r)
@@ -394,4 +396,28 @@ void ch_aaudit(ch_actx *x, const char *tenant, const char *conn, const char *act
     if (st != C360_OK)
         ch_log(CH_LOG_ERROR, "cannot write an admin audit entry", "action", action,
                "status", c360_strstatus(st), "req", x->request_id, NULL);
+}
+
+int ch_atenant_found(ch_actx *x)
+{
+    int e = ch_tenant_exists(x->tenant);
+    if (e < 0) ch_aerr_status(x, C360_EIO, "tenant");
+    else if (e == 0) ch_aerr(x, 404, "tenant_not_found", "no tenant %s", x->tenant);
+    return e == 1;
+}
+
+ch_conn *ch_aconn_get(ch_actx *x, const char *id, const char *what)
+{
+    ch_conn *c = NULL;
+    int32_t st = ch_conn_get(x->tenant, id, &c);
+    if (st == C360_OK) return c;
+    /* A missing connection of a missing tenant is the tenant's 404: the
+     * caller learns which part of the path is wrong. */
+    if (st == C360_ENOTFOUND) {
+        if (ch_atenant_found(x))
+            ch_aerr(x, 404, "not_found", "no %s%sconnection %s", what ? what : "", what ? " " : "", id);
+    } else {
+        ch_aerr_status(x, st, "connection");
+    }
+    return NULL;
 }

@@ -27,6 +27,15 @@ static const ch_keyring *g_kr;
 
 void ch_apikeys_init(const ch_keyring *kr) { g_kr = kr; }
 
+int ch_admin_derive_key(const char ctx[8], unsigned char out[32])
+{
+    const char *kid = g_kr ? ch_keyring_active_id(g_kr) : NULL;
+    const unsigned char *k = kid ? ch_keyring_key(g_kr, kid) : NULL;
+    if (!k) return -1;
+    crypto_kdf_derive_from_key(out, 32, 2, ctx, k);
+    return 0;
+}
+
 /* The hashing key for keyring key `kid`: derived, so the keyring key itself
  * never meets API-key material. */
 static int hash_key(const char *kid, unsigned char out[32])

@@ -30,6 +30,10 @@ struct ch_keyring;
 
 /* Makes the keyring available (c360d start-up; NULL detaches). */
 void ch_apikeys_init(const struct ch_keyring *kr);
+/* A 32-byte key for the admin API's own keyed hashes, derived from the
+ * keyring's active key under an 8-character context (crypto_kdf). -1 when
+ * no keyring is set. */
+int ch_admin_derive_key(const char ctx[8], unsigned char out[32]);
 
 typedef struct ch_apikey_info {
     char id[CH_ID_MAX + 1];
@@ -62,8 +66,9 @@ int32_t ch_apikey_revoke(const char *id);
 /* Deletes every key of a tenant (tenant deletion). */
 int32_t ch_apikey_delete_tenant(const char *tenant);
 /* Start-up: when no valid operator key exists, creates one and writes its
- * text to path (mode 0600, created exclusively; an existing file is
- * replaced only if it holds no valid key). *created is 1 when it did. */
+ * text to path (mode 0600, written to a temporary file and renamed over
+ * whatever was there: it only happens when no valid operator key exists,
+ * so an older file holds nothing usable). *created is 1 when it did. */
 int32_t ch_apikey_bootstrap(const char *path, int *created);
 
 #endif

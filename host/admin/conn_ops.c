@@ -65,6 +65,39 @@ typedef struct dc_job {
     char error[CH_CALL_ERROR_MAX];
 } dc_job;
 
+/* Disconnect callbacks still running on their helper threads (one that
+ * overran its deadline keeps running): the daemon must not close
+ * instances or unload plugins under them (ch_conn_ops_wait_idle). */
+static pthread_mutex_t g_live_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_live_cv = PTHREAD_COND_INITIALIZER;
+static unsigned g_live;
+
+static void live_add(int d)
+{
+    pthread_mutex_lock(&g_live_mu);
+    g_live = (unsigned)((int)g_live + d);
+    if (g_live == 0) pthread_cond_broadcast(&g_live_cv);
+    pthread_mutex_unlock(&g_live_mu);
+}
+
+unsigned ch_conn_ops_wait_idle(int64_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&g_live_mu);
+    while (g_live > 0)
+        if (pthread_cond_timedwait(&g_live_cv, &g_live_mu, &ts) != 0) break;
+    unsigned left = g_live;
+    pthread_mutex_unlock(&g_live_mu);
+    return left;
+}
+
 static void job_unref(dc_job *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -100,6 +133,7 @@ static void *dc_main(void *arg)
     pthread_cond_signal(&j->cv);
     pthread_mutex_unlock(&j->mu);
     job_unref(j);
+    live_add(-1);
     return NULL;
 }
 
@@ -161,9 +195,11 @@ static void run_disconnect(ch_admin *a, const char *tenant, const char *conn,
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    live_add(1);
     int rc = pthread_create(&th, &at, dc_main, j);
     pthread_attr_destroy(&at);
     if (rc != 0) {
+        live_add(-1);
         ch_instance_release(inst);
         j->refs = 1;
         job_unref(j);
@@ -334,17 +370,16 @@ int32_t ch_conn_disconnect(ch_admin *a, const char *tenant, const char *conn, co
     int was_disabled = strcmp(c->state, CH_CONN_STATE_DISABLED) == 0;
     ch_conn_free(c);
 
-    st = ch_conn_gone_mark(conn);
+    st = ch_conn_gone_mark(tenant, conn);
     if (st != C360_OK) return st;
     int64_t marked = ch_monotonic_ms();
-    /* Already disabled (a retried disconnect): the settle has run before,
-     * or the workers were dropping its items anyway. */
-    if (!was_disabled) {
-        st = ch_conn_set_state(tenant, conn, CH_CONN_STATE_DISABLED, "disconnecting", actor,
-                               request_id);
-        if (st == C360_ENOTFOUND) st = C360_OK; /* purged meanwhile: finish */
-        if (st != C360_OK) return st;
-    }
+    /* Closed in every case (idempotent), so nothing can re-enable it from
+     * here on. Already disabled (a retried disconnect, a tenant delete):
+     * the settle has run before, or the workers were dropping its items
+     * anyway. */
+    st = ch_conn_close(tenant, conn, "disconnecting", actor, request_id);
+    if (st == C360_ENOTFOUND) st = C360_OK; /* purged meanwhile: finish */
+    if (st != C360_OK) return st;
     (void)ch_sched_remove(tenant, conn); /* set_state did it; belt and braces */
 
     if (a) run_disconnect(a, tenant, conn, request_id, out, sizeof out);

@@ -27,4 +27,10 @@ int32_t ch_conn_disconnect(ch_admin *a, const char *tenant, const char *conn,
                            const char *actor, const char *request_id,
                            char *outcome, size_t cap);
 
+/* Waits up to timeout_ms for every disconnect callback still running on
+ * its helper thread (one that overran its deadline) to return; returns how
+ * many still run. c360d calls it before it closes instances and unloads
+ * plugins, and skips the unloading if any still run. */
+unsigned ch_conn_ops_wait_idle(int64_t timeout_ms);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "apikeys.h"
 #include "util.h"
 
 #define RUN_DIGITS_MAX 256
@@ -80,14 +81,20 @@ int ch_dsr_subject_parse(const char *email, const char *phone, ch_dsr_subject *s
 
 void ch_dsr_subject_ref(const ch_dsr_subject *s, char *out, size_t cap)
 {
-    unsigned char h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    static const char dom[] = "c360/dsr/v1";
-    crypto_hash_sha256_update(&st, (const unsigned char *)dom, sizeof dom);
-    crypto_hash_sha256_update(&st, (const unsigned char *)s->email, strlen(s->email) + 1);
-    crypto_hash_sha256_update(&st, (const unsigned char *)s->phone, strlen(s->phone) + 1);
-    crypto_hash_sha256_final(&st, h);
+    /* Keyed (HMAC under a key derived from the master keyring): an
+     * unkeyed hash of a phone number is reversed by trying them all. */
+    unsigned char key[32], h[crypto_auth_hmacsha256_BYTES];
+    if (ch_admin_derive_key("c360dsr1", key) != 0) {
+        /* No keyring (unit tests): a fixed key, stable like the real one. */
+        memset(key, 0, sizeof key);
+        memcpy(key, "c360dsr1", 8);
+    }
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)s->email, strlen(s->email) + 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)s->phone, strlen(s->phone) + 1);
+    crypto_auth_hmacsha256_final(&st, h);
     char hex[17];
     sodium_bin2hex(hex, sizeof hex, h, 8);
     snprintf(out, cap, "subject:%s", hex);

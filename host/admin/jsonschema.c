@@ -408,6 +408,18 @@ static int stop(const js_run *r, const js_sink *s)
     return r->broken || r->exhausted || s->n >= s->max;
 }
 
+/* Removes an incomplete UTF-8 sequence at the end of s (from a cut). */
+static void utf8_trim(char *s)
+{
+    size_t n = strlen(s);
+    size_t i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && n - i < 3) i--;
+    if (i == 0) return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (lead >= 0x80 && (n - (i - 1)) < want) s[i - 1] = '\0';
+}
+
 static void fail(js_sink *s, const js_path *p, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(js_sink *s, const js_path *p, const char *fmt, ...)
@@ -422,6 +434,11 @@ static void fail(js_sink *s, const js_path *p, const char *fmt, ...)
     va_end(ap);
     char path[CH_JS_PATH_MAX + 64];
     snprintf(path, sizeof path, "%s%.*s", s->prefix, (int)p->len, p->buf);
+    /* A cut (long path, quoted pattern) may split a UTF-8 sequence, which
+     * Jansson refuses: back off to a character boundary, never drop the
+     * error. */
+    utf8_trim(path);
+    utf8_trim(msg);
     json_array_append_new(s->errors, json_pack("{s:s,s:s}", "path", path, "message", msg));
 }
 

@@ -360,7 +360,7 @@ static int32_t disconnect_all(ch_admin *a, const char *tenant, const char *actor
      * with a thousand connections takes seconds, not half an hour. */
     int disabled = 0;
     for (size_t i = 0; i < j.n; i++) {
-        int32_t s = ch_conn_set_state(tenant, j.ids[i], CH_CONN_STATE_DISABLED, "tenant deleted",
+        int32_t s = ch_conn_close(tenant, j.ids[i], "tenant deleted",
                                       actor, rid);
         if (s == C360_OK) disabled++;
     }

@@ -25,14 +25,17 @@
 
 static ch_script s_state = CH_SCRIPT(LUA_LIVE "return live(KEYS[1])\n");
 
-/* KEYS[1] hash. ARGV: name, limits, retention_days, now. Returns 0 when
+/* KEYS[1] hash, KEYS[2] the tenant's audit head (a deleted tenant of the
+ * same id left its chain: the new one starts reading after it, audit_from).
+ * ARGV: name, limits, retention_days, now. Returns 0 when
  * created, else live() of the existing one (1 or 2). */
 static ch_script s_create = CH_SCRIPT(
     LUA_LIVE
     "local l = live(KEYS[1])\n"
     "if l ~= 0 then return l end\n"
+    "local from = redis.call('HGET', KEYS[2], 'seq') or '0'\n"
     "redis.call('HSET', KEYS[1], 'name', ARGV[1], 'limits', ARGV[2], 'retention_days', ARGV[3],\n"
-    "           'version', 1, 'created_ms', ARGV[4], 'updated_ms', ARGV[4])\n"
+    "           'version', 1, 'created_ms', ARGV[4], 'updated_ms', ARGV[4], 'audit_from', from)\n"
     "return 0\n");
 
 /* KEYS[1] hash. ARGV: expected version (decimal text, '' = any), now,
@@ -154,6 +157,8 @@ static ch_tenant *from_hash(const char *id, const redisReply *r)
             else json_decref(l);
         } else if (strcmp(f, "retention_days") == 0) {
             t->retention_days = (uint32_t)parse_i64(v);
+        } else if (strcmp(f, "audit_from") == 0) {
+            t->audit_from = (uint64_t)parse_i64(v);
         } else if (strcmp(f, "version") == 0) {
             t->version = (uint64_t)parse_i64(v);
         } else if (strcmp(f, "created_ms") == 0) {
@@ -241,10 +246,12 @@ int32_t ch_tenant_create(const char *id, const char *name, const json_t *limits,
     snprintf(ret, sizeof ret, "%" PRIu32, retention_days);
     snprintf(now, sizeof now, "%" PRId64, ch_now_ms());
     char *k = ch_key_tenant(id, "tenant");
-    const char *argv[] = {k, name, lim, ret, now};
+    char *kh = ch_key_tenant(id, "audit:head");
+    const char *argv[] = {k, kh, name, lim, ret, now};
     long long res = 0;
-    int32_t st = int_reply("create", ch_rconn_eval(&s_create, 1, 5, argv, NULL), &res);
+    int32_t st = int_reply("create", ch_rconn_eval(&s_create, 2, 6, argv, NULL), &res);
     free(k);
+    free(kh);
     free(lim);
     if (st != C360_OK) return st;
     if (res == CH_TENANT_DELETING) return C360_ECONFLICT;

@@ -2,7 +2,7 @@
  *
  *   c360:{t:T}:tenant         hash: name, limits (JSON object text),
  *                             retention_days, version, created_ms,
- *                             updated_ms; `deleting` (= 1) while the
+ *                             updated_ms, audit_from; `deleting` (= 1) while the
  *                             tenant is being purged (tenant_purge.h)
  *   c360:{t:T}:plugins        hash: plugin -> JSON {"enabled":bool,
  *                             "max_connections":n (0 = no limit),
@@ -42,6 +42,10 @@ typedef struct ch_tenant {
     char name[CH_TENANT_NAME_MAX + 1];
     json_t *limits;           /* owned object, never NULL */
     uint32_t retention_days;  /* 0 = keep (the operator's default applies) */
+    uint64_t audit_from;      /* the audit chain's seq when the tenant was
+                                 created: entries up to it belong to a
+                                 deleted tenant of the same id, which the
+                                 new tenant's keys never see */
     uint64_t version;
     int64_t created_ms;
     int64_t updated_ms;

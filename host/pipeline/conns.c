@@ -42,11 +42,15 @@ static ch_script s_put = CH_SCRIPT(
     "redis.call('SADD', KEYS[2], ARGV[1])\n"
     "return {ver, created, redis.call('HGET', KEYS[1], 'state')}\n");
 
-/* KEYS[1] conn hash. ARGV: state, cause, now. Returns the ticks flag, or
- * -1 when the connection does not exist. */
+/* KEYS[1] conn hash. ARGV: state, cause, now, close ("1": the connection
+ * is being disconnected; it is marked `closing` and no later state change
+ * may take it out of `disabled`). Returns the ticks flag, -1 when the
+ * connection does not exist, -2 when it is closing. */
 static ch_script s_state = CH_SCRIPT(
     "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end\n"
+    "if ARGV[4] ~= '1' and redis.call('HGET', KEYS[1], 'closing') == '1' then return -2 end\n"
     "redis.call('HSET', KEYS[1], 'state', ARGV[1], 'cause', ARGV[2], 'updated_ms', ARGV[3])\n"
+    "if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'closing', '1') end\n"
     "return tonumber(redis.call('HGET', KEYS[1], 'ticks') or '0')\n");
 
 static const char *const k_states[] = {
@@ -211,7 +215,12 @@ int32_t ch_conn_put(const ch_conn_spec *s, const char *actor, const char *reques
         !ch_conns_actor_valid(actor) || s->config_len > CH_CONN_CONFIG_MAX ||
         (!s->config && s->config_len) || !name_valid(s->name))
         return C360_EINVAL;
-    int32_t st = claim_id(s->tenant, s->id);
+    /* A disconnected id stays its owner's while its mark lives. */
+    int other = 0;
+    int32_t st = ch_conn_gone_other_owner(s->tenant, s->id, &other);
+    if (st != C360_OK) return st;
+    if (other) return C360_ECONFLICT;
+    st = claim_id(s->tenant, s->id);
     if (st != C360_OK) return st;
 
     char *kc = ch_key_tenant(s->tenant, "conn:%s", s->id);
@@ -369,8 +378,9 @@ int32_t ch_conn_list(const char *tenant, char ***ids, size_t *n)
     return st;
 }
 
-int32_t ch_conn_set_state(const char *tenant, const char *id, const char *state,
-                          const char *cause, const char *actor, const char *request_id)
+static int32_t set_state(const char *tenant, const char *id, const char *state,
+                         const char *cause, const char *actor, const char *request_id,
+                         int close)
 {
     if (!ch_id_valid(tenant) || !ch_id_valid(id) || !ch_conn_state_valid(state) ||
         !ch_conns_actor_valid(actor))
@@ -379,14 +389,14 @@ int32_t ch_conn_set_state(const char *tenant, const char *id, const char *state,
     clean_cause(cause, c, sizeof c);
     snprintf(now, sizeof now, "%lld", (long long)ch_now_ms());
     char *k = ch_key_tenant(tenant, "conn:%s", id);
-    const char *argv[4] = {k, state, c, now};
-    redisReply *r = ch_rconn_eval(&s_state, 1, 4, argv, NULL);
+    const char *argv[5] = {k, state, c, now, close ? "1" : "0"};
+    redisReply *r = ch_rconn_eval(&s_state, 1, 5, argv, NULL);
     free(k);
     int32_t st;
     long long ticks = 0;
     if (r && r->type == REDIS_REPLY_INTEGER) {
         ticks = r->integer;
-        st = ticks < 0 ? C360_ENOTFOUND : C360_OK;
+        st = ticks == -1 ? C360_ENOTFOUND : ticks == -2 ? C360_ECONFLICT : C360_OK;
     } else {
         st = ch_conns_io("set-state", r);
     }
@@ -396,7 +406,19 @@ int32_t ch_conn_set_state(const char *tenant, const char *id, const char *state,
     if (st != C360_OK) st = ch_conns_io("connstatus", NULL);
     if (st == C360_OK) st = ch_conns_sched(tenant, id, ticks == 1 && state_schedules(state));
     if (st == C360_OK) st = ch_conn_publish_changed(tenant, id);
-    ch_conns_audit(tenant, id, actor, "connection.state", state,
+    ch_conns_audit(tenant, id, actor, close ? "connection.close" : "connection.state", state,
                    st == C360_OK ? "ok" : "error:io", request_id);
     return st;
+}
+
+int32_t ch_conn_set_state(const char *tenant, const char *id, const char *state,
+                          const char *cause, const char *actor, const char *request_id)
+{
+    return set_state(tenant, id, state, cause, actor, request_id, 0);
+}
+
+int32_t ch_conn_close(const char *tenant, const char *id, const char *cause, const char *actor,
+                      const char *request_id)
+{
+    return set_state(tenant, id, CH_CONN_STATE_DISABLED, cause, actor, request_id, 1);
 }

@@ -18,6 +18,7 @@
  *   c360:{sched}:due           zset: "T/c" -> next tick (membership only;
  *                              the scheduler, P3, owns the scores after
  *                              the first one)
+ *   c360:{idx}:gone-owner      hash: connection id -> owner tag (below)
  *   c360:{idx}:gone            zset: connection id -> expiry (Unix ms) of
  *                              its tombstone: a disconnected connection's
  *                              webhooks answer 410 until then. Ids only:
@@ -160,6 +161,15 @@ int32_t ch_conn_set_state(const char *tenant, const char *id,
                           const char *state, const char *cause,
                           const char *actor, const char *request_id);
 
+/* The first step of a disconnect: state `disabled` (like ch_conn_set_state)
+ * and the connection marked closing, after which ch_conn_set_state answers
+ * C360_ECONFLICT and changes nothing: a resume, an OAuth callback or a
+ * plugin's status report racing the disconnect cannot re-enable webhooks
+ * or ticks of a connection that is being purged. Audited as
+ * connection.close. */
+int32_t ch_conn_close(const char *tenant, const char *id, const char *cause,
+                      const char *actor, const char *request_id);
+
 /* Routes: records of source `src` are delivered to destination `dst`
  * (both connections of the same tenant, which must exist; the caller has
  * checked the capabilities). Adding an existing route or removing a
@@ -228,16 +238,24 @@ int32_t ch_conn_purge(const char *tenant, const char *id, const char *actor,
 /* Tombstones (conns_gone.c). A disconnected connection is marked gone
  * before anything of it is deleted, for CH_CONN_GONE_TTL_MS: the ingress
  * answers 410 to its webhook URL meanwhile (conncache.h caches the set),
- * instead of the 404 of an id that never existed. The mark names only the
- * connection id, in an {idx} key: no tenant data, and not a tenant key.
- * ch_conn_put of a new connection with that id clears it. */
+ * instead of the 404 of an id that never existed. The mark names the
+ * connection id, in {idx} keys, and its owner only as a hash tag: no tenant
+ * id, and not a tenant key. Meanwhile only the same tenant may create a
+ * connection with that id (ch_conn_put answers C360_ECONFLICT to any
+ * other): a provider that was never unsubscribed keeps getting 410 and its
+ * data never reaches another tenant. ch_conn_put of the owner's new
+ * connection with that id clears it. */
 #define CH_CONN_GONE_KEY "c360:{idx}:gone"
-#define CH_CONN_GONE_TTL_MS (30LL * 86400 * 1000)
-/* Marks id gone (expiry now + TTL) and drops expired marks. Publishes no
- * change: the caller's next conns change (state, purge) does. */
-int32_t ch_conn_gone_mark(const char *id);
+#define CH_CONN_GONE_OWNER_KEY "c360:{idx}:gone-owner"
+#define CH_CONN_GONE_TTL_MS (180LL * 86400 * 1000)
+/* Marks id gone (expiry now + TTL) for its owner `tenant`, and drops
+ * expired marks. Publishes no change: the caller's next conns change
+ * (state, purge) does. */
+int32_t ch_conn_gone_mark(const char *tenant, const char *id);
 /* Removes the mark (C360_OK if there was none). */
 int32_t ch_conn_gone_clear(const char *id);
+/* *other = 1 if id carries a live mark of a tenant other than `tenant`. */
+int32_t ch_conn_gone_other_owner(const char *tenant, const char *id, int *other);
 /* *expires_ms = the mark's expiry, 0 if unmarked or expired. */
 int32_t ch_conn_gone_get(const char *id, int64_t *expires_ms);
 

@@ -55,6 +55,19 @@ static int kept(const char *name)
            strncmp(name, "x-", 2) == 0 || strncmp(name, "webhook-", 8) == 0;
 }
 
+/* Headers that carry a shared secret in clear (X-Gitlab-Token, X-Api-Key,
+ * X-Auth-Token, ...) are verified on arrival and never stored: stored
+ * headers come back in dead letters, replays and data-subject exports,
+ * which tenant viewers may read. Signatures (HMAC outputs) are kept. */
+static int secret_bearing(const char *name)
+{
+    static const char *const words[] = {"token", "secret", "key", "auth", "password",
+                                        "passwd", "cookie", "credential", "session"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strstr(name, words[i])) return 1;
+    return 0;
+}
+
 /* JSON string body of s (no quotes) into out; returns the length, or
  * (size_t)-1 when it does not fit. Bytes >= 0x80 are escaped as \u00XX
  * (read as Latin-1): header values are not promised to be UTF-8, and the
@@ -92,7 +105,7 @@ void ing_kept_headers_json(ch_ingress *ing)
     size_t len = 1, nkept = 0;
     o[0] = '{';
     for (size_t i = 0; i < ing->nhv && nkept < CH_INGRESS_KEEP_HEADERS; i++) {
-        if (!kept(ing->hv[i].name)) continue;
+        if (!kept(ing->hv[i].name) || secret_bearing(ing->hv[i].name)) continue;
         /* "name":"value" plus a comma and the closing brace must fit;
          * a header that does not is left out whole. */
         size_t start = len;

@@ -112,40 +112,58 @@ static inline void af_stop(af_env *e)
     fx_redis_stop();
 }
 
-/* One request through the dispatcher. key may be NULL (no Authorization).
- * Returns the JSON answer (new reference, NULL for an empty or non-JSON
- * body) and the status. Content-Type is application/json when a body is
- * given. */
+/* One request as the dispatcher sees it: the context and the strings it
+ * points to, which must outlive the dispatch. */
+typedef struct af_call {
+    ch_actx x;
+    char path[512], query[4096], rid[40], auth[256];
+} af_call;
+
+/* Runs one request through the dispatcher. key may be NULL (no
+ * Authorization); Content-Type is ctype, or application/json, when a body
+ * is given. The caller reads c->x (status, resp, raw, headers) and then
+ * calls ch_actx_clear(&c->x). */
+static inline void af_call_run(af_env *e, af_call *c, const char *key, const char *method,
+                               const char *target, const char *body, const char *ctype,
+                               const char *if_match)
+{
+    memset(c, 0, sizeof *c);
+    const char *q = strchr(target, '?');
+    if (q) {
+        snprintf(c->path, sizeof c->path, "%.*s", (int)(q - target), target);
+        snprintf(c->query, sizeof c->query, "%s", q + 1);
+    } else {
+        snprintf(c->path, sizeof c->path, "%s", target);
+    }
+    /* atomic: some tests send requests from several threads at once */
+    int n = __atomic_add_fetch(&e->nreq, 1, __ATOMIC_RELAXED);
+    snprintf(c->rid, sizeof c->rid, "afreq%08d", n);
+    if (key) snprintf(c->auth, sizeof c->auth, "Bearer %s", key);
+    c->x.method = method;
+    c->x.path = c->path;
+    c->x.query = c->query;
+    c->x.request_id = c->rid;
+    c->x.remote_ip = "127.0.0.1";
+    c->x.content_type = body ? (ctype ? ctype : "application/json") : NULL;
+    c->x.if_match = if_match;
+    c->x.body = (const uint8_t *)(body ? body : "");
+    c->x.body_len = body ? strlen(body) : 0;
+    ch_admin_dispatch(e->admin, &c->x, key ? c->auth : NULL);
+}
+
+/* One request through the dispatcher (see af_call_run). Returns the JSON
+ * answer (new reference, NULL for an empty or non-JSON body) and the
+ * status. */
 static inline json_t *af_req_full(af_env *e, const char *key, const char *method,
                                   const char *target, const char *body, const char *ctype,
                                   const char *if_match, int *status)
 {
-    char path[512], query[1024] = "", rid[40], auth[256] = "";
-    const char *q = strchr(target, '?');
-    if (q) {
-        snprintf(path, sizeof path, "%.*s", (int)(q - target), target);
-        snprintf(query, sizeof query, "%s", q + 1);
-    } else {
-        snprintf(path, sizeof path, "%s", target);
-    }
-    snprintf(rid, sizeof rid, "afreq%08d", ++e->nreq);
-    if (key) snprintf(auth, sizeof auth, "Bearer %s", key);
-    ch_actx x;
-    memset(&x, 0, sizeof x);
-    x.method = method;
-    x.path = path;
-    x.query = query;
-    x.request_id = rid;
-    x.remote_ip = "127.0.0.1";
-    x.content_type = body ? (ctype ? ctype : "application/json") : NULL;
-    x.if_match = if_match;
-    x.body = (const uint8_t *)(body ? body : "");
-    x.body_len = body ? strlen(body) : 0;
-    ch_admin_dispatch(e->admin, &x, key ? auth : NULL);
-    *status = x.status;
-    json_t *out = x.resp ? json_incref(x.resp) : NULL;
-    if (!out && x.raw) out = json_loadb(x.raw, x.raw_len, 0, NULL);
-    ch_actx_clear(&x);
+    af_call c;
+    af_call_run(e, &c, key, method, target, body, ctype, if_match);
+    *status = c.x.status;
+    json_t *out = c.x.resp ? json_incref(c.x.resp) : NULL;
+    if (!out && c.x.raw) out = json_loadb(c.x.raw, c.x.raw_len, 0, NULL);
+    ch_actx_clear(&c.x);
     return out;
 }
 

@@ -107,8 +107,12 @@ static void test_auth_throttle(void)
         json_decref(j);
     }
     CHECK(got429 >= 2);
-    /* Even a good key is refused from a blocked address... */
+    /* A good key still passes from a blocked address (behind a proxy all
+     * clients share one), while bad ones keep getting 429... */
     json_t *j = af_req(&e, e.op_key, "GET", "/v1/me", NULL, &st);
+    CHECK(st == 200);
+    json_decref(j);
+    j = af_req(&e, "c360k_nope", "GET", "/v1/me", NULL, &st);
     CHECK(st == 429);
     json_decref(j);
     /* ...and the block is audited in the system chain. */
@@ -131,7 +135,7 @@ static void test_auth_throttle(void)
         }
         json_decref(j);
     }
-    CHECK(ok >= 2 && ok <= 3);
+    CHECK(ok >= 1 && ok <= 3); /* the good key above took one */
     CHECK(limited >= 3);
     af_stop(&e);
 }

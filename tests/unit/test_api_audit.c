@@ -8,32 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_fixture.h"
-#include "audit.h"
+#define AT_ENV (&E)
+#include "api_test_util.h"
 #include "check.h"
 
 static af_env E;
 static char k_admin[CH_APIKEY_TEXT_MAX], k_view[CH_APIKEY_TEXT_MAX], k_other[CH_APIKEY_TEXT_MAX];
-
-static const char *code_of(json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
-
-static json_t *req(const char *key, const char *path, int *st)
-{
-    return af_req(&E, key, "GET", path, NULL, st);
-}
-
-static int status_of(const char *key, const char *path)
-{
-    int st;
-    json_decref(req(key, path, &st));
-    return st;
-}
-
-static size_t nitems(json_t *page) { return json_array_size(json_object_get(page, "items")); }
-static json_t *item(json_t *page, size_t i) { return json_array_get(json_object_get(page, "items"), i); }
 
 static void append(const char *tenant, int64_t ts, const char *actor, const char *action,
                    const char *target)
@@ -60,11 +40,11 @@ static void seed(void)
 static void test_list(void)
 {
     int st;
-    json_t *p = req(k_view, "/v1/tenants/ta/audit", &st);
+    json_t *p = GET(k_view, "/v1/tenants/ta/audit", &st);
     CHECK(st == 200);
-    CHECK(nitems(p) == 12);
+    CHECK(at_nitems(p) == 12);
     CHECK(json_is_null(json_object_get(p, "next_cursor")));
-    json_t *first = item(p, 0);
+    json_t *first = at_item(p, 0);
     CHECK(json_integer_value(json_object_get(first, "seq")) == 12);
     CHECK(json_integer_value(json_object_get(first, "ts_ms")) == 12000);
     CHECK(json_object_get(first, "ts") == NULL);
@@ -74,57 +54,43 @@ static void test_list(void)
     CHECK_STR(json_string_value(json_object_get(first, "request_id")), "r1");
     CHECK(json_string_length(json_object_get(first, "hash")) == 64);
     CHECK(json_string_length(json_object_get(first, "prev_hash")) == 64);
-    CHECK(json_integer_value(json_object_get(item(p, 11), "seq")) == 1);
+    CHECK(json_integer_value(json_object_get(at_item(p, 11), "seq")) == 1);
     json_decref(p);
 
-    p = req(k_view, "/v1/tenants/ta/audit?actor=apikey:odd", &st);
-    CHECK(st == 200 && nitems(p) == 6);
+    CHECK(COUNT(k_view, "/v1/tenants/ta/audit?actor=apikey:odd") == 6);
+    CHECK(COUNT(k_view, "/v1/tenants/ta/audit?action=connection.delete") == 4);
+    p = GET(k_view, "/v1/tenants/ta/audit?action=connection.delete&actor=apikey%3Aeven", &st);
+    CHECK(st == 200 && at_nitems(p) == 2); /* 6 and 12 */
+    CHECK(json_integer_value(json_object_get(at_item(p, 0), "seq")) == 12);
+    CHECK(json_integer_value(json_object_get(at_item(p, 1), "seq")) == 6);
     json_decref(p);
-    p = req(k_view, "/v1/tenants/ta/audit?action=connection.delete", &st);
-    CHECK(st == 200 && nitems(p) == 4);
+    p = GET(k_view, "/v1/tenants/ta/audit?since_ms=3000&until_ms=6000", &st);
+    CHECK(st == 200 && at_nitems(p) == 3); /* 3, 4, 5 */
+    CHECK(json_integer_value(json_object_get(at_item(p, 0), "ts_ms")) == 5000);
+    CHECK(json_integer_value(json_object_get(at_item(p, 2), "ts_ms")) == 3000);
     json_decref(p);
-    p = req(k_view, "/v1/tenants/ta/audit?action=connection.delete&actor=apikey%3Aeven", &st);
-    CHECK(st == 200 && nitems(p) == 2); /* 6 and 12 */
-    CHECK(json_integer_value(json_object_get(item(p, 0), "seq")) == 12);
-    CHECK(json_integer_value(json_object_get(item(p, 1), "seq")) == 6);
-    json_decref(p);
-    p = req(k_view, "/v1/tenants/ta/audit?since_ms=3000&until_ms=6000", &st);
-    CHECK(st == 200 && nitems(p) == 3); /* 3, 4, 5 */
-    CHECK(json_integer_value(json_object_get(item(p, 0), "ts_ms")) == 5000);
-    CHECK(json_integer_value(json_object_get(item(p, 2), "ts_ms")) == 3000);
-    json_decref(p);
-    p = req(k_view, "/v1/tenants/ta/audit?actor=nobody", &st);
-    CHECK(st == 200 && nitems(p) == 0);
-    json_decref(p);
+    CHECK(COUNT(k_view, "/v1/tenants/ta/audit?actor=nobody") == 0);
 
     /* Bad values. */
-    p = req(k_view, "/v1/tenants/ta/audit?since_ms=6000&until_ms=3000", &st);
-    CHECK(st == 422);
-    CHECK_STR(code_of(p), "validation");
-    json_decref(p);
-    CHECK(status_of(k_view, "/v1/tenants/ta/audit?since_ms=x") == 400);
-    CHECK(status_of(k_view, "/v1/tenants/ta/audit?actor=a%40b") == 400);
-    CHECK(status_of(k_view, "/v1/tenants/ta/audit?action=") == 400);
-    CHECK(status_of(k_view, "/v1/tenants/ta/audit?action=a%0Ab") == 400);
-    p = req(k_view, "/v1/tenants/ta/audit?cursor=abc", &st);
-    CHECK(st == 400);
-    CHECK_STR(code_of(p), "bad_cursor");
-    json_decref(p);
-    CHECK(status_of(k_view, "/v1/tenants/ta/audit?cursor=0") == 400);
-    CHECK(status_of(k_view, "/v1/tenants/ta/audit?cursor=-3") == 400);
-    CHECK(status_of(k_view, "/v1/tenants/ta/audit?limit=0") == 400);
+    WANT(k_view, "GET", "/v1/tenants/ta/audit?since_ms=6000&until_ms=3000",
+         NULL, 422, "validation");
+    CHECK(GET_STATUS(k_view, "/v1/tenants/ta/audit?since_ms=x") == 400);
+    CHECK(GET_STATUS(k_view, "/v1/tenants/ta/audit?actor=a%40b") == 400);
+    CHECK(GET_STATUS(k_view, "/v1/tenants/ta/audit?action=") == 400);
+    CHECK(GET_STATUS(k_view, "/v1/tenants/ta/audit?action=a%0Ab") == 400);
+    WANT(k_view, "GET", "/v1/tenants/ta/audit?cursor=abc", NULL, 400, "bad_cursor");
+    CHECK(GET_STATUS(k_view, "/v1/tenants/ta/audit?cursor=0") == 400);
+    CHECK(GET_STATUS(k_view, "/v1/tenants/ta/audit?cursor=-3") == 400);
+    CHECK(GET_STATUS(k_view, "/v1/tenants/ta/audit?limit=0") == 400);
 
     /* Isolation: tb's key, tb's own log. */
-    p = req(k_other, "/v1/tenants/ta/audit", &st);
-    CHECK(st == 403);
-    CHECK_STR(code_of(p), "forbidden_tenant");
-    json_decref(p);
-    p = req(k_other, "/v1/tenants/tb/audit", &st);
-    CHECK(st == 200 && nitems(p) == 1);
-    CHECK_STR(json_string_value(json_object_get(item(p, 0), "target")), "tb1");
+    WANT(k_other, "GET", "/v1/tenants/ta/audit", NULL, 403, "forbidden_tenant");
+    p = GET(k_other, "/v1/tenants/tb/audit", &st);
+    CHECK(st == 200 && at_nitems(p) == 1);
+    CHECK_STR(json_string_value(json_object_get(at_item(p, 0), "target")), "tb1");
     json_decref(p);
     /* The operator reads any tenant's. */
-    CHECK(status_of(E.op_key, "/v1/tenants/ta/audit") == 200);
+    CHECK(GET_STATUS(E.op_key, "/v1/tenants/ta/audit") == 200);
 }
 
 static void test_paging(void)
@@ -136,10 +102,10 @@ static void test_paging(void)
     do {
         if (cursor[0]) snprintf(path, sizeof path, "/v1/tenants/ta/audit?limit=5&cursor=%s", cursor);
         else snprintf(path, sizeof path, "/v1/tenants/ta/audit?limit=5");
-        json_t *p = req(k_view, path, &st);
+        json_t *p = GET(k_view, path, &st);
         CHECK(st == 200);
-        for (size_t i = 0; i < nitems(p); i++)
-            CHECK(json_integer_value(json_object_get(item(p, i), "seq")) == expect--);
+        for (size_t i = 0; i < at_nitems(p); i++)
+            CHECK(json_integer_value(json_object_get(at_item(p, i), "seq")) == expect--);
         const char *nc = json_string_value(json_object_get(p, "next_cursor"));
         snprintf(cursor, sizeof cursor, "%s", nc ? nc : "");
         json_decref(p);
@@ -148,26 +114,26 @@ static void test_paging(void)
     CHECK(expect == 0);
     CHECK(pages == 3);
     /* Filtered pages. */
-    json_t *p = req(k_view, "/v1/tenants/ta/audit?actor=apikey:even&limit=4", &st);
-    CHECK(st == 200 && nitems(p) == 4);
+    json_t *p = GET(k_view, "/v1/tenants/ta/audit?actor=apikey:even&limit=4", &st);
+    CHECK(st == 200 && at_nitems(p) == 4);
     const char *nc = json_string_value(json_object_get(p, "next_cursor"));
     CHECK(nc && strcmp(nc, "6") == 0);
     snprintf(path, sizeof path, "/v1/tenants/ta/audit?actor=apikey:even&limit=4&cursor=%s", nc ? nc : "");
     json_decref(p);
-    p = req(k_view, path, &st);
-    CHECK(st == 200 && nitems(p) == 2); /* 4 and 2 */
-    CHECK(json_integer_value(json_object_get(item(p, 1), "seq")) == 2);
+    p = GET(k_view, path, &st);
+    CHECK(st == 200 && at_nitems(p) == 2); /* 4 and 2 */
+    CHECK(json_integer_value(json_object_get(at_item(p, 1), "seq")) == 2);
     json_decref(p);
     /* A cursor past the oldest: an empty page. */
-    p = req(k_view, "/v1/tenants/ta/audit?cursor=1", &st);
-    CHECK(st == 200 && nitems(p) == 0 && json_is_null(json_object_get(p, "next_cursor")));
+    p = GET(k_view, "/v1/tenants/ta/audit?cursor=1", &st);
+    CHECK(st == 200 && at_nitems(p) == 0 && json_is_null(json_object_get(p, "next_cursor")));
     json_decref(p);
 }
 
 static void test_verify(void)
 {
     int st;
-    json_t *v = req(k_view, "/v1/tenants/ta/audit/verify", &st);
+    json_t *v = GET(k_view, "/v1/tenants/ta/audit/verify", &st);
     CHECK(st == 200);
     CHECK(json_is_true(json_object_get(v, "intact")));
     CHECK_STR(json_string_value(json_object_get(v, "chain")), "ta");
@@ -177,7 +143,7 @@ static void test_verify(void)
     CHECK(json_is_null(json_object_get(v, "bad_seq")));
     CHECK(json_is_null(json_object_get(v, "problem")));
     json_decref(v);
-    CHECK(status_of(k_other, "/v1/tenants/ta/audit/verify") == 403);
+    CHECK(GET_STATUS(k_other, "/v1/tenants/ta/audit/verify") == 403);
 
     /* Tamper with entry 7: its content changes, its hash does not. */
     redisReply *r = ch_rconn_command("LINDEX c360:{t:ta}:audit:log 6");
@@ -190,14 +156,14 @@ static void test_verify(void)
     r = ch_rconn_command("LSET c360:{t:ta}:audit:log 6 %s", text);
     if (r) freeReplyObject(r);
     free(text);
-    v = req(k_view, "/v1/tenants/ta/audit/verify", &st);
+    v = GET(k_view, "/v1/tenants/ta/audit/verify", &st);
     CHECK(st == 200);
     CHECK(json_is_false(json_object_get(v, "intact")));
     CHECK(json_integer_value(json_object_get(v, "bad_seq")) == 7);
     CHECK_CONTAINS(json_string_value(json_object_get(v, "problem")), "seq 7");
     json_decref(v);
     /* tb's chain is its own. */
-    v = req(k_other, "/v1/tenants/tb/audit/verify", &st);
+    v = GET(k_other, "/v1/tenants/tb/audit/verify", &st);
     CHECK(st == 200 && json_is_true(json_object_get(v, "intact")));
     json_decref(v);
 }
@@ -205,33 +171,28 @@ static void test_verify(void)
 static void test_system(void)
 {
     int st;
-    json_t *p = req(E.op_key, "/v1/audit", &st);
+    json_t *p = GET(E.op_key, "/v1/audit", &st);
     CHECK(st == 200);
     /* The seeded plugin.load and whatever the admin API audited there. */
     int found = 0;
-    for (size_t i = 0; i < nitems(p); i++) {
-        CHECK_STR(json_string_value(json_object_get(item(p, i), "tenant")), "_system");
-        if (strcmp(json_string_value(json_object_get(item(p, i), "action")), "plugin.load") == 0) found = 1;
+    for (size_t i = 0; i < at_nitems(p); i++) {
+        CHECK_STR(json_string_value(json_object_get(at_item(p, i), "tenant")), "_system");
+        if (strcmp(json_string_value(json_object_get(at_item(p, i), "action")), "plugin.load") == 0) found = 1;
     }
     CHECK(found);
     json_decref(p);
-    p = req(E.op_key, "/v1/audit?action=plugin.load&since_ms=6000&until_ms=8000", &st);
-    CHECK(st == 200 && nitems(p) == 1);
-    json_decref(p);
-    CHECK(status_of(E.op_key, "/v1/audit?cursor=x") == 400);
-    CHECK(status_of(E.op_key, "/v1/audit?since_ms=9&until_ms=1") == 422);
-    json_t *v = req(E.op_key, "/v1/audit/verify", &st);
+    CHECK(COUNT(E.op_key, "/v1/audit?action=plugin.load&since_ms=6000&until_ms=8000") == 1);
+    CHECK(GET_STATUS(E.op_key, "/v1/audit?cursor=x") == 400);
+    CHECK(GET_STATUS(E.op_key, "/v1/audit?since_ms=9&until_ms=1") == 422);
+    json_t *v = GET(E.op_key, "/v1/audit/verify", &st);
     CHECK(st == 200);
     CHECK(json_is_true(json_object_get(v, "intact")));
     CHECK_STR(json_string_value(json_object_get(v, "chain")), "_system");
     json_decref(v);
     /* Operators only. */
-    p = req(k_admin, "/v1/audit", &st);
-    CHECK(st == 403);
-    CHECK_STR(code_of(p), "forbidden");
-    json_decref(p);
-    CHECK(status_of(k_view, "/v1/audit/verify") == 403);
-    CHECK(status_of(NULL, "/v1/audit") == 401);
+    WANT(k_admin, "GET", "/v1/audit", NULL, 403, "forbidden");
+    CHECK(GET_STATUS(k_view, "/v1/audit/verify") == 403);
+    CHECK(GET_STATUS(NULL, "/v1/audit") == 401);
 }
 
 int main(void)

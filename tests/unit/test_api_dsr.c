@@ -15,20 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_fixture.h"
+#define AT_ENV (&E)
+#include "api_test_util.h"
 #include "check.h"
 #include "conns.h"
 #include "dsr.h"
 #include "pipeline_fixture.h"
 #include "queue_work.h"
-#include "slots.h"
-#include "worker.h"
-#include "worker_int.h"
 
 static af_env E;
-static ch_workers *g_w;
-static ch_slots *g_slots;
-static ch_wthread *g_t;
+static at_workers g_aw;
 static char k_admin[CH_APIKEY_TEXT_MAX], k_view[CH_APIKEY_TEXT_MAX], k_other[CH_APIKEY_TEXT_MAX];
 
 static ch_dsr_subject subj(const char *email, const char *phone)
@@ -96,34 +92,6 @@ static void test_match(void)
 
 /* ---- data through the real pipeline ----------------------------------------------- */
 
-static void drain(const char *tenant)
-{
-    for (int i = 0; i < 50; i++)
-        if (ch_wthread_turn(g_t, tenant) == 0) break;
-}
-
-static void workers_start(void)
-{
-    ch_worker_conf c;
-    ch_worker_conf_defaults(&c);
-    c.loader = E.loader;
-    c.threads = 1;
-    c.retry_base_ms = 20;
-    c.retry_cap_ms = 40;
-    c.hold_ms = 200;
-    c.max_attempts = 2;
-    c.callback_timeout_ms = 2000;
-    c.hang_grace_ms = 200;
-    c.claim_idle_ms = 5000;
-    c.sweep_ms = 1000;
-    c.conn_cache_ms = 50;
-    c.tenants_refresh_ms = 50;
-    g_slots = ch_slots_create(1, 1);
-    g_w = ch_workers_new(&c, g_slots, 0, E.instances);
-    g_t = g_w->threads[0];
-    ch_wthread_begin(g_t);
-}
-
 static void seed(void)
 {
     pf_conn_put("ta", "src", "wtp", "{}", 60, 0);
@@ -141,9 +109,9 @@ static void seed(void)
     pf_add_event("ta", "src", "wh", NULL, "error x ann@example.org", NULL, 0);
     /* Another tenant holds the same person: never touched from ta. */
     pf_add_event("tb", "other", "wh", NULL, "ok 1 <ann@example.org>", NULL, 0);
-    drain("ta");
-    drain("ta");
-    drain("tb");
+    at_drain(&g_aw, "ta");
+    at_drain(&g_aw, "ta");
+    at_drain(&g_aw, "tb");
     CHECK(pf_pending("ta", "ev") == 0 && pf_pending("ta", "dl") == 0);
     /* What the other writers write: a sync-log entry (worker_exec.c), a
      * connection's last error (the outcome script), a plugin's state
@@ -383,17 +351,6 @@ static void test_erase(void)
     freeReplyObject(a);
 }
 
-static const char *code_of(json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
-
-static const char *detail_path(json_t *j)
-{
-    return json_string_value(json_object_get(
-        json_array_get(json_object_get(json_object_get(j, "error"), "details"), 0), "path"));
-}
-
 static void test_refusals(void)
 {
     int st;
@@ -401,40 +358,29 @@ static void test_refusals(void)
     CHECK(st == 422);
     json_decref(r);
     r = req(k_admin, "/v1/tenants/ta/data-subject/export", "{\"email\":\"nope\"}", &st);
-    CHECK(st == 422 && detail_path(r) && strcmp(detail_path(r), "/email") == 0);
+    CHECK(st == 422 && at_detail_path(r, 0) && strcmp(at_detail_path(r, 0), "/email") == 0);
     json_decref(r);
     r = req(k_admin, "/v1/tenants/ta/data-subject/erase", "{\"phone\":\"call me\"}", &st);
-    CHECK(st == 422 && detail_path(r) && strcmp(detail_path(r), "/phone") == 0);
+    CHECK(st == 422 && at_detail_path(r, 0) && strcmp(at_detail_path(r, 0), "/phone") == 0);
     json_decref(r);
-    r = req(k_admin, "/v1/tenants/ta/data-subject/export", "{\"email\":\"a@b.c\",\"name\":\"x\"}",
-            &st);
-    CHECK(st == 422);
-    json_decref(r);
-    r = req(k_admin, "/v1/tenants/ta/data-subject/export", "{\"email\":5}", &st);
-    CHECK(st == 422);
-    json_decref(r);
-    r = req(k_admin, "/v1/tenants/ta/data-subject/export", "{\"email\":", &st);
-    CHECK(st == 400);
-    json_decref(r);
+    WANT(k_admin, "POST", "/v1/tenants/ta/data-subject/export",
+         "{\"email\":\"a@b.c\",\"name\":\"x\"}", 422, NULL);
+    WANT(k_admin, "POST", "/v1/tenants/ta/data-subject/export", "{\"email\":5}", 422, NULL);
+    WANT(k_admin, "POST", "/v1/tenants/ta/data-subject/export", "{\"email\":", 400, NULL);
     r = req(k_admin, "/v1/tenants/ta/data-subject/export",
             "{\"email\":\"a@b.c\",\"cursor\":\"garbage\"}", &st);
-    CHECK(st == 422 && detail_path(r) && strcmp(detail_path(r), "/cursor") == 0);
+    CHECK(st == 422 && at_detail_path(r, 0) && strcmp(at_detail_path(r, 0), "/cursor") == 0);
     json_decref(r);
-    r = req(k_view, "/v1/tenants/ta/data-subject/export", "{\"email\":\"a@b.c\"}", &st);
-    CHECK(st == 403);
-    json_decref(r);
+    WANT(k_view, "POST", "/v1/tenants/ta/data-subject/export", "{\"email\":\"a@b.c\"}", 403, NULL);
     r = req(k_other, "/v1/tenants/ta/data-subject/erase", "{\"email\":\"a@b.c\"}", &st);
-    CHECK(st == 403 && code_of(r) && strcmp(code_of(r), "forbidden_tenant") == 0);
+    CHECK(st == 403 && at_code(r) && strcmp(at_code(r), "forbidden_tenant") == 0);
     json_decref(r);
-    r = req(E.op_key, "/v1/tenants/nosuch/data-subject/export", "{\"email\":\"a@b.c\"}", &st);
-    CHECK(st == 404);
-    json_decref(r);
+    WANT(E.op_key, "POST", "/v1/tenants/nosuch/data-subject/export",
+         "{\"email\":\"a@b.c\"}", 404, NULL);
     char big[400];
     memset(big, 'a', sizeof big);
     snprintf(big, sizeof big, "{\"email\":\"%0300d@x.org\"}", 0);
-    r = req(k_admin, "/v1/tenants/ta/data-subject/export", big, &st);
-    CHECK(st == 422);
-    json_decref(r);
+    WANT(k_admin, "POST", "/v1/tenants/ta/data-subject/export", big, 422, NULL);
 }
 
 int main(void)
@@ -444,12 +390,8 @@ int main(void)
     static const char *const plugins[] = {"worker_tp", NULL};
     af_start(&E, plugins);
     pf_raw_connect(E.redis_port);
-    af_tenant(&E, "ta");
-    af_tenant(&E, "tb");
-    af_key(&E, CH_ROLE_TENANT_ADMIN, "ta", k_admin);
-    af_key(&E, CH_ROLE_TENANT_VIEWER, "ta", k_view);
-    af_key(&E, CH_ROLE_TENANT_ADMIN, "tb", k_other);
-    workers_start();
+    at_two_tenants(&E, k_admin, k_view, k_other);
+    at_workers_start(&g_aw, &E, 2, 50);
     seed();
 
     test_export();
@@ -457,8 +399,7 @@ int main(void)
     test_erase();
     test_refusals();
 
-    ch_workers_free(g_w);
-    ch_slots_destroy(g_slots);
+    at_workers_stop(&g_aw);
     redisFree(pf_raw);
     af_stop(&E);
     CHECK_DONE();

@@ -4,61 +4,17 @@
  * role; the key text shown once and never again (lists, audit entries);
  * revocation (another tenant's key is a 404; the last operator key stays);
  * malformed JSON, wrong types, unknown fields, huge bodies and bad ids. */
-#include "admin_fixture.h"
-#include "audit.h"
+#include "api_test_util.h"
 #include "check.h"
 #include "tenants.h"
-
-static const char *code_of(json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
-
-static const char *detail_path(json_t *j)
-{
-    json_t *d = json_array_get(json_object_get(json_object_get(j, "error"), "details"), 0);
-    return json_string_value(json_object_get(d, "path"));
-}
-
-static const char *str_of(json_t *j, const char *k)
-{
-    return json_string_value(json_object_get(j, k));
-}
-
-static json_t *req(af_env *e, const char *key, const char *method, const char *target,
-                   const char *body, int want, int line)
-{
-    int st;
-    json_t *j = af_req(e, key, method, target, body, &st);
-    if (st != want) {
-        char *d = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        fprintf(stderr, "line %d: %s %s -> %d, want %d: %s\n", line, method, target, st, want,
-                d ? d : "(no body)");
-        free(d);
-    }
-    CHECK(st == want);
-    return j;
-}
-#define REQ(key, m, t, b, want) req(e, key, m, t, b, want, __LINE__)
-#define DO(key, m, t, b, want) json_decref(REQ(key, m, t, b, want))
-
-static void want_422(af_env *e, const char *key, const char *method, const char *target,
-                     const char *body, const char *path, int line)
-{
-    json_t *j = req(e, key, method, target, body, 422, line);
-    CHECK_STR(code_of(j), "validation");
-    CHECK_STR(detail_path(j), path);
-    json_decref(j);
-}
-#define WANT_422(key, m, t, b, p) want_422(e, key, m, t, b, p, __LINE__)
 
 /* A new key's answer: 201, the text, no hash. Copies text and id out. */
 static void created(json_t *j, char *text, char *id)
 {
-    const char *k = str_of(j, "key");
+    const char *k = at_str(j, "key");
     CHECK(k && strncmp(k, "c360k_", 6) == 0);
     snprintf(text, CH_APIKEY_TEXT_MAX, "%s", k ? k : "");
-    snprintf(id, CH_ID_MAX + 1, "%s", str_of(j, "id") ? str_of(j, "id") : "");
+    snprintf(id, CH_ID_MAX + 1, "%s", at_str(j, "id") ? at_str(j, "id") : "");
     CHECK(!json_object_get(j, "hash"));
     CHECK(json_is_null(json_object_get(j, "revoked_ms")));
 }
@@ -77,10 +33,8 @@ static void never_shown(const char *text, json_t *list)
 
 static int chain_mentions(const char *tenant, const char *needle)
 {
-    ch_audit_query q = {.limit = 1000};
-    json_t *entries;
-    uint64_t next;
-    if (ch_audit_list(tenant, &q, &entries, &next) != C360_OK) return -1;
+    json_t *entries = at_audit_entries(tenant, NULL, 1000);
+    if (!entries) return -1;
     char *d = json_dumps(entries, JSON_COMPACT);
     int found = strstr(d, needle) != NULL;
     free(d);
@@ -94,13 +48,13 @@ static void test_operator_keys(af_env *e)
         REQ(e->op_key, "POST", "/v1/keys", "{\"name\":\"ops 2\",\"role\":\"operator\"}", 201);
     char text[CH_APIKEY_TEXT_MAX], id[CH_ID_MAX + 1];
     created(j, text, id);
-    CHECK_STR(str_of(j, "role"), "operator");
+    CHECK_STR(at_str(j, "role"), "operator");
     CHECK(json_is_null(json_object_get(j, "tenant")));
-    CHECK_STR(str_of(j, "name"), "ops 2");
+    CHECK_STR(at_str(j, "name"), "ops 2");
     json_decref(j);
     /* it works */
     j = REQ(text, "GET", "/v1/me", NULL, 200);
-    CHECK_STR(str_of(j, "key_id"), id);
+    CHECK_STR(at_str(j, "key_id"), id);
     json_decref(j);
     /* listed without secrets */
     j = REQ(e->op_key, "GET", "/v1/keys", NULL, 200);
@@ -116,7 +70,7 @@ static void test_operator_keys(af_env *e)
             "{\"name\":\"kt1 admin\",\"role\":\"tenant_admin\",\"tenant\":\"kt1\"}", 201);
     char ttext[CH_APIKEY_TEXT_MAX], tid[CH_ID_MAX + 1];
     created(j, ttext, tid);
-    CHECK_STR(str_of(j, "tenant"), "kt1");
+    CHECK_STR(at_str(j, "tenant"), "kt1");
     json_decref(j);
     CHECK(chain_mentions("kt1", tid) == 1);
     j = REQ(ttext, "GET", "/v1/tenants/kt1/keys", NULL, 200);
@@ -129,10 +83,8 @@ static void test_operator_keys(af_env *e)
     json_decref(j);
 
     /* refusals */
-    j = REQ(e->op_key, "POST", "/v1/keys",
-            "{\"name\":\"x\",\"role\":\"tenant_viewer\",\"tenant\":\"nope\"}", 404);
-    CHECK_STR(code_of(j), "tenant_not_found");
-    json_decref(j);
+    WANT(e->op_key, "POST", "/v1/keys",
+         "{\"name\":\"x\",\"role\":\"tenant_viewer\",\"tenant\":\"nope\"}", 404, "tenant_not_found");
     WANT_422(e->op_key, "POST", "/v1/keys", "{\"name\":\"x\",\"role\":\"boss\"}", "/role");
     WANT_422(e->op_key, "POST", "/v1/keys",
              "{\"name\":\"x\",\"role\":\"operator\",\"tenant\":\"kt1\"}", "/tenant");
@@ -157,7 +109,7 @@ static void test_operator_keys(af_env *e)
     memset(body + n, 'n', big);
     strcpy(body + n + big, "\"}");
     j = REQ(e->op_key, "POST", "/v1/keys", body, 422);
-    CHECK_STR(detail_path(j), "/name");
+    CHECK_STR(at_detail_path(j, 0), "/name");
     char *d = json_dumps(j, JSON_COMPACT);
     CHECK(strlen(d) < 1000);
     free(d);
@@ -171,9 +123,7 @@ static void test_operator_keys(af_env *e)
     json_decref(j);
 
     /* revoke: a tenant key, then operator keys down to the last one */
-    j = REQ(e->op_key, "DELETE", "/v1/keys/0123456789abcdef", NULL, 404);
-    CHECK_STR(code_of(j), "not_found");
-    json_decref(j);
+    WANT(e->op_key, "DELETE", "/v1/keys/0123456789abcdef", NULL, 404, "not_found");
     DO(e->op_key, "DELETE", "/v1/keys/bad.id", NULL, 400);
     char path[128];
     snprintf(path, sizeof path, "/v1/keys/%s", tid);
@@ -188,12 +138,10 @@ static void test_operator_keys(af_env *e)
     DO(text, "GET", "/v1/me", NULL, 401);
     j = REQ(e->op_key, "GET", "/v1/me", NULL, 200);
     char me[CH_ID_MAX + 1];
-    snprintf(me, sizeof me, "%s", str_of(j, "key_id"));
+    snprintf(me, sizeof me, "%s", at_str(j, "key_id"));
     json_decref(j);
     snprintf(path, sizeof path, "/v1/keys/%s", me);
-    j = REQ(e->op_key, "DELETE", path, NULL, 409);
-    CHECK_STR(code_of(j), "last_operator_key");
-    json_decref(j);
+    WANT(e->op_key, "DELETE", path, NULL, 409, "last_operator_key");
     DO(e->op_key, "GET", "/v1/me", NULL, 200);
 }
 
@@ -211,8 +159,8 @@ static void test_paging(af_env *e)
         size_t i;
         json_t *v;
         json_array_foreach(items, i, v) {
-            CHECK(strcmp(str_of(v, "id"), last) > 0); /* sorted, no repeats */
-            snprintf(last, sizeof last, "%s", str_of(v, "id"));
+            CHECK(strcmp(at_str(v, "id"), last) > 0); /* sorted, no repeats */
+            snprintf(last, sizeof last, "%s", at_str(v, "id"));
             seen++;
         }
         json_t *nc = json_object_get(j, "next_cursor");
@@ -239,8 +187,8 @@ static void test_tenant_keys(af_env *e)
                     "{\"name\":\"ci\",\"role\":\"tenant_viewer\"}", 201);
     char text[CH_APIKEY_TEXT_MAX], id[CH_ID_MAX + 1];
     created(j, text, id);
-    CHECK_STR(str_of(j, "tenant"), "ka");
-    CHECK_STR(str_of(j, "role"), "tenant_viewer");
+    CHECK_STR(at_str(j, "tenant"), "ka");
+    CHECK_STR(at_str(j, "role"), "tenant_viewer");
     json_decref(j);
     DO(text, "GET", "/v1/tenants/ka", NULL, 200);
     DO(text, "GET", "/v1/tenants/ka/keys", NULL, 403); /* viewers do not see keys */
@@ -255,19 +203,14 @@ static void test_tenant_keys(af_env *e)
     DO(e->op_key, "POST", "/v1/tenants/kb/keys", "{\"name\":\"o\",\"role\":\"tenant_admin\"}", 201);
 
     /* never above one's own role */
-    j = REQ(adm, "POST", "/v1/tenants/ka/keys", "{\"name\":\"x\",\"role\":\"operator\"}", 403);
-    CHECK_STR(code_of(j), "role_too_high");
-    json_decref(j);
-    j = REQ(e->op_key, "POST", "/v1/tenants/ka/keys", "{\"name\":\"x\",\"role\":\"operator\"}",
-            403);
-    CHECK_STR(code_of(j), "role_too_high");
-    json_decref(j);
+    WANT(adm, "POST", "/v1/tenants/ka/keys",
+         "{\"name\":\"x\",\"role\":\"operator\"}", 403, "role_too_high");
+    WANT(e->op_key, "POST", "/v1/tenants/ka/keys", "{\"name\":\"x\",\"role\":\"operator\"}",
+         403, "role_too_high");
     DO(view, "POST", "/v1/tenants/ka/keys", "{\"name\":\"x\",\"role\":\"tenant_viewer\"}", 403);
     /* other tenants */
-    j = REQ(badm, "POST", "/v1/tenants/ka/keys", "{\"name\":\"x\",\"role\":\"tenant_viewer\"}",
-            403);
-    CHECK_STR(code_of(j), "forbidden_tenant");
-    json_decref(j);
+    WANT(badm, "POST", "/v1/tenants/ka/keys", "{\"name\":\"x\",\"role\":\"tenant_viewer\"}",
+         403, "forbidden_tenant");
     DO(badm, "GET", "/v1/tenants/ka/keys", NULL, 403);
     DO(e->op_key, "GET", "/v1/tenants/nope/keys", NULL, 404);
     DO(e->op_key, "POST", "/v1/tenants/nope/keys", "{\"name\":\"x\",\"role\":\"tenant_viewer\"}",
@@ -288,7 +231,7 @@ static void test_tenant_keys(af_env *e)
     CHECK(json_array_size(items) == 4); /* adm, view, ci, peer */
     size_t i;
     json_t *v;
-    json_array_foreach(items, i, v) CHECK_STR(str_of(v, "tenant"), "ka");
+    json_array_foreach(items, i, v) CHECK_STR(at_str(v, "tenant"), "ka");
     never_shown(text, j);
     never_shown(text2, j);
     never_shown(adm, j);
@@ -301,20 +244,18 @@ static void test_tenant_keys(af_env *e)
     /* revoke: another tenant's key does not exist here */
     j = REQ(e->op_key, "GET", "/v1/tenants/kb/keys", NULL, 200);
     char bid[CH_ID_MAX + 1];
-    snprintf(bid, sizeof bid, "%s", str_of(json_array_get(json_object_get(j, "items"), 0), "id"));
+    snprintf(bid, sizeof bid, "%s", at_str(json_array_get(json_object_get(j, "items"), 0), "id"));
     json_decref(j);
     char path[160];
     snprintf(path, sizeof path, "/v1/tenants/ka/keys/%s", bid);
-    j = REQ(adm, "DELETE", path, NULL, 404);
-    CHECK_STR(code_of(j), "not_found");
-    json_decref(j);
+    WANT(adm, "DELETE", path, NULL, 404, "not_found");
     /* even for an operator going through ka's route */
     DO(e->op_key, "DELETE", path, NULL, 404);
     DO(badm, "GET", "/v1/tenants/kb", NULL, 200); /* still valid */
     snprintf(path, sizeof path, "/v1/tenants/ka/keys/%s", id);
     DO(view, "DELETE", path, NULL, 403);
     j = REQ(adm, "DELETE", path, NULL, 200);
-    CHECK_STR(str_of(j, "id"), id);
+    CHECK_STR(at_str(j, "id"), id);
     CHECK(json_integer_value(json_object_get(j, "revoked_ms")) > 0);
     CHECK(!json_object_get(j, "key"));
     json_decref(j);
@@ -324,7 +265,7 @@ static void test_tenant_keys(af_env *e)
     DO(adm, "DELETE", "/v1/tenants/ka/keys/bad%2Fid", NULL, 400);
     /* an operator key is not a tenant's either */
     j = REQ(e->op_key, "GET", "/v1/me", NULL, 200);
-    snprintf(path, sizeof path, "/v1/tenants/ka/keys/%s", str_of(j, "key_id"));
+    snprintf(path, sizeof path, "/v1/tenants/ka/keys/%s", at_str(j, "key_id"));
     json_decref(j);
     DO(adm, "DELETE", path, NULL, 404);
     DO(e->op_key, "GET", "/v1/me", NULL, 200);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_fixture.h"
+#include "api_test_util.h"
 #include "check.h"
 
 typedef struct cell {
@@ -64,9 +64,10 @@ static void fill(const char *pattern, const cell *c, char *out, size_t cap)
     out[w < cap ? w : cap - 1] = '\0';
 }
 
+/* The error code, "" if none: printed and compared as a string. */
 static const char *code_of(json_t *j)
 {
-    const char *c = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    const char *c = at_code(j);
     return c ? c : "";
 }
 

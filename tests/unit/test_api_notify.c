@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin_fixture.h"
+#define AT_ENV (&E)
+#include "api_test_util.h"
 #include "check.h"
 #include "connstatus.h"
 #include "crypto.h"
@@ -20,31 +21,15 @@ static af_env E;
 static nr_server g_rx;
 static char k_admin[CH_APIKEY_TEXT_MAX], k_view[CH_APIKEY_TEXT_MAX], k_other[CH_APIKEY_TEXT_MAX];
 
-static const char *code_of(json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
-
-static const char *detail_path(json_t *j)
-{
-    return json_string_value(json_object_get(
-        json_array_get(json_object_get(json_object_get(j, "error"), "details"), 0), "path"));
-}
-
-static json_t *req(const char *key, const char *method, const char *path, const char *body, int *st)
-{
-    return af_req(&E, key, method, path, body, st);
-}
-
 static void test_crud(void)
 {
     int st;
     char body[256];
-    json_t *r = req(k_admin, "GET", "/v1/tenants/ta/notifications", NULL, &st);
+    json_t *r = GET(k_admin, "/v1/tenants/ta/notifications", &st);
     CHECK(st == 404);
     json_decref(r);
     snprintf(body, sizeof body, "{\"url\":\"http://127.0.0.1:%d/n\"}", g_rx.port);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications", body, &st);
+    r = af_req(&E, k_admin, "PUT", "/v1/tenants/ta/notifications", body, &st);
     CHECK(st == 200);
     const char *secret = json_string_value(json_object_get(r, "secret"));
     CHECK(secret && strncmp(secret, "whsec_", 6) == 0 && strlen(secret) == 50);
@@ -55,7 +40,7 @@ static void test_crud(void)
     json_decref(r);
 
     /* Viewers read it, without the secret. */
-    r = req(k_view, "GET", "/v1/tenants/ta/notifications", NULL, &st);
+    r = GET(k_view, "/v1/tenants/ta/notifications", &st);
     CHECK(st == 200);
     char *dump = json_dumps(r, JSON_COMPACT);
     CHECK(!strstr(dump, "whsec_") && !strstr(dump, "secret"));
@@ -68,7 +53,7 @@ static void test_crud(void)
              "\"dead_letters.growing\"]}",
              g_rx.port);
     r = af_req_full(&E, k_admin, "PUT", "/v1/tenants/ta/notifications", body, NULL, "\"7\"", &st);
-    CHECK(st == 409 && code_of(r) && strcmp(code_of(r), "version_conflict") == 0);
+    CHECK(st == 409 && at_code(r) && strcmp(at_code(r), "version_conflict") == 0);
     json_decref(r);
     r = af_req_full(&E, k_admin, "PUT", "/v1/tenants/ta/notifications", body, NULL, "\"1\"", &st);
     CHECK(st == 200);
@@ -78,46 +63,31 @@ static void test_crud(void)
     json_decref(r);
 
     /* Validation. */
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications", "{\"url\":\"ftp://x/\"}", &st);
-    CHECK(st == 422 && detail_path(r) && strcmp(detail_path(r), "/url") == 0);
+    r = af_req(&E, k_admin, "PUT", "/v1/tenants/ta/notifications", "{\"url\":\"ftp://x/\"}", &st);
+    CHECK(st == 422 && at_detail_path(r, 0) && strcmp(at_detail_path(r, 0), "/url") == 0);
     json_decref(r);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications",
-            "{\"url\":\"https://u:p@x.example/\"}", &st);
-    CHECK(st == 422);
-    json_decref(r);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications",
+    WANT(k_admin, "PUT", "/v1/tenants/ta/notifications",
+         "{\"url\":\"https://u:p@x.example/\"}", 422, NULL);
+    r = af_req(&E, k_admin, "PUT", "/v1/tenants/ta/notifications",
             "{\"url\":\"https://x.example/\",\"events\":[\"connection.exploded\"]}", &st);
-    CHECK(st == 422 && detail_path(r) && strcmp(detail_path(r), "/events/0") == 0);
+    CHECK(st == 422 && at_detail_path(r, 0) && strcmp(at_detail_path(r, 0), "/events/0") == 0);
     json_decref(r);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications",
-            "{\"url\":\"https://x.example/\",\"events\":[]}", &st);
-    CHECK(st == 422);
-    json_decref(r);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications",
-            "{\"url\":\"https://x.example/\",\"secret\":\"mine\"}", &st);
-    CHECK(st == 422);
-    json_decref(r);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications", "{\"url\":5}", &st);
-    CHECK(st == 422);
-    json_decref(r);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications", "{\"url\":", &st);
-    CHECK(st == 400);
-    json_decref(r);
+    WANT(k_admin, "PUT", "/v1/tenants/ta/notifications",
+         "{\"url\":\"https://x.example/\",\"events\":[]}", 422, NULL);
+    WANT(k_admin, "PUT", "/v1/tenants/ta/notifications",
+         "{\"url\":\"https://x.example/\",\"secret\":\"mine\"}", 422, NULL);
+    WANT(k_admin, "PUT", "/v1/tenants/ta/notifications", "{\"url\":5}", 422, NULL);
+    WANT(k_admin, "PUT", "/v1/tenants/ta/notifications", "{\"url\":", 400, NULL);
 
     /* Roles and tenants. */
-    r = req(k_view, "PUT", "/v1/tenants/ta/notifications", "{\"url\":\"https://x.example/\"}", &st);
-    CHECK(st == 403);
+    WANT(k_view, "PUT", "/v1/tenants/ta/notifications",
+         "{\"url\":\"https://x.example/\"}", 403, NULL);
+    r = GET(k_other, "/v1/tenants/ta/notifications", &st);
+    CHECK(st == 403 && at_code(r) && strcmp(at_code(r), "forbidden_tenant") == 0);
     json_decref(r);
-    r = req(k_other, "GET", "/v1/tenants/ta/notifications", NULL, &st);
-    CHECK(st == 403 && code_of(r) && strcmp(code_of(r), "forbidden_tenant") == 0);
-    json_decref(r);
-    r = req(E.op_key, "PUT", "/v1/tenants/nosuch/notifications", "{\"url\":\"https://x.example/\"}",
-            &st);
-    CHECK(st == 404);
-    json_decref(r);
-    r = req(k_view, "DELETE", "/v1/tenants/ta/notifications", NULL, &st);
-    CHECK(st == 403);
-    json_decref(r);
+    WANT(E.op_key, "PUT", "/v1/tenants/nosuch/notifications",
+         "{\"url\":\"https://x.example/\"}", 404, NULL);
+    WANT(k_view, "DELETE", "/v1/tenants/ta/notifications", NULL, 403, NULL);
 
     /* The secret is never in Redis in the clear, nor in the audit. */
     redisReply *a = pf_cmd("LRANGE c360:{t:ta}:audit:log 0 -1");
@@ -148,24 +118,22 @@ static void test_send_and_log(void)
 {
     int st;
     /* A fresh endpoint, to know its secret. */
-    json_decref(req(k_admin, "DELETE", "/v1/tenants/ta/notifications", NULL, &st));
+    json_decref(af_req(&E, k_admin, "DELETE", "/v1/tenants/ta/notifications", NULL, &st));
     CHECK(st == 204);
-    json_t *r = req(k_admin, "DELETE", "/v1/tenants/ta/notifications", NULL, &st);
+    json_t *r = af_req(&E, k_admin, "DELETE", "/v1/tenants/ta/notifications", NULL, &st);
     CHECK(st == 404);
     json_decref(r);
-    r = req(k_admin, "POST", "/v1/tenants/ta/notifications/test", NULL, &st);
-    CHECK(st == 404);
-    json_decref(r);
+    WANT(k_admin, "POST", "/v1/tenants/ta/notifications/test", NULL, 404, NULL);
     char body[256], secret[64] = "";
     snprintf(body, sizeof body, "{\"url\":\"http://127.0.0.1:%d/n\"}", g_rx.port);
-    r = req(k_admin, "PUT", "/v1/tenants/ta/notifications", body, &st);
+    r = af_req(&E, k_admin, "PUT", "/v1/tenants/ta/notifications", body, &st);
     CHECK(st == 200);
     if (json_is_string(json_object_get(r, "secret")))
         snprintf(secret, sizeof secret, "%s", json_string_value(json_object_get(r, "secret")));
     json_decref(r);
 
     nr_reset(&g_rx);
-    r = req(k_admin, "POST", "/v1/tenants/ta/notifications/test", NULL, &st);
+    r = af_req(&E, k_admin, "POST", "/v1/tenants/ta/notifications/test", NULL, &st);
     CHECK(st == 200);
     CHECK_STR(json_string_value(json_object_get(r, "outcome")), "delivered");
     CHECK(json_integer_value(json_object_get(r, "status_code")) == 200);
@@ -176,7 +144,7 @@ static void test_send_and_log(void)
     /* A failing receiver: the outcome says so (200: the request worked). */
     int fail[] = {503};
     nr_script(&g_rx, fail, 1);
-    r = req(k_admin, "POST", "/v1/tenants/ta/notifications/test", NULL, &st);
+    r = af_req(&E, k_admin, "POST", "/v1/tenants/ta/notifications/test", NULL, &st);
     CHECK(st == 200);
     CHECK_STR(json_string_value(json_object_get(r, "outcome")), "failed");
     CHECK(json_integer_value(json_object_get(r, "status_code")) == 503);
@@ -189,7 +157,7 @@ static void test_send_and_log(void)
     size_t sent = 0;
     CHECK(ch_notify_send_due(&s, &sent) == C360_OK && sent == 1);
 
-    r = req(k_view, "GET", "/v1/tenants/ta/notifications/log?limit=2", NULL, &st);
+    r = GET(k_view, "/v1/tenants/ta/notifications/log?limit=2", &st);
     CHECK(st == 200);
     json_t *items = json_object_get(r, "items");
     CHECK(json_array_size(items) == 2);
@@ -202,30 +170,20 @@ static void test_send_and_log(void)
     char path[256];
     snprintf(path, sizeof path, "/v1/tenants/ta/notifications/log?limit=2&cursor=%s", next ? next : "");
     json_decref(r);
-    r = req(k_view, "GET", path, NULL, &st);
+    r = GET(k_view, path, &st);
     CHECK(st == 200 && json_array_size(json_object_get(r, "items")) == 1);
     CHECK(json_is_null(json_object_get(r, "next_cursor")));
     json_decref(r);
-    r = req(k_view, "GET", "/v1/tenants/ta/notifications/log?cursor=zzz", NULL, &st);
-    CHECK(st == 400);
-    json_decref(r);
-    r = req(k_view, "GET", "/v1/tenants/ta/notifications/log?limit=0", NULL, &st);
-    CHECK(st == 400);
-    json_decref(r);
-    r = req(k_view, "POST", "/v1/tenants/ta/notifications/test", NULL, &st);
-    CHECK(st == 403);
-    json_decref(r);
+    WANT(k_view, "GET", "/v1/tenants/ta/notifications/log?cursor=zzz", NULL, 400, NULL);
+    WANT(k_view, "GET", "/v1/tenants/ta/notifications/log?limit=0", NULL, 400, NULL);
+    WANT(k_view, "POST", "/v1/tenants/ta/notifications/test", NULL, 403, NULL);
 }
 
 int main(void)
 {
     af_start(&E, NULL);
     pf_raw_connect(E.redis_port);
-    af_tenant(&E, "ta");
-    af_tenant(&E, "tb");
-    af_key(&E, CH_ROLE_TENANT_ADMIN, "ta", k_admin);
-    af_key(&E, CH_ROLE_TENANT_VIEWER, "ta", k_view);
-    af_key(&E, CH_ROLE_TENANT_ADMIN, "tb", k_other);
+    at_two_tenants(&E, k_admin, k_view, k_other);
     nr_start(&g_rx);
     char rule[64], err[256];
     snprintf(rule, sizeof rule, "127.0.0.1/32:%d", g_rx.port);

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "../fakes/fake_client.h"
-#include "admin_fixture.h"
+#include "api_test_util.h"
 #include "audit.h"
 #include "call.h"
 #include "check.h"
@@ -59,50 +59,27 @@ static void resp_clear(resp *r)
 static void req(resp *out, const char *key, const char *method, const char *target,
                 const char *body)
 {
-    static int n;
-    int id = __atomic_add_fetch(&n, 1, __ATOMIC_RELAXED);
     memset(out, 0, sizeof *out);
-    char path[512], query[4096] = "", rid[40], auth[256] = "";
-    const char *q = strchr(target, '?');
-    if (q) {
-        snprintf(path, sizeof path, "%.*s", (int)(q - target), target);
-        snprintf(query, sizeof query, "%s", q + 1);
-    } else {
-        snprintf(path, sizeof path, "%s", target);
-    }
-    snprintf(rid, sizeof rid, "oareq%06d", id);
-    if (key) snprintf(auth, sizeof auth, "Bearer %s", key);
-    ch_actx x;
-    memset(&x, 0, sizeof x);
-    x.method = method;
-    x.path = path;
-    x.query = query;
-    x.request_id = rid;
-    x.remote_ip = "127.0.0.1";
-    x.content_type = body ? "application/json" : NULL;
-    x.body = (const uint8_t *)(body ? body : "");
-    x.body_len = body ? strlen(body) : 0;
-    ch_admin_dispatch(E.admin, &x, key ? auth : NULL);
-    out->status = x.status;
-    if (x.resp) {
-        out->json = json_incref(x.resp);
-        out->raw = json_dumps(x.resp, JSON_COMPACT);
-    } else if (x.raw) {
-        out->raw = strndup(x.raw, x.raw_len);
-        out->json = json_loadb(x.raw, x.raw_len, 0, NULL);
+    af_call c;
+    af_call_run(&E, &c, key, method, target, body, NULL, NULL);
+    ch_actx *x = &c.x;
+    out->status = x->status;
+    if (x->resp) {
+        out->json = json_incref(x->resp);
+        out->raw = json_dumps(x->resp, JSON_COMPACT);
+    } else if (x->raw) {
+        out->raw = strndup(x->raw, x->raw_len);
+        out->json = json_loadb(x->raw, x->raw_len, 0, NULL);
     } else {
         out->raw = strdup("");
     }
-    for (size_t i = 0; i < x.nheaders; i++)
-        if (strcasecmp(x.hname[i], "Location") == 0)
-            snprintf(out->location, sizeof out->location, "%s", x.hval[i]);
-    ch_actx_clear(&x);
+    for (size_t i = 0; i < x->nheaders; i++)
+        if (strcasecmp(x->hname[i], "Location") == 0)
+            snprintf(out->location, sizeof out->location, "%s", x->hval[i]);
+    ch_actx_clear(x);
 }
 
-static const char *err_code(const resp *r)
-{
-    return json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
-}
+static const char *err_code(const resp *r) { return at_code(r->json); }
 
 /* Raw HTTP/1.0 to the fake (long targets, bodies, the Location header). */
 static int fake_http(const char *method, const char *target, const char *body, char *loc,
@@ -635,8 +612,7 @@ static void test_return_url(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(start(g_admin, T1, "c6", bad[i], NULL, 0, &r) == 422);
         CHECK_STR(err_code(&r), "validation");
-        json_t *d = json_array_get(json_object_get(json_object_get(r.json, "error"), "details"), 0);
-        CHECK_STR(json_string_value(json_object_get(d, "path")), "/return_url");
+        CHECK_STR(at_detail_path(r.json, 0), "/return_url");
         resp_clear(&r);
     }
     CHECK(start(g_admin, T1, "c6", "{\"return_url\":1}", NULL, 0, NULL) == 422);

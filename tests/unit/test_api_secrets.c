@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin_fixture.h"
+#include "api_test_util.h"
 #include "check.h"
 #include "conns.h"
 #include "log.h"
@@ -40,11 +40,6 @@ static json_t *req(const char *key, const char *method, const char *path, const 
                    int *status)
 {
     return req_ct(key, method, path, body, NULL, status);
-}
-
-static const char *ecode(json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
 }
 
 static void expect(const char *key, const char *method, const char *path, const char *body,
@@ -110,7 +105,7 @@ static void test_refusals(void)
     json_t *j = req(g_admin, "PUT", "/v1/tenants/t1/connections/c1/secrets/oauth:access",
                     "{\"value\":\"" SECRET "\"}", &st);
     CHECK(st == 403);
-    CHECK_STR(ecode(j), "reserved_name");
+    CHECK_STR(at_code(j), "reserved_name");
     json_decref(j);
     expect(g_admin, "DELETE", "/v1/tenants/t1/connections/c1/secrets/oauth:access", NULL, NULL,
            403);

@@ -12,8 +12,7 @@
  * another tenant's keys and index entries are exactly as they were. */
 #include <inttypes.h>
 
-#include "admin_fixture.h"
-#include "audit.h"
+#include "api_test_util.h"
 #include "check.h"
 #include "conns.h"
 #include "connstatus.h"
@@ -24,58 +23,11 @@
 #include "tenant_purge.h"
 #include "tenants.h"
 
-static const char *code_of(json_t *j)
-{
-    return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
-
-static const char *detail_path(json_t *j, size_t i)
-{
-    json_t *d = json_array_get(json_object_get(json_object_get(j, "error"), "details"), i);
-    return json_string_value(json_object_get(d, "path"));
-}
-
-static json_int_t int_of(json_t *j, const char *k)
-{
-    return json_integer_value(json_object_get(j, k));
-}
-
-/* One request; checks the status, returns the answer. */
-static json_t *req(af_env *e, const char *key, const char *method, const char *target,
-                   const char *body, int want, int line)
-{
-    int st;
-    json_t *j = af_req(e, key, method, target, body, &st);
-    if (st != want) {
-        char *d = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        fprintf(stderr, "line %d: %s %s -> %d, want %d: %s\n", line, method, target, st, want,
-                d ? d : "(no body)");
-        free(d);
-    }
-    CHECK(st == want);
-    return j;
-}
-#define REQ(key, m, t, b, want) req(e, key, m, t, b, want, __LINE__)
-#define DO(key, m, t, b, want) json_decref(REQ(key, m, t, b, want))
-
-/* A 422 whose first detail is at `path`. */
-static void want_422(af_env *e, const char *method, const char *target, const char *body,
-                     const char *path, int line)
-{
-    json_t *j = req(e, e->op_key, method, target, body, 422, line);
-    CHECK_STR(code_of(j), "validation");
-    if (path) CHECK_STR(detail_path(j, 0), path);
-    json_decref(j);
-}
-#define WANT_422(m, t, b, p) want_422(e, m, t, b, p, __LINE__)
-
 /* Whether the tenant's chain ("" = "_system") holds action on target. */
 static int audited(const char *tenant, const char *action, const char *target)
 {
-    ch_audit_query q = {.action = action, .limit = 1000};
-    json_t *entries = NULL;
-    uint64_t next = 0;
-    if (ch_audit_list(tenant[0] ? tenant : "_system", &q, &entries, &next) != C360_OK) return 0;
+    json_t *entries = at_audit_entries(tenant[0] ? tenant : "_system", action, 1000);
+    if (!entries) return 0;
     int found = 0;
     size_t i;
     json_t *v;
@@ -94,11 +46,11 @@ static void test_create_get_list(af_env *e)
                     201);
     CHECK_STR(json_string_value(json_object_get(j, "id")), "acme");
     CHECK_STR(json_string_value(json_object_get(j, "name")), "Acme Corp");
-    CHECK(int_of(json_object_get(j, "limits"), "max_connections") == 5);
-    CHECK(int_of(j, "retention_days") == 30);
-    CHECK(int_of(j, "version") == 1);
-    CHECK(int_of(j, "created_ms") > 1600000000000LL);
-    CHECK(int_of(j, "updated_ms") == int_of(j, "created_ms"));
+    CHECK(at_int(json_object_get(j, "limits"), "max_connections") == 5);
+    CHECK(at_int(j, "retention_days") == 30);
+    CHECK(at_int(j, "version") == 1);
+    CHECK(at_int(j, "created_ms") > 1600000000000LL);
+    CHECK(at_int(j, "updated_ms") == at_int(j, "created_ms"));
     CHECK(json_object_size(j) == 7);
     json_decref(j);
     CHECK(audited("acme", "tenant.create", "acme"));
@@ -107,51 +59,49 @@ static void test_create_get_list(af_env *e)
     /* defaults */
     j = REQ(e->op_key, "POST", "/v1/tenants", "{\"id\":\"beta\",\"name\":\"Beta\"}", 201);
     CHECK(json_object_size(json_object_get(j, "limits")) == 0);
-    CHECK(int_of(j, "retention_days") == 0);
+    CHECK(at_int(j, "retention_days") == 0);
     json_decref(j);
 
     /* duplicate */
-    j = REQ(e->op_key, "POST", "/v1/tenants", "{\"id\":\"acme\",\"name\":\"Other\"}", 409);
-    CHECK_STR(code_of(j), "exists");
-    json_decref(j);
+    WANT(e->op_key, "POST", "/v1/tenants", "{\"id\":\"acme\",\"name\":\"Other\"}", 409, "exists");
     j = REQ(e->op_key, "GET", "/v1/tenants/acme", NULL, 200);
     CHECK_STR(json_string_value(json_object_get(j, "name")), "Acme Corp"); /* untouched */
     json_decref(j);
 
     /* validation, one field at a time */
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"bad id\",\"name\":\"x\"}", "/id");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"_system\",\"name\":\"x\"}", "/id");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"\",\"name\":\"x\"}", "/id");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"\"}", "/name");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"a\\nb\"}", "/name");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\"}", "/name");
-    WANT_422("POST", "/v1/tenants", "{\"name\":\"x\"}", "/id");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":{\"max_users\":3}}",
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"bad id\",\"name\":\"x\"}", "/id");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"_system\",\"name\":\"x\"}", "/id");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"\",\"name\":\"x\"}", "/id");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"\"}", "/name");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"a\\nb\"}", "/name");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\"}", "/name");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"name\":\"x\"}", "/id");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":{\"max_users\":3}}",
              "/limits/max_users");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":{\"a/b~c\":3}}",
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":{\"a/b~c\":3}}",
              "/limits/a~1b~0c");
-    WANT_422("POST", "/v1/tenants",
+    WANT_422(e->op_key, "POST", "/v1/tenants",
              "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":{\"max_connections\":-1}}",
              "/limits/max_connections");
-    WANT_422("POST", "/v1/tenants",
+    WANT_422(e->op_key, "POST", "/v1/tenants",
              "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":{\"max_connections\":\"3\"}}",
              "/limits/max_connections");
-    WANT_422("POST", "/v1/tenants",
+    WANT_422(e->op_key, "POST", "/v1/tenants",
              "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":{\"max_connections\":null}}",
              "/limits/max_connections");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"retention_days\":3651}",
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"retention_days\":3651}",
              "/retention_days");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"retention_days\":-1}",
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"retention_days\":-1}",
              "/retention_days");
     /* wrong types, unknown fields */
-    WANT_422("POST", "/v1/tenants", "{\"id\":7,\"name\":\"x\"}", "/id");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":[]}", "/limits");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"retention_days\":1.5}",
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":7,\"name\":\"x\"}", "/id");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"limits\":[]}", "/limits");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"retention_days\":1.5}",
              "/retention_days");
-    WANT_422("POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"owner\":\"me\"}", "/owner");
+    WANT_422(e->op_key, "POST", "/v1/tenants", "{\"id\":\"ok1\",\"name\":\"x\",\"owner\":\"me\"}", "/owner");
     /* malformed */
     json_t *m = REQ(e->op_key, "POST", "/v1/tenants", "{\"id\":", 400);
-    CHECK_STR(code_of(m), "malformed_json");
+    CHECK_STR(at_code(m), "malformed_json");
     json_decref(m);
     m = REQ(e->op_key, "POST", "/v1/tenants", "[1,2]", 400);
     json_decref(m);
@@ -167,7 +117,7 @@ static void test_create_get_list(af_env *e)
     memset(body + n, 'N', big);
     strcpy(body + n + big, "\"}");
     m = REQ(e->op_key, "POST", "/v1/tenants", body, 422);
-    CHECK_STR(detail_path(m, 0), "/name");
+    CHECK_STR(at_detail_path(m, 0), "/name");
     char *txt = json_dumps(m, JSON_COMPACT);
     CHECK(strlen(txt) < 1000);
     free(txt);
@@ -194,9 +144,7 @@ static void test_create_get_list(af_env *e)
     j = REQ(tv, "GET", "/v1/tenants/acme", NULL, 200);
     CHECK_STR(json_string_value(json_object_get(j, "id")), "acme");
     json_decref(j);
-    j = REQ(other, "GET", "/v1/tenants/acme", NULL, 403);
-    CHECK_STR(code_of(j), "forbidden_tenant");
-    json_decref(j);
+    WANT(other, "GET", "/v1/tenants/acme", NULL, 403, "forbidden_tenant");
     /* operator-only routes */
     DO(ta, "GET", "/v1/tenants", NULL, 403);
     DO(ta, "POST", "/v1/tenants", "{\"id\":\"x1\",\"name\":\"x\"}", 403);
@@ -249,32 +197,31 @@ static void test_update(af_env *e)
        "{\"id\":\"upd\",\"name\":\"U\",\"limits\":{\"max_connections\":2}}", 201);
     /* unconditional */
     json_t *j = REQ(e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"U2\"}", 200);
-    CHECK(int_of(j, "version") == 2);
+    CHECK(at_int(j, "version") == 2);
     CHECK_STR(json_string_value(json_object_get(j, "name")), "U2");
-    CHECK(int_of(json_object_get(j, "limits"), "max_connections") == 2); /* kept */
-    CHECK(int_of(j, "updated_ms") >= int_of(j, "created_ms"));
+    CHECK(at_int(json_object_get(j, "limits"), "max_connections") == 2); /* kept */
+    CHECK(at_int(j, "updated_ms") >= at_int(j, "created_ms"));
     json_decref(j);
     CHECK(audited("upd", "tenant.update", "upd"));
     CHECK(audited("", "tenant.update", "upd"));
     /* body version: right, then stale */
     j = REQ(e->op_key, "PATCH", "/v1/tenants/upd", "{\"retention_days\":7,\"version\":2}", 200);
-    CHECK(int_of(j, "version") == 3);
-    CHECK(int_of(j, "retention_days") == 7);
+    CHECK(at_int(j, "version") == 3);
+    CHECK(at_int(j, "retention_days") == 7);
     json_decref(j);
-    j = REQ(e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"late\",\"version\":2}", 409);
-    CHECK_STR(code_of(j), "version_conflict");
-    json_decref(j);
+    WANT(e->op_key, "PATCH", "/v1/tenants/upd",
+         "{\"name\":\"late\",\"version\":2}", 409, "version_conflict");
     /* If-Match */
     int st;
     j = af_req_full(e, e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"late\"}", NULL,
                     "\"2\"", &st);
     CHECK(st == 409);
-    CHECK_STR(code_of(j), "version_conflict");
+    CHECK_STR(at_code(j), "version_conflict");
     json_decref(j);
     j = af_req_full(e, e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"U4\"}", NULL, "\"3\"",
                     &st);
     CHECK(st == 200);
-    CHECK(int_of(j, "version") == 4);
+    CHECK(at_int(j, "version") == 4);
     json_decref(j);
     j = af_req_full(e, e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"U5\"}", NULL,
                     "W/\"4\"", &st);
@@ -286,32 +233,32 @@ static void test_update(af_env *e)
     json_decref(j);
     /* limits merge: set, then remove with null */
     j = REQ(e->op_key, "PATCH", "/v1/tenants/upd", "{\"limits\":{\"max_connections\":9}}", 200);
-    CHECK(int_of(json_object_get(j, "limits"), "max_connections") == 9);
+    CHECK(at_int(json_object_get(j, "limits"), "max_connections") == 9);
     json_decref(j);
     j = REQ(e->op_key, "PATCH", "/v1/tenants/upd", "{\"limits\":{\"max_connections\":null}}",
             200);
     CHECK(json_object_size(json_object_get(j, "limits")) == 0);
-    CHECK(int_of(j, "version") == 7);
+    CHECK(at_int(j, "version") == 7);
     json_decref(j);
     j = REQ(e->op_key, "GET", "/v1/tenants/upd", NULL, 200);
-    CHECK(int_of(j, "version") == 7);
+    CHECK(at_int(j, "version") == 7);
     CHECK_STR(json_string_value(json_object_get(j, "name")), "U5");
     json_decref(j);
     /* validation */
-    WANT_422("PATCH", "/v1/tenants/upd", "{}", "");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"version\":7}", "");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"id\":\"other\"}", "/id");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"name\":5}", "/name");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"name\":\"\"}", "/name");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"limits\":{\"burst\":1}}", "/limits/burst");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"retention_days\":99999}", "/retention_days");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"name\":\"x\",\"version\":0}", "/version");
-    WANT_422("PATCH", "/v1/tenants/upd", "{\"name\":\"x\",\"version\":\"7\"}", "/version");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{}", "");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"version\":7}", "");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"id\":\"other\"}", "/id");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":5}", "/name");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"\"}", "/name");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"limits\":{\"burst\":1}}", "/limits/burst");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"retention_days\":99999}", "/retention_days");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"x\",\"version\":0}", "/version");
+    WANT_422(e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":\"x\",\"version\":\"7\"}", "/version");
     DO(e->op_key, "PATCH", "/v1/tenants/upd", "{\"name\":", 400);
     DO(e->op_key, "PATCH", "/v1/tenants/nope", "{\"name\":\"x\"}", 404);
     DO(e->op_key, "PATCH", "/v1/tenants/b%7Bad", "{\"name\":\"x\"}", 400);
     j = REQ(e->op_key, "GET", "/v1/tenants/upd", NULL, 200);
-    CHECK(int_of(j, "version") == 7); /* none of those changed it */
+    CHECK(at_int(j, "version") == 7); /* none of those changed it */
     json_decref(j);
 }
 
@@ -336,7 +283,7 @@ static void test_plugins(af_env *e)
     json_t *p = find_plugin(j, "tsrc");
     CHECK(p && json_is_false(json_object_get(p, "enabled")));
     CHECK(p && json_is_null(json_object_get(p, "updated_ms")));
-    CHECK(p && int_of(p, "max_connections") == 0);
+    CHECK(p && at_int(p, "max_connections") == 0);
     CHECK(json_is_null(json_object_get(j, "next_cursor")));
     json_decref(j);
 
@@ -344,8 +291,8 @@ static void test_plugins(af_env *e)
             "{\"enabled\":true,\"max_connections\":3}", 200);
     CHECK_STR(json_string_value(json_object_get(j, "plugin")), "tsrc");
     CHECK(json_is_true(json_object_get(j, "enabled")));
-    CHECK(int_of(j, "max_connections") == 3);
-    CHECK(int_of(j, "updated_ms") > 0);
+    CHECK(at_int(j, "max_connections") == 3);
+    CHECK(at_int(j, "updated_ms") > 0);
     json_decref(j);
     int en;
     uint32_t max;
@@ -354,16 +301,16 @@ static void test_plugins(af_env *e)
     CHECK(audited("plg", "tenant.plugin.enable", "tsrc"));
     j = REQ(ta, "GET", "/v1/tenants/plg/plugins", NULL, 200);
     p = find_plugin(j, "tsrc");
-    CHECK(p && json_is_true(json_object_get(p, "enabled")) && int_of(p, "max_connections") == 3);
+    CHECK(p && json_is_true(json_object_get(p, "enabled")) && at_int(p, "max_connections") == 3);
     json_decref(j);
     /* PUT replaces: no cap given = none */
     j = REQ(e->op_key, "PUT", "/v1/tenants/plg/plugins/tdst", "{\"enabled\":true}", 200);
-    CHECK(int_of(j, "max_connections") == 0);
+    CHECK(at_int(j, "max_connections") == 0);
     json_decref(j);
     /* DELETE disables and keeps the cap */
     j = REQ(e->op_key, "DELETE", "/v1/tenants/plg/plugins/tsrc", NULL, 200);
     CHECK(json_is_false(json_object_get(j, "enabled")));
-    CHECK(int_of(j, "max_connections") == 3);
+    CHECK(at_int(j, "max_connections") == 3);
     json_decref(j);
     CHECK(ch_tenant_plugin("plg", "tsrc", &en, &max) == C360_OK && en == 0 && max == 0);
     CHECK(audited("plg", "tenant.plugin.disable", "tsrc"));
@@ -383,13 +330,13 @@ static void test_plugins(af_env *e)
     DO(ta, "PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":true}", 403);
     DO(ta, "DELETE", "/v1/tenants/plg/plugins/tsrc", NULL, 403);
     /* bodies */
-    WANT_422("PUT", "/v1/tenants/plg/plugins/tsrc", "{}", "/enabled");
-    WANT_422("PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":\"yes\"}", "/enabled");
-    WANT_422("PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":true,\"max_connections\":-2}",
+    WANT_422(e->op_key, "PUT", "/v1/tenants/plg/plugins/tsrc", "{}", "/enabled");
+    WANT_422(e->op_key, "PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":\"yes\"}", "/enabled");
+    WANT_422(e->op_key, "PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":true,\"max_connections\":-2}",
              "/max_connections");
-    WANT_422("PUT", "/v1/tenants/plg/plugins/tsrc",
+    WANT_422(e->op_key, "PUT", "/v1/tenants/plg/plugins/tsrc",
              "{\"enabled\":true,\"max_connections\":1e3}", "/max_connections");
-    WANT_422("PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":true,\"extra\":1}", "/extra");
+    WANT_422(e->op_key, "PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":true,\"extra\":1}", "/extra");
     DO(e->op_key, "PUT", "/v1/tenants/plg/plugins/tsrc", "{\"enabled\":tru", 400);
     DO(e->op_key, "PUT", "/v1/tenants/plg/plugins/tsrc", "true", 400);
     CHECK(ch_tenant_plugin("plg", "tsrc", &en, &max) == C360_OK && en == 0);
@@ -572,9 +519,9 @@ static void test_delete(af_env *e)
 
     json_t *j = REQ(e->op_key, "DELETE", "/v1/tenants/doomed7", NULL, 200);
     CHECK_STR(json_string_value(json_object_get(j, "tenant")), "doomed7");
-    CHECK(int_of(j, "connections_deleted") == 3);
-    CHECK(int_of(j, "api_keys_deleted") == 3);
-    CHECK(int_of(j, "keys_deleted") > 5);
+    CHECK(at_int(j, "connections_deleted") == 3);
+    CHECK(at_int(j, "api_keys_deleted") == 3);
+    CHECK(at_int(j, "keys_deleted") > 5);
     CHECK(json_object_size(j) == 4);
     json_decref(j);
 
@@ -595,12 +542,14 @@ static void test_delete(af_env *e)
         size_t len = 0;
         dump_key(keys[i], &buf, &len);
         if (strstr(buf, "doomed7") || strstr(buf, "ghost") ||
-            (strstr(buf, "dzconn") && strcmp(keys[i], CH_CONN_GONE_KEY) != 0))
+            (strstr(buf, "dzconn") && strcmp(keys[i], CH_CONN_GONE_KEY) != 0 &&
+             strcmp(keys[i], CH_CONN_GONE_OWNER_KEY) != 0))
             fprintf(stderr, "left behind: in %s: %.300s\n", keys[i], buf);
         CHECK(!strstr(buf, "doomed7"));
         /* nothing of its connections either -- but the tombstones
-         * (c360:{idx}:gone): their webhook URLs answer 410 for a while */
-        if (strcmp(keys[i], CH_CONN_GONE_KEY) != 0) {
+         * (c360:{idx}:gone and its owner tags): their webhook URLs answer
+         * 410 for a while, and no other tenant may take the ids */
+        if (strcmp(keys[i], CH_CONN_GONE_KEY) != 0 && strcmp(keys[i], CH_CONN_GONE_OWNER_KEY) != 0) {
             CHECK(!strstr(buf, "dzconn"));
         }
         CHECK(!strstr(buf, "ghost"));
@@ -665,7 +614,7 @@ static void test_delete(af_env *e)
 
     /* the id can be used again, from scratch */
     j = REQ(e->op_key, "POST", "/v1/tenants", "{\"id\":\"doomed7\",\"name\":\"again\"}", 201);
-    CHECK(int_of(j, "version") == 1);
+    CHECK(at_int(j, "version") == 1);
     json_decref(j);
     j = REQ(e->op_key, "GET", "/v1/tenants/doomed7/plugins", NULL, 200);
     json_t *p = find_plugin(j, "tsrc");
@@ -673,6 +622,20 @@ static void test_delete(af_env *e)
     json_decref(j);
     j = REQ(e->op_key, "GET", "/v1/tenants/doomed7/keys", NULL, 200);
     CHECK(json_array_size(json_object_get(j, "items")) == 0);
+    json_decref(j);
+    /* the new tenant's keys read only its own audit entries; operators
+     * still read the whole chain, the old tenant's included */
+    char nkey[CH_APIKEY_TEXT_MAX];
+    af_key(e, CH_ROLE_TENANT_VIEWER, "doomed7", nkey);
+    j = REQ(nkey, "GET", "/v1/tenants/doomed7/audit?limit=200", NULL, 200);
+    json_array_foreach(json_object_get(j, "items"), i, v) {
+        const char *act = json_string_value(json_object_get(v, "action"));
+        CHECK(act && strcmp(act, "tenant.delete") != 0 && strcmp(act, "connection.disconnect") != 0);
+    }
+    CHECK(json_is_null(json_object_get(j, "next_cursor")));
+    json_decref(j);
+    j = REQ(e->op_key, "GET", "/v1/tenants/doomed7/audit?action=tenant.delete", NULL, 200);
+    CHECK(json_array_size(json_object_get(j, "items")) == 1);
     json_decref(j);
     DO(e->op_key, "DELETE", "/v1/tenants/doomed7", NULL, 200);
 }
@@ -690,10 +653,10 @@ static void test_delete_resumes(af_env *e)
     DO(e->op_key, "PATCH", "/v1/tenants/halfway", "{\"name\":\"x\"}", 404);
     DO(e->op_key, "PUT", "/v1/tenants/halfway/plugins/tsrc", "{\"enabled\":true}", 404);
     json_t *j = REQ(e->op_key, "POST", "/v1/tenants", "{\"id\":\"halfway\",\"name\":\"H\"}", 409);
-    CHECK_STR(code_of(j), "exists");
+    CHECK_STR(at_code(j), "exists");
     json_decref(j);
     j = REQ(e->op_key, "DELETE", "/v1/tenants/halfway", NULL, 200);
-    CHECK(int_of(j, "connections_deleted") == 1);
+    CHECK(at_int(j, "connections_deleted") == 1);
     json_decref(j);
     CHECK(ch_tenant_state("halfway") == CH_TENANT_ABSENT);
     CHECK(pf_int("EXISTS c360:{t:halfway}:conn:hc1") == 0);
@@ -720,7 +683,7 @@ static void test_delete_many(af_env *e)
     int64_t t0 = ch_monotonic_ms();
     json_t *j = REQ(e->op_key, "DELETE", "/v1/tenants/crowd", NULL, 200);
     int64_t took = ch_monotonic_ms() - t0;
-    CHECK(int_of(j, "connections_deleted") == N);
+    CHECK(at_int(j, "connections_deleted") == N);
     json_decref(j);
     CHECK(took < 15000); /* not N times the 1.5 s settle of one disconnect */
     size_t n;

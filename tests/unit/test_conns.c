@@ -208,6 +208,19 @@ static void test_states(redisContext *sub)
           C360_ENOTFOUND);
     CHECK(ch_conn_set_state("t1", "c1", "asleep", "", "admin:test", NULL) == C360_EINVAL);
     CHECK(audit_has("t1", "connection.state", "needs_reauth"));
+    /* Closing (a disconnect's first step) is for good: nothing re-enables
+     * the connection afterwards, a second close is fine. */
+    CHECK(ch_conn_close("t1", "c1", "disconnecting", "admin:test", NULL) == C360_OK);
+    CHECK(next_message(sub, msg, sizeof msg));
+    CHECK(ch_conn_set_state("t1", "c1", CH_CONN_STATE_ACTIVE, "", "admin:test", NULL) ==
+          C360_ECONFLICT);
+    CHECK(ch_conn_set_state("t1", "c1", CH_CONN_STATE_NEEDS_REAUTH, "x", "admin:test", NULL) ==
+          C360_ECONFLICT);
+    CHECK(ch_conn_close("t1", "c1", "again", "admin:test", NULL) == C360_OK);
+    CHECK(next_message(sub, msg, sizeof msg));
+    CHECK(ch_connstatus_get("t1", "c1", &cs) == C360_OK);
+    CHECK_STR(cs.state, "disabled");
+    CHECK(audit_has("t1", "connection.close", "disabled"));
 }
 
 static void test_routes(redisContext *sub)

@@ -153,13 +153,15 @@ static void test_per_connection(void)
     /* Binary body, no dedup key: stored byte for byte, without dk/dw. */
     unsigned char bin[300];
     for (size_t i = 0; i < sizeof bin; i++) bin[i] = (unsigned char)(i * 7);
-    CHECK(pf_http(g_port, "POST", "/hooks/ingress_tp/a1", "x-itp-token: tok-a1\r\n", bin,
-                  sizeof bin, &r) == 0);
+    CHECK(pf_http(g_port, "POST", "/hooks/ingress_tp/a1",
+                  "x-itp-token: tok-a1\r\nX-Trace: t-9\r\nX-Api-Key: k\r\n", bin, sizeof bin,
+                  &r) == 0);
     CHECK(r.status == 200);
     CHECK(xlen("t1") == 3);
     e = last_entry("t1", body, &blen);
     CHECK(blen == sizeof bin && memcmp(body, bin, sizeof bin) == 0);
-    CHECK_STR(jstr(e, "h"), "{\"x-itp-token\":\"tok-a1\"}");
+    /* Headers with a shared secret in clear are verified, never stored. */
+    CHECK_STR(jstr(e, "h"), "{\"x-trace\":\"t-9\"}");
     CHECK(json_object_get(e, "dk") == NULL && json_object_get(e, "dw") == NULL);
     json_decref(e);
 }
@@ -311,8 +313,14 @@ static void test_gone(void)
     ch_cc_entry e;
     put("t1", "g1", "ingress_tp", "{\"token\":\"tok-g1\"}");
     CHECK(wait_state("g1", "active"));
-    CHECK(ch_conn_gone_mark("g1") == C360_OK);
+    CHECK(ch_conn_gone_mark("t1", "g1") == C360_OK);
     CHECK(ch_conn_purge("t1", "g1", "system", NULL) == C360_OK);
+    /* Another tenant cannot take the id (and its webhook URL) over. */
+    ch_conn_spec other = {.tenant = "t2", .id = "g1", .plugin = "ingress_tp", .config = "{}",
+                          .config_len = 2};
+    CHECK(ch_conn_put(&other, "system", NULL, NULL, NULL) == C360_ECONFLICT);
+    int64_t still = 0;
+    CHECK(ch_conn_gone_get("g1", &still) == C360_OK && still > 0);
     for (int i = 0; i < 500 && ch_conncache_get(g_cc, "g1", &e); i++) fx_sleep_ms(10);
     CHECK(!ch_conncache_get(g_cc, "g1", &e));
     CHECK(ch_conncache_gone(g_cc, "g1"));

@@ -295,6 +295,36 @@ static void test_broken_schemas(void)
                    "\"default\":{},\"examples\":[1],\"$comment\":\"c\",\"format\":\"whatever\"}"));
 }
 
+/* A path cut in the middle of a multi-byte character still yields its
+ * error, cut at a character boundary. */
+static void test_utf8_cut(void)
+{
+    char key[3000];
+    size_t n = 0;
+    key[n++] = 'a'; /* one ASCII byte first: the cut then falls mid-character */
+    while (n + 2 < sizeof key - 1) {
+        key[n++] = (char)0xC3;
+        key[n++] = (char)0xA9; /* e-acute */
+    }
+    key[n] = '\0';
+    for (int shift = 0; shift < 2; shift++) {
+        json_t *inst = json_object();
+        const char *k = key + shift; /* with and without the ASCII byte */
+        json_object_set_new(inst, k, json_integer(1));
+        json_t *s = json_pack("{s:{s:{s:s}}}", "properties", k, "type", "string");
+        json_t *errs = json_array();
+        char err[256];
+        int got = ch_jschema_validate(s, inst, "", errs, err, sizeof err);
+        CHECK(got == 1);
+        CHECK(json_array_size(errs) == 1);
+        const char *path = json_string_value(json_object_get(json_array_get(errs, 0), "path"));
+        CHECK(path && strlen(path) > 100);
+        json_decref(errs);
+        json_decref(s);
+        json_decref(inst);
+    }
+}
+
 static void test_bounds(void)
 {
     /* error count capped, with a note */
@@ -383,5 +413,6 @@ int main(void)
     test_refs();
     test_broken_schemas();
     test_bounds();
+    test_utf8_cut();
     CHECK_DONE();
 }
