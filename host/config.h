@@ -73,6 +73,8 @@ typedef struct ch_config {
     int poison_threshold;     /* crashes/hangs before an item is poison */
     int claim_idle_ms;        /* pending this long on a dead host: claimed */
     int delivery_concurrency; /* per destination connection */
+    int delivery_batch_max;   /* records per deliver_batch call (ABI 1.4);
+                                 1 = never batch */
     int tick_floor_s;         /* shortest tick interval */
     json_t *effective;        /* the merged document, for diffs on SIGHUP */
 } ch_config;

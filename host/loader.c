@@ -23,15 +23,17 @@
 /* The smallest descriptor an ABI 1.x plugin can have: everything of 1.0. */
 #define DESC_MIN_SIZE_V1_0 \
     (offsetof(c360_plugin_desc, disconnect) + sizeof(void (*)(void)))
-/* The descriptor of a plugin that declares minor 2 (webhook_route) or 3
- * (oauth_connect) is at least that minor's: C360_DESC_HEADER writes the
- * sizeof of the SDK it was built with, which is never older than the minor
- * it declares. A shorter one was written by hand, wrongly. (1.1 appended
- * nothing to the descriptor.) */
+/* The descriptor of a plugin that declares minor 2 (webhook_route), 3
+ * (oauth_connect) or 4 (deliver_batch) is at least that minor's:
+ * C360_DESC_HEADER writes the sizeof of the SDK it was built with, which is
+ * never older than the minor it declares. A shorter one was written by
+ * hand, wrongly. (1.1 appended nothing to the descriptor.) */
 #define DESC_MIN_SIZE_V1_2 \
     (offsetof(c360_plugin_desc, webhook_route) + sizeof(void (*)(void)))
 #define DESC_MIN_SIZE_V1_3 \
     (offsetof(c360_plugin_desc, oauth_connect) + sizeof(void (*)(void)))
+#define DESC_MIN_SIZE_V1_4 \
+    (offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)(void)))
 #define NAME_MAX_LEN 32
 #define VERSION_MAX_LEN 64
 #define DESCRIPTION_MAX_LEN 256
@@ -210,7 +212,8 @@ ch_refusal ch_loader_check_desc(const c360_plugin_desc *d, char *w, size_t wc)
             (unsigned)d->struct_size, (size_t)DESC_MIN_SIZE_V1_0);
         return CH_REFUSE_STRUCT_SIZE;
     }
-    size_t need = d->abi_minor >= 3 ? DESC_MIN_SIZE_V1_3
+    size_t need = d->abi_minor >= 4   ? DESC_MIN_SIZE_V1_4
+                  : d->abi_minor >= 3 ? DESC_MIN_SIZE_V1_3
                   : d->abi_minor >= 2 ? DESC_MIN_SIZE_V1_2 : DESC_MIN_SIZE_V1_0;
     if (d->struct_size < need) {
         why(w, wc, "descriptor struct_size %u is smaller than the %zu bytes of an ABI 1.%u descriptor, "
@@ -308,6 +311,10 @@ static void resolve_ops(const c360_plugin_desc *d, ch_plugin_ops *ops)
     TAKE(oauth_connect);  /* 1.3: optional; read only when struct_size
                              covers it, so a 1.0..1.2 descriptor (shorter)
                              never has it, whatever lies past its end */
+    /* 1.4: optional, the same way; and only for a destination, since
+     * nothing else is ever delivered to (deliver_batch never runs without
+     * deliver, which the capability requires). */
+    if (d->capabilities & C360_CAP_DESTINATION) TAKE(deliver_batch);
 #undef TAKE
 }
 
@@ -485,13 +492,14 @@ json_t *ch_plugin_to_json(const ch_plugin *p)
     snprintf(abi, sizeof abi, "%u.%u", d->abi_major, d->abi_minor);
     /* Checked at load: the schema parses. */
     json_t *schema = json_loads(d->config_schema, 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o, s:s}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:o, s:s}",
                      "name", p->name,
                      "version", d->version,
                      "description", d->description ? d->description : "",
                      "abi", abi,
                      "capabilities", caps,
                      "oauth_connect", p->ops.oauth_connect != NULL,
+                     "deliver_batch", p->ops.deliver_batch != NULL,
                      "config_schema", schema ? schema : json_object(),
                      "file", p->path);
 }

@@ -59,6 +59,9 @@ typedef struct ch_plugin_ops {
     int32_t (*webhook_route)(c360_call *, void *, const c360_webhook *); /* 1.2 */
     int32_t (*oauth_connect)(c360_call *, void *, void *,
                              c360_oauth_connect *);                   /* 1.3 */
+    int32_t (*deliver_batch)(c360_call *, void *, void *,
+                             const c360_record *const *, size_t,
+                             int32_t *);                              /* 1.4 */
 } ch_plugin_ops;
 
 /* `host` is the table handed to every plugin's init; it must outlive the
@@ -90,8 +93,10 @@ const ch_plugin_ops *ch_plugin_ops_get(const ch_plugin *p);
 void *ch_plugin_data(const ch_plugin *p);
 
 /* {"name","version","description","abi":"1.0","capabilities":[...],
- *  "oauth_connect":bool,"config_schema":{...},"file"} -- new reference.
- * oauth_connect: the plugin offers OAuth connect (ABI 1.3). */
+ *  "oauth_connect":bool,"deliver_batch":bool,"config_schema":{...},"file"}
+ * -- new reference. oauth_connect: the plugin offers OAuth connect (ABI
+ * 1.3); deliver_batch: a destination that takes several records per call
+ * (ABI 1.4). */
 json_t *ch_plugin_to_json(const ch_plugin *p);
 /* {"plugins":[...],"refused":[{"file","code","reason"}]} -- new reference. */
 json_t *ch_loader_to_json(const ch_loader *ld);

@@ -60,7 +60,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 3
+#define C360_ABI_MINOR 4
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -107,6 +107,14 @@ enum c360_status {
     C360_EIO = 11,         /* the host's store or network failed (retried) */
     /* ABI 1.1 */
     C360_EDENIED = 12,     /* refused by operator policy (e.g. SSRF rules) */
+    /* ABI 1.4 */
+    C360_EGONE = 13,       /* the other side is gone for good (HTTP 410): a
+                              destination returns it from deliver (or as a
+                              deliver_batch status); the record is not
+                              retried (a dead letter, why "gone"), the
+                              route it came by is stopped and the
+                              connection marked failing, which tells the
+                              customer */
     C360_STATUS__COUNT     /* not a status: the number of known codes */
 };
 
@@ -129,6 +137,7 @@ static inline const char *c360_strstatus(int32_t status)
     case C360_ETIMEOUT: return "timed out";
     case C360_EIO: return "i/o error";
     case C360_EDENIED: return "denied by policy";
+    case C360_EGONE: return "gone";
     default: return "unknown status (treated as permanent error)";
     }
 }
@@ -726,6 +735,30 @@ typedef struct c360_plugin_desc {
      * Thread: worker (an admin thread); may block (e.g. to read secrets). */
     int32_t (*oauth_connect)(c360_call *call, void *plugin_data,
                              void *instance_data, c360_oauth_connect *out);
+
+    /* --- ABI 1.4 ------------------------------------------------------- */
+
+    /* C360_CAP_DESTINATION, optional: delivers n >= 1 records of this
+     * connection in one call, for systems that take several per request.
+     * The host calls it instead of deliver whenever it has more than one
+     * record ready for the connection (at most its pipeline batch size;
+     * the plugin groups them into requests as its config says); a single
+     * record still goes to deliver, which stays required. Each record is
+     * shaped by its own route and keeps its own id, type and attempt. Set
+     * statuses[i] to the outcome of recs[i] (C360_OK, C360_RETRY -- the
+     * call_retry_after delay holds for every retried one --, C360_EGONE,
+     * an error with call_error, ...); the host presets every entry to a
+     * value that is no status, and one left so counts as a permanent
+     * error. Each record is then retried, dead-lettered or done on its
+     * own. The return value is ignored unless it is C360_ENOMEM
+     * (everything retried). The call has one deadline for all n records.
+     * Called at least once per record: pass each record->id on as its
+     * idempotency key. Thread: worker; may block. A host reads it only
+     * when the plugin's struct_size covers it (C360_DESC_HAS). */
+    int32_t (*deliver_batch)(c360_call *call, void *plugin_data,
+                             void *instance_data,
+                             const c360_record *const *recs, size_t n,
+                             int32_t *statuses);
 } c360_plugin_desc;
 
 /* The entry function every plugin defines, exactly once:

@@ -70,9 +70,18 @@ static const char *kind_store(const char *api)
     return strcmp(api, "event") == 0 ? "ev" : strcmp(api, "delivery") == 0 ? "dl" : NULL;
 }
 
+/* The stored spelling of a cause (static), or NULL for an unknown one. */
+static const char *cause_static(const char *c)
+{
+    static const char *const causes[] = {"error", "attempts", "poison", "gone"};
+    for (size_t i = 0; i < sizeof causes / sizeof *causes; i++)
+        if (strcmp(c, causes[i]) == 0) return causes[i];
+    return NULL;
+}
+
 static int cause_valid(const char *c)
 {
-    return strcmp(c, "error") == 0 || strcmp(c, "attempts") == 0 || strcmp(c, "poison") == 0;
+    return cause_static(c) != NULL;
 }
 
 /* The filter from the query (?connection ?kind ?cause ?since_ms ?until_ms).
@@ -99,12 +108,10 @@ static int filter_query(ch_actx *x, dfilter *d)
     r = ch_aquery(x, "cause", buf, sizeof buf);
     if (r != 0) {
         if (r < 0 || !cause_valid(buf)) {
-            ch_aerr(x, 400, "bad_query", "cause must be error, attempts or poison");
+            ch_aerr(x, 400, "bad_query", "cause must be error, attempts, poison or gone");
             return -1;
         }
-        /* cause_valid matched one of three literals: keep a static one. */
-        d->f.why = strcmp(buf, "error") == 0 ? "error" : strcmp(buf, "attempts") == 0 ? "attempts"
-                                                                                     : "poison";
+        d->f.why = cause_static(buf);
     }
     return 0;
 }
@@ -143,11 +150,10 @@ static int filter_body(ch_actx *x, json_t *b, dfilter *d, int64_t *limit)
     const char *cause = json_string_value(json_object_get(b, "cause"));
     if (cause) {
         if (!cause_valid(cause)) {
-            ch_alog_invalid(x, "/cause", "must be error, attempts or poison");
+            ch_alog_invalid(x, "/cause", "must be error, attempts, poison or gone");
             return -1;
         }
-        d->f.why = strcmp(cause, "error") == 0 ? "error" : strcmp(cause, "attempts") == 0 ? "attempts"
-                                                                                         : "poison";
+        d->f.why = cause_static(cause);
     }
     int64_t since, until;
     if (ch_alog_body_int(x, b, "since_ms", 0, INT64_MAX / 2, 0, &since) != 0 ||

@@ -11,6 +11,10 @@
  *   c360:{t:T}:rmap:<src>      hash: destination id -> field mapping of
  *                              that route (JSON object text; absent =
  *                              records go as they are)
+ *   c360:{t:T}:rgone:<dst>     set of source ids whose route to dst was
+ *                              stopped because dst answered 410 Gone
+ *                              (ch_conn_route_stop); expires
+ *                              CH_CONN_ROUTE_STOP_TTL_MS after the last stop
  *   c360:{t:T}:conn:<c>:rk     set: the routing keys c registered last
  *   c360:{idx}:conn            hash: connection id -> tenant
  *   c360:{idx}:rk:<plugin>     hash: routing key -> JSON array of "T/c"
@@ -188,6 +192,21 @@ int32_t ch_conn_route_remove(const char *tenant, const char *src,
 int32_t ch_conn_route_put(const char *tenant, const char *src, const char *dst,
                           const char *mapping, const char *actor,
                           const char *request_id);
+/* The destination answered 410 Gone (C360_EGONE, ABI 1.4): removes route
+ * src -> dst like ch_conn_route_remove (actor "system", audited as
+ * connection.route.remove) but keeps its field mapping, so that adding the
+ * route again (ch_conn_route_add) restores it, and marks the route stopped
+ * in c360:{t:T}:rgone:<dst> until it is added again (ch_conn_route_add and
+ * _put clear the mark) or the mark expires. The workers dead-letter with
+ * why "gone" what was still queued for a stopped route (docs/pipeline.md,
+ * "Deliveries"). C360_OK when this call removed the route, C360_ENOTFOUND
+ * when it was not there (marked anyway; nothing published or audited). */
+#define CH_CONN_ROUTE_STOP_TTL_MS (30LL * 86400 * 1000)
+int32_t ch_conn_route_stop(const char *tenant, const char *src,
+                           const char *dst, const char *request_id);
+/* *stopped = 1 if route src -> dst is marked stopped (one SISMEMBER). */
+int32_t ch_conn_route_stopped(const char *tenant, const char *src,
+                              const char *dst, int *stopped);
 /* The mapping of route src -> dst: *mapping (free it) or NULL when the
  * route has none (or does not exist). */
 int32_t ch_conn_route_mapping(const char *tenant, const char *src,

@@ -17,15 +17,16 @@
 
 /* KEYS[1] conn hash, [2] tenant's conns set, [3] routes of the connection,
  * [4] its rk set, [5] stat hash, [6] delivery log, [7] its route mappings,
- * [8] its sync log, [9 .. 8+n] routes of every other connection of the
- * tenant, [9+n .. 8+2n] their route mappings. ARGV[1] the id, ARGV[2] n. Returns how many
+ * [8] its sync log, [9] its stopped routes (410), [10 .. 9+n] routes of
+ * every other connection of the tenant, [10+n .. 9+2n] their route
+ * mappings. ARGV[1] the id, ARGV[2] n. Returns how many
  * connections the tenant has left. */
 static ch_script s_purge = CH_SCRIPT(
     "redis.call('SREM', KEYS[2], ARGV[1])\n"
     "local n = tonumber(ARGV[2])\n"
-    "for i = 9, 8 + n do redis.call('SREM', KEYS[i], ARGV[1]) end\n"
-    "for i = 9 + n, 8 + 2 * n do redis.call('HDEL', KEYS[i], ARGV[1]) end\n"
-    "redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])\n"
+    "for i = 10, 9 + n do redis.call('SREM', KEYS[i], ARGV[1]) end\n"
+    "for i = 10 + n, 9 + 2 * n do redis.call('HDEL', KEYS[i], ARGV[1]) end\n"
+    "redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])\n"
     "return redis.call('SCARD', KEYS[2])\n");
 
 /* KEYS[1] c360:{idx}:conn. ARGV: id, tenant. Only the owner's claim goes. */
@@ -79,7 +80,7 @@ static int32_t purge_tenant_keys(const char *tenant, const char *id, long long *
     size_t n;
     int32_t st = ch_conn_list(tenant, &ids, &n);
     if (st != C360_OK) return st;
-    size_t nkeys = 8 + 2 * n;
+    size_t nkeys = 9 + 2 * n;
     char **keys = ch_calloc(nkeys, sizeof *keys);
     keys[0] = ch_key_tenant(tenant, "conn:%s", id);
     keys[1] = ch_key_tenant(tenant, "conns");
@@ -89,9 +90,10 @@ static int32_t purge_tenant_keys(const char *tenant, const char *id, long long *
     keys[5] = ch_key_tenant(tenant, "dlog:%s", id);
     keys[6] = ch_key_tenant(tenant, "rmap:%s", id);
     keys[7] = ch_key_tenant(tenant, "synclog:%s", id);
+    keys[8] = ch_key_tenant(tenant, "rgone:%s", id);
     for (size_t i = 0; i < n; i++) {
-        keys[8 + i] = ch_key_tenant(tenant, "routes:%s", ids[i]);
-        keys[8 + n + i] = ch_key_tenant(tenant, "rmap:%s", ids[i]);
+        keys[9 + i] = ch_key_tenant(tenant, "routes:%s", ids[i]);
+        keys[9 + n + i] = ch_key_tenant(tenant, "rmap:%s", ids[i]);
     }
     char nbuf[24];
     snprintf(nbuf, sizeof nbuf, "%zu", n);

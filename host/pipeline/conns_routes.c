@@ -11,17 +11,28 @@
 #include "util.h"
 
 /* KEYS[1] source hash, KEYS[2] destination hash, KEYS[3] routes set,
- * KEYS[4] the source's mappings. ARGV: destination id, "add"/"put"/"rm",
- * max routes, mapping ('' = none). add keeps a stored mapping; put sets or
- * clears it; rm drops both. Returns 1 added, 0 already there (put: the
+ * KEYS[4] the source's mappings, KEYS[5] the destination's stopped routes
+ * (c360:{t:T}:rgone:<dst>). ARGV: destination id, "add"/"put"/"rm"/"stop",
+ * max routes, mapping ('' = none), source id, stop mark TTL ms. add keeps
+ * a stored mapping; put sets or clears it; rm drops both; stop (the
+ * destination answered 410 Gone) removes the route but keeps its mapping,
+ * so that adding the route again restores it, and marks the route stopped
+ * (add and put clear the mark). Returns 1 added, 0 already there (put: the
  * mapping was written anyway), -1 a connection is missing, -2 too many
- * routes; rm: 1 removed, 0 absent. */
+ * routes; rm and stop: 1 removed, 0 absent. */
 static ch_script s_route = CH_SCRIPT(
     "if ARGV[2] == 'rm' then\n"
     "  redis.call('HDEL', KEYS[4], ARGV[1])\n"
     "  return redis.call('SREM', KEYS[3], ARGV[1])\n"
     "end\n"
+    "if ARGV[2] == 'stop' then\n"
+    "  local n = redis.call('SREM', KEYS[3], ARGV[1])\n"
+    "  redis.call('SADD', KEYS[5], ARGV[5])\n"
+    "  redis.call('PEXPIRE', KEYS[5], ARGV[6])\n"
+    "  return n\n"
+    "end\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return -1 end\n"
+    "redis.call('SREM', KEYS[5], ARGV[5])\n"
     "local added = 0\n"
     "if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then\n"
     "  if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then return -2 end\n"
@@ -73,7 +84,7 @@ static ch_script s_rk_store = CH_SCRIPT(
     "end\n"
     "return 1\n");
 
-/* mode: 'a' add, 'p' put (with mapping), 'r' remove. */
+/* mode: 'a' add, 'p' put (with mapping), 'r' remove, 's' stop. */
 static int32_t route_change(const char *tenant, const char *src, const char *dst,
                             const char *mapping, const char *actor, const char *rid, char mode)
 {
@@ -84,15 +95,19 @@ static int32_t route_change(const char *tenant, const char *src, const char *dst
     char *kd = ch_key_tenant(tenant, "conn:%s", dst);
     char *kr = ch_key_tenant(tenant, "routes:%s", src);
     char *km = ch_key_tenant(tenant, "rmap:%s", src);
-    char max[16];
+    char *kg = ch_key_tenant(tenant, "rgone:%s", dst);
+    char max[16], ttl[24];
     snprintf(max, sizeof max, "%d", CH_CONN_ROUTES_MAX);
-    const char *argv[8] = {ks, kd, kr, km, dst, mode == 'a' ? "add" : mode == 'p' ? "put" : "rm",
-                           max, mapping ? mapping : ""};
-    redisReply *r = ch_rconn_eval(&s_route, 4, 8, argv, NULL);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)CH_CONN_ROUTE_STOP_TTL_MS);
+    const char *argv[11] = {ks, kd, kr, km, kg, dst,
+                            mode == 'a' ? "add" : mode == 'p' ? "put" : mode == 's' ? "stop" : "rm",
+                            max, mapping ? mapping : "", src, ttl};
+    redisReply *r = ch_rconn_eval(&s_route, 5, 11, argv, NULL);
     free(ks);
     free(kd);
     free(kr);
     free(km);
+    free(kg);
     int32_t st;
     long long res = 0;
     if (r && r->type == REDIS_REPLY_INTEGER) {
@@ -102,10 +117,11 @@ static int32_t route_change(const char *tenant, const char *src, const char *dst
         st = ch_conns_io("route", r);
     }
     if (r) freeReplyObject(r);
+    if (mode == 's' && st == C360_OK) st = res == 1 ? C360_OK : C360_ENOTFOUND;
     if (st != C360_OK || (res == 0 && mode != 'p')) return st;
     st = ch_conn_publish_changed(tenant, src);
     ch_conns_audit(tenant, src, actor,
-                   mode == 'r' ? "connection.route.remove"
+                   mode == 'r' || mode == 's' ? "connection.route.remove"
                    : res == 1  ? "connection.route.add"
                                : "connection.route.update",
                    dst, st == C360_OK ? "ok" : "error:io", rid);
@@ -128,6 +144,27 @@ int32_t ch_conn_route_remove(const char *tenant, const char *src, const char *ds
                              const char *actor, const char *request_id)
 {
     return route_change(tenant, src, dst, NULL, actor, request_id, 'r');
+}
+
+int32_t ch_conn_route_stop(const char *tenant, const char *src, const char *dst,
+                           const char *request_id)
+{
+    return route_change(tenant, src, dst, NULL, "system", request_id, 's');
+}
+
+int32_t ch_conn_route_stopped(const char *tenant, const char *src, const char *dst,
+                              int *stopped)
+{
+    *stopped = 0;
+    if (!ch_id_valid(tenant) || !ch_id_valid(src) || !ch_id_valid(dst)) return C360_EINVAL;
+    char *kg = ch_key_tenant(tenant, "rgone:%s", dst);
+    redisReply *r = ch_rconn_command("SISMEMBER %s %s", kg, src);
+    free(kg);
+    int32_t st = C360_OK;
+    if (r && r->type == REDIS_REPLY_INTEGER) *stopped = r->integer == 1;
+    else st = ch_conns_io("route-stopped", r);
+    if (r) freeReplyObject(r);
+    return st;
 }
 
 int32_t ch_conn_route_mapping(const char *tenant, const char *src, const char *dst,

@@ -1,7 +1,8 @@
 /* deliver.c -- running one item of a tenant's delivery stream: the
  * destination's deliver callback with the record, under the destination's
  * concurrency cap, with every attempt logged (docs/pipeline.md,
- * "Deliveries").
+ * "Deliveries"). Several items of one destination whose plugin takes
+ * batches go through deliver_batch.c instead, with the helpers below.
  *
  * The cap is a lease per destination held in Redis, so it holds across
  * threads, processes and hosts: a sorted set c360:{t:T}:lease:<d> of
@@ -11,7 +12,11 @@
  * lease is one script; it is given back in the outcome script, so a
  * delivery costs two round trips in all. Over the cap, the item is held
  * for cap_hold_ms (no attempt counted) and another destination's work
- * goes on. */
+ * goes on.
+ *
+ * C360_EGONE (ABI 1.4: the endpoint answered 410 Gone) dead-letters the
+ * record with why "gone" instead of retrying it, and deliver_gone.c stops
+ * the route it came by and marks the destination failing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +44,12 @@ static ch_script s_lease = CH_SCRIPT(
     "redis.call('PEXPIRE', KEYS[1], ttl)\n"
     "return 1\n");
 
-/* 1 leased, 0 over the cap, -1 Redis failed. */
-static int lease(const char *tenant, const char *dest, const char *token, int64_t ttl_ms, int cap)
+int ch_wdel_lease(ch_wthread *t, const char *tenant, const char *dest, const char *token)
 {
     char *key = ch_key_tenant(tenant, "lease:%s", dest);
     char ttl[24], c[16];
-    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
-    snprintf(c, sizeof c, "%d", cap);
+    snprintf(ttl, sizeof ttl, "%lld", 2LL * t->conf->callback_timeout_ms + 5000);
+    snprintf(c, sizeof c, "%d", t->conf->delivery_concurrency);
     const char *argv[] = {key, token, ttl, c};
     redisReply *r = ch_rconn_eval(&s_lease, 1, 4, argv, NULL);
     free(key);
@@ -55,47 +59,135 @@ static int lease(const char *tenant, const char *dest, const char *token, int64_
     return res;
 }
 
-static void simple(ch_wthread *t, const char *tenant, ch_qitem *it, ch_qmode mode, const char *why,
-                   const char *err, int64_t delay, const char *token)
+void ch_wdel_simple(ch_wthread *t, const char *tenant, ch_qitem *it, ch_qmode mode, const char *why,
+                    const char *err, int64_t delay, const char *token)
 {
     ch_qoutcome o = {.mode = mode, .why = why, .err = err, .delay_ms = delay, .lease_token = token};
     ch_wthread_outcome(t, tenant, it, &o, NULL);
 }
 
-static int record_valid(const ch_qitem *it)
+int ch_wdel_item_valid(const ch_qitem *it)
 {
     return it->valid && ch_id_valid(it->d) && ch_name_valid(it->ri) && it->rt[0] && it->r_len > 0;
 }
 
+int ch_wdel_precheck(ch_wthread *t, const char *tenant, ch_qitem *it, const ch_wconn *wc)
+{
+    long long attempt = ch_qitem_attempt(it);
+    if (attempt > t->conf->max_attempts) {
+        ch_wdel_simple(t, tenant, it, CH_QM_DLQ, "attempts", "attempts exhausted", 0, NULL);
+        return 0;
+    }
+    /* A route stopped by a 410 (deliver_gone.c) leaves its destination
+     * failing: only then is the route looked up, so a healthy
+     * destination's deliveries pay nothing for it. What is queued for a
+     * stopped route is not sent (the endpoint is gone); a destination that
+     * became active again meanwhile gets it sent, and a 410 ends it the
+     * same way. A lookup that fails sends it too. */
+    if (strcmp(wc->state, CH_CONN_STATE_FAILING) == 0 && ch_id_valid(it->s)) {
+        int stopped = 0;
+        if (ch_conn_route_stopped(tenant, it->s, it->d, &stopped) == C360_OK && stopped) {
+            char err[160];
+            snprintf(err, sizeof err, "%s: the route from %s was stopped (410 Gone)",
+                     c360_strstatus(C360_EGONE), it->s);
+            ch_qoutcome o = {.mode = CH_QM_DLQ, .why = "gone", .err = err,
+                             .status = C360_EGONE};
+            ch_wthread_outcome(t, tenant, it, &o, NULL);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, json_t **out)
+{
+    *out = NULL;
+    if (!it->s || !ch_id_valid(it->s)) return C360_OK;
+    char *m = NULL;
+    int32_t ms = ch_conn_route_mapping(tenant, it->s, it->d, &m);
+    if (ms != C360_OK && ms != C360_ENOTFOUND) {
+        free(m);
+        return C360_EIO;
+    }
+    int32_t st = C360_OK;
+    if (ms == C360_OK && m) {
+        *out = json_loads(m, 0, NULL);
+        if (!*out) st = C360_ERROR;
+    }
+    free(m);
+    return st;
+}
+
+char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len)
+{
+    *len = 0;
+    json_t *rj = json_loadb(it->r, it->r_len, 0, NULL);
+    json_t *out = rj ? ch_mapping_apply(mapping, rj) : NULL;
+    char *shaped = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    if (shaped) *len = strlen(shaped);
+    json_decref(out);
+    json_decref(rj);
+    return shaped;
+}
+
+int ch_wdel_finish(ch_wthread *t, const char *tenant, ch_qitem *it, int32_t st, const char *text,
+                   uint32_t retry_after, int64_t took, const char *token)
+{
+    long long attempt = ch_qitem_attempt(it);
+    ch_qoutcome o = {.status = st, .latency_ms = took, .lease_token = token};
+    if (st == C360_OK) {
+        o.mode = CH_QM_OK;
+        o.err = "";
+    } else if (st == C360_EGONE) {
+        /* Not retried: the endpoint said it is gone for good. */
+        o.mode = CH_QM_DLQ;
+        o.err = text;
+        o.why = "gone";
+    } else if (ch_status_retryable(st) && attempt < t->conf->max_attempts) {
+        o.mode = CH_QM_RETRY;
+        o.err = text;
+        o.delay_ms = ch_qw_backoff_ms(attempt, retry_after, t->conf->retry_base_ms, t->conf->retry_cap_ms);
+    } else {
+        o.mode = CH_QM_DLQ;
+        o.err = text;
+        o.why = ch_status_retryable(st) ? "attempts" : "error";
+    }
+    if (ch_wthread_outcome(t, tenant, it, &o, NULL) != C360_OK) return 0;
+    if (st == C360_OK) {
+        ch_metrics_inc(CH_M_DELIVERIES_OK, 1);
+        int64_t since = it->et > 0 ? it->et : it->t;
+        if (since > 0) ch_metrics_observe_delivery(ch_now_ms() - since);
+    } else {
+        ch_metrics_inc(CH_M_DELIVERIES_FAILED, 1);
+    }
+    return 1;
+}
+
 void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
 {
-    if (!record_valid(it)) {
-        simple(t, tenant, it, CH_QM_DLQ, "error", "malformed delivery item", 0, NULL);
+    if (!ch_wdel_item_valid(it)) {
+        ch_wdel_simple(t, tenant, it, CH_QM_DLQ, "error", "malformed delivery item", 0, NULL);
         return;
     }
     ch_wconn wc;
     if (ch_wconn_get(&t->conns, tenant, it->d, &wc) != C360_OK) return; /* stays pending */
     if (!wc.exists || strcmp(wc.state, "disabled") == 0) {
-        simple(t, tenant, it, CH_QM_DROP, wc.exists ? "disabled" : NULL, NULL, 0, NULL);
+        ch_wdel_simple(t, tenant, it, CH_QM_DROP, wc.exists ? "disabled" : NULL, NULL, 0, NULL);
         return;
     }
     if (strcmp(wc.state, "paused") == 0 || strcmp(wc.state, "needs_reauth") == 0) {
-        simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), NULL);
+        ch_wdel_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), NULL);
         return;
     }
+    if (!ch_wdel_precheck(t, tenant, it, &wc)) return;
     long long attempt = ch_qitem_attempt(it);
-    if (attempt > t->conf->max_attempts) {
-        simple(t, tenant, it, CH_QM_DLQ, "attempts", "attempts exhausted", 0, NULL);
-        return;
-    }
 
-    char token[CH_SLOT_CONSUMER_MAX + CH_QW_ID_MAX + 2];
+    char token[CH_WDEL_TOKEN_MAX];
     snprintf(token, sizeof token, "%s:%s", t->consumer, it->id);
-    int l = lease(tenant, it->d, token, 2LL * t->conf->callback_timeout_ms + 5000,
-                  t->conf->delivery_concurrency);
+    int l = ch_wdel_lease(t, tenant, it->d, token);
     if (l < 0) return; /* Redis away: stays pending, runs again later */
     if (l == 0) {
-        simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->cap_hold_ms), NULL);
+        ch_wdel_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->cap_hold_ms), NULL);
         return;
     }
 
@@ -105,7 +197,7 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
     if (st == C360_ENOTFOUND) {
         /* The destination exists: its plugin is not loaded on this host. */
         ch_wconn_forget(&t->conns, tenant, it->d);
-        simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);
+        ch_wdel_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);
         return;
     }
     const ch_plugin *pl = st == C360_OK ? ch_inst_plugin(inst) : NULL;
@@ -124,32 +216,21 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
      * cannot be applied is a permanent error of this delivery. */
     char *shaped = NULL;
     size_t shaped_len = 0;
-    if (st == C360_OK && it->s && ch_id_valid(it->s)) {
-        char *m = NULL;
-        int32_t ms = ch_conn_route_mapping(tenant, it->s, it->d, &m);
-        if (ms == C360_OK && m) {
-            json_t *mj = json_loads(m, 0, NULL);
-            json_t *rj = json_loadb(it->r, it->r_len, 0, NULL);
-            json_t *out = mj && rj ? ch_mapping_apply(mj, rj) : NULL;
-            if (out) {
-                shaped = json_dumps(out, JSON_COMPACT);
-                shaped_len = shaped ? strlen(shaped) : 0;
-            }
-            json_decref(out);
-            json_decref(rj);
-            json_decref(mj);
-            if (!shaped) {
-                ch_instance_release(inst);
-                st = C360_ERROR;
-                snprintf(err, sizeof err, "the route's field mapping cannot be applied to this record");
-            }
-        } else if (ms != C360_OK && ms != C360_ENOTFOUND) {
+    if (st == C360_OK) {
+        json_t *mj = NULL;
+        int32_t ms = ch_wdel_mapping(tenant, it, &mj);
+        if (ms == C360_EIO) {
             ch_instance_release(inst);
-            free(m);
-            simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);
+            ch_wdel_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);
             return;
         }
-        free(m);
+        if (mj) shaped = ch_wdel_shape(mj, it, &shaped_len);
+        json_decref(mj);
+        if (ms == C360_ERROR || (mj && !shaped)) {
+            ch_instance_release(inst);
+            st = C360_ERROR;
+            snprintf(err, sizeof err, "the route's field mapping cannot be applied to this record");
+        }
     }
     if (st == C360_OK) {
         c360_record rec = {
@@ -175,31 +256,14 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
         ch_status_text(text, sizeof text, st, call.error);
         ch_call_done(&call);
         ch_instance_release(inst);
-        free(shaped);
     } else {
         ch_status_text(text, sizeof text, st, err[0] ? err : "instance_open failed");
     }
+    free(shaped);
 
-    ch_qoutcome o = {.status = st, .latency_ms = took, .lease_token = token};
-    if (st == C360_OK) {
-        o.mode = CH_QM_OK;
-        o.err = "";
-    } else if (ch_status_retryable(st) && attempt < t->conf->max_attempts) {
-        o.mode = CH_QM_RETRY;
-        o.err = text;
-        o.delay_ms = ch_qw_backoff_ms(attempt, ra, t->conf->retry_base_ms, t->conf->retry_cap_ms);
-    } else {
-        o.mode = CH_QM_DLQ;
-        o.err = text;
-        o.why = ch_status_retryable(st) ? "attempts" : "error";
-    }
-    if (ch_wthread_outcome(t, tenant, it, &o, NULL) == C360_OK) {
-        if (st == C360_OK) {
-            ch_metrics_inc(CH_M_DELIVERIES_OK, 1);
-            int64_t since = it->et > 0 ? it->et : it->t;
-            if (since > 0) ch_metrics_observe_delivery(ch_now_ms() - since);
-        } else {
-            ch_metrics_inc(CH_M_DELIVERIES_FAILED, 1);
-        }
+    int written = ch_wdel_finish(t, tenant, it, st, text, ra, took, token);
+    if (st == C360_EGONE && written) {
+        const char *src = ch_id_valid(it->s) ? it->s : NULL;
+        ch_wdel_gone(t, tenant, it->d, &src, src ? 1 : 0);
     }
 }

@@ -4,7 +4,7 @@
  *
  * c360:{t:T}:dlq is a stream. An entry holds the failed item's original
  * fields (an event: k c p t a h b rid [orig]; a delivery: d s rt ri r a t)
- * plus kind (ev | dl), why (error | attempts | poison) and err (the last
+ * plus kind (ev | dl), why (error | attempts | poison | gone) and err (the last
  * error). `t` keeps the original item's time; the time the item became a
  * dead letter is the dlq entry id (its milliseconds part), and that is
  * what the time-range filters compare.
@@ -39,7 +39,7 @@ typedef struct ch_dlq_filter {
     const char *conn;   /* the connection: field c of an ev item, d (the
                            destination) of a dl item; NULL = any */
     const char *kind;   /* "ev" or "dl"; NULL = any */
-    const char *why;    /* "error", "attempts" or "poison"; NULL = any */
+    const char *why;    /* "error", "attempts", "poison" or "gone"; NULL = any */
     int64_t from_ms;    /* dead-lettered at >= from_ms; 0 = any */
     int64_t to_ms;      /* dead-lettered at < to_ms; 0 = any */
 } ch_dlq_filter;

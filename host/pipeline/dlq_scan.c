@@ -38,7 +38,7 @@ static int filter_valid(const ch_dlq_filter *f)
     if (f->conn && !ch_id_valid(f->conn)) return 0;
     if (f->kind && strcmp(f->kind, "ev") != 0 && strcmp(f->kind, "dl") != 0) return 0;
     if (f->why && strcmp(f->why, "error") != 0 && strcmp(f->why, "attempts") != 0 &&
-        strcmp(f->why, "poison") != 0)
+        strcmp(f->why, "poison") != 0 && strcmp(f->why, "gone") != 0)
         return 0;
     if (f->from_ms < 0 || f->to_ms < 0 || (f->to_ms && f->from_ms >= f->to_ms)) return 0;
     return 1;

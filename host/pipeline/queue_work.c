@@ -142,14 +142,22 @@ static int32_t take_batch(redisReply *r, const char *what, ch_qbatch *out)
 int32_t ch_qw_fetch(const char *tenant, const char *consumer, int share,
                     ch_qbatch *out)
 {
+    return ch_qw_fetch2(tenant, consumer, share, share, out);
+}
+
+int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
+                     int dl_share, ch_qbatch *out)
+{
     memset(out, 0, sizeof *out);
-    if (!ch_id_valid(tenant) || !consumer || !*consumer || share < 1) return C360_EINVAL;
+    if (!ch_id_valid(tenant) || !consumer || !*consumer || ev_share < 1 || dl_share < 1)
+        return C360_EINVAL;
     char *ev = ch_key_tenant(tenant, "ev"), *dl = ch_key_tenant(tenant, "dl");
     char *retry = ch_key_tenant(tenant, "retry"), *att = ch_key_tenant(tenant, "att");
-    char sh[16];
-    snprintf(sh, sizeof sh, "%d", share);
-    const char *argv[] = {ev, dl, retry, att, CH_QW_GROUP, consumer, sh};
-    redisReply *r = ch_rconn_eval(&s_fetch, 4, 7, argv, NULL);
+    char sh[16], dsh[16];
+    snprintf(sh, sizeof sh, "%d", ev_share);
+    snprintf(dsh, sizeof dsh, "%d", dl_share);
+    const char *argv[] = {ev, dl, retry, att, CH_QW_GROUP, consumer, sh, dsh};
+    redisReply *r = ch_rconn_eval(&s_fetch, 4, 8, argv, NULL);
     free(ev); free(dl); free(retry); free(att);
     return take_batch(r, "fetch", out);
 }

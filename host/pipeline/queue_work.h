@@ -99,6 +99,12 @@ long long ch_qitem_attempt(const ch_qitem *it);
  * empty (n = 0) when there is nothing. */
 int32_t ch_qw_fetch(const char *tenant, const char *consumer, int share,
                     ch_qbatch *out);
+/* The same with a share per stream: up to ev_share event items and
+ * dl_share delivery items (the work loop fetches more deliveries for a
+ * tenant whose destinations take batches). Due retries: at most
+ * max(ev_share, dl_share), each kind within its share. */
+int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
+                     int dl_share, ch_qbatch *out);
 
 /* Takes over up to `count` pending entries of consumer `from` in the
  * tenant's stream `kind` that are idle at least min_idle_ms, for consumer
@@ -142,7 +148,9 @@ typedef struct ch_qoutcome {
     ch_qmode mode;
     int64_t delay_ms;          /* RETRY / HOLD */
     const char *err;           /* RETRY / DLQ / FAIL: error text ("" none) */
-    const char *why;           /* DLQ: "error", "attempts", "poison";
+    const char *why;           /* DLQ: "error", "attempts", "poison",
+                                  "gone" (a delivery's endpoint answered
+                                  410, or its route was stopped by one);
                                   DROP: the connection's state when it still
                                   exists (counted as `dropped`), else NULL */
     /* OK of an event: the records to route (ch_records_pack) */

@@ -68,21 +68,27 @@
     "  return 1\n"                                                            \
     "end\n"
 
-/* KEYS: ev, dl, retry, att. ARGV: group, consumer, share. */
+/* KEYS: ev, dl, retry, att. ARGV: group, consumer, event share, delivery
+ * share. Due retries first, at most max(shares) of them, each kind within
+ * its own share (one over it stays due for the next turn). */
 static const char qw_lua_fetch[] =
     QW_LUA_COMMON
     "local g, me, share = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
+    "local dshare = tonumber(ARGV[4]) or share\n"
     "local out, nev, ndl = {}, 0, 0\n"
-    "local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms(), 'LIMIT', 0, share)\n"
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms(), 'LIMIT', 0,\n"
+    "                       math.max(share, dshare))\n"
     "for _, m in ipairs(due) do\n"
-    "  redis.call('ZREM', KEYS[3], m)\n"
     "  local kind, key, id = 'ev', KEYS[1], m\n"
     "  if string.sub(m, 1, 3) == 'dl:' then kind, key, id = 'dl', KEYS[2], string.sub(m, 4) end\n"
-    "  local c = redis.pcall('XCLAIM', key, g, me, 0, id)\n"
-    "  if type(c) == 'table' and not c.err and item(out, kind, c[1], KEYS[4], m) then\n"
-    "    if kind == 'ev' then nev = nev + 1 else ndl = ndl + 1 end\n"
-    "  else\n"
-    "    redis.call('HDEL', KEYS[4], m)\n"
+    "  if (kind == 'ev' and nev < share) or (kind == 'dl' and ndl < dshare) then\n"
+    "    redis.call('ZREM', KEYS[3], m)\n"
+    "    local c = redis.pcall('XCLAIM', key, g, me, 0, id)\n"
+    "    if type(c) == 'table' and not c.err and item(out, kind, c[1], KEYS[4], m) then\n"
+    "      if kind == 'ev' then nev = nev + 1 else ndl = ndl + 1 end\n"
+    "    else\n"
+    "      redis.call('HDEL', KEYS[4], m)\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local function read(kind, key, n, prefix)\n"
@@ -99,7 +105,7 @@ static const char qw_lua_fetch[] =
     "end\n"
     "local e1 = read('ev', KEYS[1], share - nev, '')\n"
     "if e1 then return e1 end\n"
-    "local e2 = read('dl', KEYS[2], share - ndl, 'dl:')\n"
+    "local e2 = read('dl', KEYS[2], dshare - ndl, 'dl:')\n"
     "if e2 then return e2 end\n"
     "return out\n";
 

@@ -28,6 +28,7 @@ void ch_worker_conf_defaults(ch_worker_conf *c)
     c->callback_timeout_ms = 60000;
     c->claim_idle_ms = 60000;
     c->delivery_concurrency = 4;
+    c->delivery_batch_max = 20;
     c->shutdown_timeout_ms = 10000;
     c->retry_base_ms = 1000;
     c->retry_cap_ms = 600000;
@@ -62,6 +63,7 @@ void ch_worker_conf_from_config(ch_worker_conf *c, const ch_config *cfg, const c
     c->callback_timeout_ms = cfg->callback_timeout_ms;
     c->claim_idle_ms = cfg->claim_idle_ms;
     c->delivery_concurrency = cfg->delivery_concurrency;
+    c->delivery_batch_max = cfg->delivery_batch_max;
     c->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 }
 
@@ -74,6 +76,8 @@ ch_workers *ch_workers_new(const ch_worker_conf *c, ch_slots *slots, int widx, c
     if (w->conf.threads < 1) w->conf.threads = 1;
     if (w->conf.threads > ch_slots_threads(slots)) w->conf.threads = ch_slots_threads(slots);
     if (w->conf.share < 1) w->conf.share = 1;
+    if (w->conf.delivery_batch_max < 1) w->conf.delivery_batch_max = 1;
+    if (w->conf.delivery_batch_max > CH_DELIVERY_BATCH_MAX) w->conf.delivery_batch_max = CH_DELIVERY_BATCH_MAX;
     if (w->conf.idle_max_ms < 100) w->conf.idle_max_ms = 100;
     w->slots = slots;
     w->widx = widx;

@@ -62,6 +62,10 @@
 #include "loader.h"
 #include "slots.h"
 
+/* The most records one deliver_batch call gets (pipeline.delivery_batch_max
+ * is 1..this). */
+#define CH_DELIVERY_BATCH_MAX 500
+
 typedef struct ch_worker_conf {
     const ch_loader *loader;
     int threads;              /* threads per process (>= 1) */
@@ -74,6 +78,8 @@ typedef struct ch_worker_conf {
     int hang_grace_ms;        /* past the deadline before a kill; 0 =
                                  max(1 s, callback_timeout_ms / 10) */
     int delivery_concurrency; /* deliveries in flight per destination */
+    int delivery_batch_max;   /* records per deliver_batch call (ABI 1.4,
+                                 1..500; 1 = never batch) */
     int shutdown_timeout_ms;  /* SIGTERM: in-flight callbacks get this long */
     int64_t retry_base_ms;    /* backoff floor (1 s) */
     int64_t retry_cap_ms;     /* backoff cap (10 min) */

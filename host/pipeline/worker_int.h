@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "queue_work.h"
 #include "records.h"
 #include "worker.h"
@@ -70,6 +72,18 @@ void ch_wconn_forget(ch_wconn_cache *c, const char *tenant, const char *id);
 
 typedef struct ch_wthread ch_wthread;
 
+/* Batched deliveries (ABI 1.4): per tenant, the share of its recent
+ * delivery items whose destination takes batches (a moving average, 0..1).
+ * It decides how many delivery items a turn fetches: a tenant whose
+ * destinations take batches gets up to delivery_batch_max of them per
+ * turn, one that has none the same number as before. A small direct-mapped
+ * table per thread: a tenant that loses its place starts again from 0. */
+#define CH_WBHINT_SLOTS 64
+typedef struct ch_wbhint {
+    char tenant[CH_ID_MAX + 1];
+    float frac;
+} ch_wbhint;
+
 struct ch_workers {
     ch_worker_conf conf;
     ch_slots *slots;
@@ -113,6 +127,10 @@ struct ch_wthread {
     double avg_item_ms;
     ch_wconn_cache conns;
     ch_records recs;
+    /* 1 when a loaded plugin has deliver_batch and delivery_batch_max > 1:
+     * otherwise nothing of batching runs at all. */
+    int batching;
+    ch_wbhint bhint[CH_WBHINT_SLOTS];
 };
 
 ch_wthread *ch_wthread_new(ch_workers *w, int index);
@@ -137,6 +155,58 @@ int ch_wthread_stopping(const ch_wthread *t);
 /* Execution (worker_exec.c, deliver.c). */
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it);
 void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it);
+/* Several delivery items of one destination (its[0..n), n >= 2, all with
+ * the same valid `d`) in one deliver_batch call, each with its own outcome
+ * (deliver_batch.c); one at a time through ch_wexec_deliver when the
+ * destination's plugin has no deliver_batch. */
+void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its,
+                            size_t n);
+
+/* --- what deliver.c, deliver_batch.c and deliver_gone.c share ------------- */
+
+#define CH_WDEL_TOKEN_MAX (CH_SLOT_CONSUMER_MAX + CH_QW_ID_MAX + 2)
+
+/* 1 when the destination connection dest exists and its plugin has
+ * deliver_batch (and batching is on): from the connection cache and the
+ * loader, no Redis round trip on a cache hit. */
+int ch_wdel_batchable(ch_wthread *t, const char *tenant, const char *dest);
+/* 1 when a delivery item names what a delivery needs. */
+int ch_wdel_item_valid(const ch_qitem *it);
+/* A place under the destination's concurrency cap for token: 1 leased,
+ * 0 over the cap, -1 Redis failed. */
+int ch_wdel_lease(ch_wthread *t, const char *tenant, const char *dest,
+                  const char *token);
+/* An outcome without a callback status (drop, hold, a dead letter found
+ * before running). */
+void ch_wdel_simple(ch_wthread *t, const char *tenant, ch_qitem *it,
+                    ch_qmode mode, const char *why, const char *err,
+                    int64_t delay, const char *token);
+/* What an item of an existing, runnable destination (state wc) is checked
+ * for before it runs: past max_attempts, or its route stopped by a 410
+ * (looked up only while the destination is failing): its dead letter is
+ * written here and 0 returned; 1 = run it. */
+int ch_wdel_precheck(ch_wthread *t, const char *tenant, ch_qitem *it,
+                     const ch_wconn *wc);
+/* The parsed field mapping of the item's route (s -> d): C360_OK (*out
+ * NULL when none), C360_ERROR (stored but not JSON), C360_EIO. */
+int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, json_t **out);
+/* The item's record as mapping shapes it (free), or NULL when the mapping
+ * cannot be applied to it. */
+char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len);
+/* Writes the outcome of a delivery whose callback gave st: OK; C360_EGONE
+ * a dead letter with why "gone"; a retryable status a retry (backoff, at
+ * least retry_after ms) until max_attempts; else a dead letter. The
+ * attempt is logged with took ms and the lease token released. Counts the
+ * metrics. 1 when the outcome was written. */
+int ch_wdel_finish(ch_wthread *t, const char *tenant, ch_qitem *it,
+                   int32_t st, const char *text, uint32_t retry_after,
+                   int64_t took, const char *token);
+/* After dead-lettering records of destination dest with C360_EGONE
+ * (deliver_gone.c): stops the routes srcs[0..n) -> dest (NULL or invalid
+ * entries skipped, duplicates once) and marks dest failing with a cause
+ * naming them, once. */
+void ch_wdel_gone(ch_wthread *t, const char *tenant, const char *dest,
+                  const char *const *srcs, size_t n);
 
 /* Acquires the instance of connection conn with the slot showing the item
  * (instance_open is plugin code: a crash or hang in it makes this item the

@@ -53,6 +53,10 @@ ch_wthread *ch_wthread_new(ch_workers *w, int index)
     t->idle_ms = IDLE_MIN_MS;
     t->conns.ttl_ms = w->conf.conn_cache_ms;
     ch_records_init(&t->recs);
+    /* Batching costs nothing where no loaded plugin can take a batch. */
+    const ch_loader *ld = w->conf.loader;
+    for (size_t i = 0; ld && w->conf.delivery_batch_max > 1 && i < ch_loader_count(ld); i++)
+        if (ch_plugin_ops_get(ch_loader_get(ld, i))->deliver_batch) t->batching = 1;
     return t;
 }
 
@@ -138,10 +142,51 @@ void ch_wthread_run_item(ch_wthread *t, const char *tenant, ch_qitem *it)
     ch_slot_beat(t->slot);
 }
 
-static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b)
+/* --- batched deliveries (ABI 1.4) ----------------------------------------- */
+
+static ch_wbhint *bhint(ch_wthread *t, const char *tenant)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = tenant; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    ch_wbhint *e = &t->bhint[h % CH_WBHINT_SLOTS];
+    if (strcmp(e->tenant, tenant) != 0) {
+        snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
+        e->frac = 0.0f;
+    }
+    return e;
+}
+
+/* Notes one delivery item of the tenant: whether its destination takes
+ * batches. Returns that. */
+static int note_dl(ch_wthread *t, const char *tenant, const ch_qitem *it)
+{
+    int can = it->valid && ch_wdel_batchable(t, tenant, it->d);
+    ch_wbhint *e = bhint(t, tenant);
+    e->frac = e->frac * 0.9f + (can ? 0.1f : 0.0f);
+    return can;
+}
+
+/* Delivery items to fetch in a turn of n calls: n, and up to
+ * delivery_batch_max as far as the tenant's deliveries go to destinations
+ * that take batches (a batch call counts as one item of the turn). */
+static size_t dl_share(ch_wthread *t, const char *tenant, size_t n)
+{
+    size_t max = (size_t)t->conf->delivery_batch_max;
+    if (!t->batching || max <= n) return n;
+    return n + (size_t)(bhint(t, tenant)->frac * (float)(max - n) + 0.5f);
+}
+
+/* group: items of the same destination may go in one deliver_batch call
+ * (freshly fetched items only: what a dead worker left runs one by one, so
+ * that a crash names its record). */
+static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
 {
     int n = 0;
+    size_t max = (size_t)t->conf->delivery_batch_max;
+    unsigned char *done = t->batching && group && b->n > 1 ? ch_calloc(b->n, 1) : NULL;
+    ch_qitem **grp = done ? ch_calloc(max, sizeof *grp) : NULL;
     for (size_t i = 0; i < b->n; i++) {
+        if (done && done[i]) continue;
         /* Stopping: the rest stays pending, for the next worker or host. */
         if (ch_wthread_stopping(t)) break;
         /* Slow callbacks: what has not started goes back (to `retry`, due
@@ -149,17 +194,39 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b)
          * look abandoned to another consumer's sweep. */
         if (ch_monotonic_ms() - b->items[i].fetched_ms > t->conf->claim_idle_ms / 4) {
             for (; i < b->n && !ch_wthread_stopping(t); i++) {
+                if (done && done[i]) continue;
                 ch_qoutcome o = {.mode = CH_QM_HOLD, .delay_ms = 0};
                 ch_wthread_outcome(t, tenant, &b->items[i], &o, NULL);
             }
             break;
         }
+        ch_qitem *it = &b->items[i];
+        size_t k = 1;
+        if (t->batching && it->kind == CH_Q_DL && note_dl(t, tenant, it) && done) {
+            grp[0] = it;
+            for (size_t j = i + 1; j < b->n && k < max; j++) {
+                ch_qitem *o = &b->items[j];
+                if (done[j] || o->kind != CH_Q_DL || !o->valid || strcmp(o->d, it->d) != 0) continue;
+                done[j] = 1;
+                grp[k++] = o;
+                note_dl(t, tenant, o);
+            }
+        }
         int64_t t0 = ch_monotonic_ms();
-        ch_wthread_run_item(t, tenant, &b->items[i]);
+        if (k > 1) {
+            ch_wexec_deliver_group(t, tenant, grp, k);
+            ch_slot_beat(t->slot);
+        } else {
+            ch_wthread_run_item(t, tenant, it);
+        }
+        /* One call, one item of the turn's time budget, however many
+         * records it carried. */
         double took = (double)(ch_monotonic_ms() - t0);
         t->avg_item_ms = t->avg_item_ms * 0.8 + took * 0.2;
-        n++;
+        n += (int)k;
     }
+    free(grp);
+    free(done);
     return n;
 }
 
@@ -200,7 +267,7 @@ static int drain_consumer(ch_wthread *t, const char *tenant, ch_qkind kind, cons
             ch_log(CH_LOG_INFO, "workers: took over pending entries", "tenant", tenant,
                    "from", from, "stream", kind == CH_Q_DL ? "dl" : "ev", "entries", nb, NULL);
         }
-        n += run_batch(t, tenant, &b);
+        n += run_batch(t, tenant, &b, 0);
         ch_qbatch_free(&b);
         if (got < (size_t)batch) break;
     }
@@ -317,8 +384,10 @@ static int turn_with(ch_wthread *t, const char *tenant, ch_tsnap *s)
         n += sweep_stream(t, tenant, CH_Q_DL);
     }
     ch_qbatch b;
-    if (!ch_wthread_stopping(t) && ch_qw_fetch(tenant, t->consumer, (int)turn_size(t), &b) == C360_OK) {
-        n += run_batch(t, tenant, &b);
+    size_t ns = turn_size(t);
+    if (!ch_wthread_stopping(t) &&
+        ch_qw_fetch2(tenant, t->consumer, (int)ns, (int)dl_share(t, tenant, ns), &b) == C360_OK) {
+        n += run_batch(t, tenant, &b, 1);
         ch_qbatch_free(&b);
     }
     ch_slot_hold(t->slot, "");

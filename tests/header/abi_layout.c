@@ -46,13 +46,16 @@ int main(void)
     /* Members appended by a minor follow the older ones: a descriptor of
      * an older minor is a prefix of the current one, and C360_DESC_HAS
      * tells the host which members it covers. */
-    check_eq("C360_ABI_MINOR >= 3", C360_ABI_MINOR >= 3, 1);
+    check_eq("C360_ABI_MINOR >= 4", C360_ABI_MINOR >= 4, 1);
     check_eq("offsetof(oauth_connect) after webhook_route",
              offsetof(c360_plugin_desc, oauth_connect),
              offsetof(c360_plugin_desc, webhook_route) + sizeof desc.webhook_route);
-    check_eq("oauth_connect ends the 1.3 descriptor",
-             sizeof(c360_plugin_desc),
+    check_eq("offsetof(deliver_batch) after oauth_connect",
+             offsetof(c360_plugin_desc, deliver_batch),
              offsetof(c360_plugin_desc, oauth_connect) + sizeof desc.oauth_connect);
+    check_eq("deliver_batch ends the 1.4 descriptor",
+             sizeof(c360_plugin_desc),
+             offsetof(c360_plugin_desc, deliver_batch) + sizeof desc.deliver_batch);
     {
         /* A 1.2 plugin's descriptor ends after webhook_route. */
         c360_plugin_desc d12 = desc;
@@ -62,8 +65,16 @@ int main(void)
                  C360_DESC_HAS(&d12, webhook_route), 1);
         check_eq("C360_DESC_HAS(1.2 desc, oauth_connect)",
                  C360_DESC_HAS(&d12, oauth_connect), 0);
+        /* A 1.3 plugin's descriptor ends after oauth_connect. */
+        c360_plugin_desc d13 = desc;
+        d13.struct_size = (uint32_t)(offsetof(c360_plugin_desc, oauth_connect) +
+                                     sizeof d13.oauth_connect);
         check_eq("C360_DESC_HAS(1.3 desc, oauth_connect)",
-                 C360_DESC_HAS(&desc, oauth_connect), 1);
+                 C360_DESC_HAS(&d13, oauth_connect), 1);
+        check_eq("C360_DESC_HAS(1.3 desc, deliver_batch)",
+                 C360_DESC_HAS(&d13, deliver_batch), 0);
+        check_eq("C360_DESC_HAS(1.4 desc, deliver_batch)",
+                 C360_DESC_HAS(&desc, deliver_batch), 1);
     }
     check_eq("offsetof(c360_oauth_connect, struct_size)",
              offsetof(c360_oauth_connect, struct_size), 0);
@@ -102,6 +113,11 @@ int main(void)
     check_eq("C360_EAUTH", C360_EAUTH, 9);
     check_eq("C360_ETIMEOUT", C360_ETIMEOUT, 10);
     check_eq("C360_EIO", C360_EIO, 11);
+    check_eq("C360_EDENIED", C360_EDENIED, 12);
+    check_eq("C360_EGONE", C360_EGONE, 13);
+    check_eq("C360_STATUS__COUNT", C360_STATUS__COUNT, 14);
+    check_eq("strcmp(c360_strstatus(C360_EGONE), \"gone\")",
+             (unsigned long long)(strcmp(c360_strstatus(C360_EGONE), "gone") != 0), 0);
     check_eq("C360_LOG_DEBUG", C360_LOG_DEBUG, 0);
     check_eq("C360_LOG_ERROR", C360_LOG_ERROR, 3);
     check_eq("C360_VERDICT_ACCEPT", C360_VERDICT_ACCEPT, 0);

@@ -18,12 +18,20 @@ HT_CHECK(host_size_off, offsetof(c360_host_api, struct_size) == 0);
 HT_CHECK(host_major_off, offsetof(c360_host_api, abi_major) == 4);
 HT_CHECK(host_minor_off, offsetof(c360_host_api, abi_minor) == 6);
 HT_CHECK(abi_major, C360_ABI_MAJOR == 1);
-HT_CHECK(abi_minor, C360_ABI_MINOR >= 3);
+HT_CHECK(abi_minor, C360_ABI_MINOR >= 4);
 /* Appended members stay appended: 1.3's oauth_connect follows 1.2's
- * webhook_route and ends the descriptor. */
+ * webhook_route, and 1.4's deliver_batch follows it and ends the
+ * descriptor. */
 HT_CHECK(oauth_connect_after_route,
          offsetof(c360_plugin_desc, oauth_connect) ==
              offsetof(c360_plugin_desc, webhook_route) + sizeof(void (*)(void)));
+HT_CHECK(deliver_batch_after_oauth,
+         offsetof(c360_plugin_desc, deliver_batch) ==
+             offsetof(c360_plugin_desc, oauth_connect) + sizeof(void (*)(void)));
+HT_CHECK(deliver_batch_ends,
+         sizeof(c360_plugin_desc) ==
+             offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)(void)));
+HT_CHECK(egone, C360_EGONE == 13 && C360_STATUS__COUNT == 14);
 HT_CHECK(oauth_connect_size_off, offsetof(c360_oauth_connect, struct_size) == 0);
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
@@ -136,6 +144,25 @@ static int32_t ht_deliver(c360_call *call, void *plugin_data,
     return rec->json_len > 0 ? C360_OK : C360_EINVAL;
 }
 
+/* ABI 1.4: several records at once, each with its own status; a 410 is
+ * C360_EGONE (the host stops the route). */
+static int32_t ht_deliver_batch(c360_call *call, void *plugin_data,
+                                void *instance_data,
+                                const c360_record *const *recs, size_t n,
+                                int32_t *statuses)
+{
+    size_t i;
+    (void)plugin_data;
+    (void)instance_data;
+    for (i = 0; i < n; i++)
+        statuses[i] = recs[i]->json_len == 0 ? C360_EINVAL
+                      : recs[i]->attempt > 3 ? C360_EGONE
+                                             : C360_OK;
+    if (n > 1 && statuses[0] != C360_OK)
+        ht_host->call_retry_after(call, 1000);
+    return C360_OK;
+}
+
 /* ABI 1.3: OAuth connect, with the client secret handed back to the host
  * (host_secret) rather than freed before the host has copied it. */
 static int32_t ht_oauth_connect(c360_call *call, void *plugin_data,
@@ -179,6 +206,7 @@ static const c360_plugin_desc ht_desc = {
     .event = ht_event,
     .deliver = ht_deliver,
     .oauth_connect = ht_oauth_connect,
+    .deliver_batch = ht_deliver_batch,
 };
 
 C360_PLUGIN_ENTRY
@@ -201,10 +229,15 @@ int ht_host_accepts(c360_entry_fn entry)
     /* 1.3: a member read only when the plugin's struct_size covers it. */
     if (C360_DESC_HAS(d, oauth_connect) && d->oauth_connect == NULL)
         return 0;
+    /* 1.4: likewise; optional, and only for destinations. */
+    if (C360_DESC_HAS(d, deliver_batch) && d->deliver_batch != NULL &&
+        !(d->capabilities & C360_CAP_DESTINATION))
+        return 0;
     if ((d->capabilities & ~C360_CAP__KNOWN_V1_0) != 0)
         return 0;
     return strcmp(c360_strstatus(C360_STATUS__COUNT),
-                  c360_strstatus(-1)) == 0;
+                  c360_strstatus(-1)) == 0 &&
+           strcmp(c360_strstatus(C360_EGONE), "gone") == 0;
 }
 
 int ht_host_self_check(void);

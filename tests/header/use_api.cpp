@@ -11,6 +11,10 @@ static_assert(offsetof(c360_plugin_desc, abi_major) == 4, "abi_major at 4");
 static_assert(offsetof(c360_plugin_desc, abi_minor) == 6, "abi_minor at 6");
 static_assert(offsetof(c360_plugin_desc, struct_size) == 8, "struct_size at 8");
 static_assert(offsetof(c360_host_api, abi_minor) == 6, "host abi_minor at 6");
+static_assert(C360_EGONE == 13, "C360_EGONE is 13 (ABI 1.4)");
+static_assert(sizeof(c360_plugin_desc) ==
+                  offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)()),
+              "deliver_batch ends the 1.4 descriptor");
 
 namespace {
 
@@ -64,6 +68,16 @@ int32_t oauth_connect_cb(c360_call *, void *, void *, c360_oauth_connect *out)
     return C360_OK;
 }
 
+// ABI 1.4: a batch with a status per record.
+int32_t deliver_batch_cb(c360_call *, void *, void *,
+                         const c360_record *const *recs, std::size_t n,
+                         int32_t *statuses)
+{
+    for (std::size_t i = 0; i < n; i++)
+        statuses[i] = recs[i]->json_len > 0 ? C360_OK : C360_EGONE;
+    return C360_OK;
+}
+
 const c360_plugin_desc desc = {
     C360_DESC_HEADER(C360_CAP_DESTINATION),
     "header_test_cxx",             // name
@@ -82,6 +96,7 @@ const c360_plugin_desc desc = {
     nullptr,                       // disconnect
     nullptr,                       // webhook_route (ABI 1.2)
     oauth_connect_cb,              // oauth_connect (ABI 1.3)
+    deliver_batch_cb,              // deliver_batch (ABI 1.4)
 };
 
 } // namespace

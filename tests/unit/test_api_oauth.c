@@ -741,6 +741,7 @@ static void test_descriptor(void)
     c360_plugin_desc d = base;
     char why[512];
     CHECK(ch_loader_check_desc(&d, why, sizeof why) == CH_REFUSE_NONE);
+    d.abi_minor = 3;
     d.struct_size = (uint32_t)offsetof(c360_plugin_desc, oauth_connect);
     CHECK(ch_loader_check_desc(&d, why, sizeof why) == CH_REFUSE_STRUCT_SIZE);
     CHECK_CONTAINS(why, "ABI 1.3 descriptor");

@@ -7,8 +7,8 @@
  *                     [--http-status N] [--secret NAME=VALUE]...
  *                     [--verbose] PATH.so
  *
- * The fake host offers the whole host table (ABI 1.3 added no service to
- * 1.2's): state and secrets in memory (--secret seeds them),
+ * The fake host offers the whole host table (ABI 1.3 and 1.4 added no
+ * service to 1.2's): state and secrets in memory (--secret seeds them),
  * rate limits that always allow, audit, HTTP that never touches the network
  * (a canned 200 with body "{}", or status N with --http-status, to run a
  * plugin's error paths), OAuth with a fake token, the host's own crypto
@@ -21,8 +21,10 @@
  * app-level webhook that webhook_verify accepts is handed to webhook_route,
  * as c360d does. A plugin with oauth_connect (ABI 1.3) has it called right
  * after instance_open, and its answer checked and copied as c360d's admin
- * API does (host_secret released as c360d releases it). Besides the ABI 1.0
- * rules, these count as problems:
+ * API does (host_secret released as c360d releases it). A destination with
+ * deliver_batch (ABI 1.4) gets a batch of three records after deliver, and
+ * what c360d would do with each record's status is said per record.
+ * Besides the ABI 1.0 rules, these count as problems:
  *   - a blocking service called from init, fini, validate_config,
  *     webhook_verify or webhook_route (c360d refuses it with C360_EDENIED;
  *     so does the tool);
@@ -39,7 +41,10 @@
  *   - an oauth_connect answer c360d refuses (no https authorize_url or
  *     token_url, no client_id, extra_params that repeat a parameter the
  *     host sets...), or a host_secret that is not a secret the host handed
- *     out.
+ *     out;
+ *   - a deliver_batch that leaves a record's status unset, or sets one the
+ *     host does not know (c360d dead-letters that record as a permanent
+ *     error).
  *
  * Warnings ("warning:") point at likely mistakes that c360d tolerates, e.g.
  * an accepted app-level webhook that webhook_route routes to no connection
@@ -96,6 +101,8 @@ static const char pc_usage[] =
     "routing keys, records, connection status). The records each callback\n"
     "emits are listed by type, id and size. A plugin's oauth_connect\n"
     "(ABI 1.3) runs after instance_open; its answer is checked as c360d does.\n"
+    "A destination's deliver_batch (ABI 1.4) gets three records after\n"
+    "deliver; each record's status is checked.\n"
     "\n"
     "  --config JSON       connection config to validate and open with\n"
     "                      (default {})\n"
@@ -115,7 +122,8 @@ static const char pc_usage[] =
     "record_emit outside event and tick, records the host refuses (not a\n"
     "JSON object, over 1 MiB, bad type or id), host buffers released with\n"
     "the wrong function, host buffers still held when the plugin is\n"
-    "unloaded, and an oauth_connect answer c360d would refuse.\n"
+    "unloaded, an oauth_connect answer c360d would refuse, and a\n"
+    "deliver_batch that leaves a record without a (known) status.\n"
     "\n"
     "Exit status: 0 no problems, 1 refused or problems found, 2 usage error.\n";
 
@@ -236,9 +244,11 @@ static void pc_step_skip(pc_run *r, const char *callback, const char *why)
 }
 
 /* Records and checks what an int32_t callback returned. */
-static void pc_status(pc_run *r, json_t *step, const char *label,
-                      int32_t st, const c360_call *call, int64_t elapsed_ms,
-                      bool want_reason)
+/* batch: the status is deliver_batch's return value, which c360d ignores
+ * unless it is C360_ENOMEM; retry delays belong to the records. */
+static void pc_status_ex(pc_run *r, json_t *step, const char *label,
+                         int32_t st, const c360_call *call, int64_t elapsed_ms,
+                         bool want_reason, bool batch)
 {
     bool known = st >= 0 && st < C360_STATUS__COUNT;
 
@@ -263,7 +273,7 @@ static void pc_status(pc_run *r, json_t *step, const char *label,
         }
     }
 
-    if (!known)
+    if (!known && !batch)
         pc_problem(r, label, "returned unknown status %" PRId32 " (the host "
                    "treats it as a permanent error)", st);
     if (st == C360_RETRY && call->retry_set &&
@@ -271,7 +281,7 @@ static void pc_status(pc_run *r, json_t *step, const char *label,
         pc_problem(r, label, "RETRY after %" PRIu32 " ms (%.1f h): more than "
                    "24 h, a unit mistake?", call->retry_after_ms,
                    call->retry_after_ms / 3600000.0);
-    if (call->retry_set && st != C360_RETRY)
+    if (call->retry_set && st != C360_RETRY && !batch)
         pc_warning(r, label, "call_retry_after was set, but the status is "
                    "\"%s\", so the delay is ignored", c360_strstatus(st));
     if (want_reason && known && st != C360_OK && st != C360_RETRY &&
@@ -279,6 +289,13 @@ static void pc_status(pc_run *r, json_t *step, const char *label,
         pc_warning(r, label, "failed (\"%s\") without a reason: operators "
                    "see nothing but the status (use host->call_error)",
                    c360_strstatus(st));
+}
+
+static void pc_status(pc_run *r, json_t *step, const char *label,
+                      int32_t st, const c360_call *call, int64_t elapsed_ms,
+                      bool want_reason)
+{
+    pc_status_ex(r, step, label, st, call, elapsed_ms, want_reason, false);
 }
 
 /* A member of a pipeline summary as an integer (0 when absent). */
@@ -522,6 +539,22 @@ static int32_t pc_do_deliver(const ch_plugin_ops *ops, c360_call *call,
     return ops->deliver(call, pdata, idata, arg);
 }
 
+/* What c360d does with a delivery status, for the info lines. */
+static const char *pc_delivery_fate(int32_t st)
+{
+    switch (ch_status_normalise(st)) {
+    case C360_OK: return "delivered";
+    case C360_RETRY:
+    case C360_EIO:
+    case C360_ENOMEM:
+    case C360_ETIMEOUT:
+    case C360_EAUTH: return "retried with backoff (a dead letter after max_attempts)";
+    case C360_EGONE: return "a dead letter (why gone); c360d stops the route it came by "
+                            "and marks the connection failing, which tells the customer";
+    default: return "a dead letter (a permanent error)";
+    }
+}
+
 static int32_t pc_do_disconnect(const ch_plugin_ops *ops, c360_call *call,
                                 void *pdata, void *idata, const void *arg)
 {
@@ -542,7 +575,111 @@ static void pc_inst_step(pc_run *r, const char *plugin, const char *label,
     json_object_set_new(step, "trace", fh_end());
     fh_take_findings(r->problems, r->warnings);
     pc_status(r, step, label, st, &call, elapsed, true);
+    if (strcmp(label, "deliver") == 0 && st == C360_EGONE)
+        pc_info(r, label, "gone: %s", pc_delivery_fate(st));
     pc_pipeline_report(r, step, label, st == C360_OK);
+    ch_call_done(&call);
+    json_array_append_new(r->steps, step);
+}
+
+/* ABI 1.4 deliver_batch, as a worker runs it: n records of one connection,
+ * a status array the host presets to a value no plugin can mean, and each
+ * record's status judged on its own. */
+#define PC_BATCH_N 3
+#define PC_STATUS_UNSET INT32_MIN
+
+static void pc_deliver_batch(pc_run *r, const char *plugin,
+                             const ch_plugin_ops *ops, void *pdata,
+                             void *idata)
+{
+    const char *label = "deliver_batch";
+    static const char *const ids[PC_BATCH_N] = {
+        "rec_plugin_check_2", "rec_plugin_check_3", "rec_plugin_check_4"};
+    static const char *const json[PC_BATCH_N] = {
+        "{\"name\":\"Grace Hopper\",\"email\":\"grace@example.com\"}",
+        "{\"name\":\"Alan Turing\"}",
+        "{\"name\":\"Edsger Dijkstra\",\"phone\":\"+31 20 000 0000\"}"};
+    c360_record recs[PC_BATCH_N];
+    const c360_record *ptrs[PC_BATCH_N];
+    int32_t statuses[PC_BATCH_N];
+    for (size_t i = 0; i < PC_BATCH_N; i++) {
+        recs[i] = (c360_record){
+            .struct_size = (uint32_t)sizeof(c360_record),
+            .attempt = 1,
+            .type = "lead",
+            .id = ids[i],
+            .source_plugin = "plugin_check",
+            .json = json[i],
+            .json_len = strlen(json[i]),
+            .created_at_ms = ch_now_ms(),
+        };
+        ptrs[i] = &recs[i];
+        statuses[i] = PC_STATUS_UNSET;
+    }
+    c360_call call;
+    ch_call_init(&call, plugin, fh_instance(), NULL, PC_WORKER_TIMEOUT_MS);
+    json_t *step = pc_step_begin(r, label, label, &call, 0);
+    int64_t t0 = ch_monotonic_ms();
+    int32_t ret = ops->deliver_batch(&call, pdata, idata, ptrs, PC_BATCH_N,
+                                     statuses);
+    int64_t elapsed = ch_monotonic_ms() - t0;
+    json_object_set_new(step, "trace", fh_end());
+    fh_take_findings(r->problems, r->warnings);
+    /* The return value: only "out of memory" means something. */
+    pc_status_ex(r, step, label, ret, &call, elapsed, false, true);
+    if (ret != C360_OK && ret != C360_ENOMEM)
+        pc_warning(r, label, "returned \"%s\"; c360d ignores deliver_batch's "
+                   "return value unless it is \"%s\" (all records retried): "
+                   "set each record's status instead", c360_strstatus(ret),
+                   c360_strstatus(C360_ENOMEM));
+    json_t *jst = pc_need(json_array());
+    bool any_retry = false, any_fail = false;
+    size_t ngone = 0;
+    for (size_t i = 0; i < PC_BATCH_N; i++) {
+        int32_t st = ret == C360_ENOMEM ? C360_ENOMEM : statuses[i];
+        json_t *e = pc_need(json_object());
+        json_object_set_new(e, "id", pc_need(json_string(ids[i])));
+        if (st == PC_STATUS_UNSET) {
+            json_object_set_new(e, "status", json_null());
+            pc_problem(r, label, "left the status of record %zu (%s) unset: "
+                       "c360d dead-letters it as a permanent error", i, ids[i]);
+        } else {
+            json_object_set_new(e, "status", pc_need(json_integer(st)));
+            json_object_set_new(e, "status_text",
+                                pc_need(json_string(c360_strstatus(st))));
+            if (st < 0 || st >= C360_STATUS__COUNT)
+                pc_problem(r, label, "record %zu (%s): unknown status %" PRId32
+                           " (c360d treats it as a permanent error)", i,
+                           ids[i], st);
+            if (ch_status_normalise(st) == C360_RETRY)
+                any_retry = true;
+            if (st != C360_OK)
+                any_fail = true;
+            if (st == C360_EGONE)
+                ngone++;
+        }
+        json_object_set_new(e, "fate", pc_need(json_string(
+            st == PC_STATUS_UNSET ? pc_delivery_fate(C360_ERROR)
+                                  : pc_delivery_fate(st))));
+        json_array_append_new(jst, e);
+        if (!r->json)
+            printf("  record %zu %s: %s -> %s\n", i, ids[i],
+                   st == PC_STATUS_UNSET ? "(no status)" : c360_strstatus(st),
+                   st == PC_STATUS_UNSET ? pc_delivery_fate(C360_ERROR)
+                                         : pc_delivery_fate(st));
+    }
+    json_object_set_new(step, "statuses", jst);
+    if (ngone > 0)
+        pc_info(r, label, "%zu of %d records gone: %s", ngone, PC_BATCH_N,
+                pc_delivery_fate(C360_EGONE));
+    if (call.retry_set && !any_retry && ret != C360_ENOMEM)
+        pc_warning(r, label, "call_retry_after was set, but no record's status "
+                   "is \"%s\", so the delay is ignored",
+                   c360_strstatus(C360_RETRY));
+    if (any_fail && call.error[0] == '\0' && ret != C360_ENOMEM)
+        pc_warning(r, label, "records failed without a reason: operators see "
+                   "nothing but the status (use host->call_error)");
+    pc_pipeline_report(r, step, label, ret == C360_OK);
     ch_call_done(&call);
     json_array_append_new(r->steps, step);
 }
@@ -877,6 +1014,9 @@ static json_t *pc_describe(pc_run *r, const char *path,
     /* 1.3: read only when struct_size covers it, as the loader does. */
     bool oauth = C360_DESC_HAS(d, oauth_connect) && d->oauth_connect != NULL;
     json_object_set_new(j, "oauth_connect", json_boolean(oauth));
+    /* 1.4: the same rule; and the loader takes it only from a destination. */
+    bool batch = C360_DESC_HAS(d, deliver_batch) && d->deliver_batch != NULL;
+    json_object_set_new(j, "deliver_batch", json_boolean(batch));
 
     json_error_t jerr;
     json_t *schema = schema_text != NULL ? json_loads(schema_text, 0, &jerr)
@@ -902,8 +1042,8 @@ static json_t *pc_describe(pc_run *r, const char *path,
         json_t *c;
         json_array_foreach(jcaps, i, c)
             printf("%s%s", i > 0 ? ", " : "", json_string_value(c));
-        printf(")\noauth_connect: %s\nconfig_schema:\n",
-               oauth ? "yes (ABI 1.3)" : "no");
+        printf(")\noauth_connect: %s\ndeliver_batch: %s\nconfig_schema:\n",
+               oauth ? "yes (ABI 1.3)" : "no", batch ? "yes (ABI 1.4)" : "no");
         char *dump = schema != NULL
             ? json_dumps(schema, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
             : NULL;
@@ -1049,7 +1189,17 @@ static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
         } else {
             pc_step_skip(r, "deliver", no_inst);
         }
+        if (ops->deliver_batch) {
+            if (open)
+                pc_deliver_batch(r, plugin, ops, pdata, idata);
+            else
+                pc_step_skip(r, "deliver_batch", no_inst);
+        }
     }
+    if (C360_DESC_HAS(d, deliver_batch) && d->deliver_batch != NULL &&
+        !(caps & C360_CAP_DESTINATION))
+        pc_warning(r, "deliver_batch", "set, but the plugin does not declare "
+                   "destination: c360d never calls it");
 
     if (ops->disconnect && open)
         pc_inst_step(r, plugin, "disconnect", ops, pdata, idata,

@@ -1,0 +1,562 @@
+/* crm_send.c -- the requests of one deliver / deliver_batch call: the
+ * connection's secrets read once per call (so a secret put or rotated
+ * through the admin API applies to the next delivery, with no reopen),
+ * the records grouped into requests as the config says, each request
+ * rate-limited, signed, sent through the host (the operator's SSRF policy
+ * applies: C360_HTTP_CUSTOMER_URL; redirects are never followed), and its
+ * answer turned into one status per record.
+ *
+ * Nothing secret leaves this file except in the request itself: errors
+ * and log lines name statuses, ids and secret *names*; response excerpts
+ * are scrubbed of every secret value first (crm_excerpt). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crm.h"
+
+/* The connection's rate-limit bucket (C360_RL_CONNECTION): Retry-After
+ * and X-RateLimit-* answers of the endpoint pause or slow it for every
+ * worker on every host, not just the request that got them. */
+#define CRM_BUCKET "crm"
+/* A call with less time than this left sends nothing more: the host cuts
+ * the request's timeout to the deadline, and a request cut short is a
+ * retry that may have been delivered anyway. Small, so that an operator's
+ * short callback_timeout_ms still leaves room to send. */
+#define CRM_MIN_TIME_MS 250
+/* How long a delivery waits when a secret it needs is missing or
+ * unusable: the customer has to act, so no need to ask every second. */
+#define CRM_SECRET_RETRY_MS 60000
+/* The longest rate-limit wait slept inside a call (see crm_take). */
+#define CRM_RL_SLEEP_MAX_MS 2000
+
+enum { CRM_S_TOKEN, CRM_S_USER, CRM_S_PASS, CRM_S_APIKEY, CRM_S_SIGN, CRM_S_SIGN_NEXT, CRM_S_N };
+static const char *const crm_secret_names[CRM_S_N] = {
+    "token", "username", "password", "api_key", "signing_secret", "signing_secret_next"};
+
+typedef struct crm_secrets {
+    const c360_host_api *host;
+    uint8_t *val[CRM_S_N];      /* secret_get values (guarded memory) */
+    size_t len[CRM_S_N];        /* without a trailing newline */
+    char *auth_value;           /* the auth header's value (plugin heap) */
+    size_t auth_len;
+    uint8_t key[2][CRM_WHSEC_MAX];
+    size_t key_len[2];
+    size_t nkeys;
+    /* Values that must never appear in an excerpt. */
+    const char *redact[CRM_S_N + 1];
+    size_t redact_len[CRM_S_N + 1];
+    size_t nredact;
+} crm_secrets;
+
+static void crm_wipe(void *p, size_t n)
+{
+    volatile uint8_t *w = p;
+    for (size_t i = 0; i < n; i++)
+        w[i] = 0;
+}
+
+static void crm_secrets_free(crm_secrets *s)
+{
+    for (int i = 0; i < CRM_S_N; i++)
+        if (s->val[i])
+            s->host->secret_free(s->val[i]);
+    if (s->auth_value) {
+        crm_wipe(s->auth_value, s->auth_len);
+        free(s->auth_value);
+    }
+    crm_wipe(s->key, sizeof s->key);
+}
+
+/* A secret the config needs is missing or unusable: every record of the
+ * call waits, and the connection shows why until the customer fixes it. */
+static int32_t crm_secret_problem(crm_call_out *out, const char *name, const char *what)
+{
+    snprintf(out->cause, sizeof out->cause, "secret \"%s\" %s", name, what);
+    snprintf(out->error, sizeof out->error, "secret \"%s\" %s", name, what);
+    out->conn_failing = true;
+    if (out->retry_ms < CRM_SECRET_RETRY_MS)
+        out->retry_ms = CRM_SECRET_RETRY_MS;
+    return C360_RETRY;
+}
+
+/* Reads one secret. C360_OK, C360_ENOTFOUND (absent), or a status to
+ * return for every record (RETRY, ENOMEM), with out filled. */
+static int32_t crm_secret_get(crm_secrets *s, c360_call *call, int which,
+                              crm_call_out *out)
+{
+    const c360_host_api *host = s->host;
+    uint8_t *v = NULL;
+    size_t len = 0;
+    int32_t st = host->secret_get(call, crm_secret_names[which], &v, &len);
+    if (st == C360_ENOTFOUND)
+        return C360_ENOTFOUND;
+    if (st == C360_ENOMEM)
+        return C360_ENOMEM;
+    if (st != C360_OK) {
+        snprintf(out->error, sizeof out->error, "reading secret \"%s\": %s",
+                 crm_secret_names[which], c360_strstatus(st));
+        return C360_RETRY;
+    }
+    s->val[which] = v;
+    /* A value pasted with its newline: the newline is no part of it. */
+    while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == '\r'))
+        len--;
+    s->len[which] = len;
+    if (len >= 4 && s->nredact < CRM_S_N + 1) {
+        s->redact[s->nredact] = (const char *)v;
+        s->redact_len[s->nredact++] = len;
+    }
+    return C360_OK;
+}
+
+/* A header value: printable ASCII, no CR/LF (which the host would refuse,
+ * and which could split headers elsewhere). */
+static bool crm_header_safe(const uint8_t *v, size_t len, bool allow_space)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (v[i] < 0x20 || v[i] >= 0x7f || (!allow_space && v[i] == ' '))
+            return false;
+    return true;
+}
+
+static int32_t crm_set_auth(crm_secrets *s, const char *prefix, const uint8_t *v, size_t len)
+{
+    size_t pl = strlen(prefix);
+    s->auth_value = malloc(pl + len + 1);
+    if (!s->auth_value)
+        return C360_ENOMEM;
+    memcpy(s->auth_value, prefix, pl);
+    memcpy(s->auth_value + pl, v, len);
+    s->auth_len = pl + len;
+    s->auth_value[s->auth_len] = '\0';
+    return C360_OK;
+}
+
+static int32_t crm_secrets_load(const crm_cfg *cfg, crm_secrets *s, c360_call *call,
+                                crm_call_out *out)
+{
+    const c360_host_api *host = s->host;
+    int32_t st;
+#define GET(which)                                                               \
+    do {                                                                         \
+        st = crm_secret_get(s, call, (which), out);                              \
+        if (st == C360_ENOTFOUND)                                                \
+            return crm_secret_problem(out, crm_secret_names[which],              \
+                                      "is not set (put it with the "             \
+                                      "connection's secrets)");                  \
+        if (st != C360_OK)                                                       \
+            return st;                                                           \
+    } while (0)
+
+    switch (cfg->auth) {
+    case CRM_AUTH_NONE:
+        return C360_OK;
+    case CRM_AUTH_BEARER:
+        GET(CRM_S_TOKEN);
+        if (!crm_header_safe(s->val[CRM_S_TOKEN], s->len[CRM_S_TOKEN], false))
+            return crm_secret_problem(out, "token", "must be printable ASCII "
+                                      "without spaces");
+        return crm_set_auth(s, "Bearer ", s->val[CRM_S_TOKEN], s->len[CRM_S_TOKEN]);
+    case CRM_AUTH_HEADER:
+        GET(CRM_S_APIKEY);
+        if (!crm_header_safe(s->val[CRM_S_APIKEY], s->len[CRM_S_APIKEY], true))
+            return crm_secret_problem(out, "api_key", "must be printable ASCII");
+        return crm_set_auth(s, "", s->val[CRM_S_APIKEY], s->len[CRM_S_APIKEY]);
+    case CRM_AUTH_BASIC: {
+        GET(CRM_S_USER);
+        GET(CRM_S_PASS);
+        const uint8_t *u = s->val[CRM_S_USER], *pw = s->val[CRM_S_PASS];
+        size_t ul = s->len[CRM_S_USER], pwl = s->len[CRM_S_PASS];
+        if (ul == 0 || memchr(u, ':', ul))
+            return crm_secret_problem(out, "username", "must be non-empty and "
+                                      "hold no ':' (RFC 7617)");
+        for (size_t i = 0; i < ul + pwl; i++) {
+            uint8_t ch = i < ul ? u[i] : pw[i - ul];
+            if (ch < 0x20 || ch == 0x7f)
+                return crm_secret_problem(out, i < ul ? "username" : "password",
+                                          "must not hold control characters");
+        }
+        /* Secrets are at most 64 KiB (the API's limit); the bound also
+         * keeps the sum below from wrapping. */
+        if (ul > 65536 || pwl > 65536)
+            return crm_secret_problem(out, "username", "and password must be "
+                                      "at most 64 KiB each");
+        size_t plen = ul + 1 + pwl;
+        uint8_t *pair = malloc(plen);
+        if (!pair)
+            return C360_ENOMEM;
+        memcpy(pair, u, ul);
+        memcpy(pair + ul, ":", 1);
+        memcpy(pair + ul + 1, pw, pwl);
+        char *b64 = host->base64_encode(pair, plen, C360_B64_STANDARD);
+        crm_wipe(pair, plen);
+        free(pair);
+        if (!b64)
+            return C360_ENOMEM;
+        size_t bl = strlen(b64);
+        st = crm_set_auth(s, "Basic ", (const uint8_t *)b64, bl);
+        /* The encoded pair is the credential on the wire: redact it too. */
+        if (st == C360_OK) {
+            s->redact[s->nredact] = s->auth_value + 6;
+            s->redact_len[s->nredact++] = bl;
+        }
+        crm_wipe(b64, bl);
+        host->free(b64);
+        return st;
+    }
+    case CRM_AUTH_STANDARD_WEBHOOKS: {
+        GET(CRM_S_SIGN);
+        st = crm_secret_get(s, call, CRM_S_SIGN_NEXT, out);
+        if (st != C360_OK && st != C360_ENOTFOUND)
+            return st;
+        for (int w = CRM_S_SIGN; w <= CRM_S_SIGN_NEXT; w++) {
+            if (!s->val[w])
+                continue;
+            const char *why = NULL;
+            if (crm_whsec_decode(host, (const char *)s->val[w], s->len[w],
+                                 s->key[s->nkeys], &s->key_len[s->nkeys],
+                                 &why) != C360_OK)
+                return crm_secret_problem(out, crm_secret_names[w], why);
+            s->nkeys++;
+        }
+        return C360_OK;
+    }
+    }
+#undef GET
+    return C360_OK;
+}
+
+/* --- one request ------------------------------------------------------- */
+
+typedef enum crm_next {
+    CRM_NEXT_GO = 0,   /* go on with the next group */
+    CRM_NEXT_SPLIT,    /* the group's payload was refused: one by one */
+    CRM_NEXT_STOP      /* send nothing more: the rest get *rest_status */
+} crm_next;
+
+typedef struct crm_ctx {
+    const crm_plugin *p;
+    crm_conn *c;
+    c360_call *call;
+    crm_secrets *sec;
+    crm_call_out *out;
+    int32_t rest_status;
+} crm_ctx;
+
+static void crm_set_all(int32_t *statuses, size_t n, int32_t st)
+{
+    for (size_t i = 0; i < n; i++)
+        statuses[i] = st;
+}
+
+static void crm_retry(crm_call_out *out, uint32_t ms)
+{
+    if (ms > out->retry_ms)
+        out->retry_ms = ms;
+}
+
+static const char *crm_resp_header(const c360_http_response *r, const char *name)
+{
+    for (uint32_t i = 0; i < r->header_count; i++)
+        if (strcmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+/* Maps a failure to send (no response) to the records' status. */
+static crm_next crm_no_response(crm_ctx *x, int32_t rc, int32_t *statuses, size_t n)
+{
+    crm_call_out *out = x->out;
+    switch (rc) {
+    case C360_ENOMEM:
+        crm_set_all(statuses, n, C360_ENOMEM);
+        x->rest_status = C360_ENOMEM;
+        return CRM_NEXT_STOP;
+    case C360_EDENIED:
+        /* The operator's policy refuses the URL's address (private,
+         * loopback, metadata...): no retry changes that. */
+        crm_set_all(statuses, n, C360_ERROR);
+        snprintf(out->error, sizeof out->error,
+                 "the endpoint's address is not allowed by the operator's "
+                 "outbound policy");
+        snprintf(out->cause, sizeof out->cause, "%.255s", out->error);
+        out->conn_failing = true;
+        x->rest_status = C360_ERROR;
+        return CRM_NEXT_STOP;
+    case C360_EINVAL:
+        crm_set_all(statuses, n, C360_ERROR);
+        snprintf(out->error, sizeof out->error,
+                 "the request could not be made (URL or header refused by "
+                 "the host)");
+        x->rest_status = C360_ERROR;
+        return CRM_NEXT_STOP;
+    case C360_ETOOBIG:
+        /* The endpoint took the request and answered more than the host
+         * reads: whether it was accepted is unknown, so it is sent again
+         * (with the same webhook-id). */
+        crm_set_all(statuses, n, C360_RETRY);
+        snprintf(out->error, sizeof out->error,
+                 "the endpoint's answer was over the host's size limit");
+        x->rest_status = C360_RETRY;
+        return CRM_NEXT_STOP;
+    default:
+        /* Timeouts, DNS, connect, TLS: the endpoint is unreachable now. */
+        crm_set_all(statuses, n, C360_RETRY);
+        snprintf(out->error, sizeof out->error,
+                 "could not reach the endpoint: %s", c360_strstatus(rc));
+        x->rest_status = C360_RETRY;
+        return CRM_NEXT_STOP;
+    }
+}
+
+static crm_next crm_answer(crm_ctx *x, const c360_http_response *resp,
+                           int32_t *statuses, size_t n)
+{
+    const c360_host_api *host = x->p->host;
+    crm_call_out *out = x->out;
+    char ex[CRM_EXCERPT_MAX + 1];
+    int32_t code = resp->status;
+    crm_verdict v = crm_classify(code);
+    if (v != CRM_V_OK)
+        crm_excerpt(resp->body, resp->body_len, x->sec->redact, x->sec->redact_len,
+                    x->sec->nredact, ex, sizeof ex);
+    switch (v) {
+    case CRM_V_OK:
+        crm_set_all(statuses, n, C360_OK);
+        out->any_ok = true;
+        return CRM_NEXT_GO;
+    case CRM_V_RETRY: {
+        uint32_t ms = 0;
+        if (crm_retry_after(crm_resp_header(resp, "retry-after"), host->now_ms(), &ms))
+            crm_retry(out, ms);
+        crm_set_all(statuses, n, C360_RETRY);
+        snprintf(out->error, sizeof out->error, "HTTP %d%s%s", (int)code,
+                 ex[0] ? ": " : "", ex);
+        x->rest_status = C360_RETRY;
+        return CRM_NEXT_STOP; /* the endpoint is struggling: leave it be */
+    }
+    case CRM_V_GONE:
+        crm_set_all(statuses, n, C360_EGONE);
+        snprintf(out->error, sizeof out->error,
+                 "HTTP 410: the endpoint is gone%s%s", ex[0] ? ": " : "", ex);
+        x->rest_status = C360_EGONE;
+        return CRM_NEXT_STOP;
+    case CRM_V_AUTH:
+        crm_set_all(statuses, n, C360_ERROR);
+        snprintf(out->error, sizeof out->error, "HTTP %d: credentials refused%s%s",
+                 (int)code, ex[0] ? ": " : "", ex);
+        snprintf(out->cause, sizeof out->cause,
+                 "the endpoint refused the credentials (HTTP %d): check the "
+                 "auth settings and secrets", (int)code);
+        out->conn_failing = true;
+        x->rest_status = C360_ERROR;
+        return CRM_NEXT_STOP;
+    case CRM_V_REDIRECT:
+        crm_set_all(statuses, n, C360_ERROR);
+        snprintf(out->error, sizeof out->error,
+                 "HTTP %d: the endpoint redirects; redirects are not followed "
+                 "(set the URL it redirects to)", (int)code);
+        snprintf(out->cause, sizeof out->cause, "%.255s", out->error);
+        out->conn_failing = true;
+        x->rest_status = C360_ERROR;
+        return CRM_NEXT_STOP;
+    case CRM_V_SPLIT:
+        if (n > 1)
+            return CRM_NEXT_SPLIT;
+        /* fall through */
+    case CRM_V_ERROR:
+        crm_set_all(statuses, n, C360_ERROR);
+        snprintf(out->error, sizeof out->error, "HTTP %d%s%s", (int)code,
+                 ex[0] ? ": " : "", ex);
+        return CRM_NEXT_GO;
+    }
+    return CRM_NEXT_GO;
+}
+
+#define CRM_FIXED_HEADERS 8
+
+/* Takes one request's unit of the connection's budget. A short wait (the
+ * budget refills within CRM_RL_SLEEP_MAX_MS) is slept here: handing the
+ * records back instead would cost each of them an attempt, and a backlog
+ * drained at the budget's pace could run records out of attempts without
+ * the endpoint ever refusing one. A long wait -- a Retry-After pause the
+ * endpoint asked for -- goes back to the host (false, *wait set). A budget
+ * the host cannot check (Redis away) does not stop delivery: the limit is
+ * a courtesy to the endpoint, whose own answers still count. */
+static bool crm_take(crm_ctx *x, uint32_t *wait)
+{
+    const c360_host_api *host = x->p->host;
+    const crm_cfg *cfg = &x->c->cfg;
+    c360_rl_limit lim = {sizeof lim, cfg->max_rps, 1000, cfg->max_rps};
+    for (int tries = 0; tries < 5; tries++) {
+        *wait = 0;
+        if (host->ratelimit_take(x->call, C360_RL_CONNECTION, CRM_BUCKET, &lim, 1, wait) !=
+            C360_RETRY)
+            return true;
+        if (*wait > CRM_RL_SLEEP_MAX_MS ||
+            host->call_time_left_ms(x->call) - (int64_t)*wait < CRM_MIN_TIME_MS + cfg->timeout_ms / 2)
+            return false;
+        struct timespec ts = {*wait / 1000, (long)(*wait % 1000) * 1000000L + 1000000L};
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (nanosleep(&ts, &ts) != 0)
+            ; /* EINTR: sleep the rest */
+    }
+    return false;
+}
+
+static crm_next crm_request(crm_ctx *x, const c360_record *const *recs, size_t n,
+                            int32_t *statuses)
+{
+    const c360_host_api *host = x->p->host;
+    const crm_cfg *cfg = &x->c->cfg;
+    crm_call_out *out = x->out;
+    c360_call *call = x->call;
+
+    if (host->call_time_left_ms(call) < CRM_MIN_TIME_MS) {
+        crm_set_all(statuses, n, C360_RETRY);
+        snprintf(out->error, sizeof out->error, "out of time in this call");
+        x->rest_status = C360_RETRY;
+        return CRM_NEXT_STOP;
+    }
+    crm_buf body;
+    size_t bad = 0;
+    int32_t st = crm_body_build(cfg, recs, n, &body, &bad);
+    if (st == C360_EINVAL) {
+        if (n > 1)
+            return CRM_NEXT_SPLIT;
+        statuses[0] = C360_ERROR;
+        snprintf(out->error, sizeof out->error, "record %s is not a JSON object",
+                 recs[0]->id);
+        return CRM_NEXT_GO;
+    }
+    char id[CRM_ID_MAX + 1];
+    if (st == C360_OK)
+        st = crm_request_id(host, recs, n, id, sizeof id);
+    if (st != C360_OK) {
+        crm_buf_free(&body);
+        return crm_no_response(x, st == C360_EINVAL ? C360_EINVAL : C360_ENOMEM,
+                               statuses, n);
+    }
+
+    /* One unit per request, from the budget every worker shares. */
+    uint32_t wait = 0;
+    if (!crm_take(x, &wait)) {
+        crm_buf_free(&body);
+        crm_set_all(statuses, n, C360_RETRY);
+        crm_retry(out, wait);
+        snprintf(out->error, sizeof out->error,
+                 "paused by the endpoint's rate limit for %u ms", (unsigned)wait);
+        x->rest_status = C360_RETRY;
+        return CRM_NEXT_STOP;
+    }
+
+    char ts[24], sig[2 * (CRM_SIG_LEN + 1)];
+    int64_t now_s = host->now_ms() / 1000;
+    snprintf(ts, sizeof ts, "%lld", (long long)now_s);
+    c360_header hdr[CRM_FIXED_HEADERS + CRM_HEADERS_MAX];
+    uint32_t nh = 0;
+    hdr[nh++] = (c360_header){"content-type", "application/json"};
+    hdr[nh++] = (c360_header){"user-agent", CRM_USER_AGENT};
+    hdr[nh++] = (c360_header){"webhook-id", id};
+    hdr[nh++] = (c360_header){"webhook-timestamp", ts};
+    /* The same key for receivers that know the IETF header rather than
+     * Standard Webhooks. */
+    hdr[nh++] = (c360_header){"idempotency-key", id};
+    if (cfg->auth == CRM_AUTH_STANDARD_WEBHOOKS) {
+        const uint8_t *keys[2] = {x->sec->key[0], x->sec->key[1]};
+        st = crm_sign(host, &body, id, now_s, keys, x->sec->key_len, x->sec->nkeys,
+                      sig, sizeof sig);
+        if (st != C360_OK) {
+            crm_buf_free(&body);
+            return crm_no_response(x, st, statuses, n);
+        }
+        hdr[nh++] = (c360_header){"webhook-signature", sig};
+    } else if (x->sec->auth_value) {
+        const char *name = cfg->auth == CRM_AUTH_HEADER ? cfg->auth_header : "authorization";
+        hdr[nh++] = (c360_header){name, x->sec->auth_value};
+    }
+    for (size_t i = 0; i < cfg->nheaders; i++)
+        hdr[nh++] = (c360_header){cfg->headers[i].name, cfg->headers[i].value};
+
+    c360_http_request req = {
+        .struct_size = sizeof req,
+        .header_count = nh,
+        .method = cfg->method,
+        .url = cfg->url,
+        .headers = hdr,
+        .body = (const uint8_t *)crm_buf_body(&body),
+        .body_len = body.len,
+        .timeout_ms = cfg->timeout_ms,
+        /* The customer typed the URL: the operator's SSRF policy applies.
+         * No C360_HTTP_FOLLOW_REDIRECTS: a 3xx is an answer, not a hop. */
+        .flags = C360_HTTP_CUSTOMER_URL,
+    };
+    c360_http_response *resp = NULL;
+    int64_t t0 = host->monotonic_ms();
+    int32_t rc = host->http(call, &req, &resp);
+    int64_t took = host->monotonic_ms() - t0;
+    crm_buf_free(&body);
+    if (rc != C360_OK || !resp) {
+        host->log(call, C360_LOG_INFO, "%s %s (%zu records): no answer: %s after %lld ms",
+                  cfg->method, id, n, c360_strstatus(rc), (long long)took);
+        return crm_no_response(x, rc == C360_OK ? C360_EIO : rc, statuses, n);
+    }
+    /* Retry-After and X-RateLimit-* slow the shared bucket (the host reads
+     * Retry-After only on statuses >= 400). */
+    host->ratelimit_feed_response(call, C360_RL_CONNECTION, CRM_BUCKET, resp);
+    host->log(call, resp->status >= 200 && resp->status < 300 ? C360_LOG_DEBUG : C360_LOG_INFO,
+              "%s %s (%zu records): HTTP %d in %lld ms", cfg->method, id, n,
+              (int)resp->status, (long long)took);
+    crm_next next = crm_answer(x, resp, statuses, n);
+    host->http_free(resp);
+    return next;
+}
+
+/* --- the call -------------------------------------------------------------- */
+
+int32_t crm_deliver_records(const crm_plugin *p, crm_conn *c, c360_call *call,
+                            const c360_record *const *recs, size_t n,
+                            int32_t *statuses, crm_call_out *out)
+{
+    memset(out, 0, sizeof *out);
+    crm_set_all(statuses, n, C360_RETRY);
+    crm_secrets sec;
+    memset(&sec, 0, sizeof sec);
+    sec.host = p->host;
+    int32_t st = crm_secrets_load(&c->cfg, &sec, call, out);
+    if (st != C360_OK) {
+        crm_secrets_free(&sec);
+        crm_set_all(statuses, n, st == C360_ENOMEM ? C360_ENOMEM : C360_RETRY);
+        return st == C360_ENOMEM ? C360_ENOMEM : C360_OK;
+    }
+    crm_ctx x = {p, c, call, &sec, out, C360_RETRY};
+    size_t group = c->cfg.max_records > 0 ? c->cfg.max_records : 1;
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < group ? n - i : group;
+        crm_next next = crm_request(&x, recs + i, k, statuses + i);
+        if (next == CRM_NEXT_SPLIT) {
+            /* One record per request (still in the batch's shape), so
+             * that only the records the endpoint refuses are dead
+             * letters, not their neighbours. */
+            for (size_t j = 0; j < k && next != CRM_NEXT_STOP; j++) {
+                next = crm_request(&x, recs + i + j, 1, statuses + i + j);
+                if (next == CRM_NEXT_STOP)
+                    crm_set_all(statuses + i + j + 1, k - j - 1, x.rest_status);
+            }
+        }
+        i += k;
+        if (next == CRM_NEXT_STOP) {
+            crm_set_all(statuses + i, n - i, x.rest_status);
+            break;
+        }
+    }
+    crm_secrets_free(&sec);
+    return x.rest_status == C360_ENOMEM ? C360_ENOMEM : C360_OK;
+}

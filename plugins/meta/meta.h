@@ -1,0 +1,352 @@
+/* meta.h -- internals of the "meta" connector plugin (Facebook Pages,
+ * Lead Ads, Instagram comments, ads insights). docs/connectors/meta.md
+ * says what it does; this header says how the files share the work:
+ *
+ *   meta_util.c     ids, times, query strings, hex, excerpts      (pure)
+ *   meta_config.c   the config schema and its checks              (pure)
+ *   meta_apps.c     the plugin-wide map app id -> secret, verify  (pure +
+ *                   token, routing fingerprint, under an rwlock    pthread)
+ *   meta_payload.c  webhook bodies: changes of interest, routing  (pure)
+ *   meta_records.c  lead / comment / metric records (records.md)  (pure)
+ *   meta_usage.c    usage headers and Graph error classes         (pure)
+ *   meta_graph.c    one Graph API call: budgets, usage, errors    (host)
+ *   meta_tokens.c   page tokens, OAuth connect and exchange,      (host)
+ *                   token errors, disconnect
+ *   meta_event.c    webhook events: leads fetched, comments       (host)
+ *   meta_tick.c     catch-up poll, insights, subscription check   (host)
+ *   meta_plugin.c   the descriptor and the callbacks' glue        (host)
+ *
+ * "Pure" files use only libc and Jansson (crypto through meta_crypto), so
+ * tests/test_meta_parts.c compiles them without a host. */
+#ifndef META_H
+#define META_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* Nothing newer than ABI 1.3 (oauth_connect) is used: hosts of 1.3 load
+ * the plugin too. Before the SDK header. */
+#define C360_PLUGIN_REQUIRES_MINOR 3
+#include "connector_api.h"
+
+#define META_VERSION "1.0.0"
+
+#define META_ID_MAX 32          /* characters of a Meta object id */
+#define META_MAX_PAGES 50
+#define META_MAX_IG 50
+#define META_MAX_FORMS 200
+#define META_MAX_ACCOUNTS 50
+#define META_DEFAULT_VERSION "v25.0"
+#define META_URL_MAX 512        /* a base URL (environment) */
+#define META_FP_LEN 16          /* hex characters of a routing fingerprint */
+#define META_DEDUP_MAX 160
+#define META_ROUTE_KEY_MAX 200
+/* A lead the webhook or the poll emitted is remembered this long, longer
+ * than Meta's webhook retries (about 36 hours): the catch-up poll then
+ * knows which leads the webhooks missed. */
+#define META_SEEN_TTL_MS (3u * 86400u * 1000u)
+
+/* The fields asked for every lead (webhook fetch and catch-up poll). */
+#define META_LEAD_FIELDS                                                     \
+    "created_time,id,ad_id,ad_name,adset_id,adset_name,campaign_id,"        \
+    "campaign_name,form_id,field_data,custom_disclaimer_responses,"         \
+    "is_organic,platform"
+
+typedef char meta_id[META_ID_MAX + 1];
+
+/* The crypto the pure parts need: the host's helpers in the plugin,
+ * libsodium in the unit test. */
+typedef struct meta_crypto {
+    void (*hmac_sha256)(const void *key, size_t key_len, const void *msg,
+                        size_t msg_len, uint8_t out[32]);
+    void (*sha256)(const void *msg, size_t len, uint8_t out[32]);
+    int (*ct_equal)(const void *a, const void *b, size_t len);
+} meta_crypto;
+
+/* ---- meta_util.c ------------------------------------------------------ */
+
+/* A Meta id from JSON: a string of 1..32 digits (with '_' too when
+ * `compound`, as in post and comment ids "123_456"), or a non-negative
+ * integer. Numbers are converted: ids arrive either way. */
+bool meta_id_from_json(const json_t *v, bool compound, meta_id out);
+bool meta_id_valid(const char *s, bool compound);
+/* Unix seconds from an integer, a numeric string, or ISO 8601
+ * ("2015-02-28T08:49:14+0000", "...Z", "...+01:00"); -1 if none. */
+int64_t meta_time_from_json(const json_t *v);
+int64_t meta_time_parse(const char *s);
+void meta_rfc3339(int64_t unix_s, char out[32]);
+/* "YYYY-MM-DD" of a Unix time (UTC), and back (-1 if malformed). */
+void meta_date(int64_t unix_s, char out[11]);
+int64_t meta_date_parse(const char *d);
+/* A query parameter, percent-decoded ('+' is a space) into out (NUL
+ * terminated). false when absent, malformed, or longer than cap - 1. */
+bool meta_query_get(const char *query, const char *name, char *out,
+                    size_t cap, size_t *len);
+/* Appends s percent-encoded (RFC 3986 unreserved kept) to out; false if
+ * it did not fit (out is then unchanged). */
+bool meta_urlenc_cat(char *out, size_t cap, const char *s);
+void meta_hex(const uint8_t *bin, size_t n, char *out); /* 2n + 1 bytes */
+bool meta_hex_decode(const char *s, size_t hexlen, uint8_t *out);
+/* A short, printable excerpt of provider text for errors: control bytes
+ * flattened, every occurrence of `cut` (a token we sent) removed. */
+void meta_excerpt(const char *in, const char *cut, char *out, size_t cap);
+/* A string member of an object, or NULL. */
+const char *meta_str(const json_t *obj, const char *key);
+
+/* ---- meta_config.c ---------------------------------------------------- */
+
+typedef struct meta_cfg {
+    meta_id app_id;
+    meta_id pages[META_MAX_PAGES];
+    size_t npages;
+    meta_id ig[META_MAX_IG];
+    size_t nig;
+    meta_id forms[META_MAX_FORMS];
+    size_t nforms;
+    meta_id accounts[META_MAX_ACCOUNTS]; /* digits, without "act_" */
+    size_t naccounts;
+    bool insights;
+    int64_t poll_interval_s;            /* 0: poll on every tick */
+    char version[16];                   /* "v25.0" */
+} meta_cfg;
+
+extern const char meta_config_schema[];
+typedef void (*meta_cfg_err_fn)(void *arg, const char *pointer,
+                                const char *message);
+/* Checks a config and fills *cfg. Returns the number of problems, each
+ * reported through err (which may be NULL). */
+int meta_config_parse(const char *json, size_t len, meta_cfg *cfg,
+                      meta_cfg_err_fn err, void *arg);
+bool meta_in(const meta_id *list, size_t n, const char *id);
+
+/* ---- meta_apps.c ------------------------------------------------------ */
+
+/* One provider app as a connection knows it. Immutable after creation
+ * except refs (under the map's write lock), so a holder reads it without
+ * the lock. */
+typedef struct meta_app {
+    meta_id app_id;
+    char fp[META_FP_LEN + 1];  /* routing fingerprint of the secret */
+    uint8_t *secret;           /* NUL-terminated too */
+    size_t secret_len;
+    uint8_t vt_hash[32];       /* SHA-256 of the verify token */
+    unsigned refs;
+    struct meta_app *next;
+} meta_app;
+
+/* The plugin-wide map: filled by instance_open (worker or opener thread),
+ * read by webhook_verify / webhook_route on the event loop. */
+typedef struct meta_apps {
+    pthread_rwlock_t lock;
+    meta_app *head;
+} meta_apps;
+
+typedef struct meta_match {
+    meta_id app_id;
+    char fp[META_FP_LEN + 1];
+} meta_match;
+
+void meta_apps_init(meta_apps *m);
+void meta_apps_destroy(meta_apps *m);
+/* The entry for (app id, secret, verify token), made if need be, with one
+ * more reference. NULL if out of memory. */
+meta_app *meta_apps_get(meta_apps *m, const meta_crypto *cr, const char *app_id,
+                        const uint8_t *secret, size_t secret_len,
+                        const char *vt, size_t vt_len);
+void meta_apps_put(meta_apps *m, meta_app *a);
+/* true if tok equals the verify token of some known app (constant time
+ * per entry: hashes are compared). */
+bool meta_apps_verify_token(meta_apps *m, const meta_crypto *cr,
+                            const char *tok, size_t len);
+/* The apps whose secret signed body ("sha256=<hex>"), distinct, at most
+ * max. 0: none (or a malformed header). */
+size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
+                       const uint8_t *body, size_t len, meta_match *out,
+                       size_t max);
+bool meta_sig_ok(const meta_crypto *cr, const uint8_t *secret,
+                 size_t secret_len, const char *sig, const uint8_t *body,
+                 size_t len);
+void meta_route_fp(const meta_crypto *cr, const uint8_t *secret,
+                   size_t secret_len, char out[META_FP_LEN + 1]);
+/* "app:<app_id>:<fp>:page:<id>" or "...:ig:<id>"; false if too long. */
+bool meta_route_key(const char *app_id, const char *fp, bool instagram,
+                    const char *owner, char *out, size_t cap);
+
+/* ---- meta_payload.c --------------------------------------------------- */
+
+enum meta_kind { META_LEAD = 1, META_COMMENT = 2, META_IG_COMMENT = 3 };
+
+/* One change of interest in a webhook body. */
+typedef struct meta_change {
+    int kind;
+    bool instagram;            /* an entry of object "instagram" */
+    meta_id owner;             /* the entry's id: page or IG user */
+    int64_t entry_time;        /* entry.time, Unix s (-1 if absent) */
+    const json_t *value;       /* the change's value (in the parsed body) */
+    char dedup[META_DEDUP_MAX]; /* "lead:<id>", "comment:<id>:<verb>:<t>" */
+} meta_change;
+
+/* Called per change; a non-zero return stops the walk. */
+typedef int (*meta_change_fn)(void *arg, const meta_change *c);
+/* Bounds on hostile bodies: entries and changes looked at. */
+#define META_MAX_ENTRIES 1000
+#define META_MAX_CHANGES 2000
+/* Walks a parsed webhook body. Returns the number of changes of interest
+ * (after fn stopped, those seen so far), or -1 when the body is not a
+ * page/instagram webhook at all. */
+int meta_payload_walk(const json_t *root, meta_change_fn fn, void *arg);
+
+typedef struct meta_pair {
+    char key[META_ROUTE_KEY_MAX];
+    char dedup[META_DEDUP_MAX];
+} meta_pair;
+/* The distinct (routing key, dedup key) pairs of a body for the apps that
+ * signed it, at most max; *more is set when there were more. Without
+ * with_dedup the dedup keys stay "": the distinct routing keys. */
+size_t meta_route_pairs(const json_t *root, const meta_match *apps,
+                        size_t napps, bool with_dedup, meta_pair *out,
+                        size_t max, bool *more);
+
+/* ---- meta_records.c --------------------------------------------------- */
+
+typedef struct meta_rec_ctx {
+    const char *connection;
+    const char *via;           /* "webhook" or "poll" */
+    const char *page_id;       /* the page the lead or comment came through */
+    int64_t received_at_ms;
+} meta_rec_ctx;
+
+/* A c360.lead.v1 record from a Graph lead, the cached form (meta_form_compact
+ * output, may be NULL) and the webhook's change value (hint, may be NULL).
+ * id gets "meta:lead:<leadgen id>". NULL with *why on an unusable lead. */
+json_t *meta_lead_record(const json_t *lead, const json_t *form,
+                         const json_t *hint, const meta_rec_ctx *x,
+                         char *id, size_t idcap, const char **why);
+/* What is kept of a Graph form: {"id","name","questions":[{"key","label"}],
+ * "checkboxes":[{"key","text"}]}. */
+json_t *meta_form_compact(const json_t *graph_form);
+/* A c360.comment.v1 record from a feed or Instagram change. */
+json_t *meta_comment_record(const meta_change *c, const meta_rec_ctx *x,
+                            char *id, size_t idcap, const char **why);
+/* A c360.metric.v1 record from one campaign-level insights row. */
+json_t *meta_metric_record(const json_t *row, const char *account,
+                           const meta_rec_ctx *x, char *id, size_t idcap,
+                           const char **why);
+
+/* ---- meta_usage.c ----------------------------------------------------- */
+
+#define META_USAGE_BUC_MAX 16
+typedef struct meta_usage {
+    int app_pct;               /* X-App-Usage: highest of its numbers; -1 none */
+    int page_pct;              /* X-Page-Usage; -1 none */
+    struct {
+        meta_id id;            /* the object the usage is for */
+        int pct;
+        uint32_t regain_ms;    /* estimated_time_to_regain_access */
+    } buc[META_USAGE_BUC_MAX];
+    size_t nbuc;
+    int ad_pct;                /* X-Ad-Account-Usage acc_id_util_pct; -1 */
+    uint32_t ad_regain_ms;     /* reset_time_duration at 100 % */
+} meta_usage;
+void meta_usage_parse(const c360_header *h, size_t n, meta_usage *u);
+
+enum meta_errclass {
+    META_ERR_NONE = 0,         /* 2xx */
+    META_ERR_THROTTLE,         /* 4, 17, 32, 613, 80000-80008, HTTP 429 */
+    META_ERR_AUTH,             /* 190: the token is dead */
+    META_ERR_TRANSIENT,        /* 5xx, is_transient, codes 1 and 2 */
+    META_ERR_PERMANENT         /* everything else */
+};
+typedef struct meta_err {
+    int cls;
+    int http_status;
+    int64_t code, subcode;     /* 0 when absent */
+    char msg[200];             /* the provider's message, printable */
+} meta_err;
+/* Classifies an answer. `cut` (may be NULL) is removed from the message. */
+void meta_err_classify(int http_status, const char *body, size_t len,
+                       const char *cut, meta_err *e);
+bool meta_throttle_code(int64_t code);
+
+/* ---- the plugin (host-side files) ------------------------------------- */
+
+typedef struct meta_plugin {
+    const c360_host_api *host;
+    meta_crypto crypto;
+    meta_apps apps;
+    char graph_url[META_URL_MAX];    /* C360_META_GRAPH_URL */
+    char www_url[META_URL_MAX];      /* C360_META_WWW_URL */
+    uint32_t throttle_min_ms;        /* C360_META_THROTTLE_MIN_MS */
+} meta_plugin;
+
+typedef struct meta_conn {
+    const c360_instance *inst;
+    meta_cfg cfg;
+    meta_app *app;                   /* secret, fingerprint */
+    char authorize_url[META_URL_MAX + 64];
+    char token_url[META_URL_MAX + 64];
+} meta_conn;
+
+/* One callback's context. */
+typedef struct meta_ctx {
+    meta_plugin *p;
+    meta_conn *c;
+    c360_call *call;
+    const c360_host_api *host;
+    bool refreshed;            /* meta_tokens_refresh ran in this call */
+} meta_ctx;
+
+/* meta_graph.c */
+typedef struct meta_gr {
+    const char *method;        /* NULL: GET */
+    const char *path;          /* "123", "act_1/insights" (no '/' first) */
+    const char *query;         /* percent-encoded, without '?'; may be NULL */
+    const char *token;         /* access token (Authorization: Bearer) */
+    const char *object;        /* page / account id for its budget; NULL */
+    const char *form;          /* form body (POST); may be NULL */
+    bool no_version;           /* path is not under /<version>/ */
+    bool quiet_auth;           /* 190: just C360_EAUTH (disconnect) */
+    uint32_t max_bytes;        /* 0: 4 MiB */
+} meta_gr;
+/* One call. C360_OK with *out (a JSON object: json_decref it). Otherwise
+ * the status to return, with call_error (and call_retry_after) set; *err
+ * (may be NULL) tells the caller what Meta said. */
+int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err);
+
+/* meta_tokens.c */
+/* The page's access token (secret "page_token:<id>"): C360_OK with *tok
+ * (free with meta_token_free), C360_ENOTFOUND when there is none even
+ * after trying the stored user token and OAuth. */
+int32_t meta_page_token(meta_ctx *x, const char *page_id, char **tok);
+/* The long-lived user token (secret "user_token"), or C360_ENOTFOUND. */
+int32_t meta_user_token(meta_ctx *x, char **tok);
+void meta_token_free(meta_ctx *x, char *tok);
+/* After OAuth connect (a new token under "user"): long-lived user token,
+ * page tokens, page subscriptions. C360_OK also when nothing was to do. */
+int32_t meta_tokens_refresh(meta_ctx *x);
+/* Meta rejected a token (code 190): re-authorisation, or retry with a
+ * token stored meanwhile. Returns C360_EAUTH or C360_RETRY. */
+int32_t meta_token_rejected(meta_ctx *x, const meta_err *e);
+int32_t meta_oauth_connect(c360_call *call, void *pd, void *id,
+                           c360_oauth_connect *out);
+int32_t meta_disconnect(c360_call *call, void *pd, void *id);
+
+/* meta_event.c */
+int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev);
+/* Emits the lead (a Graph lead object) found `via`; `hint` is the webhook
+ * change (may be NULL). Marks it seen. */
+int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
+                       const char *page_token, const json_t *hint,
+                       const char *via);
+
+/* meta_tick.c */
+int32_t meta_tick(c360_call *call, void *pd, void *id);
+
+/* A state key "<prefix><id>" into buf. */
+void meta_key(char *buf, size_t cap, const char *prefix, const char *id);
+
+#endif

@@ -1,0 +1,185 @@
+/* meta_apps.c -- the plugin-wide map of the Meta apps the open connections
+ * use. One app-level URL (/hooks/meta) serves every tenant, so
+ * webhook_verify runs without a connection and must find the app secret
+ * and the verify token without I/O: instance_open (which may read secrets)
+ * puts them here, instance_close takes them out again (refcounted), and
+ * the event loop reads them under a read lock. Each process has its own
+ * copy; the master's is filled by its opener thread.
+ *
+ * Entries are keyed by (app id, secret, verify token): two connections of
+ * one app normally share one entry, and a connection whose secret was
+ * rotated gets its own until the old one is closed.
+ *
+ * The routing fingerprint binds routing keys to the secret: an event is
+ * routed with keys "app:<id>:<fp>:page:<page>", where fp is derived from
+ * the secret that signed it. A tenant that configures someone else's app
+ * id with a secret of its own can therefore never sign its way into
+ * another tenant's page: its signature only reaches keys with its own
+ * fingerprint. fp = the first 16 hex characters of HMAC-SHA256(secret,
+ * "c360/meta/route"): it says nothing about the secret. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "meta.h"
+
+#define FP_LABEL "c360/meta/route"
+#define SIG_PREFIX "sha256="
+
+void meta_apps_init(meta_apps *m)
+{
+    pthread_rwlock_init(&m->lock, NULL);
+    m->head = NULL;
+}
+
+static void app_free(meta_app *a)
+{
+    if (a->secret != NULL) {
+        volatile uint8_t *s = a->secret;
+        for (size_t i = 0; i < a->secret_len; i++) s[i] = 0;
+        free(a->secret);
+    }
+    free(a);
+}
+
+void meta_apps_destroy(meta_apps *m)
+{
+    for (meta_app *a = m->head, *n; a != NULL; a = n) {
+        n = a->next;
+        app_free(a);
+    }
+    m->head = NULL;
+    pthread_rwlock_destroy(&m->lock);
+}
+
+void meta_route_fp(const meta_crypto *cr, const uint8_t *secret,
+                   size_t secret_len, char out[META_FP_LEN + 1])
+{
+    uint8_t mac[32];
+    char hex[65];
+    cr->hmac_sha256(secret, secret_len, FP_LABEL, sizeof FP_LABEL - 1, mac);
+    meta_hex(mac, sizeof mac, hex);
+    memcpy(out, hex, META_FP_LEN);
+    out[META_FP_LEN] = '\0';
+}
+
+bool meta_route_key(const char *app_id, const char *fp, bool instagram,
+                    const char *owner, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "app:%s:%s:%s:%s", app_id, fp,
+                     instagram ? "ig" : "page", owner);
+    return n > 0 && (size_t)n < cap;
+}
+
+meta_app *meta_apps_get(meta_apps *m, const meta_crypto *cr, const char *app_id,
+                        const uint8_t *secret, size_t secret_len,
+                        const char *vt, size_t vt_len)
+{
+    uint8_t vh[32];
+    cr->sha256(vt, vt_len, vh);
+    pthread_rwlock_wrlock(&m->lock);
+    for (meta_app *a = m->head; a != NULL; a = a->next) {
+        if (strcmp(a->app_id, app_id) == 0 && a->secret_len == secret_len &&
+            memcmp(a->secret, secret, secret_len) == 0 &&
+            memcmp(a->vt_hash, vh, sizeof vh) == 0) {
+            a->refs++;
+            pthread_rwlock_unlock(&m->lock);
+            return a;
+        }
+    }
+    meta_app *a = calloc(1, sizeof *a);
+    if (a != NULL) a->secret = malloc(secret_len + 1);
+    if (a == NULL || a->secret == NULL) {
+        pthread_rwlock_unlock(&m->lock);
+        free(a);
+        return NULL;
+    }
+    snprintf(a->app_id, sizeof a->app_id, "%s", app_id);
+    memcpy(a->secret, secret, secret_len);
+    a->secret[secret_len] = 0; /* handed to the host as a C string (OAuth) */
+    a->secret_len = secret_len;
+    memcpy(a->vt_hash, vh, sizeof vh);
+    meta_route_fp(cr, secret, secret_len, a->fp);
+    a->refs = 1;
+    a->next = m->head;
+    m->head = a;
+    pthread_rwlock_unlock(&m->lock);
+    return a;
+}
+
+void meta_apps_put(meta_apps *m, meta_app *a)
+{
+    if (a == NULL) return;
+    pthread_rwlock_wrlock(&m->lock);
+    if (--a->refs == 0) {
+        for (meta_app **pp = &m->head; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == a) {
+                *pp = a->next;
+                break;
+            }
+        }
+        app_free(a);
+    }
+    pthread_rwlock_unlock(&m->lock);
+}
+
+bool meta_apps_verify_token(meta_apps *m, const meta_crypto *cr,
+                            const char *tok, size_t len)
+{
+    uint8_t h[32];
+    bool found = false;
+    if (len == 0) return false;
+    /* Hashes of equal length are compared, so the time taken says nothing
+     * about how much of a token was right, nor about the tokens' lengths.
+     * Every entry is compared, found or not. */
+    cr->sha256(tok, len, h);
+    pthread_rwlock_rdlock(&m->lock);
+    for (meta_app *a = m->head; a != NULL; a = a->next)
+        found |= cr->ct_equal(a->vt_hash, h, sizeof h) == 1;
+    pthread_rwlock_unlock(&m->lock);
+    return found;
+}
+
+/* The 32 bytes of "sha256=<64 hex>" (case-insensitive prefix and hex). */
+static bool sig_decode(const char *sig, uint8_t out[32])
+{
+    size_t pl = sizeof SIG_PREFIX - 1;
+    if (sig == NULL || strlen(sig) != pl + 64 || strncasecmp(sig, SIG_PREFIX, pl) != 0)
+        return false;
+    return meta_hex_decode(sig + pl, 64, out);
+}
+
+bool meta_sig_ok(const meta_crypto *cr, const uint8_t *secret,
+                 size_t secret_len, const char *sig, const uint8_t *body,
+                 size_t len)
+{
+    uint8_t want[32], mac[32];
+    if (!sig_decode(sig, want)) return false;
+    cr->hmac_sha256(secret, secret_len, body, len, mac);
+    return cr->ct_equal(mac, want, sizeof mac) == 1;
+}
+
+size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
+                       const uint8_t *body, size_t len, meta_match *out,
+                       size_t max)
+{
+    uint8_t want[32], mac[32];
+    size_t n = 0;
+    if (!sig_decode(sig, want)) return 0;
+    pthread_rwlock_rdlock(&m->lock);
+    for (meta_app *a = m->head; a != NULL; a = a->next) {
+        cr->hmac_sha256(a->secret, a->secret_len, body, len, mac);
+        if (cr->ct_equal(mac, want, sizeof mac) != 1) continue;
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strcmp(out[i].app_id, a->app_id) == 0 &&
+                  strcmp(out[i].fp, a->fp) == 0;
+        if (dup || n == max) continue;
+        memcpy(out[n].app_id, a->app_id, sizeof out[n].app_id);
+        memcpy(out[n].fp, a->fp, sizeof out[n].fp);
+        n++;
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}

@@ -1,0 +1,211 @@
+/* meta_graph.c -- one Graph API call, the way every call of the plugin is
+ * made:
+ *
+ *  1. budgets first: the app's bucket (C360_RL_APP, shared by every tenant
+ *     of the plugin: one Meta app's limits) and, for calls about a page or
+ *     an ad account, that object's bucket (C360_RL_TENANT). A short wait is
+ *     slept; a long one gives the work back with C360_RETRY.
+ *  2. the request: {graph}/{version}/{path}?{query}&appsecret_proof=..,
+ *     the token in an Authorization header (never in the URL, so it is in
+ *     no log line), provider URL (no SSRF policy: the operator's base URL).
+ *  3. the usage headers, each reported to the bucket it is about, so the
+ *     buckets slow down before Meta throttles (meta_usage.c).
+ *  4. the outcome: throttling codes back off (at least throttle_min_ms,
+ *     60 s by default, or Meta's regain time), 190 goes to
+ *     meta_token_rejected, transient errors retry, the rest is permanent
+ *     with an excerpt of Meta's message (never a token). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "meta.h"
+
+#define URL_MAX 4096
+#define DEFAULT_MAX_BYTES (4u << 20)
+
+/* Local guards only: Meta's real limits arrive as usage reports. */
+static const c360_rl_limit app_budget = {sizeof(c360_rl_limit), 6000, 60000, 300};
+static const c360_rl_limit obj_budget = {sizeof(c360_rl_limit), 1200, 60000, 60};
+
+static void sleep_ms(uint32_t ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
+                    const c360_rl_limit *lim)
+{
+    const c360_host_api *h = x->host;
+    for (int tries = 0;; tries++) {
+        uint32_t wait = 0;
+        int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, 1, &wait);
+        if (st != C360_RETRY) return st;
+        /* Sleep through a short wait if the deadline allows it; a long one
+         * (a pause after a throttling report) is the pipeline's to wait. */
+        if (tries < 3 && wait <= 1500 && h->call_time_left_ms(x->call) > wait + 5000) {
+            sleep_ms(wait);
+            continue;
+        }
+        h->call_retry_after(x->call, wait);
+        h->call_error(x->call, "waiting %u ms for the Meta rate budget (%s)", wait,
+                      scope == C360_RL_APP ? "app" : "page or ad account");
+        return C360_RETRY;
+    }
+}
+
+static void report(meta_ctx *x, int32_t scope, const char *bucket, int pct,
+                   uint32_t pause_ms)
+{
+    if (pct < 0 && pause_ms == 0) return;
+    x->host->ratelimit_report(x->call, scope, bucket, pct < 0 ? 0 : (uint32_t)pct, pause_ms);
+}
+
+/* Reports the answer's usage headers; returns the longest regain time. */
+static uint32_t report_usage(meta_ctx *x, const c360_http_response *resp,
+                             const char *app_bucket, const char *object)
+{
+    meta_usage u;
+    char b[64];
+    uint32_t regain = 0;
+    meta_usage_parse(resp->headers, resp->header_count, &u);
+    report(x, C360_RL_APP, app_bucket, u.app_pct, 0);
+    if (object != NULL) {
+        meta_key(b, sizeof b, "obj:", object);
+        report(x, C360_RL_TENANT, b, u.page_pct > u.ad_pct ? u.page_pct : u.ad_pct,
+               u.ad_regain_ms);
+    }
+    for (size_t i = 0; i < u.nbuc; i++) {
+        meta_key(b, sizeof b, "obj:", u.buc[i].id);
+        report(x, C360_RL_TENANT, b, u.buc[i].pct, u.buc[i].regain_ms);
+        if (u.buc[i].regain_ms > regain) regain = u.buc[i].regain_ms;
+    }
+    return u.ad_regain_ms > regain ? u.ad_regain_ms : regain;
+}
+
+int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_out)
+{
+    const c360_host_api *h = x->host;
+    meta_conn *c = x->c;
+    meta_err local;
+    meta_err *e = err_out != NULL ? err_out : &local;
+    char app_bucket[64], obj_bucket[64];
+    int32_t st;
+
+    *out = NULL;
+    memset(e, 0, sizeof *e);
+    meta_key(app_bucket, sizeof app_bucket, "app:", c->cfg.app_id);
+    if ((st = take(x, C360_RL_APP, app_bucket, &app_budget)) != C360_OK) return st;
+    if (r->object != NULL) {
+        meta_key(obj_bucket, sizeof obj_bucket, "obj:", r->object);
+        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_budget)) != C360_OK) return st;
+    }
+
+    char *url = malloc(URL_MAX);
+    if (url == NULL) return C360_ENOMEM;
+    int n = snprintf(url, URL_MAX, "%s/%s%s%s%s%s", x->p->graph_url,
+                     r->no_version ? "" : c->cfg.version, r->no_version ? "" : "/",
+                     r->path, r->query != NULL ? "?" : "", r->query != NULL ? r->query : "");
+    if (r->token != NULL && n > 0 && (size_t)n < URL_MAX - 100) {
+        /* appsecret_proof: Meta then refuses the token from anywhere that
+         * does not also hold the app secret. */
+        uint8_t mac[32];
+        char hex[65];
+        h->hmac_sha256(c->app->secret, c->app->secret_len, r->token, strlen(r->token), mac);
+        meta_hex(mac, sizeof mac, hex);
+        n = snprintf(url + n, URL_MAX - (size_t)n, "%sappsecret_proof=%s",
+                     r->query != NULL ? "&" : "?", hex) + n;
+    }
+    if (n <= 0 || (size_t)n >= URL_MAX) {
+        free(url);
+        h->call_error(x->call, "Graph API URL too long");
+        return C360_ERROR;
+    }
+
+    char *auth = NULL;
+    c360_header hdr[3];
+    uint32_t nh = 0;
+    hdr[nh++] = (c360_header){"accept", "application/json"};
+    if (r->token != NULL) {
+        size_t al = strlen(r->token) + sizeof "Bearer ";
+        auth = malloc(al);
+        if (auth == NULL) {
+            free(url);
+            return C360_ENOMEM;
+        }
+        snprintf(auth, al, "Bearer %s", r->token);
+        hdr[nh++] = (c360_header){"authorization", auth};
+    }
+    if (r->form != NULL)
+        hdr[nh++] = (c360_header){"content-type", "application/x-www-form-urlencoded"};
+    c360_http_request req = {
+        .struct_size = sizeof req,
+        .header_count = nh,
+        .method = r->method != NULL ? r->method : "GET",
+        .url = url,
+        .headers = hdr,
+        .body = (const uint8_t *)r->form,
+        .body_len = r->form != NULL ? strlen(r->form) : 0,
+        .timeout_ms = 30000,
+        .max_response_bytes = r->max_bytes != 0 ? r->max_bytes : DEFAULT_MAX_BYTES,
+    };
+    c360_http_response *resp = NULL;
+    st = h->http(x->call, &req, &resp);
+    if (auth != NULL) {
+        volatile char *w = auth;
+        for (size_t i = 0; w[i] != '\0'; i++) w[i] = 0;
+        free(auth);
+    }
+    free(url);
+    if (st != C360_OK) {
+        /* host->http set the reason (without the URL's query). Network
+         * trouble and timeouts are retried by the pipeline; a too-big
+         * answer or a policy refusal would not get better. */
+        return st == C360_ETOOBIG || st == C360_EDENIED || st == C360_EINVAL ? C360_ERROR : st;
+    }
+
+    uint32_t regain = report_usage(x, resp, app_bucket, r->object);
+    meta_err_classify(resp->status, (const char *)resp->body, resp->body_len, r->token, e);
+    if (e->cls == META_ERR_NONE) {
+        json_error_t jerr;
+        *out = json_loadb((const char *)resp->body, resp->body_len, 0, &jerr);
+        h->http_free(resp);
+        if (json_is_object(*out)) return C360_OK;
+        json_decref(*out);
+        *out = NULL;
+        h->call_error(x->call, "Graph API answered %s without a JSON object", r->path);
+        h->call_retry_after(x->call, 0);
+        return C360_RETRY;
+    }
+    h->http_free(resp);
+
+    switch (e->cls) {
+    case META_ERR_THROTTLE: {
+        uint32_t wait = regain > x->p->throttle_min_ms ? regain : x->p->throttle_min_ms;
+        /* Code 4 is the app's own limit; the others are the page's, the
+         * user's or a business use case's. */
+        bool app = e->code == 4 || r->object == NULL;
+        report(x, app ? C360_RL_APP : C360_RL_TENANT, app ? app_bucket : obj_bucket, 100, wait);
+        h->call_retry_after(x->call, wait);
+        h->call_error(x->call, "Meta rate limit (code %lld): retrying in %u s",
+                      (long long)e->code, (wait + 999) / 1000);
+        return C360_RETRY;
+    }
+    case META_ERR_AUTH:
+        if (r->quiet_auth) {
+            h->call_error(x->call, "Meta token invalid (code 190/%lld)", (long long)e->subcode);
+            return C360_EAUTH;
+        }
+        return meta_token_rejected(x, e);
+    case META_ERR_TRANSIENT:
+        h->call_retry_after(x->call, 0);
+        h->call_error(x->call, "Meta API temporarily unavailable (HTTP %d, code %lld): %s",
+                      e->http_status, (long long)e->code, e->msg);
+        return C360_RETRY;
+    default:
+        h->call_error(x->call, "Meta API error (HTTP %d, code %lld/%lld): %s",
+                      e->http_status, (long long)e->code, (long long)e->subcode, e->msg);
+        return C360_ERROR;
+    }
+}

@@ -1,0 +1,386 @@
+/* meta_plugin.c -- the "meta" connector: descriptor, init, config, the
+ * instances, and the webhook callbacks that run on the event loop.
+ *
+ * Webhooks come to ONE app-level URL, /hooks/meta, for every tenant
+ * (Meta has one callback URL per app). webhook_verify runs there without a
+ * connection: it answers the subscription handshake against the verify
+ * tokens, and checks X-Hub-Signature-256 against the app secrets, both
+ * from the plugin-wide map that instance_open fills (meta_apps.c). Then
+ * webhook_route names the routing keys the body touches,
+ * "app:<app id>:<fp>:page:<page id>" (":ig:<ig user id>" for Instagram),
+ * which the connections owning those pages registered in instance_open:
+ * an event only ever reaches connections of the app whose secret signed
+ * it and that own the page. Per-connection URLs (/hooks/meta/<conn>) work
+ * too, checked against that connection's own secret.
+ *
+ * Base URLs: C360_META_GRAPH_URL (default https://graph.facebook.com) and
+ * C360_META_WWW_URL (default https://www.facebook.com), read once at
+ * init; C360_META_THROTTLE_MIN_MS (default 60000) is the least backoff
+ * after a throttling error. Operator and test overrides. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta.h"
+
+#define CHALLENGE_MAX 128
+#define ROUTE_APPS_MAX 8
+#define ROUTE_PAIRS_MAX 64 /* the host's limit of (key, dedup) pairs */
+
+/* ---- init ------------------------------------------------------------- */
+
+static bool base_url(const char *env, const char *def, char *out, c360_call *call,
+                     const c360_host_api *h)
+{
+    const char *v = getenv(env);
+    if (v == NULL || *v == '\0') v = def;
+    size_t n = strlen(v);
+    while (n > 0 && v[n - 1] == '/') n--;
+    bool ok = n > 0 && n < META_URL_MAX &&
+              (strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '?' && v[i] != '#';
+    if (!ok) {
+        h->call_error(call, "%s must be an http(s) URL without query", env);
+        return false;
+    }
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+static int32_t meta_init(c360_call *call, const c360_host_api *host, void **pd)
+{
+    if (!C360_HOST_HAS(host, connection_status) || !C360_HOST_HAS(host, record_emit) ||
+        !C360_HOST_HAS(host, instance_route_keys) || !C360_HOST_HAS(host, route_event)) {
+        host->call_error(call, "the meta plugin needs a host with the ABI 1.2 pipeline services");
+        return C360_EUNSUPPORTED;
+    }
+    meta_plugin *p = calloc(1, sizeof *p);
+    if (p == NULL) return C360_ENOMEM;
+    p->host = host;
+    p->crypto.hmac_sha256 = host->hmac_sha256;
+    p->crypto.sha256 = host->sha256;
+    p->crypto.ct_equal = host->ct_equal;
+    if (!base_url("C360_META_GRAPH_URL", "https://graph.facebook.com", p->graph_url, call, host) ||
+        !base_url("C360_META_WWW_URL", "https://www.facebook.com", p->www_url, call, host)) {
+        free(p);
+        return C360_EINVAL;
+    }
+    p->throttle_min_ms = 60000;
+    const char *t = getenv("C360_META_THROTTLE_MIN_MS");
+    if (t != NULL && *t != '\0') {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end != '\0' || v < 100 || v > 3600000) {
+            host->call_error(call, "C360_META_THROTTLE_MIN_MS must be 100 to 3600000");
+            free(p);
+            return C360_EINVAL;
+        }
+        p->throttle_min_ms = (uint32_t)v;
+    }
+    meta_apps_init(&p->apps);
+    *pd = p;
+    return C360_OK;
+}
+
+static void meta_fini(void *pd)
+{
+    meta_plugin *p = pd;
+    if (p == NULL) return;
+    meta_apps_destroy(&p->apps);
+    free(p);
+}
+
+/* ---- config and instances --------------------------------------------- */
+
+typedef struct cfg_sink {
+    const c360_host_api *h;
+    c360_call *call;
+} cfg_sink;
+
+static void cfg_err(void *arg, const char *ptr, const char *msg)
+{
+    cfg_sink *s = arg;
+    s->h->config_error(s->call, ptr, msg);
+}
+
+static int32_t meta_validate(c360_call *call, void *pd, const char *json, size_t len)
+{
+    meta_plugin *p = pd;
+    meta_cfg cfg;
+    cfg_sink s = {p->host, call};
+    return meta_config_parse(json, len, &cfg, cfg_err, &s) == 0 ? C360_OK : C360_EINVAL;
+}
+
+/* A connection secret as text, trailing whitespace (a pasted newline)
+ * dropped; freed with secret_free. */
+static int32_t text_secret(const c360_host_api *h, c360_call *call, const char *name,
+                           uint8_t **v, size_t *len)
+{
+    int32_t st = h->secret_get(call, name, v, len);
+    if (st != C360_OK) return st;
+    while (*len > 0 && ((*v)[*len - 1] == '\n' || (*v)[*len - 1] == '\r' || (*v)[*len - 1] == ' '))
+        (*v)[--*len] = '\0';
+    if (*len == 0) {
+        h->secret_free(*v);
+        *v = NULL;
+        return C360_ENOTFOUND;
+    }
+    return C360_OK;
+}
+
+static void meta_close(void *pd, void *id)
+{
+    meta_plugin *p = pd;
+    meta_conn *c = id;
+    if (c == NULL) return;
+    meta_apps_put(&p->apps, c->app);
+    free(c);
+}
+
+static int32_t meta_open(c360_call *call, void *pd, c360_instance *inst, const char *json,
+                         size_t len, void **idp)
+{
+    meta_plugin *p = pd;
+    const c360_host_api *h = p->host;
+    meta_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) return C360_ENOMEM;
+    c->inst = inst;
+    if (meta_config_parse(json, len, &c->cfg, NULL, NULL) != 0) {
+        free(c);
+        h->call_error(call, "the connection's config is not valid: run validation");
+        return C360_EINVAL;
+    }
+    uint8_t *secret = NULL, *vt = NULL;
+    size_t slen = 0, vlen = 0;
+    int32_t st = text_secret(h, call, "app_secret", &secret, &slen);
+    if (st == C360_OK) st = text_secret(h, call, "verify_token", &vt, &vlen);
+    if (st != C360_OK) {
+        if (secret != NULL) h->secret_free(secret);
+        free(c);
+        if (st != C360_ENOTFOUND) return st;
+        /* Retried with backoff by the host; the secrets are usually stored
+         * just after the connection is created. */
+        h->call_error(call, "store the connection secrets app_secret and verify_token");
+        return C360_RETRY;
+    }
+    c->app = meta_apps_get(&p->apps, &p->crypto, c->cfg.app_id, secret, slen,
+                           (const char *)vt, vlen);
+    h->secret_free(secret);
+    h->secret_free(vt);
+    if (c->app == NULL) {
+        free(c);
+        return C360_ENOMEM;
+    }
+    snprintf(c->authorize_url, sizeof c->authorize_url, "%s/%s/dialog/oauth", p->www_url,
+             c->cfg.version);
+    snprintf(c->token_url, sizeof c->token_url, "%s/%s/oauth/access_token", p->graph_url,
+             c->cfg.version);
+
+    /* The routing keys this connection owns: its pages and IG accounts,
+     * under its app and secret. */
+    char keys[META_MAX_PAGES + META_MAX_IG][META_ROUTE_KEY_MAX];
+    const char *kp[META_MAX_PAGES + META_MAX_IG];
+    uint32_t n = 0;
+    for (size_t i = 0; i < c->cfg.npages; i++)
+        if (meta_route_key(c->cfg.app_id, c->app->fp, false, c->cfg.pages[i], keys[n], sizeof keys[n]))
+            kp[n] = keys[n], n++;
+    for (size_t i = 0; i < c->cfg.nig; i++)
+        if (meta_route_key(c->cfg.app_id, c->app->fp, true, c->cfg.ig[i], keys[n], sizeof keys[n]))
+            kp[n] = keys[n], n++;
+    st = h->instance_route_keys(call, kp, n);
+    if (st != C360_OK) {
+        h->call_error(call, "routing keys not registered: %s", c360_strstatus(st));
+        meta_close(pd, c);
+        return st;
+    }
+    *idp = c;
+    return C360_OK;
+}
+
+/* ---- webhooks (event loop: no I/O, no blocking) ----------------------- */
+
+static const char *header(const c360_webhook *req, const char *name)
+{
+    for (uint32_t i = 0; i < req->header_count; i++)
+        if (strcmp(req->headers[i].name, name) == 0) return req->headers[i].value;
+    return NULL;
+}
+
+static void reply(c360_webhook_reply *rp, int32_t status, const char *ctype, const char *body,
+                  size_t len)
+{
+    rp->status = status;
+    snprintf(rp->content_type, sizeof rp->content_type, "%s", ctype);
+    if (len > sizeof rp->body_buf) len = sizeof rp->body_buf;
+    memcpy(rp->body_buf, body, len);
+    rp->body_len = len;
+}
+
+static bool challenge_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > CHALLENGE_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              ch == '-' || ch == '_' || ch == '.' || ch == '~'))
+            return false;
+    }
+    return true;
+}
+
+static int32_t handshake(meta_plugin *p, meta_conn *c, c360_call *call, const c360_webhook *req,
+                         c360_webhook_reply *rp)
+{
+    const c360_host_api *h = p->host;
+    char mode[32], tok[512], ch[CHALLENGE_MAX + 1];
+    size_t tlen = 0, clen = 0;
+    if (!meta_query_get(req->query, "hub.mode", mode, sizeof mode, NULL) ||
+        strcmp(mode, "subscribe") != 0 ||
+        !meta_query_get(req->query, "hub.verify_token", tok, sizeof tok, &tlen)) {
+        h->call_error(call, "not a subscription handshake (hub.mode=subscribe, hub.verify_token)");
+        rp->status = 403;
+        return C360_VERDICT_REJECT;
+    }
+    bool ok;
+    if (c != NULL) {
+        uint8_t dig[32];
+        p->crypto.sha256(tok, tlen, dig);
+        ok = p->crypto.ct_equal(dig, c->app->vt_hash, sizeof dig) == 1;
+    } else {
+        ok = meta_apps_verify_token(&p->apps, &p->crypto, tok, tlen);
+    }
+    memset(tok, 0, sizeof tok);
+    if (!ok) {
+        h->call_error(call, "hub.verify_token matches no connection's verify_token");
+        rp->status = 403;
+        return C360_VERDICT_REJECT;
+    }
+    if (!meta_query_get(req->query, "hub.challenge", ch, sizeof ch, &clen) || !challenge_ok(ch, clen)) {
+        static const char bad[] = "hub.challenge missing or malformed\n";
+        reply(rp, 400, "text/plain", bad, sizeof bad - 1);
+        return C360_VERDICT_REPLIED;
+    }
+    reply(rp, 200, "text/plain", ch, clen);
+    return C360_VERDICT_REPLIED;
+}
+
+typedef struct one_dedup {
+    int n;
+    char dedup[META_DEDUP_MAX];
+} one_dedup;
+
+static int count_change(void *arg, const meta_change *c)
+{
+    one_dedup *d = arg;
+    if (d->n++ == 0) snprintf(d->dedup, sizeof d->dedup, "%s", c->dedup);
+    return 0;
+}
+
+static int32_t meta_verify(c360_call *call, void *pd, void *id, const c360_webhook *req,
+                           c360_webhook_reply *rp)
+{
+    meta_plugin *p = pd;
+    meta_conn *c = id;
+    const c360_host_api *h = p->host;
+    if (strcmp(req->method, "GET") == 0) return handshake(p, c, call, req, rp);
+    if (strcmp(req->method, "POST") != 0) {
+        static const char allow[] = "GET for the handshake, POST for events\n";
+        reply(rp, 405, "text/plain", allow, sizeof allow - 1);
+        return C360_VERDICT_REPLIED;
+    }
+    const char *sig = header(req, "x-hub-signature-256");
+    meta_match m[1];
+    bool ok = c != NULL ? meta_sig_ok(&p->crypto, c->app->secret, c->app->secret_len, sig,
+                                      req->body, req->body_len)
+                        : meta_apps_match(&p->apps, &p->crypto, sig, req->body, req->body_len,
+                                          m, 1) > 0;
+    if (!ok) {
+        h->call_error(call, sig == NULL ? "no X-Hub-Signature-256 header"
+                                        : "X-Hub-Signature-256 matches no known app secret");
+        rp->status = 401;
+        return C360_VERDICT_REJECT;
+    }
+    /* Authentic. Bodies with nothing of interest (reactions, posts, other
+     * objects) are answered here and not stored: Meta needs its 200, and
+     * an app-level event that no connection owns would be refused. */
+    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, NULL);
+    if (root == NULL) {
+        static const char bad[] = "{\"error\":\"the body is not JSON\"}";
+        reply(rp, 400, "application/json", bad, sizeof bad - 1);
+        return C360_VERDICT_REPLIED;
+    }
+    one_dedup d = {0, ""};
+    int n = meta_payload_walk(root, count_change, &d);
+    json_decref(root);
+    if (n <= 0) {
+        static const char ign[] = "{\"ok\":true,\"ignored\":true}";
+        reply(rp, 200, "application/json", ign, sizeof ign - 1);
+        return C360_VERDICT_REPLIED;
+    }
+    /* Per-connection URL: one dedup key per event, so only a body with a
+     * single change can name one. App-level URLs pass theirs in route. */
+    if (c != NULL && n == 1) h->call_dedup_key(call, d.dedup);
+    return C360_VERDICT_ACCEPT;
+}
+
+static int32_t meta_route(c360_call *call, void *pd, const c360_webhook *req)
+{
+    meta_plugin *p = pd;
+    const c360_host_api *h = p->host;
+    meta_match apps[ROUTE_APPS_MAX];
+    size_t na = meta_apps_match(&p->apps, &p->crypto, header(req, "x-hub-signature-256"),
+                                req->body, req->body_len, apps, ROUTE_APPS_MAX);
+    if (na == 0) {
+        h->call_error(call, "no app secret matches any more");
+        return C360_EINVAL;
+    }
+    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, NULL);
+    if (root == NULL) return C360_EINVAL;
+    meta_pair *pairs = malloc(ROUTE_PAIRS_MAX * sizeof *pairs);
+    if (pairs == NULL) {
+        json_decref(root);
+        return C360_ENOMEM;
+    }
+    bool more = false;
+    size_t n = meta_route_pairs(root, apps, na, true, pairs, ROUTE_PAIRS_MAX, &more);
+    if (more) {
+        /* More (page, change) pairs than the host takes: route each page
+         * once without dedup keys rather than lose changes (record ids
+         * keep a repeat harmless). Pages past 64 are refused by the host,
+         * and their leads left to the catch-up poll. */
+        n = meta_route_pairs(root, apps, na, false, pairs, ROUTE_PAIRS_MAX, &more);
+    }
+    for (size_t i = 0; i < n; i++)
+        h->route_event(call, pairs[i].key, pairs[i].dedup[0] != '\0' ? pairs[i].dedup : NULL);
+    free(pairs);
+    json_decref(root);
+    return C360_OK;
+}
+
+/* ---- descriptor ------------------------------------------------------- */
+
+static const c360_plugin_desc meta_desc = {
+    C360_DESC_HEADER(C360_CAP_SOURCE_TICK | C360_CAP_SOURCE_WEBHOOK),
+    .name = "meta",
+    .version = META_VERSION,
+    .description = "Facebook Pages lead ads and comments, Instagram comments, ads insights",
+    .config_schema = meta_config_schema,
+    .init = meta_init,
+    .fini = meta_fini,
+    .validate_config = meta_validate,
+    .instance_open = meta_open,
+    .instance_close = meta_close,
+    .tick = meta_tick,
+    .webhook_verify = meta_verify,
+    .event = meta_event,
+    .disconnect = meta_disconnect,
+    .webhook_route = meta_route,
+    .oauth_connect = meta_oauth_connect,
+};
+
+C360_PLUGIN_ENTRY
+{
+    return &meta_desc;
+}

@@ -1,0 +1,384 @@
+/* meta_records.c -- Meta objects turned into the normalised records of
+ * docs/records.md (c360.lead.v1, c360.comment.v1, c360.metric.v1). Pure:
+ * Graph answers and webhook values in, a JSON object out. Absent values
+ * are left out, never null or "". Every list is bounded, so a hostile or
+ * broken answer cannot make a record without limit (the host refuses
+ * records over 1 MiB anyway). docs/connectors/meta.md lists the mapping. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "meta.h"
+
+#define MAX_FIELDS 500
+#define MAX_VALUES 100
+#define MAX_QUESTIONS 500
+
+/* Standard lead form field names -> contact keys (records.md). */
+static const struct {
+    const char *field, *key;
+} contact_map[] = {
+    {"email", "email"},          {"phone_number", "phone"},
+    {"full_name", "full_name"},  {"first_name", "first_name"},
+    {"last_name", "last_name"},  {"company_name", "company"},
+    {"job_title", "job_title"},  {"city", "city"},
+    {"state", "state"},          {"country", "country"},
+    {"zip_code", "zip"},         {"post_code", "zip"},
+    {"street_address", "street"},
+};
+
+static const char *contact_key(const char *field)
+{
+    for (size_t i = 0; i < sizeof contact_map / sizeof contact_map[0]; i++)
+        if (strcmp(contact_map[i].field, field) == 0) return contact_map[i].key;
+    return NULL;
+}
+
+/* A JSON scalar as a trimmed string value; NULL for anything else or an
+ * empty result. */
+static json_t *scalar_string(const json_t *v, bool trim)
+{
+    char buf[64];
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = json_string_length(v);
+        if (trim) {
+            while (n > 0 && isspace((unsigned char)*s)) s++, n--;
+            while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
+        }
+        return n > 0 ? json_stringn(s, n) : NULL;
+    }
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        return json_string(buf);
+    }
+    if (json_is_real(v)) {
+        snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+        return json_string(buf);
+    }
+    if (json_is_boolean(v)) return json_string(json_is_true(v) ? "true" : "false");
+    return NULL;
+}
+
+/* obj[key] = a non-empty string, when s is one. */
+static void set_str(json_t *obj, const char *key, const char *s)
+{
+    if (s != NULL && *s != '\0') json_object_set_new(obj, key, json_string(s));
+}
+
+/* obj[key] = the id found in src[srckey] (string or number), converted. */
+static bool set_id(json_t *obj, const char *key, const json_t *src,
+                   const char *srckey, bool compound, meta_id out)
+{
+    meta_id tmp;
+    char *o = out != NULL ? out : tmp;
+    if (!meta_id_from_json(json_object_get(src, srckey), compound, o)) return false;
+    json_object_set_new(obj, key, json_string(o));
+    return true;
+}
+
+/* {"id", "name"} when the id is known. */
+static void set_ref(json_t *rec, const char *key, const char *id, const char *name)
+{
+    if (id == NULL || *id == '\0') return;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(id));
+    set_str(o, "name", name);
+    json_object_set_new(rec, key, o);
+}
+
+/* The fields every record has (records.md "Rules for every record"). */
+static json_t *record_base(const char *schema, const char *id, const char *type,
+                           const char *provider, const meta_rec_ctx *x,
+                           int64_t created_s)
+{
+    char ts[32];
+    json_t *r = json_object();
+    json_object_set_new(r, "schema", json_string(schema));
+    json_object_set_new(r, "id", json_string(id));
+    json_object_set_new(r, "type", json_string(type));
+    json_object_set_new(r, "provider", json_string(provider));
+    json_t *src = json_object();
+    json_object_set_new(src, "plugin", json_string("meta"));
+    json_object_set_new(src, "connection", json_string(x->connection));
+    json_object_set_new(r, "source", src);
+    json_object_set_new(r, "via", json_string(x->via));
+    meta_rfc3339(created_s, ts);
+    json_object_set_new(r, "created_at", json_string(ts));
+    json_object_set_new(r, "created_at_ms", json_integer((json_int_t)created_s * 1000));
+    json_object_set_new(r, "received_at_ms", json_integer((json_int_t)x->received_at_ms));
+    return r;
+}
+
+/* The id of src[key], or of hint[key] when src lacks it. */
+static bool id_of(const json_t *src, const json_t *hint, const char *key, meta_id out)
+{
+    return meta_id_from_json(json_object_get(src, key), false, out) ||
+           (hint != NULL && meta_id_from_json(json_object_get(hint, key), false, out));
+}
+
+static const char *question_label(const json_t *form, const char *key)
+{
+    const json_t *qs = json_object_get(form, "questions");
+    for (size_t i = 0; i < json_array_size(qs) && i < MAX_QUESTIONS; i++) {
+        const json_t *q = json_array_get(qs, i);
+        const char *k = meta_str(q, "key");
+        if (k != NULL && strcmp(k, key) == 0) return meta_str(q, "label");
+    }
+    return NULL;
+}
+
+static const char *checkbox_text(const json_t *form, const char *key)
+{
+    const json_t *cb = json_object_get(form, "checkboxes");
+    for (size_t i = 0; i < json_array_size(cb) && i < MAX_QUESTIONS; i++) {
+        const json_t *c = json_array_get(cb, i);
+        const char *k = meta_str(c, "key");
+        if (k != NULL && strcmp(k, key) == 0) return meta_str(c, "text");
+    }
+    return NULL;
+}
+
+static bool checked(const json_t *v)
+{
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_integer(v)) return json_integer_value(v) != 0;
+    const char *s = json_string_value(v);
+    return s != NULL && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0);
+}
+
+static void lead_fields(json_t *rec, const json_t *lead, const json_t *form)
+{
+    json_t *contact = json_object(), *answers = json_array();
+    const json_t *fd = json_object_get(lead, "field_data");
+    for (size_t i = 0; i < json_array_size(fd) && i < MAX_FIELDS; i++) {
+        const json_t *f = json_array_get(fd, i);
+        const char *name = meta_str(f, "name");
+        const json_t *vals = json_object_get(f, "values");
+        if (name == NULL || *name == '\0' || strlen(name) > 200) continue;
+        json_t *values = json_array();
+        if (json_is_array(vals)) {
+            for (size_t k = 0; k < json_array_size(vals) && k < MAX_VALUES; k++) {
+                json_t *s = scalar_string(json_array_get(vals, k), true);
+                if (s != NULL) json_array_append_new(values, s);
+            }
+        } else {
+            json_t *s = scalar_string(vals, true);
+            if (s != NULL) json_array_append_new(values, s);
+        }
+        const char *ck = contact_key(name);
+        if (ck != NULL) {
+            /* The first answer of the first field of that name. */
+            if (json_array_size(values) > 0 && json_object_get(contact, ck) == NULL)
+                json_object_set(contact, ck, json_array_get(values, 0));
+            json_decref(values);
+            continue;
+        }
+        json_t *a = json_object();
+        json_object_set_new(a, "key", json_string(name));
+        set_str(a, "label", question_label(form, name));
+        json_object_set_new(a, "values", values);
+        json_array_append_new(answers, a);
+    }
+    json_object_set_new(rec, "contact", contact);
+    json_object_set_new(rec, "answers", answers);
+
+    json_t *consents = json_array();
+    const json_t *cd = json_object_get(lead, "custom_disclaimer_responses");
+    for (size_t i = 0; i < json_array_size(cd) && i < MAX_FIELDS; i++) {
+        const json_t *r = json_array_get(cd, i);
+        const char *key = meta_str(r, "checkbox_key");
+        if (key == NULL || *key == '\0' || strlen(key) > 200) continue;
+        json_t *c = json_object();
+        json_object_set_new(c, "key", json_string(key));
+        set_str(c, "text", checkbox_text(form, key));
+        json_object_set_new(c, "accepted",
+                            json_boolean(checked(json_object_get(r, "is_checked"))));
+        json_array_append_new(consents, c);
+    }
+    json_object_set_new(rec, "consents", consents);
+}
+
+json_t *meta_lead_record(const json_t *lead, const json_t *form,
+                         const json_t *hint, const meta_rec_ctx *x,
+                         char *id, size_t idcap, const char **why)
+{
+    meta_id lead_id, form_id, ad_id, adset_id, campaign_id;
+    if (!json_is_object(lead) || !id_of(lead, NULL, "id", lead_id)) {
+        *why = "the lead has no id";
+        return NULL;
+    }
+    int64_t created = meta_time_from_json(json_object_get(lead, "created_time"));
+    if (created < 0 && hint != NULL)
+        created = meta_time_from_json(json_object_get(hint, "created_time"));
+    if (created < 0) {
+        *why = "the lead has no creation time";
+        return NULL;
+    }
+    snprintf(id, idcap, "meta:lead:%s", lead_id);
+    const char *platform = meta_str(lead, "platform");
+    bool ig = platform != NULL && strcmp(platform, "ig") == 0;
+    json_t *rec = record_base("c360.lead.v1", id, "lead", ig ? "instagram" : "facebook",
+                              x, created);
+    lead_fields(rec, lead, form);
+
+    bool has_form = id_of(lead, hint, "form_id", form_id);
+    bool has_ad = id_of(lead, hint, "ad_id", ad_id);
+    bool has_adset = id_of(lead, hint, "adset_id", adset_id);
+    bool has_campaign = id_of(lead, hint, "campaign_id", campaign_id);
+    set_ref(rec, "form", has_form ? form_id : NULL, meta_str(form, "name"));
+    set_ref(rec, "ad", has_ad ? ad_id : NULL, meta_str(lead, "ad_name"));
+    set_ref(rec, "ad_set", has_adset ? adset_id : NULL, meta_str(lead, "adset_name"));
+    set_ref(rec, "campaign", has_campaign ? campaign_id : NULL,
+            meta_str(lead, "campaign_name"));
+    set_ref(rec, "page", x->page_id, NULL);
+
+    json_t *pids = json_object();
+    json_object_set_new(pids, "lead_id", json_string(lead_id));
+    if (has_form) json_object_set_new(pids, "form_id", json_string(form_id));
+    if (has_ad) json_object_set_new(pids, "ad_id", json_string(ad_id));
+    if (has_adset) json_object_set_new(pids, "adset_id", json_string(adset_id));
+    if (has_campaign) json_object_set_new(pids, "campaign_id", json_string(campaign_id));
+    set_str(pids, "page_id", x->page_id);
+    json_object_set_new(rec, "provider_ids", pids);
+    return rec;
+}
+
+json_t *meta_form_compact(const json_t *f)
+{
+    json_t *out = json_object();
+    meta_id fid;
+    if (meta_id_from_json(json_object_get(f, "id"), false, fid))
+        json_object_set_new(out, "id", json_string(fid));
+    set_str(out, "name", meta_str(f, "name"));
+    json_t *qs = json_array();
+    const json_t *q = json_object_get(f, "questions");
+    for (size_t i = 0; i < json_array_size(q) && i < MAX_QUESTIONS; i++) {
+        const json_t *e = json_array_get(q, i);
+        const char *k = meta_str(e, "key"), *l = meta_str(e, "label");
+        if (k == NULL || l == NULL) continue;
+        json_array_append_new(qs, json_pack("{s:s,s:s}", "key", k, "label", l));
+    }
+    json_object_set_new(out, "questions", qs);
+    json_t *cbs = json_array();
+    const json_t *cb = json_object_get(
+        json_object_get(json_object_get(f, "legal_content"), "custom_disclaimer"),
+        "checkboxes");
+    for (size_t i = 0; i < json_array_size(cb) && i < MAX_QUESTIONS; i++) {
+        const json_t *e = json_array_get(cb, i);
+        const char *k = meta_str(e, "key"), *t = meta_str(e, "text");
+        if (k == NULL) continue;
+        json_t *o = json_pack("{s:s}", "key", k);
+        set_str(o, "text", t);
+        json_array_append_new(cbs, o);
+    }
+    json_object_set_new(out, "checkboxes", cbs);
+    return out;
+}
+
+json_t *meta_comment_record(const meta_change *c, const meta_rec_ctx *x,
+                            char *id, size_t idcap, const char **why)
+{
+    const json_t *v = c->value;
+    meta_id cid, tmp;
+    const json_t *from = json_object_get(v, "from");
+    if (c->kind == META_COMMENT) {
+        const char *verb = meta_str(v, "verb");
+        int64_t t = meta_time_from_json(json_object_get(v, "created_time"));
+        if (t < 0) t = c->entry_time;
+        if (!meta_id_from_json(json_object_get(v, "comment_id"), true, cid) ||
+            verb == NULL || t < 0) {
+            *why = "the comment has no id, verb or time";
+            return NULL;
+        }
+        snprintf(id, idcap, "meta:comment:%s:%s:%lld", cid, verb, (long long)t);
+        json_t *r = record_base("c360.comment.v1", id, "comment", "facebook", x, t);
+        json_object_set_new(r, "verb", json_string(verb));
+        if (strcmp(verb, "remove") != 0) set_str(r, "message", meta_str(v, "message"));
+        if (json_is_object(from)) {
+            json_t *a = json_object();
+            set_id(a, "id", from, "id", false, NULL);
+            set_str(a, "name", meta_str(from, "name"));
+            json_object_set_new(r, "author", a);
+        }
+        json_t *pids = json_object();
+        json_object_set_new(pids, "comment_id", json_string(cid));
+        meta_id post;
+        bool has_post = set_id(r, "post_id", v, "post_id", true, post);
+        if (has_post) json_object_set_new(pids, "post_id", json_string(post));
+        if (!set_id(r, "parent_id", v, "parent_id", true, tmp) && has_post)
+            json_object_set_new(r, "parent_id", json_string(post));
+        set_ref(r, "page", c->owner, NULL);
+        json_object_set_new(pids, "page_id", json_string(c->owner));
+        json_object_set_new(r, "provider_ids", pids);
+        return r;
+    }
+    /* Instagram: always "add"; the entry's time is the comment's. */
+    if (!meta_id_from_json(json_object_get(v, "id"), true, cid) || c->entry_time < 0) {
+        *why = "the Instagram comment has no id or time";
+        return NULL;
+    }
+    snprintf(id, idcap, "meta:comment:%s:add:%lld", cid, (long long)c->entry_time);
+    json_t *r = record_base("c360.comment.v1", id, "comment", "instagram", x,
+                            c->entry_time);
+    json_object_set_new(r, "verb", json_string("add"));
+    set_str(r, "message", meta_str(v, "text"));
+    if (json_is_object(from)) {
+        json_t *a = json_object();
+        set_id(a, "id", from, "id", false, NULL);
+        set_str(a, "name", meta_str(from, "username"));
+        json_object_set_new(r, "author", a);
+    }
+    json_t *pids = json_object();
+    json_object_set_new(pids, "comment_id", json_string(cid));
+    const json_t *media = json_object_get(v, "media");
+    meta_id mid;
+    if (json_is_object(media) && meta_id_from_json(json_object_get(media, "id"), false, mid)) {
+        json_t *m = json_object();
+        json_object_set_new(m, "id", json_string(mid));
+        set_str(m, "product_type", meta_str(media, "media_product_type"));
+        json_object_set_new(r, "media", m);
+        json_object_set_new(pids, "media_id", json_string(mid));
+    }
+    set_id(r, "parent_id", v, "parent_id", true, NULL);
+    json_object_set_new(pids, "ig_user_id", json_string(c->owner));
+    json_object_set_new(r, "provider_ids", pids);
+    return r;
+}
+
+static const char *const metric_fields[] = {"impressions", "clicks", "spend",
+                                            "reach", "cpc", "ctr"};
+
+json_t *meta_metric_record(const json_t *row, const char *account,
+                           const meta_rec_ctx *x, char *id, size_t idcap,
+                           const char **why)
+{
+    meta_id campaign;
+    const char *date = meta_str(row, "date_start");
+    int64_t day = meta_date_parse(date);
+    if (!json_is_object(row) || day < 0 ||
+        !meta_id_from_json(json_object_get(row, "campaign_id"), false, campaign)) {
+        *why = "an insights row without campaign_id or date_start";
+        return NULL;
+    }
+    snprintf(id, idcap, "meta:metric:ads_insights:act_%s:%s:%s", account, campaign, date);
+    json_t *r = record_base("c360.metric.v1", id, "metric", "facebook", x, day);
+    json_object_set_new(r, "name", json_string("ads_insights"));
+    json_object_set_new(r, "level", json_string("campaign"));
+    json_object_set_new(r, "date", json_string(date));
+    json_t *dims = json_object();
+    json_object_set_new(dims, "account_id", json_string(account));
+    json_object_set_new(dims, "campaign_id", json_string(campaign));
+    set_str(dims, "campaign_name", meta_str(row, "campaign_name"));
+    json_object_set_new(r, "dimensions", dims);
+    json_t *vals = json_object();
+    for (size_t i = 0; i < sizeof metric_fields / sizeof metric_fields[0]; i++) {
+        /* Meta sends decimal strings; kept as they are (records.md). */
+        json_t *s = scalar_string(json_object_get(row, metric_fields[i]), false);
+        if (s != NULL) json_object_set_new(vals, metric_fields[i], s);
+    }
+    json_object_set_new(r, "values", vals);
+    json_object_set_new(r, "provider_ids",
+                        json_pack("{s:s,s:s}", "account_id", account, "campaign_id", campaign));
+    return r;
+}

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# meta.sh -- the meta connector end to end: a real c360d and redis-server,
+# the fake Graph API (tests/fakes/fake_graph) as Meta, and the test
+# destination tdst delivering to the sink (tests/fakes/fake_sink) as each
+# tenant's CRM. Two tenants share one Meta app and the one app-level
+# webhook URL /hooks/meta; tenant A pastes a page token, tenant B connects
+# by OAuth.
+#
+#   handshake: right verify token -> the challenge; wrong -> 403
+#   a signed leadgen webhook for A's page -> one lead in A's CRM with the
+#     mapped fields; nothing in B; the same webhook again -> still one
+#     delivery; a bad signature -> 401, nothing stored
+#   B: OAuth connect -> long-lived token, page token, page subscribed; its
+#     lead reaches B only
+#   Graph throttling (613, usage at 100 %) -> the call pauses and resumes,
+#     the lead still arrives
+#   a lead whose webhook was never sent -> found by the catch-up poll,
+#     delivered, counted in missed_webhooks; insights -> metric records
+#   a page not subscribed to the app -> "failing" with the cause, and
+#     active again once mended
+#   disconnect -> the page unsubscribed and the permissions revoked
+#   token error 190 -> needs_reauth with the cause
+source "$(dirname "$0")/lib.sh"
+: "${C360D:?}" "${C360_BUILD_DIR:?}"
+FG=$C360_BUILD_DIR/tests/fakes/fake_graph
+SINK=$C360_BUILD_DIR/tests/fakes/fake_sink
+PP=${C360_PIPELINE_PLUGIN_DIR:-$C360_BUILD_DIR/tests/pipeline-plugins}
+for f in "$FG" "$SINK" "$C360_BUILD_DIR/plugins/meta.so" "$PP/tdst.so"; do
+    [ -e "$f" ] || t_fail "missing $f (build the tree first)"
+done
+
+rnd() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+APP_ID=1111
+APP_SECRET="appsecret-$(rnd)"
+VT="verify-$(rnd)"
+
+# start_fake NAME CMD... -- starts a fake that prints "port N"; sets PORT_OF.
+start_fake() {
+    local name=$1; shift
+    "$@" >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
+    T_PIDS+=("$!")
+    for _ in $(seq 100); do grep -q '^port ' "$T_DIR/$name.out" 2>/dev/null && break; sleep 0.05; done
+    PORT_OF=$(awk '/^port /{print $2}' "$T_DIR/$name.out")
+    [ -n "$PORT_OF" ] || t_fail "$name did not start"
+}
+start_fake graph "$FG" --port 0 --app-id "$APP_ID" --app-secret "$APP_SECRET" --user-id 900001
+G=http://127.0.0.1:$PORT_OF
+start_fake sink "$SINK" --port 0
+S=http://127.0.0.1:$PORT_OF
+
+# Meta's side: pages 101 (tenant A; not subscribed to the app yet) and 202
+# (tenant B), a lead form on each.
+gpost() { curl -s -m 5 -X POST "$G$1" ${2:+--data-binary "$2"} >/dev/null || t_fail "fake_graph $1"; }
+gpost /control/page '{"id":"101","subscribed":false}'
+gpost /control/page '{"id":"202","subscribed":false}'
+gpost /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[{"key":"email","label":"Email"},{"key":"budget","label":"What is your budget?"}]}'
+gpost /control/form '{"id":"666","page_id":"202","name":"B form","questions":[]}'
+gstat() { curl -s -m 5 "$G/stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
+
+RPORT=$(t_free_port)
+t_start_redis "$RPORT"
+PORT=$(t_free_port)
+URL=http://127.0.0.1:$PORT
+cat >"$T_DIR/c360.json" <<JSON
+{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+ "plugin_dirs":["$C360_BUILD_DIR/plugins","$PP"],
+ "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
+ "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},
+ "admin":{"public_url":"$URL"},
+ "ratelimit":{"default_pause_ms":1500},
+ "pipeline":{"workers":1,"worker_threads":2,"tick_floor_s":1,"claim_idle_ms":3000,
+             "callback_timeout_ms":15000}}
+JSON
+export C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n")
+export C360_META_GRAPH_URL=$G C360_META_WWW_URL=$G C360_META_THROTTLE_MIN_MS=1500
+t_start_c360d c360d --config "$T_DIR/c360.json"
+t_wait_http "$URL/readyz" 200 150
+OPKEY=$(t_opkey "$T_DIR/data")
+
+# api METHOD PATH [JSON] -- the admin API as the operator; CODE and BODY.
+api() {
+    local args=(-s -m 20 -o "$T_DIR/api.body" -w '%{http_code}' -X "$1"
+                -H "Authorization: Bearer $OPKEY")
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+    CODE=$(curl "${args[@]}" "$URL$2" || true)
+    BODY=$(cat "$T_DIR/api.body" 2>/dev/null || true)
+}
+want() { [ "$CODE" = "$1" ] || t_fail "$2: HTTP $CODE $BODY"; }
+secret() { api PUT "/v1/tenants/$1/connections/$2/secrets/$3" "{\"value\":\"$4\"}"; want 204 "secret $3"; }
+
+for t in ta tb; do
+    api POST /v1/tenants "{\"id\":\"$t\",\"name\":\"Tenant $t\"}"; want 201 "tenant $t"
+    for p in meta tdst; do
+        api PUT "/v1/tenants/$t/plugins/$p" '{"enabled":true}'; want 200 "enable $p for $t"
+    done
+    api POST "/v1/tenants/$t/connections" \
+        "{\"id\":\"crm-$t\",\"plugin\":\"tdst\",\"name\":\"CRM\",\"config\":{\"url\":\"$S/deliver/$t\",\"timeout_ms\":5000}}"
+    want 201 "tdst connection of $t"
+done
+api POST /v1/tenants/ta/connections/validate '{"plugin":"meta","config":{"app_id":"1111","page_ids":["10x"],"poll_interval_s":5}}'
+want 422 "invalid meta config"
+grep -q '/config/page_ids/0' <<<"$BODY" && grep -q '/config/poll_interval_s' <<<"$BODY" ||
+    t_fail "config errors by field: $BODY"
+api POST /v1/tenants/ta/connections '{"id":"meta-a","plugin":"meta","name":"FB A","interval_s":3600,"config":{"app_id":"1111","page_ids":["101"],"insights":{"enabled":true,"ad_account_ids":["act_4242"]}}}'
+want 201 "meta connection of A"
+grep -q "\"webhook_url\":\"$URL/hooks/meta\"" <<<"$BODY" || t_fail "app-level webhook URL: $BODY"
+api POST /v1/tenants/tb/connections '{"id":"meta-b","plugin":"meta","name":"FB B","interval_s":3600,"config":{"app_id":"1111","page_ids":["202"]}}'
+want 201 "meta connection of B"
+for t in ta tb; do
+    c=meta-${t#t}
+    secret "$t" "$c" app_secret "$APP_SECRET"
+    secret "$t" "$c" verify_token "$VT"
+    api PUT "/v1/tenants/$t/connections/$c/routes/crm-$t" '{}'; want 200 "route of $t"
+done
+secret ta meta-a "page_token:101" "PT-101"
+secret ta meta-a user_token "UT-tenant-a"
+t_ok "two tenants, one Meta app: connections, secrets, routes"
+
+# --- the handshake -------------------------------------------------------------
+hs() { curl -s -m 5 -o "$T_DIR/hs.body" -w '%{http_code}' "$URL/hooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=$1" || true; }
+# The master opens the connections once their secrets are there (backoff).
+for _ in $(seq 150); do [ "$(hs "$VT")" = 200 ] && break; sleep 0.1; done
+[ "$(hs "$VT")" = 200 ] && [ "$(cat "$T_DIR/hs.body")" = 1158201444 ] ||
+    t_fail "handshake: $(hs "$VT") $(cat "$T_DIR/hs.body")"
+[ "$(hs "wrong-$VT")" = 403 ] || t_fail "a wrong verify token was not refused"
+t_ok "handshake answers the challenge; a wrong verify token is refused (403)"
+
+# --- a lead by webhook -------------------------------------------------------------
+# hook BODY [SIGNATURE] -- POSTs to the app-level URL; prints the status.
+# SIGNATURE "none" sends none.
+hook() {
+    local sig=${2:-$(printf '%s' "$1" | "$FG" --sign "$APP_SECRET")}
+    local h=(-H "X-Hub-Signature-256: $sig")
+    [ "$sig" = none ] && h=()
+    curl -s -m 10 -o "$T_DIR/hook.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        "${h[@]}" --data-binary "$1" "$URL/hooks/meta" || true
+}
+leadgen() { # PAGE LEAD FORM: a leadgen webhook body, ids as numbers
+    local now; now=$(date +%s)
+    printf '{"object":"page","entry":[{"id":"%s","time":%s,"changes":[{"field":"leadgen","value":{"leadgen_id":%s,"page_id":%s,"form_id":"%s","adgroup_id":"31","ad_id":"31","created_time":%s}}]}]}' \
+        "$1" "$now" "$2" "$1" "$3" "$now"
+}
+add_lead() { # ID FORM PAGE [CREATED]
+    gpost /control/lead "{\"id\":\"$1\",\"form_id\":\"$2\",\"page_id\":\"$3\",\"created_time\":${4:-$(( $(date +%s) - 120 ))},\"ad_id\":\"31\",\"ad_name\":\"Ad 31\",\"campaign_id\":\"41\",\"campaign_name\":\"Spring\",\"platform\":\"fb\",\"field_data\":[{\"name\":\"email\",\"values\":[\"lead$1@example.com\"]},{\"name\":\"full_name\",\"values\":[\"Lead $1\"]},{\"name\":\"budget\",\"values\":[\"10k-50k\"]}],\"custom_disclaimer_responses\":[{\"checkbox_key\":\"optin\",\"is_checked\":\"1\"}]}"
+}
+sink_count() { # KEY -- 2xx deliveries of KEY (keys hold ':', so the last field)
+    local n
+    n=$(curl -s -m 5 "$S/stats?prefix=$1" | grep -o "\"$1\":[0-9]*" | head -n1 | sed 's/.*://')
+    echo "${n:-0}"
+}
+wait_key() { # KEY SECONDS
+    local end=$((SECONDS + $2))
+    while [ "$SECONDS" -le "$end" ]; do
+        [ "$(sink_count "$1")" -ge 1 ] 2>/dev/null && return 0
+        sleep 0.2
+    done
+    t_fail "$1 not delivered within $2 s (sink: $(curl -s "$S/stats?keys=1"))"
+}
+record() { curl -s -m 5 "$S/records?prefix=$1"; }
+status() { api GET "/v1/tenants/$1/connections/$2/status"; }
+count_of() { grep -o "\"$1\":[0-9]*" <<<"$BODY" | head -n1 | cut -d: -f2; }
+
+add_lead 7001001 555 101
+B1=$(leadgen 101 7001001 555)
+[ "$(hook "$B1")" = 200 ] || t_fail "signed leadgen webhook: $(cat "$T_DIR/hook.body")"
+wait_key meta:lead:7001001 30
+R=$(record meta:lead:7001001)
+for want in '"schema":"c360.lead.v1"' '"id":"meta:lead:7001001"' '"via":"webhook"' \
+            '"connection":"meta-a"' '"email":"lead7001001@example.com"' '"full_name":"Lead 7001001"' \
+            '"label":"What is your budget?"' '"key":"optin"' '"accepted":true' \
+            '"form":{"id":"555","name":"Spring offer"}' '"page":{"id":"101"}' '"lead_id":"7001001"'; do
+    grep -qF "$want" <<<"$R" || t_fail "lead record lacks $want: $R"
+done
+status tb meta-b
+[ "$(count_of events)" = 0 ] || t_fail "tenant B processed A's webhook: $BODY"
+[ "$(hook "$B1")" = 200 ] || t_fail "the same webhook again: $(cat "$T_DIR/hook.body")"
+for _ in $(seq 50); do status ta meta-a; [ "$(count_of duplicates)" = 1 ] && break; sleep 0.2; done
+[ "$(count_of duplicates)" = 1 ] || t_fail "the repeated webhook was not dropped as a duplicate: $BODY"
+EV=$(count_of events)
+[ "$(hook "$B1" "sha256=$(printf '%064d' 0)")" = 401 ] || t_fail "a bad signature was not refused"
+[ "$(hook "$B1" none)" = 401 ] || t_fail "a missing signature was not refused"
+[ "$(hook '{"object":"page","entry":[{"id":"101","time":1,"changes":[{"field":"feed","value":{"item":"reaction","verb":"add"}}]}]}')" = 200 ] ||
+    t_fail "a webhook with nothing of interest"
+[ "$(hook "$(leadgen 999 7009999 555)")" = 404 ] || t_fail "a page nobody owns was not refused"
+sleep 1
+[ "$(sink_count meta:lead:7001001)" = 1 ] || t_fail "delivered $(sink_count meta:lead:7001001) times"
+status ta meta-a
+[ "$(count_of events)" = "$EV" ] || t_fail "refused webhooks were processed: $BODY"
+t_ok "signed webhook -> one lead in A's CRM, mapped; nothing in B; duplicate dropped; bad signature 401"
+
+# --- a comment, on the connection's own URL -----------------------------------------
+T0=$(date +%s)
+CB='{"object":"page","entry":[{"id":"101","time":'$T0',"changes":[{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"101_9_77","post_id":"101_9","parent_id":"101_9","message":"Nice offer","from":{"id":"31","name":"Ann"},"created_time":'$T0'}}]}]}'
+[ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$URL/hooks/meta/meta-a?hub.mode=subscribe&hub.challenge=77&hub.verify_token=$VT")" = 200 ] ||
+    t_fail "handshake on the connection's URL"
+[ "$(curl -s -m 10 -o "$T_DIR/hook.body" -w '%{http_code}' -X POST -H "X-Hub-Signature-256: $(printf '%s' "$CB" | "$FG" --sign "$APP_SECRET")" \
+      --data-binary "$CB" "$URL/hooks/meta/meta-a")" = 200 ] || t_fail "comment webhook: $(cat "$T_DIR/hook.body")"
+wait_key "meta:comment:101_9_77:add:$T0" 20
+R=$(record "meta:comment:101_9_77:add:$T0")
+for want in '"schema":"c360.comment.v1"' '"verb":"add"' '"message":"Nice offer"' '"name":"Ann"' \
+            '"post_id":"101_9"' '"connection":"meta-a"'; do
+    grep -qF "$want" <<<"$R" || t_fail "comment record lacks $want: $R"
+done
+t_ok "a feed comment on the connection's own URL -> a comment record"
+
+# --- tenant B connects by OAuth ------------------------------------------------------
+api POST /v1/tenants/tb/connections/meta-b/oauth/start '{}'; want 200 "oauth start"
+AUTH=$(sed 's/.*"authorize_url":"\([^"]*\)".*/\1/' <<<"$BODY" | sed 's/\\u0026/\&/g; s/\\\//\//g')
+[[ $AUTH == "$G/v25.0/dialog/oauth?"* ]] || t_fail "authorize URL: $AUTH"
+grep -q 'leads_retrieval' <<<"$AUTH" || t_fail "scope: $AUTH"
+LOC=$(curl -s -m 5 -o /dev/null -w '%{redirect_url}' "$AUTH")
+[[ $LOC == "$URL/oauth/callback?"* ]] || t_fail "the login dialog did not send back: $LOC"
+r=$(t_http GET "$LOC")
+[[ $r == 200* ]] && grep -q '"connected":true' <<<"$r" || t_fail "oauth callback: $r"
+add_lead 7002001 666 202
+[ "$(hook "$(leadgen 202 7002001 666)")" = 200 ] || t_fail "B's webhook"
+wait_key meta:lead:7002001 30
+grep -q '"connection":"meta-b"' <<<"$(record meta:lead:7002001)" || t_fail "B's lead: $(record meta:lead:7002001)"
+[ "$(gstat exchange)" = 1 ] && [ "$(gstat accounts)" -ge 1 ] && [ "$(gstat sub_post)" = 1 ] ||
+    t_fail "OAuth processing: $(curl -s "$G/stats")"
+sleep 0.5
+[ "$(sink_count meta:lead:7002001)" = 1 ] || t_fail "B's lead delivered $(sink_count meta:lead:7002001) times"
+t_ok "B connected by OAuth: long-lived token, page token, page subscribed; B's lead reaches B only"
+
+# --- throttling ----------------------------------------------------------------------
+gpost "/control?throttle=613&count=2&usage=100"
+add_lead 7001002 555 101
+[ "$(hook "$(leadgen 101 7001002 555)")" = 200 ] || t_fail "webhook under throttling"
+wait_key meta:lead:7001002 45
+[ "$(gstat throttled)" = 2 ] || t_fail "throttled calls: $(curl -s "$G/stats")"
+api GET "/v1/tenants/ta/connections/meta-a/sync-log?limit=50"
+grep -q '"status":"retry","error":"[^"]*Meta rate limit (code 613)' <<<"$BODY" ||
+    t_fail "no backoff in the sync log: $BODY"
+t_ok "Graph throttling (613, usage 100 %): paused, resumed, the lead arrived"
+
+# --- the catch-up poll and insights ------------------------------------------------------
+add_lead 7001003 555 101
+api POST /v1/tenants/ta/connections/meta-a/sync; want 202 "sync now"
+wait_key meta:lead:7001003 30
+grep -q '"via":"poll"' <<<"$(record meta:lead:7001003)" || t_fail "poll lead: $(record meta:lead:7001003)"
+MISSED=$(redis-cli -p "$RPORT" --raw HGET "c360:{t:ta}:state:meta-a:missed_webhooks" v)
+[ "$MISSED" = 1 ] || t_fail "missed_webhooks = '$MISSED', want 1"
+Y=$(date -u -d yesterday +%F)
+wait_key "meta:metric:ads_insights:act_4242:7001:$Y" 10
+wait_key "meta:metric:ads_insights:act_4242:7002:$Y" 5
+grep -q '"spend":"250.5"' <<<"$(record "meta:metric:ads_insights:act_4242:7001:$Y")" || t_fail "metric values"
+for k in 7001001 7001002; do
+    [ "$(sink_count "meta:lead:$k")" = 1 ] || t_fail "the poll emitted $k again"
+done
+t_ok "a lead without webhook found by the catch-up poll (missed_webhooks 1); insights as metrics"
+
+# --- the page subscription check -----------------------------------------------------------
+# Page 101 was never subscribed: A's ticks say so.
+for _ in $(seq 50); do status ta meta-a; grep -q '"state":"failing"' <<<"$BODY" && break; sleep 0.2; done
+grep -q '"cause":"page 101 is not subscribed to the app"' <<<"$BODY" || t_fail "subscription check: $BODY"
+gpost "/control?subscribe=101"
+redis-cli -p "$RPORT" DEL "c360:{t:ta}:state:meta-a:subcheck" >/dev/null # the hourly check, now
+api POST /v1/tenants/ta/connections/meta-a/sync; want 202 "sync after subscribing"
+for _ in $(seq 75); do status ta meta-a; grep -q '"state":"active"' <<<"$BODY" && break; sleep 0.2; done
+grep -q '"state":"active"' <<<"$BODY" || t_fail "not active again: $BODY"
+t_ok "an unsubscribed page makes the connection failing with the cause; active once mended"
+
+# --- disconnect ------------------------------------------------------------------------------
+api DELETE /v1/tenants/tb/connections/meta-b; want 200 "disconnect B"
+grep -q '"outcome":"ok"' <<<"$BODY" || t_fail "disconnect outcome: $BODY"
+[ "$(gstat sub_delete)" = 1 ] && [ "$(gstat perm_delete)" = 1 ] || t_fail "disconnect calls: $(curl -s "$G/stats")"
+t_ok "disconnect unsubscribes the page and revokes the permissions"
+
+# --- token error 190 -----------------------------------------------------------------------------
+gpost "/control?invalidate=1"
+add_lead 7001004 555 101
+[ "$(hook "$(leadgen 101 7001004 555)")" = 200 ] || t_fail "webhook with a dead token"
+for _ in $(seq 100); do status ta meta-a; grep -q '"state":"needs_reauth"' <<<"$BODY" && break; sleep 0.2; done
+grep -q '"state":"needs_reauth"' <<<"$BODY" && grep -q 'Meta token invalid (code 190/460)' <<<"$BODY" ||
+    t_fail "token error 190: $BODY"
+[ "$(sink_count meta:lead:7001004)" = 0 ] || t_fail "a lead was delivered with a dead token"
+t_ok "token error 190 -> needs_reauth with the cause"
+
+for s in "$APP_SECRET" "$VT" PT-101 UT-tenant-a; do
+    grep -qF -- "$s" "$T_DIR/c360d.log" && t_fail "a secret is in the c360d log"
+done
+t_ok "no secret in the log"
