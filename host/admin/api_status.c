@@ -108,6 +108,18 @@ static void get_status(ch_actx *x)
                                   "dead_letters", (json_int_t)dlq, "dropped",
                                   (json_int_t)num(e[9]), "duplicates", (json_int_t)num(e[10])));
     freeReplyObject(r);
+    /* Sources count what their catch-up polls found that no webhook
+     * delivered in the state key "missed_webhooks" (docs/plugin-abi.md): a
+     * health signal the customer sees. */
+    char *mk = ch_key_tenant(x->tenant, "state:%s:missed_webhooks", id);
+    redisReply *m = ch_rconn_command("HGET %s v", mk);
+    free(mk);
+    json_t *counts = json_object_get(o, "counts");
+    if (m && m->type == REDIS_REPLY_STRING)
+        json_object_set_new(counts, "missed_webhooks", json_integer(num(m)));
+    else
+        json_object_set_new(counts, "missed_webhooks", json_integer(0));
+    if (m) freeReplyObject(m);
     ch_conn_free(c);
     ch_areply(x, 200, o);
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # connectors_lib.sh -- shared helpers of the connector end-to-end tests
 # (sourced after lib.sh, not a test itself): starting the fake providers,
 # c360ctl as the operator, the fake Graph API (tests/fakes/fake_graph) as
@@ -8,7 +9,7 @@
 # $T_DIR and fail the test (t_fail) with what they saw.
 : "${C360_BUILD_DIR:?}"
 CL_FAKE_GRAPH=$C360_BUILD_DIR/tests/fakes/fake_graph
-CL_FAKE_CRM=$C360_BUILD_DIR/tests/fakes/fake_crm
+export CL_FAKE_CRM=$C360_BUILD_DIR/tests/fakes/fake_crm # for the tests that start it
 
 # cl_rnd -- 24 random hex digits, for secrets and tokens.
 cl_rnd() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
@@ -29,13 +30,14 @@ cl_start_fake() {
 }
 
 # cl_wait_until SECONDS WHAT CMD... -- runs CMD every 0.1 s until it
-# succeeds; fails the test with WHAT after SECONDS.
+# succeeds; after SECONDS fails the test with WHAT, which is expanded
+# then (pass it in single quotes to show the last output: '$(cat ...)').
 cl_wait_until() {
     local secs=$1 what=$2; shift 2
     local end=$((SECONDS + secs))
     while :; do
         "$@" && return 0
-        [ "$SECONDS" -ge "$end" ] && t_fail "$what (waited ${secs} s)"
+        [ "$SECONDS" -ge "$end" ] && t_fail "$(eval "echo \"$what\"") (waited ${secs} s)"
         sleep 0.1
     done
 }
@@ -46,7 +48,7 @@ cl_wait_until() {
 cl_ctl_setup() {
     : "${C360CTL:?}"
     unset C360_URL C360_KEY C360_CONFIG C360_CACERT C360_TIMEOUT
-    export HOME="$T_DIR/home" XDG_CONFIG_HOME= C360_URL=$1
+    export HOME="$T_DIR/home" XDG_CONFIG_HOME="" C360_URL=$1
     mkdir -p "$HOME"
     t_opkey "$2" >"$T_DIR/op.key"
     chmod 600 "$T_DIR/op.key"
