@@ -46,11 +46,13 @@ static void audit_secret(ch_actx *x, const char *action, const char *name, int32
         if (*p == '@') *p = '?';
     ch_aaudit(x, x->tenant, ch_aparam(x, "conn"), action, t, st == C360_OK ? "ok" : "error");
     /* Plugins read some secrets when they open a connection (a webhook
-     * signing secret the event loop verifies with): this host reopens the
-     * connection's instance so a rotated secret applies at once. Other
-     * hosts reopen on their next config change or restart (documented). */
-    if (st == C360_OK && ch_admin_instances(x->admin))
-        ch_instances_invalidate(ch_admin_instances(x->admin), ch_aparam(x, "conn"));
+     * signing secret the event loop verifies with): a new version makes
+     * every host and worker reopen it, and this host at once. */
+    if (st == C360_OK) {
+        (void)ch_conn_touch(x->tenant, ch_aparam(x, "conn"));
+        if (ch_admin_instances(x->admin))
+            ch_instances_invalidate(ch_admin_instances(x->admin), ch_aparam(x, "conn"));
+    }
 }
 
 static void h_list(ch_actx *x)

@@ -411,6 +411,29 @@ static int32_t set_state(const char *tenant, const char *id, const char *state,
     return st;
 }
 
+/* KEYS[1] conn hash. ARGV: now. The new version, or -1 if absent. */
+static ch_script s_touch = CH_SCRIPT(
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end\n"
+    "redis.call('HSET', KEYS[1], 'updated_ms', ARGV[1])\n"
+    "return redis.call('HINCRBY', KEYS[1], 'version', 1)\n");
+
+int32_t ch_conn_touch(const char *tenant, const char *id)
+{
+    if (!ch_id_valid(tenant) || !ch_id_valid(id)) return C360_EINVAL;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)ch_now_ms());
+    char *k = ch_key_tenant(tenant, "conn:%s", id);
+    const char *argv[2] = {k, now};
+    redisReply *r = ch_rconn_eval(&s_touch, 1, 2, argv, NULL);
+    free(k);
+    int32_t st;
+    if (r && r->type == REDIS_REPLY_INTEGER) st = r->integer < 0 ? C360_ENOTFOUND : C360_OK;
+    else st = ch_conns_io("touch", r);
+    if (r) freeReplyObject(r);
+    if (st == C360_OK) st = ch_conn_publish_changed(tenant, id);
+    return st;
+}
+
 int32_t ch_conn_set_state(const char *tenant, const char *id, const char *state,
                           const char *cause, const char *actor, const char *request_id)
 {

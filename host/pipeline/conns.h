@@ -165,6 +165,13 @@ int32_t ch_conn_set_state(const char *tenant, const char *id,
                           const char *state, const char *cause,
                           const char *actor, const char *request_id);
 
+/* Bumps the connection's version without changing anything else, so that
+ * every host and worker reopens its instances (instances.h re-checks the
+ * version): what a plugin read when it opened the connection -- a secret
+ * -- changed. Publishes; not audited (the caller's change is).
+ * C360_ENOTFOUND if the connection does not exist. */
+int32_t ch_conn_touch(const char *tenant, const char *id);
+
 /* The first step of a disconnect: state `disabled` (like ch_conn_set_state)
  * and the connection marked closing, after which ch_conn_set_state answers
  * C360_ECONFLICT and changes nothing: a resume, an OAuth callback or a

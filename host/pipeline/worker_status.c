@@ -46,8 +46,21 @@ int32_t ch_worker_conn_status(const char *tenant, const char *conn, const char *
     int same = strcmp(cur, name) == 0 &&
                strncmp(curcause, want, CH_CONN_CAUSE_MAX - 1) == 0 &&
                (strlen(want) >= CH_CONN_CAUSE_MAX - 1 || strlen(curcause) == strlen(want));
-    freeReplyObject(r);
+    int cur_failing = strcmp(cur, CH_CONN_STATE_FAILING) == 0;
+    freeReplyObject(r); /* cur and curcause pointed into it */
     if (operator_state || same) return C360_OK;
+    /* A destination whose endpoint answered 410 stays failing until the
+     * customer adds the stopped route back (which clears the mark): one
+     * success on another route, or in another process's instance, must
+     * not hide it -- nor let queued records of the stopped route be sent. */
+    if (strcmp(name, CH_CONN_STATE_ACTIVE) == 0 && cur_failing) {
+        char *kg = ch_key_tenant(tenant, "rgone:%s", conn);
+        redisReply *g = ch_rconn_command("SCARD %s", kg);
+        free(kg);
+        long long stopped = g && g->type == REDIS_REPLY_INTEGER ? g->integer : 0;
+        if (g) freeReplyObject(g);
+        if (stopped > 0) return C360_OK;
+    }
     char actor[64];
     snprintf(actor, sizeof actor, "plugin:%s", plugin);
     int32_t rc = ch_conn_set_state(tenant, conn, name, want, actor, request_id);

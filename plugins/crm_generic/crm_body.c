@@ -6,8 +6,9 @@
  * host checked at emit time that each is one JSON object, and the bytes
  * the customer receives are then exactly the bytes that were stored (and
  * that a replay sends again). The body of a given set of records is the
- * same on every attempt: the envelope's timestamp is the record's creation
- * time, not the time of sending (that is webhook-timestamp's job). */
+ * same on every attempt: the envelope's timestamp is when the record was
+ * queued for this destination (c360_record.created_at_ms), not the time of
+ * sending (that is webhook-timestamp's job). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

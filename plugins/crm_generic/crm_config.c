@@ -79,7 +79,7 @@ static const char *const crm_reserved_headers[] = {
  * a false alarm costs a rename, a miss puts a credential in clear text. */
 static const char *const crm_secret_words[] = {
     "token", "secret", "key", "auth", "password", "passwd", "pwd", "cookie",
-    "credential", "session", "signature", NULL};
+    "credential", "session", "signature", "sig", "code", "hash", "access", NULL};
 
 bool crm_name_looks_secret(const char *name, size_t len)
 {

@@ -161,7 +161,12 @@ static void crm_finish(const crm_plugin *p, crm_conn *c, c360_call *call,
             atomic_store(&c->reported_cause, h);
             atomic_store(&c->reported_ms, now);
         }
-    } else if (out->any_ok && (prev == -1 || prev == C360_CONN_FAILING)) {
+    } else if (out->any_ok && (prev != C360_CONN_ACTIVE || now - atomic_load(&c->reported_ms) >=
+                                                               CRM_REPORT_EVERY_MS)) {
+        /* Re-asserted now and then: the host may hold the connection
+         * failing for a reason of its own (a route stopped by a 410) and
+         * ignores this until the customer has dealt with it; after that the
+         * next success within a report period brings it back. */
         if (host->connection_status(call, C360_CONN_ACTIVE, "") == C360_OK) {
             atomic_store(&c->reported, C360_CONN_ACTIVE);
             atomic_store(&c->reported_ms, now);

@@ -48,6 +48,7 @@
 #include "slots.h"
 #include "worker.h"
 #include "worker_int.h"
+#include "worker_status.h"
 
 #define T "tb"
 
@@ -331,6 +332,12 @@ static void test_gone(ch_wthread *t)
     CHECK(audit_has("g1", "connection.state", "failing", "system"));
     /* The stopped route keeps its mapping for when it is added back. */
     CHECK(pf_int("HEXISTS c360:{t:%s}:rmap:s3 g1", T) == 1);
+    /* The plugin's own "active" (a success on another route, or another
+     * process's instance) does not hide the stopped route. */
+    CHECK(ch_worker_conn_status(T, "g1", "btp", C360_CONN_ACTIVE, "", NULL) == C360_OK);
+    CHECK(ch_conn_get(T, "g1", &c) == C360_OK);
+    CHECK_STR(c->state, "failing");
+    ch_conn_free(c);
 
     /* Still queued for the stopped route: dead-lettered unsent. The other
      * route's record goes on (alone: deliver). */
