@@ -11,7 +11,9 @@
  *   meta_usage.c    usage headers and Graph error classes         (pure)
  *   meta_graph.c    one Graph API call: budgets, usage, errors    (host)
  *   meta_tokens.c   page tokens, OAuth connect and exchange,      (host)
- *                   token errors, disconnect
+ *                   token errors, disconnect, secrets as text
+ *   meta_verify.c   proof that the connection's tokens reach its  (host)
+ *                   pages and IG accounts; its routing keys
  *   meta_event.c    webhook events: leads fetched, comments       (host)
  *   meta_tick.c     catch-up poll, insights, subscription check   (host)
  *   meta_plugin.c   the descriptor and the callbacks' glue        (host)
@@ -22,6 +24,7 @@
 #define META_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +52,16 @@
  * than Meta's webhook retries (about 36 hours): the catch-up poll then
  * knows which leads the webhooks missed. */
 #define META_SEEN_TTL_MS (3u * 86400u * 1000u)
+/* The largest Unix time a record carries (9999-12-31T23:59:59Z): keeps
+ * created_at_ms (seconds * 1000) far from overflowing. */
+#define META_TIME_MAX 253402300799LL
+/* Records one tick may emit: below the host's 1000 per call. The catch-up
+ * poll's lead budget (C360_META_POLL_BUDGET, default 500) is within it. */
+#define META_CALL_RECORDS_MAX 900
+#define META_POLL_BUDGET_DEFAULT 500
+/* Lead changes one webhook event handles; the rest are left to the
+ * catch-up poll (meta_event.c says why). */
+#define META_EVENT_LEADS_MAX 50
 
 /* The fields asked for every lead (webhook fetch and catch-up poll). */
 #define META_LEAD_FIELDS                                                     \
@@ -96,6 +109,30 @@ bool meta_hex_decode(const char *s, size_t hexlen, uint8_t *out);
 void meta_excerpt(const char *in, const char *cut, char *out, size_t cap);
 /* A string member of an object, or NULL. */
 const char *meta_str(const json_t *obj, const char *key);
+/* Trims whitespace (a pasted newline, spaces, tabs) at both ends of a
+ * secret's bytes in place and NUL-terminates it; returns the new length.
+ * v must have room for len + 1 bytes (host secrets do). */
+size_t meta_trim(uint8_t *v, size_t len);
+
+/* State writes kept back until a callback is about to return C360_OK, so
+ * that a "seen" mark or a cursor never outlives records that were not
+ * committed (the host commits a call's records only with C360_OK). */
+typedef struct meta_pend_item {
+    char *key, *val;           /* val NULL: a delete */
+    size_t len;
+    uint32_t ttl_ms;
+} meta_pend_item;
+typedef struct meta_pend {
+    meta_pend_item *v;
+    size_t n, cap;
+} meta_pend;
+/* Replaces an earlier write of the same key. false when out of memory. */
+bool meta_pend_set(meta_pend *p, const char *key, const char *val, size_t len,
+                   uint32_t ttl_ms);
+bool meta_pend_del(meta_pend *p, const char *key);
+/* true if a write (not a delete) of key is pending. */
+bool meta_pend_has(const meta_pend *p, const char *key);
+void meta_pend_free(meta_pend *p);
 
 /* ---- meta_config.c ---------------------------------------------------- */
 
@@ -143,6 +180,11 @@ typedef struct meta_app {
 typedef struct meta_apps {
     pthread_rwlock_t lock;
     meta_app *head;
+    /* The fingerprint of the secret that signed the last authentic body:
+     * tried first, so webhook_route (which follows webhook_verify on the
+     * same body) pays one HMAC. Under hint_lock. */
+    pthread_mutex_t hint_lock;
+    char hint[META_FP_LEN + 1];
 } meta_apps;
 
 typedef struct meta_match {
@@ -163,7 +205,9 @@ void meta_apps_put(meta_apps *m, meta_app *a);
 bool meta_apps_verify_token(meta_apps *m, const meta_crypto *cr,
                             const char *tok, size_t len);
 /* The apps whose secret signed body ("sha256=<hex>"), distinct, at most
- * max. 0: none (or a malformed header). */
+ * max. 0: none (or a malformed header). The body is hashed once per
+ * distinct secret, and no more after the first match (the last matching
+ * secret first): every app that holds that secret is then named. */
 size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
                        const uint8_t *body, size_t len, meta_match *out,
                        size_t max);
@@ -187,7 +231,8 @@ typedef struct meta_change {
     meta_id owner;             /* the entry's id: page or IG user */
     int64_t entry_time;        /* entry.time, Unix s (-1 if absent) */
     const json_t *value;       /* the change's value (in the parsed body) */
-    char dedup[META_DEDUP_MAX]; /* "lead:<id>", "comment:<id>:<verb>:<t>" */
+    char dedup[META_DEDUP_MAX]; /* "lead:<id>", "comment:<id>:<verb>:<t>",
+                                 * Instagram "comment:<id>:add" */
 } meta_change;
 
 /* Called per change; a non-zero return stops the walk. */
@@ -229,9 +274,19 @@ json_t *meta_lead_record(const json_t *lead, const json_t *form,
 /* What is kept of a Graph form: {"id","name","questions":[{"key","label"}],
  * "checkboxes":[{"key","text"}]}. */
 json_t *meta_form_compact(const json_t *graph_form);
-/* A c360.comment.v1 record from a feed or Instagram change. */
-json_t *meta_comment_record(const meta_change *c, const meta_rec_ctx *x,
-                            char *id, size_t idcap, const char **why);
+/* A c360.comment.v1 record from a feed or Instagram change and the comment
+ * as the Graph API returned it (`got`): text, author and times come from
+ * Graph, never from the webhook. got may be NULL only for a Facebook
+ * "remove" (the comment is gone): a removal with the payload's ids only.
+ * Ids: "meta:comment:<id>:<verb>:<t>" (Facebook: t is the change's time),
+ * "meta:comment:<id>:add" (Instagram: comments are only ever added). */
+json_t *meta_comment_record(const meta_change *c, const json_t *got,
+                            const meta_rec_ctx *x, char *id, size_t idcap,
+                            const char **why);
+/* The Graph fields asked for a comment. */
+#define META_FB_COMMENT_FIELDS "id,message,from,created_time,parent{id}"
+#define META_IG_COMMENT_FIELDS                                              \
+    "id,text,username,from,timestamp,parent_id,media{id,media_product_type}"
 /* A c360.metric.v1 record from one campaign-level insights row. */
 json_t *meta_metric_record(const json_t *row, const char *account,
                            const meta_rec_ctx *x, char *id, size_t idcap,
@@ -259,6 +314,8 @@ enum meta_errclass {
     META_ERR_THROTTLE,         /* 4, 17, 32, 613, 80000-80008, HTTP 429 */
     META_ERR_AUTH,             /* 190: the token is dead */
     META_ERR_TRANSIENT,        /* 5xx, is_transient, codes 1 and 2 */
+    META_ERR_PROOF,            /* 100 "invalid appsecret_proof": the app
+                                * secret was rotated (retried) */
     META_ERR_PERMANENT         /* everything else */
 };
 typedef struct meta_err {
@@ -281,14 +338,25 @@ typedef struct meta_plugin {
     char graph_url[META_URL_MAX];    /* C360_META_GRAPH_URL */
     char www_url[META_URL_MAX];      /* C360_META_WWW_URL */
     uint32_t throttle_min_ms;        /* C360_META_THROTTLE_MIN_MS */
+    uint32_t poll_budget;            /* C360_META_POLL_BUDGET */
 } meta_plugin;
 
 typedef struct meta_conn {
     const c360_instance *inst;
     meta_cfg cfg;
     meta_app *app;                   /* secret, fingerprint */
+    char app_bucket[64];             /* "app:<app id>:<fp>" rate budget */
     char authorize_url[META_URL_MAX + 64];
     char token_url[META_URL_MAX + 64];
+    /* Proven access (meta_verify.c): bit i of pages_ok is cfg.pages[i],
+     * bit j of ig_ok is cfg.ig[j], whose linked page is ig_page[j]. Only
+     * these are routed to the connection, polled, or processed. Read by
+     * events while a tick updates them: atomics. */
+    _Atomic uint64_t pages_ok, ig_ok;
+    _Atomic int ig_page[META_MAX_IG];
+    uint64_t reg_pages, reg_ig;      /* the sets last registered */
+    bool registered;
+    pthread_mutex_t reg_lock;
 } meta_conn;
 
 /* One callback's context. */
@@ -318,6 +386,12 @@ typedef struct meta_gr {
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err);
 
 /* meta_tokens.c */
+/* A connection secret as text, trimmed (meta_trim); freed with
+ * host->secret_free. C360_ENOTFOUND also when it is empty. */
+int32_t meta_secret_text(const c360_host_api *h, c360_call *call, const char *name,
+                         uint8_t **v, size_t *len);
+/* A token secret (printable, at most 4096 bytes), or C360_ENOTFOUND. */
+int32_t meta_token_secret(meta_ctx *x, const char *name, char **tok);
 /* The page's access token (secret "page_token:<id>"): C360_OK with *tok
  * (free with meta_token_free), C360_ENOTFOUND when there is none even
  * after trying the stored user token and OAuth. */
@@ -335,13 +409,33 @@ int32_t meta_oauth_connect(c360_call *call, void *pd, void *id,
                            c360_oauth_connect *out);
 int32_t meta_disconnect(c360_call *call, void *pd, void *id);
 
+/* meta_verify.c */
+/* Proves access to the configured pages and IG accounts with the
+ * connection's own tokens (cached in state for META_PROOF_TTL_MS per
+ * token; Graph is asked only when `network`), updates pages_ok / ig_ok,
+ * and (with `reg`: instance_open and tick only) registers the routing
+ * keys of what is proven when that changed.
+ * cause (may be NULL) gets why the first unproven one is not. Returns a
+ * transient failure (RETRY...) of Graph, else C360_OK. */
+#define META_PROOF_TTL_MS (12u * 3600u * 1000u)
+int32_t meta_verify(meta_ctx *x, bool network, bool reg, char *cause, size_t cap);
+bool meta_page_ok(const meta_conn *c, const char *page_id);
+/* The index in cfg.ig of a proven IG account, or -1. */
+int meta_ig_ok(const meta_conn *c, const char *ig_id);
+
 /* meta_event.c */
 int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev);
 /* Emits the lead (a Graph lead object) found `via`; `hint` is the webhook
- * change (may be NULL). Marks it seen. */
+ * change (may be NULL). Its "seen" mark is added to *seen, to be written
+ * once the call's records are committed. `emitted` is the number of
+ * records the call emitted before. C360_OK: emitted, or skipped for good
+ * (a lead that can never make a record); C360_ETOOBIG: the call holds all
+ * the records it can, stop here (nothing was added); else a failure. */
 int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
                        const char *page_token, const json_t *hint,
-                       const char *via);
+                       const char *via, meta_pend *seen, size_t emitted);
+/* Writes the pending state writes (just before returning C360_OK). */
+void meta_pend_apply(meta_ctx *x, meta_pend *p);
 
 /* meta_tick.c */
 int32_t meta_tick(c360_call *call, void *pd, void *id);

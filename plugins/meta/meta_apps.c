@@ -30,7 +30,9 @@
 void meta_apps_init(meta_apps *m)
 {
     pthread_rwlock_init(&m->lock, NULL);
+    pthread_mutex_init(&m->hint_lock, NULL);
     m->head = NULL;
+    m->hint[0] = '\0';
 }
 
 static void app_free(meta_app *a)
@@ -51,6 +53,7 @@ void meta_apps_destroy(meta_apps *m)
     }
     m->head = NULL;
     pthread_rwlock_destroy(&m->lock);
+    pthread_mutex_destroy(&m->hint_lock);
 }
 
 void meta_route_fp(const meta_crypto *cr, const uint8_t *secret,
@@ -160,25 +163,69 @@ bool meta_sig_ok(const meta_crypto *cr, const uint8_t *secret,
     return cr->ct_equal(mac, want, sizeof mac) == 1;
 }
 
+static bool same_secret(const meta_app *a, const meta_app *b)
+{
+    return a->secret_len == b->secret_len &&
+           memcmp(a->secret, b->secret, a->secret_len) == 0;
+}
+
+/* Every app holding the secret of `hit`, distinct (app id, fp), into out. */
+static size_t name_apps(const meta_apps *m, const meta_app *hit, meta_match *out,
+                        size_t max)
+{
+    size_t n = 0;
+    for (const meta_app *a = m->head; a != NULL && n < max; a = a->next) {
+        if (!same_secret(a, hit)) continue;
+        bool dup = false;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strcmp(out[i].app_id, a->app_id) == 0;
+        if (dup) continue;
+        memcpy(out[n].app_id, a->app_id, sizeof out[n].app_id);
+        memcpy(out[n].fp, a->fp, sizeof out[n].fp);
+        n++;
+    }
+    return n;
+}
+
 size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
                        const uint8_t *body, size_t len, meta_match *out,
                        size_t max)
 {
     uint8_t want[32], mac[32];
-    size_t n = 0;
-    if (!sig_decode(sig, want)) return 0;
+    char hint[META_FP_LEN + 1];
+    const meta_app *hit = NULL, *tried = NULL;
+    if (max == 0 || !sig_decode(sig, want)) return 0;
+    pthread_mutex_lock(&m->hint_lock);
+    memcpy(hint, m->hint, sizeof hint);
+    pthread_mutex_unlock(&m->hint_lock);
     pthread_rwlock_rdlock(&m->lock);
-    for (meta_app *a = m->head; a != NULL; a = a->next) {
+    /* The secret that signed the last authentic body first: webhook_route
+     * follows webhook_verify on the same body, and most bodies come from
+     * the one app most connections use. */
+    for (const meta_app *a = m->head; a != NULL && hint[0] != '\0'; a = a->next) {
+        if (strcmp(a->fp, hint) != 0) continue;
         cr->hmac_sha256(a->secret, a->secret_len, body, len, mac);
-        if (cr->ct_equal(mac, want, sizeof mac) != 1) continue;
-        bool dup = false;
-        for (size_t i = 0; i < n && !dup; i++)
-            dup = strcmp(out[i].app_id, a->app_id) == 0 &&
-                  strcmp(out[i].fp, a->fp) == 0;
-        if (dup || n == max) continue;
-        memcpy(out[n].app_id, a->app_id, sizeof out[n].app_id);
-        memcpy(out[n].fp, a->fp, sizeof out[n].fp);
-        n++;
+        if (cr->ct_equal(mac, want, sizeof mac) == 1) hit = a;
+        tried = a;
+        break;
+    }
+    /* Then each distinct secret once, until one matches (two secrets
+     * cannot both sign a body). */
+    for (const meta_app *a = m->head; a != NULL && hit == NULL; a = a->next) {
+        bool done = tried != NULL && same_secret(a, tried);
+        for (const meta_app *b = m->head; b != a && !done; b = b->next) done = same_secret(a, b);
+        if (done) continue;
+        cr->hmac_sha256(a->secret, a->secret_len, body, len, mac);
+        if (cr->ct_equal(mac, want, sizeof mac) == 1) hit = a;
+    }
+    size_t n = 0;
+    if (hit != NULL) {
+        n = name_apps(m, hit, out, max);
+        if (strcmp(hint, hit->fp) != 0) {
+            pthread_mutex_lock(&m->hint_lock);
+            memcpy(m->hint, hit->fp, sizeof m->hint);
+            pthread_mutex_unlock(&m->hint_lock);
+        }
     }
     pthread_rwlock_unlock(&m->lock);
     return n;

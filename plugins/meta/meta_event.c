@@ -1,10 +1,23 @@
 /* meta_event.c -- one stored webhook of a connection: its changes for the
- * connection's own pages and Instagram accounts (an app-level body may
- * carry other tenants' pages: those are skipped here, they were routed to
- * their own connections). A lead is fetched from the Graph API with the
- * page's token and emitted with its form's question labels; a comment is
- * emitted from the payload itself. Called at least once per event: every
- * record has a stable id, so a retried event emits the same records. */
+ * connection's own pages and Instagram accounts, those whose access it
+ * proved (meta_verify.c; an app-level body may carry other tenants'
+ * pages, and a per-connection URL any page: those are skipped here). A
+ * lead is fetched from the Graph API with the page's token and emitted
+ * with its form's question labels and consent texts; a comment is fetched
+ * too (text, author, times: the webhook only names it). Called at least
+ * once per event: every record has a stable id, so a retried event emits
+ * the same records.
+ *
+ * Leads' "seen" marks (which keep the catch-up poll from emitting them
+ * again) are written only when the event returns C360_OK, i.e. with its
+ * records committed. An event handles at most META_EVENT_LEADS_MAX leads,
+ * and stops early when its deadline is near: it then returns C360_OK with
+ * the leads done so far (a bounded prefix) and leaves the rest to the
+ * catch-up poll, made due at the next tick (state "poll_soon"): every lead
+ * can be read back from its form, so nothing is lost, and a batch too big
+ * for one call never retries forever. Comments cannot be read back that
+ * way: an event whose comments do not all fit is retried whole (RETRY,
+ * nothing marked). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +25,12 @@
 #include "meta.h"
 
 #define FORM_TTL_MS (24u * 3600u * 1000u)
+/* The form fields read: legal_content holds the consent checkboxes' texts
+ * (custom_disclaimer.checkboxes[].text). */
+#define FORM_FIELDS "fields=id%2Cname%2Cquestions%2Clegal_content"
+/* The cache key's prefix: bumped when FORM_FIELDS changes, so that forms
+ * cached without the new fields are read again. */
+#define FORM_KEY "form2:"
 /* Leave this much of the deadline for the outcome and a last request. */
 #define DEADLINE_RESERVE_MS 3000
 
@@ -26,7 +45,7 @@ static int32_t form_get(meta_ctx *x, const char *form_id, const char *tok,
     uint8_t *v = NULL;
     size_t len = 0;
     *form = NULL;
-    meta_key(key, sizeof key, "form:", form_id);
+    meta_key(key, sizeof key, FORM_KEY, form_id);
     if (h->state_get(x->call, key, &v, &len, NULL) == C360_OK) {
         *form = json_loadb((const char *)v, len, 0, NULL);
         h->free(v);
@@ -36,7 +55,7 @@ static int32_t form_get(meta_ctx *x, const char *form_id, const char *tok,
     }
     json_t *out = NULL;
     meta_err e;
-    meta_gr r = {.path = form_id, .query = "fields=id%2Cname%2Cquestions",
+    meta_gr r = {.path = form_id, .query = FORM_FIELDS,
                  .token = tok, .object = page_id, .max_bytes = 1u << 20};
     int32_t st = meta_graph(x, &r, &out, &e);
     if (st == C360_ERROR) {
@@ -55,8 +74,21 @@ static int32_t form_get(meta_ctx *x, const char *form_id, const char *tok,
     return C360_OK;
 }
 
+void meta_pend_apply(meta_ctx *x, meta_pend *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const meta_pend_item *it = &p->v[i];
+        if (it->val != NULL)
+            x->host->state_set(x->call, it->key, it->val, it->len, it->ttl_ms, NULL);
+        else
+            x->host->state_delete(x->call, it->key);
+    }
+    meta_pend_free(p);
+}
+
 int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
-                       const char *page_token, const json_t *hint, const char *via)
+                       const char *page_token, const json_t *hint, const char *via,
+                       meta_pend *seen, size_t emitted)
 {
     const c360_host_api *h = x->host;
     meta_id form_id;
@@ -81,22 +113,43 @@ int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
     if (s == NULL) return C360_ENOMEM;
     int32_t st = h->record_emit(x->call, "lead", id, s, strlen(s));
     free(s);
+    if (st == C360_ETOOBIG && emitted > 0) {
+        /* The call holds all it can: stop here; the lead is not marked,
+         * so it comes again. */
+        return C360_ETOOBIG;
+    }
     if (st == C360_ETOOBIG || st == C360_EINVAL) {
+        /* Refused alone (over 1 MiB): it never will fit. Marked seen so
+         * that the poll does not stop at it on every tick. */
         h->log(x->call, C360_LOG_WARN, "lead record %s refused by the host: %s", id,
                c360_strstatus(st));
-        return C360_OK;
+    } else if (st != C360_OK) {
+        return st;
     }
-    if (st != C360_OK) return st;
     /* Remembered for the catch-up poll, which then does not count it as
-     * missed ("w": seen by a webhook, "p": found by the poll). */
+     * missed ("w": seen by a webhook, "p": found by the poll) -- written
+     * only once the call's records are committed. */
     char key[80];
     meta_key(key, sizeof key, "lead:", id + sizeof "meta:lead:" - 1);
-    h->state_set(x->call, key, via[0] == 'w' ? "w" : "p", 1, META_SEEN_TTL_MS, NULL);
+    if (!meta_pend_set(seen, key, via[0] == 'w' ? "w" : "p", 1, META_SEEN_TTL_MS))
+        return C360_ENOMEM;
     return C360_OK;
 }
 
-static int32_t lead_from_webhook(meta_ctx *x, const meta_change *c)
+typedef struct ev_run {
+    meta_ctx *x;
+    int32_t st;
+    size_t mine, others, leads, emitted;
+    int phase;                 /* 0: comments, 1: leads */
+    bool stopped;              /* deadline near, or the call is full */
+    bool reread;               /* proofs read again from state */
+    size_t leads_left, comments_left;
+    meta_pend seen;
+} ev_run;
+
+static int32_t lead_from_webhook(ev_run *r, const meta_change *c)
 {
+    meta_ctx *x = r->x;
     const c360_host_api *h = x->host;
     const meta_cfg *cfg = &x->c->cfg;
     meta_id lead_id, form_id;
@@ -118,23 +171,75 @@ static int32_t lead_from_webhook(meta_ctx *x, const meta_change *c)
     }
     if (st != C360_OK) return st;
     json_t *lead = NULL;
-    meta_gr r = {.path = lead_id, .query = "fields=" META_LEAD_FIELDS, .token = tok,
+    meta_gr g = {.path = lead_id, .query = "fields=" META_LEAD_FIELDS, .token = tok,
                  .object = c->owner, .max_bytes = 1u << 20};
-    st = meta_graph(x, &r, &lead, NULL);
-    if (st == C360_OK) st = meta_lead_emit(x, lead, c->owner, tok, c->value, "webhook");
+    st = meta_graph(x, &g, &lead, NULL);
+    if (st == C360_OK)
+        st = meta_lead_emit(x, lead, c->owner, tok, c->value, "webhook", &r->seen, r->emitted);
+    if (st == C360_OK) r->emitted++;
     json_decref(lead);
     meta_token_free(x, tok);
     return st;
 }
 
-static int32_t comment(meta_ctx *x, const meta_change *c)
+/* The token to read a comment with: the page's, or for Instagram the
+ * token of the proven page linked to the account (else the user token). */
+static int32_t comment_token(meta_ctx *x, const meta_change *c, char **tok)
 {
+    if (!c->instagram) return meta_page_token(x, c->owner, tok);
+    int j = meta_ig_ok(x->c, c->owner);
+    int via = j >= 0 ? atomic_load(&x->c->ig_page[j]) : -1;
+    if (via >= 0 && (size_t)via < x->c->cfg.npages) {
+        int32_t st = meta_page_token(x, x->c->cfg.pages[via], tok);
+        if (st != C360_ENOTFOUND) return st;
+    }
+    return meta_user_token(x, tok);
+}
+
+static int32_t comment(ev_run *run, const meta_change *c)
+{
+    meta_ctx *x = run->x;
     const c360_host_api *h = x->host;
+    meta_id cid;
+    const char *verb = c->instagram ? "add" : meta_str(c->value, "verb");
+    meta_id_from_json(json_object_get(c->value, c->instagram ? "id" : "comment_id"), true, cid);
+    char *tok = NULL;
+    int32_t st = comment_token(x, c, &tok);
+    if (st == C360_ENOTFOUND) {
+        h->call_retry_after(x->call, 60000);
+        h->call_error(x->call, "no access token to read comments of %s %s", c->instagram ?
+                      "Instagram account" : "page", c->owner);
+        return C360_RETRY;
+    }
+    if (st != C360_OK) return st;
+    /* The comment as Graph has it: the webhook only says which. */
+    char query[160] = "fields=";
+    meta_urlenc_cat(query, sizeof query, c->instagram ? META_IG_COMMENT_FIELDS
+                                                      : META_FB_COMMENT_FIELDS);
+    json_t *got = NULL;
+    meta_err e;
+    meta_gr g = {.path = cid, .query = query, .token = tok,
+                 .object = c->instagram ? NULL : c->owner, .max_bytes = 1u << 20};
+    st = meta_graph(x, &g, &got, &e);
+    meta_token_free(x, tok);
+    if (st == C360_ERROR) {
+        /* Gone or unreadable: a removal is still a removal (ids only);
+         * anything else cannot be told from the payload alone. */
+        if (verb == NULL || strcmp(verb, "remove") != 0) {
+            h->log(x->call, C360_LOG_WARN, "comment %s can no longer be read (code %lld): "
+                   "skipped", cid, (long long)e.code);
+            return C360_OK;
+        }
+        got = NULL;
+    } else if (st != C360_OK) {
+        return st;
+    }
     meta_rec_ctx rc = {h->instance_connection(x->c->inst), "webhook",
                        c->instagram ? NULL : c->owner, h->now_ms()};
     char id[160];
     const char *why = NULL;
-    json_t *rec = meta_comment_record(c, &rc, id, sizeof id, &why);
+    json_t *rec = meta_comment_record(c, got, &rc, id, sizeof id, &why);
+    json_decref(got);
     if (rec == NULL) {
         h->log(x->call, C360_LOG_WARN, "a comment was skipped: %s", why);
         return C360_OK;
@@ -142,60 +247,116 @@ static int32_t comment(meta_ctx *x, const meta_change *c)
     char *s = json_dumps(rec, JSON_COMPACT);
     json_decref(rec);
     if (s == NULL) return C360_ENOMEM;
-    int32_t st = h->record_emit(x->call, "comment", id, s, strlen(s));
+    st = h->record_emit(x->call, "comment", id, s, strlen(s));
     free(s);
+    if (st == C360_ETOOBIG && run->emitted > 0) {
+        /* The call is full: the event is done again, whole. */
+        h->call_retry_after(x->call, 0);
+        h->call_error(x->call, "the event's records exceed one call; retrying");
+        return C360_RETRY;
+    }
+    if (st == C360_OK) run->emitted++;
     return st == C360_ETOOBIG || st == C360_EINVAL ? C360_OK : st;
 }
 
-typedef struct ev_run {
-    meta_ctx *x;
-    int32_t st;
-    size_t mine, others;
-} ev_run;
+static bool mine(const meta_conn *c, const meta_change *ch)
+{
+    return ch->instagram ? meta_ig_ok(c, ch->owner) >= 0 : meta_page_ok(c, ch->owner);
+}
 
+/* Two passes over the body: comments first (only webhooks bring them),
+ * then leads (the catch-up poll can bring back any left over). */
 static int on_change(void *arg, const meta_change *c)
 {
     ev_run *r = arg;
+    bool lead = c->kind == META_LEAD;
+    if (lead != (r->phase == 1)) return 0;
     const meta_cfg *cfg = &r->x->c->cfg;
-    bool mine = c->instagram ? meta_in(cfg->ig, cfg->nig, c->owner)
-                             : meta_in(cfg->pages, cfg->npages, c->owner);
-    if (!mine) {
+    bool listed = c->instagram ? meta_in(cfg->ig, cfg->nig, c->owner)
+                               : meta_in(cfg->pages, cfg->npages, c->owner);
+    if (listed && !r->reread && !mine(r->x->c, c)) {
+        /* Proven meanwhile by a tick of another process? (Its proof is in
+         * state; no network here.) Once per event. */
+        r->reread = true;
+        meta_verify(r->x, false, false, NULL, 0);
+    }
+    if (!mine(r->x->c, c)) {
         r->others++;
         return 0;
     }
     r->mine++;
-    if (r->x->host->call_time_left_ms(r->x->call) < DEADLINE_RESERVE_MS) {
-        /* Rather given back than cut off: the retry does it all again. */
-        r->x->host->call_retry_after(r->x->call, 0);
-        r->x->host->call_error(r->x->call, "the event's deadline is near; retrying");
-        r->st = C360_RETRY;
-        return 1;
+    if (r->stopped) { /* the deadline, or the call is full */
+        if (lead) r->leads_left++;
+        else r->comments_left++;
+        return 0;
     }
-    r->st = c->kind == META_LEAD ? lead_from_webhook(r->x, c) : comment(r->x, c);
+    if (lead && r->leads >= META_EVENT_LEADS_MAX) {
+        r->leads_left++;
+        return 0;
+    }
+    if (r->x->host->call_time_left_ms(r->x->call) < DEADLINE_RESERVE_MS) {
+        r->stopped = true;
+    } else {
+        r->st = lead ? lead_from_webhook(r, c) : comment(r, c);
+        if (r->st == C360_ETOOBIG) { /* the call holds all it can */
+            r->st = C360_OK;
+            r->stopped = true;
+        } else if (lead) {
+            r->leads++;
+        }
+    }
+    if (r->stopped) {
+        if (lead) r->leads_left++;
+        else r->comments_left++;
+        return 0;
+    }
     return r->st != C360_OK;
 }
 
 int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev)
 {
     meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false};
+    const c360_host_api *h = x.host;
     json_error_t jerr;
     json_t *root = json_loadb((const char *)ev->body, ev->body_len, 0, &jerr);
     if (root == NULL) {
         /* Verified but not JSON: retrying cannot help. */
-        x.host->call_error(call, "event %s: the body is not JSON (line %d)", ev->event_id,
-                           jerr.line);
+        h->call_error(call, "event %s: the body is not JSON (line %d)", ev->event_id, jerr.line);
         return json_error_code(&jerr) == json_error_out_of_memory ? C360_ENOMEM : C360_ERROR;
     }
-    ev_run r = {&x, C360_OK, 0, 0};
+    ev_run r = {.x = &x, .st = C360_OK};
     int n = meta_payload_walk(root, on_change, &r);
+    if (n >= 0 && r.st == C360_OK) {
+        r.phase = 1;
+        meta_payload_walk(root, on_change, &r);
+    }
     json_decref(root);
     if (n < 0) {
-        x.host->log(call, C360_LOG_INFO, "event %s: not a page or instagram webhook; ignored",
-                    ev->event_id);
+        h->log(call, C360_LOG_INFO, "event %s: not a page or instagram webhook; ignored",
+               ev->event_id);
         return C360_OK;
     }
-    if (r.st == C360_OK)
-        x.host->log(call, C360_LOG_DEBUG, "event %s: %zu changes processed, %zu of other owners",
-                    ev->event_id, r.mine, r.others);
-    return r.st;
+    if (r.st == C360_OK && (r.comments_left > 0 || (r.stopped && r.emitted == 0))) {
+        /* Comments cannot be read back later, and a prefix of nothing is
+         * no progress: the event is done again, whole, nothing marked. */
+        h->call_retry_after(call, 0);
+        h->call_error(call, "event %s: the deadline is near with %zu change(s) left; retrying",
+                      ev->event_id, r.comments_left + r.leads_left);
+        r.st = C360_RETRY;
+    }
+    if (r.st != C360_OK) {
+        meta_pend_free(&r.seen); /* nothing committed: nothing marked */
+        return r.st;
+    }
+    if (r.leads_left > 0) {
+        /* The next tick's catch-up poll emits them (due at once). */
+        h->state_set(call, "poll_soon", "1", 1, 0, NULL);
+        h->log(call, C360_LOG_WARN, "event %s: %zu lead(s) left to the catch-up poll (at most "
+               "%d per event, or the deadline)", ev->event_id, r.leads_left,
+               META_EVENT_LEADS_MAX);
+    }
+    meta_pend_apply(&x, &r.seen);
+    h->log(call, C360_LOG_DEBUG, "event %s: %zu changes processed, %zu of other owners",
+           ev->event_id, r.mine, r.others);
+    return C360_OK;
 }

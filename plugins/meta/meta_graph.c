@@ -1,8 +1,10 @@
 /* meta_graph.c -- one Graph API call, the way every call of the plugin is
  * made:
  *
- *  1. budgets first: the app's bucket (C360_RL_APP, shared by every tenant
- *     of the plugin: one Meta app's limits) and, for calls about a page or
+ *  1. budgets first: the app's bucket (C360_RL_APP "app:<app id>:<fp>",
+ *     shared by the connections holding that app's secret: one Meta app's
+ *     limits; the secret's fingerprint keeps a tenant that merely names
+ *     someone's app id out of that app's budget) and, for calls about a page or
  *     an ad account, that object's bucket (C360_RL_TENANT). A short wait is
  *     slept; a long one gives the work back with C360_RETRY.
  *  2. the request: {graph}/{version}/{path}?{query}&appsecret_proof=..,
@@ -90,12 +92,12 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     meta_conn *c = x->c;
     meta_err local;
     meta_err *e = err_out != NULL ? err_out : &local;
-    char app_bucket[64], obj_bucket[64];
+    const char *app_bucket = c->app_bucket;
+    char obj_bucket[64];
     int32_t st;
 
     *out = NULL;
     memset(e, 0, sizeof *e);
-    meta_key(app_bucket, sizeof app_bucket, "app:", c->cfg.app_id);
     if ((st = take(x, C360_RL_APP, app_bucket, &app_budget)) != C360_OK) return st;
     if (r->object != NULL) {
         meta_key(obj_bucket, sizeof obj_bucket, "obj:", r->object);
@@ -198,6 +200,14 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
             return C360_EAUTH;
         }
         return meta_token_rejected(x, e);
+    case META_ERR_PROOF:
+        /* The operator rotated the app secret: the host reopens the
+         * connection when its secrets change, and the retry then signs
+         * with the new one. */
+        h->call_retry_after(x->call, 60000);
+        h->call_error(x->call, "Meta refused the appsecret_proof (code 100): the app secret "
+                      "was probably rotated; store the new app_secret in the connection");
+        return C360_RETRY;
     case META_ERR_TRANSIENT:
         h->call_retry_after(x->call, 0);
         h->call_error(x->call, "Meta API temporarily unavailable (HTTP %d, code %lld): %s",

@@ -52,12 +52,12 @@ static bool classify(bool instagram, const char *field, const json_t *value,
         return true;
     }
     if (instagram && strcmp(field, "comments") == 0) {
-        if (!meta_id_from_json(json_object_get(value, "id"), true, id) ||
-            c->entry_time < 0)
+        /* Only ever added: the comment id alone names it (entry.time is
+         * the batch's, and differs between redeliveries). */
+        if (!meta_id_from_json(json_object_get(value, "id"), true, id))
             return false;
         c->kind = META_IG_COMMENT;
-        snprintf(c->dedup, sizeof c->dedup, "comment:%s:add:%lld", id,
-                 (long long)c->entry_time);
+        snprintf(c->dedup, sizeof c->dedup, "comment:%s:add", id);
         return true;
     }
     return false;

@@ -16,7 +16,9 @@
  * Base URLs: C360_META_GRAPH_URL (default https://graph.facebook.com) and
  * C360_META_WWW_URL (default https://www.facebook.com), read once at
  * init; C360_META_THROTTLE_MIN_MS (default 60000) is the least backoff
- * after a throttling error. Operator and test overrides. */
+ * after a throttling error; C360_META_POLL_BUDGET (default 500, at most
+ * 800) the leads one tick's catch-up poll emits. Operator and test
+ * overrides. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +81,20 @@ static int32_t meta_init(c360_call *call, const c360_host_api *host, void **pd)
         }
         p->throttle_min_ms = (uint32_t)v;
     }
+    /* Leads one tick's catch-up poll emits at most (test override). */
+    p->poll_budget = META_POLL_BUDGET_DEFAULT;
+    const char *b = getenv("C360_META_POLL_BUDGET");
+    if (b != NULL && *b != '\0') {
+        char *end;
+        long v = strtol(b, &end, 10);
+        if (*end != '\0' || v < 1 || v > META_CALL_RECORDS_MAX - 100) {
+            host->call_error(call, "C360_META_POLL_BUDGET must be 1 to %d",
+                             META_CALL_RECORDS_MAX - 100);
+            free(p);
+            return C360_EINVAL;
+        }
+        p->poll_budget = (uint32_t)v;
+    }
     meta_apps_init(&p->apps);
     *pd = p;
     return C360_OK;
@@ -113,29 +129,13 @@ static int32_t meta_validate(c360_call *call, void *pd, const char *json, size_t
     return meta_config_parse(json, len, &cfg, cfg_err, &s) == 0 ? C360_OK : C360_EINVAL;
 }
 
-/* A connection secret as text, trailing whitespace (a pasted newline)
- * dropped; freed with secret_free. */
-static int32_t text_secret(const c360_host_api *h, c360_call *call, const char *name,
-                           uint8_t **v, size_t *len)
-{
-    int32_t st = h->secret_get(call, name, v, len);
-    if (st != C360_OK) return st;
-    while (*len > 0 && ((*v)[*len - 1] == '\n' || (*v)[*len - 1] == '\r' || (*v)[*len - 1] == ' '))
-        (*v)[--*len] = '\0';
-    if (*len == 0) {
-        h->secret_free(*v);
-        *v = NULL;
-        return C360_ENOTFOUND;
-    }
-    return C360_OK;
-}
-
 static void meta_close(void *pd, void *id)
 {
     meta_plugin *p = pd;
     meta_conn *c = id;
     if (c == NULL) return;
     meta_apps_put(&p->apps, c->app);
+    pthread_mutex_destroy(&c->reg_lock);
     free(c);
 }
 
@@ -147,17 +147,19 @@ static int32_t meta_open(c360_call *call, void *pd, c360_instance *inst, const c
     meta_conn *c = calloc(1, sizeof *c);
     if (c == NULL) return C360_ENOMEM;
     c->inst = inst;
-    if (meta_config_parse(json, len, &c->cfg, NULL, NULL) != 0) {
+    if (meta_config_parse(json, len, &c->cfg, NULL, NULL) != 0 ||
+        pthread_mutex_init(&c->reg_lock, NULL) != 0) {
         free(c);
         h->call_error(call, "the connection's config is not valid: run validation");
         return C360_EINVAL;
     }
     uint8_t *secret = NULL, *vt = NULL;
     size_t slen = 0, vlen = 0;
-    int32_t st = text_secret(h, call, "app_secret", &secret, &slen);
-    if (st == C360_OK) st = text_secret(h, call, "verify_token", &vt, &vlen);
+    int32_t st = meta_secret_text(h, call, "app_secret", &secret, &slen);
+    if (st == C360_OK) st = meta_secret_text(h, call, "verify_token", &vt, &vlen);
     if (st != C360_OK) {
         if (secret != NULL) h->secret_free(secret);
+        pthread_mutex_destroy(&c->reg_lock);
         free(c);
         if (st != C360_ENOTFOUND) return st;
         /* Retried with backoff by the host; the secrets are usually stored
@@ -170,31 +172,30 @@ static int32_t meta_open(c360_call *call, void *pd, c360_instance *inst, const c
     h->secret_free(secret);
     h->secret_free(vt);
     if (c->app == NULL) {
+        pthread_mutex_destroy(&c->reg_lock);
         free(c);
         return C360_ENOMEM;
     }
+    snprintf(c->app_bucket, sizeof c->app_bucket, "app:%s:%s", c->cfg.app_id, c->app->fp);
+    for (size_t j = 0; j < META_MAX_IG; j++) atomic_store(&c->ig_page[j], -1);
     snprintf(c->authorize_url, sizeof c->authorize_url, "%s/%s/dialog/oauth", p->www_url,
              c->cfg.version);
     snprintf(c->token_url, sizeof c->token_url, "%s/%s/oauth/access_token", p->graph_url,
              c->cfg.version);
 
-    /* The routing keys this connection owns: its pages and IG accounts,
-     * under its app and secret. */
-    char keys[META_MAX_PAGES + META_MAX_IG][META_ROUTE_KEY_MAX];
-    const char *kp[META_MAX_PAGES + META_MAX_IG];
-    uint32_t n = 0;
-    for (size_t i = 0; i < c->cfg.npages; i++)
-        if (meta_route_key(c->cfg.app_id, c->app->fp, false, c->cfg.pages[i], keys[n], sizeof keys[n]))
-            kp[n] = keys[n], n++;
-    for (size_t i = 0; i < c->cfg.nig; i++)
-        if (meta_route_key(c->cfg.app_id, c->app->fp, true, c->cfg.ig[i], keys[n], sizeof keys[n]))
-            kp[n] = keys[n], n++;
-    st = h->instance_route_keys(call, kp, n);
-    if (st != C360_OK) {
-        h->call_error(call, "routing keys not registered: %s", c360_strstatus(st));
+    /* The routing keys this connection owns: its pages and IG accounts
+     * that its own tokens prove access to (meta_verify.c), under its app
+     * and secret. What cannot be proven now is proven again by the ticks. */
+    meta_ctx x = {p, c, call, h, true};
+    char cause[200];
+    st = meta_verify(&x, true, true, cause, sizeof cause);
+    if (!c->registered) {
+        h->call_error(call, "routing keys not registered");
         meta_close(pd, c);
-        return st;
+        return C360_RETRY;
     }
+    if (cause[0] != '\0') h->log(call, C360_LOG_WARN, "%s", cause);
+    (void)st;
     *idp = c;
     return C360_OK;
 }
@@ -278,7 +279,7 @@ static int count_change(void *arg, const meta_change *c)
     return 0;
 }
 
-static int32_t meta_verify(c360_call *call, void *pd, void *id, const c360_webhook *req,
+static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_webhook *req,
                            c360_webhook_reply *rp)
 {
     meta_plugin *p = pd;
@@ -373,7 +374,7 @@ static const c360_plugin_desc meta_desc = {
     .instance_open = meta_open,
     .instance_close = meta_close,
     .tick = meta_tick,
-    .webhook_verify = meta_verify,
+    .webhook_verify = meta_hook_verify,
     .event = meta_event,
     .disconnect = meta_disconnect,
     .webhook_route = meta_route,

@@ -93,6 +93,10 @@ static json_t *record_base(const char *schema, const char *id, const char *type,
                            int64_t created_s)
 {
     char ts[32];
+    /* Times come bounded (meta_time_from_json); clamped again so that
+     * created_at_ms cannot overflow whatever the caller passed. */
+    if (created_s < 0) created_s = 0;
+    if (created_s > META_TIME_MAX) created_s = META_TIME_MAX;
     json_t *r = json_object();
     json_object_set_new(r, "schema", json_string(schema));
     json_object_set_new(r, "id", json_string(id));
@@ -276,62 +280,96 @@ json_t *meta_form_compact(const json_t *f)
     return out;
 }
 
-json_t *meta_comment_record(const meta_change *c, const meta_rec_ctx *x,
-                            char *id, size_t idcap, const char **why)
+/* {"id", "name"} of a comment's author, when Graph named one. */
+static void set_author(json_t *r, const json_t *from, const char *name)
+{
+    json_t *a = json_object();
+    if (json_is_object(from)) set_id(a, "id", from, "id", false, NULL);
+    if (name == NULL && json_is_object(from)) name = meta_str(from, "name");
+    set_str(a, "name", name);
+    if (json_object_size(a) > 0)
+        json_object_set_new(r, "author", a);
+    else
+        json_decref(a);
+}
+
+json_t *meta_comment_record(const meta_change *c, const json_t *got,
+                            const meta_rec_ctx *x, char *id, size_t idcap,
+                            const char **why)
 {
     const json_t *v = c->value;
-    meta_id cid, tmp;
-    const json_t *from = json_object_get(v, "from");
+    meta_id cid, gid, tmp;
+    if (got != NULL && !json_is_object(got)) got = NULL;
+    if (!meta_id_from_json(json_object_get(v, c->kind == META_COMMENT ? "comment_id" : "id"),
+                           true, cid)) {
+        *why = "the comment has no id";
+        return NULL;
+    }
+    /* What Graph answered must be the comment the webhook named. */
+    if (got != NULL &&
+        (!meta_id_from_json(json_object_get(got, "id"), true, gid) || strcmp(gid, cid) != 0)) {
+        *why = "the Graph API answered another comment";
+        return NULL;
+    }
+    int64_t now_s = x->received_at_ms / 1000;
     if (c->kind == META_COMMENT) {
         const char *verb = meta_str(v, "verb");
         int64_t t = meta_time_from_json(json_object_get(v, "created_time"));
         if (t < 0) t = c->entry_time;
-        if (!meta_id_from_json(json_object_get(v, "comment_id"), true, cid) ||
-            verb == NULL || t < 0) {
-            *why = "the comment has no id, verb or time";
+        if (verb == NULL || t < 0) {
+            *why = "the comment change has no verb or time";
             return NULL;
         }
+        bool removed = strcmp(verb, "remove") == 0;
+        if (got == NULL && !removed) {
+            *why = "the comment could not be read from the Graph API";
+            return NULL;
+        }
+        int64_t created = got != NULL ? meta_time_from_json(json_object_get(got, "created_time")) : -1;
         snprintf(id, idcap, "meta:comment:%s:%s:%lld", cid, verb, (long long)t);
-        json_t *r = record_base("c360.comment.v1", id, "comment", "facebook", x, t);
+        json_t *r = record_base("c360.comment.v1", id, "comment", "facebook", x,
+                                created >= 0 ? created : t);
         json_object_set_new(r, "verb", json_string(verb));
-        if (strcmp(verb, "remove") != 0) set_str(r, "message", meta_str(v, "message"));
-        if (json_is_object(from)) {
-            json_t *a = json_object();
-            set_id(a, "id", from, "id", false, NULL);
-            set_str(a, "name", meta_str(from, "name"));
-            json_object_set_new(r, "author", a);
+        if (got != NULL) {
+            if (!removed) set_str(r, "message", meta_str(got, "message"));
+            set_author(r, json_object_get(got, "from"), NULL);
         }
         json_t *pids = json_object();
         json_object_set_new(pids, "comment_id", json_string(cid));
         meta_id post;
+        /* Ids only from the change: the post is named there, not in Graph's
+         * comment. */
         bool has_post = set_id(r, "post_id", v, "post_id", true, post);
         if (has_post) json_object_set_new(pids, "post_id", json_string(post));
-        if (!set_id(r, "parent_id", v, "parent_id", true, tmp) && has_post)
-            json_object_set_new(r, "parent_id", json_string(post));
+        bool has_parent = got != NULL &&
+                          set_id(r, "parent_id", json_object_get(got, "parent"), "id", true, tmp);
+        if (!has_parent && got == NULL)
+            has_parent = set_id(r, "parent_id", v, "parent_id", true, tmp);
+        if (!has_parent && has_post) json_object_set_new(r, "parent_id", json_string(post));
         set_ref(r, "page", c->owner, NULL);
         json_object_set_new(pids, "page_id", json_string(c->owner));
         json_object_set_new(r, "provider_ids", pids);
         return r;
     }
-    /* Instagram: always "add"; the entry's time is the comment's. */
-    if (!meta_id_from_json(json_object_get(v, "id"), true, cid) || c->entry_time < 0) {
-        *why = "the Instagram comment has no id or time";
+    /* Instagram: only ever "add". */
+    if (got == NULL) {
+        *why = "the Instagram comment could not be read from the Graph API";
         return NULL;
     }
-    snprintf(id, idcap, "meta:comment:%s:add:%lld", cid, (long long)c->entry_time);
-    json_t *r = record_base("c360.comment.v1", id, "comment", "instagram", x,
-                            c->entry_time);
+    int64_t t = meta_time_from_json(json_object_get(got, "timestamp"));
+    if (t < 0) t = c->entry_time;
+    if (t < 0) t = now_s;
+    snprintf(id, idcap, "meta:comment:%s:add", cid);
+    json_t *r = record_base("c360.comment.v1", id, "comment", "instagram", x, t);
     json_object_set_new(r, "verb", json_string("add"));
-    set_str(r, "message", meta_str(v, "text"));
-    if (json_is_object(from)) {
-        json_t *a = json_object();
-        set_id(a, "id", from, "id", false, NULL);
-        set_str(a, "name", meta_str(from, "username"));
-        json_object_set_new(r, "author", a);
-    }
+    set_str(r, "message", meta_str(got, "text"));
+    const json_t *from = json_object_get(got, "from");
+    const char *uname = meta_str(got, "username");
+    if (uname == NULL && json_is_object(from)) uname = meta_str(from, "username");
+    set_author(r, from, uname);
     json_t *pids = json_object();
     json_object_set_new(pids, "comment_id", json_string(cid));
-    const json_t *media = json_object_get(v, "media");
+    const json_t *media = json_object_get(got, "media");
     meta_id mid;
     if (json_is_object(media) && meta_id_from_json(json_object_get(media, "id"), false, mid)) {
         json_t *m = json_object();
@@ -340,7 +378,7 @@ json_t *meta_comment_record(const meta_change *c, const meta_rec_ctx *x,
         json_object_set_new(r, "media", m);
         json_object_set_new(pids, "media_id", json_string(mid));
     }
-    set_id(r, "parent_id", v, "parent_id", true, NULL);
+    set_id(r, "parent_id", got, "parent_id", true, NULL);
     json_object_set_new(pids, "ig_user_id", json_string(c->owner));
     json_object_set_new(r, "provider_ids", pids);
     return r;

@@ -1,22 +1,36 @@
 /* meta_tick.c -- the scheduled work of a Meta connection, in one tick:
  *
  *  1. tokens: a new OAuth login, or pages without a token
- *     (meta_tokens_refresh);
- *  2. the catch-up poll: each subscribed form's leads since the stored
- *     cursor (GET /{form}/leads, time_created filter, cursor paging);
- *     leads that no webhook delivered are emitted ("via":"poll") and
- *     counted in state "missed_webhooks", a health signal;
+ *     (meta_tokens_refresh); then the proof of access to the configured
+ *     pages and Instagram accounts (meta_verify.c), which (re)registers
+ *     the routing keys. Only proven pages are polled and checked;
+ *  2. the catch-up poll: each subscribed form's leads in a time window
+ *     (GET /{form}/leads, time_created filters, cursor paging); leads
+ *     that no webhook delivered are emitted ("via":"poll") and counted in
+ *     state "missed_webhooks", a health signal;
  *  3. ads insights: yesterday's campaign rows of each configured ad
  *     account (and up to 6 earlier days it missed), as metric records;
  *  4. the page subscription check, at most hourly: a page that no longer
  *     sends this app its webhooks makes the connection "failing", and it
  *     is "active" again once that is mended.
  *
- * Records of a tick are committed only if it returns C360_OK, while the
- * cursors and "seen" marks are written as it goes. So once a tick has
- * emitted anything it returns C360_OK, whatever fails after: a failure
- * then only shows in the log and the call's error, and the next tick
- * picks up where this one stopped. */
+ * The poll's window of a form is (cursor - 60 s, now - 30 s] when it
+ * starts (state "cursor:<form>", the first time an hour back), kept in
+ * state "win:<form>" with Graph's paging cursor while it takes more than
+ * one tick. Graph returns a window newest first, so the time cursor moves
+ * to the window's end only once its paging ended without "next" and every
+ * lead in it was emitted or seen before; until then the next tick resumes
+ * the window at the page it stopped in. A tick emits at most
+ * poll_budget leads (C360_META_POLL_BUDGET) and META_CALL_RECORDS_MAX
+ * records in all, below the host's per-call limit: a backlog takes
+ * several ticks, and nothing is skipped.
+ *
+ * Records of a tick are committed only if it returns C360_OK, so every
+ * state write that says "done" (seen marks, cursors, windows, insights
+ * days, missed_webhooks) is kept back in a meta_pend and written just
+ * before returning C360_OK. Once a tick has emitted anything it returns
+ * C360_OK, whatever fails after: a failure then only shows in the log and
+ * the call's error, and the next tick picks up where this one stopped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +40,8 @@
 #define INITIAL_LOOKBACK_S 3600  /* the first poll of a form looks back 1 h */
 #define OVERLAP_S 60             /* each poll re-reads a minute before the cursor */
 #define GRACE_S 30               /* leads younger than this are the webhook's */
-#define MAX_PAGES_PER_FORM 50    /* result pages per form and tick */
+#define MAX_PAGES_PER_TICK 200   /* lead result pages per tick (resumed after) */
+#define AFTER_MAX 2048           /* a paging cursor kept to resume */
 #define MAX_FORM_LIST_PAGES 10
 #define SUBCHECK_MS (3600 * 1000)
 #define INSIGHT_DAYS 7
@@ -35,9 +50,18 @@
 typedef struct tick_run {
     meta_ctx *x;
     int32_t first_err;           /* the first failure, if nothing was emitted */
-    size_t emitted;
+    size_t emitted;              /* records of this call */
     size_t missed;
-    char cause[160];             /* health: why the connection is failing */
+    struct {                     /* per form, audited with C360_OK */
+        meta_id form;
+        size_t n;
+    } mf[16];
+    size_t nmf;
+    size_t budget;               /* leads the poll may still emit */
+    int pages_left;              /* lead result pages the poll may still read */
+    bool incomplete;             /* a window is left for the next tick */
+    meta_pend pend;              /* written only with C360_OK */
+    char cause[200];             /* health: why the connection is failing */
 } tick_run;
 
 static void note(tick_run *t, int32_t st)
@@ -69,95 +93,206 @@ static void state_num_set(meta_ctx *x, const char *key, int64_t v)
     x->host->state_set(x->call, key, b, strlen(b), 0, NULL);
 }
 
+static void pend_num(tick_run *t, const char *key, int64_t v)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    meta_pend_set(&t->pend, key, b, strlen(b), 0);
+}
+
 /* ---- the catch-up poll ------------------------------------------------ */
 
-static bool seen(meta_ctx *x, const char *lead_id)
+static bool seen(tick_run *t, const char *lead_id)
 {
     char key[64];
     uint8_t *b = NULL;
     size_t len;
     meta_key(key, sizeof key, "lead:", lead_id);
-    if (x->host->state_get(x->call, key, &b, &len, NULL) != C360_OK) return false;
-    x->host->free(b);
+    if (meta_pend_has(&t->pend, key)) return true; /* emitted by this tick */
+    if (t->x->host->state_get(t->x->call, key, &b, &len, NULL) != C360_OK) return false;
+    t->x->host->free(b);
     return true;
 }
 
-/* Polls one form; false when it had to stop early (error or deadline). */
+static bool after_ok(const char *a)
+{
+    size_t n = a != NULL ? strlen(a) : 0;
+    if (n == 0 || n >= AFTER_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] <= 0x20 || a[i] >= 0x7f) return false;
+    return true;
+}
+
+/* A form's window: (lo, hi] and where its paging stands ("" = start). */
+typedef struct window {
+    int64_t lo, hi;
+    char after[AFTER_MAX];
+} window;
+
+static bool window_load(meta_ctx *x, const char *key, window *w)
+{
+    uint8_t *b = NULL;
+    size_t len = 0;
+    if (x->host->state_get(x->call, key, &b, &len, NULL) != C360_OK) return false;
+    long long lo, hi;
+    int off = 0;
+    bool ok = len < AFTER_MAX + 64 && sscanf((const char *)b, "%lld %lld %n", &lo, &hi, &off) == 2 &&
+              lo >= 0 && hi > lo;
+    if (ok) {
+        w->lo = lo;
+        w->hi = hi;
+        snprintf(w->after, sizeof w->after, "%s", (const char *)b + off);
+        ok = w->after[0] == '\0' || after_ok(w->after);
+    }
+    x->host->free(b);
+    return ok;
+}
+
+static void window_keep(tick_run *t, const char *key, const window *w, const char *after)
+{
+    char b[AFTER_MAX + 64];
+    int n = snprintf(b, sizeof b, "%lld %lld %s", (long long)w->lo, (long long)w->hi, after);
+    if (n > 0 && (size_t)n < sizeof b) meta_pend_set(&t->pend, key, b, (size_t)n, 0);
+    t->incomplete = true;
+}
+
+/* Polls one form; false when it had to stop on an error or the deadline
+ * (the window is kept, to resume). */
 static bool poll_form(tick_run *t, const char *page, const char *tok, const char *form)
 {
     meta_ctx *x = t->x;
     const c360_host_api *h = x->host;
-    char ckey[64], filt[160], path[64], query[1024];
+    char ckey[64], wkey[64], filt[256], path[64];
     int64_t now_s = h->now_ms() / 1000, cursor;
-    uint64_t ver;
+    window w;
     meta_key(ckey, sizeof ckey, "cursor:", form);
-    if (!state_num(x, ckey, &cursor, &ver)) cursor = now_s - INITIAL_LOOKBACK_S;
+    meta_key(wkey, sizeof wkey, "win:", form);
+    if (!window_load(x, wkey, &w)) {
+        if (!state_num(x, ckey, &cursor, NULL)) cursor = now_s - INITIAL_LOOKBACK_S;
+        w.lo = cursor - OVERLAP_S;
+        w.hi = now_s - GRACE_S;
+        w.after[0] = '\0';
+        if (w.hi <= cursor) return true; /* polled less than a moment ago */
+    }
+    if (t->budget == 0 || t->pages_left <= 0) {
+        if (w.after[0] != '\0') window_keep(t, wkey, &w, w.after);
+        t->incomplete = true;
+        return true;
+    }
+    /* The window's bounds in the query: new leads do not move its pages. */
     snprintf(filt, sizeof filt,
-             "[{\"field\":\"time_created\",\"operator\":\"GREATER_THAN\",\"value\":%lld}]",
-             (long long)(cursor - OVERLAP_S));
+             "[{\"field\":\"time_created\",\"operator\":\"GREATER_THAN\",\"value\":%lld},"
+             "{\"field\":\"time_created\",\"operator\":\"LESS_THAN\",\"value\":%lld}]",
+             (long long)w.lo, (long long)w.hi + 1);
     snprintf(path, sizeof path, "%s/leads", form);
-    int64_t max_t = cursor;
     size_t missed = 0;
-    char after[512] = "";
-    for (int pg = 0; pg < MAX_PAGES_PER_FORM; pg++) {
-        if (time_short(t)) return false;
-        snprintf(query, sizeof query, "fields=" META_LEAD_FIELDS "&limit=100&filtering=");
-        bool ok = meta_urlenc_cat(query, sizeof query, filt);
-        if (ok && after[0] != '\0') {
-            strncat(query, "&after=", sizeof query - strlen(query) - 1);
-            ok = meta_urlenc_cat(query, sizeof query, after);
+    char *query = malloc(3 * AFTER_MAX + 1024);
+    char *after = malloc(AFTER_MAX);
+    bool done = false, fine = true;
+    if (query == NULL || after == NULL) {
+        free(query);
+        free(after);
+        note(t, C360_ENOMEM);
+        return false;
+    }
+    snprintf(after, AFTER_MAX, "%s", w.after);
+    for (;;) {
+        /* `after` is where this page starts: kept to resume at it. */
+        if (time_short(t) || t->pages_left <= 0) {
+            window_keep(t, wkey, &w, after);
+            fine = !time_short(t);
+            break;
         }
-        if (!ok) return false;
+        t->pages_left--;
+        size_t cap = 3 * AFTER_MAX + 1024;
+        snprintf(query, cap, "fields=" META_LEAD_FIELDS "&limit=100&filtering=");
+        bool ok = meta_urlenc_cat(query, cap, filt);
+        if (ok && after[0] != '\0') {
+            strncat(query, "&after=", cap - strlen(query) - 1);
+            ok = meta_urlenc_cat(query, cap, after);
+        }
         json_t *out = NULL;
         meta_gr r = {.path = path, .query = query, .token = tok, .object = page};
-        int32_t st = meta_graph(x, &r, &out, NULL);
+        int32_t st = ok ? meta_graph(x, &r, &out, NULL) : C360_ERROR;
         if (st != C360_OK) {
             note(t, st);
-            return false;
+            window_keep(t, wkey, &w, after);
+            fine = false;
+            break;
         }
         const json_t *data = json_object_get(out, "data");
-        for (size_t i = 0; i < json_array_size(data); i++) {
+        bool stop = false;
+        for (size_t i = 0; i < json_array_size(data) && !stop; i++) {
             const json_t *lead = json_array_get(data, i);
             meta_id lid;
             int64_t ct = meta_time_from_json(json_object_get(lead, "created_time"));
             if (ct < 0 || !meta_id_from_json(json_object_get(lead, "id"), false, lid)) continue;
-            if (ct > now_s - GRACE_S) continue; /* its webhook may be on its way */
-            if (ct > max_t) max_t = ct;
-            if (seen(x, lid)) continue;
-            st = meta_lead_emit(x, lead, page, tok, NULL, "poll");
+            if (ct <= w.lo || ct > w.hi) continue; /* outside the window */
+            if (seen(t, lid)) continue;
+            if (t->budget == 0) {
+                stop = true;
+                break;
+            }
+            st = meta_lead_emit(x, lead, page, tok, NULL, "poll", &t->pend, t->emitted);
+            if (st == C360_ETOOBIG) {
+                stop = true;
+                break;
+            }
             if (st != C360_OK) {
-                json_decref(out);
                 note(t, st);
-                return false;
+                stop = true;
+                fine = false;
+                break;
             }
             t->emitted++;
+            t->budget--;
             missed++;
+        }
+        if (stop) {
+            /* This page again next time: those emitted now are then seen. */
+            json_decref(out);
+            window_keep(t, wkey, &w, after);
+            break;
         }
         const json_t *paging = json_object_get(out, "paging");
         const char *next_after = meta_str(json_object_get(paging, "cursors"), "after");
-        bool more = json_object_get(paging, "next") != NULL && next_after != NULL &&
-                    strlen(next_after) < sizeof after && json_array_size(data) > 0;
-        if (more) snprintf(after, sizeof after, "%s", next_after);
+        bool more = json_object_get(paging, "next") != NULL && json_array_size(data) > 0;
+        if (more && !after_ok(next_after)) {
+            /* Cannot page on: the window stays where it is, said loudly. */
+            json_decref(out);
+            h->log(x->call, C360_LOG_WARN, "catch-up poll of form %s: unusable paging cursor; "
+                   "the window is read again next tick", form);
+            window_keep(t, wkey, &w, after);
+            break;
+        }
+        if (more) snprintf(after, AFTER_MAX, "%s", next_after);
         json_decref(out);
-        if (!more) break;
+        if (!more) {
+            done = true;
+            break;
+        }
+    }
+    free(query);
+    free(after);
+    if (done) {
+        /* The whole window was read and every lead in it emitted or seen. */
+        pend_num(t, ckey, w.hi);
+        meta_pend_del(&t->pend, wkey);
     }
     if (missed > 0) {
-        char target[64], outcome[32];
         t->missed += missed;
-        h->state_incr(x->call, "missed_webhooks", (int64_t)missed, NULL);
-        meta_key(target, sizeof target, "form:", form);
-        snprintf(outcome, sizeof outcome, "count:%zu", missed);
-        h->audit(x->call, "meta.missed_webhooks", target, outcome);
+        size_t k = 0;
+        while (k < t->nmf && strcmp(t->mf[k].form, form) != 0) k++;
+        if (k == t->nmf && t->nmf < sizeof t->mf / sizeof t->mf[0]) {
+            snprintf(t->mf[k].form, sizeof t->mf[k].form, "%s", form);
+            t->mf[k].n = 0;
+            t->nmf++;
+        }
+        if (k < t->nmf) t->mf[k].n += missed;
         h->log(x->call, C360_LOG_WARN,
                "catch-up poll: %zu lead(s) of form %s had not arrived by webhook", missed, form);
     }
-    if (max_t > cursor) {
-        char b[24];
-        snprintf(b, sizeof b, "%lld", (long long)max_t);
-        /* A concurrent tick that wrote first wins: it read the same leads. */
-        h->state_cas(x->call, ckey, b, strlen(b), ver, 0, NULL);
-    }
-    return true;
+    return fine;
 }
 
 /* The page's lead forms to poll: its active forms, filtered by form_ids. */
@@ -236,7 +371,9 @@ static bool insights_day(tick_run *t, const char *acct, const char *tok, const c
     snprintf(path, sizeof path, "act_%s/insights", acct);
     snprintf(range, sizeof range, "{\"since\":\"%s\",\"until\":\"%s\"}", day, day);
     for (int pg = 0; pg < 20; pg++) {
-        if (time_short(t)) return false;
+        /* A page holds up to 100 rows: the day is left for the next tick
+         * unless they fit in this call. */
+        if (time_short(t) || t->emitted + 100 > META_CALL_RECORDS_MAX) return false;
         snprintf(query, sizeof query,
                  "fields=account_id%%2Ccampaign_id%%2Ccampaign_name%%2Cimpressions%%2Cclicks"
                  "%%2Cspend%%2Creach%%2Ccpc%%2Cctr&level=campaign&time_increment=1&limit=100"
@@ -325,7 +462,7 @@ static void insights(tick_run *t)
                 meta_token_free(x, tok);
                 return;
             }
-            h->state_set(x->call, key, day, strlen(day), 0, NULL);
+            meta_pend_set(&t->pend, key, day, strlen(day), 0);
         }
     }
     meta_token_free(x, tok);
@@ -356,14 +493,21 @@ int32_t meta_tick(c360_call *call, void *pd, void *id)
     meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false};
     const c360_host_api *h = x.host;
     const meta_cfg *cfg = &x.c->cfg;
-    tick_run t = {&x, C360_OK, 0, 0, ""};
+    tick_run t = {.x = &x, .first_err = C360_OK, .budget = x.p->poll_budget,
+                  .pages_left = MAX_PAGES_PER_TICK};
 
     int32_t st = meta_tokens_refresh(&x);
     if (st == C360_EAUTH) return st;
     note(&t, st);
+    /* Proof of access (new tokens, expired proofs), routing keys again if
+     * the proven set changed; what is not proven is the health cause. */
+    note(&t, meta_verify(&x, true, true, t.cause, sizeof t.cause));
 
-    int64_t now = h->now_ms(), last_poll = 0, last_check = 0;
-    bool poll_due = cfg->poll_interval_s == 0 || !state_num(&x, "last_poll", &last_poll, NULL) ||
+    int64_t now = h->now_ms(), last_poll = 0, last_check = 0, soon = 0;
+    /* "poll_soon": an event left leads to this poll. */
+    bool poll_soon = state_num(&x, "poll_soon", &soon, NULL);
+    bool poll_due = cfg->poll_interval_s == 0 || poll_soon ||
+                    !state_num(&x, "last_poll", &last_poll, NULL) ||
                     now - last_poll >= cfg->poll_interval_s * 1000;
     bool check_due = !state_num(&x, "subcheck", &last_check, NULL) || now - last_check >= SUBCHECK_MS;
     bool polled_all = true, checked_all = true;
@@ -371,15 +515,10 @@ int32_t meta_tick(c360_call *call, void *pd, void *id)
 
     for (size_t i = 0; i < cfg->npages; i++) {
         const char *page = cfg->pages[i];
+        if (!meta_page_ok(x.c, page)) continue; /* not proven: t.cause says so */
         char *tok = NULL;
         st = meta_page_token(&x, page, &tok);
-        if (st == C360_ENOTFOUND) {
-            if (t.cause[0] == '\0')
-                snprintf(t.cause, sizeof t.cause,
-                         "no access token for page %s: connect with OAuth or store the "
-                         "secret page_token:%s", page, page);
-            continue;
-        }
+        if (st == C360_ENOTFOUND) continue;
         if (st != C360_OK) {
             note(&t, st);
             if (st == C360_EAUTH) break;
@@ -396,7 +535,12 @@ int32_t meta_tick(c360_call *call, void *pd, void *id)
         meta_token_free(&x, tok);
         if (t.first_err == C360_EAUTH) break;
     }
-    if (poll_due && polled_all && t.first_err == C360_OK) state_num_set(&x, "last_poll", now);
+    if (poll_due && polled_all && !t.incomplete && t.first_err == C360_OK) {
+        pend_num(&t, "last_poll", now);
+        if (poll_soon) meta_pend_del(&t.pend, "poll_soon");
+    }
+    if (t.incomplete && !poll_soon) /* a backlog: the next tick polls again */
+        meta_pend_set(&t.pend, "poll_soon", "1", 1, 0);
     if (check_due && checked_all) {
         state_num_set(&x, "subcheck", now);
         if (unsubscribed[0] != '\0')
@@ -420,7 +564,25 @@ int32_t meta_tick(c360_call *call, void *pd, void *id)
         if (t.first_err != C360_OK)
             h->log(call, C360_LOG_WARN, "tick: %zu records emitted, then: %s", t.emitted,
                    c360_strstatus(t.first_err));
+        /* The records are committed with C360_OK: now their marks. */
+        meta_pend_apply(&x, &t.pend);
+        if (t.missed > 0) {
+            char target[64], outcome[32];
+            size_t listed = 0;
+            h->state_incr(call, "missed_webhooks", (int64_t)t.missed, NULL);
+            for (size_t k = 0; k < t.nmf; k++) {
+                meta_key(target, sizeof target, "form:", t.mf[k].form);
+                snprintf(outcome, sizeof outcome, "count:%zu", t.mf[k].n);
+                h->audit(call, "meta.missed_webhooks", target, outcome);
+                listed += t.mf[k].n;
+            }
+            if (listed < t.missed) { /* more forms than the list holds */
+                snprintf(outcome, sizeof outcome, "count:%zu", t.missed - listed);
+                h->audit(call, "meta.missed_webhooks", "forms", outcome);
+            }
+        }
         return C360_OK;
     }
+    meta_pend_free(&t.pend);
     return t.first_err;
 }

@@ -34,18 +34,32 @@ void meta_token_free(meta_ctx *x, char *tok)
     if (tok != NULL) x->host->secret_free(tok);
 }
 
-/* A token secret, with trailing whitespace (a pasted newline) dropped.
- * C360_ENOTFOUND also for an empty or unusable value. */
-static int32_t token_secret(meta_ctx *x, const char *name, char **tok)
+int32_t meta_secret_text(const c360_host_api *h, c360_call *call, const char *name,
+                         uint8_t **v, size_t *len)
+{
+    int32_t st = h->secret_get(call, name, v, len);
+    if (st != C360_OK) return st;
+    /* The one trim of every secret read as text (app secret, tokens): a
+     * secret pasted with a newline must sign, prove and exchange alike. */
+    *len = meta_trim(*v, *len);
+    if (*len == 0) {
+        h->secret_free(*v);
+        *v = NULL;
+        return C360_ENOTFOUND;
+    }
+    return C360_OK;
+}
+
+/* A token secret, trimmed. C360_ENOTFOUND also for an empty or unusable
+ * value. */
+int32_t meta_token_secret(meta_ctx *x, const char *name, char **tok)
 {
     uint8_t *v = NULL;
     size_t len = 0;
     *tok = NULL;
-    int32_t st = x->host->secret_get(x->call, name, &v, &len);
+    int32_t st = meta_secret_text(x->host, x->call, name, &v, &len);
     if (st != C360_OK) return st;
-    while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == '\r' || v[len - 1] == ' '))
-        v[--len] = '\0';
-    bool ok = len > 0 && len <= TOKEN_MAX;
+    bool ok = len <= TOKEN_MAX;
     for (size_t i = 0; ok && i < len; i++) ok = v[i] > 0x20 && v[i] < 0x7f;
     if (!ok) {
         x->host->secret_free(v);
@@ -58,7 +72,7 @@ static int32_t token_secret(meta_ctx *x, const char *name, char **tok)
 
 int32_t meta_user_token(meta_ctx *x, char **tok)
 {
-    return token_secret(x, "user_token", tok);
+    return meta_token_secret(x, "user_token", tok);
 }
 
 static int32_t state_str(meta_ctx *x, const char *key, char *out, size_t cap)
@@ -141,7 +155,7 @@ static int32_t process_oauth(meta_ctx *x, const char *tok, const char *fp, int64
     const c360_host_api *h = x->host;
     uint8_t *secret = NULL;
     size_t slen = 0;
-    int32_t st = h->secret_get(x->call, "app_secret", &secret, &slen);
+    int32_t st = meta_secret_text(h, x->call, "app_secret", &secret, &slen);
     if (st != C360_OK) {
         h->call_error(x->call, "the secret app_secret is missing");
         return st == C360_ENOTFOUND ? C360_ERROR : st;
@@ -213,7 +227,7 @@ static bool pages_missing(meta_ctx *x)
     for (size_t i = 0; i < x->c->cfg.npages; i++) {
         char name[64], *tok = NULL;
         meta_key(name, sizeof name, "page_token:", x->c->cfg.pages[i]);
-        int32_t st = token_secret(x, name, &tok);
+        int32_t st = meta_token_secret(x, name, &tok);
         meta_token_free(x, tok);
         if (st == C360_ENOTFOUND) return true;
     }
@@ -312,10 +326,10 @@ int32_t meta_page_token(meta_ctx *x, const char *page_id, char **tok)
         (st = meta_tokens_refresh(x)) != C360_OK)
         return st;
     meta_key(name, sizeof name, "page_token:", page_id);
-    st = token_secret(x, name, tok);
+    st = meta_token_secret(x, name, tok);
     if (st != C360_ENOTFOUND || x->refreshed) return st;
     if ((st = meta_tokens_refresh(x)) != C360_OK) return st;
-    return token_secret(x, name, tok);
+    return meta_token_secret(x, name, tok);
 }
 
 int32_t meta_token_rejected(meta_ctx *x, const meta_err *e)
@@ -349,7 +363,7 @@ int32_t meta_oauth_connect(c360_call *call, void *pd, void *id, c360_oauth_conne
     }
     uint8_t *secret = NULL;
     size_t len = 0;
-    int32_t st = h->secret_get(call, "app_secret", &secret, &len);
+    int32_t st = meta_secret_text(h, call, "app_secret", &secret, &len);
     if (st == C360_ENOTFOUND) {
         h->call_error(call, "store the secret app_secret first");
         return C360_EINVAL;
@@ -376,7 +390,7 @@ int32_t meta_disconnect(c360_call *call, void *pd, void *id)
         char name[64], path[64], *tok = NULL;
         const char *page = x.c->cfg.pages[i];
         meta_key(name, sizeof name, "page_token:", page);
-        if (token_secret(&x, name, &tok) != C360_OK) continue;
+        if (meta_token_secret(&x, name, &tok) != C360_OK) continue;
         tried++;
         snprintf(path, sizeof path, "%s/subscribed_apps", page);
         json_t *out = NULL;

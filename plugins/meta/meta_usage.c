@@ -14,7 +14,8 @@
  *
  * Errors: {"error":{"message","type","code","error_subcode","is_transient",
  * "fbtrace_id"}}. Throttling: 4 (app), 17 (user), 32 (page), 613 (custom),
- * 80000-80008 (business use cases); 190: the token is dead. Pure and
+ * 80000-80008 (business use cases); 190: the token is dead; 100 with
+ * "Invalid appsecret_proof": the app secret was rotated. Pure and
  * bounded: a malformed header or body is ignored, never an error. */
 #include <math.h>
 #include <stdio.h>
@@ -136,6 +137,20 @@ static int64_t int_of(const json_t *v)
     return 0;
 }
 
+/* Case-insensitive substring, ASCII. */
+static bool has_word(const char *s, const char *w)
+{
+    size_t n = strlen(w);
+    for (; *s != '\0'; s++) {
+        size_t i = 0;
+        while (i < n && s[i] != '\0' &&
+               (s[i] | 0x20) == (w[i] | 0x20))
+            i++;
+        if (i == n) return true;
+    }
+    return false;
+}
+
 void meta_err_classify(int http_status, const char *body, size_t len,
                        const char *cut, meta_err *e)
 {
@@ -163,6 +178,11 @@ void meta_err_classify(int http_status, const char *body, size_t len,
         e->cls = META_ERR_THROTTLE;
     else if (e->code == 190)
         e->cls = META_ERR_AUTH;
+    else if (e->code == 100 && has_word(e->msg, "appsecret_proof"))
+        /* Signed with a secret Meta no longer has: the operator rotated
+         * it and this connection still holds the old one until it is
+         * reopened. Not the request's fault: retried. */
+        e->cls = META_ERR_PROOF;
     else if (transient || e->code == 1 || e->code == 2 || http_status >= 500 ||
              http_status == 408)
         e->cls = META_ERR_TRANSIENT;

@@ -124,18 +124,23 @@ int64_t meta_time_parse(const char *s)
 
 int64_t meta_time_from_json(const json_t *v)
 {
+    /* Bounded (META_TIME_MAX): a record's created_at_ms is seconds * 1000. */
     if (json_is_integer(v))
-        return json_integer_value(v) >= 0 ? (int64_t)json_integer_value(v) : -1;
+        return json_integer_value(v) >= 0 && json_integer_value(v) <= META_TIME_MAX
+                   ? (int64_t)json_integer_value(v) : -1;
     if (json_is_real(v)) {
         double d = json_real_value(v);
-        return d >= 0 && d < 1e13 ? (int64_t)d : -1;
+        return d >= 0 && d <= (double)META_TIME_MAX ? (int64_t)d : -1;
     }
     if (!json_is_string(v)) return -1;
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
+    int64_t t = -1;
     if (n > 0 && n <= 12 && strspn(s, "0123456789") == n)
-        return strtoll(s, NULL, 10);
-    return n <= 40 ? meta_time_parse(s) : -1;
+        t = strtoll(s, NULL, 10);
+    else if (n <= 40)
+        t = meta_time_parse(s);
+    return t <= META_TIME_MAX ? t : -1;
 }
 
 void meta_rfc3339(int64_t t, char out[32])
@@ -285,4 +290,88 @@ const char *meta_str(const json_t *obj, const char *key)
 void meta_key(char *buf, size_t cap, const char *prefix, const char *id)
 {
     snprintf(buf, cap, "%s%s", prefix, id);
+}
+
+/* ---- secrets as text -------------------------------------------------- */
+
+static bool blank(uint8_t ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+size_t meta_trim(uint8_t *v, size_t len)
+{
+    size_t a = 0;
+    while (len > 0 && blank(v[len - 1])) len--;
+    while (a < len && blank(v[a])) a++;
+    if (a > 0) memmove(v, v + a, len - a);
+    len -= a;
+    v[len] = '\0';
+    return len;
+}
+
+/* ---- pending state writes --------------------------------------------- */
+
+static meta_pend_item *pend_slot(meta_pend *p, const char *key)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].key, key) == 0) {
+            free(p->v[i].val);
+            p->v[i].val = NULL;
+            return &p->v[i];
+        }
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        meta_pend_item *v = realloc(p->v, cap * sizeof *v);
+        if (v == NULL) return NULL;
+        p->v = v;
+        p->cap = cap;
+    }
+    meta_pend_item *it = &p->v[p->n];
+    it->key = strdup(key);
+    it->val = NULL;
+    if (it->key == NULL) return NULL;
+    p->n++;
+    return it;
+}
+
+bool meta_pend_set(meta_pend *p, const char *key, const char *val, size_t len,
+                   uint32_t ttl_ms)
+{
+    meta_pend_item *it = pend_slot(p, key);
+    if (it == NULL) return false;
+    it->val = malloc(len + 1);
+    if (it->val == NULL) return false; /* stays a delete: harmless */
+    memcpy(it->val, val, len);
+    it->val[len] = '\0';
+    it->len = len;
+    it->ttl_ms = ttl_ms;
+    return true;
+}
+
+bool meta_pend_del(meta_pend *p, const char *key)
+{
+    meta_pend_item *it = pend_slot(p, key);
+    if (it == NULL) return false;
+    it->len = 0;
+    it->ttl_ms = 0;
+    return true;
+}
+
+bool meta_pend_has(const meta_pend *p, const char *key)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].val != NULL && strcmp(p->v[i].key, key) == 0) return true;
+    return false;
+}
+
+void meta_pend_free(meta_pend *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->v[i].key);
+        free(p->v[i].val);
+    }
+    free(p->v);
+    p->v = NULL;
+    p->n = p->cap = 0;
 }

@@ -19,9 +19,18 @@
  *
  *   GET  /{lead_id}?fields=..     a lead (created_time as "...+0000"); only
  *                                 the fields asked for; code 100/33 if none
- *   GET  /{form_id}?fields=..     a form: id, name, status, questions
+ *   GET  /{form_id}?fields=..     a form: id, name, status, questions,
+ *                                 legal_content (as stored)
+ *   GET  /{page_id}?fields=..     the page (id, name,
+ *                                 instagram_business_account{id}); only
+ *                                 with that page's token (code 10 else)
+ *   GET  /{comment_id}?fields=..  a comment (Facebook: message, from,
+ *                                 created_time, parent; Instagram: text,
+ *                                 username, from, timestamp, media); only
+ *                                 with the token of its page, or of the
+ *                                 page linked to its IG account (100/33)
  *   GET  /{form_id}/leads?filtering=[{"field":"time_created",
- *        "operator":"GREATER_THAN","value":T}]&after=C
+ *        "operator":"GREATER_THAN","value":T}, and LESS_THAN]&after=C
  *                                 the form's leads newest first, TWO per
  *                                 page (to exercise paging): paging.cursors
  *                                 and paging.next while more remain
@@ -41,7 +50,8 @@
  *   GET  /dialog/oauth            the login dialog: consents at once, 302 to
  *                                 redirect_uri?code=..&state=..
  *   GET  /me, /me/accounts        the user (--user-id) and every known page
- *                                 with its page token "PT-<page id>"
+ *                                 with its page token "PT-<page id>"; with
+ *                                 a page token, /me is that page"
  *   DELETE /{user_id}/permissions {"success":true}
  *
  * Usage headers on every Graph answer: X-App-Usage, X-Business-Use-Case-
@@ -52,6 +62,11 @@
  *   POST /control/page  {"id","name"?,"subscribed"?:true}  a page (subscribed
  *                       to --app-id unless "subscribed":false)
  *   POST /control/form  {"id","page_id","name","status"?,"questions"?,..}
+ *   POST /control/page also takes "instagram_business_account":"<ig id>"
+ *                       and "access_token" (the page's token, instead
+ *                       of "PT-<id>"; /me/accounts hands it out)
+ *   POST /control/comment {"id","page_id" | "ig_user_id","message" | "text",
+ *                       "from"?,"created_time"? (Unix s),..} served as given
  *   POST /control/lead  {"id","form_id","page_id","created_time"? (Unix s,
  *                       default now-120),"field_data",..} (any other
  *                       member is served as given)
@@ -69,7 +84,8 @@
  *                  "bad_proof":n,"lead_get":n,"form_get":n,"leads_list":n,
  *                  "forms_list":n,"sub_get":n,"sub_post":n,"sub_delete":n,
  *                  "insights":n,"exchange":n,"code":n,"dialog":n,"me":n,
- *                  "accounts":n,"perm_delete":n,"last_insights_range":..,
+ *                  "accounts":n,"perm_delete":n,"me_page":n,"page_get":n,
+ *                  "comment_get":n,"wrong_token":n,"last_insights_range":..,
  *                  "last_token":..}
  */
 #include <stdint.h>
@@ -91,7 +107,7 @@ static struct {
     long usage;
 } opt = {"1111", NULL, "900001", 0};
 
-static json_t *g_leads, *g_forms, *g_pages; /* arrays of objects */
+static json_t *g_leads, *g_forms, *g_pages, *g_comments; /* arrays of objects */
 
 static struct {
     long throttle_code, throttle_left, throttle_usage, throttle_regain;
@@ -102,7 +118,8 @@ static struct {
     X(graph) X(throttled) X(invalid) X(no_token) X(bad_proof) X(lead_get)    \
     X(form_get) X(leads_list) X(forms_list) X(sub_get) X(sub_post)           \
     X(sub_delete) X(insights) X(exchange) X(code) X(dialog) X(me)            \
-    X(accounts) X(perm_delete)
+    X(accounts) X(perm_delete) X(me_page) X(page_get) X(comment_get)         \
+    X(wrong_token)
 #define DECL(n) long n;
 static struct { COUNTERS(DECL) } g_st;
 static char g_last_range[128], g_last_token[128];
@@ -210,18 +227,57 @@ static int proof_ok(const char *token, const char *proof)
     return strcmp(hex, proof) == 0;
 }
 
-/* Only the members named in fields= (all when absent). */
+/* Only the members named in fields= (all when absent). A field with
+ * sub-fields, "media{id,media_product_type}", gives the whole member. */
 static json_t *pick(json_t *obj, const char *fields)
 {
     if (!fields) return json_deep_copy(obj);
     json_t *out = json_object();
-    char *f = strdup(fields), *save = NULL;
-    for (char *t = strtok_r(f, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        json_t *v = json_object_get(obj, t);
-        if (v) json_object_set(out, t, v);
+    const char *p = fields;
+    while (*p) {
+        const char *q = p;
+        while (*q && *q != ',' && *q != '{') q++;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(q - p), p);
+        if (*q == '{') { /* skip the sub-field list */
+            int depth = 0;
+            do {
+                if (*q == '{') depth++;
+                else if (*q == '}') depth--;
+                q++;
+            } while (*q && depth > 0);
+        }
+        json_t *v = json_object_get(obj, name);
+        if (v && name[0]) json_object_set(out, name, v);
+        p = *q == ',' ? q + 1 : q;
     }
-    free(f);
     return out;
+}
+
+/* The page whose page token is tok: its "access_token" when the test
+ * gave one, else "PT-<page id>". NULL if none. */
+static json_t *page_of_token(const char *tok)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(g_pages, i, p) {
+        const char *t = json_string_value(json_object_get(p, "access_token"));
+        if (t && strcmp(t, tok) == 0) return p;
+    }
+    p = strncmp(tok, "PT-", 3) == 0 ? find(g_pages, tok + 3) : NULL;
+    return p && !json_object_get(p, "access_token") ? p : NULL;
+}
+
+/* The page linked to an Instagram account, or NULL. */
+static json_t *page_of_ig(const char *ig)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(g_pages, i, p) {
+        const char *x = json_string_value(json_object_get(p, "instagram_business_account"));
+        if (x && strcmp(x, ig) == 0) return p;
+    }
+    return NULL;
 }
 
 static json_t *render_lead(json_t *l, const char *fields)
@@ -246,7 +302,7 @@ static int sub_has(json_t *page)
 static void leads_list(struct evhttp_request *req, struct evkeyvalq *kv, json_t *form, long pct)
 {
     const char *form_id = json_string_value(json_object_get(form, "id"));
-    long gt = -1;
+    long gt = -1, lt = -1;
     const char *filt = evhttp_find_header(kv, "filtering");
     if (filt) {
         json_t *f = json_loads(filt, 0, NULL);
@@ -256,9 +312,12 @@ static void leads_list(struct evhttp_request *req, struct evkeyvalq *kv, json_t 
             const char *field = json_string_value(json_object_get(c, "field"));
             const char *op = json_string_value(json_object_get(c, "operator"));
             json_t *v = json_object_get(c, "value");
-            if (field && op && strcmp(field, "time_created") == 0 && strcmp(op, "GREATER_THAN") == 0)
-                gt = json_is_integer(v) ? (long)json_integer_value(v)
+            long n = json_is_integer(v) ? (long)json_integer_value(v)
                                         : json_is_string(v) ? atol(json_string_value(v)) : -1;
+            if (field && op && strcmp(field, "time_created") == 0 && strcmp(op, "GREATER_THAN") == 0)
+                gt = n;
+            if (field && op && strcmp(field, "time_created") == 0 && strcmp(op, "LESS_THAN") == 0)
+                lt = n;
         }
         json_decref(f);
         if (gt < 0) {
@@ -273,7 +332,7 @@ static void leads_list(struct evhttp_request *req, struct evkeyvalq *kv, json_t 
     json_array_foreach(g_leads, i, l) {
         const char *f = json_string_value(json_object_get(l, "form_id"));
         long t = (long)json_integer_value(json_object_get(l, "created_time"));
-        if (f && strcmp(f, form_id) == 0 && t > gt) json_array_append(sel, l);
+        if (f && strcmp(f, form_id) == 0 && t > gt && (lt < 0 || t < lt)) json_array_append(sel, l);
     }
     size_t n = json_array_size(sel);
     for (size_t a = 1; a < n; a++)
@@ -436,6 +495,7 @@ static void graph(struct evhttp_request *req, const char *path)
     const char *object = seg1;
     int ad = strncmp(seg1, "act_", 4) == 0;
     json_t *form = find(g_forms, seg1), *lead = find(g_leads, seg1);
+    json_t *comment = find(g_comments, seg1), *page = find(g_pages, seg1);
     if (form) object = json_string_value(json_object_get(form, "page_id"));
     if (lead) object = json_string_value(json_object_get(lead, "page_id"));
     if (ad) object = seg1 + 4;
@@ -448,7 +508,58 @@ static void graph(struct evhttp_request *req, const char *path)
         goto out;
     }
     const char *fields = evhttp_find_header(&kv, "fields");
-    if (strcmp(seg1, "me") == 0 && !*seg2 && cmd == EVHTTP_REQ_GET) {
+    if (strcmp(seg1, "me") == 0 && !*seg2 && cmd == EVHTTP_REQ_GET && page_of_token(tok)) {
+        /* A page token's /me is its page. */
+        g_st.me_page++;
+        json_t *p = page_of_token(tok);
+        add_usage_headers(req, pct, 0, NULL, 0);
+        send_json(req, 200, json_pack("{s:O,s:s}", "id", json_object_get(p, "id"), "name",
+                                      "A page"));
+    } else if (!*seg2 && page && cmd == EVHTTP_REQ_GET) {
+        /* A page's own fields: only with that page's token. */
+        g_st.page_get++;
+        add_usage_headers(req, pct, 0, seg1, 0);
+        if (page_of_token(tok) != page) {
+            g_st.wrong_token++;
+            send_json(req, 400, graph_error("(#10) This endpoint requires the page's access token",
+                                            10, 0));
+        } else {
+            json_t *c = json_deep_copy(page);
+            const char *ig = json_string_value(json_object_get(c, "instagram_business_account"));
+            if (ig) json_object_set_new(c, "instagram_business_account", json_pack("{s:s}", "id", ig));
+            json_object_del(c, "subscribed");
+            json_object_del(c, "access_token");
+            send_json(req, 200, pick(c, fields));
+            json_decref(c);
+        }
+    } else if (!*seg2 && comment && cmd == EVHTTP_REQ_GET) {
+        /* A comment: with the token of its page (Instagram: of the page
+         * linked to its account). */
+        g_st.comment_get++;
+        const char *pid = json_string_value(json_object_get(comment, "page_id"));
+        const char *ig = json_string_value(json_object_get(comment, "ig_user_id"));
+        json_t *owner = pid ? find(g_pages, pid) : ig ? page_of_ig(ig) : NULL;
+        add_usage_headers(req, pct, 0, pid, 0);
+        if (!owner || page_of_token(tok) != owner) {
+            g_st.wrong_token++;
+            send_json(req, 400, graph_error("Unsupported get request. Object does not exist, "
+                                            "cannot be loaded due to missing permissions, or "
+                                            "does not support this operation.", 100, 33));
+        } else {
+            json_t *c = json_deep_copy(comment);
+            json_object_del(c, "page_id");
+            json_object_del(c, "ig_user_id");
+            long ct = (long)json_integer_value(json_object_get(c, "created_time"));
+            if (ct > 0) {
+                char ts[32];
+                iso_time(ct, ts);
+                json_object_set_new(c, ig ? "timestamp" : "created_time", json_string(ts));
+                if (ig) json_object_del(c, "created_time");
+            }
+            send_json(req, 200, pick(c, fields));
+            json_decref(c);
+        }
+    } else if (strcmp(seg1, "me") == 0 && !*seg2 && cmd == EVHTTP_REQ_GET) {
         g_st.me++;
         add_usage_headers(req, pct, 0, NULL, 0);
         send_json(req, 200, json_pack("{s:s,s:s}", "id", opt.user_id, "name", "Test User"));
@@ -459,8 +570,9 @@ static void graph(struct evhttp_request *req, const char *path)
         json_t *p;
         json_array_foreach(g_pages, i, p) {
             const char *id = json_string_value(json_object_get(p, "id"));
-            char pt[64];
-            snprintf(pt, sizeof pt, "PT-%s", id);
+            char pt[256];
+            const char *own = json_string_value(json_object_get(p, "access_token"));
+            snprintf(pt, sizeof pt, "%s%s", own ? "" : "PT-", own ? own : id);
             json_array_append_new(data, json_pack("{s:s,s:s,s:s,s:s}", "id", id, "name",
                                                   "A page", "access_token", pt, "category",
                                                   "Business"));
@@ -534,9 +646,11 @@ static void control_add(struct evhttp_request *req, const char *what)
     free(body);
     const char *id = json_string_value(json_object_get(j, "id"));
     json_t *arr = strcmp(what, "lead") == 0 ? g_leads : strcmp(what, "form") == 0 ? g_forms
-                : strcmp(what, "page") == 0 ? g_pages : NULL;
+                : strcmp(what, "page") == 0 ? g_pages
+                : strcmp(what, "comment") == 0 ? g_comments : NULL;
     if (!json_is_object(j) || !id || !arr || json_array_size(arr) >= MAX_ITEMS ||
-        (arr != g_pages && !json_string_value(json_object_get(j, "page_id")))) {
+        (arr != g_pages && !json_string_value(json_object_get(j, "page_id")) &&
+         !(arr == g_comments && json_string_value(json_object_get(j, "ig_user_id"))))) {
         json_decref(j);
         fake_reply(req, 400, "text/plain", "need a JSON object with id (and page_id)\n");
         return;
@@ -660,9 +774,11 @@ int main(int argc, char **argv)
     g_leads = json_array();
     g_forms = json_array();
     g_pages = json_array();
+    g_comments = json_array();
     fake_serve(port, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE, on_request);
     json_decref(g_leads);
     json_decref(g_forms);
     json_decref(g_pages);
+    json_decref(g_comments);
     return 0;
 }

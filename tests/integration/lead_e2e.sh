@@ -56,8 +56,10 @@ CRM_B=http://127.0.0.1:$PORT_OF
 
 # Meta's side: page 101 (A) and 202 (B), both subscribed to the app (so
 # the subscription check keeps the connections active), a lead form each.
-cl_graph_post "$G" /control/page '{"id":"101"}'
-cl_graph_post "$G" /control/page '{"id":"202"}'
+# Each page knows its own token: the plugin proves access to a page with
+# it (GET /me) before the page's webhooks are routed to the connection.
+cl_graph_post "$G" /control/page '{"id":"101","access_token":"'"$PT_A"'"}'
+cl_graph_post "$G" /control/page '{"id":"202","access_token":"'"$PT_B"'"}'
 cl_graph_post "$G" /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[{"key":"email","label":"Email"},{"key":"budget","label":"What is your budget?"}]}'
 cl_graph_post "$G" /control/form '{"id":"666","page_id":"202","name":"B form","questions":[]}'
 

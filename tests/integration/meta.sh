@@ -20,6 +20,13 @@
 #     active again once mended
 #   disconnect -> the page unsubscribed and the permissions revoked
 #   token error 190 -> needs_reauth with the cause
+#   tenant C lists A's page 101 with a page token of its own page 303:
+#     101 is not proven (C is failing, the cause names 101), A's webhooks
+#     of 101 reach A only; C's own page 303 and its linked Instagram
+#     account are proven and routed to C
+#   comments are read from the Graph API (text, author), not the payload
+#   a backlog of 120 leads with a poll budget of 25 per tick: all
+#     delivered over several ticks, each once, none lost
 source "$(dirname "$0")/lib.sh"
 : "${C360D:?}" "${C360_BUILD_DIR:?}"
 FG=$C360_BUILD_DIR/tests/fakes/fake_graph
@@ -53,7 +60,8 @@ S=http://127.0.0.1:$PORT_OF
 gpost() { curl -s -m 5 -X POST "$G$1" ${2:+--data-binary "$2"} >/dev/null || t_fail "fake_graph $1"; }
 gpost /control/page '{"id":"101","subscribed":false}'
 gpost /control/page '{"id":"202","subscribed":false}'
-gpost /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[{"key":"email","label":"Email"},{"key":"budget","label":"What is your budget?"}]}'
+gpost /control/page '{"id":"303","instagram_business_account":"17841400000000303"}'
+gpost /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[{"key":"email","label":"Email"},{"key":"budget","label":"What is your budget?"}],"legal_content":{"id":"77","custom_disclaimer":{"title":"Offers","checkboxes":[{"key":"optin","text":"Send me offers","is_required":false}]}}}'
 gpost /control/form '{"id":"666","page_id":"202","name":"B form","questions":[]}'
 gstat() { curl -s -m 5 "$G/stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
 
@@ -73,6 +81,7 @@ cat >"$T_DIR/c360.json" <<JSON
 JSON
 export C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n")
 export C360_META_GRAPH_URL=$G C360_META_WWW_URL=$G C360_META_THROTTLE_MIN_MS=1500
+export C360_META_POLL_BUDGET=25
 t_start_c360d c360d --config "$T_DIR/c360.json"
 t_wait_http "$URL/readyz" 200 150
 OPKEY=$(t_opkey "$T_DIR/data")
@@ -88,7 +97,7 @@ api() {
 want() { [ "$CODE" = "$1" ] || t_fail "$2: HTTP $CODE $BODY"; }
 secret() { api PUT "/v1/tenants/$1/connections/$2/secrets/$3" "{\"value\":\"$4\"}"; want 204 "secret $3"; }
 
-for t in ta tb; do
+for t in ta tb tc; do
     api POST /v1/tenants "{\"id\":\"$t\",\"name\":\"Tenant $t\"}"; want 201 "tenant $t"
     for p in meta tdst; do
         api PUT "/v1/tenants/$t/plugins/$p" '{"enabled":true}'; want 200 "enable $p for $t"
@@ -106,7 +115,9 @@ want 201 "meta connection of A"
 grep -q "\"webhook_url\":\"$URL/hooks/meta\"" <<<"$BODY" || t_fail "app-level webhook URL: $BODY"
 api POST /v1/tenants/tb/connections '{"id":"meta-b","plugin":"meta","name":"FB B","interval_s":3600,"config":{"app_id":"1111","page_ids":["202"]}}'
 want 201 "meta connection of B"
-for t in ta tb; do
+api POST /v1/tenants/tc/connections '{"id":"meta-c","plugin":"meta","name":"FB C","interval_s":3600,"config":{"app_id":"1111","page_ids":["101","303"],"ig_user_ids":["17841400000000303"]}}'
+want 201 "meta connection of C"
+for t in ta tb tc; do
     c=meta-${t#t}
     secret "$t" "$c" app_secret "$APP_SECRET"
     secret "$t" "$c" verify_token "$VT"
@@ -114,7 +125,10 @@ for t in ta tb; do
 done
 secret ta meta-a "page_token:101" "PT-101"
 secret ta meta-a user_token "UT-tenant-a"
-t_ok "two tenants, one Meta app: connections, secrets, routes"
+# C claims A's page 101 with the token of its own page 303.
+secret tc meta-c "page_token:101" "PT-303"
+secret tc meta-c "page_token:303" "PT-303"
+t_ok "three tenants, one Meta app: connections, secrets, routes"
 
 # --- the handshake -------------------------------------------------------------
 hs() { curl -s -m 5 -o "$T_DIR/hs.body" -w '%{http_code}' "$URL/hooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=$1" || true; }
@@ -167,12 +181,14 @@ wait_key meta:lead:7001001 30
 R=$(record meta:lead:7001001)
 for want in '"schema":"c360.lead.v1"' '"id":"meta:lead:7001001"' '"via":"webhook"' \
             '"connection":"meta-a"' '"email":"lead7001001@example.com"' '"full_name":"Lead 7001001"' \
-            '"label":"What is your budget?"' '"key":"optin"' '"accepted":true' \
+            '"label":"What is your budget?"' '"key":"optin"' '"text":"Send me offers"' '"accepted":true' \
             '"form":{"id":"555","name":"Spring offer"}' '"page":{"id":"101"}' '"lead_id":"7001001"'; do
     grep -qF "$want" <<<"$R" || t_fail "lead record lacks $want: $R"
 done
 status tb meta-b
 [ "$(count_of events)" = 0 ] || t_fail "tenant B processed A's webhook: $BODY"
+status tc meta-c
+[ "$(count_of events)" = 0 ] || t_fail "tenant C (claims page 101) got A's webhook: $BODY"
 [ "$(hook "$B1")" = 200 ] || t_fail "the same webhook again: $(cat "$T_DIR/hook.body")"
 for _ in $(seq 50); do status ta meta-a; [ "$(count_of duplicates)" = 1 ] && break; sleep 0.2; done
 [ "$(count_of duplicates)" = 1 ] || t_fail "the repeated webhook was not dropped as a duplicate: $BODY"
@@ -190,7 +206,9 @@ t_ok "signed webhook -> one lead in A's CRM, mapped; nothing in B; duplicate dro
 
 # --- a comment, on the connection's own URL -----------------------------------------
 T0=$(date +%s)
-CB='{"object":"page","entry":[{"id":"101","time":'$T0',"changes":[{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"101_9_77","post_id":"101_9","parent_id":"101_9","message":"Nice offer","from":{"id":"31","name":"Ann"},"created_time":'$T0'}}]}]}'
+# Graph has the comment; the payload's text and author are not used.
+gpost /control/comment '{"id":"101_9_77","page_id":"101","message":"Nice offer","from":{"id":"31","name":"Ann"},"created_time":'$T0',"parent":{"id":"101_9"}}'
+CB='{"object":"page","entry":[{"id":"101","time":'$T0',"changes":[{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"101_9_77","post_id":"101_9","parent_id":"101_9","message":"forged text","from":{"id":"66","name":"Mallory"},"created_time":'$T0'}}]}]}'
 [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$URL/hooks/meta/meta-a?hub.mode=subscribe&hub.challenge=77&hub.verify_token=$VT")" = 200 ] ||
     t_fail "handshake on the connection's URL"
 [ "$(curl -s -m 10 -o "$T_DIR/hook.body" -w '%{http_code}' -X POST -H "X-Hub-Signature-256: $(printf '%s' "$CB" | "$FG" --sign "$APP_SECRET")" \
@@ -201,7 +219,46 @@ for want in '"schema":"c360.comment.v1"' '"verb":"add"' '"message":"Nice offer"'
             '"post_id":"101_9"' '"connection":"meta-a"'; do
     grep -qF "$want" <<<"$R" || t_fail "comment record lacks $want: $R"
 done
-t_ok "a feed comment on the connection's own URL -> a comment record"
+grep -q 'forged\|Mallory' <<<"$R" && t_fail "the comment record took the payload's text: $R"
+t_ok "a feed comment on the connection's own URL -> a comment record read from Graph"
+
+# --- tenant C claims A's page 101 ------------------------------------------------------
+# C's page token for 101 is its own page 303's: Graph's /me says 303, so
+# 101 is not proven, not routed to C, and C says so.
+api POST /v1/tenants/tc/connections/meta-c/sync; want 202 "sync C"
+for _ in $(seq 75); do status tc meta-c; grep -q '"state":"failing"' <<<"$BODY" && break; sleep 0.2; done
+grep -q '"state":"failing"' <<<"$BODY" && grep -q 'page 101: access not proven' <<<"$BODY" ||
+    t_fail "C's unproven page 101: $BODY"
+T1=$(date +%s)
+gpost /control/comment '{"id":"101_9_88","page_id":"101","message":"For A only","from":{"id":"31","name":"Ann"},"created_time":'$T1'}'
+CA='{"object":"page","entry":[{"id":"101","time":'$T1',"changes":[{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"101_9_88","post_id":"101_9","created_time":'$T1'}}]}]}'
+[ "$(hook "$CA")" = 200 ] || t_fail "A's comment webhook: $(cat "$T_DIR/hook.body")"
+wait_key "meta:comment:101_9_88:add:$T1" 20
+grep -q '"connection":"meta-a"' <<<"$(record "meta:comment:101_9_88:add:$T1")" || t_fail "A's comment"
+add_lead 7001005 555 101 "$(date +%s)"
+[ "$(hook "$(leadgen 101 7001005 555)")" = 200 ] || t_fail "A's lead webhook"
+wait_key meta:lead:7001005 20
+sleep 0.5
+status tc meta-c
+[ "$(count_of events)" = 0 ] || t_fail "tenant C received events of A's page 101: $BODY"
+[ "$(sink_count "meta:comment:101_9_88:add:$T1")" = 1 ] && [ "$(sink_count meta:lead:7001005)" = 1 ] ||
+    t_fail "A's page 101 delivered more than once (to C too?)"
+# C's own page 303, and the Instagram account linked to it, are C's.
+gpost /control/comment '{"id":"303_5_1","page_id":"303","message":"Hello C","from":{"id":"41","name":"Cy"},"created_time":'$T1'}'
+[ "$(hook '{"object":"page","entry":[{"id":"303","time":'$T1',"changes":[{"field":"feed","value":{"item":"comment","verb":"add","comment_id":"303_5_1","post_id":"303_5","created_time":'$T1'}}]}]}')" = 200 ] ||
+    t_fail "C's page webhook: $(cat "$T_DIR/hook.body")"
+wait_key "meta:comment:303_5_1:add:$T1" 20
+R=$(record "meta:comment:303_5_1:add:$T1")
+grep -q '"connection":"meta-c"' <<<"$R" && grep -q '"message":"Hello C"' <<<"$R" || t_fail "C's comment: $R"
+gpost /control/comment '{"id":"17900000000000303","ig_user_id":"17841400000000303","text":"IG hello","username":"cy.ig","from":{"id":"17800000000000303","username":"cy.ig"},"created_time":'$T1',"media":{"id":"17950000000000303","media_product_type":"FEED"}}'
+IGB='{"object":"instagram","entry":[{"id":"17841400000000303","time":'$T1',"changes":[{"field":"comments","value":{"id":"17900000000000303","text":"payload text","from":{"id":"1","username":"someone"},"media":{"id":"17950000000000303"}}}]}]}'
+[ "$(hook "$IGB")" = 200 ] || t_fail "C's Instagram webhook: $(cat "$T_DIR/hook.body")"
+wait_key "meta:comment:17900000000000303:add" 20
+R=$(record "meta:comment:17900000000000303:add")
+for want in '"connection":"meta-c"' '"provider":"instagram"' '"message":"IG hello"' '"name":"cy.ig"' '"product_type":"FEED"'; do
+    grep -qF "$want" <<<"$R" || t_fail "C's Instagram comment lacks $want: $R"
+done
+t_ok "C claiming A's page 101 gets nothing of it and is failing naming 101; C's page and IG account are C's"
 
 # --- tenant B connects by OAuth ------------------------------------------------------
 api POST /v1/tenants/tb/connections/meta-b/oauth/start '{}'; want 200 "oauth start"
@@ -212,8 +269,13 @@ LOC=$(curl -s -m 5 -o /dev/null -w '%{redirect_url}' "$AUTH")
 [[ $LOC == "$URL/oauth/callback?"* ]] || t_fail "the login dialog did not send back: $LOC"
 r=$(t_http GET "$LOC")
 [[ $r == 200* ]] && grep -q '"connected":true' <<<"$r" || t_fail "oauth callback: $r"
-add_lead 7002001 666 202
-[ "$(hook "$(leadgen 202 7002001 666)")" = 200 ] || t_fail "B's webhook"
+add_lead 7002001 666 202 "$(date +%s)" # just made: the poll leaves it to its webhook
+# The next tick stores B's page token and proves page 202: from then on
+# its webhooks are routed to B.
+api POST /v1/tenants/tb/connections/meta-b/sync; want 202 "sync B after OAuth"
+ok=0
+for _ in $(seq 100); do [ "$(hook "$(leadgen 202 7002001 666)")" = 200 ] && { ok=1; break; }; sleep 0.2; done
+[ "$ok" = 1 ] || t_fail "B's webhook: $(cat "$T_DIR/hook.body")"
 wait_key meta:lead:7002001 30
 grep -q '"connection":"meta-b"' <<<"$(record meta:lead:7002001)" || t_fail "B's lead: $(record meta:lead:7002001)"
 [ "$(gstat exchange)" = 1 ] && [ "$(gstat accounts)" -ge 1 ] && [ "$(gstat sub_post)" = 1 ] ||
@@ -249,6 +311,69 @@ for k in 7001001 7001002; do
 done
 t_ok "a lead without webhook found by the catch-up poll (missed_webhooks 1); insights as metrics"
 
+# --- a backlog bigger than a tick's budget (25) -------------------------------------------
+gpost /control/form '{"id":"557","page_id":"101","name":"Backlog","questions":[]}'
+NOW=$(date +%s)
+for i in $(seq 120); do
+    gpost /control/lead "{\"id\":\"88$(printf %04d "$i")\",\"form_id\":\"557\",\"page_id\":\"101\",\"created_time\":$((NOW - 900 + i)),\"field_data\":[{\"name\":\"email\",\"values\":[\"b$i@example.com\"]}]}"
+done
+backlog() { curl -s -m 5 "$S/stats?prefix=meta:lead:88&keys=0" | grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2; }
+api POST /v1/tenants/ta/connections/meta-a/sync; want 202 "sync the backlog"
+for _ in $(seq 100); do [ "$(backlog distinct)" -ge 25 ] && break; sleep 0.2; done
+sleep 1.5
+[ "$(backlog distinct)" = 25 ] || t_fail "one tick emitted $(backlog distinct) of the backlog, want 25"
+for _ in $(seq 60); do
+    [ "$(backlog distinct)" = 120 ] && break
+    api POST /v1/tenants/ta/connections/meta-a/sync
+    sleep 1
+done
+sleep 1
+[ "$(backlog distinct)" = 120 ] && [ "$(backlog dups)" = 0 ] ||
+    t_fail "backlog: $(backlog distinct) of 120 delivered, $(backlog dups) duplicates"
+MISSED=$(redis-cli -p "$RPORT" --raw HGET "c360:{t:ta}:state:meta-a:missed_webhooks" v)
+[ "$MISSED" = 121 ] || t_fail "missed_webhooks = '$MISSED', want 121"
+t_ok "a backlog of 120 leads, 25 per tick: all delivered once over several ticks, none lost"
+
+# --- an event's leads are marked seen only with its records committed ----------------------
+# L1 is fetched and emitted, then L2 cannot be read: the event fails, its
+# records are dropped, and L1 must not be marked seen -- the poll brings it.
+gpost /control/form '{"id":"558","page_id":"101","name":"Seen","questions":[]}'
+add_lead 8800001 558 101 $(( $(date +%s) - 60 ))
+B2=$(printf '{"object":"page","entry":[{"id":"101","time":%s,"changes":[{"field":"leadgen","value":{"leadgen_id":"8800001","form_id":"558"}},{"field":"leadgen","value":{"leadgen_id":"8800999","form_id":"558"}}]}]}' "$(date +%s)")
+[ "$(hook "$B2")" = 200 ] || t_fail "webhook with an unreadable lead"
+for _ in $(seq 50); do
+    api GET "/v1/tenants/ta/connections/meta-a/sync-log?limit=20"
+    grep -q 'Unsupported get request' <<<"$BODY" && break; sleep 0.2
+done
+grep -q 'Unsupported get request' <<<"$BODY" || t_fail "the event did not fail on the unreadable lead: $BODY"
+[ "$(sink_count meta:lead:8800001)" = 0 ] || t_fail "a failed event's record was delivered"
+# 55 leads in one webhook: 50 handled by the event, the rest left to the
+# catch-up poll (state poll_soon).
+gpost /control/form '{"id":"559","page_id":"101","name":"Batch","questions":[]}'
+NOW=$(date +%s)
+CH=""
+for i in $(seq 55); do
+    add_lead "89$(printf %05d "$i")" 559 101 $((NOW - 40))
+    CH="$CH${CH:+,}{\"field\":\"leadgen\",\"value\":{\"leadgen_id\":\"89$(printf %05d "$i")\",\"form_id\":\"559\"}}"
+done
+[ "$(hook "{\"object\":\"page\",\"entry\":[{\"id\":\"101\",\"time\":$NOW,\"changes\":[$CH]}]}")" = 200 ] ||
+    t_fail "a batch of 55 leads: $(cat "$T_DIR/hook.body")"
+batch() { curl -s -m 5 "$S/stats?prefix=meta:lead:89&keys=0" | grep -o "\"$1\":[0-9]*" | head -n1 | cut -d: -f2; }
+for _ in $(seq 100); do [ "$(batch distinct)" -ge 50 ] && break; sleep 0.2; done
+sleep 1
+[ "$(batch distinct)" = 50 ] || t_fail "the event emitted $(batch distinct) of 55 leads, want 50"
+[ "$(redis-cli -p "$RPORT" --raw HGET "c360:{t:ta}:state:meta-a:poll_soon" v)" = 1 ] ||
+    t_fail "the event did not make the poll due"
+api POST /v1/tenants/ta/connections/meta-a/sync; want 202 "sync after the batch"
+for _ in $(seq 100); do [ "$(batch distinct)" = 55 ] && [ "$(sink_count meta:lead:8800001)" = 1 ] && break; sleep 0.2; done
+[ "$(batch distinct)" = 55 ] && [ "$(batch dups)" = 0 ] || t_fail "batch: $(batch distinct) of 55, $(batch dups) dups"
+[ "$(curl -s -m 5 "$S/records?prefix=meta:lead:89" | grep -o '"via":"poll"' | wc -l)" = 5 ] ||
+    t_fail "not 5 of the batch by the poll"
+grep -q '"via":"poll"' <<<"$(record meta:lead:8800001)" || t_fail "L1 after the failed event: $(record meta:lead:8800001)"
+MISSED=$(redis-cli -p "$RPORT" --raw HGET "c360:{t:ta}:state:meta-a:missed_webhooks" v)
+[ "$MISSED" = 127 ] || t_fail "missed_webhooks = '$MISSED', want 127"
+t_ok "a failed event marks nothing seen (the poll delivers its lead); 55 leads in one event: 50 + 5 by the poll"
+
 # --- the page subscription check -----------------------------------------------------------
 # Page 101 was never subscribed: A's ticks say so.
 for _ in $(seq 50); do status ta meta-a; grep -q '"state":"failing"' <<<"$BODY" && break; sleep 0.2; done
@@ -276,7 +401,7 @@ grep -q '"state":"needs_reauth"' <<<"$BODY" && grep -q 'Meta token invalid (code
 [ "$(sink_count meta:lead:7001004)" = 0 ] || t_fail "a lead was delivered with a dead token"
 t_ok "token error 190 -> needs_reauth with the cause"
 
-for s in "$APP_SECRET" "$VT" PT-101 UT-tenant-a; do
+for s in "$APP_SECRET" "$VT" PT-101 PT-303 UT-tenant-a; do
     grep -qF -- "$s" "$T_DIR/c360d.log" && t_fail "a secret is in the c360d log"
 done
 t_ok "no secret in the log"

@@ -33,6 +33,15 @@ static int t_eq(const void *a, const void *b, size_t len)
 
 static const meta_crypto CR = {t_hmac, t_sha, t_eq};
 
+/* Counts the HMACs over a body (meta_apps_match's cost). */
+static int hmac_calls;
+static void c_hmac(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32])
+{
+    hmac_calls++;
+    t_hmac(key, klen, msg, mlen, out);
+}
+static const meta_crypto CRC = {c_hmac, t_sha, t_eq};
+
 static void sign(const char *secret, const char *body, char out[80])
 {
     uint8_t mac[32];
@@ -214,6 +223,34 @@ static void test_apps(void)
     CHECK_STR(key, want);
     CHECK(!meta_route_key("1111", a->fp, true, "101", key, 10));
 
+    /* The cost of a match: one HMAC per distinct secret, none after the
+     * first match, and the last matching secret first. Entries d, e hold
+     * s1 again (another verify token, another app id). */
+    meta_app *d = meta_apps_get(&m, &CR, "1111", (const uint8_t *)s1, strlen(s1), "vt-three", 8);
+    meta_app *e = meta_apps_get(&m, &CR, "3333", (const uint8_t *)s1, strlen(s1), "vt-four", 7);
+    CHECK(d != a && e != a && strcmp(d->fp, a->fp) == 0);
+    m.hint[0] = '\0';
+    sign(s1, body, sig);
+    hmac_calls = 0;
+    size_t nm = meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4);
+    CHECK(nm == 2); /* apps 1111 and 3333, both holding s1 */
+    CHECK(hmac_calls == 1); /* e (s1) is the head: matched at once */
+    CHECK((strcmp(mm[0].app_id, "3333") == 0 && strcmp(mm[1].app_id, "1111") == 0) ||
+          (strcmp(mm[0].app_id, "1111") == 0 && strcmp(mm[1].app_id, "3333") == 0));
+    sign(s2, body, sig);
+    hmac_calls = 0;
+    CHECK(meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
+    CHECK(hmac_calls == 2); /* the hint (s1), then s2: not s1 three times */
+    hmac_calls = 0;
+    CHECK(meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
+    CHECK(hmac_calls == 1); /* the route after the verify: the hint */
+    sign("wrong", body, sig);
+    hmac_calls = 0;
+    CHECK(meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4) == 0);
+    CHECK(hmac_calls == 2); /* no match: each distinct secret once */
+    meta_apps_put(&m, d);
+    meta_apps_put(&m, e);
+
     meta_apps_put(&m, b);
     CHECK(a->refs == 1);
     meta_apps_put(&m, a);
@@ -298,7 +335,7 @@ static void test_payload(void)
                       "{\"field\":\"mentions\",\"value\":{}}]}]}", 0, NULL);
     memset(&s, 0, sizeof s);
     CHECK(meta_payload_walk(root, collect, &s) == 1);
-    CHECK_STR(s.dedup[0], "comment:17900000000000001:add:1700000000");
+    CHECK_STR(s.dedup[0], "comment:17900000000000001:add"); /* no entry.time */
     CHECK(s.kind[0] == META_IG_COMMENT);
     n = meta_route_pairs(root, apps, 1, true, pairs, 8, &more);
     CHECK(n == 1);
@@ -487,52 +524,77 @@ static void test_comment_metric(void)
     meta_rec_ctx x = {"fb-acme", "webhook", "101", 5};
     char id[160];
     const char *why = NULL;
-    json_t *r = meta_comment_record(&f.c, &x, id, sizeof id, &why);
+    /* The payload says "Nice!" from Ann; Graph (the truth) says otherwise:
+     * text, author and times come from Graph, ids from the change. */
+    json_t *got = json_loads("{\"id\":\"9_77\",\"message\":\"Graph text\",\"from\":"
+                             "{\"id\":\"32\",\"name\":\"Bob\"},\"created_time\":"
+                             "\"2015-08-21T01:30:00+0000\",\"parent\":{\"id\":\"101_9\"}}",
+                             0, NULL);
+    json_t *r = meta_comment_record(&f.c, got, &x, id, sizeof id, &why);
     CHECK(r != NULL);
     CHECK_STR(id, "meta:comment:9_77:edited:1440120999");
     CHECK_STR(meta_str(r, "schema"), "c360.comment.v1");
     CHECK_STR(meta_str(r, "verb"), "edited");
-    CHECK_STR(meta_str(r, "message"), "Nice!");
-    CHECK_STR(meta_str(json_object_get(r, "author"), "name"), "Ann");
+    CHECK_STR(meta_str(r, "message"), "Graph text");
+    CHECK_STR(meta_str(json_object_get(r, "author"), "name"), "Bob");
+    CHECK_STR(meta_str(json_object_get(r, "author"), "id"), "32");
     CHECK_STR(meta_str(r, "post_id"), "101_9");
     CHECK_STR(meta_str(r, "parent_id"), "101_9");
     CHECK_STR(meta_str(json_object_get(r, "page"), "id"), "101");
     CHECK_STR(meta_str(json_object_get(r, "provider_ids"), "comment_id"), "9_77");
-    CHECK_STR(meta_str(r, "created_at"), "2015-08-21T01:36:39Z");
+    CHECK_STR(meta_str(r, "created_at"), "2015-08-21T01:30:00Z");
     json_decref(r);
+    /* Without Graph's answer an "edited" makes no record (never the
+     * payload's text); Graph answering another comment neither. */
+    CHECK(meta_comment_record(&f.c, NULL, &x, id, sizeof id, &why) == NULL);
+    json_object_set_new(got, "id", json_string("9_99"));
+    CHECK(meta_comment_record(&f.c, got, &x, id, sizeof id, &why) == NULL);
+    CHECK_CONTAINS(why, "another comment");
+    json_decref(got);
     json_decref(root);
 
     root = json_loads("{\"object\":\"page\",\"entry\":[{\"id\":\"101\",\"time\":1700000000,"
                       "\"changes\":[{\"field\":\"feed\",\"value\":{\"item\":\"comment\","
                       "\"verb\":\"remove\",\"comment_id\":\"9_78\",\"post_id\":\"101_9\","
-                      "\"message\":\"gone\"}}]}]}", 0, NULL);
+                      "\"message\":\"gone\",\"from\":{\"id\":\"31\",\"name\":\"Ann\"}}}]}]}",
+                      0, NULL);
     memset(&f, 0, sizeof f);
     meta_payload_walk(root, keep_first, &f);
-    r = meta_comment_record(&f.c, &x, id, sizeof id, &why);
+    /* A removal Graph cannot read any more: the payload's ids only. */
+    r = meta_comment_record(&f.c, NULL, &x, id, sizeof id, &why);
+    CHECK(r != NULL);
     CHECK_STR(id, "meta:comment:9_78:remove:1700000000"); /* entry time when none given */
     CHECK(json_object_get(r, "message") == NULL);
+    CHECK(json_object_get(r, "author") == NULL);
     CHECK_STR(meta_str(r, "parent_id"), "101_9"); /* top level: parent = post */
     json_decref(r);
     json_decref(root);
 
     root = json_loads("{\"object\":\"instagram\",\"entry\":[{\"id\":\"17841400000000001\","
                       "\"time\":1700000001,\"changes\":[{\"field\":\"comments\",\"value\":"
-                      "{\"id\":\"17900000000000001\",\"text\":\"Love it\",\"from\":{\"id\":"
-                      "\"17800000000000009\",\"username\":\"ann.ig\"},\"media\":{\"id\":"
-                      "\"17950000000000002\",\"media_product_type\":\"REELS\"}}}]}]}", 0, NULL);
+                      "{\"id\":\"17900000000000001\",\"text\":\"payload text\"}}]}]}", 0, NULL);
+    got = json_loads("{\"id\":\"17900000000000001\",\"text\":\"Love it\",\"username\":"
+                     "\"ann.ig\",\"from\":{\"id\":\"17800000000000009\",\"username\":\"ann.ig\"},"
+                     "\"timestamp\":\"2023-11-14T22:13:20+0000\",\"media\":{\"id\":"
+                     "\"17950000000000002\",\"media_product_type\":\"REELS\"}}", 0, NULL);
     memset(&f, 0, sizeof f);
     meta_payload_walk(root, keep_first, &f);
     x.page_id = NULL;
-    r = meta_comment_record(&f.c, &x, id, sizeof id, &why);
-    CHECK_STR(id, "meta:comment:17900000000000001:add:1700000001");
+    r = meta_comment_record(&f.c, got, &x, id, sizeof id, &why);
+    CHECK(r != NULL);
+    CHECK_STR(id, "meta:comment:17900000000000001:add"); /* whatever entry.time says */
     CHECK_STR(meta_str(r, "provider"), "instagram");
     CHECK_STR(meta_str(r, "verb"), "add");
     CHECK_STR(meta_str(r, "message"), "Love it");
     CHECK_STR(meta_str(json_object_get(r, "author"), "name"), "ann.ig");
+    CHECK_STR(meta_str(json_object_get(r, "author"), "id"), "17800000000000009");
     CHECK_STR(meta_str(json_object_get(r, "media"), "product_type"), "REELS");
     CHECK_STR(meta_str(json_object_get(r, "provider_ids"), "media_id"), "17950000000000002");
+    CHECK_STR(meta_str(r, "created_at"), "2023-11-14T22:13:20Z");
     CHECK(json_object_get(r, "page") == NULL);
     json_decref(r);
+    CHECK(meta_comment_record(&f.c, NULL, &x, id, sizeof id, &why) == NULL);
+    json_decref(got);
     json_decref(root);
 
     json_t *row = json_loads("{\"account_id\":\"1\",\"campaign_id\":\"7777\",\"campaign_name\":"
@@ -629,6 +691,58 @@ static void test_usage(void)
           meta_throttle_code(32));
 }
 
+/* ---- review fixes: trim, pending writes, times, appsecret_proof ------- */
+
+static void test_fixes(void)
+{
+    uint8_t b1[] = " \tsecret-value\r\n";
+    size_t n = meta_trim(b1, sizeof b1 - 1);
+    CHECK(n == 12 && strcmp((char *)b1, "secret-value") == 0);
+    uint8_t b2[] = " \n ";
+    CHECK(meta_trim(b2, 3) == 0 && b2[0] == 0);
+    uint8_t b3[] = "x";
+    CHECK(meta_trim(b3, 1) == 1 && strcmp((char *)b3, "x") == 0);
+
+    meta_pend p = {0};
+    CHECK(meta_pend_set(&p, "lead:1", "w", 1, 5));
+    CHECK(meta_pend_set(&p, "cursor:9", "100", 3, 0));
+    CHECK(meta_pend_set(&p, "cursor:9", "200", 3, 0)); /* replaces */
+    CHECK(meta_pend_del(&p, "win:9"));
+    CHECK(p.n == 3);
+    CHECK(meta_pend_has(&p, "lead:1") && !meta_pend_has(&p, "lead:2"));
+    CHECK(!meta_pend_has(&p, "win:9")); /* a delete is not a write */
+    CHECK_STR(p.v[1].val, "200");
+    CHECK(meta_pend_del(&p, "lead:1") && !meta_pend_has(&p, "lead:1"));
+    meta_pend_free(&p);
+    CHECK(p.n == 0 && p.v == NULL);
+
+    /* Times past year 9999 are no time: created_at_ms cannot overflow. */
+    json_t *v = json_integer(9223372036854775807LL);
+    CHECK(meta_time_from_json(v) == -1);
+    json_decref(v);
+    v = json_integer(META_TIME_MAX);
+    CHECK(meta_time_from_json(v) == META_TIME_MAX);
+    json_decref(v);
+    v = json_real(1e300);
+    CHECK(meta_time_from_json(v) == -1);
+    json_decref(v);
+    json_t *lead = json_loads("{\"id\":\"1\",\"created_time\":9223372036854775}", 0, NULL);
+    meta_rec_ctx x = {"c", "poll", "101", 5};
+    char id[64];
+    const char *why = NULL;
+    CHECK(meta_lead_record(lead, NULL, NULL, &x, id, sizeof id, &why) == NULL);
+    json_decref(lead);
+
+    meta_err e;
+    const char *bp = "{\"error\":{\"message\":\"Invalid appsecret_proof provided in the API "
+                     "argument\",\"type\":\"GraphMethodException\",\"code\":100}}";
+    meta_err_classify(400, bp, strlen(bp), NULL, &e);
+    CHECK(e.cls == META_ERR_PROOF && e.code == 100);
+    const char *b100 = "{\"error\":{\"message\":\"(#100) Invalid parameter\",\"code\":100}}";
+    meta_err_classify(400, b100, strlen(b100), NULL, &e);
+    CHECK(e.cls == META_ERR_PERMANENT);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) return 1;
@@ -639,5 +753,6 @@ int main(void)
     test_lead();
     test_comment_metric();
     test_usage();
+    test_fixes();
     CHECK_DONE();
 }
