@@ -13,6 +13,7 @@
  *                  subscriptions, disconnect
  *   li_event.c     webhook events: responses fetched, deletions   (host)
  *   li_tick.c      catch-up poll, subscriptions, token health     (host)
+ *   li_proof.c     proof of access per owner, routing keys        (host)
  *   li_plugin.c    the descriptor and the callbacks' glue         (host)
  *
  * "Pure" files use only libc and Jansson (crypto through li_crypto), so
@@ -52,6 +53,9 @@
 /* Consecutive 429 answers after which the daily limit is assumed spent:
  * the connection then waits for the next UTC midnight. */
 #define LI_PERSISTENT_429 4
+/* A proof of access to an owner (li_proof.c) is cached this long in state
+ * "proof:<sa|org>:<id>", bound to a fingerprint of the access token. */
+#define LI_PROOF_TTL_MS (3600u * 1000u)
 
 typedef char li_id[LI_ID_MAX + 1];
 
@@ -216,6 +220,13 @@ typedef struct li_conn {
     char authorize_url[LI_URL_MAX + 64];
     char token_url[LI_URL_MAX + 64];
     char revoke_url[LI_URL_MAX + 64];
+    /* Proof of access (li_proof.c), under proof_lock: proven[i] for
+     * cfg.owners[i]; registered[] the owners whose routing keys are
+     * registered (reg_known: a set was registered at all). */
+    pthread_mutex_t proof_lock;
+    uint8_t proven[LI_MAX_OWNERS];
+    uint8_t registered[LI_MAX_OWNERS];
+    bool reg_known;
 } li_conn;
 
 typedef struct li_ctx {
@@ -261,6 +272,19 @@ int32_t li_event(c360_call *call, void *pd, void *id, const c360_event *ev);
 /* Emits a lead from a leadFormResponse element; marks it seen. */
 int32_t li_lead_emit(li_ctx *x, const json_t *resp, const li_owner *owner,
                      const li_note *hint, const char *via);
+
+/* li_proof.c */
+/* Proves each owner of the config with the connection's own token (GET
+ * /rest/leadForms?q=owner&owner=..&count=1: 2xx proves, 4xx refutes),
+ * cached in state; network false: cached proofs only. Registers the
+ * routing keys of the proven owners (when the set changed). cause gets
+ * "LinkedIn owner <id>: access not proven ..." naming the unproven ones
+ * ("" when all are proven). C360_OK, or li_token's failure (C360_ENOTFOUND
+ * not connected, C360_EAUTH, ...), or C360_EAUTH from a refused token. */
+int32_t li_prove(li_ctx *x, bool network, char *cause, size_t cap);
+/* The owner is one of the config's and proven (known to this instance,
+ * or by a proof cached in state for the current token). */
+bool li_owner_proven(li_ctx *x, const li_owner *o);
 
 /* li_tick.c */
 int32_t li_tick(c360_call *call, void *pd, void *id);

@@ -2,7 +2,9 @@
  * form response is read (GET /rest/leadFormResponses/{id}), its answers
  * named by the form's questions (GET /rest/leadForms?q=owner, cached a
  * day in state "form:<id>"), and emitted as a lead. DELETED: a
- * lead.deleted record, no API call. Records have stable ids, so a retried
+ * lead.deleted record, no API call. Both only for an owner proven with this
+ * connection's token (li_proof.c); a fetched response must be that
+ * owner's. Records have stable ids, so a retried
  * event emits the same records. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +137,17 @@ static int32_t created(li_ctx *x, const li_note *n)
         return C360_OK;
     }
     if (st != C360_OK) return st;
+    /* The response must be the notification's owner's: a response id of
+     * another owner (which this token happens to read) is not emitted. */
+    li_owner ro;
+    if (!li_owner_from_json(json_object_get(resp, "owner"), &ro) || ro.kind != n->owner.kind ||
+        strcmp(ro.id, n->owner.id) != 0) {
+        x->host->log(x->call, C360_LOG_WARN,
+                     "lead form response %s does not belong to owner %s; skipped", n->response_id,
+                     n->owner.id);
+        json_decref(resp);
+        return C360_OK;
+    }
     st = li_lead_emit(x, resp, &n->owner, n, "webhook");
     json_decref(resp);
     return st;
@@ -174,6 +187,12 @@ int32_t li_event(c360_call *call, void *pd, void *id, const c360_event *ev)
     }
     if (!li_owns(&x.c->cfg, n.owner.kind, n.owner.id)) {
         h->log(call, C360_LOG_INFO, "event %s: owner %s is not this connection's; ignored",
+               ev->event_id, n.owner.id);
+        return C360_OK;
+    }
+    if (!li_owner_proven(&x, &n.owner)) {
+        h->log(call, C360_LOG_WARN,
+               "event %s: LinkedIn owner %s: access not proven for this connection; ignored",
                ev->event_id, n.owner.id);
         return C360_OK;
     }

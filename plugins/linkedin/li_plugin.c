@@ -120,6 +120,7 @@ static void li_close(void *pd, void *id)
     li_conn *c = id;
     if (c == NULL) return;
     li_apps_put(&p->apps, c->app);
+    pthread_mutex_destroy(&c->proof_lock);
     free(c);
 }
 
@@ -163,19 +164,16 @@ static int32_t li_open(c360_call *call, void *pd, c360_instance *inst, const cha
     snprintf(c->token_url, sizeof c->token_url, "%s/oauth/v2/accessToken", p->oauth_url);
     snprintf(c->revoke_url, sizeof c->revoke_url, "%s/oauth/v2/revoke", p->oauth_url);
 
-    char keys[LI_MAX_OWNERS][LI_ROUTE_KEY_MAX];
-    const char *kp[LI_MAX_OWNERS];
-    uint32_t n = 0;
-    for (size_t i = 0; i < c->cfg.nowners; i++)
-        if (li_route_key(c->cfg.client_id, c->app->fp, c->cfg.owners[i].kind, c->cfg.owners[i].id,
-                         keys[n], sizeof keys[n]))
-            kp[n] = keys[n], n++;
-    st = h->instance_route_keys(call, kp, n);
-    if (st != C360_OK) {
-        h->call_error(call, "routing keys not registered: %s", c360_strstatus(st));
-        li_close(pd, c);
-        return st;
-    }
+    pthread_mutex_init(&c->proof_lock, NULL);
+    /* Routing keys only for owners proven with this connection's token
+     * (li_proof.c): the proofs cached in state when a token exists (no
+     * call to LinkedIn here; the tick proves the rest), else none. */
+    li_ctx x = {p, c, call, h};
+    char cause[256];
+    st = li_prove(&x, false, cause, sizeof cause);
+    if (st != C360_OK)
+        h->log(call, C360_LOG_INFO, "no owner proven yet (%s): the tick proves them",
+               c360_strstatus(st));
     *idp = c;
     return C360_OK;
 }

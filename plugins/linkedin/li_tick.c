@@ -3,7 +3,9 @@
  *  1. the token: not connected -> "failing" with the cause; dead ->
  *     needs re-authorisation (li_token); the refresh token's end near ->
  *     a warning cause on the (still active) status;
- *  2. lead notification subscriptions, when webhook_url is set;
+ *  2. proof of access per owner (li_proof.c): unproven owners -> "failing"
+ *     with a cause naming them; lead notification subscriptions (when
+ *     webhook_url is set) and the poll only for proven owners;
  *  3. the catch-up poll: each owner's responses submitted since the stored
  *     cursor (GET /rest/leadFormResponses?q=owner&submittedAtTimeRange=
  *     (start:..,end:..)&count=N&start=K, offset paging until start >=
@@ -28,7 +30,7 @@ typedef struct tick_run {
     li_ctx *x;
     int32_t first_err;
     size_t emitted, missed;
-    char cause[200];
+    char cause[400];
 } tick_run;
 
 static void note(tick_run *t, int32_t st)
@@ -172,6 +174,10 @@ int32_t li_tick(c360_call *call, void *pd, void *id)
     }
     if (st != C360_OK) return st;
     li_refresh_warning(&x, warning, sizeof warning);
+    /* Proof of access per owner (li_proof.c): routing keys, polling and
+     * subscriptions only for proven owners; unproven ones -> failing. */
+    st = li_prove(&x, true, t.cause, sizeof t.cause);
+    if (st == C360_EAUTH) return st;
     li_subscribe(&x);
 
     int64_t now = h->now_ms(), last = 0;
@@ -180,7 +186,7 @@ int32_t li_tick(c360_call *call, void *pd, void *id)
     if (due) {
         bool all = true;
         for (size_t i = 0; i < cfg->nowners && t.first_err != C360_EAUTH; i++)
-            all &= poll_owner(&t, &cfg->owners[i]);
+            if (li_owner_proven(&x, &cfg->owners[i])) all &= poll_owner(&t, &cfg->owners[i]);
         if (all && t.first_err == C360_OK) {
             char b[24];
             snprintf(b, sizeof b, "%lld", (long long)now);

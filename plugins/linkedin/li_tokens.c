@@ -162,6 +162,7 @@ void li_subscribe(li_ctx *x)
         char key[96], urn[96], body[1024], rid[128];
         uint8_t *v = NULL;
         size_t len = 0;
+        if (!li_owner_proven(x, o)) continue; /* li_proof.c */
         snprintf(key, sizeof key, "sub:%s:%s", o->kind == LI_SPONSORED ? "sa" : "org", o->id);
         if (h->state_get(x->call, key, &v, &len, NULL) == C360_OK) {
             h->free(v);

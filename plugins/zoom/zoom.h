@@ -212,7 +212,15 @@ typedef struct zoom_conn {
     zoom_cfg cfg;
     zoom_app *app;
     char route_key[ZOOM_KEY_MAX];
+    /* The account is proven (zoom_prove): only then is route_key
+     * registered, events processed and registrants polled. */
+    volatile int proven;
+    int registered;            /* -1 none yet; 0 no key; 1 route_key */
+    pthread_mutex_t reg_lock;
 } zoom_conn;
+
+/* A proof of the account is kept this long (state "proof:acct"). */
+#define ZOOM_PROOF_TTL_MS (12u * 3600u * 1000u)
 
 typedef struct zoom_ctx {
     zoom_plugin *p;
@@ -231,6 +239,13 @@ int32_t zoom_token(zoom_ctx *x, char **tok);
  * call_retry_after set. */
 int32_t zoom_get(zoom_ctx *x, const char *path, const char *query, json_t **out);
 int32_t zoom_disconnect(c360_call *call, void *pd, void *id);
+/* Proof of access to cfg.account_id: this connection's own client id and
+ * secret got a token FOR that account (account_credentials succeeds only
+ * for an app installed in it). Cached in state "proof:acct"; without
+ * `network` only the cache is read. Sets c->proven, registers (or drops)
+ * the routing key when `reg`; *cause (cap) says why it is not proven.
+ * C360_OK, or the status the token endpoint gave (EAUTH: dead creds). */
+int32_t zoom_prove(zoom_ctx *x, bool network, bool reg, char *cause, size_t cap);
 
 /* zoom_event.c */
 int32_t zoom_event(c360_call *call, void *pd, void *id, const c360_event *ev);

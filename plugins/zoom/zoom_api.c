@@ -127,6 +127,111 @@ int32_t zoom_token(zoom_ctx *x, char **tok)
     return st;
 }
 
+static void proof_fp(zoom_ctx *x, const uint8_t *cs, size_t cl, char out[ZOOM_FP_LEN + 1])
+{
+    const zoom_cfg *cfg = &x->c->cfg;
+    size_t a = strlen(cfg->account_id), b = strlen(cfg->client_id);
+    uint8_t *m = malloc(a + b + cl + 3);
+    uint8_t dig[32];
+    char hex[65];
+    out[0] = '\0';
+    if (m == NULL) return;
+    memcpy(m, cfg->account_id, a);
+    m[a] = '\n';
+    memcpy(m + a + 1, cfg->client_id, b);
+    m[a + 1 + b] = '\n';
+    memcpy(m + a + b + 2, cs, cl);
+    x->host->sha256(m, a + b + 2 + cl, dig);
+    memset(m, 0, a + b + cl + 2);
+    free(m);
+    zoom_hex(dig, sizeof dig, hex);
+    memcpy(out, hex, ZOOM_FP_LEN);
+    out[ZOOM_FP_LEN] = '\0';
+}
+
+static void register_key(zoom_ctx *x, bool on)
+{
+    zoom_conn *c = x->c;
+    const c360_host_api *h = x->host;
+    pthread_mutex_lock(&c->reg_lock);
+    if (c->registered != (on ? 1 : 0)) {
+        const char *kp[1] = {c->route_key};
+        int32_t st = h->instance_route_keys(x->call, kp, on ? 1 : 0);
+        if (st == C360_OK) {
+            c->registered = on ? 1 : 0;
+            h->log(x->call, C360_LOG_INFO, "routing key %s", on ? "registered: account proven"
+                                                                : "dropped: account not proven");
+        } else {
+            h->log(x->call, C360_LOG_WARN, "routing keys not registered: %s", c360_strstatus(st));
+        }
+    }
+    pthread_mutex_unlock(&c->reg_lock);
+}
+
+int32_t zoom_prove(zoom_ctx *x, bool network, bool reg, char *cause, size_t cap)
+{
+    const c360_host_api *h = x->host;
+    zoom_conn *c = x->c;
+    uint8_t *cs = NULL, *v = NULL;
+    size_t cl = 0, vl = 0;
+    int32_t st = client_secret(x, &cs, &cl), res = C360_OK;
+    if (cause != NULL && cap > 0) cause[0] = '\0';
+    int proven = 0;
+    if (st == C360_ENOTFOUND) {
+        if (cause != NULL) snprintf(cause, cap, "store the connection secret client_secret");
+    } else if (st != C360_OK) {
+        res = st;
+        proven = c->proven; /* the store failed: keep what was known */
+    } else {
+        char fp[ZOOM_FP_LEN + 1];
+        proof_fp(x, cs, cl, fp);
+        if (fp[0] != '\0' && h->state_get(x->call, "proof:acct", &v, &vl, NULL) == C360_OK) {
+            proven = vl == strlen(fp) && memcmp(v, fp, vl) == 0;
+            h->free(v);
+        }
+        if (!proven && network && fp[0] != '\0' && h->call_time_left_ms(x->call) >= 10000) {
+            /* A grant now, with this connection's credentials and account:
+             * a token stored earlier (another account id, other
+             * credentials) proves nothing. */
+            char url[ZOOM_URL_MAX + 32];
+            snprintf(url, sizeof url, "%s/oauth/token", x->p->oauth_url);
+            c360_oauth_params prm = {
+                .struct_size = sizeof prm,
+                .grant = C360_GRANT_ACCOUNT_CREDENTIALS,
+                .auth = C360_OAUTH_AUTH_BASIC,
+                .refresh_margin_s = 60,
+                .token_url = url,
+                .client_id = c->cfg.client_id,
+                .client_secret = (const char *)cs,
+                .account_id = c->cfg.account_id,
+            };
+            st = h->oauth_exchange(x->call, &prm);
+            if (st == C360_OK) {
+                proven = 1;
+                h->state_set(x->call, "proof:acct", fp, strlen(fp), ZOOM_PROOF_TTL_MS, NULL);
+            } else if (st == C360_EAUTH) {
+                res = C360_EAUTH; /* dead credentials: zoom_token says so */
+            } else if (st == C360_ERROR || st == C360_EINVAL) {
+                if (cause != NULL)
+                    snprintf(cause, cap,
+                             "Zoom account %s: access not proven (this connection's "
+                             "Server-to-Server app got no token for that account: is the app "
+                             "installed in it?); its events are not received",
+                             c->cfg.account_id);
+            } else {
+                res = st;
+                proven = c->proven;
+            }
+        }
+        if (!proven && cause != NULL && cap > 0 && cause[0] == '\0' && res != C360_EAUTH)
+            snprintf(cause, cap, "Zoom account %s: access not proven yet", c->cfg.account_id);
+    }
+    if (cs != NULL) h->secret_free(cs);
+    c->proven = proven;
+    if (reg) register_key(x, proven != 0);
+    return res;
+}
+
 static const char *header(const c360_http_response *r, const char *name)
 {
     for (uint32_t i = 0; i < r->header_count; i++)

@@ -1,8 +1,11 @@
 /* zoom_event.c -- one stored webhook of a connection. Zoom's registration
  * and participant events carry everything a record needs, so no API call
- * is made here: the record is built from the payload and emitted. An
- * event of another account (a per-connection URL used by mistake) is
- * skipped. Called at least once per event: record ids are stable. */
+ * is made here: the record is built from the payload and emitted, but
+ * only for the connection's account once it is PROVEN (zoom_prove: its own
+ * credentials got a token for that account, so the payload tells it
+ * nothing it could not read through the API). An event of another
+ * account (a per-connection URL used by mistake), or of an account not
+ * proven, is skipped. Called at least once per event: record ids are stable. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +71,11 @@ int32_t zoom_event(c360_call *call, void *pd, void *id, const c360_event *ev)
         h->log(call, C360_LOG_INFO, "event %s: nothing of interest; ignored", ev->event_id);
     } else if (strcmp(e.account_id, x.c->cfg.account_id) != 0) {
         h->log(call, C360_LOG_WARN, "event %s: of another Zoom account; ignored", ev->event_id);
+    } else if (!x.c->proven && (zoom_prove(&x, false, false, NULL, 0), !x.c->proven)) {
+        /* Only a proven account's events are processed (a proof made by
+         * another process's tick counts: the cache is read again). */
+        h->log(call, C360_LOG_WARN, "event %s: account %s not proven; ignored", ev->event_id,
+               e.account_id);
     } else if (e.kind == ZOOM_EV_REGISTRATION) {
         const char *topic = zoom_str(e.object, "topic");
         char tkey[64];

@@ -95,6 +95,7 @@ static void zoom_close(void *pd, void *id)
     zoom_conn *c = id;
     if (c == NULL) return;
     zoom_apps_put(&p->apps, c->app);
+    pthread_mutex_destroy(&c->reg_lock);
     free(c);
 }
 
@@ -106,7 +107,10 @@ static int32_t zoom_open(c360_call *call, void *pd, c360_instance *inst, const c
     zoom_conn *c = calloc(1, sizeof *c);
     if (c == NULL) return C360_ENOMEM;
     c->inst = inst;
+    c->registered = -1;
+    pthread_mutex_init(&c->reg_lock, NULL);
     if (zoom_config_parse(json, len, &c->cfg, NULL, NULL) != 0) {
+        pthread_mutex_destroy(&c->reg_lock);
         free(c);
         h->call_error(call, "the connection's config is not valid: run validation");
         return C360_EINVAL;
@@ -123,6 +127,7 @@ static int32_t zoom_open(c360_call *call, void *pd, c360_instance *inst, const c
         }
     }
     if (st != C360_OK) {
+        pthread_mutex_destroy(&c->reg_lock);
         free(c);
         if (st != C360_ENOTFOUND) return st;
         h->call_error(call, "store the connection secrets webhook_secret_token and client_secret");
@@ -131,6 +136,7 @@ static int32_t zoom_open(c360_call *call, void *pd, c360_instance *inst, const c
     c->app = zoom_apps_get(&p->apps, &p->crypto, secret, slen);
     h->secret_free(secret);
     if (c->app == NULL) {
+        pthread_mutex_destroy(&c->reg_lock);
         free(c);
         return C360_ENOMEM;
     }
@@ -138,13 +144,18 @@ static int32_t zoom_open(c360_call *call, void *pd, c360_instance *inst, const c
         zoom_close(pd, c);
         return C360_EINVAL;
     }
-    const char *kp[1] = {c->route_key};
-    st = h->instance_route_keys(call, kp, 1);
-    if (st != C360_OK) {
-        h->call_error(call, "routing keys not registered: %s", c360_strstatus(st));
+    /* The account's routing key only once this connection's own
+     * credentials proved the account (zoom_prove); else the ticks prove
+     * it again. */
+    zoom_ctx x = {p, c, call, h};
+    char cause[256];
+    zoom_prove(&x, true, true, cause, sizeof cause);
+    if (c->registered < 0) {
+        h->call_error(call, "routing keys not registered");
         zoom_close(pd, c);
-        return st;
+        return C360_RETRY;
     }
+    if (cause[0] != '\0') h->log(call, C360_LOG_WARN, "%s", cause);
     *idp = c;
     return C360_OK;
 }

@@ -121,6 +121,26 @@ int32_t zoom_tick(c360_call *call, void *pd, void *id)
     int64_t now = h->now_ms(), last = 0;
     uint8_t *b = NULL;
     size_t len = 0;
+    /* Proof of the account first: its routing key, and the health. */
+    char cause[256];
+    int32_t pst = zoom_prove(&x, true, true, cause, sizeof cause);
+    if (pst == C360_EAUTH) {
+        char *tok = NULL;
+        int32_t st = zoom_token(&x, &tok); /* reports needs_reauth */
+        if (tok != NULL) h->secret_free(tok);
+        return st == C360_OK ? C360_RETRY : st;
+    }
+    if (!x.c->proven) {
+        h->connection_status(call, C360_CONN_FAILING, cause);
+        h->state_set(call, "health", "1", 1, 0, NULL);
+        return pst != C360_OK ? pst : C360_OK;
+    }
+    if (h->state_get(call, "health", &b, &len, NULL) == C360_OK) {
+        h->free(b);
+        h->state_delete(call, "health");
+        h->connection_status(call, C360_CONN_ACTIVE, "");
+    }
+    b = NULL;
     if (cfg->poll_interval_s > 0 && h->state_get(call, "last_poll", &b, &len, NULL) == C360_OK) {
         last = strtoll((const char *)b, NULL, 10);
         h->free(b);

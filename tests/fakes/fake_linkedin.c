@@ -40,9 +40,20 @@
  *   POST /control?throttle=N     the next N REST calls answer 429
  *   POST /control?fail_refresh=invalid_grant|none
  *   POST /control?expires_in=S   lifetime of tokens issued from now on
+ *   POST /control?member=M       the LinkedIn member of the next consents
+ *                                (default "m0"): tokens issued by a code
+ *                                belong to that member, refreshed ones keep it
+ *   POST /control/admin {"owner":"urn:li:sponsoredAccount:1","member":"M"}
+ *                           M administers that owner. An owner with no
+ *                           admin registered is open to every member (old
+ *                           tests); once it has one, owner-scoped calls
+ *                           (leadForms and leadFormResponses searches with
+ *                           q=owner, leadFormResponses/{id} of its
+ *                           responses, leadNotifications for it) answer
+ *                           403 to tokens of other members
  *   GET  /stats   counters (get, search, forms, throttled, code, refresh,
  *                 refresh_failed, revoke, sub_post, sub_delete, bad_headers,
- *                 unauthorized, rest) */
+ *                 unauthorized, rest, forbidden) */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,10 +73,12 @@ static struct {
 
 static struct {
     long get, search, forms, throttled, code, refresh, refresh_failed, revoke, sub_post,
-        sub_delete, bad_headers, unauthorized, rest;
+        sub_delete, bad_headers, unauthorized, rest, forbidden;
 } st;
 
 static json_t *responses, *forms, *access_ok, *refresh_ok; /* arrays / objects */
+static json_t *admins;          /* owner urn -> {member: true} */
+static char next_member[64] = "m0";
 static long throttle_n, seq;
 static int fail_refresh;
 
@@ -114,14 +127,37 @@ static void owner_param(const json_t *owner, char *out, size_t cap)
     }
 }
 
-static void issue(struct evhttp_request *req)
+/* The member of a token may act for owner urn ("(kind:urn)" accepted). */
+static int member_may(const char *member, const char *owner)
+{
+    char urn[256];
+    if (!owner) return 0;
+    if (owner[0] == '(') {
+        const char *c = strchr(owner, ':');
+        snprintf(urn, sizeof urn, "%s", c ? c + 1 : "");
+        size_t n = strlen(urn);
+        if (n > 0 && urn[n - 1] == ')') urn[n - 1] = 0;
+    } else {
+        snprintf(urn, sizeof urn, "%s", owner);
+    }
+    const json_t *a = json_object_get(admins, urn);
+    if (!json_is_object(a) || json_object_size(a) == 0) return 1;
+    return member && json_object_get(a, member) != NULL;
+}
+
+static void forbidden(struct evhttp_request *req)
+{
+    send_json(req, 403, li_error(403, 100, "Not enough permissions to access this owner"));
+}
+
+static void issue(struct evhttp_request *req, const char *member)
 {
     char at[64], rt[64];
     seq++;
     snprintf(at, sizeof at, "LI-AT-%ld-%08x", seq, randombytes_random());
     snprintf(rt, sizeof rt, "LI-RT-%ld-%08x", seq, randombytes_random());
-    json_object_set_new(access_ok, at, json_true());
-    json_object_set_new(refresh_ok, rt, json_true());
+    json_object_set_new(access_ok, at, json_string(member));
+    json_object_set_new(refresh_ok, rt, json_string(member));
     send_json(req, 200, json_pack("{s:s,s:i,s:s,s:i,s:s}", "access_token", at, "expires_in",
                                   (json_int_t)opt.expires_in, "refresh_token", rt,
                                   "refresh_token_expires_in", (json_int_t)31536000, "scope",
@@ -159,7 +195,7 @@ static void oauth(struct evhttp_request *req, const char *p)
                                           "error_description", "Client authentication failed"));
         } else if (gt && strcmp(gt, "authorization_code") == 0 && evhttp_find_header(&kv, "code")) {
             st.code++;
-            issue(req);
+            issue(req, next_member);
         } else if (gt && strcmp(gt, "refresh_token") == 0) {
             const char *rt = evhttp_find_header(&kv, "refresh_token");
             if (fail_refresh || !rt || !json_object_get(refresh_ok, rt)) {
@@ -168,9 +204,11 @@ static void oauth(struct evhttp_request *req, const char *p)
                                               "error_description",
                                               "The provided authorization grant or refresh token is invalid, expired or revoked"));
             } else {
+                char m[64];
                 st.refresh++;
+                snprintf(m, sizeof m, "%s", json_string_value(json_object_get(refresh_ok, rt)));
                 json_object_del(refresh_ok, rt); /* rotation */
-                issue(req);
+                issue(req, m);
             }
         } else {
             send_json(req, 400, json_pack("{s:s}", "error", "unsupported_grant_type"));
@@ -197,7 +235,7 @@ static const json_t *find_response(const char *id)
     return NULL;
 }
 
-static void search(struct evhttp_request *req, struct evkeyvalq *kv)
+static void search(struct evhttp_request *req, struct evkeyvalq *kv, const char *member)
 {
     const char *owner = evhttp_find_header(kv, "owner");
     const char *range = evhttp_find_header(kv, "submittedAtTimeRange");
@@ -212,6 +250,11 @@ static void search(struct evhttp_request *req, struct evkeyvalq *kv)
     long count = cs ? atol(cs) : 10, start = ss ? atol(ss) : 0;
     if (count < 1 || count > 1000 || start < 0) {
         send_json(req, 400, li_error(400, 100, "bad paging"));
+        return;
+    }
+    if (!member_may(member, owner)) {
+        st.forbidden++;
+        forbidden(req);
         return;
     }
     st.search++;
@@ -258,19 +301,31 @@ static void rest(struct evhttp_request *req, const char *p)
         send_json(req, 429, li_error(429, 101, "Resource level throttle APPLICATION DAY limit for calls to this resource is reached."));
         return;
     }
+    const char *member = json_string_value(json_object_get(access_ok, auth + 7));
     struct evkeyvalq kv;
     params(req, &kv, 0);
     if (cmd == EVHTTP_REQ_GET && strncmp(p, "leadFormResponses/", 18) == 0) {
         char *id = evhttp_uridecode(p + 18, 0, NULL);
         const json_t *e = find_response(id);
+        char op[256];
+        if (e) owner_param(json_object_get(e, "owner"), op, sizeof op);
         st.get++;
-        if (e) send_json(req, 200, json_deep_copy(e));
+        if (e && !member_may(member, op)) {
+            st.forbidden++;
+            forbidden(req);
+        } else if (e) send_json(req, 200, json_deep_copy(e));
         else send_json(req, 404, li_error(404, 100, "Not found"));
         free(id);
     } else if (cmd == EVHTTP_REQ_GET && strcmp(p, "leadFormResponses") == 0) {
-        search(req, &kv);
+        search(req, &kv, member);
     } else if (cmd == EVHTTP_REQ_GET && strcmp(p, "leadForms") == 0) {
         const char *owner = evhttp_find_header(&kv, "owner");
+        if (!member_may(member, owner)) {
+            st.forbidden++;
+            forbidden(req);
+            evhttp_clear_headers(&kv);
+            return;
+        }
         json_t *els = json_array();
         size_t i;
         json_t *e;
@@ -289,8 +344,13 @@ static void rest(struct evhttp_request *req, const char *p)
         char *body = fake_body(req, NULL);
         json_t *j = json_loads(body, 0, NULL);
         free(body);
+        char op[256] = "";
+        if (json_is_object(json_object_get(j, "owner"))) owner_param(json_object_get(j, "owner"), op, sizeof op);
         if (!json_is_string(json_object_get(j, "webhook")) || !json_is_object(json_object_get(j, "owner"))) {
             send_json(req, 400, li_error(400, 100, "webhook and owner are required"));
+        } else if (!member_may(member, op)) {
+            st.forbidden++;
+            forbidden(req);
         } else {
             char id[32];
             snprintf(id, sizeof id, "sub-%ld", ++seq);
@@ -319,6 +379,13 @@ static void control(struct evhttp_request *req, const char *p)
         } else if (strcmp(p, "/response") == 0 && json_is_string(json_object_get(j, "id"))) {
             json_array_append(responses, j);
             fake_reply(req, 200, "application/json", "{\"ok\":true}");
+        } else if (strcmp(p, "/admin") == 0 && json_is_string(json_object_get(j, "owner")) &&
+                   json_is_string(json_object_get(j, "member"))) {
+            const char *o = json_string_value(json_object_get(j, "owner"));
+            json_t *a = json_object_get(admins, o);
+            if (!a) json_object_set_new(admins, o, a = json_object());
+            json_object_set_new(a, json_string_value(json_object_get(j, "member")), json_true());
+            fake_reply(req, 200, "application/json", "{\"ok\":true}");
         } else if (strcmp(p, "/form") == 0) {
             json_array_append(forms, j);
             fake_reply(req, 200, "application/json", "{\"ok\":true}");
@@ -334,6 +401,7 @@ static void control(struct evhttp_request *req, const char *p)
     if ((v = evhttp_find_header(&kv, "throttle"))) throttle_n = atol(v);
     if ((v = evhttp_find_header(&kv, "fail_refresh"))) fail_refresh = strcmp(v, "invalid_grant") == 0;
     if ((v = evhttp_find_header(&kv, "expires_in"))) opt.expires_in = atol(v);
+    if ((v = evhttp_find_header(&kv, "member"))) snprintf(next_member, sizeof next_member, "%s", v);
     evhttp_clear_headers(&kv);
     fake_reply(req, 200, "application/json", "{\"ok\":true}");
 }
@@ -347,7 +415,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     else if (strncmp(path, "/oauth/v2/", 10) == 0) oauth(req, path + 10);
     else if (strncmp(path, "/control", 8) == 0) control(req, path + 8);
     else if (strcmp(path, "/stats") == 0) {
-        send_json(req, 200, json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}",
+        send_json(req, 200, json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}",
+                                      "forbidden", (json_int_t)st.forbidden,
                                       "get", (json_int_t)st.get, "search", (json_int_t)st.search,
                                       "forms", (json_int_t)st.forms, "throttled", (json_int_t)st.throttled,
                                       "code", (json_int_t)st.code, "refresh", (json_int_t)st.refresh,
@@ -398,10 +467,12 @@ int main(int argc, char **argv)
     forms = json_array();
     access_ok = json_object();
     refresh_ok = json_object();
+    admins = json_object();
     fake_serve(port, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE, on_request);
     json_decref(responses);
     json_decref(forms);
     json_decref(access_ok);
     json_decref(refresh_ok);
+    json_decref(admins);
     return 0;
 }

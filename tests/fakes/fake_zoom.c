@@ -4,6 +4,8 @@
  * itself: the test signs and sends them (see --sign).
  *
  *   fake_zoom [--port N] [--client-id ID] [--client-secret S] [--expires-in S]
+ *             [--accounts A,B]         the accounts the default app is
+ *                                      installed in (default: any)
  *   fake_zoom --sign SECRET TIMESTAMP  reads a body on stdin, prints
  *                                      "v0=<hex HMAC-SHA256(SECRET,
  *                                      "v0:TIMESTAMP:" + body)>" and exits
@@ -18,7 +20,10 @@
  *                         "expires_in":<--expires-in, default 3600>,"scope"};
  *                         wrong credentials (or control invalid_client=1) ->
  *                         401 {"reason":"Invalid client_id or client_secret",
- *                         "error":"invalid_client"}
+ *                         "error":"invalid_client"}; an account the app is
+ *                         not installed in (--accounts, /control/app) ->
+ *                         400 {"reason":"Invalid request : account_id",
+ *                         "error":"invalid_request"}
  *   POST /oauth/revoke    Basic auth, form token=T -> {"status":"success"};
  *                         the token stops working
  *   GET  /v2/meetings/{id}/registrants, /v2/webinars/{id}/registrants
@@ -32,6 +37,8 @@
  *                         "create_time","join_url"}]}
  *
  * Control (no token needed):
+ *   POST /control/app {"client_id","client_secret","account_id"}  another
+ *        Server-to-Server app, installed in that one account
  *   POST /control/registrant {"kind":"meetings"|"webinars","object_id":"81",
  *        "account_id":"A","registrant":{"id",...}} (create_time default
  *        now - 120 s; status default approved)
@@ -59,7 +66,10 @@
 static struct {
     const char *client_id, *client_secret;
     long expires_in;
-} opt = {"zoom-client", "zoom-client-secret", 3600};
+    const char *accounts; /* comma-separated, NULL: any */
+} opt = {"zoom-client", "zoom-client-secret", 3600, NULL};
+
+static json_t *g_apps;    /* [{"client_id","client_secret","account_id"}] */
 
 static json_t *g_regs;    /* [{"kind","object_id","account_id","registrant"}] */
 static json_t *g_tokens;  /* token -> {"account","exp","dead"} */
@@ -102,15 +112,36 @@ static int form(struct evhttp_request *req, struct evkeyvalq *kv)
     return r;
 }
 
-static int basic_ok(struct evhttp_request *req)
+static int basic_is(const char *a, const char *id, const char *secret)
 {
-    const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (!a || strncasecmp(a, "Basic ", 6) != 0) return 0;
     char want[512], b64[1024];
-    snprintf(want, sizeof want, "%s:%s", opt.client_id, opt.client_secret);
+    snprintf(want, sizeof want, "%s:%s", id, secret);
     sodium_bin2base64(b64, sizeof b64, (const unsigned char *)want, strlen(want),
                       sodium_base64_VARIANT_ORIGINAL);
     return strcmp(a + 6, b64) == 0;
+}
+
+/* 0: no app; 1: an app installed in acct (or acct NULL); 2: an app, not
+ * installed in acct. */
+static int basic_ok(struct evhttp_request *req, const char *acct)
+{
+    const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!a || strncasecmp(a, "Basic ", 6) != 0) return 0;
+    if (basic_is(a, opt.client_id, opt.client_secret)) {
+        if (!acct || !opt.accounts) return 1;
+        size_t n = strlen(acct);
+        for (const char *p = opt.accounts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+            if (strncmp(p, acct, n) == 0 && (p[n] == ',' || p[n] == '\0')) return 1;
+        return 2;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(g_apps, i, e) {
+        if (basic_is(a, json_string_value(json_object_get(e, "client_id")),
+                     json_string_value(json_object_get(e, "client_secret"))))
+            return !acct || strcmp(acct, json_string_value(json_object_get(e, "account_id"))) == 0 ? 1 : 2;
+    }
+    return 0;
 }
 
 static void oauth_token(struct evhttp_request *req)
@@ -119,14 +150,15 @@ static void oauth_token(struct evhttp_request *req)
     form(req, &kv);
     const char *gt = evhttp_find_header(&kv, "grant_type");
     const char *acct = evhttp_find_header(&kv, "account_id");
-    if (g_mode.invalid_client || !basic_ok(req)) {
+    int app = basic_ok(req, acct && *acct ? acct : NULL);
+    if (g_mode.invalid_client || app == 0) {
         g_st.token_bad++;
         send_json(req, 401, json_pack("{s:s,s:s}", "reason", "Invalid client_id or client_secret",
                                       "error", "invalid_client"));
     } else if (!gt || strcmp(gt, "account_credentials") != 0) {
         send_json(req, 400, json_pack("{s:s,s:s}", "reason", "Unsupported grant type", "error",
                                       "unsupported_grant_type"));
-    } else if (!acct || !*acct) {
+    } else if (!acct || !*acct || app == 2) {
         send_json(req, 400, json_pack("{s:s,s:s}", "reason", "Invalid request : account_id",
                                       "error", "invalid_request"));
     } else {
@@ -149,7 +181,7 @@ static void oauth_revoke(struct evhttp_request *req)
     form(req, &kv);
     const char *t = evhttp_find_header(&kv, "token");
     json_t *e = t ? json_object_get(g_tokens, t) : NULL;
-    if (!basic_ok(req)) {
+    if (!basic_ok(req, NULL)) {
         send_json(req, 401, json_pack("{s:s,s:s}", "reason", "Invalid client_id or client_secret",
                                       "error", "invalid_client"));
     } else {
@@ -259,6 +291,22 @@ static void control_registrant(struct evhttp_request *req)
     fake_reply(req, 200, "application/json", "{\"ok\":true}");
 }
 
+static void control_app(struct evhttp_request *req)
+{
+    char *body = fake_body(req, NULL);
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    if (!json_string_value(json_object_get(j, "client_id")) ||
+        !json_string_value(json_object_get(j, "client_secret")) ||
+        !json_string_value(json_object_get(j, "account_id")) || json_array_size(g_apps) >= 64) {
+        json_decref(j);
+        fake_reply(req, 400, "text/plain", "need client_id, client_secret, account_id\n");
+        return;
+    }
+    json_array_append_new(g_apps, j);
+    fake_reply(req, 200, "application/json", "{\"ok\":true}");
+}
+
 static void control(struct evhttp_request *req)
 {
     char *v;
@@ -307,6 +355,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     char kind[16], obj[32], tail[32];
     if (strcmp(path, "/control/registrant") == 0 && cmd == EVHTTP_REQ_POST) control_registrant(req);
+    else if (strcmp(path, "/control/app") == 0 && cmd == EVHTTP_REQ_POST) control_app(req);
     else if (strcmp(path, "/control") == 0 && cmd == EVHTTP_REQ_POST) control(req);
     else if (strcmp(path, "/stats") == 0) stats(req);
     else if (strcmp(path, "/oauth/token") == 0 && cmd == EVHTTP_REQ_POST) oauth_token(req);
@@ -363,14 +412,17 @@ int main(int argc, char **argv)
         if (strcmp(a, "--port") == 0) port = fake_parse_port(v);
         else if (strcmp(a, "--client-id") == 0) opt.client_id = v;
         else if (strcmp(a, "--client-secret") == 0) opt.client_secret = v;
+        else if (strcmp(a, "--accounts") == 0) opt.accounts = v;
         else if (strcmp(a, "--expires-in") == 0) opt.expires_in = fake_parse_long("expires-in", v, 1, 86400);
         else { fprintf(stderr, "unknown option %s\n", a); return 2; }
         i++;
     }
     g_regs = json_array();
     g_tokens = json_object();
+    g_apps = json_array();
     fake_serve(port, EVHTTP_REQ_GET | EVHTTP_REQ_POST, on_request);
     json_decref(g_regs);
     json_decref(g_tokens);
+    json_decref(g_apps);
     return 0;
 }

@@ -4,7 +4,13 @@
 # fake CRMs (tests/fakes/fake_crm) behind crm_generic, one per tenant.
 # Tenants A (sponsored account 123) and B (organization 456) share one
 # LinkedIn app and the app-level webhook URL /hooks/linkedin; both connect
-# by OAuth (the fake consents at once). In order:
+# by OAuth (the fake consents at once), each as its own LinkedIn member
+# (ma, mb), the admin of its owner. In order:
+#
+#   proof of access: tenant C, connected as member mc, lists A's sponsored
+#     account 123 -> C "failing" with "LinkedIn owner 123: access not
+#     proven" (the fake answers 403); A's CREATED and DELETED reach A only,
+#     C's event count stays 0
 #
 #   challenge: GET ?challengeCode=<uuid> -> {"challengeCode","challengeResponse"
 #     = hex HMAC-SHA256(client secret, code)}; a malformed code -> 400
@@ -40,12 +46,18 @@ cl_start_fake crm-a "$CL_FAKE_CRM" --port 0 --secret "$SIGN_A"
 CRM_A=http://127.0.0.1:$PORT_OF
 cl_start_fake crm-b "$CL_FAKE_CRM" --port 0 --secret "$SIGN_B"
 CRM_B=http://127.0.0.1:$PORT_OF
+SIGN_C=$(cl_whsec)
+cl_start_fake crm-c "$CL_FAKE_CRM" --port 0 --secret "$SIGN_C"
+CRM_C=http://127.0.0.1:$PORT_OF
 
 lpost() { curl -s -m 5 -f -X POST "$L$1" ${2:+--data-binary "$2"} >/dev/null || t_fail "fake_linkedin POST $1"; }
 lstat() { cl_num "$(curl -s -m 5 "$L/stats")" "$1"; }
 now_ms() { date +%s%3N; }
 SA='{"sponsoredAccount":"urn:li:sponsoredAccount:123"}'
 ORG='{"organization":"urn:li:organization:456"}'
+# Members: ma administers 123, mb 456; mc (tenant C) neither.
+lpost /control/admin '{"owner":"urn:li:sponsoredAccount:123","member":"ma"}'
+lpost /control/admin '{"owner":"urn:li:organization:456","member":"mb"}'
 lpost /control/form '{"id":77,"owner":"urn:li:sponsoredAccount:123","name":"Spring offer","content":{"questions":[{"questionId":1,"name":"email","predefinedField":"EMAIL","question":{"localized":{"en_US":"Email"}}},{"questionId":2,"name":"first","predefinedField":"FIRST_NAME"},{"questionId":3,"name":"budget","question":{"localized":{"en_US":"What is your budget?"}}}],"consents":[{"consentId":9,"consent":{"localized":{"en_US":"Send me offers"}}}]}}'
 lpost /control/form '{"id":88,"owner":"urn:li:organization:456","name":"B form","content":{"questions":[{"questionId":1,"name":"email","predefinedField":"EMAIL"}]}}'
 # response ID OWNER_JSON FORM [SUBMITTED_MS] -- a response on LinkedIn's side
@@ -108,7 +120,9 @@ JSON
     grep -q "\"webhook_url\":\"$HOOK\"" "$T_DIR/out" || t_fail "li-$t: app-level webhook URL: $(cat "$T_DIR/out")"
     cl_secret "t$t" "li-$t" client_secret "$CSEC"
     cl_ctl routes add "crm-$t" --tenant "t$t" --conn "li-$t"
-    # OAuth connect: start, LinkedIn's consent (the fake's 302), callback.
+    # OAuth connect as member m<T>: start, LinkedIn's consent (the fake's
+    # 302), callback.
+    lpost "/control?member=m$t"
     api POST "/v1/tenants/t$t/connections/li-$t/oauth/start" '{}'; want 200 "oauth start $t"
     local auth loc r
     auth=$(sed 's/.*"authorize_url":"\([^"]*\)".*/\1/' <<<"$BODY" | sed 's/\\u0026/\&/g; s/\\\//\//g')
@@ -118,11 +132,24 @@ JSON
     [[ $loc == "$URL/oauth/callback?"* ]] || t_fail "the consent did not send back: $loc"
     r=$(t_http GET "$loc")
     [[ $r == 200* ]] && grep -q '"connected":true' <<<"$r" || t_fail "oauth callback $t: $r"
+    # The tick proves the owners with the new token (routing keys follow).
+    cl_ctl conns sync "li-$t" --tenant "t$t"
 }
 tenant a '"sponsored_account_ids":["123"]' "$CRM_A" "$SIGN_A"
 tenant b "\"organization_ids\":[\"456\"],\"webhook_url\":\"$HOOK\"" "$CRM_B" "$SIGN_B"
 [ "$(lstat code)" = 2 ] || t_fail "code exchanges: $(curl -s "$L/stats")"
 t_ok "setup: two tenants on one LinkedIn app, OAuth connected, each -> own crm_generic ($((SECONDS - T_START)) s)"
+
+# --- proof of access -----------------------------------------------------------------------
+# Tenant C lists A's sponsored account 123, connected as member mc (no admin of it).
+tenant c '"sponsored_account_ids":["123"]' "$CRM_C" "$SIGN_C"
+status() { cl_ctl status --tenant "$1" --conn "$2"; }
+c_failing() { status tc li-c; grep -q '"state":"failing"' "$T_DIR/out" && grep -q 'LinkedIn owner 123: access not proven' "$T_DIR/out"; }
+cl_wait_until 30 'C is not failing with the proof cause: $(cat "$T_DIR/out")' c_failing
+[ "$(lstat forbidden)" -ge 1 ] || t_fail "no 403 for C's proof: $(curl -s "$L/stats")"
+a_active() { status ta li-a; grep -q '"state":"active"' "$T_DIR/out"; }
+cl_wait_until 30 'A is not active: $(cat "$T_DIR/out")' a_active
+t_ok "C lists A's owner without access -> failing, cause names owner 123; A active"
 
 # --- the challenge ---------------------------------------------------------------------
 CODE_UUID=0f2c3a5e-1234-4bcd-9abc-0123456789ab
@@ -196,6 +223,27 @@ has "deletion" '"type":"lead.deleted"'
 has "deletion" '"lead_record_id":"linkedin:lead:r-1001"'
 has "deletion" '"schema":"c360.lead_deletion.v1"'
 t_ok "DELETED -> a lead.deleted record at A's CRM"
+sleep 1
+[ "$(cl_crm_stat "$CRM_C" requests)" = 0 ] || t_fail "C's CRM got A's records: $(curl -s "$CRM_C/received")"
+status tc li-c
+[ "$(count events)" = 0 ] || t_fail "C received events of A's owner 123: $(cat "$T_DIR/out")"
+t_ok "A's CREATED and DELETED reached A only: C's event count 0, C's CRM untouched"
+# Straight to C's own URL (signed: C holds the same app's secret): processed, but owner
+# 123 is not proven for C, so neither the deletion nor the lead becomes a record.
+ND=$(note r-1001 "$SA" 77 DELETED)
+NC=$(note r-1002 "$SA" 77 CREATED)
+for b in "$ND" "$NC"; do
+    r=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -H "X-LI-Signature: $(printf '%s' "$b" | "$FL" --sign "$CSEC")" --data-binary "$b" "$HOOK/li-c" || true)
+    [ "$r" = 200 ] || t_fail "C's own URL: HTTP $r"
+done
+c_done() { status tc li-c; [ "$(count events)" -ge 2 ] 2>/dev/null; }
+cl_wait_until 20 'C never processed its two events: $(cat "$T_DIR/out")' c_done
+sleep 1
+[ "$(cl_crm_stat "$CRM_C" requests)" = 0 ] || t_fail "C emitted records of A's owner: $(curl -s "$CRM_C/received")"
+grep -q 'LinkedIn owner 123: access not proven for this connection; ignored' "$T_DIR/c360d.log" ||
+    t_fail "no 'not proven' log line for C's events"
+t_ok "events of owner 123 on C's own URL: processed and dropped (not proven for C)"
 
 # --- throttling ------------------------------------------------------------------------------
 lpost "/control?throttle=2"
@@ -210,14 +258,16 @@ t_ok "429 twice -> backoff (sync log), the lead arrived"
 # --- the catch-up poll -------------------------------------------------------------------------
 # Three responses without webhooks (page size 2: two pages), plus the ones
 # the webhooks delivered, which the poll must not emit again.
-for id in r-1101 r-1102 r-1103; do response "$id" "$SA" 77; done
+# Submitted 45 s ago: inside the poll's window (the cursor of the setup
+# tick minus the overlap .. now minus the grace).
+for id in r-1101 r-1102 r-1103; do response "$id" "$SA" 77 "$(( $(now_ms) - 45000 ))"; done
 SEARCH0=$(lstat search)
 cl_ctl conns sync li-a --tenant ta
 for id in r-1101 r-1102 r-1103; do cl_wait_crm "$CRM_A" "linkedin:lead:$id" 200 30; done
 has "poll lead" '"via":"poll"'
 MISSED=$(redis-cli -p "$RPORT" --raw HGET "c360:{t:ta}:state:li-a:missed_webhooks" v)
 [ "$MISSED" = 3 ] || t_fail "missed_webhooks = '$MISSED', want 3"
-[ $(( $(lstat search) - SEARCH0 )) -ge 3 ] || t_fail "offset paging: $(curl -s "$L/stats")"
+[ $(( $(lstat search) - SEARCH0 )) -ge 2 ] || t_fail "offset paging (3 responses, pages of 2): $(curl -s "$L/stats")"
 for id in r-1002 r-1003; do
     [ "$(delivered "$CRM_A" "linkedin:lead:$id")" = 1 ] || t_fail "the poll emitted $id again"
 done

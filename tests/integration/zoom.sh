@@ -13,6 +13,11 @@
 #   3. the same webhook again -> dropped as a duplicate, one delivery
 #   4. bad signature, stale timestamp, missing headers -> 401, nothing stored
 #   5. webinar.registration_created for B's account -> B's CRM only
+#  5b. tenant C, with a Server-to-Server app of its own (installed in
+#      account C only) and the shared webhook secret token, lists A's
+#      account id: its credentials get no token for A's account, so A's
+#      account is not proven: C is failing with a cause naming it, and A's
+#      webhooks reach A only (nothing stored for C)
 #   6. meeting.participant_joined -> an attendance record at A's CRM
 #   7. registrants without webhooks -> sync now -> the catch-up poll (two
 #      pages, next_page_token) delivers them; missed_webhooks counts them
@@ -39,7 +44,9 @@ ACC_B="accB$(cl_rnd | head -c 8)"
 SIGN_A=$(cl_whsec)
 SIGN_B=$(cl_whsec)
 
-cl_start_fake zoom "$FZ" --port 0 --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" --expires-in 5
+ACC_C="accC$(cl_rnd | head -c 8)"
+cl_start_fake zoom "$FZ" --port 0 --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" --expires-in 5 \
+    --accounts "$ACC_A,$ACC_B"
 Z=http://127.0.0.1:$PORT_OF
 cl_start_fake crm-a "$CL_FAKE_CRM" --port 0 --secret "$SIGN_A"
 CRM_A=http://127.0.0.1:$PORT_OF
@@ -192,6 +199,29 @@ cl_wait_crm "$CRM_B" zoom:registrant:9202:RB1 200 20
 has "webinar" '"webinar":{"id":"9202","topic":"B webinar"}'
 [ "$(delivered "$CRM_A" zoom:registrant:9202:RB1)" = 0 ] || t_fail "B's registrant reached A"
 t_ok "5. webinar.registration_created of B's account -> B's CRM only"
+
+# --- 5b. tenant C claims A's account -------------------------------------------------------------------------
+zpost /control/app "{\"client_id\":\"cidC\",\"client_secret\":\"csC-$CLIENT_SECRET\",\"account_id\":\"$ACC_C\"}"
+cl_ctl tenants create tc --name "Tenant C"
+cl_ctl plugins enable zoom --tenant tc
+cat >"$T_DIR/zoom-c.json" <<JSON
+{"id":"zoom-c","plugin":"zoom","name":"Zoom C","interval_s":3600,
+ "config":{"account_id":"$ACC_A","client_id":"cidC","meeting_ids":["8101"]}}
+JSON
+cl_ctl conns create --tenant tc --file "$T_DIR/zoom-c.json"
+cl_secret tc zoom-c webhook_secret_token "$SECRET_TOKEN"
+cl_secret tc zoom-c client_secret "csC-$CLIENT_SECRET"
+cl_ctl conns sync zoom-c --tenant tc
+c_failing() { status tc zoom-c; grep -q '"state":"failing"' "$T_DIR/out" && grep -q "Zoom account $ACC_A: access not proven" "$T_DIR/out"; }
+cl_wait_until 20 'C is not failing naming A'"'"'s account: $(cat "$T_DIR/out")' c_failing
+XC=$(xlen tc)
+zreg meetings 8101 "$ACC_A" RA7
+[ "$(zhook "$(regbody meeting.registration_created "$ACC_A" 8101 RA7 "Spring demo")")" = 200 ] || t_fail "A's webhook (C listing A)"
+cl_wait_crm "$CRM_A" zoom:registrant:8101:RA7 200 20
+sleep 1
+[ "$(xlen tc)" = "${XC:-0}" ] || t_fail "tenant C (claims A's account) stored A's webhook"
+[ "$(delivered "$CRM_A" zoom:registrant:8101:RA7)" = 1 ] || t_fail "A's registrant delivered more than once"
+t_ok "5b. C listing A's account with its own app: not proven (failing, cause names $ACC_A), gets nothing of A's"
 
 # --- 6. attendance -------------------------------------------------------------------------------------------
 JT=$(date -u +%Y-%m-%dT%H:%M:%SZ)
