@@ -114,7 +114,11 @@ void g_rfc3339_ms(int64_t ms, char out[32])
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&t, &tm);
+    if (gmtime_r(&t, &tm) == NULL) {
+        /* a date no calendar holds (a hostile internalDate) */
+        snprintf(out, 32, "1970-01-01T00:00:00Z");
+        return;
+    }
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 

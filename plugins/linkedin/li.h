@@ -22,6 +22,7 @@
 #define LI_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -114,6 +115,9 @@ typedef struct li_app {
     uint8_t *secret;           /* NUL-terminated too */
     size_t secret_len;
     unsigned refs;
+    _Atomic int proven;        /* a token was obtained with this client id
+                                  and secret: the pair is genuine, and may
+                                  answer LinkedIn's challenge */
     struct li_app *next;
 } li_app;
 

@@ -27,7 +27,10 @@
 
 #define FP_LABEL "c360/linkedin/route"
 #define SIG_PREFIX "hmacsha256="
-#define BODY_MAX (1u << 20)
+/* Lead notifications are a few hundred bytes: a larger body is refused
+ * before any HMAC, so an unauthenticated POST cannot make the event loop
+ * hash megabytes once per known app. */
+#define BODY_MAX (64u * 1024u)
 
 void li_apps_init(li_apps *m)
 {
@@ -165,9 +168,15 @@ size_t li_apps_match(li_apps *m, const li_crypto *cr, const char *sig,
     uint8_t want[32], mac[32];
     size_t n = 0;
     if (len > BODY_MAX || !sig_decode(sig, want)) return 0;
+    /* "hmacsha256=" + body, built once for every app. */
+    size_t pl = sizeof SIG_PREFIX - 1;
+    uint8_t *msg = malloc(pl + len + 1);
+    if (msg == NULL) return 0;
+    memcpy(msg, SIG_PREFIX, pl);
+    if (len > 0) memcpy(msg + pl, body, len);
     pthread_rwlock_rdlock(&m->lock);
     for (li_app *a = m->head; a != NULL; a = a->next) {
-        mac_of(cr, a->secret, a->secret_len, body, len, mac);
+        cr->hmac_sha256(a->secret, a->secret_len, msg, pl + len, mac);
         if (cr->ct_equal(mac, want, sizeof mac) != 1) continue;
         bool dup = false;
         for (size_t i = 0; i < n && !dup; i++)
@@ -178,6 +187,7 @@ size_t li_apps_match(li_apps *m, const li_crypto *cr, const char *sig,
         n++;
     }
     pthread_rwlock_unlock(&m->lock);
+    free(msg);
     return n;
 }
 
@@ -212,17 +222,28 @@ size_t li_apps_challenge(li_apps *m, const li_crypto *cr, const char *app_id,
     size_t n = 0;
     const li_app *pick = NULL;
     bool ambiguous = false;
+    /* A pair proven genuine (a token was obtained with it) answers first:
+     * anyone can configure a connection with another tenant's public
+     * client id and a wrong secret, and a wrong answer gets the app's
+     * webhook blocked by LinkedIn. Among proven pairs of one client id the
+     * newest (the list's head) answers. With none proven (the app's
+     * webhook registered before any connection was authorised) only an
+     * unambiguous candidate answers: one client id with one secret. Two
+     * client ids without an applicationId to choose are ambiguous. */
     pthread_rwlock_rdlock(&m->lock);
-    for (li_app *a = m->head; a != NULL; a = a->next) {
-        if (app_id != NULL && app_id[0] != '\0') {
-            if (strcmp(a->client_id, app_id) != 0) continue;
-            /* Several secrets for one client id (rotation in progress):
-             * the newest connection's (the list's head) answers. */
-            if (pick == NULL) pick = a;
-            continue;
+    for (int pass = 0; pass < 2 && pick == NULL && !ambiguous; pass++) {
+        for (li_app *a = m->head; a != NULL; a = a->next) {
+            if (pass == 0 && !atomic_load(&a->proven)) continue;
+            if (app_id != NULL && app_id[0] != '\0' && strcmp(a->client_id, app_id) != 0) continue;
+            if (pick == NULL) {
+                pick = a;
+                continue;
+            }
+            if (strcmp(pick->client_id, a->client_id) != 0) ambiguous = true;
+            /* unproven: a second secret for the client id is ambiguous too */
+            else if (pass == 1 && strcmp(pick->fp, a->fp) != 0) ambiguous = true;
         }
-        if (pick != NULL && strcmp(pick->client_id, a->client_id) != 0) ambiguous = true;
-        if (pick == NULL) pick = a;
+        if (ambiguous) pick = NULL;
     }
     if (pick != NULL && !ambiguous && li_challenge_answer(cr, pick->secret, pick->secret_len,
                                                           code, out, cap))

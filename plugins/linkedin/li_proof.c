@@ -94,6 +94,9 @@ int32_t li_prove(li_ctx *x, bool network, char *cause, size_t cap)
     if (cause != NULL && cap > 0) cause[0] = '\0';
     char *tok = NULL, fp[LI_FP_LEN + 1];
     int32_t st = li_token(x, &tok);
+    /* A token obtained with this client id and secret proves the pair is
+     * genuine: it may answer LinkedIn's challenge (li_apps_challenge). */
+    if (st == C360_OK && c->app != NULL) atomic_store(&c->app->proven, 1);
     if (st != C360_OK) {
         pthread_mutex_lock(&c->proof_lock);
         if (!c->reg_known) register_keys(x); /* an empty set: nothing proven */

@@ -20,6 +20,7 @@
 #define ZOOM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,7 @@
 #define ZOOM_NUM_MAX 20           /* a meeting or webinar id (digits) */
 #define ZOOM_MAX_OBJECTS 100      /* configured meetings + webinars, each */
 #define ZOOM_URL_MAX 512
+#define ZOOM_BODY_MAX (256u * 1024u) /* largest webhook body verified */
 #define ZOOM_FP_LEN 16
 #define ZOOM_KEY_MAX 200
 #define ZOOM_SKEW_S 300           /* x-zm-request-timestamp window */
@@ -214,7 +216,7 @@ typedef struct zoom_conn {
     char route_key[ZOOM_KEY_MAX];
     /* The account is proven (zoom_prove): only then is route_key
      * registered, events processed and registrants polled. */
-    volatile int proven;
+    _Atomic int proven;          /* read by event threads, set by the tick */
     int registered;            /* -1 none yet; 0 no key; 1 route_key */
     pthread_mutex_t reg_lock;
 } zoom_conn;

@@ -138,6 +138,15 @@ static void test_challenge(void)
     CHECK(li_apps_challenge(&m, &CR, "appA", code, out, sizeof out) > 0);
     CHECK_STR(out, exp);
     CHECK(li_apps_challenge(&m, &CR, "nobody", code, out, sizeof out) == 0);
+    /* A second, wrong secret for appA (someone else's connection naming
+     * the public client id): unproven pairs become ambiguous; once the
+     * genuine pair obtained a token it answers, whatever else is known. */
+    li_app *evil = li_apps_get(&m, &CR, "appA", (const uint8_t *)"wrong", 5);
+    CHECK(li_apps_challenge(&m, &CR, "appA", code, out, sizeof out) == 0);
+    atomic_store(&a->proven, 1);
+    CHECK(li_apps_challenge(&m, &CR, "appA", code, out, sizeof out) > 0);
+    CHECK_STR(out, exp);
+    li_apps_put(&m, evil);
     /* Signature matching and routing keys by fingerprint. */
     const char *body = "{\"x\":1}";
     char hex[65];
