@@ -26,6 +26,7 @@
 
 /* Nothing newer than ABI 1.3 (oauth_connect) is used. */
 #define C360_PLUGIN_REQUIRES_MINOR 3
+#include "c360kit.h"
 #include "connector_api.h"
 
 #define G_VERSION "1.0.0"
@@ -51,13 +52,14 @@ typedef char g_label[G_LABEL_MAX + 1];
 bool g_query_get(const char *query, const char *name, char *out, size_t cap,
                  size_t *len);
 /* Appends s percent-encoded to out; false if it did not fit. */
-bool g_urlenc_cat(char *out, size_t cap, const char *s);
+static inline bool g_urlenc_cat(char *o, size_t cap, const char *s)
+{ return c360kit_urlenc_cat(o, cap, s); }
 /* Base64, standard or URL-safe alphabet, padding optional, whitespace not
  * allowed. malloc'd output, NUL-terminated (not counted). NULL when bad or
  * longer than max bytes decoded. */
 uint8_t *g_b64_decode(const char *in, size_t len, size_t max, size_t *out_len);
 void g_rfc3339_ms(int64_t ms, char out[32]);
-const char *g_str(const json_t *obj, const char *key);
+static inline const char *g_str(const json_t *o, const char *k) { return c360kit_str(o, k); }
 /* A printable excerpt of provider text (control bytes flattened). */
 void g_excerpt(const char *in, size_t len, char *out, size_t cap);
 /* Gmail ids: 1..64 of [A-Za-z0-9_-]; history ids: decimal digits. */
@@ -193,7 +195,8 @@ int32_t g_api(g_ctx *x, const g_req *r, json_t **out, g_err *err);
 /* The access token (x->token), refreshed by the host when due. */
 int32_t g_token(g_ctx *x);
 void g_ctx_done(g_ctx *x);
-void g_key(char *buf, size_t cap, const char *prefix, const char *id);
+static inline void g_key(char *b, size_t cap, const char *pre, const char *id)
+{ c360kit_key(b, cap, pre, id); }
 
 /* google_sync.c */
 /* Reads what changed since the stored history id and emits the new

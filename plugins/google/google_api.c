@@ -28,11 +28,6 @@
 
 static const c360_rl_limit user_budget = {sizeof(c360_rl_limit), 15000, 60000, 1500};
 
-void g_key(char *buf, size_t cap, const char *prefix, const char *id)
-{
-    snprintf(buf, cap, "%s%s", prefix, id);
-}
-
 static void sleep_ms(uint32_t ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

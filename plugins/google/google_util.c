@@ -7,14 +7,6 @@
 
 #include "google.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 bool g_query_get(const char *query, const char *name, char *out, size_t cap, size_t *len)
 {
     size_t nl = strlen(name);
@@ -29,7 +21,7 @@ bool g_query_get(const char *query, const char *name, char *out, size_t cap, siz
                 if (ch == '+') ch = ' ';
                 else if (ch == '%') {
                     if (i + 2 >= seg) return false;
-                    int a = hexval(q[i + 1]), b = hexval(q[i + 2]);
+                    int a = c360kit_hexval(q[i + 1]), b = c360kit_hexval(q[i + 2]);
                     if (a < 0 || b < 0) return false;
                     ch = (char)(a * 16 + b);
                     i += 2;
@@ -45,28 +37,6 @@ bool g_query_get(const char *query, const char *name, char *out, size_t cap, siz
         q = end + 1;
     }
     return false;
-}
-
-bool g_urlenc_cat(char *out, size_t cap, const char *s)
-{
-    static const char hx[] = "0123456789ABCDEF";
-    size_t o = strlen(out), start = o;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        bool keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.' || *p == '~';
-        if (o + (keep ? 1 : 3) >= cap) {
-            out[start] = '\0';
-            return false;
-        }
-        if (keep) out[o++] = (char)*p;
-        else {
-            out[o++] = '%';
-            out[o++] = hx[*p >> 4];
-            out[o++] = hx[*p & 15];
-        }
-    }
-    out[o] = '\0';
-    return true;
 }
 
 static int b64val(char c)
@@ -120,11 +90,6 @@ void g_rfc3339_ms(int64_t ms, char out[32])
         return;
     }
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-const char *g_str(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
 }
 
 void g_excerpt(const char *in, size_t len, char *out, size_t cap)

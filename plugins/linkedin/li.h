@@ -2,7 +2,7 @@
  * Lead Sync). docs/connectors/linkedin.md says what it does; this header
  * says how the files share the work (the structure of plugins/meta):
  *
- *   li_util.c      times, query strings, hex, excerpts            (pure)
+ *   (c360kit)      times, query strings, hex, excerpts            (pure)
  *   li_config.c    the config schema and its checks               (pure)
  *   li_apps.c      the plugin-wide map client id -> secret,        (pure +
  *                  X-LI-Signature, challenge answer, fingerprint    pthread)
@@ -31,6 +31,7 @@
 
 /* ABI 1.3 (oauth_connect) is the newest thing used. Before the SDK header. */
 #define C360_PLUGIN_REQUIRES_MINOR 3
+#include "c360kit.h"
 #include "connector_api.h"
 
 #define LI_VERSION "1.0.0"
@@ -66,17 +67,21 @@ typedef struct li_crypto {
     int (*ct_equal)(const void *a, const void *b, size_t len);
 } li_crypto;
 
-/* ---- li_util.c -------------------------------------------------------- */
+/* ---- shared helpers (plugins/kit/c360kit.h) --------------------------- */
 
-void li_rfc3339(int64_t unix_s, char out[32]);
-bool li_query_get(const char *query, const char *name, char *out,
-                  size_t cap, size_t *len);
-bool li_urlenc_cat(char *out, size_t cap, const char *s);
-void li_hex(const uint8_t *bin, size_t n, char *out);
-bool li_hex_decode(const char *s, size_t hexlen, uint8_t *out);
-void li_excerpt(const char *in, const char *cut, char *out, size_t cap);
-const char *li_str(const json_t *obj, const char *key);
-void li_key(char *buf, size_t cap, const char *prefix, const char *id);
+static inline void li_rfc3339(int64_t t, char out[32]) { c360kit_rfc3339(t, out); }
+static inline bool li_query_get(const char *q, const char *name, char *o, size_t cap, size_t *len)
+{ return c360kit_query_get(q, name, o, cap, len); }
+static inline bool li_urlenc_cat(char *o, size_t cap, const char *s)
+{ return c360kit_urlenc_cat(o, cap, s); }
+static inline void li_hex(const uint8_t *b, size_t n, char *o) { c360kit_hex(b, n, o); }
+static inline bool li_hex_decode(const char *s, size_t n, uint8_t *o)
+{ return c360kit_hex_decode(s, n, o); }
+static inline void li_excerpt(const char *in, const char *cut, char *o, size_t cap)
+{ c360kit_excerpt(in, cut, o, cap); }
+static inline const char *li_str(const json_t *o, const char *k) { return c360kit_str(o, k); }
+static inline void li_key(char *b, size_t cap, const char *pre, const char *id)
+{ c360kit_key(b, cap, pre, id); }
 
 /* ---- li_config.c ------------------------------------------------------ */
 

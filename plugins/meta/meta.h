@@ -34,6 +34,7 @@
 /* Nothing newer than ABI 1.3 (oauth_connect) is used: hosts of 1.3 load
  * the plugin too. Before the SDK header. */
 #define C360_PLUGIN_REQUIRES_MINOR 3
+#include "c360kit.h"
 #include "connector_api.h"
 
 #define META_VERSION "1.0.0"
@@ -91,24 +92,28 @@ bool meta_id_valid(const char *s, bool compound);
  * ("2015-02-28T08:49:14+0000", "...Z", "...+01:00"); -1 if none. */
 int64_t meta_time_from_json(const json_t *v);
 int64_t meta_time_parse(const char *s);
-void meta_rfc3339(int64_t unix_s, char out[32]);
+static inline void meta_rfc3339(int64_t t, char out[32]) { c360kit_rfc3339(t, out); }
 /* "YYYY-MM-DD" of a Unix time (UTC), and back (-1 if malformed). */
 void meta_date(int64_t unix_s, char out[11]);
 int64_t meta_date_parse(const char *d);
 /* A query parameter, percent-decoded ('+' is a space) into out (NUL
  * terminated). false when absent, malformed, or longer than cap - 1. */
-bool meta_query_get(const char *query, const char *name, char *out,
-                    size_t cap, size_t *len);
+static inline bool meta_query_get(const char *q, const char *name, char *o, size_t cap, size_t *len)
+{ return c360kit_query_get(q, name, o, cap, len); }
 /* Appends s percent-encoded (RFC 3986 unreserved kept) to out; false if
  * it did not fit (out is then unchanged). */
-bool meta_urlenc_cat(char *out, size_t cap, const char *s);
-void meta_hex(const uint8_t *bin, size_t n, char *out); /* 2n + 1 bytes */
-bool meta_hex_decode(const char *s, size_t hexlen, uint8_t *out);
+static inline bool meta_urlenc_cat(char *o, size_t cap, const char *s)
+{ return c360kit_urlenc_cat(o, cap, s); }
+static inline void meta_hex(const uint8_t *b, size_t n, char *o)
+{ c360kit_hex(b, n, o); } /* 2n + 1 bytes */
+static inline bool meta_hex_decode(const char *s, size_t n, uint8_t *o)
+{ return c360kit_hex_decode(s, n, o); }
 /* A short, printable excerpt of provider text for errors: control bytes
  * flattened, every occurrence of `cut` (a token we sent) removed. */
-void meta_excerpt(const char *in, const char *cut, char *out, size_t cap);
+static inline void meta_excerpt(const char *in, const char *cut, char *o, size_t cap)
+{ c360kit_excerpt(in, cut, o, cap); }
 /* A string member of an object, or NULL. */
-const char *meta_str(const json_t *obj, const char *key);
+static inline const char *meta_str(const json_t *o, const char *k) { return c360kit_str(o, k); }
 /* Trims whitespace (a pasted newline, spaces, tabs) at both ends of a
  * secret's bytes in place and NUL-terminates it; returns the new length.
  * v must have room for len + 1 bytes (host secrets do). */
@@ -441,6 +446,7 @@ void meta_pend_apply(meta_ctx *x, meta_pend *p);
 int32_t meta_tick(c360_call *call, void *pd, void *id);
 
 /* A state key "<prefix><id>" into buf. */
-void meta_key(char *buf, size_t cap, const char *prefix, const char *id);
+static inline void meta_key(char *b, size_t cap, const char *pre, const char *id)
+{ c360kit_key(b, cap, pre, id); }
 
 #endif

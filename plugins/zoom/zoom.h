@@ -29,6 +29,7 @@
 
 /* Nothing newer than ABI 1.2 (pipeline services) is used. */
 #define C360_PLUGIN_REQUIRES_MINOR 2
+#include "c360kit.h"
 #include "connector_api.h"
 
 #define ZOOM_VERSION "1.0.0"
@@ -57,10 +58,12 @@ typedef struct zoom_crypto {
 
 /* ---- zoom_util.c ------------------------------------------------------ */
 
-void zoom_hex(const uint8_t *bin, size_t n, char *out); /* 2n + 1 bytes */
-bool zoom_hex_decode(const char *s, size_t hexlen, uint8_t *out);
+static inline void zoom_hex(const uint8_t *b, size_t n, char *o)
+{ c360kit_hex(b, n, o); } /* 2n + 1 bytes */
+static inline bool zoom_hex_decode(const char *s, size_t n, uint8_t *o)
+{ return c360kit_hex_decode(s, n, o); }
 /* A string member, or NULL. */
-const char *zoom_str(const json_t *obj, const char *key);
+static inline const char *zoom_str(const json_t *o, const char *k) { return c360kit_str(o, k); }
 /* An id from JSON: a string of 1..ZOOM_ID_MAX of [A-Za-z0-9_.=+/-], or a
  * non-negative integer. */
 bool zoom_id_from_json(const json_t *v, zoom_id out);
@@ -71,16 +74,18 @@ bool zoom_num_valid(const char *s);
 /* Unix seconds of ISO 8601 ("2021-07-14T02:44:51Z", offsets, fractions);
  * -1 if malformed. */
 int64_t zoom_time_parse(const char *s);
-void zoom_rfc3339(int64_t unix_s, char out[32]);
+static inline void zoom_rfc3339(int64_t t, char out[32]) { c360kit_rfc3339(t, out); }
 /* Retry-After: delta seconds or an ISO / HTTP-date time; the wait in ms
  * from now_ms, or -1 if absent or malformed. Capped at 48 h. */
 int64_t zoom_retry_after_ms(const char *v, int64_t now_ms);
 /* ms from now_ms to the next UTC midnight. */
 int64_t zoom_ms_to_midnight(int64_t now_ms);
 /* A short printable excerpt (control bytes flattened). */
-void zoom_excerpt(const char *in, char *out, size_t cap);
+static inline void zoom_excerpt(const char *in, char *o, size_t cap)
+{ c360kit_excerpt(in, NULL, o, cap); }
 /* Appends s percent-encoded; false if it did not fit. */
-bool zoom_urlenc_cat(char *out, size_t cap, const char *s);
+static inline bool zoom_urlenc_cat(char *o, size_t cap, const char *s)
+{ return c360kit_urlenc_cat(o, cap, s); }
 
 /* ---- zoom_config.c ---------------------------------------------------- */
 

@@ -9,40 +9,6 @@
 
 #include "zoom.h"
 
-void zoom_hex(const uint8_t *bin, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[bin[i] >> 4];
-        out[2 * i + 1] = hx[bin[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-bool zoom_hex_decode(const char *s, size_t hexlen, uint8_t *out)
-{
-    if (hexlen % 2 != 0) return false;
-    for (size_t i = 0; i < hexlen / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) return false;
-        out[i] = (uint8_t)(hi * 16 + lo);
-    }
-    return true;
-}
-
-const char *zoom_str(const json_t *obj, const char *key)
-{
-    return json_string_value(json_object_get(obj, key));
-}
-
 bool zoom_id_valid(const char *s)
 {
     size_t n = 0;
@@ -100,32 +66,6 @@ bool zoom_num_from_json(const json_t *v, zoom_num out)
     return false;
 }
 
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t dd = doy - (153 * mp + 2) / 5 + 1;
-    int64_t mm = mp + (mp < 10 ? 3 : -9);
-    *y = (int)(yy + (mm <= 2));
-    *m = (int)mm;
-    *d = (int)dd;
-}
-
 static bool digits(const char *s, int n, int *out)
 {
     int v = 0;
@@ -168,17 +108,7 @@ int64_t zoom_time_parse(const char *s)
     if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 ||
         y < 1970)
         return -1;
-    return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
-}
-
-void zoom_rfc3339(int64_t t, char out[32])
-{
-    int y, m, d;
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t rem = t - days * 86400;
-    civil_from_days(days, &y, &m, &d);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
-             (int)(rem / 60 % 60), (int)(rem % 60));
+    return c360kit_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
 }
 
 /* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate). */
@@ -195,7 +125,7 @@ static int64_t http_date(const char *s)
     for (int i = 0; i < 12; i++)
         if (strncmp(s + 8, mon + 3 * i, 3) == 0) m = i + 1;
     if (m == 0 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return -1;
-    return days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + se;
+    return c360kit_days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60 + se;
 }
 
 #define RETRY_CAP_MS (48LL * 3600 * 1000)
@@ -230,43 +160,3 @@ int64_t zoom_ms_to_midnight(int64_t now_ms)
     return day - (now_ms % day);
 }
 
-void zoom_excerpt(const char *in, char *out, size_t cap)
-{
-    size_t n = 0;
-    if (cap == 0) return;
-    for (const char *p = in != NULL ? in : ""; *p != '\0' && n + 1 < cap; p++) {
-        unsigned char ch = (unsigned char)*p;
-        out[n++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
-    }
-    size_t k = n;
-    while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80) k--;
-    if (k > 0 && (unsigned char)out[k - 1] >= 0xC0) {
-        unsigned char lead = (unsigned char)out[k - 1];
-        size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-        if (n - (k - 1) < need) n = k - 1;
-    }
-    out[n] = '\0';
-}
-
-bool zoom_urlenc_cat(char *out, size_t cap, const char *s)
-{
-    static const char hx[] = "0123456789ABCDEF";
-    size_t start = strlen(out), n = start;
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' || *c == '_' || *c == '~';
-        if (n + (plain ? 1 : 3) >= cap) {
-            out[start] = '\0';
-            return false;
-        }
-        if (plain) {
-            out[n++] = (char)*c;
-        } else {
-            out[n++] = '%';
-            out[n++] = hx[*c >> 4];
-            out[n++] = hx[*c & 15];
-        }
-    }
-    out[n] = '\0';
-    return true;
-}

@@ -1,44 +1,11 @@
-/* li_util.c -- small pure helpers of the linkedin plugin: times, query
- * strings, hex, excerpts. Bounded; never trusts its input. */
+/* c360kit_text.c -- query strings, percent-encoding, hex, excerpts, JSON
+ * strings and state keys. Bounded; never trusts its input. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "li.h"
+#include "c360kit.h"
 
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t dd = doy - (153 * mp + 2) / 5 + 1;
-    int64_t mm = mp + (mp < 10 ? 3 : -9);
-    *y = (int)(yy + (mm <= 2));
-    *m = (int)mm;
-    *d = (int)dd;
-}
-
-
-
-
-void li_rfc3339(int64_t t, char out[32])
-{
-    int y, m, d;
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t rem = t - days * 86400;
-    civil_from_days(days, &y, &m, &d);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
-}
-
-
-
-static int hexval(char c)
+int c360kit_hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -46,8 +13,8 @@ static int hexval(char c)
     return -1;
 }
 
-bool li_query_get(const char *query, const char *name, char *out,
-                    size_t cap, size_t *len_out)
+bool c360kit_query_get(const char *query, const char *name, char *out,
+                       size_t cap, size_t *len_out)
 {
     size_t nlen = strlen(name);
     const char *s = query;
@@ -65,11 +32,12 @@ bool li_query_get(const char *query, const char *name, char *out,
                     ch = ' ';
                 } else if (ch == '%') {
                     if (vend - c < 3) return false;
-                    int hi = hexval(c[1]), lo = hexval(c[2]);
+                    int hi = c360kit_hexval(c[1]), lo = c360kit_hexval(c[2]);
                     if (hi < 0 || lo < 0) return false;
                     ch = hi * 16 + lo;
                     c += 2;
                 }
+                /* A decoded NUL would silently shorten the value. */
                 if (ch == 0 || n + 1 >= cap) return false;
                 out[n++] = (char)ch;
             }
@@ -82,7 +50,7 @@ bool li_query_get(const char *query, const char *name, char *out,
     return false;
 }
 
-bool li_urlenc_cat(char *out, size_t cap, const char *s)
+bool c360kit_urlenc_cat(char *out, size_t cap, const char *s)
 {
     static const char hx[] = "0123456789ABCDEF";
     size_t start = strlen(out), n = start;
@@ -91,6 +59,7 @@ bool li_urlenc_cat(char *out, size_t cap, const char *s)
                      (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
                      *c == '_' || *c == '~';
         if (n + (plain ? 1 : 3) >= cap) {
+            /* All or nothing: a half-encoded value would be a wrong one. */
             out[start] = '\0';
             return false;
         }
@@ -106,7 +75,7 @@ bool li_urlenc_cat(char *out, size_t cap, const char *s)
     return true;
 }
 
-void li_hex(const uint8_t *bin, size_t n, char *out)
+void c360kit_hex(const uint8_t *bin, size_t n, char *out)
 {
     static const char hx[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {
@@ -116,22 +85,23 @@ void li_hex(const uint8_t *bin, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-bool li_hex_decode(const char *s, size_t hexlen, uint8_t *out)
+bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out)
 {
     if (hexlen % 2 != 0) return false;
     for (size_t i = 0; i < hexlen / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        int hi = c360kit_hexval(s[2 * i]), lo = c360kit_hexval(s[2 * i + 1]);
         if (hi < 0 || lo < 0) return false;
         out[i] = (uint8_t)(hi * 16 + lo);
     }
     return true;
 }
 
-void li_excerpt(const char *in, const char *cut, char *out, size_t cap)
+void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap)
 {
     size_t n = 0, cutlen = cut != NULL ? strlen(cut) : 0;
     if (cap == 0) return;
     for (const char *p = in != NULL ? in : ""; *p != '\0' && n + 1 < cap;) {
+        /* Short cuts are ignored: they would eat ordinary words. */
         if (cutlen >= 8 && strncmp(p, cut, cutlen) == 0) {
             p += cutlen;
             continue;
@@ -150,12 +120,12 @@ void li_excerpt(const char *in, const char *cut, char *out, size_t cap)
     out[n] = '\0';
 }
 
-const char *li_str(const json_t *obj, const char *key)
+const char *c360kit_str(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(obj, key));
 }
 
-void li_key(char *buf, size_t cap, const char *prefix, const char *id)
+void c360kit_key(char *buf, size_t cap, const char *prefix, const char *id)
 {
     snprintf(buf, cap, "%s%s", prefix, id);
 }

@@ -1,0 +1,59 @@
+/* c360kit.h -- small pure helpers shared by the bundled connector plugins:
+ * civil dates, RFC 3339, query strings, percent-encoding, hex, excerpts,
+ * JSON string members, state keys.
+ *
+ * Why a static kit and not a shared library: each plugin is a separate .so
+ * built against the SDK only (c360::sdk, Jansson, libc), loaded by the host
+ * with nothing else guaranteed to be there. A shared helper library would be
+ * one more file to install and find at dlopen() time, and one more ABI to
+ * keep. So the kit is a STATIC library, compiled position-independent and
+ * with hidden visibility, and linked PRIVATE into each plugin: every plugin
+ * carries its own copy, and exports nothing from it (c360_plugin_entry stays
+ * the only exported symbol; tests/integration/exports.sh checks that).
+ *
+ * Only helpers whose behaviour is the same in every plugin belong here; a
+ * plugin whose version differs on purpose keeps its own. Everything is
+ * bounded and never trusts its input: webhook bodies and provider answers
+ * come through these. */
+#ifndef C360KIT_H
+#define C360KIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* ---- c360kit_time.c ---------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (Howard
+ * Hinnant's algorithms): no timegm(), no time zone, no locale. */
+int64_t c360kit_days_from_civil(int64_t y, int64_t m, int64_t d);
+void c360kit_civil_from_days(int64_t z, int *y, int *m, int *d);
+/* "YYYY-MM-DDTHH:MM:SSZ" of a Unix time in seconds (UTC). */
+void c360kit_rfc3339(int64_t unix_s, char out[32]);
+
+/* ---- c360kit_text.c ---------------------------------------------------- */
+
+/* The value of a hex digit (either case), or -1. */
+int c360kit_hexval(char c);
+/* A query parameter, percent-decoded ('+' is a space) into out (NUL
+ * terminated); a bare "name" reads as empty. false when absent, malformed,
+ * holding a NUL, or longer than cap - 1. */
+bool c360kit_query_get(const char *query, const char *name, char *out,
+                       size_t cap, size_t *len);
+/* Appends s percent-encoded (RFC 3986 unreserved kept) to out; false if
+ * it did not fit (out is then unchanged). */
+bool c360kit_urlenc_cat(char *out, size_t cap, const char *s);
+void c360kit_hex(const uint8_t *bin, size_t n, char *out); /* 2n + 1 bytes */
+bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out);
+/* A short, printable excerpt of provider text for errors: control bytes
+ * flattened, every occurrence of `cut` (a token we sent, 8 bytes or more;
+ * NULL for none) removed, never ending inside a UTF-8 sequence. */
+void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap);
+/* A string member of an object, or NULL. */
+const char *c360kit_str(const json_t *obj, const char *key);
+/* A state key "<prefix><id>" into buf. */
+void c360kit_key(char *buf, size_t cap, const char *prefix, const char *id);
+
+#endif
