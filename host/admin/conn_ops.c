@@ -38,6 +38,7 @@
 
 #include "audit.h"
 #include "call.h"
+#include "cond.h"
 #include "conns.h"
 #include "instances.h"
 #include "keys.h"
@@ -182,11 +183,7 @@ static void run_disconnect(ch_admin *a, const char *tenant, const char *conn,
     int64_t grace = timeout / 10 > 1000 ? timeout / 10 : 1000;
     dc_job *j = ch_calloc(1, sizeof *j);
     pthread_mutex_init(&j->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&j->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ch_cond_init_monotonic(&j->cv);
     j->refs = 2;
     j->inst = inst;
     j->timeout_ms = timeout;
@@ -206,18 +203,11 @@ static void run_disconnect(ch_admin *a, const char *tenant, const char *conn,
         snprintf(out, cap, "skipped: no thread for the callback");
         return;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     int64_t wait = timeout + grace;
-    ts.tv_sec += wait / 1000;
-    ts.tv_nsec += (wait % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    int64_t until = ch_monotonic_ms() + wait;
     pthread_mutex_lock(&j->mu);
     while (!j->done)
-        if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) != 0) break;
+        if (ch_cond_wait_ms(&j->cv, &j->mu, until - ch_monotonic_ms()) != 0) break;
     int done = j->done;
     int32_t result = j->status;
     char text[CH_CALL_ERROR_MAX];

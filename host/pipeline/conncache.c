@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "cond.h"
 #include "conncache_int.h"
 #include "log.h"
 #include "rconn.h"
@@ -245,13 +246,7 @@ static void *refresher_main(void *arg)
             if (!ok && next_load > ch_monotonic_ms() + 1000) next_load = ch_monotonic_ms() + 1000;
             continue;
         }
-        int64_t wait_ms = next_load - now;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&cc->wake, &cc->lock, &ts);
+        ch_cond_wait_ms(&cc->wake, &cc->lock, next_load - now);
     }
     pthread_mutex_unlock(&cc->lock);
     ch_rconn_thread_close();
@@ -294,11 +289,7 @@ ch_conncache *ch_conncache_new(struct event_base *base, const ch_redis_url *url,
     ch_conncache *cc = ch_calloc(1, sizeof *cc);
     cc->reload_s = reload_s > 0 ? reload_s : 30;
     pthread_mutex_init(&cc->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&cc->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    ch_cond_init_monotonic(&cc->wake);
     cc->snap = cc_snap_new();
     cc->queue = ch_calloc(CC_QUEUE_MAX, sizeof *cc->queue);
     cc->sub = cc_sub_new(cc, base, url, username, password);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "cond.h"
 #include "instances_int.h"
 #include "log.h"
 #include "rconn.h"
@@ -21,12 +22,7 @@ ch_instances *ch_instances_new(const ch_loader *ld, const ch_instances_opts *opt
     set->open_timeout_ms = opts && opts->open_timeout_ms > 0 ? opts->open_timeout_ms : 60000;
     pthread_mutex_init(&set->lock, NULL);
     pthread_cond_init(&set->opened, NULL);
-    /* The opener waits with deadlines on the monotonic clock. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&set->opener_wake, &ca);
-    pthread_condattr_destroy(&ca);
+    ch_cond_init_monotonic(&set->opener_wake);
     set->slots = ch_strmap_new();
     set->todo = ch_strmap_new();
     return set;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "cond.h"
 #include "conncache.h"
 #include "instances_int.h"
 #include "log.h"
@@ -174,13 +175,7 @@ static void *opener_main(void *arg)
             pthread_mutex_lock(&set->lock);
             continue;
         }
-        int64_t wait_ms = pick->next - pick->now;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += wait_ms / 1000;
-        ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&set->opener_wake, &set->lock, &ts);
+        ch_cond_wait_ms(&set->opener_wake, &set->lock, pick->next - pick->now);
     }
     pthread_mutex_unlock(&set->lock);
     free(pick);

@@ -13,6 +13,7 @@
 
 #include "audit.h"
 #include "call.h"
+#include "cond.h"
 #include "connector_api.h"
 #include "log.h"
 #include "maint_int.h"
@@ -131,15 +132,7 @@ static void start_pass(pass *p)
 static int wait_until(int64_t deadline)
 {
     pthread_mutex_lock(&g.mu);
-    while (!g.stop) {
-        int64_t left = deadline - ch_monotonic_ms();
-        if (left <= 0) break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+    while (!g.stop && ch_cond_wait_ms(&g.cv, &g.mu, deadline - ch_monotonic_ms()) == 0) {
     }
     int stop = g.stop;
     pthread_mutex_unlock(&g.mu);
@@ -208,13 +201,7 @@ ch_err ch_maint_start_with(const ch_maint_settings *s)
         pthread_mutex_unlock(&g.mu);
         return CH_OK;
     }
-    /* The condition variable waits on the monotonic clock: a wall-clock
-     * step (NTP) must neither stall nor hurry the scheduler. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ch_cond_init_monotonic(&g.cv);
     g.s = *s;
     g.stop = 0;
     int rc = pthread_create(&g.th, NULL, run, NULL);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "cond.h"
 #include "connector_api.h"
 #include "httpc.h"
 #include "keys.h"
@@ -43,18 +44,7 @@ static int stopping(void)
 static int wait_until(int64_t deadline)
 {
     pthread_mutex_lock(&g.mu);
-    while (!g.stop) {
-        int64_t left = deadline - ch_monotonic_ms();
-        if (left <= 0) break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&g.cv, &g.mu, &ts);
+    while (!g.stop && ch_cond_wait_ms(&g.cv, &g.mu, deadline - ch_monotonic_ms()) == 0) {
     }
     int stop = g.stop;
     pthread_mutex_unlock(&g.mu);
@@ -167,11 +157,7 @@ ch_err ch_notify_start(const ch_notify_settings *s)
         if (s->tenants_per_claim > 0) d.tenants_per_claim = s->tenants_per_claim;
         if (s->sends_per_tenant > 0) d.sends_per_tenant = s->sends_per_tenant;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g.cv, &ca);
-    pthread_condattr_destroy(&ca);
+    ch_cond_init_monotonic(&g.cv);
     g.s = d;
     g.stop = 0;
     int rc = pthread_create(&g.th, NULL, run, NULL);

@@ -86,24 +86,13 @@ static void g_fini(void *pd)
     free(pd);
 }
 
-typedef struct cfg_sink {
-    const c360_host_api *h;
-    c360_call *call;
-} cfg_sink;
-
-static void cfg_err(void *arg, const char *ptr, const char *msg)
-{
-    cfg_sink *s = arg;
-    s->h->config_error(s->call, ptr, msg);
-}
-
 static int32_t g_validate(c360_call *call, void *pd, const char *json, size_t len)
 {
     g_plugin *p = pd;
     g_cfg *cfg = malloc(sizeof *cfg);
     if (cfg == NULL) return C360_ENOMEM;
-    cfg_sink s = {p->host, call};
-    int n = g_config_parse(json, len, cfg, cfg_err, &s);
+    c360kit_cfg_sink s = {p->host, call};
+    int n = g_config_parse(json, len, cfg, c360kit_cfg_error, &s);
     free(cfg);
     return n == 0 ? C360_OK : C360_EINVAL;
 }

@@ -24,6 +24,8 @@
 
 #include <jansson.h>
 
+#include "connector_api.h"
+
 /* ---- c360kit_time.c ---------------------------------------------------- */
 
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back (Howard
@@ -55,5 +57,16 @@ void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap);
 const char *c360kit_str(const json_t *obj, const char *key);
 /* A state key "<prefix><id>" into buf. */
 void c360kit_key(char *buf, size_t cap, const char *prefix, const char *id);
+
+/* validate_config's sink: each plugin's config parser reports problems
+ * through an (arg, JSON Pointer, message) callback, which this forwards to
+ * host->config_error of the call:
+ *     c360kit_cfg_sink s = {host, call};
+ *     parse(json, len, &cfg, c360kit_cfg_error, &s); */
+typedef struct c360kit_cfg_sink {
+    const c360_host_api *host;
+    c360_call *call;
+} c360kit_cfg_sink;
+void c360kit_cfg_error(void *sink, const char *json_pointer, const char *message);
 
 #endif

@@ -110,23 +110,12 @@ static void meta_fini(void *pd)
 
 /* ---- config and instances --------------------------------------------- */
 
-typedef struct cfg_sink {
-    const c360_host_api *h;
-    c360_call *call;
-} cfg_sink;
-
-static void cfg_err(void *arg, const char *ptr, const char *msg)
-{
-    cfg_sink *s = arg;
-    s->h->config_error(s->call, ptr, msg);
-}
-
 static int32_t meta_validate(c360_call *call, void *pd, const char *json, size_t len)
 {
     meta_plugin *p = pd;
     meta_cfg cfg;
-    cfg_sink s = {p->host, call};
-    return meta_config_parse(json, len, &cfg, cfg_err, &s) == 0 ? C360_OK : C360_EINVAL;
+    c360kit_cfg_sink s = {p->host, call};
+    return meta_config_parse(json, len, &cfg, c360kit_cfg_error, &s) == 0 ? C360_OK : C360_EINVAL;
 }
 
 static void meta_close(void *pd, void *id)

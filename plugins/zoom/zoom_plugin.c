@@ -70,23 +70,12 @@ static void zoom_fini(void *pd)
     free(p);
 }
 
-typedef struct cfg_sink {
-    const c360_host_api *h;
-    c360_call *call;
-} cfg_sink;
-
-static void cfg_err(void *arg, const char *ptr, const char *msg)
-{
-    cfg_sink *s = arg;
-    s->h->config_error(s->call, ptr, msg);
-}
-
 static int32_t zoom_validate(c360_call *call, void *pd, const char *json, size_t len)
 {
     zoom_plugin *p = pd;
     zoom_cfg cfg;
-    cfg_sink s = {p->host, call};
-    return zoom_config_parse(json, len, &cfg, cfg_err, &s) == 0 ? C360_OK : C360_EINVAL;
+    c360kit_cfg_sink s = {p->host, call};
+    return zoom_config_parse(json, len, &cfg, c360kit_cfg_error, &s) == 0 ? C360_OK : C360_EINVAL;
 }
 
 static void zoom_close(void *pd, void *id)
