@@ -4,7 +4,8 @@
  * c360d, on one event loop:
  *
  *   evhttp request -> HMAC-SHA256 over the raw body (libsodium), compared
- *   in constant time with x-tsrc-signature: sha256=<hex> (tsrc's scheme)
+ *   in constant time with x-tsrc-signature: sha256=<hex> (tsrc's scheme;
+ *   --header X-Hub-Signature-256 checks Meta's, which has the same form)
  *   -> async XADD <stream> * b <body> t <ms> (hiredis on the same loop)
  *   -> 200 only after Redis acknowledged the entry.
  *
@@ -14,7 +15,7 @@
  * host's own work costs.
  *
  *   c360-bench-min-ingress --secret S [--port N] [--redis HOST:PORT]
- *                          [--stream KEY]
+ *                          [--stream KEY] [--header NAME]
  * prints "port N" once listening (and connected to Redis). */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -35,6 +36,7 @@
 static const char *g_secret;
 static size_t g_secret_len;
 static const char *g_stream = "bench:ev";
+static const char *g_header = "X-Tsrc-Signature";
 static char g_redis_host[256] = "127.0.0.1";
 static int g_redis_port = 6379;
 static redisAsyncContext *g_redis; /* NULL while disconnected */
@@ -87,7 +89,7 @@ static void on_xadd(redisAsyncContext *ac, void *r, void *arg)
 
 static bool signature_ok(struct evhttp_request *req, const unsigned char *body, size_t len)
 {
-    const char *sig = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Tsrc-Signature");
+    const char *sig = evhttp_find_header(evhttp_request_get_input_headers(req), g_header);
     unsigned char given[crypto_auth_hmacsha256_BYTES], want[crypto_auth_hmacsha256_BYTES];
     size_t glen = 0;
     if (!sig || strncmp(sig, SIG_PREFIX, strlen(SIG_PREFIX)) != 0) return false;
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
         if (strcmp(a, "--port") == 0) port = bench_port_arg(v);
         else if (strcmp(a, "--secret") == 0) g_secret = v;
         else if (strcmp(a, "--stream") == 0) g_stream = v;
+        else if (strcmp(a, "--header") == 0) g_header = v;
         else if (strcmp(a, "--redis") == 0) {
             const char *colon = strrchr(v, ':');
             if (!colon || (size_t)(colon - v) >= sizeof g_redis_host) goto usage;
@@ -222,6 +225,6 @@ int main(int argc, char **argv)
     event_base_free(bench_base);
     return 0;
 usage:
-    fprintf(stderr, "usage: c360-bench-min-ingress --secret S [--port N] [--redis HOST:PORT] [--stream KEY]\n");
+    fprintf(stderr, "usage: c360-bench-min-ingress --secret S [--port N] [--redis HOST:PORT] [--stream KEY] [--header NAME]\n");
     return 2;
 }

@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# run_ingress.sh -- the ingress benchmark of issue 4 (see bench/README.md).
+# run_ingress.sh -- the ingress benchmark of issues 4 and 8 (scenario 1; see
+# docs/benchmarks.md and bench/README.md).
 #
 # wrk (distinct signed bodies, bench/signed.lua) against, in turn:
 #   bare          c360-bench-bare: evhttp answering 200 (the ceiling)
+#   min_ingress_meta  c360-bench-min-ingress checking Meta's signature
+#                 (X-Hub-Signature-256) over the same Meta leadgen bodies
+#                 c360d gets: HMAC + async XADD, 200 after ack
+#   c360d_meta    c360d, Meta's app-level URL /hooks/meta, one active meta
+#                 connection of tenant "bench" (set up through c360ctl,
+#                 bench/lead_lib.sh) whose --pages pages are proven
+#                 against the lean Graph API (c360-bench-lead-graph);
+#                 distinct signed leadgen webhooks; the workers fetch the
+#                 leads meanwhile (no route: the records go nowhere)
+#   c360d_meta_ingress  the same with the workers frozen (as c360d_ingress)
 #   min_ingress   c360-bench-min-ingress: HMAC + async XADD, 200 after ack
 #   c360d         c360d, webhook endpoint /hooks/tsrc/<conn> of an active
 #                 tsrc connection: ingress plus the workers processing the
@@ -20,7 +31,7 @@
 #
 #   bench/run_ingress.sh [--build DIR] [--duration S] [--connections C]
 #       [--threads T] [--reps N] [--count N] [--targets "bare min_ingress ..."]
-#       [--workers N] [--worker-threads N] [--out FILE]
+#       [--workers N] [--worker-threads N] [--pages P] [--out FILE]
 #   bench/run_ingress.sh --smoke --build DIR     (ctest bench_smoke: 1 s each,
 #       a few connections, checks that every server answers and that what
 #       was accepted was stored; exit 77 when wrk is missing)
@@ -37,7 +48,8 @@ CONNS=64
 THREADS=2
 REPS=3
 COUNT=0          # 0: sized from the duration
-TARGETS="bare min_ingress c360d c360d_ingress"
+TARGETS="bare min_ingress_meta c360d_meta c360d_meta_ingress min_ingress c360d c360d_ingress"
+PAGES=8
 WORKERS=2
 WORKER_THREADS=2
 OUT=
@@ -53,24 +65,29 @@ while [ $# -gt 0 ]; do
         --targets) TARGETS=$2; shift ;;
         --workers) WORKERS=$2; shift ;;
         --worker-threads) WORKER_THREADS=$2; shift ;;
+        --pages) PAGES=$2; shift ;;
         --out) OUT=$2; shift ;;
         --smoke) SMOKE=1 ;;
-        -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run_ingress.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
 if [ "$SMOKE" = 1 ]; then
     DURATION=1; CONNS=4; THREADS=1; REPS=1; COUNT=60000
-    TARGETS="bare min_ingress c360d c360d_ingress"
-    WORKERS=1; WORKER_THREADS=1
+    TARGETS="bare min_ingress_meta c360d_meta c360d_meta_ingress min_ingress c360d c360d_ingress"
+    WORKERS=1; WORKER_THREADS=1; PAGES=2
 fi
 command -v wrk >/dev/null || { echo "run_ingress.sh: wrk is not installed (apt-get install wrk)"; exit 77; }
 
 # The integration tests' helpers: a temporary directory, a private
 # redis-server, free ports, and a trap that stops every process started.
 export C360D=$BUILD/host/c360d C360_BUILD_DIR=$BUILD
+: "${C360CTL:=$BUILD/tools/ctl/c360ctl}"
+export C360CTL
 source "$root/tests/integration/lib.sh"
+source "$root/tests/integration/connectors_lib.sh"
+source "$root/bench/lead_lib.sh"
 
 BARE=$BUILD/bench/c360-bench-bare
 MIN=$BUILD/bench/c360-bench-min-ingress
@@ -83,8 +100,15 @@ TENANT=bench
 for f in "$BARE" "$MIN" "$GEN"; do
     [ -x "$f" ] || t_fail "missing $f: build the target c360-bench (or configure with -DC360_BENCH=ON)"
 done
-case " $TARGETS " in *" c360d"*)
+case " $TARGETS " in *" c360d "*|*" c360d_ingress "*)
     for f in "$C360D" "$SEED" "$PLUGINS/tsrc.so"; do [ -e "$f" ] || t_fail "missing $f"; done ;;
+esac
+GRAPH=$BUILD/bench/c360-bench-lead-graph
+LB_BUILD=$BUILD
+LB_SECRET=bench-app-secret-0123456789
+LB_PAGES=$PAGES
+case " $TARGETS " in *" c360d_meta"*)
+    for f in "$C360D" "$C360CTL" "$GRAPH" "$BUILD/plugins/meta.so"; do [ -e "$f" ] || t_fail "missing $f"; done ;;
 esac
 
 RPORT=$(t_free_port)
@@ -102,6 +126,18 @@ if [ "$COUNT" = 0 ]; then COUNT=$((DURATION * 60000)); fi
 "$GEN" --secret "$SECRET" --count 1 --files 1 --prefix warm- --out "$T_DIR/warm" >/dev/null
 WARM_SIG=$(cut -d' ' -f1 "$T_DIR/warm.0")
 WARM_BODY=$(cut -d' ' -f2- "$T_DIR/warm.0")
+# The Meta bodies: leads 700000000000000.. on the pages in turn, signed
+# with the app secret. Every c360d_meta run starts from a flushed Redis, so
+# the same files serve every run.
+case " $TARGETS " in *_meta*)
+    "$GEN" --meta --app "$LB_SECRET:$(lb_pages)" --count "$COUNT" --files "$THREADS" --out "$T_DIR/mreq" \
+        >/dev/null || t_fail "c360-bench-gen --meta"
+    "$GEN" --meta --app "$LB_SECRET:$(lb_pages)" --count 1 --files 1 --lead-base 680000000000000 \
+        --out "$T_DIR/mwarm" >/dev/null
+    MWARM_SIG=$(cut -d' ' -f1 "$T_DIR/mwarm.0")
+    MWARM_BODY=$(cut -d' ' -f2- "$T_DIR/mwarm.0") ;;
+esac
+export C360_META_BUDGET_SCALE=${C360_META_BUDGET_SCALE:-100}
 
 # start_server NAME CMD... -- runs a bench server with port 0; sets SRV_PID
 # and SRV_PORT from its "port N" line.
@@ -118,10 +154,11 @@ start_server() {
 # A POST of the warm-up body until it is answered 200: the server (and for
 # c360d the connection's instance) is ready.
 warm_up() {
-    local url=$1 code=
+    local url=$1 code= h="X-Tsrc-Signature: $WARM_SIG" b=$WARM_BODY
+    if [ -n "${2:-}" ]; then h="X-Hub-Signature-256: $MWARM_SIG"; b=$MWARM_BODY; fi
     for _ in $(seq 100); do
-        code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' -X POST -H "X-Tsrc-Signature: $WARM_SIG" \
-                    --data-binary "$WARM_BODY" "$url" || true)
+        code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' -X POST -H "$h" \
+                    --data-binary "$b" "$url" || true)
         [ "$code" = 200 ] && return 0
         sleep 0.1
     done
@@ -148,7 +185,7 @@ JSON
 
 # run_one TARGET REP -- one measurement; appends a JSON line to $T_DIR/runs.
 run_one() {
-    local target=$1 rep=$2 url stream= before=0 after=0 conn
+    local target=$1 rep=$2 url stream= before=0 after=0 conn req=$T_DIR/req hdr= meta= gpid=
     case "$target" in
         bare)
             start_server bare "$BARE"
@@ -157,6 +194,22 @@ run_one() {
             stream=bench:min:$rep
             start_server min "$MIN" --secret "$SECRET" --redis "127.0.0.1:$RPORT" --stream "$stream"
             url=http://127.0.0.1:$SRV_PORT/hooks/tsrc/bench ;;
+        min_ingress_meta)
+            stream=bench:minmeta:$rep; meta=1
+            start_server min "$MIN" --secret "$LB_SECRET" --header X-Hub-Signature-256 \
+                --redis "127.0.0.1:$RPORT" --stream "$stream"
+            url=http://127.0.0.1:$SRV_PORT/hooks/meta ;;
+        c360d_meta|c360d_meta_ingress)
+            meta=1
+            redis-cli -p "$RPORT" FLUSHALL >/dev/null
+            start_server graph "$GRAPH" --apps "$LB_APP_ID"
+            gpid=$SRV_PID
+            lb_start_c360d "http://127.0.0.1:$SRV_PORT" "$WORKERS" "$WORKER_THREADS"
+            lb_setup
+            lb_warm_up
+            SRV_PID=$LB_PID
+            stream="c360:{t:bench}:ev"
+            url=$LB_URL/hooks/meta ;;
         c360d|c360d_ingress)
             conn=$target-$rep
             start_c360d "$conn"
@@ -164,10 +217,11 @@ run_one() {
             url=http://127.0.0.1:$SRV_PORT/hooks/tsrc/$conn ;;
         *) t_fail "unknown target $target" ;;
     esac
-    warm_up "$url"
+    warm_up "$url" $meta
+    if [ -n "$meta" ]; then req=$T_DIR/mreq; hdr=X-Hub-Signature-256; fi
     [ -n "$stream" ] && before=$(xlen "$stream")
     local secs=$DURATION frozen=
-    if [ "$target" = c360d_ingress ]; then
+    if [ "$target" = c360d_ingress ] || [ "$target" = c360d_meta_ingress ]; then
         # The worker processes: the children of c360d's zygote (its child).
         for z in $(ps -o pid= --ppid "$SRV_PID"); do frozen+=" $(ps -o pid= --ppid "$z" | tr '\n' ' ')"; done
         [ -n "${frozen// /}" ] || t_fail "c360d has no worker processes to freeze"
@@ -175,13 +229,14 @@ run_one() {
         T_PIDS+=($frozen) # if the run fails now, the cleanup kills them
         [ "$secs" -gt 8 ] && secs=8
     fi
-    wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency -s "$LUA" "$url" -- "$T_DIR/req" \
+    wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency -s "$LUA" "$url" -- "$req" $hdr \
         >"$T_DIR/wrk.out" 2>&1 || t_fail "wrk against $target: $(tail -n 5 "$T_DIR/wrk.out")"
     [ -n "$frozen" ] && kill -CONT $frozen
     # Replies in flight when wrk stopped may still be stored: let them land.
     sleep 0.5
     [ -n "$stream" ] && after=$(xlen "$stream")
     t_stop_pid "$SRV_PID"
+    [ -n "$gpid" ] && t_stop_pid "$gpid"
     local w
     w=$(sed -n 's/^WRKJSON //p' "$T_DIR/wrk.out")
     [ -n "$w" ] || t_fail "no WRKJSON from wrk: $(tail -n 5 "$T_DIR/wrk.out")"
@@ -212,7 +267,7 @@ median() { sort -n | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) 
 field() { grep "\"target\":\"$1\"" "$T_DIR/runs" | grep -o "\"$2\":[0-9.]*" | cut -d: -f2; }
 declare -A RPS P50 P99
 echo
-printf '%-14s %10s %9s %9s %12s %12s %7s\n' target "req/s" "p50 ms" "p99 ms" accepted stored wraps
+printf '%-20s %10s %9s %9s %12s %12s %7s\n' target "req/s" "p50 ms" "p99 ms" accepted stored wraps
 for target in $TARGETS; do
     RPS[$target]=$(field "$target" rps | median)
     P50[$target]=$(field "$target" p50_ms | median)
@@ -220,7 +275,7 @@ for target in $TARGETS; do
     acc=$(field "$target" accepted | awk '{s+=$1} END{print s+0}')
     if [ "$target" = bare ]; then sto=-; else sto=$(field "$target" stored | awk '{s+=$1} END{print s+0}'); fi
     wr=$(field "$target" wraps | awk '{s+=$1} END{print s+0}')
-    printf '%-14s %10s %9s %9s %12s %12s %7s\n' "$target" "${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" "$acc" "$sto" "$wr"
+    printf '%-20s %10s %9s %9s %12s %12s %7s\n' "$target" "${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" "$acc" "$sto" "$wr"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.3f", a / b; else print "nan"}'; }
 echo
@@ -229,10 +284,12 @@ if [ -n "${RPS[min_ingress]:-}" ] && [ -n "${RPS[bare]:-}" ]; then
     r=$(ratio "${RPS[min_ingress]}" "${RPS[bare]}"); echo "min_ingress / bare (req/s):     $r"
     summary+=",\"min_ingress_over_bare\":$r"
 fi
-for t in c360d c360d_ingress; do
-    if [ -n "${RPS[$t]:-}" ] && [ -n "${RPS[min_ingress]:-}" ]; then
-        r=$(ratio "${RPS[$t]}" "${RPS[min_ingress]}"); echo "$t / min_ingress (req/s): $r   (aim >= 0.9)"
-        p=$(ratio "${P99[$t]}" "${P99[min_ingress]}"); echo "$t / min_ingress (p99):   $p   (aim <= 2)"
+for t in c360d_meta c360d_meta_ingress c360d c360d_ingress; do
+    m=min_ingress
+    [ "${t#c360d_meta}" != "$t" ] && m=min_ingress_meta
+    if [ -n "${RPS[$t]:-}" ] && [ -n "${RPS[$m]:-}" ]; then
+        r=$(ratio "${RPS[$t]}" "${RPS[$m]}"); echo "$t / $m (req/s): $r   (aim >= 0.9)"
+        p=$(ratio "${P99[$t]}" "${P99[$m]}"); echo "$t / $m (p99):   $p   (aim <= 2)"
         summary+=",\"${t}_over_min_rps\":$r,\"${t}_over_min_p99\":$p"
     fi
 done

@@ -344,6 +344,7 @@ typedef struct meta_plugin {
     char www_url[META_URL_MAX];      /* C360_META_WWW_URL */
     uint32_t throttle_min_ms;        /* C360_META_THROTTLE_MIN_MS */
     uint32_t poll_budget;            /* C360_META_POLL_BUDGET */
+    uint32_t budget_scale;           /* C360_META_BUDGET_SCALE */
 } meta_plugin;
 
 typedef struct meta_conn {

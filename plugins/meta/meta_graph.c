@@ -98,10 +98,16 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
 
     *out = NULL;
     memset(e, 0, sizeof *e);
-    if ((st = take(x, C360_RL_APP, app_bucket, &app_budget)) != C360_OK) return st;
+    /* C360_META_BUDGET_SCALE (1 to 1000) multiplies rates and bursts. */
+    c360_rl_limit app_lim = app_budget, obj_lim = obj_budget;
+    app_lim.limit *= x->p->budget_scale;
+    app_lim.burst *= x->p->budget_scale;
+    obj_lim.limit *= x->p->budget_scale;
+    obj_lim.burst *= x->p->budget_scale;
+    if ((st = take(x, C360_RL_APP, app_bucket, &app_lim)) != C360_OK) return st;
     if (r->object != NULL) {
         meta_key(obj_bucket, sizeof obj_bucket, "obj:", r->object);
-        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_budget)) != C360_OK) return st;
+        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_lim)) != C360_OK) return st;
     }
 
     char *url = malloc(URL_MAX);

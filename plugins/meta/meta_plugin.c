@@ -95,6 +95,21 @@ static int32_t meta_init(c360_call *call, const c360_host_api *host, void **pd)
         }
         p->poll_budget = (uint32_t)v;
     }
+    /* A multiplier of the local Graph budgets (meta_graph.c), for an
+     * operator whose app Meta allows more, and for the lead benchmark,
+     * which measures the pipeline rather than these guards. */
+    p->budget_scale = 1;
+    const char *sc = getenv("C360_META_BUDGET_SCALE");
+    if (sc != NULL && *sc != '\0') {
+        char *end;
+        long v = strtol(sc, &end, 10);
+        if (*end != '\0' || v < 1 || v > 1000) {
+            host->call_error(call, "C360_META_BUDGET_SCALE must be 1 to 1000");
+            free(p);
+            return C360_EINVAL;
+        }
+        p->budget_scale = (uint32_t)v;
+    }
     meta_apps_init(&p->apps);
     *pd = p;
     return C360_OK;
