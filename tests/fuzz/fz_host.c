@@ -1,0 +1,465 @@
+/* fz_host.c -- see fz_host.h. */
+#include "fz_host.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "hostapi.h"
+#include "log.h"
+
+int fz_bypass_sig;
+
+/* ---- key/value (state and secrets) --------------------------------------- */
+
+typedef struct kv {
+    struct kv *next;
+    char *key;
+    uint8_t *val;
+    size_t len;
+    uint64_t version;
+    int secret;
+} kv;
+
+static kv *g_kv;
+static size_t g_records;
+
+static kv *kv_find(const char *key, int secret)
+{
+    for (kv *e = g_kv; e; e = e->next)
+        if (e->secret == secret && strcmp(e->key, key) == 0) return e;
+    return NULL;
+}
+
+static kv *kv_put(const char *key, int secret, const void *val, size_t len)
+{
+    kv *e = kv_find(key, secret);
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        e->key = strdup(key);
+        e->secret = secret;
+        e->next = g_kv;
+        g_kv = e;
+    }
+    free(e->val);
+    e->val = malloc(len + 1);
+    if (len) memcpy(e->val, val, len);
+    e->val[len] = '\0';
+    e->len = len;
+    e->version++;
+    return e;
+}
+
+static void kv_del(const char *key, int secret)
+{
+    for (kv **p = &g_kv; *p; p = &(*p)->next) {
+        if ((*p)->secret == secret && strcmp((*p)->key, key) == 0) {
+            kv *e = *p;
+            *p = e->next;
+            free(e->key);
+            free(e->val);
+            free(e);
+            return;
+        }
+    }
+}
+
+static uint8_t *dup0(const uint8_t *v, size_t len)
+{
+    uint8_t *o = malloc(len + 1);
+    if (len) memcpy(o, v, len);
+    o[len] = '\0';
+    return o;
+}
+
+static int32_t st_get(c360_call *c, const char *key, uint8_t **value, size_t *len, uint64_t *ver)
+{
+    (void)c;
+    kv *e = kv_find(key, 0);
+    if (!e) return C360_ENOTFOUND;
+    *value = dup0(e->val, e->len);
+    if (len) *len = e->len;
+    if (ver) *ver = e->version;
+    return C360_OK;
+}
+
+static int32_t st_set(c360_call *c, const char *key, const void *v, size_t len, uint32_t ttl,
+                      uint64_t *nv)
+{
+    (void)c;
+    (void)ttl;
+    kv *e = kv_put(key, 0, v, len);
+    if (nv) *nv = e->version;
+    return C360_OK;
+}
+
+static int32_t st_cas(c360_call *c, const char *key, const void *v, size_t len, uint64_t expected,
+                      uint32_t ttl, uint64_t *nv)
+{
+    (void)c;
+    (void)ttl;
+    kv *e = kv_find(key, 0);
+    if ((e ? e->version : 0) != expected) return C360_ECONFLICT;
+    e = kv_put(key, 0, v, len);
+    if (nv) *nv = e->version;
+    return C360_OK;
+}
+
+static int32_t st_delete(c360_call *c, const char *key)
+{
+    (void)c;
+    kv_del(key, 0);
+    return C360_OK;
+}
+
+static int32_t st_incr(c360_call *c, const char *key, int64_t delta, int64_t *result)
+{
+    (void)c;
+    kv *e = kv_find(key, 0);
+    long long cur = 0;
+    if (e) {
+        char *end;
+        cur = strtoll((const char *)e->val, &end, 10);
+        if (*end || e->len == 0) return C360_EINVAL;
+    }
+    cur += delta;
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", cur);
+    kv_put(key, 0, b, (size_t)n);
+    if (result) *result = cur;
+    return C360_OK;
+}
+
+static int32_t sec_get(c360_call *c, const char *name, uint8_t **value, size_t *len)
+{
+    (void)c;
+    kv *e = kv_find(name, 1);
+    if (!e) return C360_ENOTFOUND;
+    *value = dup0(e->val, e->len);
+    if (len) *len = e->len;
+    return C360_OK;
+}
+
+static int32_t sec_put(c360_call *c, const char *name, const void *v, size_t len)
+{
+    (void)c;
+    kv_put(name, 1, v, len);
+    return C360_OK;
+}
+
+static int32_t sec_delete(c360_call *c, const char *name)
+{
+    (void)c;
+    kv_del(name, 1);
+    return C360_OK;
+}
+
+static void sec_free(void *p) { free(p); }
+
+void fz_secret_set(const char *name, const char *value)
+{
+    kv_put(name, 1, value, strlen(value));
+}
+
+/* ---- services that always succeed ------------------------------------------ */
+
+static int32_t rl_take(c360_call *c, int32_t scope, const char *b, const c360_rl_limit *l,
+                       uint32_t cost, uint32_t *wait)
+{
+    (void)c, (void)scope, (void)b, (void)l, (void)cost;
+    if (wait) *wait = 0;
+    return C360_OK;
+}
+
+static int32_t rl_report(c360_call *c, int32_t scope, const char *b, uint32_t pct, uint32_t ms)
+{
+    (void)c, (void)scope, (void)b, (void)pct, (void)ms;
+    return C360_OK;
+}
+
+static int32_t rl_feed(c360_call *c, int32_t scope, const char *b, const c360_http_response *r)
+{
+    (void)c, (void)scope, (void)b;
+    /* Read what the host would read: the headers. */
+    for (uint32_t i = 0; r && i < r->header_count; i++)
+        (void)strlen(r->headers[i].name), (void)strlen(r->headers[i].value);
+    return C360_OK;
+}
+
+static int32_t audit(c360_call *c, const char *a, const char *t, const char *o)
+{
+    (void)c, (void)a, (void)t, (void)o;
+    return C360_OK;
+}
+
+static int32_t oauth_token(c360_call *c, const c360_oauth_params *p, char **token,
+                           int64_t *exp)
+{
+    (void)c, (void)p;
+    *token = strdup("fuzz-access-token");
+    if (exp) *exp = FZ_NOW_MS + 3600000;
+    return C360_OK;
+}
+
+static int32_t oauth_exchange(c360_call *c, const c360_oauth_params *p)
+{
+    (void)c, (void)p;
+    return C360_OK;
+}
+
+static int32_t oauth_rejected(c360_call *c, const char *n, const char *r)
+{
+    (void)c, (void)n, (void)r;
+    return C360_ERROR;
+}
+
+static int32_t route_keys(c360_call *c, const char *const *keys, uint32_t count)
+{
+    (void)c;
+    for (uint32_t i = 0; i < count; i++) (void)strlen(keys[i]);
+    return C360_OK;
+}
+
+static int printable_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 200) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) return 0;
+    return 1;
+}
+
+/* The oracle on records: the SDK promises destinations a JSON object
+ * with a printable type and id. A plugin that emits anything else has a
+ * bug the host would only refuse later. */
+static int32_t record_emit(c360_call *c, const char *type, const char *id, const char *json,
+                           size_t len)
+{
+    (void)c;
+    if (!type || !id || !printable_id(type) || !printable_id(id)) {
+        fprintf(stderr, "fz_host: record with a bad type or id\n");
+        abort();
+    }
+    json_error_t je;
+    json_t *o = json_loadb(json, len, 0, &je);
+    if (!o || !json_is_object(o)) {
+        fprintf(stderr, "fz_host: record %s is not a JSON object: %s\n", id, je.text);
+        abort();
+    }
+    json_decref(o);
+    g_records++;
+    return C360_OK;
+}
+
+static int32_t conn_status(c360_call *c, int32_t state, const char *cause)
+{
+    (void)c, (void)state;
+    if (cause) (void)strlen(cause);
+    return C360_OK;
+}
+
+static int64_t fixed_now(void) { return FZ_NOW_MS; }
+
+static int (*real_ct_equal)(const void *, const void *, size_t);
+
+static int ct_equal(const void *a, const void *b, size_t len)
+{
+    int r = real_ct_equal(a, b, len);
+    return fz_bypass_sig ? 1 : r;
+}
+
+/* ---- scripted HTTP ------------------------------------------------------------ */
+
+static const uint8_t *g_script;
+static size_t g_script_len, g_script_off, g_http_calls;
+
+void fz_http_script(const uint8_t *data, size_t len)
+{
+    g_script = data;
+    g_script_len = len;
+    g_script_off = 0;
+}
+
+size_t fz_http_calls(void) { return g_http_calls; }
+
+typedef struct fz_resp {
+    c360_http_response r;
+    c360_header h[16];
+    char *buf;
+} fz_resp;
+
+static const uint8_t *memmem_u(const uint8_t *h, size_t hl, const char *n)
+{
+    return memmem(h, hl, n, strlen(n));
+}
+
+static int32_t http(c360_call *c, const c360_http_request *req, c360_http_response **out)
+{
+    (void)c;
+    g_http_calls++;
+    /* Read the request as the host would. */
+    if (req->url) (void)strlen(req->url);
+    for (uint32_t i = 0; i < req->header_count; i++)
+        (void)strlen(req->headers[i].name), (void)strlen(req->headers[i].value);
+    fz_resp *f = calloc(1, sizeof *f);
+    f->r.struct_size = sizeof f->r;
+    if (g_script_off >= g_script_len || g_http_calls > 64) {
+        f->r.status = 503;
+        f->buf = strdup("");
+        f->r.body = (const uint8_t *)f->buf;
+        *out = &f->r;
+        return C360_OK;
+    }
+    const uint8_t *p = g_script + g_script_off;
+    size_t left = g_script_len - g_script_off;
+    const uint8_t *sep = memmem_u(p, left, "\n@@@\n");
+    size_t n = sep ? (size_t)(sep - p) : left;
+    g_script_off += sep ? n + 5 : n;
+    f->buf = malloc(n + 1);
+    memcpy(f->buf, p, n);
+    f->buf[n] = '\0';
+    char *s = f->buf;
+    char *nl = memchr(s, '\n', n);
+    f->r.status = atoi(s);
+    if (!nl) {
+        f->r.body = (const uint8_t *)(f->buf + n);
+        f->r.body_len = 0;
+        *out = &f->r;
+        return C360_OK;
+    }
+    char *q = nl + 1, *end = f->buf + n;
+    while (q < end && *q != '\n') {
+        char *e = memchr(q, '\n', (size_t)(end - q));
+        if (!e) e = end;
+        *e = '\0';
+        char *colon = strchr(q, ':');
+        if (colon && f->r.header_count < 16) {
+            *colon = '\0';
+            for (char *k = q; *k; k++)
+                if (*k >= 'A' && *k <= 'Z') *k = (char)(*k - 'A' + 'a');
+            char *v = colon + 1;
+            while (*v == ' ') v++;
+            f->h[f->r.header_count].name = q;
+            f->h[f->r.header_count].value = v;
+            f->r.header_count++;
+        }
+        q = e < end ? e + 1 : end;
+    }
+    if (q < end) q++; /* the blank line */
+    f->r.headers = f->h;
+    /* The body is NUL-terminated, as the host promises. */
+    f->r.body = (const uint8_t *)q;
+    f->r.body_len = (size_t)(end - q);
+    *out = &f->r;
+    return C360_OK;
+}
+
+static void http_free(c360_http_response *r)
+{
+    if (!r) return;
+    fz_resp *f = (fz_resp *)r;
+    free(f->buf);
+    free(f);
+}
+
+/* ---- the table ---------------------------------------------------------------- */
+
+static c360_host_api g_api;
+
+const c360_host_api *fz_host(void)
+{
+    if (g_api.struct_size) return &g_api;
+    /* Quiet: plugins log a lot on refused input. */
+    ch_log_set_level(CH_LOG_ERROR);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) ch_log_set_fd(null);
+    g_api = *ch_host_api();
+    g_api.now_ms = fixed_now;
+    g_api.state_get = st_get;
+    g_api.state_set = st_set;
+    g_api.state_cas = st_cas;
+    g_api.state_delete = st_delete;
+    g_api.state_incr = st_incr;
+    g_api.secret_get = sec_get;
+    g_api.secret_put = sec_put;
+    g_api.secret_delete = sec_delete;
+    g_api.secret_free = sec_free;
+    g_api.ratelimit_take = rl_take;
+    g_api.ratelimit_report = rl_report;
+    g_api.ratelimit_feed_response = rl_feed;
+    g_api.audit = audit;
+    g_api.http = http;
+    g_api.http_free = http_free;
+    g_api.oauth_token = oauth_token;
+    g_api.oauth_exchange = oauth_exchange;
+    g_api.oauth_token_rejected = oauth_rejected;
+    g_api.instance_route_keys = route_keys;
+    g_api.record_emit = record_emit;
+    g_api.connection_status = conn_status;
+    real_ct_equal = g_api.ct_equal;
+    g_api.ct_equal = ct_equal;
+    return &g_api;
+}
+
+void fz_host_reset(void)
+{
+    while (g_kv) {
+        kv *e = g_kv;
+        g_kv = e->next;
+        free(e->key);
+        free(e->val);
+        free(e);
+    }
+    g_script = NULL;
+    g_script_len = g_script_off = 0;
+    g_http_calls = 0;
+    g_records = 0;
+    fz_bypass_sig = 0;
+}
+
+size_t fz_records(void) { return g_records; }
+
+/* ---- webhook requests ------------------------------------------------------------ */
+
+void fz_request_parse(const uint8_t *data, size_t len, fz_request *out)
+{
+    memset(out, 0, sizeof *out);
+    out->buf = malloc(len + 1);
+    if (len) memcpy(out->buf, data, len);
+    out->buf[len] = '\0';
+    char *p = out->buf, *end = out->buf + len;
+    char *nl = memchr(p, '\n', len);
+    out->query = p;
+    if (!nl) {
+        out->body = (const uint8_t *)end;
+        return;
+    }
+    *nl = '\0';
+    p = nl + 1;
+    while (p < end && *p != '\n') {
+        char *e = memchr(p, '\n', (size_t)(end - p));
+        if (!e) e = end;
+        *e = '\0';
+        char *colon = strchr(p, ':');
+        if (colon && out->nheaders < 32) {
+            *colon = '\0';
+            for (char *k = p; *k; k++)
+                if (*k >= 'A' && *k <= 'Z') *k = (char)(*k - 'A' + 'a');
+            char *v = colon + 1;
+            while (*v == ' ') v++;
+            out->headers[out->nheaders].name = p;
+            out->headers[out->nheaders].value = v;
+            out->nheaders++;
+        }
+        p = e < end ? e + 1 : end;
+    }
+    if (p < end) p++;
+    out->body = (const uint8_t *)p;
+    out->body_len = (size_t)(end - p);
+}
+
+void fz_request_free(fz_request *r) { free(r->buf); }

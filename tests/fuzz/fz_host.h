@@ -1,0 +1,73 @@
+/* fz_host.h -- the in-process host the connector fuzz targets hand to a
+ * plugin: c360d's own host table (hostapi.c: calls, logging, crypto,
+ * dedup keys, route_event) with every service that would need Redis or
+ * the network replaced by an in-memory stand-in:
+ *
+ *   state_* and secret_*  a small key/value list, emptied per input
+ *                         (secrets preset by the target);
+ *   ratelimit_*, audit,   always C360_OK (never a sleep);
+ *   instance_route_keys,
+ *   connection_status
+ *   oauth_token           a fixed token (copied: freed with secret_free);
+ *   http                  the next scripted response of the input (a
+ *                         provider answer), 503 when the script is spent;
+ *   record_emit           checks what the plugin emits: a JSON object and
+ *                         printable ids -- anything else aborts (a bug);
+ *   now_ms                a fixed clock (signature freshness windows).
+ *
+ * With fz_bypass_sig set, ct_equal answers "equal" (after reading both
+ * buffers, so ASan still checks them): the fuzzer cannot forge an HMAC,
+ * and this lets it reach the payload parsing behind every signature and
+ * token check. Single-threaded, not reentrant: one input at a time. */
+#ifndef FZ_HOST_H
+#define FZ_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "connector_api.h"
+
+#define FZ_NOW_MS 1767225600000LL /* 2026-01-01T00:00:00Z */
+
+extern int fz_bypass_sig;
+
+/* The table (built on first use). */
+const c360_host_api *fz_host(void);
+
+/* Empties state and secrets and the HTTP script. */
+void fz_host_reset(void);
+/* Presets a secret (copied) of the connection. */
+void fz_secret_set(const char *name, const char *value);
+
+/* Scripted HTTP: the responses are cut from `data` (not copied: keep it
+ * alive) at lines "@@@". Each one is
+ *     STATUS\n
+ *     name: value\n ...     (optional headers)
+ *     \n
+ *     body
+ * A response without the blank line is a status line and a body-less
+ * answer. */
+void fz_http_script(const uint8_t *data, size_t len);
+/* Answers a plugin got so far (for the targets' own checks). */
+size_t fz_http_calls(void);
+
+/* Cuts input into the pieces of a webhook request:
+ *     query\n name: value\n ... \n body
+ * Header names are lower-cased (as the host promises). Returns the
+ * number of headers (at most max). Pointers go into buf (a copy of
+ * data, NUL-terminated pieces, owned by the caller: free()). */
+typedef struct fz_request {
+    char *buf;
+    const char *query;
+    c360_header headers[32];
+    uint32_t nheaders;
+    const uint8_t *body;
+    size_t body_len;
+} fz_request;
+void fz_request_parse(const uint8_t *data, size_t len, fz_request *out);
+void fz_request_free(fz_request *r);
+
+/* Records emitted since the last reset. */
+size_t fz_records(void);
+
+#endif
