@@ -15,7 +15,9 @@
  *             paused connection, concurrency cap), dead letter (XADD dlq
  *             with the original fields + XACK), drop (XACK only: the
  *             connection is gone), fail (XACK + last_err: a failed tick,
- *             which the scheduler re-runs).
+ *             which the scheduler re-runs). The OK outcomes of the
+ *             event items of one turn go in one call (ch_qw_outcome_ok_events):
+ *             Redis pays per redis.call, so what they share is done once.
  *   claim     take over pending entries of another consumer (a dead
  *             worker's, or a dead host's after claim_idle_ms), or re-read
  *             the caller's own leftovers.
@@ -175,6 +177,25 @@ typedef struct ch_qoutcome {
  * 0 if the entry was no longer pending; otherwise 1. */
 int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
                       const ch_qoutcome *o, long long *result);
+
+/* One event item (not a tick) whose callback succeeded, for
+ * ch_qw_outcome_ok_events: its records (ch_records_pack) and the
+ * callback's duration. */
+typedef struct ch_qok {
+    const ch_qitem *it;
+    const char *records; size_t records_len; size_t nrec;
+    int64_t latency_ms;
+} ch_qok;
+
+/* The OK outcomes of n event items of the tenant, each exactly as
+ * ch_qw_outcome with mode CH_QM_OK, tick 0 and log_status "ok" writes it
+ * (results[i] as its *result: deliveries enqueued, -1 if the entry was no
+ * longer pending), in one script call: the work loop writes the items of a
+ * turn that succeeded together (worker_exec.c). Every item must be a
+ * valid event item naming a valid connection (C360_EINVAL otherwise,
+ * nothing written). results may be NULL. */
+int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
+                                long long *results);
 
 /* The supervisor's crash accounting: HINCRBY crash <member>; at
  * `threshold` the entry is dead-lettered with why=poison and err. *crashes

@@ -9,7 +9,9 @@
 
 /* now_ms(); item(out, kind, entry, attkey, member): appends {kind, id,
  * attempts, fields} when the entry still has its fields (an entry trimmed
- * away comes back from XCLAIM / XREADGROUP 0 without them). */
+ * away comes back from XCLAIM / XREADGROUP 0 without them). attkey false:
+ * attempts 0 without asking (an entry read with '>' was never delivered
+ * before, so none of its attempts was ever counted). */
 #define QW_LUA_COMMON                                                         \
     "local function now_ms()\n"                                               \
     "  local t = redis.call('TIME')\n"                                        \
@@ -17,7 +19,7 @@
     "end\n"                                                                   \
     "local function item(out, kind, e, attkey, member)\n"                     \
     "  if type(e) ~= 'table' or type(e[2]) ~= 'table' then return false end\n" \
-    "  local a = redis.call('HGET', attkey, member)\n"                        \
+    "  local a = attkey and redis.call('HGET', attkey, member)\n"            \
     "  out[#out + 1] = {kind, e[1], a or '0', e[2]}\n"                        \
     "  return true\n"                                                         \
     "end\n"
@@ -101,7 +103,7 @@ static const char qw_lua_fetch[] =
     "    r = redis.call('XREADGROUP', 'GROUP', g, me, 'COUNT', n, 'STREAMS', key, '>')\n"
     "  end\n"
     "  if type(r) ~= 'table' then return end\n"
-    "  for _, e in ipairs(r[1][2]) do item(out, kind, e, KEYS[4], prefix .. e[1]) end\n"
+    "  for _, e in ipairs(r[1][2]) do item(out, kind, e, false, prefix .. e[1]) end\n"
     "end\n"
     "local e1 = read('ev', KEYS[1], share - nev, '')\n"
     "if e1 then return e1 end\n"
@@ -253,6 +255,85 @@ static const char qw_lua_outcome[] =
     "  return 1\n"
     "end\n"
     "return redis.error_reply('unknown outcome mode')\n";
+
+/* The OK outcomes of several event items of one tenant in one call
+ * (ch_qw_outcome_ok_events): per item exactly what qw_lua_outcome does for
+ * mode ok, kind ev, tick 0 and a sync-log entry "ok" -- XACK (-1 and
+ * nothing else when it was no longer pending), the deliveries, the sync
+ * log entry -- while what several items share is done once: the route set
+ * of each connection read once, the att/crash members forgotten in one
+ * HDEL each, the stats hash of each connection written once with the sums.
+ * (Every redis.call costs Redis about as much as a small command of its
+ * own: per event this is 2 calls instead of 9.)
+ * KEYS: 1 ev stream, 2 att, 3 crash, 4 dl stream, then per connection j
+ *       (1-based): 2+3j stat, 3+3j routes, 4+3j sync log.
+ * ARGV: 1 group, 2 n, then per item 11: id, member, connection j, records,
+ *       nrec, source, source plugin, event time, duration ms, request id,
+ *       attempt. Returns the array of per-item results. */
+static const char qw_lua_outcome_ok[] =
+    QW_LUA_COMMON
+    "local S, ATT, CRASH, DL = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    "local g, n = ARGV[1], tonumber(ARGV[2])\n"
+    "local now = now_ms()\n"
+    "local snow = tostring(now)\n"
+    "local function take(s, pos)\n"
+    "  local c = string.find(s, ':', pos, true)\n"
+    "  local l = tonumber(string.sub(s, pos, c - 1))\n"
+    "  return string.sub(s, c + 1, c + l), c + l + 1\n"
+    "end\n"
+    "local out, members, routes, evs, recs = {}, {}, {}, {}, {}\n"
+    "local p = 3\n"
+    "for i = 1, n do\n"
+    "  local id, member, j = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2])\n"
+    "  local blob, snrec = ARGV[p + 3], ARGV[p + 4]\n"
+    "  local nrec = tonumber(snrec)\n"
+    "  members[#members + 1] = member\n"
+    "  if redis.call('XACK', S, g, id) == 0 then\n"
+    "    out[i] = -1\n"
+    "  else\n"
+    "    local cnt = 0\n"
+    "    if nrec > 0 then\n"
+    "      local rs = routes[j]\n"
+    "      if not rs then\n"
+    "        rs = redis.call('SMEMBERS', KEYS[3 + 3 * j])\n"
+    "        table.sort(rs)\n"
+    "        routes[j] = rs\n"
+    "      end\n"
+    "      if #rs > 0 then\n"
+    "        local pos = 1\n"
+    "        for r = 1, nrec do\n"
+    "          local rt, ri, rv\n"
+    "          rt, pos = take(blob, pos)\n"
+    "          ri, pos = take(blob, pos)\n"
+    "          rv, pos = take(blob, pos)\n"
+    "          for _, d in ipairs(rs) do\n"
+    "            redis.call('XADD', DL, '*', 'd', d, 's', ARGV[p + 5], 'sp', ARGV[p + 6], 'rt', rt,\n"
+    "                       'ri', ri, 'r', rv, 'a', '1', 't', snow, 'et', ARGV[p + 7])\n"
+    "            cnt = cnt + 1\n"
+    "          end\n"
+    "        end\n"
+    "      end\n"
+    "      recs[j] = (recs[j] or 0) + nrec\n"
+    "    end\n"
+    "    evs[j] = (evs[j] or 0) + 1\n"
+    "    redis.call('XADD', KEYS[4 + 3 * j], 'MAXLEN', '~', 1000, '*', 'kind', 'event',\n"
+    "               'status', 'ok', 'error', '', 'records', snrec, 'duration_ms', ARGV[p + 8],\n"
+    "               'request_id', ARGV[p + 9], 'entry', id, 'attempt', ARGV[p + 10])\n"
+    "    out[i] = cnt\n"
+    "  end\n"
+    "  p = p + 11\n"
+    "end\n"
+    "if #members > 0 then\n"
+    "  redis.call('HDEL', ATT, unpack(members))\n"
+    "  redis.call('HDEL', CRASH, unpack(members))\n"
+    "end\n"
+    "for j, c in pairs(evs) do\n"
+    "  local stat = KEYS[2 + 3 * j]\n"
+    "  if recs[j] then redis.call('HINCRBY', stat, 'records', recs[j]) end\n"
+    "  redis.call('HINCRBY', stat, 'events', c)\n"
+    "  redis.call('HSET', stat, 'last_ok_ms', snow)\n"
+    "end\n"
+    "return out\n";
 
 /* KEYS: stream, att, retry, crash, dlq, stat. ARGV: group, id, member,
  * kind, err, threshold, hasstat. Returns {crashes, poisoned}. */

@@ -14,6 +14,7 @@
 
 static ch_script s_outcome = CH_SCRIPT(qw_lua_outcome);
 static ch_script s_poison = CH_SCRIPT(qw_lua_poison);
+static ch_script s_outcome_ok = CH_SCRIPT(qw_lua_outcome_ok);
 
 const char *ch_qmode_name(ch_qmode m)
 {
@@ -112,6 +113,87 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     if (ok && result) *result = r->integer;
     if (!ok) ch_qw_redis_failed(ch_qmode_name(o->mode), r);
+    if (r) freeReplyObject(r);
+    return ok ? C360_OK : C360_EIO;
+}
+
+/* Per item of qw_lua_outcome_ok: id, member, connection index, records,
+ * nrec, source, source plugin, event time, duration, request id, attempt. */
+#define OK_ITEM_ARGS 11
+/* Number texts of an item: connection index, nrec, event time, duration,
+ * attempt. */
+typedef struct ok_nums {
+    char j[16], nrec[24], et[24], ms[24], att[24];
+} ok_nums;
+
+int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
+                                long long *results)
+{
+    if (!ch_id_valid(tenant) || !oks || n == 0 || n > 4096) return C360_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const ch_qitem *it = oks[i].it;
+        if (!it || it->kind != CH_Q_EV || !it->valid || !ch_id_valid(it->c)) return C360_EINVAL;
+    }
+    /* The distinct connections, in first-seen order (a turn is usually
+     * one connection's flood, so the scan stays short). */
+    const char **conns = ch_calloc(n, sizeof *conns);
+    size_t *cidx = ch_calloc(n, sizeof *cidx);
+    size_t nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = oks[i].it->c;
+        size_t j = 0;
+        while (j < nc && strcmp(conns[j], c) != 0) j++;
+        if (j == nc) conns[nc++] = c;
+        cidx[i] = j;
+    }
+    size_t nkeys = 4 + 3 * nc, argc = nkeys + 2 + OK_ITEM_ARGS * n;
+    const char **argv = ch_calloc(argc, sizeof *argv);
+    size_t *lens = ch_calloc(argc, sizeof *lens);
+    char **owned = ch_calloc(nkeys, sizeof *owned); /* the keys */
+    ok_nums *nums = ch_calloc(n, sizeof *nums);
+    owned[0] = ch_qw_stream_key(tenant, CH_Q_EV);
+    owned[1] = ch_key_tenant(tenant, "att");
+    owned[2] = ch_key_tenant(tenant, "crash");
+    owned[3] = ch_key_tenant(tenant, "dl");
+    for (size_t j = 0; j < nc; j++) {
+        owned[4 + 3 * j] = ch_key_tenant(tenant, "conn:%s:stat", conns[j]);
+        owned[5 + 3 * j] = ch_key_tenant(tenant, "routes:%s", conns[j]);
+        owned[6 + 3 * j] = ch_key_tenant(tenant, "synclog:%s", conns[j]);
+    }
+    size_t a = 0;
+#define ARG(s) (argv[a] = (s), lens[a] = strlen(argv[a]), a++)
+#define ARGN(s, l) (argv[a] = (s), lens[a] = (l), a++)
+    for (size_t k = 0; k < nkeys; k++) ARG(owned[k]);
+    char cnt[24];
+    snprintf(cnt, sizeof cnt, "%zu", n);
+    ARG(CH_QW_GROUP);
+    ARG(cnt);
+    for (size_t i = 0; i < n; i++) {
+        const ch_qok *o = &oks[i];
+        const ch_qitem *it = o->it;
+        ok_nums *x = &nums[i];
+        snprintf(x->j, sizeof x->j, "%zu", cidx[i] + 1);
+        snprintf(x->nrec, sizeof x->nrec, "%zu", o->records ? o->nrec : (size_t)0);
+        snprintf(x->et, sizeof x->et, "%lld", (long long)it->t);
+        snprintf(x->ms, sizeof x->ms, "%lld", (long long)(o->latency_ms > 0 ? o->latency_ms : 0));
+        snprintf(x->att, sizeof x->att, "%lld", ch_qitem_attempt(it));
+        ARG(it->id); ARG(it->member); ARG(x->j);
+        if (o->records) ARGN(o->records, o->records_len);
+        else ARG("");
+        ARG(x->nrec); ARG(it->c); ARG(it->p ? it->p : ""); ARG(x->et); ARG(x->ms);
+        ARG(it->rid ? it->rid : ""); ARG(x->att);
+    }
+#undef ARG
+#undef ARGN
+    redisReply *r = ch_rconn_eval(&s_outcome_ok, (int)nkeys, (int)a, argv, lens);
+    for (size_t k = 0; k < nkeys; k++) free(owned[k]);
+    free(owned); free(nums); free(argv); free(lens); free(cidx); free(conns);
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == n;
+    for (size_t i = 0; ok && i < n; i++)
+        if (r->element[i]->type != REDIS_REPLY_INTEGER) ok = 0;
+    if (ok && results)
+        for (size_t i = 0; i < n; i++) results[i] = r->element[i]->integer;
+    if (!ok) ch_qw_redis_failed("ok (batch)", r);
     if (r) freeReplyObject(r);
     return ok ? C360_OK : C360_EIO;
 }

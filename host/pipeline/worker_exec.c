@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -177,6 +178,58 @@ static int dedup_step(ch_wthread *t, const char *tenant, ch_qitem *it)
     return 0;
 }
 
+void ch_wexec_flush(ch_wthread *t)
+{
+    size_t n = t->nok;
+    if (n == 0) return;
+    long long res[CH_WOK_MAX];
+    int32_t st = C360_EIO;
+    /* As ch_wthread_outcome: Redis away, a few tries, then the items stay
+     * pending under this consumer and run again from the leftovers. */
+    for (int i = 0; i < 5; i++) {
+        st = ch_qw_outcome_ok_events(t->ok_tenant, t->ok, n, res);
+        if (st != C360_EIO || ch_wthread_stopping(t)) break;
+        ch_slot_beat(t->slot);
+        struct timespec ts = {0, (200L << i) * 1000000L};
+        while (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        nanosleep(&ts, NULL);
+    }
+    if (st == C360_OK) {
+        size_t nrec = 0;
+        long long enq = 0;
+        for (size_t i = 0; i < n; i++) {
+            nrec += t->ok[i].nrec;
+            if (res[i] > 0) enq += res[i];
+        }
+        pthread_mutex_lock(&t->w->stats_lock);
+        t->w->stats.items += n;
+        t->w->stats.ok += n;
+        pthread_mutex_unlock(&t->w->stats_lock);
+        if (nrec) ch_metrics_inc(CH_M_RECORDS_EMITTED, nrec);
+        /* More deliveries than this thread takes in its next turn: let an
+         * idle thread help. */
+        if (enq > t->conf->share) ch_worker_wake(t->ok_tenant);
+    } else {
+        char nb[24];
+        snprintf(nb, sizeof nb, "%zu", n);
+        ch_log(CH_LOG_ERROR, "workers: outcomes not written; the items stay pending and run again",
+               "tenant", t->ok_tenant, "entries", nb, "outcome", "ok", NULL);
+    }
+    for (size_t i = 0; i < n; i++) free((char *)t->ok[i].records);
+    t->nok = 0;
+}
+
+/* Keeps the OK outcome of an event item for ch_wexec_flush (blob is
+ * taken). */
+static void defer_ok(ch_wthread *t, const char *tenant, const ch_qitem *it, char *blob, size_t blen,
+                     size_t nrec, int64_t took)
+{
+    if (t->nok && (t->nok == CH_WOK_MAX || strcmp(t->ok_tenant, tenant) != 0)) ch_wexec_flush(t);
+    if (!t->nok) snprintf(t->ok_tenant, sizeof t->ok_tenant, "%s", tenant);
+    t->ok[t->nok++] = (ch_qok){.it = it, .records = blob, .records_len = blen,
+                               .nrec = blob ? nrec : 0, .latency_ms = took};
+}
+
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
 {
     int tick = strcmp(it->k, "tick") == 0;
@@ -281,6 +334,11 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     }
     size_t blen = 0, nrec = ch_records_count(&t->recs);
     char *blob = ch_records_pack(&t->recs, &blen);
+    if (!tick && t->defer_ok) {
+        defer_ok(t, tenant, it, blob, blen, nrec, took);
+        ch_records_reset(&t->recs);
+        return;
+    }
     ch_qoutcome o = {.mode = CH_QM_OK, .records = blob, .records_len = blen, .nrec = nrec, .tick = tick,
                      .log_status = "ok", .latency_ms = took};
     long long enq = 0;

@@ -79,6 +79,8 @@ typedef struct ch_wthread ch_wthread;
  * turn, one that has none the same number as before. A small direct-mapped
  * table per thread: a tenant that loses its place starts again from 0. */
 #define CH_WBHINT_SLOTS 64
+/* OK outcomes of event items written in one script call at most. */
+#define CH_WOK_MAX 32
 typedef struct ch_wbhint {
     char tenant[CH_ID_MAX + 1];
     float frac;
@@ -131,6 +133,15 @@ struct ch_wthread {
      * otherwise nothing of batching runs at all. */
     int batching;
     ch_wbhint bhint[CH_WBHINT_SLOTS];
+    /* OK outcomes of event items waiting to be written together
+     * (worker_exec.c): only while run_batch sets defer_ok, and written
+     * before it returns, so an item is never acknowledged later than its
+     * turn. Until then the items stay pending under this consumer: a
+     * crash meanwhile has them taken over and run again (at least once). */
+    int defer_ok;
+    size_t nok;
+    ch_qok ok[CH_WOK_MAX];
+    char ok_tenant[CH_ID_MAX + 1];
 };
 
 ch_wthread *ch_wthread_new(ch_workers *w, int index);
@@ -151,6 +162,11 @@ void ch_wthread_step(ch_wthread *t);
 void ch_wthread_run_item(ch_wthread *t, const char *tenant, ch_qitem *it);
 
 int ch_wthread_stopping(const ch_wthread *t);
+
+/* Writes the deferred OK outcomes (t->ok) in one script call, retrying a
+ * few times while Redis is away like ch_wthread_outcome (the items stay
+ * pending if it never succeeds), and counts them. */
+void ch_wexec_flush(ch_wthread *t);
 
 /* Execution (worker_exec.c, deliver.c). */
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it);

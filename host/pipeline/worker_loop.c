@@ -184,6 +184,10 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
     int n = 0;
     size_t max = (size_t)t->conf->delivery_batch_max;
     unsigned char *done = t->batching && group && b->n > 1 ? ch_calloc(b->n, 1) : NULL;
+    /* Fresh items that succeed are acknowledged together at the end of
+     * the batch (one script call, ch_wexec_flush); what a dead worker left
+     * is written item by item, like everything it does. */
+    t->defer_ok = group;
     ch_qitem **grp = done ? ch_calloc(max, sizeof *grp) : NULL;
     for (size_t i = 0; i < b->n; i++) {
         if (done && done[i]) continue;
@@ -225,6 +229,8 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
         t->avg_item_ms = t->avg_item_ms * 0.8 + took * 0.2;
         n += (int)k;
     }
+    t->defer_ok = 0;
+    ch_wexec_flush(t);
     free(grp);
     free(done);
     return n;

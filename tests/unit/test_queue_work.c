@@ -177,6 +177,94 @@ static void test_outcome_ok(void)
     ch_qbatch_free(&b);
 }
 
+/* Several OK outcomes in one call (ch_qw_outcome_ok_events): per item
+ * what ch_qw_outcome writes, the shared parts once. */
+static void test_outcome_ok_batch(void)
+{
+    pf_do("SADD c360:{t:t9}:routes:src dA");
+    char id[4][CH_QW_ID_MAX];
+    add_event("t9", "src", "e1", id[0]);
+    add_event("t9", "src", "e2", id[1]);
+    add_event("t9", "other", "e3", id[2]);
+    add_event("t9", "src", "e4", id[3]);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t9", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 4);
+    if (b.n != 4) { ch_qbatch_free(&b); return; }
+    /* Counters a retry or a crash left: forgotten with the outcome. */
+    pf_do("HSET c360:{t:t9}:att %s 1", b.items[0].member);
+    pf_do("HSET c360:{t:t9}:crash %s 1", b.items[1].member);
+    /* Someone else finished e4 already: nothing of it is written. */
+    pf_do("XACK c360:{t:t9}:ev w %s", id[3]);
+    ch_records r1, r3;
+    ch_records_init(&r1);
+    ch_records_init(&r3);
+    CHECK(ch_records_add(&r1, "lead", "r-1", "{\"a\":1}", 7) == C360_OK);
+    CHECK(ch_records_add(&r1, "lead", "r-2", "{\"a\":\"x:y\"}", 11) == C360_OK);
+    CHECK(ch_records_add(&r3, "lead", "r-3", "{}", 2) == C360_OK);
+    size_t l1 = 0, l3 = 0;
+    char *b1 = ch_records_pack(&r1, &l1), *b3 = ch_records_pack(&r3, &l3);
+    ch_qok oks[4] = {
+        {.it = &b.items[0], .records = b1, .records_len = l1, .nrec = 2, .latency_ms = 7},
+        {.it = &b.items[1]},
+        {.it = &b.items[2], .records = b3, .records_len = l3, .nrec = 1},
+        {.it = &b.items[3], .records = b3, .records_len = l3, .nrec = 1},
+    };
+    long long res[4] = {9, 9, 9, 9};
+    CHECK(ch_qw_outcome_ok_events("t9", oks, 4, res) == C360_OK);
+    CHECK(res[0] == 2 && res[1] == 0 && res[2] == 0 && res[3] == -1);
+    CHECK(pf_int("XLEN c360:{t:t9}:dl") == 2);
+    redisReply *p = pf_cmd("XPENDING c360:{t:t9}:ev w");
+    CHECK(p->type == REDIS_REPLY_ARRAY && p->element[0]->integer == 0);
+    freeReplyObject(p);
+    CHECK(pf_int("HLEN c360:{t:t9}:att") == 0);
+    CHECK(pf_int("HLEN c360:{t:t9}:crash") == 0);
+    CHECK_STR(pf_str("HGET c360:{t:t9}:conn:src:stat events"), "2");
+    CHECK_STR(pf_str("HGET c360:{t:t9}:conn:src:stat records"), "2");
+    CHECK(strcmp(pf_str("HGET c360:{t:t9}:conn:src:stat last_ok_ms"), "(nil)") != 0);
+    CHECK_STR(pf_str("HGET c360:{t:t9}:conn:other:stat events"), "1");
+    CHECK_STR(pf_str("HGET c360:{t:t9}:conn:other:stat records"), "1");
+    /* The sync log: one "ok" entry per item written, as ch_qw_outcome. */
+    CHECK(pf_int("XLEN c360:{t:t9}:synclog:src") == 2);
+    CHECK(pf_int("XLEN c360:{t:t9}:synclog:other") == 1);
+    redisReply *s = pf_cmd("XRANGE c360:{t:t9}:synclog:src - + COUNT 1");
+    CHECK(s->type == REDIS_REPLY_ARRAY && s->elements == 1);
+    if (s->type == REDIS_REPLY_ARRAY && s->elements == 1) {
+        CHECK_STR(field_of("c360:{t:t9}:synclog:src", s->element[0]->element[0]->str, "entry"), id[0]);
+        CHECK_STR(field_of("c360:{t:t9}:synclog:src", s->element[0]->element[0]->str, "status"), "ok");
+        CHECK_STR(field_of("c360:{t:t9}:synclog:src", s->element[0]->element[0]->str, "kind"), "event");
+        CHECK_STR(field_of("c360:{t:t9}:synclog:src", s->element[0]->element[0]->str, "records"), "2");
+        CHECK_STR(field_of("c360:{t:t9}:synclog:src", s->element[0]->element[0]->str, "duration_ms"), "7");
+        CHECK_STR(field_of("c360:{t:t9}:synclog:src", s->element[0]->element[0]->str, "request_id"), "r1");
+        CHECK_STR(field_of("c360:{t:t9}:synclog:src", s->element[0]->element[0]->str, "attempt"), "1");
+    }
+    freeReplyObject(s);
+    /* The delivery: as ch_qw_outcome writes it. */
+    redisReply *d = pf_cmd("XRANGE c360:{t:t9}:dl - + COUNT 1");
+    if (d->type == REDIS_REPLY_ARRAY && d->elements == 1) {
+        const char *did = d->element[0]->element[0]->str;
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "d"), "dA");
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "s"), "src");
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "sp"), "wtp");
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "ri"), "r-1");
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "et"), "1700000000000");
+    } else {
+        CHECK(0);
+    }
+    freeReplyObject(d);
+    /* A tick or a malformed item is refused whole. */
+    ch_qitem bad = b.items[0];
+    bad.c = "no/such";
+    ch_qok badok = {.it = &bad};
+    CHECK(ch_qw_outcome_ok_events("t9", &badok, 1, NULL) == C360_EINVAL);
+    CHECK(ch_qw_outcome_ok_events("t9", oks, 0, NULL) == C360_EINVAL);
+    free(b1);
+    free(b3);
+    ch_records_free(&r1);
+    ch_records_free(&r3);
+    ch_qbatch_free(&b);
+}
+
 static void test_retry_hold(void)
 {
     char id[CH_QW_ID_MAX];
@@ -703,6 +791,7 @@ int main(void)
     pf_raw_connect(port);
     test_fetch();
     test_outcome_ok();
+    test_outcome_ok_batch();
     test_retry_hold();
     test_dlq_drop_fail();
     test_deliveries();
