@@ -332,6 +332,8 @@ typedef struct meta_err {
 /* Classifies an answer. `cut` (may be NULL) is removed from the message. */
 void meta_err_classify(int http_status, const char *body, size_t len,
                        const char *cut, meta_err *e);
+/* The same on a body already parsed (j may be NULL: not JSON). */
+void meta_err_classify_json(int http_status, const json_t *j, const char *cut, meta_err *e);
 bool meta_throttle_code(int64_t code);
 
 /* ---- the plugin (host-side files) ------------------------------------- */
@@ -346,6 +348,36 @@ typedef struct meta_plugin {
     uint32_t poll_budget;            /* C360_META_POLL_BUDGET */
     uint32_t budget_scale;           /* C360_META_BUDGET_SCALE */
 } meta_plugin;
+
+/* meta_cache.c: what a connection keeps in memory, per worker process,
+ * between callbacks, so that a lead costs fewer Redis round trips. Never
+ * shared between connections (so never between tenants); gone with the
+ * instance, which the host reopens whenever the connection's config or
+ * secrets change. */
+#define META_TOKEN_CACHE_MS 10000u   /* page tokens, "no re-login pending" */
+#define META_FORM_CACHE_MS 300000u   /* compact forms (state keeps them a day) */
+#define META_FORM_CACHE_N 16
+#define META_RESV_MS 500u            /* a budget reservation's life */
+#define META_RESV_MAX 32u            /* units reserved at most at once */
+#define META_RESV_KEEP_PCT 75        /* a usage report from this ends them */
+typedef struct meta_resv {
+    uint32_t left;             /* units reserved in Redis, not yet used */
+    uint32_t want;             /* units the next reservation asks for */
+    int64_t until;             /* monotonic ms: unused units then lapse */
+} meta_resv;
+typedef struct meta_cache {
+    pthread_mutex_t lock;
+    int64_t oauth_ok_until;    /* no "need_oauth" seen, until (monotonic) */
+    char *tok[META_MAX_PAGES]; /* page tokens by cfg.pages index (malloc) */
+    int64_t tok_until[META_MAX_PAGES];
+    struct {
+        meta_id id;
+        json_t *form;          /* meta_form_compact output; NULL: free slot */
+        int64_t until;
+    } form[META_FORM_CACHE_N];
+    meta_resv app;             /* the app bucket */
+    meta_resv obj[META_MAX_PAGES]; /* obj:<page> buckets, by cfg.pages index */
+} meta_cache;
 
 typedef struct meta_conn {
     const c360_instance *inst;
@@ -363,6 +395,7 @@ typedef struct meta_conn {
     uint64_t reg_pages, reg_ig;      /* the sets last registered */
     bool registered;
     pthread_mutex_t reg_lock;
+    meta_cache cache;
 } meta_conn;
 
 /* One callback's context. */
@@ -391,12 +424,33 @@ typedef struct meta_gr {
  * (may be NULL) tells the caller what Meta said. */
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err);
 
+/* meta_cache.c */
+bool meta_cache_init(meta_cache *k);
+void meta_cache_destroy(meta_cache *k);
+/* The page token cached for cfg.pages[i] as a malloc'd copy (free with
+ * meta_token_free), or NULL if none is fresh. */
+char *meta_cache_token(meta_conn *c, size_t i, int64_t now);
+void meta_cache_token_put(meta_conn *c, size_t i, const char *tok, int64_t now);
+/* Forgets every token and the "no re-login pending" mark (after a
+ * refresh, a rejected token, or a token written by this process). */
+void meta_cache_tokens_drop(meta_conn *c);
+bool meta_cache_oauth_ok(meta_conn *c, int64_t now);
+void meta_cache_oauth_ok_set(meta_conn *c, int64_t now);
+/* The cached compact form (a new reference: json_decref it), or NULL. */
+json_t *meta_cache_form(meta_conn *c, const char *form_id, int64_t now);
+void meta_cache_form_put(meta_conn *c, const char *form_id, json_t *form, int64_t now);
+/* The reservation of a budget bucket: the app's (object NULL), a
+ * configured page's, or NULL (not cached: every take goes to Redis). */
+meta_resv *meta_cache_resv(meta_conn *c, const char *object);
+
 /* meta_tokens.c */
 /* A connection secret as text, trimmed (meta_trim); freed with
  * host->secret_free. C360_ENOTFOUND also when it is empty. */
 int32_t meta_secret_text(const c360_host_api *h, c360_call *call, const char *name,
                          uint8_t **v, size_t *len);
-/* A token secret (printable, at most 4096 bytes), or C360_ENOTFOUND. */
+/* A token secret (printable, at most 4096 bytes), or C360_ENOTFOUND. The
+ * token is a malloc'd copy (the guarded original is freed at once), so
+ * that cached and read tokens are freed alike: meta_token_free wipes it. */
 int32_t meta_token_secret(meta_ctx *x, const char *name, char **tok);
 /* The page's access token (secret "page_token:<id>"): C360_OK with *tok
  * (free with meta_token_free), C360_ENOTFOUND when there is none even

@@ -44,12 +44,17 @@ static int32_t form_get(meta_ctx *x, const char *form_id, const char *tok,
     char key[64];
     uint8_t *v = NULL;
     size_t len = 0;
-    *form = NULL;
+    int64_t now = h->monotonic_ms();
+    /* This process's copy first (meta_cache.c), then state's. */
+    if ((*form = meta_cache_form(x->c, form_id, now)) != NULL) return C360_OK;
     meta_key(key, sizeof key, FORM_KEY, form_id);
     if (h->state_get(x->call, key, &v, &len, NULL) == C360_OK) {
         *form = json_loadb((const char *)v, len, 0, NULL);
         h->free(v);
-        if (json_is_object(*form)) return C360_OK;
+        if (json_is_object(*form)) {
+            meta_cache_form_put(x->c, form_id, *form, now);
+            return C360_OK;
+        }
         json_decref(*form);
         *form = NULL;
     }
@@ -66,6 +71,7 @@ static int32_t form_get(meta_ctx *x, const char *form_id, const char *tok,
     if (st != C360_OK) return st;
     *form = meta_form_compact(out);
     json_decref(out);
+    meta_cache_form_put(x->c, form_id, *form, now);
     char *s = json_dumps(*form, JSON_COMPACT);
     if (s != NULL) {
         h->state_set(x->call, key, s, strlen(s), FORM_TTL_MS, NULL);

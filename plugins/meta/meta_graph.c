@@ -36,8 +36,42 @@ static void sleep_ms(uint32_t ms)
     while (nanosleep(&ts, &ts) != 0) {}
 }
 
-static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
-                    const c360_rl_limit *lim)
+/* A unit of a reservation this process holds (see take), or false. */
+static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now)
+{
+    if (r == NULL) return false;
+    meta_cache *k = &x->c->cache;
+    pthread_mutex_lock(&k->lock);
+    bool live = now < r->until;
+    bool ok = live && r->left > 0;
+    if (ok) {
+        r->left--;
+    } else if (r->until != 0) {
+        /* The last reservation is over. Used up within its life: the
+         * next asks for twice as many; units lapsed unused: half. */
+        if (live && r->want < META_RESV_MAX) r->want *= 2;
+        else if (!live && r->left > 0 && r->want > 1) r->want /= 2;
+        r->left = 0;
+        r->until = 0;
+    }
+    pthread_mutex_unlock(&k->lock);
+    return ok;
+}
+
+/* Ends a reservation (its units lapse) and starts over from one unit. */
+static void resv_drop(meta_ctx *x, meta_resv *r)
+{
+    if (r == NULL) return;
+    pthread_mutex_lock(&x->c->cache.lock);
+    r->left = 0;
+    r->until = 0;
+    r->want = 1;
+    pthread_mutex_unlock(&x->c->cache.lock);
+}
+
+/* One unit, without a reservation: a short wait is slept. */
+static int32_t take_one(meta_ctx *x, int32_t scope, const char *bucket,
+                        const c360_rl_limit *lim)
 {
     const c360_host_api *h = x->host;
     for (int tries = 0;; tries++) {
@@ -57,10 +91,63 @@ static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
     }
 }
 
+
+/* One unit of a budget. The budget lives in Redis (every host and process
+ * spends from it); to spare a round trip per call, a process busy with a
+ * bucket reserves several units in one take (`want`, doubled while the
+ * reservations get used up within META_RESV_MS, halved when units lapse,
+ * at most META_RESV_MAX and a quarter of the burst) and spends them
+ * locally. Units are spent in Redis before they are used, so no host ever
+ * exceeds the budget; a lapsed unit is lost (spent without a call), which
+ * only makes the guard stricter. A reservation lives at most
+ * META_RESV_MS, so a pause or slowdown reported by another host applies
+ * here at most that late; one reported here applies at once (resv_drop). */
+static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
+                    const c360_rl_limit *lim, meta_resv *r)
+{
+    const c360_host_api *h = x->host;
+    int64_t now = h->monotonic_ms();
+    if (resv_use(x, r, now)) return C360_OK;
+    if (r != NULL) {
+        pthread_mutex_lock(&x->c->cache.lock);
+        uint32_t want = r->want;
+        pthread_mutex_unlock(&x->c->cache.lock);
+        uint32_t cap = (lim->burst ? lim->burst : lim->limit) / 4;
+        if (want > cap) want = cap;
+        if (want < 1) want = 1;
+        uint32_t wait = 0;
+        int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, want, &wait);
+        if (st == C360_OK) {
+            pthread_mutex_lock(&x->c->cache.lock);
+            /* Units another thread reserved meanwhile lapse: the budget
+             * only gets stricter. */
+            r->left = want - 1;
+            r->until = now + META_RESV_MS;
+            pthread_mutex_unlock(&x->c->cache.lock);
+            return C360_OK;
+        }
+        if (st != C360_RETRY) return st;
+        /* Not that many free now: one unit at a time, as without a
+         * cache, until the budget is free again. */
+        resv_drop(x, r);
+    }
+    return take_one(x, scope, bucket, lim);
+}
+
 static void report(meta_ctx *x, int32_t scope, const char *bucket, int pct,
                    uint32_t pause_ms)
 {
     if (pct < 0 && pause_ms == 0) return;
+    /* High usage or a pause: this process's reservation ends, so the next
+     * take meets the slowdown or pause in Redis at once. (A low report
+     * leaves it: it runs out within META_RESV_MS anyway.) */
+    if (pct < META_RESV_KEEP_PCT && pause_ms == 0) {
+        /* keep */
+    } else if (scope == C360_RL_APP) {
+        resv_drop(x, meta_cache_resv(x->c, NULL));
+    } else if (strncmp(bucket, "obj:", 4) == 0) {
+        resv_drop(x, meta_cache_resv(x->c, bucket + 4));
+    }
     x->host->ratelimit_report(x->call, scope, bucket, pct < 0 ? 0 : (uint32_t)pct, pause_ms);
 }
 
@@ -104,10 +191,13 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     app_lim.burst *= x->p->budget_scale;
     obj_lim.limit *= x->p->budget_scale;
     obj_lim.burst *= x->p->budget_scale;
-    if ((st = take(x, C360_RL_APP, app_bucket, &app_lim)) != C360_OK) return st;
+    if ((st = take(x, C360_RL_APP, app_bucket, &app_lim, meta_cache_resv(c, NULL))) != C360_OK)
+        return st;
     if (r->object != NULL) {
         meta_key(obj_bucket, sizeof obj_bucket, "obj:", r->object);
-        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_lim)) != C360_OK) return st;
+        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_lim, meta_cache_resv(c, r->object))) !=
+            C360_OK)
+            return st;
     }
 
     char *url = malloc(URL_MAX);
@@ -174,18 +264,22 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     }
 
     uint32_t regain = report_usage(x, resp, app_bucket, r->object);
-    meta_err_classify(resp->status, (const char *)resp->body, resp->body_len, r->token, e);
+    /* The body is parsed once: for its error, and for the caller. */
+    json_t *j = resp->body_len > 0 ? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
+                                   : NULL;
+    meta_err_classify_json(resp->status, j, r->token, e);
     if (e->cls == META_ERR_NONE) {
-        json_error_t jerr;
-        *out = json_loadb((const char *)resp->body, resp->body_len, 0, &jerr);
         h->http_free(resp);
-        if (json_is_object(*out)) return C360_OK;
-        json_decref(*out);
-        *out = NULL;
+        if (json_is_object(j)) {
+            *out = j;
+            return C360_OK;
+        }
+        json_decref(j);
         h->call_error(x->call, "Graph API answered %s without a JSON object", r->path);
         h->call_retry_after(x->call, 0);
         return C360_RETRY;
     }
+    json_decref(j);
     h->http_free(resp);
 
     switch (e->cls) {

@@ -139,6 +139,7 @@ static void meta_close(void *pd, void *id)
     meta_conn *c = id;
     if (c == NULL) return;
     meta_apps_put(&p->apps, c->app);
+    meta_cache_destroy(&c->cache);
     pthread_mutex_destroy(&c->reg_lock);
     free(c);
 }
@@ -157,12 +158,18 @@ static int32_t meta_open(c360_call *call, void *pd, c360_instance *inst, const c
         h->call_error(call, "the connection's config is not valid: run validation");
         return C360_EINVAL;
     }
+    if (!meta_cache_init(&c->cache)) {
+        pthread_mutex_destroy(&c->reg_lock);
+        free(c);
+        return C360_ENOMEM;
+    }
     uint8_t *secret = NULL, *vt = NULL;
     size_t slen = 0, vlen = 0;
     int32_t st = meta_secret_text(h, call, "app_secret", &secret, &slen);
     if (st == C360_OK) st = meta_secret_text(h, call, "verify_token", &vt, &vlen);
     if (st != C360_OK) {
         if (secret != NULL) h->secret_free(secret);
+        meta_cache_destroy(&c->cache);
         pthread_mutex_destroy(&c->reg_lock);
         free(c);
         if (st != C360_ENOTFOUND) return st;
@@ -176,6 +183,7 @@ static int32_t meta_open(c360_call *call, void *pd, c360_instance *inst, const c
     h->secret_free(secret);
     h->secret_free(vt);
     if (c->app == NULL) {
+        meta_cache_destroy(&c->cache);
         pthread_mutex_destroy(&c->reg_lock);
         free(c);
         return C360_ENOMEM;

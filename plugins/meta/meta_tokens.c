@@ -31,7 +31,11 @@
 
 void meta_token_free(meta_ctx *x, char *tok)
 {
-    if (tok != NULL) x->host->secret_free(tok);
+    (void)x;
+    if (tok == NULL) return;
+    volatile char *w = tok;
+    for (size_t i = 0; w[i] != '\0'; i++) w[i] = 0;
+    free(tok);
 }
 
 int32_t meta_secret_text(const c360_host_api *h, c360_call *call, const char *name,
@@ -66,8 +70,10 @@ int32_t meta_token_secret(meta_ctx *x, const char *name, char **tok)
         x->host->log(x->call, C360_LOG_WARN, "secret %s is not a usable token", name);
         return C360_ENOTFOUND;
     }
-    *tok = (char *)v;
-    return C360_OK;
+    /* A plain copy (meta.h says why); secret_get NUL-terminated it. */
+    *tok = strdup((const char *)v);
+    x->host->secret_free(v);
+    return *tok != NULL ? C360_OK : C360_ENOMEM;
 }
 
 int32_t meta_user_token(meta_ctx *x, char **tok)
@@ -282,6 +288,7 @@ int32_t meta_tokens_refresh(meta_ctx *x)
     const c360_host_api *h = x->host;
     char buf[80];
     x->refreshed = true;
+    meta_cache_tokens_drop(x->c);
     bool missing = pages_missing(x);
     bool need = state_str(x, "need_oauth", buf, sizeof buf) == C360_OK;
     /* oauth_exp: when the last processed OAuth token expires (-1: never).
@@ -322,11 +329,26 @@ int32_t meta_page_token(meta_ctx *x, const char *page_id, char **tok)
     /* After a code 190 the stored page tokens are suspect: a new login
      * (OAuth connect again) replaces them before any is used, so that an
      * old one cannot mark the fresh login dead. */
-    if (!x->refreshed && state_str(x, "need_oauth", buf, sizeof buf) == C360_OK &&
-        (st = meta_tokens_refresh(x)) != C360_OK)
-        return st;
+    meta_conn *c = x->c;
+    int64_t now = x->host->monotonic_ms();
+    size_t pi = META_MAX_PAGES;
+    for (size_t i = 0; i < c->cfg.npages; i++)
+        if (strcmp(c->cfg.pages[i], page_id) == 0) pi = i;
+    /* This process's copies (meta_cache.c): fresh while no re-login was
+     * pending a moment ago. */
+    if (!x->refreshed && meta_cache_oauth_ok(c, now) &&
+        (*tok = meta_cache_token(c, pi, now)) != NULL)
+        return C360_OK;
+    if (!x->refreshed) {
+        if (state_str(x, "need_oauth", buf, sizeof buf) == C360_OK) {
+            if ((st = meta_tokens_refresh(x)) != C360_OK) return st;
+        } else {
+            meta_cache_oauth_ok_set(c, now);
+        }
+    }
     meta_key(name, sizeof name, "page_token:", page_id);
     st = meta_token_secret(x, name, tok);
+    if (st == C360_OK && !x->refreshed) meta_cache_token_put(c, pi, *tok, now);
     if (st != C360_ENOTFOUND || x->refreshed) return st;
     if ((st = meta_tokens_refresh(x)) != C360_OK) return st;
     return meta_token_secret(x, name, tok);
@@ -337,6 +359,7 @@ int32_t meta_token_rejected(meta_ctx *x, const meta_err *e)
     const c360_host_api *h = x->host;
     char cause[96], fp[META_FP_LEN + 1];
     snprintf(cause, sizeof cause, "Meta token invalid (code 190/%lld)", (long long)e->subcode);
+    meta_cache_tokens_drop(x->c);
     state_put(x, "need_oauth", "1", 0);
     if (state_str(x, "oauth_fp", fp, sizeof fp) == C360_OK &&
         h->oauth_token_rejected(x->call, "user", cause) == C360_OK) {

@@ -154,12 +154,17 @@ static bool has_word(const char *s, const char *w)
 void meta_err_classify(int http_status, const char *body, size_t len,
                        const char *cut, meta_err *e)
 {
+    json_t *j = body != NULL && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
+    meta_err_classify_json(http_status, j, cut, e);
+    json_decref(j);
+}
+
+void meta_err_classify_json(int http_status, const json_t *j, const char *cut, meta_err *e)
+{
     memset(e, 0, sizeof *e);
     e->http_status = http_status;
-    json_t *j = body != NULL && len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
     const json_t *err = json_object_get(j, "error");
     if (http_status >= 200 && http_status < 300 && !json_is_object(err)) {
-        json_decref(j);
         e->cls = META_ERR_NONE;
         return;
     }
@@ -172,7 +177,6 @@ void meta_err_classify(int http_status, const char *body, size_t len,
     } else if (json_is_string(err)) {
         meta_excerpt(json_string_value(err), cut, e->msg, sizeof e->msg);
     }
-    json_decref(j);
     if (e->msg[0] == '\0') snprintf(e->msg, sizeof e->msg, "HTTP %d", http_status);
     if (meta_throttle_code(e->code) || http_status == 429)
         e->cls = META_ERR_THROTTLE;

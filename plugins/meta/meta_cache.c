@@ -1,0 +1,152 @@
+/* meta_cache.c -- a connection's in-memory caches (meta.h, "meta_cache"):
+ * per worker process, per connection instance, under one mutex held only
+ * for copies (never across a host call).
+ *
+ *  - page tokens, and the fact that no re-login was pending ("need_oauth"
+ *    absent), for META_TOKEN_CACHE_MS: a lead then costs no state read
+ *    and no secret read (a Redis round trip and an unseal each). The host
+ *    reopens the instance when a secret is stored through the API (the
+ *    connection's version changes), so a pasted token is used at once;
+ *    tokens this process writes (OAuth refresh) or sees rejected drop the
+ *    cache at once; a refresh or a rejection in another process is seen
+ *    here within META_TOKEN_CACHE_MS.
+ *  - compact forms (question labels), already cached in state for a day:
+ *    kept here META_FORM_CACHE_MS, so a lead costs no state read and no
+ *    JSON parse of its form.
+ *  - rate budget reservations (meta_graph.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta.h"
+
+bool meta_cache_init(meta_cache *k)
+{
+    memset(k, 0, sizeof *k);
+    k->app.want = 1;
+    for (size_t i = 0; i < META_MAX_PAGES; i++) k->obj[i].want = 1;
+    return pthread_mutex_init(&k->lock, NULL) == 0;
+}
+
+static void wipe_free(char *s)
+{
+    if (s == NULL) return;
+    volatile char *w = s;
+    for (size_t i = 0; w[i] != '\0'; i++) w[i] = 0;
+    free(s);
+}
+
+void meta_cache_destroy(meta_cache *k)
+{
+    for (size_t i = 0; i < META_MAX_PAGES; i++) wipe_free(k->tok[i]);
+    for (size_t i = 0; i < META_FORM_CACHE_N; i++) json_decref(k->form[i].form);
+    pthread_mutex_destroy(&k->lock);
+}
+
+char *meta_cache_token(meta_conn *c, size_t i, int64_t now)
+{
+    meta_cache *k = &c->cache;
+    char *out = NULL;
+    if (i >= META_MAX_PAGES) return NULL;
+    pthread_mutex_lock(&k->lock);
+    if (k->tok[i] != NULL && now < k->tok_until[i]) out = strdup(k->tok[i]);
+    pthread_mutex_unlock(&k->lock);
+    return out;
+}
+
+void meta_cache_token_put(meta_conn *c, size_t i, const char *tok, int64_t now)
+{
+    meta_cache *k = &c->cache;
+    if (i >= META_MAX_PAGES) return;
+    char *copy = strdup(tok);
+    if (copy == NULL) return; /* not cached: read again next time */
+    pthread_mutex_lock(&k->lock);
+    char *old = k->tok[i];
+    k->tok[i] = copy;
+    k->tok_until[i] = now + META_TOKEN_CACHE_MS;
+    pthread_mutex_unlock(&k->lock);
+    wipe_free(old);
+}
+
+void meta_cache_tokens_drop(meta_conn *c)
+{
+    meta_cache *k = &c->cache;
+    char *old[META_MAX_PAGES];
+    pthread_mutex_lock(&k->lock);
+    k->oauth_ok_until = 0;
+    for (size_t i = 0; i < META_MAX_PAGES; i++) {
+        old[i] = k->tok[i];
+        k->tok[i] = NULL;
+    }
+    pthread_mutex_unlock(&k->lock);
+    for (size_t i = 0; i < META_MAX_PAGES; i++) wipe_free(old[i]);
+}
+
+bool meta_cache_oauth_ok(meta_conn *c, int64_t now)
+{
+    pthread_mutex_lock(&c->cache.lock);
+    bool ok = now < c->cache.oauth_ok_until;
+    pthread_mutex_unlock(&c->cache.lock);
+    return ok;
+}
+
+void meta_cache_oauth_ok_set(meta_conn *c, int64_t now)
+{
+    pthread_mutex_lock(&c->cache.lock);
+    c->cache.oauth_ok_until = now + META_TOKEN_CACHE_MS;
+    pthread_mutex_unlock(&c->cache.lock);
+}
+
+/* Jansson's reference counts are atomic (JSON_HAVE_ATOMIC_BUILTINS), and
+ * a cached form is never modified: threads share it by reference. */
+json_t *meta_cache_form(meta_conn *c, const char *form_id, int64_t now)
+{
+    meta_cache *k = &c->cache;
+    json_t *out = NULL;
+    pthread_mutex_lock(&k->lock);
+    for (size_t i = 0; i < META_FORM_CACHE_N; i++) {
+        if (k->form[i].form != NULL && now < k->form[i].until &&
+            strcmp(k->form[i].id, form_id) == 0) {
+            out = json_incref(k->form[i].form);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&k->lock);
+    return out;
+}
+
+void meta_cache_form_put(meta_conn *c, const char *form_id, json_t *form, int64_t now)
+{
+    meta_cache *k = &c->cache;
+    if (form == NULL || strlen(form_id) > META_ID_MAX) return;
+    pthread_mutex_lock(&k->lock);
+    /* The same form, else a free or stale slot, else the one that lapses
+     * first. */
+    size_t at = 0;
+    for (size_t i = 0; i < META_FORM_CACHE_N; i++) {
+        if (k->form[i].form != NULL && strcmp(k->form[i].id, form_id) == 0) {
+            at = i;
+            break;
+        }
+        if (k->form[i].form == NULL || k->form[i].until <= now) {
+            at = i;
+            continue;
+        }
+        if (k->form[at].form != NULL && k->form[at].until > now &&
+            k->form[i].until < k->form[at].until)
+            at = i;
+    }
+    json_t *old = k->form[at].form;
+    memcpy(k->form[at].id, form_id, strlen(form_id) + 1);
+    k->form[at].form = json_incref(form);
+    k->form[at].until = now + META_FORM_CACHE_MS;
+    pthread_mutex_unlock(&k->lock);
+    json_decref(old);
+}
+
+meta_resv *meta_cache_resv(meta_conn *c, const char *object)
+{
+    if (object == NULL) return &c->cache.app;
+    for (size_t i = 0; i < c->cfg.npages; i++)
+        if (strcmp(c->cfg.pages[i], object) == 0) return &c->cache.obj[i];
+    return NULL;
+}
