@@ -29,6 +29,8 @@ const char ch_config_help[] =
     "  http.max_body_bytes  largest request body accepted (default 1048576)\n"
     "  http.max_header_bytes largest request header block accepted (default 16384)\n"
     "  http.timeout_s       read/write timeout per HTTP connection (default 10)\n"
+    "  http.request_timeout_s a whole request must arrive within this (default 30)\n"
+    "  http.max_connections open HTTP connections before accepting pauses (default 4096)\n"
     "  state.max_value_bytes largest plugin state value (default 1048576)\n"
     "  secrets.max_value_bytes largest secret (default 65536)\n"
     "  ratelimit.slowdown_pct provider usage at which buckets slow down (default 90)\n"
@@ -344,9 +346,12 @@ static void validate(verr *e, json_t *root, ch_config *c, const char *default_pl
     c->http_max_body = 1024 * 1024;
     c->http_max_headers = 16 * 1024;
     c->http_timeout_s = 10;
+    c->http_request_timeout_s = 30;
+    c->http_max_connections = 4096;
     if (http && !json_is_object(http)) fail(e, "/http", "must be an object, not %s", json_type_name(http));
     else if (http) {
         static const char *const hk[] = {"max_body_bytes", "max_header_bytes", "timeout_s",
+                                         "request_timeout_s", "max_connections",
                                          "tls_cert_file", "tls_key_file", NULL};
         only_keys(e, http, "/http", hk);
         const char *cf = get_string(e, http, "tls_cert_file", "/http/tls_cert_file", 4096);
@@ -358,6 +363,10 @@ static void validate(verr *e, json_t *root, ch_config *c, const char *default_pl
         c->http_max_body = (size_t)get_int(e, http, "max_body_bytes", "/http/max_body_bytes", 1024, 64LL * 1024 * 1024, 1024 * 1024);
         c->http_max_headers = (size_t)get_int(e, http, "max_header_bytes", "/http/max_header_bytes", 1024, 1024 * 1024, 16 * 1024);
         c->http_timeout_s = (int)get_int(e, http, "timeout_s", "/http/timeout_s", 1, 3600, 10);
+        c->http_request_timeout_s = (int)get_int(e, http, "request_timeout_s",
+                                                 "/http/request_timeout_s", 1, 3600, 30);
+        c->http_max_connections = (size_t)get_int(e, http, "max_connections",
+                                                  "/http/max_connections", 16, 1000000, 4096);
     }
     validate_services(e, root, c);
     validate_admin(e, root, c);

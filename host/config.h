@@ -36,6 +36,8 @@ typedef struct ch_config {
     size_t http_max_body;
     size_t http_max_headers;
     int http_timeout_s;
+    int http_request_timeout_s; /* a whole request must arrive within this */
+    size_t http_max_connections;
     char *tls_cert_file;      /* both set: the listener speaks HTTPS */
     char *tls_key_file;
     /* The admin API (docs/admin-api.md). */

@@ -403,7 +403,8 @@ static int start(ch_daemon *d)
         return 1;
     }
 
-    ch_http_limits lim = {c->http_max_body, c->http_max_headers, c->http_timeout_s};
+    ch_http_limits lim = {c->http_max_body, c->http_max_headers, c->http_timeout_s,
+                          c->http_request_timeout_s, c->http_max_connections};
     d->http = ch_http_new(d->base, &lim);
     ch_api_core_register(d->http, d);
     ch_metrics_register_http(d->http, d->loader);

@@ -1,17 +1,21 @@
 /* http.c -- see http.h. */
 #include "http.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "call.h"
 #include "http_tls.h"
@@ -27,6 +31,33 @@ typedef struct route {
     void *arg;
 } route;
 
+/* One accepted connection, as the listener keeps track of it. libevent
+ * 2.1's evhttp has only an idle timeout (reset by every byte), so a client
+ * that sends a header a byte at a time holds a connection for ever, and it
+ * has no connection limit, so enough of them exhaust the descriptors (and
+ * then evconnlistener spins on EMFILE). Each connection therefore gets a
+ * deadline by which its next request must have arrived whole (headers and
+ * body: http.request_timeout_s, counted from the accept or from the
+ * previous answer), and the listener stops accepting at
+ * http.max_connections. evhttp has no hook when it creates a connection,
+ * only the bufferevent factory (bevcb): the connection is found from its
+ * bufferevent, whose callback argument is evhttp's connection once
+ * evhttp has set it up ("attached", on the next loop turn or at the first
+ * dispatch, whichever comes first). A reference on the bufferevent keeps
+ * it readable for that check until the connection is attached. */
+typedef struct hconn {
+    ch_http *h;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon; /* NULL until attached */
+    struct event *timer;             /* attach (0 s), then the request deadline */
+    ch_req *deferred;                /* a deferred request waiting on it */
+    int doomed;                      /* TLS could not be set up: close it */
+    struct hconn *prev, *next;       /* all connections */
+    struct hconn *hnext;             /* bucket chain, by bufferevent */
+} hconn;
+
+#define HCONN_BUCKETS 4096u
+
 struct ch_http {
     struct event_base *base;
     struct evhttp *http;
@@ -35,10 +66,23 @@ struct ch_http {
     route *routes;
     size_t nroutes;
     ch_tls *tls;
+    struct timeval request_timeout;
+    const struct timeval *request_tv; /* libevent's common-timeout form */
+    size_t max_conns;
+    size_t nconns;
+    hconn *conns;
+    hconn *bucket[HCONN_BUCKETS];
+    int paused;                      /* at max_conns: not accepting */
+    int backoff;                     /* accept() failed: paused a moment */
+    int stopped;                     /* ch_http_stop_accepting */
+    struct event *resume_ev;         /* ends the accept-error backoff */
+    int64_t last_limit_log_ms;
+    int64_t last_accept_log_ms;
 };
 
 struct ch_req {
     struct evhttp_request *ev;   /* NULL once the client has gone */
+    hconn *conn;                 /* NULL once the connection has gone */
     char id[65];
     const char *method;
     char path[256];              /* routes are short; longer paths get 414 */
@@ -80,11 +124,172 @@ static int acceptable_id(const char *s)
 static void finish(ch_req *r)
 {
     if (!r->deferred) return;
-    if (r->ev) {
-        struct evhttp_connection *c = evhttp_request_get_connection(r->ev);
-        if (c) evhttp_connection_set_closecb(c, NULL, NULL);
-    }
+    if (r->conn && r->conn->deferred == r) r->conn->deferred = NULL;
     free(r);
+}
+
+/* --- connections: deadline, limit ------------------------------------------------ */
+
+static size_t bucket_of(const struct bufferevent *bev)
+{
+    uintptr_t v = (uintptr_t)bev >> 4;
+    return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 52) & (HCONN_BUCKETS - 1);
+}
+
+static hconn *conn_find(ch_http *h, const struct bufferevent *bev)
+{
+    for (hconn *c = h->bucket[bucket_of(bev)]; c; c = c->hnext)
+        if (c->bev == bev) return c;
+    return NULL;
+}
+
+static void listener_set(ch_http *h)
+{
+    if (!h->bound) return;
+    struct evconnlistener *lev = evhttp_bound_socket_get_listener(h->bound);
+    if (!lev) return;
+    if (h->paused || h->backoff || h->stopped) evconnlistener_disable(lev);
+    else evconnlistener_enable(lev);
+}
+
+static void conn_free(hconn *c)
+{
+    ch_http *h = c->h;
+    hconn **pp = &h->bucket[bucket_of(c->bev)];
+    while (*pp && *pp != c) pp = &(*pp)->hnext;
+    if (*pp) *pp = c->hnext;
+    if (c->prev) c->prev->next = c->next;
+    else h->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    if (c->deferred) {
+        c->deferred->ev = NULL; /* libevent frees the request with its connection */
+        c->deferred->conn = NULL;
+    }
+    event_free(c->timer);
+    if (!c->evcon) bufferevent_decref(c->bev); /* not attached: our reference */
+    h->nconns--;
+    if (h->paused && h->nconns < h->max_conns) {
+        h->paused = 0;
+        listener_set(h);
+    }
+    free(c);
+}
+
+/* evhttp frees the connection (client gone, error, timeout, our deadline). */
+static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    conn_free(arg);
+}
+
+static void arm_deadline(hconn *c)
+{
+    evtimer_add(c->timer, c->h->request_tv);
+}
+
+static void attach(hconn *c, struct evhttp_connection *evcon)
+{
+    c->evcon = evcon;
+    evhttp_connection_set_closecb(evcon, on_conn_closed, c);
+    bufferevent_decref(c->bev); /* evhttp's connection owns it now */
+    arm_deadline(c);
+}
+
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hconn *c = arg;
+    if (!c->evcon) {
+        bufferevent_data_cb rcb = NULL;
+        void *cbarg = NULL;
+        bufferevent_getcb(c->bev, &rcb, NULL, NULL, &cbarg);
+        if (!rcb || !cbarg) { /* evhttp dropped it before we looked */
+            conn_free(c);
+            return;
+        }
+        attach(c, cbarg);
+        if (!c->doomed) return;
+    } else if (ch_log_get_level() <= CH_LOG_DEBUG) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(c->evcon, &addr, &port);
+        ch_log(CH_LOG_DEBUG, "http: no whole request within request_timeout_s, connection closed",
+               "peer", addr ? addr : "", NULL);
+    }
+    evhttp_connection_free(c->evcon); /* calls on_conn_closed */
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *arg)
+{
+    ch_http *h = arg;
+    struct bufferevent *bev = NULL;
+    int doomed = 0;
+    if (h->tls) {
+        bev = ch_tls_bev(h->tls, base);
+        doomed = bev == NULL; /* never plain HTTP on the TLS port: closed at once */
+    }
+    if (!bev) bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) return NULL;
+    hconn *c = ch_calloc(1, sizeof *c);
+    c->h = h;
+    c->bev = bev;
+    c->doomed = doomed;
+    c->timer = evtimer_new(base, on_conn_timer, c);
+    if (!c->timer) abort();
+    bufferevent_incref(bev);
+    size_t b = bucket_of(bev);
+    c->hnext = h->bucket[b];
+    h->bucket[b] = c;
+    c->next = h->conns;
+    if (h->conns) h->conns->prev = c;
+    h->conns = c;
+    static const struct timeval now = {0, 0};
+    evtimer_add(c->timer, &now);
+    if (++h->nconns >= h->max_conns && !h->paused) {
+        h->paused = 1;
+        listener_set(h);
+        int64_t t = ch_monotonic_ms();
+        if (t - h->last_limit_log_ms >= 10000) {
+            h->last_limit_log_ms = t;
+            char n[24];
+            snprintf(n, sizeof n, "%zu", h->max_conns);
+            ch_log(CH_LOG_WARN, "http: connection limit reached, not accepting until one closes",
+                   "max_connections", n, NULL);
+        }
+    }
+    return bev;
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ch_http *h = arg;
+    h->backoff = 0;
+    listener_set(h);
+}
+
+/* accept() failed for another reason than "try again": out of descriptors
+ * (EMFILE, ENFILE) or memory. The listening socket stays readable, so
+ * without a pause the loop would spin on it. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    (void)lev;
+    ch_http *h = arg;
+    int e = errno;
+    h->backoff = 1;
+    listener_set(h);
+    static const struct timeval pause = {0, 250000};
+    evtimer_add(h->resume_ev, &pause);
+    int64_t t = ch_monotonic_ms();
+    if (t - h->last_accept_log_ms >= 10000) {
+        h->last_accept_log_ms = t;
+        char n[24];
+        snprintf(n, sizeof n, "%zu", h->nconns);
+        ch_log(CH_LOG_WARN, "http: accept failed, pausing the listener", "error", strerror(e),
+               "connections", n, NULL);
+    }
 }
 
 static void respond_typed(ch_req *r, int status, const char *reason, const char *ctype,
@@ -100,6 +305,8 @@ static void respond_typed(ch_req *r, int status, const char *reason, const char 
                           const void *body, size_t len)
 {
     if (!r->ev) { finish(r); return; }
+    /* The connection's next request has its own deadline from now. */
+    if (r->conn && r->conn->evcon) arm_deadline(r->conn);
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(out, "Content-Type", ctype);
     evhttp_add_header(out, "Cache-Control", "no-store");
@@ -205,21 +412,14 @@ const uint8_t *ch_req_body(ch_req *r, size_t *len)
 
 int64_t ch_req_received_ms(const ch_req *r) { return ch_monotonic_ms() - r->start_ms; }
 
-static void on_conn_closed(struct evhttp_connection *c, void *arg)
-{
-    (void)c;
-    ch_req *r = arg;
-    r->ev = NULL; /* libevent frees the request with its connection */
-}
-
 ch_req *ch_req_defer(ch_req *r)
 {
     ch_req *d = ch_malloc(sizeof *d);
     *d = *r;
     d->deferred = 1;
     r->ev = NULL; /* the stack copy can no longer answer */
-    struct evhttp_connection *c = evhttp_request_get_connection(d->ev);
-    if (c) evhttp_connection_set_closecb(c, on_conn_closed, d);
+    r->conn = NULL;
+    if (d->conn) d->conn->deferred = d;
     return d;
 }
 
@@ -266,6 +466,14 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     r.ev = ev;
     r.start_ms = ch_monotonic_ms();
     r.method = method_name(evhttp_request_get_command(ev));
+    /* The request is whole: no deadline while a handler has it. */
+    struct evhttp_connection *evc = evhttp_request_get_connection(ev);
+    hconn *c = evc ? conn_find(h, evhttp_connection_get_bufferevent(evc)) : NULL;
+    if (c) {
+        if (!c->evcon) attach(c, evc);
+        evtimer_del(c->timer);
+        r.conn = c;
+    }
     const char *given = evhttp_find_header(evhttp_request_get_input_headers(ev), "X-Request-Id");
     if (given && acceptable_id(given)) snprintf(r.id, sizeof r.id, "%s", given);
     else ch_request_id(r.id);
@@ -279,6 +487,11 @@ static void dispatch(struct evhttp_request *ev, void *arg)
         return;
     }
     snprintf(r.path, sizeof r.path, "%s", path);
+    if (c && c->doomed) {
+        evhttp_add_header(evhttp_request_get_output_headers(ev), "Connection", "close");
+        ch_req_error(&r, 503, "busy", "cannot serve this connection");
+        return;
+    }
 
     /* Exact routes first; prefix routes only if no exact path matched. */
     int path_known = 0;
@@ -311,6 +524,32 @@ static void dispatch(struct evhttp_request *ev, void *arg)
     ch_req_error(&r, 404, "not_found", "no such route");
 }
 
+/* The connection limit must stay below the descriptor limit, or accept()
+ * fails with EMFILE first: the soft limit is raised to the hard one (epoll
+ * has no FD_SETSIZE), and the limit lowered to leave room for Redis,
+ * workers' pipes and files. */
+static size_t fit_max_conns(size_t want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return want;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = rl.rlim_max;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY) return want;
+    size_t room = rl.rlim_cur > 512 ? (size_t)rl.rlim_cur - 256 : (size_t)rl.rlim_cur / 2;
+    if (room < 16) room = 16;
+    if (want > room) {
+        char a[24], b[24];
+        snprintf(a, sizeof a, "%zu", want);
+        snprintf(b, sizeof b, "%zu", room);
+        ch_log(CH_LOG_WARN, "http: max_connections lowered to fit the open-file limit",
+               "configured", a, "effective", b, NULL);
+        return room;
+    }
+    return want;
+}
+
 ch_http *ch_http_new(struct event_base *base, const ch_http_limits *lim)
 {
     ch_http *h = ch_calloc(1, sizeof *h);
@@ -319,11 +558,22 @@ ch_http *ch_http_new(struct event_base *base, const ch_http_limits *lim)
     if (!h->http) abort();
     evhttp_set_max_body_size(h->http, (ev_ssize_t)lim->max_body);
     evhttp_set_max_headers_size(h->http, (ev_ssize_t)lim->max_headers);
-    /* Slow clients cannot hold a connection past this. */
+    /* An idle or stalled connection is closed after this (reset by every
+     * byte: the request deadline below bounds a trickle). */
     evhttp_set_timeout(h->http, lim->timeout_s);
     evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(h->http, dispatch, h);
+    int rt = lim->request_timeout_s > 0 ? lim->request_timeout_s : CH_HTTP_REQUEST_TIMEOUT_S;
+    h->request_timeout.tv_sec = rt;
+    /* Thousands of connections share this duration: O(1) timer inserts. */
+    h->request_tv = event_base_init_common_timeout(base, &h->request_timeout);
+    if (!h->request_tv) h->request_tv = &h->request_timeout;
+    h->max_conns = fit_max_conns(lim->max_connections > 0 ? lim->max_connections
+                                                          : CH_HTTP_MAX_CONNECTIONS);
+    h->resume_ev = evtimer_new(base, on_resume, h);
+    if (!h->resume_ev) abort();
+    evhttp_set_bevcb(h->http, make_bev, h);
     return h;
 }
 
@@ -334,7 +584,14 @@ ch_err ch_http_listen(ch_http *h, const char *host, int port, char *err, size_t 
         snprintf(err, errcap, "cannot listen on %s:%d (in use, or not a local address)", host, port);
         return CH_EIO;
     }
+    struct evconnlistener *lev = evhttp_bound_socket_get_listener(h->bound);
+    if (lev) evconnlistener_set_error_cb(lev, on_accept_error);
+    listener_set(h);
     evutil_socket_t fd = evhttp_bound_socket_get_fd(h->bound);
+    /* evhttp listens with a backlog of 128: a burst of webhooks beyond it
+     * has its SYNs dropped and retried a second later. Calling listen()
+     * again raises it (capped by net.core.somaxconn). */
+    listen(fd, 2048);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     h->port = port;
@@ -363,6 +620,7 @@ void ch_http_route(ch_http *h, const char *method, const char *path,
 
 void ch_http_stop_accepting(ch_http *h)
 {
+    h->stopped = 1;
     if (h->bound) {
         evhttp_del_accept_socket(h->http, h->bound);
         h->bound = NULL;
@@ -372,7 +630,11 @@ void ch_http_stop_accepting(ch_http *h)
 void ch_http_free(ch_http *h)
 {
     if (!h) return;
-    evhttp_free(h->http);
+    h->stopped = 1;
+    h->bound = NULL; /* evhttp_free frees it */
+    evhttp_free(h->http); /* frees the attached connections (on_conn_closed) */
+    while (h->conns) conn_free(h->conns);
+    event_free(h->resume_ev);
     for (size_t i = 0; i < h->nroutes; i++) {
         free(h->routes[i].method);
         free(h->routes[i].path);
@@ -388,7 +650,6 @@ ch_err ch_http_use_tls(ch_http *h, const char *cert_file, const char *key_file, 
     ch_tls *t = ch_tls_new(cert_file, key_file, err, errcap);
     if (!t) return CH_ECONFIG;
     ch_tls_free(h->tls);
-    h->tls = t;
-    ch_tls_attach(t, h->http);
+    h->tls = t; /* make_bev wraps every connection accepted from now on */
     return CH_OK;
 }

@@ -24,10 +24,21 @@ struct evhttp_request;
 
 typedef void (*ch_route_fn)(ch_req *req, void *arg);
 
+/* Defaults of the two fields below when 0. */
+#define CH_HTTP_REQUEST_TIMEOUT_S 30
+#define CH_HTTP_MAX_CONNECTIONS 4096
+
 typedef struct ch_http_limits {
     size_t max_body;
     size_t max_headers;
-    int timeout_s;
+    int timeout_s;             /* idle/stalled read or write (evhttp's own) */
+    int request_timeout_s;     /* a whole request (headers and body) must arrive
+                                  within this from the accept or the previous
+                                  answer, or the connection is closed (slow
+                                  clients, slow-loris); 0: the default */
+    size_t max_connections;    /* open connections; at the limit the listener
+                                  stops accepting until one closes (lowered to
+                                  fit RLIMIT_NOFILE); 0: the default */
 } ch_http_limits;
 
 ch_http *ch_http_new(struct event_base *base, const ch_http_limits *lim);

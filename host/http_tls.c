@@ -3,7 +3,6 @@
 #include <stdlib.h>
 
 #include <event2/bufferevent_ssl.h>
-#include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -54,18 +53,14 @@ ch_tls *ch_tls_new(const char *cert_file, const char *key_file, char *err, size_
     return t;
 }
 
-static struct bufferevent *make_bev(struct event_base *base, void *arg)
+struct bufferevent *ch_tls_bev(ch_tls *t, struct event_base *base)
 {
-    ch_tls *t = arg;
     SSL *ssl = SSL_new(t->ctx);
     if (!ssl) return NULL;
-    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                          BEV_OPT_CLOSE_ON_FREE);
-}
-
-void ch_tls_attach(ch_tls *t, struct evhttp *http)
-{
-    evhttp_set_bevcb(http, make_bev, t);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) SSL_free(ssl);
+    return bev;
 }
 
 void ch_tls_free(ch_tls *t)

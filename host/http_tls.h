@@ -7,15 +7,17 @@
 
 #include <stddef.h>
 
-struct evhttp;
+struct bufferevent;
+struct event_base;
 
 typedef struct ch_tls ch_tls;
 
 /* Loads cert (PEM chain) and key (PEM); TLS 1.2 or newer. NULL with a
  * reason in err. */
 ch_tls *ch_tls_new(const char *cert_file, const char *key_file, char *err, size_t errcap);
-/* Makes every connection evhttp accepts from now on a TLS one. */
-void ch_tls_attach(ch_tls *t, struct evhttp *http);
+/* A server-side TLS bufferevent for one accepted connection (evhttp sets
+ * its socket), or NULL when no SSL object can be made. */
+struct bufferevent *ch_tls_bev(ch_tls *t, struct event_base *base);
 void ch_tls_free(ch_tls *t);
 
 #endif

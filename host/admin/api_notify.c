@@ -8,7 +8,9 @@
 
 #include "api.h"
 #include "connector_api.h"
+#include "httpc_conf.h"
 #include "notify.h"
+#include "ssrf.h"
 #include "tenants.h"
 
 #define EVENT_NAME_MAX 64
@@ -88,6 +90,15 @@ static void put_cfg(ch_actx *x)
         char m[160];
         snprintf(m, sizeof m, "the URL %s", why);
         json_array_append_new(details, json_pack("{s:s,s:s}", "path", "/url", "message", m));
+    } else {
+        /* An address the SSRF policy refuses is refused now, not at the
+         * first notification (names are judged when they are resolved). */
+        ch_httpc_conf *hc = ch_httpc_conf_acquire();
+        char deny[200];
+        if (ch_ssrf_check_url(hc->deny_private, hc->allow, hc->allow_count, url, deny,
+                              sizeof deny) == C360_EDENIED)
+            json_array_append_new(details, json_pack("{s:s,s:s}", "path", "/url", "message", deny));
+        ch_httpc_conf_release(hc);
     }
     unsigned ev = parse_events(json_object_get(b, "events"), details);
     if (json_array_size(details)) {

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
 
 #include "connector_api.h"
 
@@ -79,7 +82,13 @@ static const char *classify_v6(const uint8_t a[16])
      * them). */
     if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
         return classify_v4(a + 12);
+    static const uint8_t translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+    if (memcmp(a, translated, 12) == 0) return classify_v4(a + 12); /* SIIT ::ffff:0:0/96 */
     if (a[0] == 0x20 && a[1] == 0x02) return classify_v4(a + 2); /* 6to4 */
+    if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b && a[4] == 0 && a[5] == 1)
+        return "reserved"; /* local-use NAT64 64:ff9b:1::/48: the IPv4 part is not at a fixed place */
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0)
+        return "reserved"; /* Teredo 2001::/32: tunnels to an IPv4 address */
     if (memcmp(a, zero, 12) == 0) return "reserved"; /* IPv4-compatible (deprecated) */
     if ((a[0] & 0xfe) == 0xfc) return "unique-local";         /* fc00::/7 */
     if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) return "link-local"; /* fe80::/10 */
@@ -189,4 +198,92 @@ int32_t ch_ssrf_check(int deny_private, const ch_ssrf_rule *allow,
         snprintf(why, whycap, "destination %s is %s: not allowed for customer URLs", at, cls);
     }
     return C360_EDENIED;
+}
+
+/* The host of a URL as an address, without DNS: IPv4 in every form the
+ * resolver accepts (inet_aton: "2130706433", "0x7f.1", "0177.0.0.1",
+ * "127.1") and IPv6 (brackets and a zone id allowed). 0 if it is one. */
+static int literal(const char *host, struct sockaddr_storage *ss, size_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    if (inet_aton(host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        *len = sizeof *s4;
+        return 0;
+    }
+    char buf[64];
+    size_t n = strlen(host);
+    if (host[0] == '[' && n >= 2 && host[n - 1] == ']') {
+        host++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof buf) return -1;
+    memcpy(buf, host, n);
+    buf[n] = '\0';
+    char *zone = strchr(buf, '%');
+    if (zone) *zone = '\0';
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET6, buf, &s6->sin6_addr) != 1) return -1;
+    s6->sin6_family = AF_INET6;
+    *len = sizeof *s6;
+    return 0;
+}
+
+int32_t ch_ssrf_check_host(int deny_private, const ch_ssrf_rule *allow, size_t allow_count,
+                           const char *host, uint16_t port, char *why, size_t whycap)
+{
+    if (why && whycap) why[0] = '\0';
+    if (!host || !*host) return C360_OK;
+    struct sockaddr_storage ss;
+    size_t len;
+    if (literal(host, &ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+        else ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+        return ch_ssrf_check(deny_private, allow, allow_count, (struct sockaddr *)&ss, len, why,
+                             whycap);
+    }
+    /* RFC 6761: localhost and every name under it are loopback, whatever
+     * DNS says (curl resolves them so without asking). Other names are
+     * judged at connect time, on the address they resolve to then. */
+    size_t n = strlen(host);
+    if (host[n - 1] == '.') n--;
+    int local = (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+                (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0);
+    if (!local || !deny_private) return C360_OK;
+    struct sockaddr_in lo = {.sin_family = AF_INET, .sin_port = htons(port)};
+    lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    lo6.sin6_addr = in6addr_loopback;
+    /* Allowed only if the allowlist admits loopback in both families. */
+    if (ch_ssrf_check(1, allow, allow_count, (struct sockaddr *)&lo, sizeof lo, NULL, 0) == C360_OK &&
+        ch_ssrf_check(1, allow, allow_count, (struct sockaddr *)&lo6, sizeof lo6, NULL, 0) == C360_OK)
+        return C360_OK;
+    if (why && whycap)
+        snprintf(why, whycap, "destination %.64s is loopback: not allowed for customer URLs", host);
+    return C360_EDENIED;
+}
+
+int32_t ch_ssrf_check_url(int deny_private, const ch_ssrf_rule *allow, size_t allow_count,
+                          const char *url, char *why, size_t whycap)
+{
+    if (why && whycap) why[0] = '\0';
+    CURLU *u = curl_url();
+    if (!u) return C360_ENOMEM;
+    char *host = NULL, *port = NULL;
+    int32_t rc = C360_OK;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        if (why && whycap) snprintf(why, whycap, "is not a valid URL");
+        rc = C360_EINVAL;
+    } else {
+        long p = strtol(port, NULL, 10);
+        rc = ch_ssrf_check_host(deny_private, allow, allow_count, host,
+                                (uint16_t)(p > 0 && p < 65536 ? p : 0), why, whycap);
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
 }

@@ -9,7 +9,7 @@
  * ch_ssrf_check() from curl's open-socket hook for requests flagged
  * C360_HTTP_CUSTOMER_URL.
  *
- * Pure functions, no I/O, thread-safe. */
+ * Pure functions, no I/O (not even DNS), thread-safe. */
 #ifndef CH_SSRF_H
 #define CH_SSRF_H
 
@@ -51,5 +51,21 @@ const char *ch_ssrf_classify(const struct sockaddr *sa, size_t salen);
 int32_t ch_ssrf_check(int deny_private, const ch_ssrf_rule *allow,
                       size_t allow_count, const struct sockaddr *sa,
                       size_t salen, char *why, size_t whycap);
+
+/* The same decision made early, without DNS, for validating a configured
+ * URL: the host if it is an address in any textual form (decimal, octal,
+ * hex and short IPv4 such as "2130706433" or "127.1"; IPv6 with brackets),
+ * and "localhost" or a name under it. Other names pass: they are judged at
+ * connect time on the address they resolve to then (DNS can change).
+ * port is the URL's port (its scheme's default if none), for port-bound
+ * allowlist rules. */
+int32_t ch_ssrf_check_host(int deny_private, const ch_ssrf_rule *allow,
+                           size_t allow_count, const char *host, uint16_t port,
+                           char *why, size_t whycap);
+/* ch_ssrf_check_host on the host and port of an http(s) URL (parsed as
+ * curl parses it); C360_EINVAL if it does not parse. */
+int32_t ch_ssrf_check_url(int deny_private, const ch_ssrf_rule *allow,
+                          size_t allow_count, const char *url, char *why,
+                          size_t whycap);
 
 #endif
