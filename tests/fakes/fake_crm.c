@@ -4,10 +4,14 @@
  * on demand.
  *
  *   fake_crm [--port N] [--secret whsec_...] [--secret whsec_...]
- *            [--slow-ms T]
+ *            [--slow-ms T] [--journal FILE]
  *
  * prints "port N" once listening (N = 0: a free port). Up to two secrets:
- * the current one and the next (rotation). Endpoints:
+ * the current one and the next (rotation). With --journal, every answer
+ * to a delivery is also appended to FILE as a line "<webhook-id> <status>"
+ * ("-" without the header) when it is sent, so a test that kills and
+ * restarts the CRM (the same port, the same journal) still knows what
+ * was delivered before. Endpoints:
  *
  *   POST|PUT <any other path>
  *        a delivery: recorded (method, path, lower-cased headers, body up
@@ -22,10 +26,10 @@
  *        "bad" and "none" are answered 401 (as a receiver would),
  *        whatever the mode.
  *   GET|POST /control?mode=M[&count=N][&ms=T][&retry_after=S]
- *        M = ok | 500 | 429 | 400 | 401 | 410 | 301 | slow. With count,
+ *        M = ok | 500 | 503 | 429 | 400 | 401 | 410 | 301 | slow. With count,
  *        the next N deliveries get M, then ok again; without, M holds
  *        until changed. slow answers 200 after T ms (default --slow-ms,
- *        2000); 429 and 500 send Retry-After: S when retry_after is given
+ *        2000); 500 and 503 send Retry-After: S when retry_after is given
  *        (429 without it: 1)
  *   POST /reset
  *        forgets every request, back to mode ok
@@ -44,8 +48,10 @@
  *        a JSON array or of {"records":[...]}, 1 for another object.
  */
 #include <stdbool.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -73,8 +79,9 @@ static rq *g_reqs;
 static size_t g_nreqs, g_cap;
 static long g_seq;
 
-enum mode { M_OK, M_500, M_429, M_400, M_401, M_410, M_301, M_SLOW };
-static const char *const mode_names[] = {"ok", "500", "429", "400", "401", "410", "301", "slow"};
+enum mode { M_OK, M_500, M_429, M_400, M_401, M_410, M_301, M_SLOW, M_503 };
+static const char *const mode_names[] = {"ok",  "500", "429",  "400", "401",
+                                         "410", "301", "slow", "503"};
 static enum mode g_mode = M_OK;
 static long g_mode_left = -1; /* -1: until changed */
 static long g_slow_ms = 2000, g_retry_after = -1;
@@ -82,6 +89,7 @@ static long g_slow_ms = 2000, g_retry_after = -1;
 static uint8_t g_key[2][128];
 static size_t g_key_len[2];
 static int g_nkeys;
+static int g_journal = -1;
 
 static int64_t now_ms(void)
 {
@@ -166,10 +174,27 @@ static void verify(rq *r, const char *id, const char *ts, const char *sig)
     else r->sig = "ok";
 }
 
+/* One journal line per answer: a single write() to an O_APPEND file. */
+static void journal(const char *id, int status)
+{
+    if (g_journal < 0) return;
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s %d\n", id ? id : "-", status);
+    if (n > 0 && (size_t)n < sizeof line && write(g_journal, line, (size_t)n) != n)
+        fprintf(stderr, "fake_crm: journal write failed\n");
+}
+
 static void slow_ok(struct evhttp_request *req, void *arg)
 {
-    (void)arg;
+    journal(arg, 200);
     fake_reply(req, 200, "application/json", "{\"ok\":true}");
+}
+
+/* A delivery's answer: journalled, then sent. */
+static void answer(struct evhttp_request *req, const rq *r, const char *ctype, const char *body)
+{
+    journal(r->id, r->status);
+    fake_reply(req, r->status, ctype, body);
 }
 
 static rq *new_req(void)
@@ -227,7 +252,7 @@ static void on_delivery(struct evhttp_request *req, const char *method, const ch
 
     if (strcmp(r->sig, "bad") == 0 || strcmp(r->sig, "none") == 0) {
         r->status = 401;
-        fake_reply(req, 401, "application/json", "{\"error\":\"bad signature\"}");
+        answer(req, r, "application/json", "{\"error\":\"bad signature\"}");
         return;
     }
     enum mode m = g_mode;
@@ -239,46 +264,49 @@ static void on_delivery(struct evhttp_request *req, const char *method, const ch
     char ra[24];
     switch (m) {
     case M_500:
+    case M_503:
         if (g_retry_after >= 0) {
             snprintf(ra, sizeof ra, "%ld", g_retry_after);
             evhttp_add_header(oh, "Retry-After", ra);
         }
-        r->status = 500;
-        fake_reply(req, 500, "application/json", "{\"error\":\"crm told to fail\"}");
+        r->status = m == M_500 ? 500 : 503;
+        if (m == M_500)
+            answer(req, r, "application/json", "{\"error\":\"crm told to fail\"}");
+        else
+            answer(req, r, "text/html", "<html><body><h1>503 Service Unavailable</h1></body></html>");
         return;
     case M_429:
         snprintf(ra, sizeof ra, "%ld", g_retry_after >= 0 ? g_retry_after : 1);
         evhttp_add_header(oh, "Retry-After", ra);
         r->status = 429;
-        fake_reply(req, 429, "application/json", "{\"error\":\"slow down\"}");
+        answer(req, r, "application/json", "{\"error\":\"slow down\"}");
         return;
     case M_400:
         r->status = 400;
-        fake_reply(req, 400, "application/json",
-                   "{\"error\":\"invalid field\",\"field\":\"email\"}");
+        answer(req, r, "application/json", "{\"error\":\"invalid field\",\"field\":\"email\"}");
         return;
     case M_401:
         r->status = 401;
-        fake_reply(req, 401, "application/json", "{\"error\":\"who are you?\"}");
+        answer(req, r, "application/json", "{\"error\":\"who are you?\"}");
         return;
     case M_410:
         r->status = 410;
-        fake_reply(req, 410, "application/json", "{\"error\":\"this endpoint was removed\"}");
+        answer(req, r, "application/json", "{\"error\":\"this endpoint was removed\"}");
         return;
     case M_301:
         r->status = 301;
         evhttp_add_header(oh, "Location", "http://127.0.0.1:1/elsewhere");
-        fake_reply(req, 301, "text/plain", "moved");
+        answer(req, r, "text/plain", "moved");
         return;
     case M_SLOW:
         r->status = 200;
-        fake_reply_later(req, g_slow_ms, slow_ok, NULL, NULL);
+        fake_reply_later(req, g_slow_ms, slow_ok, free, dup_or_empty(r->id ? r->id : "-"));
         return;
     case M_OK:
         break;
     }
     r->status = 200;
-    fake_reply(req, 200, "application/json", "{\"ok\":true}");
+    answer(req, r, "application/json", "{\"ok\":true}");
 }
 
 static void on_control(struct evhttp_request *req)
@@ -407,8 +435,12 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--secret") == 0 && i + 1 < argc) add_secret(argv[++i]);
         else if (strcmp(argv[i], "--slow-ms") == 0 && i + 1 < argc)
             g_slow_ms = fake_parse_long("--slow-ms", argv[++i], 0, 600000);
+        else if (strcmp(argv[i], "--journal") == 0 && i + 1 < argc) {
+            g_journal = open(argv[++i], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            if (g_journal < 0) { perror("fake_crm: --journal"); return 2; }
+        }
         else {
-            fprintf(stderr, "usage: fake_crm [--port N] [--secret whsec_...]... [--slow-ms T]\n");
+            fprintf(stderr, "usage: fake_crm [--port N] [--secret whsec_...]... [--slow-ms T] [--journal FILE]\n");
             return 2;
         }
     }
@@ -416,5 +448,6 @@ int main(int argc, char **argv)
     clear();
     free(g_reqs);
     sodium_memzero(g_key, sizeof g_key);
+    if (g_journal >= 0) close(g_journal);
     return 0;
 }

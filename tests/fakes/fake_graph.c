@@ -80,6 +80,9 @@
  *   POST /control?subscribe=PAGE | unsubscribe=PAGE
  *   POST /control?reset=1            counters to zero, throttle and
  *                                    invalidation off
+ *   POST /__fault?mode=..  provider faults before any Graph or OAuth answer
+ *                    (timeout, 5xx, 429 with X-App-Usage at 100 %, malformed,
+ *                    huge, trickle; count=N, path=SUB): see fake_fault.h
  *   GET  /stats   {"graph":n,"throttled":n,"invalid":n,"no_token":n,
  *                  "bad_proof":n,"lead_get":n,"form_get":n,"leads_list":n,
  *                  "forms_list":n,"sub_get":n,"sub_post":n,"sub_delete":n,
@@ -98,6 +101,7 @@
 #include <sodium.h>
 
 #include "fake_common.h"
+#include "fake_fault.h"
 
 #define MAX_ITEMS 4096
 #define PAGE_SIZE 2
@@ -403,6 +407,8 @@ static void insights(struct evhttp_request *req, struct evkeyvalq *kv, const cha
     send_json(req, 200, json_pack("{s:o}", "data", data));
 }
 
+static const char *g_token_prefix = ""; /* --token-prefix: tests search for it */
+
 static void oauth_token(struct evhttp_request *req)
 {
     struct evkeyvalq kv;
@@ -421,13 +427,13 @@ static void oauth_token(struct evhttp_request *req)
         if (!t || !*t || g_mode.invalid) {
             send_json(req, 400, graph_error("Invalid OAuth access token.", 190, 0));
         } else {
-            snprintf(tok, sizeof tok, "LL-%ld", ++seq);
+            snprintf(tok, sizeof tok, "%sLL-%ld", g_token_prefix, ++seq);
             send_json(req, 200, json_pack("{s:s,s:s,s:i}", "access_token", tok, "token_type",
                                           "bearer", "expires_in", 5183944));
         }
     } else if (evhttp_find_header(&kv, "code")) {
         g_st.code++;
-        snprintf(tok, sizeof tok, "SU-%ld", ++seq);
+        snprintf(tok, sizeof tok, "%sSU-%ld", g_token_prefix, ++seq);
         send_json(req, 200, json_pack("{s:s,s:s,s:i}", "access_token", tok, "token_type",
                                       "bearer", "expires_in", 3600));
     } else {
@@ -637,6 +643,12 @@ out:
     evhttp_clear_headers(&kv);
 }
 
+/* The rate-limit headers of a 429 fault: the app at its limit. */
+static void fault_rate_headers(struct evhttp_request *req)
+{
+    add_usage_headers(req, 100, 0, NULL, 0);
+}
+
 /* ---- control ----------------------------------------------------------- */
 
 static void control_add(struct evhttp_request *req, const char *what)
@@ -727,6 +739,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         stats(req);
         return;
     }
+    if (fake_fault_control(req, path) || fake_fault_take(req, path)) return;
     /* An optional version prefix: /v25.0/... */
     const char *p = path + 1;
     if (p[0] == 'v' && p[1] >= '0' && p[1] <= '9') {
@@ -767,6 +780,7 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--app-id") == 0) opt.app_id = v;
         else if (strcmp(a, "--app-secret") == 0) opt.app_secret = v;
         else if (strcmp(a, "--user-id") == 0) opt.user_id = v;
+        else if (strcmp(a, "--token-prefix") == 0) g_token_prefix = v;
         else if (strcmp(a, "--usage") == 0) opt.usage = fake_parse_long("usage", v, 0, 1000);
         else { fprintf(stderr, "unknown option %s\n", a); return 2; }
         i++;
@@ -775,6 +789,7 @@ int main(int argc, char **argv)
     g_forms = json_array();
     g_pages = json_array();
     g_comments = json_array();
+    fake_fault.rate_headers = fault_rate_headers;
     fake_serve(port, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE, on_request);
     json_decref(g_leads);
     json_decref(g_forms);
