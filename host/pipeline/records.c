@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "connector_api.h"
+#include "jsonscan.h"
 #include "keys.h"
 #include "util.h"
 
@@ -46,12 +47,15 @@ void ch_records_free(ch_records *r)
 }
 
 /* A destination gets the JSON as it was emitted; it must at least be one
- * well-formed object, or every destination would have to defend itself. */
+ * well-formed object, or every destination would have to defend itself.
+ * The one-pass scan (jsonscan.h) settles the usual record without building
+ * a tree; whatever it is unsure of, Jansson decides. */
 static int json_object_valid(const char *json, size_t len)
 {
+    if (ch_jsonscan_object(json, len) == CH_JSONSCAN_OBJECT) return 1;
     json_error_t e;
     json_t *j = json_loadb(json, len, JSON_DECODE_ANY, &e);
-    int ok = j && json_is_object(j);
+    int ok = json_is_object(j); /* false for NULL too */
     json_decref(j);
     return ok;
 }

@@ -280,14 +280,24 @@ static int32_t handshake(meta_plugin *p, meta_conn *c, c360_call *call, const c3
 }
 
 typedef struct one_dedup {
+    const meta_conn *c;        /* per-connection URL: count only its own */
     int n;
     char dedup[META_DEDUP_MAX];
 } one_dedup;
 
-static int count_change(void *arg, const meta_change *c)
+static int count_change(void *arg, const meta_change *ch)
 {
     one_dedup *d = arg;
-    if (d->n++ == 0) snprintf(d->dedup, sizeof d->dedup, "%s", c->dedup);
+    /* A body signed with a shared app's secret may name another tenant's
+     * page: on a connection's own URL only changes of the pages and
+     * accounts in this connection's config count, so an event of a page
+     * it never named is not stored in its stream. Proof of access is
+     * checked where the event is processed (meta_event.c): this process
+     * may not have seen a proof a worker's tick made since. */
+    if (d->c != NULL && !(ch->instagram ? meta_in(d->c->cfg.ig, d->c->cfg.nig, ch->owner)
+                                        : meta_in(d->c->cfg.pages, d->c->cfg.npages, ch->owner)))
+        return 0;
+    if (d->n++ == 0) snprintf(d->dedup, sizeof d->dedup, "%s", ch->dedup);
     return 0;
 }
 
@@ -324,9 +334,10 @@ static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_
         reply(rp, 400, "application/json", bad, sizeof bad - 1);
         return C360_VERDICT_REPLIED;
     }
-    one_dedup d = {0, ""};
+    one_dedup d = {c, 0, ""};
     int n = meta_payload_walk(root, count_change, &d);
     json_decref(root);
+    if (c != NULL) n = d.n; /* the changes of this connection's pages */
     if (n <= 0) {
         static const char ign[] = "{\"ok\":true,\"ignored\":true}";
         reply(rp, 200, "application/json", ign, sizeof ign - 1);

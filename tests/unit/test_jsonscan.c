@@ -1,0 +1,111 @@
+/* test_jsonscan -- the fast record check (host/jsonscan.c) never says
+ * "object" where Jansson would refuse, and says it for the records the
+ * bundled connectors emit. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "check.h"
+#include "jsonscan.h"
+
+static int jansson_object(const char *s, size_t n)
+{
+    json_error_t e;
+    json_t *j = json_loadb(s, n, JSON_DECODE_ANY, &e);
+    int ok = json_is_object(j);
+    json_decref(j);
+    return ok;
+}
+
+static int fast(const char *s) { return ch_jsonscan_object(s, strlen(s)) == CH_JSONSCAN_OBJECT; }
+
+static void test_yes(void)
+{
+    static const char *yes[] = {
+        "{}", " {} \n", "{\"a\":1}", "{\"a\":-0.5,\"b\":[1,2,{\"c\":null}],\"d\":true,\"e\":false}",
+        "{\"s\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", "{\"q\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+        "{\"a\":[],\"b\":{},\"c\":[[]]}", "{\"n\":123456789012345}",
+        "{\"schema\":\"c360.lead/1\",\"id\":\"meta:lead:1\",\"contact\":{\"email\":\"a@b.c\"},"
+        "\"answers\":[{\"q\":\"x\",\"a\":[\"y\"]}],\"created_at_ms\":1764412345678}",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        CHECK(fast(yes[i]));
+        CHECK(jansson_object(yes[i], strlen(yes[i])));
+    }
+}
+
+static void test_unsure(void)
+{
+    /* Malformed, or valid but outside the subset: never a fast yes. */
+    static const char *no[] = {
+        "", "[]", "1", "\"s\"", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}",
+        "{\"a\":1}x", "{\"a\":1}{}", "{a:1}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}",
+        "{\"a\":1e5}", "{\"a\":1234567890123456}", "{\"a\":\"\\u0041\"}", "{\"a\":\"\\x\"}",
+        "{\"a\":\"\x01\"}", "{\"a\":\"\xc0\xaf\"}", "{\"a\":\"\xed\xa0\x80\"}",
+        "{\"a\":\"\xf4\x90\x80\x80\"}", "{\"a\":\"\xe2\x82\"}", "{\"a\":tru}", "{\"a\":nul}",
+        "{\"a\":[1 2]}", "{\"a\":[1,]}", "{\"a\":[}", "{\"a\":{]}", "{\"a\":\"x}",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) CHECK(!fast(no[i]));
+    CHECK(ch_jsonscan_object(NULL, 0) == CH_JSONSCAN_UNSURE);
+    CHECK(ch_jsonscan_object("{}\0", 3) == CH_JSONSCAN_UNSURE); /* a NUL after the object */
+
+    /* Deeper than the stack: unsure (Jansson decides). */
+    char deep[2 * CH_JSONSCAN_DEPTH + 16];
+    size_t n = 0;
+    deep[n++] = '{', deep[n++] = '"', deep[n++] = 'a', deep[n++] = '"', deep[n++] = ':';
+    for (int i = 0; i < CH_JSONSCAN_DEPTH; i++) deep[n++] = '[';
+    for (int i = 0; i < CH_JSONSCAN_DEPTH; i++) deep[n++] = ']';
+    deep[n++] = '}';
+    CHECK(ch_jsonscan_object(deep, n) == CH_JSONSCAN_UNSURE);
+    CHECK(jansson_object(deep, n));
+}
+
+/* Mutations of valid records: whenever the scan says yes, Jansson agrees. */
+static void test_mutations(void)
+{
+    const char *base =
+        "{\"schema\":\"c360.lead/1\",\"id\":\"meta:lead:9\",\"n\":-12.5,\"ok\":true,"
+        "\"x\":null,\"a\":[1,{\"b\":\"caf\xc3\xa9\\n\"}],\"e\":{}}";
+    size_t n = strlen(base);
+    char buf[256];
+    uint32_t seed = 12345;
+    int yes = 0;
+    static const char alphabet[] = "{}[]:,\"\\ 0123456789.-+eEtrufalsn\x01\xc3\xa9\xff";
+    for (int round = 0; round < 200000; round++) {
+        memcpy(buf, base, n);
+        size_t m = n;
+        int edits = 1 + (int)(seed % 3);
+        for (int k = 0; k < edits; k++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % m;
+            seed = seed * 1103515245u + 12345u;
+            char c = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+            seed = seed * 1103515245u + 12345u;
+            switch ((seed >> 8) % 3) {
+            case 0: buf[at] = c; break;                                             /* replace */
+            case 1: memmove(buf + at, buf + at + 1, m - at - 1), m--; break;       /* delete */
+            default:
+                if (m + 1 < sizeof buf) memmove(buf + at + 1, buf + at, m - at), buf[at] = c, m++;
+            }
+        }
+        if (ch_jsonscan_object(buf, m) == CH_JSONSCAN_OBJECT) {
+            yes++;
+            if (!jansson_object(buf, m)) {
+                CHECK(!"fast yes, Jansson no");
+                fprintf(stderr, "  input: %.*s\n", (int)m, buf);
+                break;
+            }
+        }
+    }
+    CHECK(yes > 1000); /* the mutations do reach the fast path */
+}
+
+int main(void)
+{
+    test_yes();
+    test_unsure();
+    test_mutations();
+    CHECK_DONE();
+}
