@@ -113,7 +113,7 @@ static json_t *read_value(ch_actx *x, const char **value, size_t *len)
         if (strcmp(k, "value") != 0) {
             char safe[72];
             size_t i = 0;
-            for (; k[i] && i < 64; i++) safe[i] = (k[i] >= 0x20 && k[i] < 0x7f) ? k[i] : '?';
+            for (; i < 64 && k[i]; i++) safe[i] = (k[i] >= 0x20 && k[i] < 0x7f) ? k[i] : '?';
             safe[i] = '\0';
             char path[80];
             snprintf(path, sizeof path, "/%s", safe);

@@ -230,7 +230,7 @@ static void h_delete(ch_actx *x)
         return;
     }
     if (st != C360_OK) {
-        char outcome[48];
+        char outcome[64]; /* "error:" + the longest status name */
         snprintf(outcome, sizeof outcome, "error:%s", c360_strstatus(st));
         audit_both(x, x->tenant, "tenant.delete", outcome);
         ch_aerr_status(x, st, "tenant deletion (run it again to finish)");

@@ -278,7 +278,7 @@ json_t *ch_abody(ch_actx *x, const ch_afield *fields)
             /* Field names are echoed in the path: bounded and sanitised. */
             char safe[72];
             size_t i = 0;
-            for (; k[i] && i < 64; i++) safe[i] = (k[i] >= 0x20 && k[i] < 0x7f) ? k[i] : '?';
+            for (; i < 64 && k[i]; i++) safe[i] = (k[i] >= 0x20 && k[i] < 0x7f) ? k[i] : '?';
             safe[i] = '\0';
             detail(details, safe, "unknown field");
             continue;

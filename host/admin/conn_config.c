@@ -64,7 +64,7 @@ static int run_plugin(const ch_plugin *p, const json_t *config, const char *requ
     }
     if (call.cfgerr_dropped) add(details, "/config", "more errors were reported and left out");
     if (st != C360_OK && json_array_size(details) == before) {
-        char msg[MSG_MAX + 64];
+        char msg[MSG_MAX + 96]; /* room for the status and the whole %.300s: -O1 checks */
         snprintf(msg, sizeof msg, "refused by the plugin (%s)%s%.300s", c360_strstatus(st),
                  call.error[0] ? ": " : "", call.error);
         json_array_append_new(details, json_pack("{s:s, s:o}", "path", "/config", "message",

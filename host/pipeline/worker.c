@@ -222,6 +222,7 @@ static void mark_exit(void)
 }
 
 /* Present only in sanitizer builds (weak: NULL otherwise). */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the sanitizer runtime's own name */
 extern void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
 
 static void install_crash_handlers(void)

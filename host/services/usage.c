@@ -327,7 +327,7 @@ static int ratelimit_headers(reading *rd, const c360_http_response *resp,
     if (have_lim && have_rem) {
         if (rem > lim) rem = lim;
         /* Integer ceiling: 3 of 10 used is 30 %, not 30.000000000000004. */
-        add_usage(rd, (double)(((lim - rem) * 100 + lim - 1) / lim));
+        add_usage(rd, (double)(((lim - rem) * 100 + lim - 1) / lim)); // NOLINT(bugprone-integer-division): on purpose, see above
     }
     int daily = type && strncasecmp(skip_ws(type), "daily", 5) == 0;
     if (have_rem && rem == 0 && !have_retry_after) {

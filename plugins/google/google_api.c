@@ -139,7 +139,7 @@ static uint32_t retry_after_header(const c360_http_response *resp)
 int32_t g_api(g_ctx *x, const g_req *r, json_t **out, g_err *err_out)
 {
     const c360_host_api *h = x->host;
-    g_err local;
+    g_err local = {0}; /* set below through e; = {0} for cppcheck */
     g_err *e = err_out != NULL ? err_out : &local;
     int32_t st;
     *out = NULL;

@@ -177,7 +177,7 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
 {
     const c360_host_api *h = x->host;
     meta_conn *c = x->c;
-    meta_err local;
+    meta_err local = {0}; /* set below through e; = {0} for cppcheck */
     meta_err *e = err_out != NULL ? err_out : &local;
     const char *app_bucket = c->app_bucket;
     char obj_bucket[64];

@@ -8,16 +8,31 @@ set -euo pipefail
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/c360-it.XXXXXX")
 T_PIDS=()
 
+# C360_VALGRIND=1 (the "valgrind" registrations in CMakeLists.txt): every
+# c360d started with t_start_c360d runs under memcheck, its forked zygote
+# and workers too (one report file per process); a process that reports
+# anything -- an error or a definite leak at its exit -- fails the test
+# here, once everything has stopped. T_SLOW scales the waits meanwhile.
+T_SLOW=1
+[ "${C360_VALGRIND:-0}" = 1 ] && T_SLOW=${C360_VALGRIND_SLOW:-5}
+
 t_cleanup() {
-    local pid
+    local rc=$? pid f
     for pid in "${T_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in "${T_PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq $((50 * T_SLOW))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
     done
+    if [ "${C360_VALGRIND:-0}" = 1 ]; then
+        for f in "$T_DIR"/memcheck.*.txt; do
+            [ -s "$f" ] || continue
+            echo "FAIL: memcheck report in $f:" >&2; cat "$f" >&2; rc=1
+        done
+    fi
     if [ "${T_KEEP:-0}" = 1 ]; then echo "kept $T_DIR"; else rm -rf "$T_DIR"; fi
+    exit "$rc"
 }
 trap t_cleanup EXIT
 
@@ -62,7 +77,14 @@ t_stop_pid() {
 # C360D_PID. The caller waits for readiness with t_wait_http.
 t_start_c360d() {
     local name=$1; shift
-    "$C360D" "$@" >"$T_DIR/$name.log" 2>&1 &
+    local -a wrap=()
+    if [ "${C360_VALGRIND:-0}" = 1 ]; then
+        # Workers are forked, not exec'd: memcheck follows them without
+        # --trace-children. %p: one file per process.
+        wrap=(valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+              --show-leak-kinds=definite --track-fds=no --log-file="$T_DIR/memcheck.$name.%p.txt")
+    fi
+    "${wrap[@]}" "$C360D" "$@" >"$T_DIR/$name.log" 2>&1 &
     C360D_PID=$!
     T_PIDS+=("$C360D_PID")
 }
@@ -85,7 +107,7 @@ t_opkey() {
 
 # t_wait_http URL STATUS [tries] -- waits until URL answers STATUS.
 t_wait_http() {
-    local url=$1 want=$2 tries=${3:-100} got
+    local url=$1 want=$2 tries=$(( ${3:-100} * T_SLOW )) got
     for _ in $(seq "$tries"); do
         got=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$url" || true)
         [ "$got" = "$want" ] && return 0

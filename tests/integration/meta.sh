@@ -176,7 +176,15 @@ count_of() { grep -o "\"$1\":[0-9]*" <<<"$BODY" | head -n1 | cut -d: -f2; }
 
 add_lead 7001001 555 101
 B1=$(leadgen 101 7001001 555)
-[ "$(hook "$B1")" = 200 ] || t_fail "signed leadgen webhook: $(cat "$T_DIR/hook.body")"
+# Page 101's route keys come with A's opened instance, which can trail the
+# handshake (slow under memcheck): "unrouted" stores nothing, so retry it.
+for _ in $(seq 100); do
+    code=$(hook "$B1")
+    [ "$code" = 200 ] && break
+    grep -q '"unrouted"' "$T_DIR/hook.body" || break
+    sleep 0.1
+done
+[ "$code" = 200 ] || t_fail "signed leadgen webhook: $(cat "$T_DIR/hook.body")"
 wait_key meta:lead:7001001 30
 R=$(record meta:lead:7001001)
 for want in '"schema":"c360.lead.v1"' '"id":"meta:lead:7001001"' '"via":"webhook"' \

@@ -63,8 +63,8 @@ static int32_t req(const char *method, const char *url, const c360_header *h, ui
 
 static char *url(const char *path)
 {
-    static char buf[4][512];
-    static int i;
+    static _Thread_local char buf[4][512]; /* test_threads calls it from 4 threads */
+    static _Thread_local int i;
     i = (i + 1) % 4;
     snprintf(buf[i], sizeof buf[i], "%s%s", g_base, path);
     return buf[i];

@@ -136,6 +136,9 @@ static void test_per_connection(void)
      * woken (once the loop turn ended: by now, since the reply was sent in
      * that turn). */
     CHECK(pf_int("EXISTS c360:{t:t1}:dd:a1:lead-1") == 0);
+    /* The reply can reach us before the wake reaches Redis (the loop runs
+     * in its own thread; slower under TSan): poll, up to 2 s. */
+    for (int i = 0; i < 200 && pf_int("LLEN c360:{idx}:wake") < 1; i++) fx_sleep_ms(10);
     CHECK(pf_int("LLEN c360:{idx}:wake") >= 1);
 
     /* The same dedup key again: 200 (the provider must stop) and stored

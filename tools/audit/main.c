@@ -298,7 +298,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (!ch_id_valid(o.tenant)) return die("--tenant wants a tenant id ([A-Za-z0-9_-], 1..64)", o.tenant);
-    if (strcmp(o.cmd, "verify") && strcmp(o.cmd, "list") && strcmp(o.cmd, "trim"))
+    if (strcmp(o.cmd, "verify") != 0 && strcmp(o.cmd, "list") != 0 && strcmp(o.cmd, "trim") != 0)
         return die("unknown command", o.cmd);
     if (sodium_init() < 0) return die("libsodium failed to initialise", NULL);
     unsigned retention;

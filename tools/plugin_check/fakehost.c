@@ -97,7 +97,7 @@ void fh_print_line_text(FILE *out, const char *s, size_t max)
         return;
     }
     size_t i = 0;
-    for (; s[i] != '\0' && i < max; i++) {
+    for (; i < max && s[i] != '\0'; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '\n')
             fputs("\\n", out);

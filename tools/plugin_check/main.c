@@ -139,12 +139,15 @@ typedef struct pc_run {
 } pc_run;
 
 /* The tool aborts on allocation failure, like the host. */
+static _Noreturn void pc_oom(void)
+{
+    fputs("c360-plugin-check: out of memory\n", stderr);
+    abort();
+}
+
 static json_t *pc_need(json_t *v)
 {
-    if (v == NULL) {
-        fputs("c360-plugin-check: out of memory\n", stderr);
-        abort();
-    }
+    if (v == NULL) pc_oom();
     return v;
 }
 
@@ -832,7 +835,7 @@ static void pc_webhook(pc_run *r, const char *plugin, const ch_plugin_ops *ops,
     size_t body_len = strlen(hc->body);
     uint8_t *body = malloc(body_len > 0 ? body_len : 1);
     if (body == NULL)
-        pc_need(NULL);
+        pc_oom();
     memcpy(body, hc->body, body_len);
 
     c360_webhook req = {
@@ -849,7 +852,7 @@ static void pc_webhook(pc_run *r, const char *plugin, const ch_plugin_ops *ops,
     /* Preset as the host does: 200, text/plain, empty. */
     c360_webhook_reply *reply = calloc(1, sizeof(*reply));
     if (reply == NULL)
-        pc_need(NULL);
+        pc_oom();
     reply->struct_size = (uint32_t)sizeof(*reply);
     reply->status = 200;
     snprintf(reply->content_type, sizeof(reply->content_type), "text/plain");
@@ -1150,7 +1153,7 @@ static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
             size_t n = sizeof(ev_json) - 1;
             uint8_t *body = malloc(n);
             if (body == NULL)
-                pc_need(NULL);
+                pc_oom();
             memcpy(body, ev_json, n);
             c360_event ev = {
                 .struct_size = (uint32_t)sizeof(c360_event),
@@ -1376,7 +1379,7 @@ int main(int argc, char **argv)
     const char *arg = argv[optind];
     char *path = malloc(strlen(arg) + 3);
     if (path == NULL)
-        pc_need(NULL);
+        pc_oom();
     snprintf(path, strlen(arg) + 3, "%s%s", strchr(arg, '/') ? "" : "./", arg);
 
     /* The loader's own log lines (JSON on stderr) repeat what this tool
@@ -1398,7 +1401,7 @@ int main(int argc, char **argv)
 
     ch_loader *ld = ch_loader_new(fh_table());
     if (ld == NULL)
-        pc_need(NULL);
+        pc_oom();
 
     /* Loading calls init; its host calls are recorded, and printed after
      * the descriptor (which is only known once loaded). */
