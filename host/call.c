@@ -58,9 +58,12 @@ void ch_call_init(c360_call *call, const char *plugin,
     call->magic = CH_CALL_MAGIC;
     call->plugin = plugin;
     call->inst = inst;
-    if (request_id && *request_id)
-        snprintf(call->request_id, sizeof call->request_id, "%s", request_id);
-    else
+    if (request_id && *request_id) {
+        /* A bounded copy without printf: this runs once per webhook. */
+        size_t n = strnlen(request_id, sizeof call->request_id - 1);
+        memcpy(call->request_id, request_id, n);
+        call->request_id[n] = '\0';
+    } else
         ch_request_id(call->request_id);
     call->deadline_ms = timeout_ms > 0 ? ch_monotonic_ms() + timeout_ms : 0;
 }

@@ -362,7 +362,9 @@ static void api_call_dedup_key(c360_call *call, const char *key)
                    "plugin", call->plugin, NULL);
         return;
     }
-    snprintf(call->dedup_key, sizeof call->dedup_key, "%s", key);
+    size_t n = strnlen(key, sizeof call->dedup_key - 1); /* no printf: once per webhook */
+    memcpy(call->dedup_key, key, n);
+    call->dedup_key[n] = '\0';
 }
 
 static int32_t api_route_event(c360_call *call, const char *routing_key, const char *dedup_key)

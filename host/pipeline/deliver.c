@@ -17,6 +17,7 @@
  * C360_EGONE (ABI 1.4: the endpoint answered 410 Gone) dead-letters the
  * record with why "gone" instead of retrying it, and deliver_gone.c stops
  * the route it came by and marks the destination failing. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,10 +100,90 @@ int ch_wdel_precheck(ch_wthread *t, const char *tenant, ch_qitem *it, const ch_w
     return 1;
 }
 
-int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, json_t **out)
+/* --- route mappings, cached per worker thread ------------------------------
+ *
+ * A route's field mapping was one HGET (and a JSON parse) per delivery.
+ * Each worker thread now keeps the parsed mappings of the routes it
+ * delivered by lately, each for the thread's connection-state ttl
+ * (worker.h conn_cache_ms, 1 s by default): a mapping changed through the
+ * admin API reaches deliveries within that bound, the same bound within
+ * which a connection's state change (pause, disable) reaches them
+ * (worker_conn.c). "No mapping" and "stored but not JSON" are cached too;
+ * a failed read (Redis away) is not. The caches hang off a global list, so
+ * that what a thread still holds at exit stays reachable; a thread's cache
+ * is freed with the thread (its key's destructor). */
+#define WMAP_CACHE 32
+
+typedef struct wmap {
+    char tenant[CH_ID_MAX + 1];
+    char src[CH_ID_MAX + 1];
+    char dst[CH_ID_MAX + 1];
+    json_t *m;                /* NULL: the route has no mapping */
+    int32_t st;               /* C360_OK or C360_ERROR */
+    int64_t at_ms;            /* monotonic, when read; 0 = empty */
+} wmap;
+
+typedef struct wmap_cache {
+    wmap e[WMAP_CACHE];
+    struct wmap_cache *prev, *next;
+} wmap_cache;
+
+static pthread_key_t g_wmap_key;
+static pthread_once_t g_wmap_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t g_wmap_mu = PTHREAD_MUTEX_INITIALIZER;
+static wmap_cache *g_wmap_all;
+
+static void wmap_free(void *arg)
 {
-    *out = NULL;
-    if (!it->s || !ch_id_valid(it->s)) return C360_OK;
+    wmap_cache *c = arg;
+    pthread_mutex_lock(&g_wmap_mu);
+    if (c->prev) c->prev->next = c->next;
+    else g_wmap_all = c->next;
+    if (c->next) c->next->prev = c->prev;
+    pthread_mutex_unlock(&g_wmap_mu);
+    for (size_t i = 0; i < WMAP_CACHE; i++) json_decref(c->e[i].m);
+    free(c);
+}
+
+static void wmap_key_init(void) { pthread_key_create(&g_wmap_key, wmap_free); }
+
+static wmap_cache *wmap_cache_get(void)
+{
+    pthread_once(&g_wmap_once, wmap_key_init);
+    wmap_cache *c = pthread_getspecific(g_wmap_key);
+    if (c) return c;
+    c = ch_calloc(1, sizeof *c);
+    pthread_mutex_lock(&g_wmap_mu);
+    c->next = g_wmap_all;
+    if (g_wmap_all) g_wmap_all->prev = c;
+    g_wmap_all = c;
+    pthread_mutex_unlock(&g_wmap_mu);
+    pthread_setspecific(g_wmap_key, c);
+    return c;
+}
+
+static size_t wmap_bucket(const char *tenant, const char *src, const char *dst)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over tenant/src/dst */
+    for (const char *p = tenant; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (const char *p = src; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    h = (h ^ '/') * 16777619u;
+    for (const char *p = dst; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+    return h % WMAP_CACHE;
+}
+
+static void copy_id(char *dst, const char *src)
+{
+    size_t n = strnlen(src, CH_ID_MAX);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* The mapping read from Redis and parsed: C360_OK (*out may be NULL),
+ * C360_ERROR, C360_EIO. */
+static int32_t mapping_read(const char *tenant, const ch_qitem *it, json_t **out)
+{
     char *m = NULL;
     int32_t ms = ch_conn_route_mapping(tenant, it->s, it->d, &m);
     if (ms != C360_OK && ms != C360_ENOTFOUND) {
@@ -115,6 +196,34 @@ int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, json_t **out)
         if (!*out) st = C360_ERROR;
     }
     free(m);
+    return st;
+}
+
+int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, int ttl_ms, json_t **out)
+{
+    *out = NULL;
+    if (!it->s || !ch_id_valid(it->s)) return C360_OK;
+    if (ttl_ms <= 0 || !ch_id_valid(tenant) || !it->d || !ch_id_valid(it->d))
+        return mapping_read(tenant, it, out);
+    wmap_cache *c = wmap_cache_get();
+    wmap *e = &c->e[wmap_bucket(tenant, it->s, it->d)];
+    int64_t now = ch_monotonic_ms();
+    if (e->at_ms && now - e->at_ms < ttl_ms && strcmp(e->tenant, tenant) == 0 &&
+        strcmp(e->src, it->s) == 0 && strcmp(e->dst, it->d) == 0) {
+        *out = json_incref(e->m);
+        return e->st;
+    }
+    json_t *m = NULL;
+    int32_t st = mapping_read(tenant, it, &m);
+    if (st == C360_EIO) return st;
+    json_decref(e->m);
+    copy_id(e->tenant, tenant);
+    copy_id(e->src, it->s);
+    copy_id(e->dst, it->d);
+    e->m = m;
+    e->st = st;
+    e->at_ms = now;
+    *out = json_incref(m);
     return st;
 }
 
@@ -218,7 +327,7 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
     size_t shaped_len = 0;
     if (st == C360_OK) {
         json_t *mj = NULL;
-        int32_t ms = ch_wdel_mapping(tenant, it, &mj);
+        int32_t ms = ch_wdel_mapping(tenant, it, t->conns.ttl_ms, &mj);
         if (ms == C360_EIO) {
             ch_instance_release(inst);
             ch_wdel_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);

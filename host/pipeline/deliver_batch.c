@@ -73,8 +73,8 @@ typedef struct bmap {
 
 /* The parsed mapping of route src -> dest, read once per group. C360_OK
  * (*m may be NULL: none), C360_ERROR (stored but unreadable), C360_EIO. */
-static int32_t mapping_of(const char *tenant, const ch_qitem *it, bmap *maps, size_t *nmaps,
-                          json_t **m)
+static int32_t mapping_of(const char *tenant, const ch_qitem *it, int ttl_ms, bmap *maps,
+                          size_t *nmaps, json_t **m)
 {
     *m = NULL;
     if (!ch_id_valid(it->s)) return C360_OK;
@@ -84,7 +84,7 @@ static int32_t mapping_of(const char *tenant, const ch_qitem *it, bmap *maps, si
             return maps[i].st;
         }
     json_t *mj = NULL;
-    int32_t st = ch_wdel_mapping(tenant, it, &mj);
+    int32_t st = ch_wdel_mapping(tenant, it, ttl_ms, &mj);
     if (st == C360_EIO) return st;
     maps[*nmaps] = (bmap){.src = it->s, .m = mj, .st = st};
     (*nmaps)++;
@@ -179,7 +179,7 @@ void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, s
     for (size_t i = 0; i < nl && !away; i++) {
         ch_qitem *it = live[i];
         json_t *m = NULL;
-        int32_t ms = mapping_of(tenant, it, maps, &nmaps, &m);
+        int32_t ms = mapping_of(tenant, it, t->conns.ttl_ms, maps, &nmaps, &m);
         if (ms == C360_EIO) {
             away = 1;
             break;

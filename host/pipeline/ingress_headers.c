@@ -1,6 +1,7 @@
 /* ingress_headers.c -- request headers for webhook_verify (all of them,
  * names lower-cased, as the SDK promises) and the bounded subset kept with
  * a stored event. */
+#include <stdint.h>
 #include <string.h>
 
 #include "ingress_int.h"
@@ -68,21 +69,78 @@ static int secret_bearing(const char *name)
     return 0;
 }
 
+/* kept() and not secret_bearing(), through the memo: a hit costs one
+ * pass over the name (its hash) and a memcmp. */
+static int keep_name(ch_ingress *ing, const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    size_t n = 0;
+    for (; name[n]; n++) h = (h ^ (unsigned char)name[n]) * 16777619u;
+    /* Two slots per name, so that two names of one request that share a
+     * slot do not evict each other on every request. */
+    ing_memo *m = &ing->memo[h % CH_INGRESS_MEMO];
+    ing_memo *m2 = &ing->memo[(h + 1) % CH_INGRESS_MEMO];
+    if (m->len == n && m->hash == h && memcmp(m->name, name, n) == 0) return m->keep;
+    if (m2->len == n && m2->hash == h && memcmp(m2->name, name, n) == 0) return m2->keep;
+    int keep = kept(name) && !secret_bearing(name);
+    if (n && n <= CH_INGRESS_MEMO_NAME) {
+        if (m->len && !m2->len) m = m2;
+        m->hash = h;
+        m->len = (uint8_t)n;
+        m->keep = (uint8_t)keep;
+        memcpy(m->name, name, n);
+        m->name[n] = '\0';
+    }
+    return keep;
+}
+
+/* 1 for the bytes a JSON string holds as they are: printable ASCII but
+ * the quote and the backslash (NUL is 0: it ends a run). */
+static const unsigned char k_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* JSON string body of s (no quotes) into out; returns the length, or
  * (size_t)-1 when it does not fit. Bytes >= 0x80 are escaped as \u00XX
  * (read as Latin-1): header values are not promised to be UTF-8, and the
- * stored object must stay valid JSON. */
+ * stored object must stay valid JSON. Runs of bytes that need no escape
+ * (nearly all of a header) are copied whole. */
 static size_t escape(char *out, size_t cap, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     size_t j = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
+    const unsigned char *p = (const unsigned char *)s;
+    for (;;) {
+        const unsigned char *q = p;
+        while (k_plain[*q]) q++;
+        size_t run = (size_t)(q - p);
+        if (run) {
+            if (run > cap - j) return (size_t)-1;
+            memcpy(out + j, p, run);
+            j += run;
+        }
+        unsigned char c = *q;
+        if (!c) return j;
         if (c == '"' || c == '\\') {
             if (j + 2 > cap) return (size_t)-1;
             out[j++] = '\\';
             out[j++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
+        } else {
             if (j + 6 > cap) return (size_t)-1;
             out[j++] = '\\';
             out[j++] = 'u';
@@ -90,12 +148,9 @@ static size_t escape(char *out, size_t cap, const char *s)
             out[j++] = '0';
             out[j++] = hex[c >> 4];
             out[j++] = hex[c & 15];
-        } else {
-            if (j + 1 > cap) return (size_t)-1;
-            out[j++] = (char)c;
         }
+        p = q + 1;
     }
-    return j;
 }
 
 void ing_kept_headers_json(ch_ingress *ing)
@@ -105,7 +160,7 @@ void ing_kept_headers_json(ch_ingress *ing)
     size_t len = 1, nkept = 0;
     o[0] = '{';
     for (size_t i = 0; i < ing->nhv && nkept < CH_INGRESS_KEEP_HEADERS; i++) {
-        if (!kept(ing->hv[i].name) || secret_bearing(ing->hv[i].name)) continue;
+        if (!keep_name(ing, ing->hv[i].name)) continue;
         /* "name":"value" plus a comma and the closing brace must fit;
          * a header that does not is left out whole. */
         size_t start = len;

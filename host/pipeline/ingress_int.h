@@ -16,8 +16,20 @@
 
 #define CH_INGRESS_WAKE_MAX 64
 #define CH_INGRESS_POOL_MAX 1024 /* request records kept for reuse */
+#define CH_INGRESS_MEMO 32       /* header names whose keep verdict is remembered */
+#define CH_INGRESS_MEMO_NAME 47  /* longest name remembered */
 
 struct ing_pending; /* ingress_store.c */
+
+/* A header name's verdict (kept with the event or not), remembered: a
+ * provider sends the same few names with every request, and the verdict
+ * costs a dozen string searches (ingress_headers.c). */
+typedef struct ing_memo {
+    uint32_t hash;
+    uint8_t len;         /* 0 = empty slot */
+    uint8_t keep;
+    char name[CH_INGRESS_MEMO_NAME + 1];
+} ing_memo;
 
 typedef struct ing_plugin {
     const ch_plugin *p;
@@ -56,6 +68,7 @@ struct ch_ingress {
     size_t names_cap;
     char hjson[CH_INGRESS_KEEP_BYTES + 8];
     size_t hjson_len;
+    ing_memo memo[CH_INGRESS_MEMO];
     ch_route_sink sink;
     ch_cc_target found[CH_INGRESS_MAX_TARGETS];
     ing_tin tin[CH_INGRESS_MAX_TARGETS];

@@ -44,6 +44,16 @@ static void put_raw(buf *b, const void *s, size_t n)
 
 static void put_num(buf *b, uint64_t n)
 {
+    /* Most numbers here are bulk lengths of one or two digits. */
+    if (n < 10) {
+        b->p[b->len++] = (char)('0' + n);
+        return;
+    }
+    if (n < 100) {
+        b->p[b->len++] = (char)('0' + n / 10);
+        b->p[b->len++] = (char)('0' + n % 10);
+        return;
+    }
     char tmp[24];
     size_t i = 0;
     do { tmp[i++] = (char)('0' + n % 10); n /= 10; } while (n);

@@ -203,9 +203,10 @@ void ch_wdel_simple(ch_wthread *t, const char *tenant, ch_qitem *it,
  * written here and 0 returned; 1 = run it. */
 int ch_wdel_precheck(ch_wthread *t, const char *tenant, ch_qitem *it,
                      const ch_wconn *wc);
-/* The parsed field mapping of the item's route (s -> d): C360_OK (*out
- * NULL when none), C360_ERROR (stored but not JSON), C360_EIO. */
-int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, json_t **out);
+/* The parsed field mapping of the item's route (s -> d; a reference, put
+ * it back): C360_OK (*out NULL when none), C360_ERROR (stored but not
+ * JSON), C360_EIO. Cached per thread for ttl_ms (deliver.c; 0 = read). */
+int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, int ttl_ms, json_t **out);
 /* The item's record as mapping shapes it (free), or NULL when the mapping
  * cannot be applied to it. */
 char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len);

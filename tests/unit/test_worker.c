@@ -138,6 +138,23 @@ static void test_mapping(ch_wthread *t)
     CHECK_STR(got, "{\"lead\":{\"n\":0},\"origin\":\"meta\"}");
     got = pf_str("HGET c360:{t:ta}:state:mraw:json:map-0 v");
     CHECK_STR(got, "{\"i\":0,\"src\":\"wtp\",\"id\":\"map-0\"}");
+
+    /* The thread caches the mapping for conn_cache_ms (50 here): a change
+     * reaches the deliveries once that has passed (deliver.c). */
+    CHECK(ch_conn_route_put("ta", "msrc", "mdst", "{\"k\":{\"from\":\"/i\"}}", "system",
+                            NULL) == C360_OK);
+    fx_sleep_ms(80);
+    add_event("ta", "msrc", "ok 1 map2", id);
+    drain(t, "ta", 6);
+    got = pf_str("HGET c360:{t:ta}:state:mdst:json:map2-0 v");
+    CHECK_STR(got, "{\"k\":0}");
+    /* And the mapping's removal the same way. */
+    CHECK(ch_conn_route_put("ta", "msrc", "mdst", NULL, "system", NULL) == C360_OK);
+    fx_sleep_ms(80);
+    add_event("ta", "msrc", "ok 1 map3", id);
+    drain(t, "ta", 6);
+    got = pf_str("HGET c360:{t:ta}:state:mdst:json:map3-0 v");
+    CHECK_STR(got, "{\"i\":0,\"src\":\"wtp\",\"id\":\"map3-0\"}");
 }
 
 static void test_retry_error_attempts(ch_wthread *t)
