@@ -329,8 +329,12 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
         json_t *mj = NULL;
         int32_t ms = ch_wdel_mapping(tenant, it, t->conns.ttl_ms, &mj);
         if (ms == C360_EIO) {
+            /* Redis blinked between two steps: look again soon (the short
+             * hold of the delivery cap), not after a paused connection's
+             * hold_ms -- a one-second blip must not delay deliveries 30 s
+             * (found by integration_faults_redis_*). No attempt counted. */
             ch_instance_release(inst);
-            ch_wdel_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->hold_ms), token);
+            ch_wdel_simple(t, tenant, it, CH_QM_HOLD, NULL, NULL, ch_hold_delay(t->conf->cap_hold_ms), token);
             return;
         }
         if (mj) shaped = ch_wdel_shape(mj, it, &shaped_len);

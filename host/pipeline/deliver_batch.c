@@ -209,9 +209,9 @@ void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, s
 
     if (away) {
         /* A mapping could not be read (Redis away): like a single
-         * delivery, everything is held and tried again. */
+         * delivery, everything is held briefly and tried again. */
         ch_instance_release(inst);
-        each(t, tenant, live, nl, CH_QM_HOLD, NULL, t->conf->hold_ms, token);
+        each(t, tenant, live, nl, CH_QM_HOLD, NULL, t->conf->cap_hold_ms, token);
     } else {
         uint32_t ra = 0;
         int64_t took = 0;
