@@ -13,7 +13,8 @@
  *                  but for the host's sha256/hex helpers)
  *   crm_sign.c     Standard Webhooks: whsec_ secrets and v1 signatures
  *   crm_result.c   what an HTTP answer means: status, Retry-After, the
- *                  response excerpt shown to the customer (pure)
+ *                  response excerpt shown to the customer; whether a
+ *                  rate-budget wait is slept or handed back (pure)
  *   crm_send.c     secrets for one call, one request per group of records
  *   crm_generic.c  the descriptor and the callbacks
  *
@@ -221,6 +222,36 @@ bool crm_http_date(const char *s, int64_t *epoch_s);
 void crm_excerpt(const uint8_t *body, size_t len, const char *const *secrets,
                  const size_t *secret_lens, size_t nsecrets, char *out,
                  size_t cap);
+
+/* What to do when the connection's rate budget has no unit now
+ * (crm_rl_plan; the policy is crm_send.c's crm_take). */
+typedef enum crm_rl_step {
+    CRM_RL_SLEEP = 0,       /* sleep the wait in the call, then take again */
+    CRM_RL_DEFER_THROTTLED, /* hand the records back: the endpoint slowed or
+                               paused the budget (429, Retry-After) */
+    CRM_RL_DEFER_TIME       /* hand them back: the call's time is used up */
+} crm_rl_step;
+
+/* Sleeping through waits caused by an endpoint's throttling is bounded by
+ * this much per call (in all): a throttled endpoint must not hold worker
+ * threads that other connections' deliveries need. */
+#define CRM_RL_THROTTLED_SLEEP_MS 100
+
+/* One request's share of the budget when nothing slows it: ceil(1000 /
+ * max_rps) ms. */
+uint32_t crm_rl_pace_ms(uint32_t max_rps);
+
+/* Decides about one refused take. wait_ms: the wait the host named;
+ * room_ms: how long the call may still wait (its time left minus what the
+ * request needs); throttled_slept_ms: what this call already slept on
+ * waits of the throttled kind. A wait no longer than the budget's own
+ * pace (with a little slack) is the connection's own pacing -- workers
+ * competing for max_requests_per_s -- and is slept as long as the call
+ * has room; anything longer can only come from the endpoint's answers (a
+ * Retry-After pause, the slowdown after a 429) and is slept only up to
+ * CRM_RL_THROTTLED_SLEEP_MS in all. *paced (may be NULL) tells which. */
+crm_rl_step crm_rl_plan(uint32_t wait_ms, uint32_t max_rps, int64_t room_ms,
+                        uint32_t throttled_slept_ms, bool *paced);
 
 /* --- crm_send.c ------------------------------------------------------- */
 

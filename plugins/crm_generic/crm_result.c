@@ -1,7 +1,8 @@
 /* crm_result.c -- what the customer's endpoint answered, in c360 terms:
  * which statuses are delivered, retried, gone or refused for good; how long
- * Retry-After asks to wait; and the short excerpt of a refusal that the
- * customer sees in the delivery log and the dead letter. Pure. */
+ * Retry-After asks to wait; the short excerpt of a refusal that the
+ * customer sees in the delivery log and the dead letter; and whether a
+ * rate-budget wait is slept or handed back. Pure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,34 @@ crm_verdict crm_classify(int32_t s)
         return CRM_V_SPLIT;
     /* Other 4xx, 1xx that curl did not swallow, and nonsense. */
     return CRM_V_ERROR;
+}
+
+/* --- the rate budget ------------------------------------------------------ */
+
+uint32_t crm_rl_pace_ms(uint32_t max_rps)
+{
+    if (max_rps == 0)
+        max_rps = 1;
+    return (1000u + max_rps - 1) / max_rps;
+}
+
+crm_rl_step crm_rl_plan(uint32_t wait_ms, uint32_t max_rps, int64_t room_ms,
+                        uint32_t throttled_slept_ms, bool *paced)
+{
+    /* The host's budget is GCRA: a refused take of an unslowed bucket
+     * never waits more than one unit's step (rounded up to ms, hence the
+     * +2); the slowdown after a 429 stretches steps 10x and a pause
+     * answers with its own length, both far beyond. A quarter of slack
+     * keeps a mild slowdown (usage reported just over 90 %) paced. */
+    uint32_t pace = crm_rl_pace_ms(max_rps);
+    bool own = wait_ms <= pace + pace / 4 + 2;
+    if (paced)
+        *paced = own;
+    if (!own && (uint64_t)throttled_slept_ms + wait_ms > CRM_RL_THROTTLED_SLEEP_MS)
+        return CRM_RL_DEFER_THROTTLED;
+    if ((int64_t)wait_ms > room_ms)
+        return own ? CRM_RL_DEFER_TIME : CRM_RL_DEFER_THROTTLED;
+    return CRM_RL_SLEEP;
 }
 
 /* --- HTTP-date (RFC 9110 section 5.6.7) -------------------------------- */

@@ -28,8 +28,9 @@
 /* How long a delivery waits when a secret it needs is missing or
  * unusable: the customer has to act, so no need to ask every second. */
 #define CRM_SECRET_RETRY_MS 60000
-/* The longest rate-limit wait slept inside a call (see crm_take). */
-#define CRM_RL_SLEEP_MAX_MS 2000
+/* Takes of the budget in one request at most (see crm_take): the
+ * deadline ends the waiting long before, this only bounds the loop. */
+#define CRM_RL_TAKES_MAX 10000
 
 enum { CRM_S_TOKEN, CRM_S_USER, CRM_S_PASS, CRM_S_APIKEY, CRM_S_SIGN, CRM_S_SIGN_NEXT, CRM_S_N };
 static const char *const crm_secret_names[CRM_S_N] = {
@@ -379,27 +380,43 @@ static crm_next crm_answer(crm_ctx *x, const c360_http_response *resp,
 
 #define CRM_FIXED_HEADERS 8
 
-/* Takes one request's unit of the connection's budget. A short wait (the
- * budget refills within CRM_RL_SLEEP_MAX_MS) is slept here: handing the
- * records back instead would cost each of them an attempt, and a backlog
- * drained at the budget's pace could run records out of attempts without
- * the endpoint ever refusing one. A long wait -- a Retry-After pause the
- * endpoint asked for -- goes back to the host (false, *wait set). A budget
- * the host cannot check (Redis away) does not stop delivery: the limit is
- * a courtesy to the endpoint, whose own answers still count. */
-static bool crm_take(crm_ctx *x, uint32_t *wait)
+/* Takes one request's unit of the connection's budget, or says why not
+ * (false: *wait is the budget's next slot, *step how to defer).
+ *
+ * A record handed back with C360_RETRY costs it a delivery attempt: the
+ * ABI (1.4) has no way for a destination to defer without one. So the
+ * connection's own pacing -- worker threads competing for
+ * max_requests_per_s, e.g. while a backlog drains after an outage -- is
+ * waited for here, for as long as the call's deadline leaves room for the
+ * request, however many takes it needs (crm_rl_plan tells such waits
+ * apart: they are never longer than one unit's step). What the endpoint
+ * asked for -- a Retry-After pause, the slowdown after a 429 -- is slept
+ * only for CRM_RL_THROTTLED_SLEEP_MS in all and otherwise handed back at
+ * once: a throttled endpoint must not hold worker threads that other
+ * connections' and tenants' deliveries need. A budget the host cannot
+ * check (Redis away) does not stop delivery: the limit is a courtesy to
+ * the endpoint, whose own answers still count. */
+static bool crm_take(crm_ctx *x, uint32_t *wait, crm_rl_step *step)
 {
     const c360_host_api *host = x->p->host;
     const crm_cfg *cfg = &x->c->cfg;
     c360_rl_limit lim = {sizeof lim, cfg->max_rps, 1000, cfg->max_rps};
-    for (int tries = 0; tries < 5; tries++) {
+    /* What the request itself needs of the call's time after the wait. */
+    int64_t need = CRM_MIN_TIME_MS + cfg->timeout_ms / 2;
+    uint32_t throttled_slept = 0;
+    /* Bounded even against a host whose clock stands still. */
+    for (int tries = 0; tries < CRM_RL_TAKES_MAX; tries++) {
         *wait = 0;
         if (host->ratelimit_take(x->call, C360_RL_CONNECTION, CRM_BUCKET, &lim, 1, wait) !=
             C360_RETRY)
             return true;
-        if (*wait > CRM_RL_SLEEP_MAX_MS ||
-            host->call_time_left_ms(x->call) - (int64_t)*wait < CRM_MIN_TIME_MS + cfg->timeout_ms / 2)
+        bool paced = true;
+        *step = crm_rl_plan(*wait, cfg->max_rps, host->call_time_left_ms(x->call) - need,
+                            throttled_slept, &paced);
+        if (*step != CRM_RL_SLEEP)
             return false;
+        if (!paced)
+            throttled_slept += *wait;
         struct timespec ts = {*wait / 1000, (long)(*wait % 1000) * 1000000L + 1000000L};
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
@@ -408,6 +425,7 @@ static bool crm_take(crm_ctx *x, uint32_t *wait)
         while (nanosleep(&ts, &ts) != 0)
             ; /* EINTR: sleep the rest */
     }
+    *step = CRM_RL_DEFER_TIME;
     return false;
 }
 
@@ -447,12 +465,23 @@ static crm_next crm_request(crm_ctx *x, const c360_record *const *recs, size_t n
 
     /* One unit per request, from the budget every worker shares. */
     uint32_t wait = 0;
-    if (!crm_take(x, &wait)) {
+    crm_rl_step step = CRM_RL_SLEEP;
+    if (!crm_take(x, &wait, &step)) {
         crm_buf_free(&body);
         crm_set_all(statuses, n, C360_RETRY);
         crm_retry(out, wait);
-        snprintf(out->error, sizeof out->error,
-                 "paused by the endpoint's rate limit for %u ms", (unsigned)wait);
+        /* Says what really held the records back: in a dead letter this
+         * is the last attempt's cause. */
+        if (step == CRM_RL_DEFER_THROTTLED)
+            snprintf(out->error, sizeof out->error,
+                     "not sent: the endpoint throttled this connection (HTTP 429 or "
+                     "Retry-After); its rate budget has a slot in %u ms",
+                     (unsigned)wait);
+        else
+            snprintf(out->error, sizeof out->error,
+                     "not sent: no slot in the connection's rate budget (%u requests/s, "
+                     "shared by every worker) before the call's deadline; next in %u ms",
+                     (unsigned)cfg->max_rps, (unsigned)wait);
         x->rest_status = C360_RETRY;
         return CRM_NEXT_STOP;
     }

@@ -418,6 +418,7 @@ typedef struct meta_gr {
     bool no_version;           /* path is not under /<version>/ */
     bool quiet_auth;           /* 190: just C360_EAUTH (disconnect) */
     uint32_t max_bytes;        /* 0: 4 MiB */
+    uint32_t timeout_ms;       /* 0: 30 s (the host cuts it to the deadline) */
 } meta_gr;
 /* One call. C360_OK with *out (a JSON object: json_decref it). Otherwise
  * the status to return, with call_error (and call_retry_after) set; *err

@@ -245,7 +245,7 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
         .headers = hdr,
         .body = (const uint8_t *)r->form,
         .body_len = r->form != NULL ? strlen(r->form) : 0,
-        .timeout_ms = 30000,
+        .timeout_ms = r->timeout_ms != 0 ? r->timeout_ms : 30000,
         .max_response_bytes = r->max_bytes != 0 ? r->max_bytes : DEFAULT_MAX_BYTES,
     };
     c360_http_response *resp = NULL;

@@ -64,6 +64,24 @@ static void token_fp(meta_ctx *x, const char *tok, char out[META_FP_LEN + 1])
     out[META_FP_LEN] = '\0';
 }
 
+/* Proofs are asked for with the time the call actually has: each Graph
+ * request at most half of what is left (and at most
+ * META_PROVE_TIMEOUT_MS), so that an unreachable Graph API leaves the
+ * other half to the rest of the call (an open must not hang on it); with
+ * less than META_PROVE_MIN_MS left, nothing is asked and the next tick
+ * proves it. It used to need 10 s left, which a callback_timeout_ms under
+ * ~10 s never had: nothing was ever proven and every webhook was
+ * unrouted. 0 = no time to ask. */
+#define META_PROVE_MIN_MS 1000
+#define META_PROVE_TIMEOUT_MS 10000
+
+static uint32_t prove_timeout(meta_ctx *x)
+{
+    int64_t left = x->host->call_time_left_ms(x->call);
+    if (left < META_PROVE_MIN_MS) return 0;
+    return left / 2 > META_PROVE_TIMEOUT_MS ? META_PROVE_TIMEOUT_MS : (uint32_t)(left / 2);
+}
+
 static bool cached(meta_ctx *x, const char *key, const char *want)
 {
     uint8_t *v = NULL;
@@ -82,12 +100,15 @@ static int prove_page(meta_ctx *x, const char *page, const char *tok, const char
     char key[64];
     meta_key(key, sizeof key, "proof:page:", page);
     if (cached(x, key, fp)) return 1;
-    /* Not in the last seconds of the call (an open must not hang on an
-     * unreachable Graph API): the next tick proves it. */
-    if (!network || x->host->call_time_left_ms(x->call) < 10000) return -1;
+    if (!network) return -1;
+    uint32_t tmo = prove_timeout(x);
+    if (tmo == 0) {
+        *st = C360_ETIMEOUT;
+        return -1;
+    }
     json_t *me = NULL;
     meta_gr r = {.path = "me", .query = "fields=id", .token = tok, .object = page,
-                 .quiet_auth = true, .max_bytes = 1u << 16};
+                 .quiet_auth = true, .max_bytes = 1u << 16, .timeout_ms = tmo};
     int32_t rc = meta_graph(x, &r, &me, NULL);
     if (rc == C360_ERROR || rc == C360_EAUTH) return 0; /* refused: not this page's */
     if (rc != C360_OK) {
@@ -108,12 +129,13 @@ static bool linked_ig(meta_ctx *x, const char *page, const char *tok, meta_id ou
 {
     json_t *o = NULL;
     out[0] = '\0';
-    if (x->host->call_time_left_ms(x->call) < 10000) {
+    uint32_t tmo = prove_timeout(x);
+    if (tmo == 0) {
         *st = C360_RETRY;
         return false;
     }
     meta_gr r = {.path = page, .query = "fields=instagram_business_account", .token = tok,
-                 .object = page, .quiet_auth = true, .max_bytes = 1u << 16};
+                 .object = page, .quiet_auth = true, .max_bytes = 1u << 16, .timeout_ms = tmo};
     int32_t rc = meta_graph(x, &r, &o, NULL);
     if (rc == C360_ERROR || rc == C360_EAUTH) return true;
     if (rc != C360_OK) {
@@ -196,7 +218,13 @@ int32_t meta_verify(meta_ctx *x, bool network, bool reg, char *cause, size_t cap
             continue;
         }
         token_fp(x, toks[i], fps[i]);
-        int v = prove_page(x, page, toks[i], fps[i], network, &st);
+        int32_t pst = C360_OK;
+        int v = prove_page(x, page, toks[i], fps[i], network, &pst);
+        if (pst == C360_ETIMEOUT && !(pages & bit(i)))
+            CAUSE("page %s: access not proven yet (under %d ms of the call left to ask the Graph "
+                  "API: callback_timeout_ms is too short, or the call was slow)", page,
+                  META_PROVE_MIN_MS);
+        if (pst != C360_OK && pst != C360_ETIMEOUT) st = pst;
         if (v == 1) {
             pages |= bit(i);
         } else if (v == 0) {

@@ -27,6 +27,12 @@ c360_fault_test(redis_stop faults_redis stopped)
 c360_fault_test(redis_kill faults_redis killed)
 c360_fault_test(meta faults_meta)
 c360_fault_test(crm faults_crm)
+# crm_generic's rate budget: no attempt spent waiting for it, and a
+# throttled CRM does not starve another tenant's (this one times).
+add_test(NAME integration_crm_throttle
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/crm_throttle.sh)
+set_tests_properties(integration_crm_throttle PROPERTIES
+  ENVIRONMENT "${IT_ENV}" TIMEOUT 90 LABELS integration)
 
 add_test(NAME integration_faults_summary COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/faults_summary.sh)
 set_tests_properties(integration_faults_summary PROPERTIES

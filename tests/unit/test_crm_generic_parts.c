@@ -777,6 +777,40 @@ static void test_deliver(void)
     CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK);
     CHECK(c.nreq == 1 && c.rl_takes == 3 && f_now_ms() - t0 >= 60);
 
+    /* Workers competing for the connection's own budget (waits of one
+     * step, 20 ms at 50/s): taken as often as it takes, no attempt spent
+     * (it used to give up after 5 takes). */
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    c.rl_refusals = 12;
+    c.rl_wait = 3;
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK);
+    CHECK(c.nreq == 1 && c.rl_takes == 13 && !c.retry_set);
+
+    /* A throttled endpoint (waits beyond the budget's own step): slept
+     * for CRM_RL_THROTTLED_SLEEP_MS in all, then handed back with the
+     * slot's wait and a cause that says so. */
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    c.rl_refusals = 1000;
+    c.rl_wait = 60;
+    t0 = f_now_ms();
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
+    CHECK(c.nreq == 0 && c.rl_takes == 2 && c.retry_after == 60);
+    CHECK(f_now_ms() - t0 < 100 + 60);
+    CHECK_CONTAINS(c.error, "throttled");
+
+    /* Own pacing, but the call has no room left for the wait and the
+     * request (15 s timeout: 7.75 s needed): handed back, named so. */
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    c.time_left_ms = 250 + 7500 + 5;
+    c.rl_refusals = 1000;
+    c.rl_wait = 10;
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
+    CHECK(c.nreq == 0 && c.rl_takes == 1 && c.retry_after == 10);
+    CHECK_CONTAINS(c.error, "before the call's deadline");
+
     /* Out of time: nothing sent. */
     call_reset(&c);
     set_secret(&c, "signing_secret", WHSEC);
@@ -865,6 +899,34 @@ static void test_deliver(void)
     call_reset(&c);
 }
 
+/* The rate-budget policy, pure: own pacing is waited for while the call
+ * has room; an endpoint's throttling only briefly. */
+static void test_rl_plan(void)
+{
+    bool paced = false;
+    CHECK(crm_rl_pace_ms(50) == 20 && crm_rl_pace_ms(3) == 334 && crm_rl_pace_ms(0) == 1000);
+    CHECK(crm_rl_pace_ms(1000) == 1);
+    /* 50/s: a 20 ms step; up to 27 ms counts as pacing. */
+    CHECK(crm_rl_plan(18, 50, 5000, 0, &paced) == CRM_RL_SLEEP && paced);
+    CHECK(crm_rl_plan(27, 50, 5000, 0, &paced) == CRM_RL_SLEEP && paced);
+    CHECK(crm_rl_plan(18, 50, 17, 0, &paced) == CRM_RL_DEFER_TIME && paced);
+    /* Pacing never runs out of sleeps while the call has room. */
+    CHECK(crm_rl_plan(18, 50, 5000, 100000, &paced) == CRM_RL_SLEEP);
+    /* Slowed to 10 % after a 429 (200 ms steps) or paused: handed back. */
+    CHECK(crm_rl_plan(200, 50, 5000, 0, &paced) == CRM_RL_DEFER_THROTTLED && !paced);
+    CHECK(crm_rl_plan(3000, 50, 60000, 0, &paced) == CRM_RL_DEFER_THROTTLED);
+    /* ... but a short one (200/s slowed: 50 ms steps) is slept, up to
+     * CRM_RL_THROTTLED_SLEEP_MS in all. */
+    CHECK(crm_rl_plan(50, 200, 5000, 0, &paced) == CRM_RL_SLEEP && !paced);
+    CHECK(crm_rl_plan(50, 200, 5000, 50, &paced) == CRM_RL_SLEEP);
+    CHECK(crm_rl_plan(50, 200, 5000, 51, &paced) == CRM_RL_DEFER_THROTTLED);
+    CHECK(crm_rl_plan(50, 200, 40, 0, &paced) == CRM_RL_DEFER_THROTTLED);
+    /* 1/s: one step is a second, still the connection's own pacing. */
+    CHECK(crm_rl_plan(1000, 1, 5000, 0, &paced) == CRM_RL_SLEEP && paced);
+    CHECK(crm_rl_plan(1300, 1, 5000, 0, &paced) == CRM_RL_DEFER_THROTTLED && !paced);
+    CHECK(crm_rl_plan(1, 1000, 5000, 0, NULL) == CRM_RL_SLEEP);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -874,6 +936,7 @@ int main(void)
     test_body();
     test_sign();
     test_result();
+    test_rl_plan();
     test_deliver();
     CHECK_DONE();
 }
