@@ -113,7 +113,7 @@ int32_t ch_oc_state_new(const char *tenant, const char *conn, const char *actor,
     text[0] = '\0';
     if (challenge && chcap) challenge[0] = '\0';
     if (!ch_id_valid(tenant) || !ch_id_valid(conn) || !actor_ok(actor) || cap < CH_OC_STATE_MAX + 1 ||
-        (pkce && chcap < CH_OC_VERIFIER_LEN + 1))
+        (pkce && (!challenge || chcap < CH_OC_VERIFIER_LEN + 1)))
         return C360_EINVAL;
     unsigned char key[32];
     char kid[CH_KEYRING_ID_MAX + 1];

@@ -38,10 +38,14 @@ static ch_script s_unclaim = CH_SCRIPT(
 
 static int32_t int_reply(const char *op, redisReply *r, long long *out)
 {
-    int32_t st = r && r->type == REDIS_REPLY_INTEGER ? C360_OK : ch_conns_io(op, r);
-    if (st == C360_OK && out) *out = r->integer;
-    if (r) freeReplyObject(r);
-    return st;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        int32_t st = ch_conns_io(op, r); /* always C360_EIO */
+        if (r) freeReplyObject(r);
+        return st;
+    }
+    if (out) *out = r->integer;
+    freeReplyObject(r);
+    return C360_OK;
 }
 
 /* Removes the connection from the routing-key index, using the keys it

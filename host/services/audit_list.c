@@ -104,7 +104,6 @@ int32_t ch_audit_list(const char *tenant, const ch_audit_query *q, json_t **entr
             if (q->cursor && rec.seq >= q->cursor) continue;
             if (q->since_ms && rec.ts < q->since_ms - SKEW_MS) {
                 /* Everything further back is older still. */
-                hi = -1;
                 finished = 1;
                 break;
             }

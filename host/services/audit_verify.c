@@ -136,7 +136,7 @@ static int32_t walk_once(const char *tenant, ch_audit_verify_result *res, int *a
     int rc = start_walk(kanchor, &w, &anchor_seq, res);
     if (rc == -2) goto out;
     st = C360_OK;
-    if (rc == -1) goto out;
+    if (rc != 0) goto out; /* -1: the anchor is damaged (res filled) */
     /* The head is read before the entries: entries appended after it are
      * beyond the walk's end, so concurrent appends never look broken. */
     rc = ch_audit_read_mark(khead, &head_seq, head_hash);
