@@ -217,6 +217,7 @@ void ch_wexec_flush(ch_wthread *t)
     }
     for (size_t i = 0; i < n; i++) free((char *)t->ok[i].records);
     t->nok = 0;
+    t->ok_ms = 0;
 }
 
 /* Keeps the OK outcome of an event item for ch_wexec_flush (blob is
@@ -228,6 +229,8 @@ static void defer_ok(ch_wthread *t, const char *tenant, const ch_qitem *it, char
     if (!t->nok) snprintf(t->ok_tenant, sizeof t->ok_tenant, "%s", tenant);
     t->ok[t->nok++] = (ch_qok){.it = it, .records = blob, .records_len = blen,
                                .nrec = blob ? nrec : 0, .latency_ms = took};
+    t->ok_ms += took > 0 ? took : 0;
+    if (t->ok_ms >= CH_WOK_WINDOW_MS) ch_wexec_flush(t);
 }
 
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)

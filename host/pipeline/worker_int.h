@@ -81,6 +81,10 @@ typedef struct ch_wthread ch_wthread;
 #define CH_WBHINT_SLOTS 64
 /* OK outcomes of event items written in one script call at most. */
 #define CH_WOK_MAX 32
+/* ... and at most about this much callback time: what a crash makes the
+ * thread's successor run again (at least once) stays a few items of slow
+ * callbacks, while sub-millisecond items still share one script call. */
+#define CH_WOK_WINDOW_MS 10
 typedef struct ch_wbhint {
     char tenant[CH_ID_MAX + 1];
     float frac;
@@ -140,6 +144,7 @@ struct ch_wthread {
      * crash meanwhile has them taken over and run again (at least once). */
     int defer_ok;
     size_t nok;
+    int64_t ok_ms;             /* callback time of the items in ok[] */
     ch_qok ok[CH_WOK_MAX];
     char ok_tenant[CH_ID_MAX + 1];
 };
