@@ -160,12 +160,23 @@ int32_t ch_sched_due(const char *tenant, const char *conn, int64_t *due_ms)
 
 /* The next due time of a finished tick, in the tenant's slot (the
  * connection's interval and the failure count live there). Replies
- * {due, fails}, or {-1} when the connection is gone or does not tick. */
+ * {due, fails}, or {-1} when the connection is gone or does not tick.
+ *
+ * OK is anchored to the due time of the tick (stat tick_due, written by
+ * the claim): due + interval + jitter, so that lateness does not carry
+ * into the next period (a backlog would otherwise recur every period,
+ * bunched at the rate the host drained it). That is taken only if it is
+ * at least now + interval: two runs of a connection are never closer than
+ * one interval (now is after the run started). Otherwise -- the tick ran
+ * later than its jitter, or more than one interval behind after an outage
+ * -- it is now + interval + jitter, as without an anchor: no burst of
+ * catch-up ticks. */
 static ch_script done_script = CH_SCRIPT(
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local c = redis.call('HMGET', KEYS[1], 'plugin', 'interval_s', 'ticks')\n"
-    "redis.call('HDEL', KEYS[2], 'tick_q')\n"
+    "local s = redis.call('HMGET', KEYS[2], 'tick_due', 'tick_again')\n"
+    "redis.call('HDEL', KEYS[2], 'tick_q', 'tick_due')\n"
     "if not c[1] or c[3] ~= '1' then return {-1} end\n"
     "local iv = tonumber(c[2] or '') or 0\n"
     "if iv <= 0 then iv = tonumber(ARGV[6]) end\n"
@@ -173,7 +184,7 @@ static ch_script done_script = CH_SCRIPT(
     "if iv < floor then iv = floor end\n"
     "local ivms = iv * 1000\n"
     "redis.call('HSET', KEYS[2], 'last_tick_ms', now)\n"
-    "local again = redis.call('HGET', KEYS[2], 'tick_again')\n"
+    "local again = s[2]\n"
     "if again then redis.call('HDEL', KEYS[2], 'tick_again') end\n"
     "local due, fails\n"
     "if ARGV[1] == '1' then\n"
@@ -182,7 +193,10 @@ static ch_script done_script = CH_SCRIPT(
     "  fails = 0\n"
     /* jitter: ARGV[3] is a random count of millionths in [0, 100000]:
      * up to 10 % of the interval. */
-    "  due = now + ivms + math.floor(ivms * tonumber(ARGV[3]) / 1000000)\n"
+    "  local j = math.floor(ivms * tonumber(ARGV[3]) / 1000000)\n"
+    "  due = now + ivms + j\n"
+    "  local prev = tonumber(s[1] or '')\n"
+    "  if prev and prev > 0 and prev + j >= now then due = prev + ivms + j end\n"
     "else\n"
     "  fails = redis.call('HINCRBY', KEYS[2], 'tick_fails', 1)\n"
     "  local e = fails - 1\n"

@@ -7,13 +7,16 @@
  * Claim (ch_sched_claim, every 100 ms on the maintenance thread of every
  * host): one Lua script takes up to CH_SCHED_BATCH members with score <= now
  * and re-scores them to now + lease_ms. The script is atomic, so exactly one
- * host gets each due member. For each claimed member a second script, in the
- * tenant's slot, reads the connection hash and either
+ * host gets each due member. The claimed members are grouped by tenant; a
+ * second script, in the tenant's slot, handles up to 64 of them per call
+ * (the calls of one round are pipelined: one round trip), and for each
+ * reads the connection hash and either
  *   - enqueues a tick work item: XADD c360:{t:T}:ev  k=tick c=<c> p=<plugin>
  *     t=<now ms> a=1 rid=<request id>  and remembers the entry id in
  *     c360:{t:T}:conn:<c>:stat field tick_q (so a claim that is retaken
- *     while that tick still waits or runs enqueues nothing: no double tick),
- *     then LPUSH/LTRIM c360:{idx}:wake <T> to wake an idle worker;
+ *     while that tick still waits or runs enqueues nothing: no double tick)
+ *     and the claimed score (the due time) in field tick_due, then
+ *     LPUSH/LTRIM c360:{idx}:wake <T> to wake an idle worker;
  *   - or, the first time a connection that never ticked is claimed (no
  *     stat field last_tick_ms; marked once with stat field spread_ms),
  *     moves it to claim time + a random offset in [0, interval): spread,
@@ -34,7 +37,11 @@
  * Done (ch_sched_tick_done, by the worker after the tick callback, whatever
  * its status): clears tick_q, then re-scores the member (ZADD XX: a member
  * that conns removed meanwhile -- paused, deleted -- stays removed)
- *   OK:      now + interval + random jitter in [0, interval/10]
+ *   OK:      tick_due + interval + j, j random in [0, interval/10]
+ *            (anchored: lateness does not carry over), if that is at least
+ *            now + interval (two runs never closer than one interval);
+ *            else, or without tick_due, now + interval + j (a tick that
+ *            ran later than j, or over an interval behind: no burst)
  *   failure: now + max(retry_after_ms, min(5 s * 2^(fails-1), interval))
  * where fails counts consecutive failures (stat field tick_fails; reset by
  * OK). A "sync now" that arrived while the tick was queued or running

@@ -241,3 +241,121 @@ redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
     }
     return r;
 }
+
+/* One pipelined pass on this thread's connection; 0 replies and *dead set
+ * when the connection failed before any reply. */
+static size_t pipeline_once(tconn *t, size_t n, const ch_rconn_cmd *cmds,
+                            redisReply **replies, int *dead)
+{
+    *dead = 0;
+    size_t got = 0;
+    for (size_t i = 0; i < n; i++) replies[i] = NULL;
+    if (ensure(t) < 0) {
+        *dead = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (redisAppendCommandArgv(t->ctx, cmds[i].argc, cmds[i].argv, cmds[i].lens) != REDIS_OK)
+            goto fail;
+    }
+    for (; got < n; got++) {
+        void *r = NULL;
+        if (redisGetReply(t->ctx, &r) != REDIS_OK || !r) goto fail;
+        replies[got] = r;
+    }
+    return got;
+fail:
+    snprintf(t->error, sizeof t->error, "%s", t->ctx->errstr[0] ? t->ctx->errstr : "connection lost");
+    /* Commands appended but not answered are dropped with the context. */
+    redisFree(t->ctx);
+    t->ctx = NULL;
+    *dead = got == 0;
+    return got;
+}
+
+size_t ch_rconn_pipeline(size_t n, const ch_rconn_cmd *cmds, redisReply **replies)
+{
+    if (!n) return 0;
+    tconn *t = self();
+    int dead = 0;
+    size_t got = pipeline_once(t, n, cmds, replies, &dead);
+    if (dead) got = pipeline_once(t, n, cmds, replies, &dead);
+    return got;
+}
+
+size_t ch_rconn_eval_pipeline(ch_script *s, size_t n, const int *nkeys,
+                              const ch_rconn_cmd *cmds, redisReply **replies)
+{
+    if (!n) return 0;
+    for (size_t i = 0; i < n; i++) replies[i] = NULL;
+    char sha[41];
+    pthread_mutex_lock(&g_script_lock);
+    memcpy(sha, s->sha, sizeof sha);
+    pthread_mutex_unlock(&g_script_lock);
+    if (!sha[0]) {
+        if (load_script(s) < 0) return 0;
+        pthread_mutex_lock(&g_script_lock);
+        memcpy(sha, s->sha, sizeof sha);
+        pthread_mutex_unlock(&g_script_lock);
+    }
+    /* EVALSHA sha nkeys args...: every call's vector points at `sha`, so a
+     * reload below updates them all. */
+    ch_rconn_cmd *ev = ch_calloc(n, sizeof *ev);
+    char (*nk)[16] = ch_calloc(n, sizeof *nk);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)cmds[i].argc + 3;
+    const char **av = ch_malloc(total * sizeof *av);
+    size_t *al = ch_malloc(total * sizeof *al);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(nk[i], sizeof nk[i], "%d", nkeys[i]);
+        const char **a = av + off;
+        size_t *l = al + off;
+        a[0] = "EVALSHA"; l[0] = 7;
+        a[1] = sha; l[1] = 40;
+        a[2] = nk[i]; l[2] = strlen(nk[i]);
+        for (int k = 0; k < cmds[i].argc; k++) {
+            a[3 + k] = cmds[i].argv[k];
+            l[3 + k] = cmds[i].lens ? cmds[i].lens[k] : strlen(cmds[i].argv[k]);
+        }
+        ev[i] = (ch_rconn_cmd){cmds[i].argc + 3, a, l};
+        off += (size_t)cmds[i].argc + 3;
+    }
+    size_t got = ch_rconn_pipeline(n, ev, replies);
+    /* NOSCRIPT: those calls did not run; load and run them once more. */
+    size_t again = 0;
+    for (size_t i = 0; i < got; i++) {
+        redisReply *r = replies[i];
+        if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) again++;
+    }
+    if (again && load_script(s) == 0) {
+        pthread_mutex_lock(&g_script_lock);
+        memcpy(sha, s->sha, sizeof sha);
+        pthread_mutex_unlock(&g_script_lock);
+        ch_rconn_cmd *sub = ch_calloc(again, sizeof *sub);
+        size_t *idx = ch_calloc(again, sizeof *idx);
+        redisReply **rr = ch_calloc(again, sizeof *rr);
+        size_t k = 0;
+        for (size_t i = 0; i < got; i++) {
+            redisReply *r = replies[i];
+            if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+                freeReplyObject(r);
+                replies[i] = NULL;
+                idx[k] = i;
+                sub[k++] = ev[i];
+            }
+        }
+        ch_rconn_pipeline(again, sub, rr);
+        for (k = 0; k < again; k++) replies[idx[k]] = rr[k];
+        free(sub);
+        free(idx);
+        free(rr);
+    }
+    free(ev);
+    free(nk);
+    free(av);
+    free(al);
+    got = 0;
+    for (size_t i = 0; i < n; i++) got += replies[i] != NULL;
+    return got;
+}

@@ -47,4 +47,28 @@ typedef struct ch_script {
 redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
                           const char **argv, const size_t *lens);
 
+/* Pipelining: n commands sent together and answered in one round trip
+ * (hiredis append + read). cmds[i] is one command (argv; lens NULL =
+ * strlen). replies[i] gets its reply (free each with freeReplyObject), or
+ * NULL when the connection failed before that reply arrived. Returns the
+ * number of replies received (n when all arrived). If the connection is
+ * found dead before the first reply, the whole batch is sent once more on
+ * a fresh connection (as ch_rconn_argv: the old server never ran it); a
+ * connection cut after some replies leaves the rest NULL, and those
+ * commands may or may not have run. */
+typedef struct ch_rconn_cmd {
+    int argc;
+    const char **argv;
+    const size_t *lens;
+} ch_rconn_cmd;
+size_t ch_rconn_pipeline(size_t n, const ch_rconn_cmd *cmds, redisReply **replies);
+
+/* n EVALSHAs of one script, pipelined as above: cmds[i] holds the keys
+ * and args of call i (argc counts both), nkeys[i] how many are keys. A
+ * NOSCRIPT answer (a Redis restart emptied the script cache) loads the
+ * script and runs those calls again. Returns the number of non-NULL
+ * replies (check each). */
+size_t ch_rconn_eval_pipeline(ch_script *s, size_t n, const int *nkeys,
+                              const ch_rconn_cmd *cmds, redisReply **replies);
+
 #endif

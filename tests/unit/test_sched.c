@@ -332,6 +332,92 @@ static void test_lease_and_queued_guard(void)
     ch_sched_configure(&ss);
 }
 
+static void test_anchor(void)
+{
+    /* OK ticks are anchored to their due time (stat tick_due, written by
+     * the claim), not to when they finished: 50 ticks claimed 3 s late,
+     * interval 100 s, jitter j in [0, 10 s]. Those with j >= their
+     * lateness come due at due + 100 s + j (<= due + 110 s = t0 + 107 s);
+     * the others at now + 100 s + j (j < ~3 s). None is ever closer than
+     * one interval to when it finished. The old rule (now + interval +
+     * jitter) would put ~30 % above t0 + 107 s. */
+    char c[16];
+    freeReplyObject(ch_rconn_command("DEL %s", CH_SCHED_DUE_KEY)); /* earlier tests' members */
+    int64_t due = redis_now() - 3000;
+    for (int i = 0; i < 50; i++) {
+        snprintf(c, sizeof c, "a%d", i);
+        mkconn("tN", c, 100, "active");
+        freeReplyObject(ch_rconn_command("HSET c360:{t:tN}:conn:%s:stat last_tick_ms 1", c));
+        set_score("tN", c, due);
+    }
+    /* One far behind (an outage of 2.5 intervals): catches up from now,
+     * no burst. */
+    mkconn("tN", "behind", 100, "active");
+    freeReplyObject(ch_rconn_command("HSET c360:{t:tN}:conn:behind:stat last_tick_ms 1"));
+    set_score("tN", "behind", due - 250000);
+    ch_sched_claim_stats st;
+    CHECK(ch_sched_claim(&st) == C360_OK && st.claimed == 51 && st.enqueued == 51);
+    CHECK(ival(ch_rconn_command("HGET c360:{t:tN}:conn:a0:stat tick_due")) == due);
+    int64_t t0 = redis_now();
+    for (int i = 0; i < 50; i++) {
+        snprintf(c, sizeof c, "a%d", i);
+        CHECK(ch_sched_tick_done("tN", c, C360_OK, 0) == C360_OK);
+    }
+    CHECK(ch_sched_tick_done("tN", "behind", C360_OK, 0) == C360_OK);
+    int64_t t1 = redis_now();
+    int anchored = 0;
+    int64_t lo = INT64_MAX, hi = 0;
+    for (int i = 0; i < 50; i++) {
+        snprintf(c, sizeof c, "a%d", i);
+        int64_t s = score("tN", c);
+        if (s < lo) lo = s;
+        if (s > hi) hi = s;
+        if (s > t1 + 104000) anchored++; /* only an anchored one gets there */
+    }
+    CHECK(lo >= t0 + 100000);
+    CHECK(hi <= t0 + 107000);
+    CHECK(anchored >= 3);
+    int64_t s = score("tN", "behind");
+    CHECK(s >= t0 + 100000 && s <= t1 + 110000 + 50);
+    CHECK(ival(ch_rconn_command("HEXISTS c360:{t:tN}:conn:a0:stat tick_due")) == 0);
+    printf("anchor: 50 ticks 3 s late, next due %" PRId64 "..%" PRId64
+           " ms after done (%d above 104 s: anchored)\n", lo - t0, hi - t0, anchored);
+    freeReplyObject(ch_rconn_command("DEL %s", CH_SCHED_DUE_KEY));
+}
+
+static void test_batch(void)
+{
+    /* One claim round of 300 members over 3 tenants (one with more than
+     * a script chunk) plus inactive and malformed ones: every outcome is
+     * still per member. */
+    char c[16];
+    for (int i = 0; i < 300; i++) {
+        char t[8];
+        snprintf(t, sizeof t, "tQ%d", i % 3 == 0 ? 0 : i % 3);
+        snprintf(c, sizeof c, "q%d", i);
+        mkconn(t, c, 60, i % 50 == 7 ? "paused" : "active");
+        freeReplyObject(ch_rconn_command("HSET c360:{t:%s}:conn:%s:stat last_tick_ms 1", t, c));
+        set_score(t, c, 1);
+    }
+    freeReplyObject(ch_rconn_command("ZADD %s 1 bad/x/y", CH_SCHED_DUE_KEY));
+    ch_sched_claim_stats st;
+    CHECK(ch_sched_claim(&st) == C360_OK);
+    CHECK(st.claimed == 301 && st.enqueued == 294 && st.dropped == 7 && st.failed == 0);
+    CHECK(xlen("tQ0") + xlen("tQ1") + xlen("tQ2") == 294);
+    CHECK(ival(ch_rconn_command("ZCARD %s", CH_SCHED_DUE_KEY)) == 294);
+    /* A second round right away: all still queued (no worker), nothing
+     * doubled once their lease is over. */
+    for (int i = 0; i < 300; i++) {
+        char t[8];
+        snprintf(t, sizeof t, "tQ%d", i % 3 == 0 ? 0 : i % 3);
+        snprintf(c, sizeof c, "q%d", i);
+        if (i % 50 != 7) set_score(t, c, 1);
+    }
+    CHECK(ch_sched_claim(&st) == C360_OK && st.claimed == 294 && st.skipped == 294);
+    CHECK(xlen("tQ0") + xlen("tQ1") + xlen("tQ2") == 294);
+    freeReplyObject(ch_rconn_command("DEL %s", CH_SCHED_DUE_KEY));
+}
+
 static void test_redis_down(void)
 {
     fx_redis_kill();
@@ -362,6 +448,8 @@ int main(void)
     test_inactive_states();
     test_coalesce();
     test_lease_and_queued_guard();
+    test_anchor();
+    test_batch();
     test_redis_down();
 
     ch_rconn_thread_close();
