@@ -32,7 +32,10 @@ static void reroot(const char *ptr, char *out, size_t cap)
 static json_t *clean_msg(const char *m)
 {
     char buf[MSG_MAX + 1];
-    snprintf(buf, sizeof buf, "%s", m && *m ? m : "invalid");
+    const char *src = m && *m ? m : "invalid";
+    size_t n = strnlen(src, MSG_MAX); /* cut on purpose: a bounded message */
+    memcpy(buf, src, n);
+    buf[n] = '\0';
     json_t *s = json_string(buf);
     if (s) return s;
     for (char *p = buf; *p; p++)
