@@ -67,12 +67,7 @@ t_start_c360d c360d --config "$T_DIR/c360.json"
 HOST_PID=$C360D_PID
 t_wait_http "$URL/readyz" 200 150
 OPKEY=$(t_opkey "$T_DIR/data")
-api() {
-    local args=(-s -m 20 -o "$T_DIR/api.body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $OPKEY")
-    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-    CODE=$(curl "${args[@]}" "$URL$2" || true)
-    [ "$CODE" = "$4" ] || t_fail "$1 $2: HTTP $CODE $(cat "$T_DIR/api.body" 2>/dev/null)"
-}
+api() { t_api_want "$@"; } # lib.sh
 api POST /v1/tenants '{"id":"acme","name":"Acme"}' 201
 api PUT /v1/tenants/acme/plugins/tsrc '{"enabled":true}' 200
 api PUT /v1/tenants/acme/plugins/crm_generic '{"enabled":true}' 200

@@ -69,13 +69,7 @@ t_wait_http "$URL/readyz" 200 150
 cl_ctl_setup "$URL" "$T_DIR/data"
 OPKEY=$(cat "$T_DIR/op.key")
 
-api() {
-    local args=(-s -m 20 -o "$T_DIR/api.body" -w '%{http_code}' -X "$1"
-                -H "Authorization: Bearer $OPKEY")
-    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-    CODE=$(curl "${args[@]}" "$URL$2" || true)
-    BODY=$(cat "$T_DIR/api.body" 2>/dev/null || true)
-}
+api() { t_api "$@"; } # lib.sh: sets CODE and BODY
 want() { [ "$CODE" = "$1" ] || t_fail "$2: HTTP $CODE $BODY"; }
 status() { api GET "/v1/tenants/t$1/connections/gm-$1/status"; }
 sync_now() { api POST "/v1/tenants/t$1/connections/gm-$1/sync"; want 202 "sync gm-$1"; }

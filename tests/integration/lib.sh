@@ -97,6 +97,22 @@ t_http() {
     echo "$out $(tr -d '\n' < "$T_DIR/body" 2>/dev/null)"
 }
 
+# t_api METHOD PATH [JSON] -- the admin API of the test's c360d ($URL) with
+# its key ($OPKEY); sets CODE (the HTTP status) and BODY.
+t_api() {
+    local args=(-s -m 20 -o "$T_DIR/api.body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $OPKEY")
+    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
+    CODE=$(curl "${args[@]}" "$URL$2" || true)
+    BODY=$(cat "$T_DIR/api.body" 2>/dev/null || true)
+}
+
+# t_api_want METHOD PATH JSON STATUS -- t_api, failing the test unless the
+# answer has STATUS.
+t_api_want() {
+    t_api "$1" "$2" "${3:-}"
+    [ "$CODE" = "$4" ] || t_fail "$1 $2: HTTP $CODE $BODY"
+}
+
 # t_opkey DATA_DIR -- prints the operator key c360d wrote on its first
 # start (DATA_DIR/operator.key), waiting for it a little.
 t_opkey() {

@@ -92,12 +92,7 @@ t_start_c360d c360d --config "$T_DIR/c360.json"
 t_wait_http "$URL/readyz" 200 150
 cl_ctl_setup "$URL" "$T_DIR/data"
 OPKEY=$(cat "$T_DIR/op.key")
-api() {
-    local args=(-s -m 20 -o "$T_DIR/api.body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $OPKEY")
-    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-    CODE=$(curl "${args[@]}" "$URL$2" || true)
-    BODY=$(cat "$T_DIR/api.body" 2>/dev/null || true)
-}
+api() { t_api "$@"; } # lib.sh: sets CODE and BODY
 want() { [ "$CODE" = "$1" ] || t_fail "$2: HTTP $CODE $BODY"; }
 
 # tenant T OWNERS_CONFIG CRM_URL SIGNING_SECRET

@@ -87,13 +87,7 @@ t_wait_http "$URL/readyz" 200 150
 OPKEY=$(t_opkey "$T_DIR/data")
 
 # api METHOD PATH [JSON] -- the admin API as the operator; CODE and BODY.
-api() {
-    local args=(-s -m 20 -o "$T_DIR/api.body" -w '%{http_code}' -X "$1"
-                -H "Authorization: Bearer $OPKEY")
-    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-    CODE=$(curl "${args[@]}" "$URL$2" || true)
-    BODY=$(cat "$T_DIR/api.body" 2>/dev/null || true)
-}
+api() { t_api "$@"; } # lib.sh: sets CODE and BODY
 want() { [ "$CODE" = "$1" ] || t_fail "$2: HTTP $CODE $BODY"; }
 secret() { api PUT "/v1/tenants/$1/connections/$2/secrets/$3" "{\"value\":\"$4\"}"; want 204 "secret $3"; }
 
