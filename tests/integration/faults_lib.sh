@@ -121,18 +121,7 @@ f_alive() { kill -0 "$1" 2>/dev/null; }
 # promise requires of production Redis) and DEBUG allowed from loopback;
 # sets REDIS_PID. Called again after a stop, it reloads the same AOF.
 f_start_redis_aof() {
-    local port=$1 dir=$2
-    mkdir -p "$dir"
-    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes \
-        --appendfsync always --enable-debug-command local --dir "$dir" \
-        --daemonize no >>"$T_DIR/redis.log" 2>&1 &
-    REDIS_PID=$!
-    T_PIDS+=("$REDIS_PID")
-    for _ in $(seq 100); do
-        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
-        sleep 0.05
-    done
-    t_fail "redis-server on $port did not start"
+    t_start_redis "$1" "$2" --appendonly yes --appendfsync always --enable-debug-command local
 }
 
 # f_sanitizers_clean -- no sanitizer report in any log of the test (c360d,

@@ -55,11 +55,7 @@ cl_graph_post "$G" /control/form '{"id":"555","page_id":"101","name":"A","questi
 # A Redis of its own: the AOF on (every write lands in it), the RDB
 # uncompressed (a leak cannot hide in LZF).
 RPORT=$(t_free_port)
-mkdir -p "$T_DIR/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync always \
-    --rdbcompression no --dir "$T_DIR/redis" --daemonize no >"$T_DIR/redis.log" 2>&1 &
-T_PIDS+=("$!")
-for _ in $(seq 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+t_start_redis "$RPORT" "$T_DIR/redis" --appendonly yes --appendfsync always --rdbcompression no
 PORT=$(t_free_port)
 URL=http://127.0.0.1:$PORT
 HOOK=$URL/hooks/meta

@@ -51,12 +51,15 @@ t_free_port() {
     t_fail "no free port"
 }
 
-# t_start_redis PORT -- starts redis-server on 127.0.0.1:PORT; sets REDIS_PID.
+# t_start_redis PORT [DIR [REDIS-ARGS...]] -- starts redis-server on
+# 127.0.0.1:PORT; sets REDIS_PID. Later arguments override the defaults
+# (e.g. --appendonly yes); DIR defaults to $T_DIR/redis-PORT.
 t_start_redis() {
-    local port=$1
-    mkdir -p "$T_DIR/redis-$port"
+    local port=$1 dir=${2:-$T_DIR/redis-$1}
+    shift $(( $# > 1 ? 2 : 1 ))
+    mkdir -p "$dir"
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$T_DIR/redis-$port" --daemonize no >"$T_DIR/redis-$port.log" 2>&1 &
+        --dir "$dir" --daemonize no "$@" >>"$T_DIR/redis-$port.log" 2>&1 &
     REDIS_PID=$!
     T_PIDS+=("$REDIS_PID")
     for _ in $(seq 100); do

@@ -15,17 +15,7 @@ source "$(dirname "$0")/pipeline_lib.sh"
 RPORT=$(t_free_port)
 RDIR=$T_DIR/redis-aof
 mkdir -p "$RDIR"
-start_redis_aof() {
-    redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly yes \
-        --appendfsync always --dir "$RDIR" --daemonize no >>"$T_DIR/redis.log" 2>&1 &
-    REDIS_PID=$!
-    T_PIDS+=("$REDIS_PID")
-    for _ in $(seq 100); do
-        redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && return 0
-        sleep 0.05
-    done
-    t_fail "redis-server did not start"
-}
+start_redis_aof() { t_start_redis "$RPORT" "$RDIR" --appendonly yes --appendfsync always; }
 start_redis_aof
 p_start_sink
 S=redis-restart-secret
