@@ -190,6 +190,10 @@ typedef struct meta_apps {
      * same body) pays one HMAC. Under hint_lock. */
     pthread_mutex_t hint_lock;
     char hint[META_FP_LEN + 1];
+    /* Bumped whenever an entry is added or removed: webhook_route trusts
+     * the match webhook_verify computed only if the map is unchanged
+     * since (meta_plugin.c). */
+    _Atomic unsigned long gen;
 } meta_apps;
 
 typedef struct meta_match {
@@ -256,10 +260,14 @@ typedef struct meta_pair {
 } meta_pair;
 /* The distinct (routing key, dedup key) pairs of a body for the apps that
  * signed it, at most max; *more is set when there were more. Without
- * with_dedup the dedup keys stay "": the distinct routing keys. */
+ * with_dedup the dedup keys stay "": the distinct routing keys. *changes
+ * (may be NULL) gets meta_payload_walk's result: the changes of interest
+ * (those seen before the walk stopped when *more), -1 for a body that is
+ * no page/instagram webhook. One walk serves webhook_verify's question
+ * (anything of interest?) and webhook_route's answer. */
 size_t meta_route_pairs(const json_t *root, const meta_match *apps,
                         size_t napps, bool with_dedup, meta_pair *out,
-                        size_t max, bool *more);
+                        size_t max, bool *more, int *changes);
 
 /* ---- meta_records.c --------------------------------------------------- */
 

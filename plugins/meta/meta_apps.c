@@ -33,6 +33,7 @@ void meta_apps_init(meta_apps *m)
     pthread_mutex_init(&m->hint_lock, NULL);
     m->head = NULL;
     m->hint[0] = '\0';
+    atomic_init(&m->gen, 0);
 }
 
 static void app_free(meta_app *a)
@@ -67,12 +68,29 @@ void meta_route_fp(const meta_crypto *cr, const uint8_t *secret,
     out[META_FP_LEN] = '\0';
 }
 
+/* Appends s at *at if it fits before cap - 1 (room for the NUL). */
+static bool put(char *out, size_t cap, size_t *at, const char *s)
+{
+    size_t n = strlen(s);
+    if (n >= cap - *at) return false;
+    memcpy(out + *at, s, n);
+    *at += n;
+    return true;
+}
+
+/* Once per routing key of every webhook on the event loop: plain copies,
+ * not snprintf (which costs several times more). */
 bool meta_route_key(const char *app_id, const char *fp, bool instagram,
                     const char *owner, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "app:%s:%s:%s:%s", app_id, fp,
-                     instagram ? "ig" : "page", owner);
-    return n > 0 && (size_t)n < cap;
+    size_t at = 0;
+    if (cap == 0) return false;
+    bool ok = put(out, cap, &at, "app:") && put(out, cap, &at, app_id) &&
+              put(out, cap, &at, ":") && put(out, cap, &at, fp) &&
+              put(out, cap, &at, instagram ? ":ig:" : ":page:") &&
+              put(out, cap, &at, owner);
+    out[ok ? at : 0] = '\0';
+    return ok;
 }
 
 meta_app *meta_apps_get(meta_apps *m, const meta_crypto *cr, const char *app_id,
@@ -107,6 +125,7 @@ meta_app *meta_apps_get(meta_apps *m, const meta_crypto *cr, const char *app_id,
     a->refs = 1;
     a->next = m->head;
     m->head = a;
+    atomic_fetch_add(&m->gen, 1);
     pthread_rwlock_unlock(&m->lock);
     return a;
 }
@@ -123,6 +142,7 @@ void meta_apps_put(meta_apps *m, meta_app *a)
             }
         }
         app_free(a);
+        atomic_fetch_add(&m->gen, 1);
     }
     pthread_rwlock_unlock(&m->lock);
 }
@@ -199,9 +219,8 @@ size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
     memcpy(hint, m->hint, sizeof hint);
     pthread_mutex_unlock(&m->hint_lock);
     pthread_rwlock_rdlock(&m->lock);
-    /* The secret that signed the last authentic body first: webhook_route
-     * follows webhook_verify on the same body, and most bodies come from
-     * the one app most connections use. */
+    /* The secret that signed the last authentic body first: most bodies
+     * come from the one app most connections use. */
     for (const meta_app *a = m->head; a != NULL && hint[0] != '\0'; a = a->next) {
         if (strcmp(a->fp, hint) != 0) continue;
         cr->hmac_sha256(a->secret, a->secret_len, body, len, mac);

@@ -18,6 +18,8 @@
 
 #include "meta.h"
 
+_Static_assert(META_ID_MAX + 6 <= META_DEDUP_MAX, "a lead dedup key fits");
+
 static bool comment_verb(const char *v)
 {
     return v != NULL && (strcmp(v, "add") == 0 || strcmp(v, "edited") == 0 ||
@@ -34,7 +36,10 @@ static bool classify(bool instagram, const char *field, const json_t *value,
         if (!meta_id_from_json(json_object_get(value, "leadgen_id"), false, id))
             return false;
         c->kind = META_LEAD;
-        snprintf(c->dedup, sizeof c->dedup, "lead:%s", id);
+        /* Fits: see the _Static_assert above. Not snprintf: this runs
+         * on the event loop for every webhook. */
+        memcpy(c->dedup, "lead:", 5);
+        memcpy(c->dedup + 5, id, strlen(id) + 1);
         return true;
     }
     if (!instagram && strcmp(field, "feed") == 0) {
@@ -120,7 +125,14 @@ static int add_pairs(void *arg, const meta_change *c)
         if (!meta_route_key(r->apps[a].app_id, r->apps[a].fp, c->instagram,
                             c->owner, p.key, sizeof p.key))
             continue;
-        snprintf(p.dedup, sizeof p.dedup, "%s", r->with_dedup ? c->dedup : "");
+        /* Both META_DEDUP_MAX: a bounded copy without snprintf's cost. */
+        if (r->with_dedup) {
+            size_t dl = strnlen(c->dedup, sizeof p.dedup - 1);
+            memcpy(p.dedup, c->dedup, dl);
+            p.dedup[dl] = '\0';
+        } else {
+            p.dedup[0] = '\0';
+        }
         bool dup = false;
         for (size_t i = 0; i < r->n && !dup; i++)
             dup = strcmp(r->out[i].key, p.key) == 0 &&
@@ -137,10 +149,11 @@ static int add_pairs(void *arg, const meta_change *c)
 
 size_t meta_route_pairs(const json_t *root, const meta_match *apps,
                         size_t napps, bool with_dedup, meta_pair *out,
-                        size_t max, bool *more)
+                        size_t max, bool *more, int *changes)
 {
     pairs_run r = {apps, napps, with_dedup, out, max, 0, false};
-    meta_payload_walk(root, add_pairs, &r);
+    int found = meta_payload_walk(root, add_pairs, &r);
+    if (changes != NULL) *changes = found;
     *more = r.more;
     return r.n;
 }

@@ -28,6 +28,7 @@
 #define CHALLENGE_MAX 128
 #define ROUTE_APPS_MAX 8
 #define ROUTE_PAIRS_MAX 64 /* the host's limit of (key, dedup) pairs */
+#define HANDOFF_PAIRS 8    /* pairs webhook_verify hands to webhook_route */
 
 /* ---- init ------------------------------------------------------------- */
 
@@ -301,12 +302,83 @@ static int count_change(void *arg, const meta_change *ch)
     return 0;
 }
 
+/* ---- verify -> route handoff ----------------------------------------
+ * On the app-level URL the host calls webhook_verify and, when it
+ * accepted, webhook_route for the same request, on the same event-loop
+ * thread, with the same c360_webhook (connector_api.h). Verify has then
+ * already matched the signature (one HMAC per secret tried) and parsed
+ * and walked the body: it leaves the apps that signed it and the routing
+ * pairs here, so that route does neither again.
+ *
+ * Per thread, so any number of event-loop threads is safe without a lock.
+ * Route trusts an entry only for the very request verify computed it for:
+ * the same plugin, request and body pointers, the same length, the same
+ * 64-bit hash of the body bytes, and an app map unchanged since (its
+ * generation, meta_apps.c). Every verify clears the entry first and only
+ * an accepted app-level POST fills it; route clears it, hit or miss. On a
+ * miss route does the whole work itself, signature check included: it
+ * never routes with a match that was not computed for these bytes. */
+typedef struct handoff {
+    const void *pd;                  /* NULL: empty */
+    const c360_webhook *req;
+    const uint8_t *body;
+    size_t len;
+    uint64_t hash;
+    unsigned long gen;               /* meta_apps.gen before the match */
+    size_t napps;
+    meta_match apps[ROUTE_APPS_MAX];
+    bool pairs_ok;                   /* pairs holds every pair of the body */
+    size_t npairs;
+    meta_pair pairs[HANDOFF_PAIRS];
+} handoff;
+
+static _Thread_local handoff tl_handoff;
+
+/* A cheap 64-bit hash of the body, 8 bytes a step: not a MAC (the HMAC
+ * was checked), it only tells another body at the same address apart. */
+static uint64_t body_hash(const uint8_t *b, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ (uint64_t)len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, sizeof w);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    if (i < len) memcpy(&w, b + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 29);
+}
+
+static void handoff_clear(handoff *t)
+{
+    t->pd = NULL;
+    t->req = NULL;
+    t->body = NULL;
+    t->napps = 0;
+    t->npairs = 0;
+}
+
+/* The entry, if it was made for exactly this request; NULL otherwise. */
+static handoff *handoff_take(meta_plugin *p, const c360_webhook *req)
+{
+    handoff *t = &tl_handoff;
+    if (t->pd != p || t->req != req || t->body != req->body || t->len != req->body_len ||
+        t->gen != atomic_load(&p->apps.gen) || t->hash != body_hash(req->body, req->body_len))
+        return NULL;
+    return t;
+}
+
 static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_webhook *req,
                            c360_webhook_reply *rp)
 {
     meta_plugin *p = pd;
     meta_conn *c = id;
     const c360_host_api *h = p->host;
+    handoff *t = &tl_handoff;
+    handoff_clear(t);
     if (strcmp(req->method, "GET") == 0) return handshake(p, c, call, req, rp);
     if (strcmp(req->method, "POST") != 0) {
         static const char allow[] = "GET for the handshake, POST for events\n";
@@ -314,11 +386,18 @@ static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_
         return C360_VERDICT_REPLIED;
     }
     const char *sig = header(req, "x-hub-signature-256");
-    meta_match m[1];
-    bool ok = c != NULL ? meta_sig_ok(&p->crypto, c->app->secret, c->app->secret_len, sig,
-                                      req->body, req->body_len)
-                        : meta_apps_match(&p->apps, &p->crypto, sig, req->body, req->body_len,
-                                          m, 1) > 0;
+    /* The generation first: a map changed during the match voids it. */
+    unsigned long gen = atomic_load(&p->apps.gen);
+    size_t na = 0;
+    bool ok;
+    if (c != NULL) {
+        ok = meta_sig_ok(&p->crypto, c->app->secret, c->app->secret_len, sig, req->body,
+                         req->body_len);
+    } else {
+        na = meta_apps_match(&p->apps, &p->crypto, sig, req->body, req->body_len, t->apps,
+                             ROUTE_APPS_MAX);
+        ok = na > 0;
+    }
     if (!ok) {
         h->call_error(call, sig == NULL ? "no X-Hub-Signature-256 header"
                                         : "X-Hub-Signature-256 matches no known app secret");
@@ -334,10 +413,18 @@ static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_
         reply(rp, 400, "application/json", bad, sizeof bad - 1);
         return C360_VERDICT_REPLIED;
     }
+    int n;
     one_dedup d = {c, 0, ""};
-    int n = meta_payload_walk(root, count_change, &d);
+    bool more = false;
+    size_t np = 0;
+    if (c != NULL) {
+        meta_payload_walk(root, count_change, &d);
+        n = d.n; /* the changes of this connection's pages */
+    } else {
+        /* The one walk: is there anything of interest, and where to. */
+        np = meta_route_pairs(root, t->apps, na, true, t->pairs, HANDOFF_PAIRS, &more, &n);
+    }
     json_decref(root);
-    if (c != NULL) n = d.n; /* the changes of this connection's pages */
     if (n <= 0) {
         static const char ign[] = "{\"ok\":true,\"ignored\":true}";
         reply(rp, 200, "application/json", ign, sizeof ign - 1);
@@ -346,6 +433,17 @@ static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_
     /* Per-connection URL: one dedup key per event, so only a body with a
      * single change can name one. App-level URLs pass theirs in route. */
     if (c != NULL && n == 1) h->call_dedup_key(call, d.dedup);
+    if (c == NULL) {
+        t->napps = na;
+        t->pairs_ok = !more;
+        t->npairs = np;
+        t->gen = gen;
+        t->len = req->body_len;
+        t->hash = body_hash(req->body, req->body_len);
+        t->body = req->body;
+        t->req = req;
+        t->pd = p;
+    }
     return C360_VERDICT_ACCEPT;
 }
 
@@ -353,9 +451,26 @@ static int32_t meta_route(c360_call *call, void *pd, const c360_webhook *req)
 {
     meta_plugin *p = pd;
     const c360_host_api *h = p->host;
+    handoff *t = handoff_take(p, req);
+    if (t != NULL && t->pairs_ok) {
+        for (size_t i = 0; i < t->npairs; i++)
+            h->route_event(call, t->pairs[i].key,
+                           t->pairs[i].dedup[0] != '\0' ? t->pairs[i].dedup : NULL);
+        handoff_clear(t);
+        return C360_OK;
+    }
+    /* More pairs than the handoff holds (the apps are still good), or no
+     * handoff for this request: the whole work, signature check included. */
     meta_match apps[ROUTE_APPS_MAX];
-    size_t na = meta_apps_match(&p->apps, &p->crypto, header(req, "x-hub-signature-256"),
-                                req->body, req->body_len, apps, ROUTE_APPS_MAX);
+    size_t na;
+    if (t != NULL) {
+        na = t->napps;
+        memcpy(apps, t->apps, na * sizeof apps[0]);
+    } else {
+        na = meta_apps_match(&p->apps, &p->crypto, header(req, "x-hub-signature-256"),
+                             req->body, req->body_len, apps, ROUTE_APPS_MAX);
+    }
+    handoff_clear(&tl_handoff);
     if (na == 0) {
         h->call_error(call, "no app secret matches any more");
         return C360_EINVAL;
@@ -368,13 +483,13 @@ static int32_t meta_route(c360_call *call, void *pd, const c360_webhook *req)
         return C360_ENOMEM;
     }
     bool more = false;
-    size_t n = meta_route_pairs(root, apps, na, true, pairs, ROUTE_PAIRS_MAX, &more);
+    size_t n = meta_route_pairs(root, apps, na, true, pairs, ROUTE_PAIRS_MAX, &more, NULL);
     if (more) {
         /* More (page, change) pairs than the host takes: route each page
          * once without dedup keys rather than lose changes (record ids
          * keep a repeat harmless). Pages past 64 are refused by the host,
          * and their leads left to the catch-up poll. */
-        n = meta_route_pairs(root, apps, na, false, pairs, ROUTE_PAIRS_MAX, &more);
+        n = meta_route_pairs(root, apps, na, false, pairs, ROUTE_PAIRS_MAX, &more, NULL);
     }
     for (size_t i = 0; i < n; i++)
         h->route_event(call, pairs[i].key, pairs[i].dedup[0] != '\0' ? pairs[i].dedup : NULL);

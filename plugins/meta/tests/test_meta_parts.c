@@ -311,19 +311,30 @@ static void test_payload(void)
     CHECK_STR(s.dedup[2], "lead:444000000002");
     CHECK_STR(s.owner[2], "202");
 
+    char key[40];
+    CHECK(meta_route_key("1111", "aaaaaaaaaaaaaaaa", false, "101", key, sizeof key));
+    CHECK_STR(key, "app:1111:aaaaaaaaaaaaaaaa:page:101");
+    CHECK(meta_route_key("1111", "aaaaaaaaaaaaaaaa", true, "17841", key, sizeof key));
+    CHECK_STR(key, "app:1111:aaaaaaaaaaaaaaaa:ig:17841");
+    /* 34 characters and the NUL fit 35 bytes, not 34. */
+    CHECK(meta_route_key("1111", "aaaaaaaaaaaaaaaa", false, "101", key, 35));
+    CHECK(!meta_route_key("1111", "aaaaaaaaaaaaaaaa", false, "101", key, 34));
+    CHECK_STR(key, "");
+
     meta_match apps[2] = {{"1111", "aaaaaaaaaaaaaaaa"}, {"2222", "bbbbbbbbbbbbbbbb"}};
     meta_pair pairs[8];
     bool more = true;
-    size_t n = meta_route_pairs(root, apps, 1, true, pairs, 8, &more);
-    CHECK(n == 3 && !more);
+    int changes = 0;
+    size_t n = meta_route_pairs(root, apps, 1, true, pairs, 8, &more, &changes);
+    CHECK(n == 3 && !more && changes == 3);
     CHECK_STR(pairs[0].key, "app:1111:aaaaaaaaaaaaaaaa:page:101");
     CHECK_STR(pairs[0].dedup, "lead:444000000001");
     CHECK_STR(pairs[2].key, "app:1111:aaaaaaaaaaaaaaaa:page:202");
-    n = meta_route_pairs(root, apps, 2, true, pairs, 8, &more);
+    n = meta_route_pairs(root, apps, 2, true, pairs, 8, &more, NULL);
     CHECK(n == 6 && !more);
-    n = meta_route_pairs(root, apps, 2, true, pairs, 4, &more);
+    n = meta_route_pairs(root, apps, 2, true, pairs, 4, &more, NULL);
     CHECK(n == 4 && more);
-    n = meta_route_pairs(root, apps, 1, false, pairs, 8, &more);
+    n = meta_route_pairs(root, apps, 1, false, pairs, 8, &more, NULL);
     CHECK(n == 2 && !more); /* distinct keys: pages 101 and 202 */
     CHECK_STR(pairs[1].dedup, "");
     json_decref(root);
@@ -337,7 +348,7 @@ static void test_payload(void)
     CHECK(meta_payload_walk(root, collect, &s) == 1);
     CHECK_STR(s.dedup[0], "comment:17900000000000001:add"); /* no entry.time */
     CHECK(s.kind[0] == META_IG_COMMENT);
-    n = meta_route_pairs(root, apps, 1, true, pairs, 8, &more);
+    n = meta_route_pairs(root, apps, 1, true, pairs, 8, &more, NULL);
     CHECK(n == 1);
     CHECK_STR(pairs[0].key, "app:1111:aaaaaaaaaaaaaaaa:ig:17841400000000001");
     json_decref(root);
@@ -348,6 +359,8 @@ static void test_payload(void)
     json_decref(root);
     root = json_loads("{\"object\":\"user\",\"entry\":[]}", 0, NULL);
     CHECK(meta_payload_walk(root, NULL, NULL) == -1);
+    CHECK(meta_route_pairs(root, apps, 1, true, pairs, 8, &more, &changes) == 0);
+    CHECK(changes == -1 && !more); /* webhook_verify answers "ignored" */
     json_decref(root);
     root = json_loads("{\"object\":\"page\",\"entry\":{}}", 0, NULL);
     CHECK(meta_payload_walk(root, NULL, NULL) == 0);
@@ -362,9 +375,9 @@ static void test_payload(void)
         json_array_append_new(arr, json_pack("{s:s,s:{s:i}}", "field", "leadgen", "value",
                                              "leadgen_id", i + 1));
     CHECK(meta_payload_walk(big, NULL, NULL) == META_MAX_CHANGES);
-    n = meta_route_pairs(big, apps, 1, true, pairs, 8, &more);
-    CHECK(n == 8 && more);
-    n = meta_route_pairs(big, apps, 1, false, pairs, 8, &more);
+    n = meta_route_pairs(big, apps, 1, true, pairs, 8, &more, &changes);
+    CHECK(n == 8 && more && changes >= 1); /* stopped when full */
+    n = meta_route_pairs(big, apps, 1, false, pairs, 8, &more, NULL);
     CHECK(n == 1 && !more);
     json_decref(big);
 }
