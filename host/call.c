@@ -101,11 +101,23 @@ void ch_call_add_cfgerr(c360_call *call, const char *pointer,
     e->message = ch_strndup(message ? message : "invalid", 512);
 }
 
-int32_t ch_status_normalise(int32_t status)
+/* C360_THROTTLED is taken from any plugin, whatever minor it declares:
+ * the declared minor is the oldest host a plugin needs, not the SDK it was
+ * built with (crm_generic declares 1.2 and returns it only when
+ * host->abi_minor >= 5), and a value is never renumbered, so 14 can only
+ * mean "throttled". Only a delivery can be put off unattempted; from any
+ * other callback it is a plain retry. */
+int32_t ch_status_normalise_deliver(int32_t status)
 {
     if (status < 0 || status >= C360_STATUS__COUNT)
         return C360_ERROR;
     return status;
+}
+
+int32_t ch_status_normalise(int32_t status)
+{
+    int32_t st = ch_status_normalise_deliver(status);
+    return st == C360_THROTTLED ? C360_RETRY : st;
 }
 
 int64_t ch_now_ms(void)

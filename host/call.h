@@ -62,8 +62,12 @@ void ch_call_add_cfgerr(c360_call *call, const char *pointer,
 /* 32 lower-case hex characters of fresh randomness + NUL. */
 void ch_request_id(char out[33]);
 
-/* Normalises a plugin return value: unknown values become C360_ERROR. */
+/* Normalises a plugin return value: unknown values become C360_ERROR;
+ * C360_THROTTLED (ABI 1.5, meaningful only from deliver) C360_RETRY. */
 int32_t ch_status_normalise(int32_t status);
+/* The same for a status from deliver or deliver_batch, which keeps
+ * C360_THROTTLED. */
+int32_t ch_status_normalise_deliver(int32_t status);
 
 int64_t ch_now_ms(void);
 int64_t ch_monotonic_ms(void);

@@ -60,7 +60,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 4
+#define C360_ABI_MINOR 5
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -115,6 +115,21 @@ enum c360_status {
                               route it came by is stopped and the
                               connection marked failing, which tells the
                               customer */
+    /* ABI 1.5 */
+    C360_THROTTLED = 14,   /* not attempted: the destination puts the work
+                              off because the other side throttles it (HTTP
+                              429, Retry-After) or its own rate budget has
+                              no room; call again after call_retry_after ms
+                              (the host applies a floor). Valid only from
+                              deliver and as a deliver_batch status: the
+                              record is held and its attempt not counted,
+                              until it has been put off too long (the
+                              host's bound, docs/plugin-abi.md), after which
+                              it counts as C360_RETRY. From any other
+                              callback it counts as C360_RETRY. A host older
+                              than 1.5 treats it as an unknown status (a
+                              permanent error): return it only when
+                              host->abi_minor >= 5 */
     C360_STATUS__COUNT     /* not a status: the number of known codes */
 };
 
@@ -138,6 +153,7 @@ static inline const char *c360_strstatus(int32_t status)
     case C360_EIO: return "i/o error";
     case C360_EDENIED: return "denied by policy";
     case C360_EGONE: return "gone";
+    case C360_THROTTLED: return "throttled";
     default: return "unknown status (treated as permanent error)";
     }
 }
@@ -384,8 +400,9 @@ typedef struct c360_host_api {
      * function). NULL is accepted. */
     void (*free)(void *ptr);
 
-    /* For a callback about to return C360_RETRY: the delay before the host
-     * tries again, in ms (0 = let the host choose its backoff). */
+    /* For a callback about to return C360_RETRY (or C360_THROTTLED, ABI
+     * 1.5): the delay before the host tries again, in ms (0 = let the host
+     * choose its backoff, or its floor for C360_THROTTLED). */
     void (*call_retry_after)(c360_call *call, uint32_t delay_ms);
     /* A short human-readable reason for the outcome of this call, shown to
      * operators and customers. Copied; truncated at 512 bytes. No secrets. */
@@ -747,7 +764,8 @@ typedef struct c360_plugin_desc {
      * shaped by its own route and keeps its own id, type and attempt. Set
      * statuses[i] to the outcome of recs[i] (C360_OK, C360_RETRY -- the
      * call_retry_after delay holds for every retried one --, C360_EGONE,
-     * an error with call_error, ...); the host presets every entry to a
+     * C360_THROTTLED (1.5 hosts; the same delay), an error with
+     * call_error, ...); the host presets every entry to a
      * value that is no status, and one left so counts as a permanent
      * error. Each record is then retried, dead-lettered or done on its
      * own. The return value is ignored unless it is C360_ENOMEM

@@ -16,7 +16,17 @@
  *
  * C360_EGONE (ABI 1.4: the endpoint answered 410 Gone) dead-letters the
  * record with why "gone" instead of retrying it, and deliver_gone.c stops
- * the route it came by and marks the destination failing. */
+ * the route it came by and marks the destination failing.
+ *
+ * C360_THROTTLED (ABI 1.5: the destination put the record off unsent,
+ * because its endpoint throttles it or its own rate budget is spent)
+ * holds the record like the cap hold does -- no attempt counted, no
+ * failure in the stats or the metrics, no delivery log entry (nothing was
+ * sent), the lease given back -- for the call's Retry-After, at least
+ * CH_WDEL_THROTTLE_FLOOR_MS. A record first enqueued more than
+ * CH_WDEL_THROTTLE_MAX_AGE_MS ago is past being put off: its deferral
+ * counts as C360_RETRY (an attempt), so a destination that throttles
+ * forever still ends in dead letters. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,9 +249,33 @@ char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len)
     return shaped;
 }
 
+int64_t ch_wdel_throttle_delay(uint32_t retry_after)
+{
+    int64_t d = retry_after > CH_WDEL_THROTTLE_FLOOR_MS ? (int64_t)retry_after
+                                                         : CH_WDEL_THROTTLE_FLOOR_MS;
+    if (d > CH_WDEL_THROTTLE_DELAY_MAX_MS) d = CH_WDEL_THROTTLE_DELAY_MAX_MS;
+    /* The hold's jitter, only upwards: never sooner than the endpoint
+     * asked for (ch_hold_delay(d) is d +- d/4, so this is d .. 1.5 d). */
+    return ch_hold_delay(d) + d / 4;
+}
+
+int ch_wdel_throttle_expired(const ch_qitem *it, int64_t now_ms)
+{
+    /* No enqueue time (never written so): counted, never put off forever. */
+    return it->t <= 0 || now_ms - it->t >= CH_WDEL_THROTTLE_MAX_AGE_MS;
+}
+
 int ch_wdel_finish(ch_wthread *t, const char *tenant, ch_qitem *it, int32_t st, const char *text,
                    uint32_t retry_after, int64_t took, const char *token)
 {
+    if (st == C360_THROTTLED) {
+        if (!ch_wdel_throttle_expired(it, ch_now_ms())) {
+            ch_qoutcome h = {.mode = CH_QM_HOLD, .status = st, .latency_ms = took,
+                             .delay_ms = ch_wdel_throttle_delay(retry_after), .lease_token = token};
+            return ch_wthread_outcome(t, tenant, it, &h, NULL) == C360_OK;
+        }
+        st = C360_RETRY; /* put off too long: an attempt from now on */
+    }
     long long attempt = ch_qitem_attempt(it);
     ch_qoutcome o = {.status = st, .latency_ms = took, .lease_token = token};
     if (st == C360_OK) {
@@ -364,7 +398,7 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
         took = ch_monotonic_ms() - t0;
         ch_slot_end(t->slot);
         ch_metrics_observe_callback(ch_plugin_index(t->conf->loader, pl), CH_CB_DELIVER, took);
-        st = ch_status_normalise(st);
+        st = ch_status_normalise_deliver(st);
         ra = call.retry_set ? call.retry_after_ms : 0;
         ch_status_text(text, sizeof text, st, call.error);
         ch_call_done(&call);

@@ -9,7 +9,8 @@
  * of a route stopped by a 410, the route's field mapping (read once per
  * source in the group), and afterwards each record's own outcome -- OK,
  * retry with backoff and the call's Retry-After, dead letter, a delivery
- * log entry each -- through the same code as deliver.c. The call itself
+ * log entry each, or for C360_THROTTLED (ABI 1.5) a hold without an
+ * attempt -- through the same code as deliver.c. The call itself
  * takes one place under the destination's concurrency cap (one lease, one
  * token, released by the first outcome written), shows its first item in
  * the thread's slot, and runs under one deadline.
@@ -253,7 +254,7 @@ void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, s
                 s = C360_ERROR;
                 ch_status_text(text, sizeof text, s, "deliver_batch set no status for this record");
             } else {
-                s = ch_status_normalise(s);
+                s = ch_status_normalise_deliver(s);
                 ch_status_text(text, sizeof text, s, err);
             }
             if (ch_wdel_finish(t, tenant, it, s, text, ra, took, token) && s == C360_EGONE)

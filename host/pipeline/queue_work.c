@@ -291,13 +291,24 @@ static int32_t dedup_script(const char *tenant, const ch_qitem *it, const char *
     return ok ? C360_OK : C360_EIO;
 }
 
-int32_t ch_qw_dedup(const char *tenant, const ch_qitem *it, ch_qdedup *out)
+/* What the dedup step of one item needs: its usable keys as Redis keys,
+ * the value (the entry's first id) and the window. */
+typedef struct dd_prep {
+    size_t n;                          /* usable keys; 0 = nothing to check */
+    char *arena;                       /* owns the keys */
+    char *keys[CH_QW_DEDUP_MAX];
+    const char *value;
+    char window[24];
+} dd_prep;
+
+/* Fills p for the item (p->n = 0: no Redis call needed, it runs). */
+static void dd_prepare(const char *tenant, const ch_qitem *it, dd_prep *p)
 {
-    if (out) *out = CH_QD_RUN;
-    if (!out || !ch_id_valid(tenant) || !it) return C360_EINVAL;
+    p->n = 0;
+    p->arena = NULL;
     if (it->kind != CH_Q_EV || !it->valid || !it->k || strcmp(it->k, "wh") != 0 || !it->dk ||
         !*it->dk || !ch_id_valid(it->c))
-        return C360_OK;
+        return;
     const char *key[CH_QW_DEDUP_MAX];
     size_t klen[CH_QW_DEDUP_MAX], n = 0, total = 0;
     for (const char *s = it->dk; *s && n < CH_QW_DEDUP_MAX;) {
@@ -312,50 +323,128 @@ int32_t ch_qw_dedup(const char *tenant, const ch_qitem *it, ch_qdedup *out)
         }
         s = e;
     }
-    if (n == 0) return C360_OK; /* nothing usable: at least once, as without keys */
+    if (n == 0) return; /* nothing usable: at least once, as without keys */
 
     /* The value: the entry's first id, so that the same entry (retried,
      * taken over, or replayed from the dead letters with orig) finds its
      * own mark and runs. */
-    const char *value = it->orig && entry_id_valid(it->orig, strlen(it->orig)) ? it->orig : it->id;
-    char window[24];
-    snprintf(window, sizeof window, "%lld",
+    p->value = it->orig && entry_id_valid(it->orig, strlen(it->orig)) ? it->orig : it->id;
+    snprintf(p->window, sizeof p->window, "%lld",
              it->dw >= 1 && it->dw <= 90LL * 86400 ? it->dw : (long long)CH_QW_DEDUP_WINDOW_S);
 
     /* c360:{t:T}:dd:<c>:<key>, all in one allocation. */
     char *prefix = ch_key_tenant(tenant, "dd:%s:", it->c);
     size_t pl = strlen(prefix);
-    char *arena = ch_malloc(n * (pl + 1) + total);
-    char *ddkeys[CH_QW_DEDUP_MAX];
-    char *w = arena;
+    p->arena = ch_malloc(n * (pl + 1) + total);
+    char *w = p->arena;
     for (size_t i = 0; i < n; i++) {
-        ddkeys[i] = w;
+        p->keys[i] = w;
         memcpy(w, prefix, pl);
         memcpy(w + pl, key[i], klen[i]);
         w += pl + klen[i];
         *w++ = '\0';
     }
     free(prefix);
+    p->n = n;
+}
+
+/* The verdict of the usual single key's plain SET NX reply: 0 set (run),
+ * -1 the key is there (the script decides), -2 failed. */
+static long long dd_set_verdict(const redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_STATUS) return 0;
+    if (r && r->type == REDIS_REPLY_NIL) return -1;
+    ch_qw_redis_failed("dedup", r);
+    return -2;
+}
+
+static ch_qdedup dd_of(long long verdict)
+{
+    return verdict == 1 ? CH_QD_DUP : verdict == 2 ? CH_QD_GONE : CH_QD_RUN;
+}
+
+int32_t ch_qw_dedup(const char *tenant, const ch_qitem *it, ch_qdedup *out)
+{
+    if (out) *out = CH_QD_RUN;
+    if (!out || !ch_id_valid(tenant) || !it) return C360_EINVAL;
+    dd_prep p;
+    dd_prepare(tenant, it, &p);
+    if (p.n == 0) return C360_OK;
 
     int32_t st = C360_OK;
     long long verdict = -1;
-    if (n == 1) {
+    if (p.n == 1) {
         /* The usual case, one key: a plain SET decides for a new key
          * (cheaper for Redis than any script); only a key already there
          * needs the script to tell a retry from a duplicate. */
-        const char *argv[] = {"SET", ddkeys[0], value, "NX", "EX", window};
+        const char *argv[] = {"SET", p.keys[0], p.value, "NX", "EX", p.window};
         redisReply *r = ch_rconn_argv(6, argv, NULL);
-        if (r && r->type == REDIS_REPLY_STATUS) verdict = 0;
-        else if (!r || r->type != REDIS_REPLY_NIL) {
-            ch_qw_redis_failed("dedup", r);
-            st = C360_EIO;
-        }
+        verdict = dd_set_verdict(r);
+        if (verdict == -2) st = C360_EIO;
         if (r) freeReplyObject(r);
     }
-    if (st == C360_OK && verdict < 0) st = dedup_script(tenant, it, value, window, ddkeys, n, &verdict);
-    free(arena);
-    if (st == C360_OK) *out = verdict == 1 ? CH_QD_DUP : verdict == 2 ? CH_QD_GONE : CH_QD_RUN;
+    if (st == C360_OK && verdict < 0)
+        st = dedup_script(tenant, it, p.value, p.window, p.keys, p.n, &verdict);
+    free(p.arena);
+    if (st == C360_OK) *out = dd_of(verdict);
     return st;
+}
+
+/* Items whose single-key SETs go in one pipelined round trip. */
+#define DD_PIPE_MAX 32
+
+void ch_qw_dedup_many(const char *tenant, const ch_qitem *const *its, size_t n, ch_qdedup *out,
+                      int32_t *st)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = CH_QD_RUN;
+        st[i] = ch_id_valid(tenant) && its[i] ? C360_OK : C360_EINVAL;
+    }
+    if (!ch_id_valid(tenant)) return;
+    for (size_t base = 0; base < n; base += DD_PIPE_MAX) {
+        size_t m = n - base < DD_PIPE_MAX ? n - base : DD_PIPE_MAX;
+        dd_prep p[DD_PIPE_MAX];
+        const char *argv[DD_PIPE_MAX][6];
+        ch_rconn_cmd cmds[DD_PIPE_MAX];
+        size_t at[DD_PIPE_MAX], nc = 0;
+        long long verdict[DD_PIPE_MAX];
+        for (size_t j = 0; j < m; j++) {
+            const ch_qitem *it = its[base + j];
+            p[j].n = 0;
+            p[j].arena = NULL;
+            verdict[j] = 0;
+            if (!it) continue;
+            dd_prepare(tenant, it, &p[j]);
+            verdict[j] = p[j].n == 0 ? 0 : -1;
+            if (p[j].n != 1) continue;
+            const char **a = argv[nc];
+            a[0] = "SET"; a[1] = p[j].keys[0]; a[2] = p[j].value;
+            a[3] = "NX"; a[4] = "EX"; a[5] = p[j].window;
+            cmds[nc] = (ch_rconn_cmd){6, a, NULL};
+            at[nc++] = j;
+        }
+        if (nc) {
+            redisReply *r[DD_PIPE_MAX];
+            ch_rconn_pipeline(nc, cmds, r);
+            for (size_t k = 0; k < nc; k++) {
+                /* A reply lost: that SET may or may not have run; the item
+                 * is left to its own step (which finds its own mark if it
+                 * did). */
+                verdict[at[k]] = dd_set_verdict(r[k]);
+                if (r[k]) freeReplyObject(r[k]);
+            }
+        }
+        for (size_t j = 0; j < m; j++) {
+            size_t i = base + j;
+            if (st[i] == C360_OK && verdict[j] == -1)
+                st[i] = dedup_script(tenant, its[i], p[j].value, p[j].window, p[j].keys, p[j].n,
+                                     &verdict[j]);
+            else if (verdict[j] == -2)
+                st[i] = C360_EIO;
+            if (st[i] == C360_OK) out[i] = dd_of(verdict[j]);
+            free(p[j].arena);
+        }
+    }
 }
 
 int64_t ch_qw_backoff_ms(long long attempt, uint32_t retry_after_ms,

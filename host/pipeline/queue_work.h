@@ -83,6 +83,10 @@ typedef struct ch_qitem {
     int64_t t;                 /* field `t` */
     int64_t et;                /* delivery: receive time of its event */
     int64_t fetched_ms;        /* monotonic, when this thread got it */
+    /* The worker's own mark: its dedup step was done ahead, for the whole
+     * turn (worker_loop.c): 0 = not yet, 1 = decided "run", 2 = finished
+     * there (a duplicate, acknowledged). */
+    int dd_done;
 } ch_qitem;
 
 typedef struct ch_qbatch {
@@ -235,6 +239,16 @@ typedef enum ch_qdedup {
  * C360_OK with *out set, C360_EIO (Redis; the item stays pending and is
  * run again later), C360_EINVAL. */
 int32_t ch_qw_dedup(const char *tenant, const ch_qitem *it, ch_qdedup *out);
+
+/* The dedup step of n items of the tenant at once (its[i] may be NULL:
+ * skipped), each decided exactly as ch_qw_dedup decides it (out[i],
+ * st[i] its status), but the plain SETs of the single-key items go in one
+ * pipelined round trip; a key already there, or several keys, take the
+ * script, item by item. A reply lost on the way gives C360_EIO for that
+ * item (its SET may have run: the item's own later step then finds its
+ * own mark and runs). */
+void ch_qw_dedup_many(const char *tenant, const ch_qitem *const *its, size_t n,
+                      ch_qdedup *out, int32_t *st);
 
 /* --- helpers ------------------------------------------------------------- */
 

@@ -160,21 +160,26 @@ int64_t ch_hold_delay(int64_t base)
  * counted. Returns 1 when the item should go on, 0 when it is finished
  * here (a duplicate) or must wait (Redis away: it stays pending under this
  * consumer and runs again from the leftovers, like any unwritten step). */
+void ch_wexec_count_dup(ch_wthread *t)
+{
+    /* Counted where the duplicate is found: the ingress stores every copy
+     * and cannot tell. In the worker stats it is an item acknowledged
+     * without running, like a drop. */
+    ch_metrics_inc(CH_M_EVENTS_DUPLICATE, 1);
+    pthread_mutex_lock(&t->w->stats_lock);
+    t->w->stats.items++;
+    t->w->stats.dropped++;
+    pthread_mutex_unlock(&t->w->stats_lock);
+}
+
 static int dedup_step(ch_wthread *t, const char *tenant, ch_qitem *it)
 {
+    /* Decided ahead with the rest of the turn (worker_loop.c). */
+    if (it->dd_done) return it->dd_done == 1;
     ch_qdedup d;
     if (ch_qw_dedup(tenant, it, &d) != C360_OK) return 0;
     if (d == CH_QD_RUN) return 1;
-    if (d == CH_QD_DUP) {
-        /* Counted where the duplicate is found: the ingress stores every
-         * copy and cannot tell. In the worker stats it is an item
-         * acknowledged without running, like a drop. */
-        ch_metrics_inc(CH_M_EVENTS_DUPLICATE, 1);
-        pthread_mutex_lock(&t->w->stats_lock);
-        t->w->stats.items++;
-        t->w->stats.dropped++;
-        pthread_mutex_unlock(&t->w->stats_lock);
-    }
+    if (d == CH_QD_DUP) ch_wexec_count_dup(t);
     return 0;
 }
 

@@ -173,6 +173,9 @@ int ch_wthread_stopping(const ch_wthread *t);
  * pending if it never succeeds), and counts them. */
 void ch_wexec_flush(ch_wthread *t);
 
+/* Counts a duplicate found by the dedup step (metric and worker stats). */
+void ch_wexec_count_dup(ch_wthread *t);
+
 /* Execution (worker_exec.c, deliver.c). */
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it);
 void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it);
@@ -215,7 +218,8 @@ int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, int ttl_ms, json
 /* The item's record as mapping shapes it (free), or NULL when the mapping
  * cannot be applied to it. */
 char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len);
-/* Writes the outcome of a delivery whose callback gave st: OK; C360_EGONE
+/* Writes the outcome of a delivery whose callback gave st: OK;
+ * C360_THROTTLED a hold (see ch_wdel_throttle_delay below); C360_EGONE
  * a dead letter with why "gone"; a retryable status a retry (backoff, at
  * least retry_after ms) until max_attempts; else a dead letter. The
  * attempt is logged with took ms and the lease token released. Counts the
@@ -223,6 +227,18 @@ char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len);
 int ch_wdel_finish(ch_wthread *t, const char *tenant, ch_qitem *it,
                    int32_t st, const char *text, uint32_t retry_after,
                    int64_t took, const char *token);
+/* C360_THROTTLED (ABI 1.5, deliver.c): a record is held, unattempted, for
+ * the call's Retry-After but at least the floor (at most the cap), unless
+ * it was first enqueued longer ago than the bound: then its deferral is a
+ * C360_RETRY (an attempt), so that no record is put off forever. */
+#define CH_WDEL_THROTTLE_FLOOR_MS 250
+#define CH_WDEL_THROTTLE_DELAY_MAX_MS (3600LL * 1000)
+#define CH_WDEL_THROTTLE_MAX_AGE_MS (24LL * 3600 * 1000)
+/* The hold of a throttled record: max(retry_after, floor), capped, plus
+ * up to half of it as jitter (never sooner than asked). */
+int64_t ch_wdel_throttle_delay(uint32_t retry_after);
+/* 1 when item it (enqueued at it->t, wall ms) may no longer be put off. */
+int ch_wdel_throttle_expired(const ch_qitem *it, int64_t now_ms);
 /* After dead-lettering records of destination dest with C360_EGONE
  * (deliver_gone.c): stops the routes srcs[0..n) -> dest (NULL or invalid
  * entries skipped, duplicates once) and marks dest failing with a cause

@@ -32,7 +32,9 @@
 /* Everything crm_generic calls exists since ABI 1.2 (connection_status is
  * the newest); deliver_batch (1.4) is only read by hosts that know it, and
  * C360_EGONE reaches an older host as an unknown status, which it treats
- * as a permanent error -- the right fallback. */
+ * as a permanent error -- the right fallback. C360_THROTTLED (1.5) would
+ * be one too, so it is returned only to a host of minor 5 or newer
+ * (crm_defer_status). */
 #define C360_PLUGIN_REQUIRES_MINOR 2
 #include "connector_api.h"
 
@@ -205,6 +207,13 @@ typedef enum crm_verdict {
 } crm_verdict;
 
 crm_verdict crm_classify(int32_t http_status);
+
+/* The status of records put off unsent because the endpoint throttles the
+ * connection (HTTP 429, its Retry-After, the budget it slowed) or the
+ * connection's own rate budget has no room: C360_THROTTLED (no delivery
+ * attempt counted) on a host of ABI minor >= 5, else C360_RETRY, which an
+ * older host knows. */
+int32_t crm_defer_status(uint16_t host_abi_minor);
 
 /* Reads a Retry-After value: delta seconds or an HTTP-date (IMF-fixdate,
  * RFC 850 or asctime form). *ms is the wait from now_ms, at most one day

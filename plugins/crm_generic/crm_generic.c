@@ -7,7 +7,9 @@
  * What the host does around it (docs/pipeline.md, "Deliveries"): it applies
  * the route's field mapping before deliver, so the record JSON handed over
  * is what the customer wants sent; it retries RETRY with the delay asked
- * for, dead-letters ERROR with the call's error text, and on C360_EGONE
+ * for, holds THROTTLED (ABI 1.5: a 429 or the connection's own budget put
+ * the record off unsent) without counting an attempt, dead-letters ERROR
+ * with the call's error text, and on C360_EGONE
  * (HTTP 410) removes the route and sets the connection failing. A record's
  * id is the same on every retry and replay, so webhook-id is too. */
 #include <stdio.h>
@@ -143,7 +145,7 @@ static void crm_finish(const crm_plugin *p, crm_conn *c, c360_call *call,
     const c360_host_api *host = p->host;
     bool retried = false;
     for (size_t i = 0; i < n; i++)
-        retried |= statuses[i] == C360_RETRY;
+        retried |= statuses[i] == C360_RETRY || statuses[i] == C360_THROTTLED;
     if (retried)
         host->call_retry_after(call, out->retry_ms);
     if (out->error[0])

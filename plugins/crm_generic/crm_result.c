@@ -167,6 +167,11 @@ bool crm_http_date(const char *s, int64_t *epoch_s)
     return true;
 }
 
+int32_t crm_defer_status(uint16_t host_abi_minor)
+{
+    return host_abi_minor >= 5 ? C360_THROTTLED : C360_RETRY;
+}
+
 bool crm_retry_after(const char *v, int64_t now_ms, uint32_t *ms)
 {
     if (!v)

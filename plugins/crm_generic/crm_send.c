@@ -334,10 +334,14 @@ static crm_next crm_answer(crm_ctx *x, const c360_http_response *resp,
         uint32_t ms = 0;
         if (crm_retry_after(crm_resp_header(resp, "retry-after"), host->now_ms(), &ms))
             crm_retry(out, ms);
-        crm_set_all(statuses, n, C360_RETRY);
+        /* 429: the endpoint took nothing and asks to be called later --
+         * put off, not failed (no attempt on a 1.5 host). A 408 or 5xx is
+         * a failure of the endpoint: an attempt. */
+        int32_t st = code == 429 ? crm_defer_status(host->abi_minor) : C360_RETRY;
+        crm_set_all(statuses, n, st);
         snprintf(out->error, sizeof out->error, "HTTP %d%s%s", (int)code,
                  ex[0] ? ": " : "", ex);
-        x->rest_status = C360_RETRY;
+        x->rest_status = st;
         return CRM_NEXT_STOP; /* the endpoint is struggling: leave it be */
     }
     case CRM_V_GONE:
@@ -383,8 +387,9 @@ static crm_next crm_answer(crm_ctx *x, const c360_http_response *resp,
 /* Takes one request's unit of the connection's budget, or says why not
  * (false: *wait is the budget's next slot, *step how to defer).
  *
- * A record handed back with C360_RETRY costs it a delivery attempt: the
- * ABI (1.4) has no way for a destination to defer without one. So the
+ * A record handed back with C360_RETRY costs it a delivery attempt, and
+ * a host older than ABI 1.5 has no way for a destination to defer without
+ * one (1.5 hosts take C360_THROTTLED, crm_defer_status). So the
  * connection's own pacing -- worker threads competing for
  * max_requests_per_s, e.g. while a backlog drains after an outage -- is
  * waited for here, for as long as the call's deadline leaves room for the
@@ -467,8 +472,10 @@ static crm_next crm_request(crm_ctx *x, const c360_record *const *recs, size_t n
     uint32_t wait = 0;
     crm_rl_step step = CRM_RL_SLEEP;
     if (!crm_take(x, &wait, &step)) {
+        /* Nothing was sent: put off (no attempt on a 1.5 host). */
+        int32_t defer = crm_defer_status(host->abi_minor);
         crm_buf_free(&body);
-        crm_set_all(statuses, n, C360_RETRY);
+        crm_set_all(statuses, n, defer);
         crm_retry(out, wait);
         /* Says what really held the records back: in a dead letter this
          * is the last attempt's cause. */
@@ -482,7 +489,7 @@ static crm_next crm_request(crm_ctx *x, const c360_record *const *recs, size_t n
                      "not sent: no slot in the connection's rate budget (%u requests/s, "
                      "shared by every worker) before the call's deadline; next in %u ms",
                      (unsigned)cfg->max_rps, (unsigned)wait);
-        x->rest_status = C360_RETRY;
+        x->rest_status = defer;
         return CRM_NEXT_STOP;
     }
 

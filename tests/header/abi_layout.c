@@ -46,7 +46,7 @@ int main(void)
     /* Members appended by a minor follow the older ones: a descriptor of
      * an older minor is a prefix of the current one, and C360_DESC_HAS
      * tells the host which members it covers. */
-    check_eq("C360_ABI_MINOR >= 4", C360_ABI_MINOR >= 4, 1);
+    check_eq("C360_ABI_MINOR >= 5", C360_ABI_MINOR >= 5, 1);
     check_eq("offsetof(oauth_connect) after webhook_route",
              offsetof(c360_plugin_desc, oauth_connect),
              offsetof(c360_plugin_desc, webhook_route) + sizeof desc.webhook_route);
@@ -115,7 +115,10 @@ int main(void)
     check_eq("C360_EIO", C360_EIO, 11);
     check_eq("C360_EDENIED", C360_EDENIED, 12);
     check_eq("C360_EGONE", C360_EGONE, 13);
-    check_eq("C360_STATUS__COUNT", C360_STATUS__COUNT, 14);
+    check_eq("C360_THROTTLED", C360_THROTTLED, 14);
+    check_eq("C360_STATUS__COUNT", C360_STATUS__COUNT, 15);
+    check_eq("strcmp(c360_strstatus(C360_THROTTLED), \"throttled\")",
+             (unsigned long long)(strcmp(c360_strstatus(C360_THROTTLED), "throttled") != 0), 0);
     check_eq("strcmp(c360_strstatus(C360_EGONE), \"gone\")",
              (unsigned long long)(strcmp(c360_strstatus(C360_EGONE), "gone") != 0), 0);
     check_eq("C360_LOG_DEBUG", C360_LOG_DEBUG, 0);

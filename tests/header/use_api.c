@@ -18,7 +18,7 @@ HT_CHECK(host_size_off, offsetof(c360_host_api, struct_size) == 0);
 HT_CHECK(host_major_off, offsetof(c360_host_api, abi_major) == 4);
 HT_CHECK(host_minor_off, offsetof(c360_host_api, abi_minor) == 6);
 HT_CHECK(abi_major, C360_ABI_MAJOR == 1);
-HT_CHECK(abi_minor, C360_ABI_MINOR >= 4);
+HT_CHECK(abi_minor, C360_ABI_MINOR >= 5);
 /* Appended members stay appended: 1.3's oauth_connect follows 1.2's
  * webhook_route, and 1.4's deliver_batch follows it and ends the
  * descriptor. */
@@ -31,7 +31,9 @@ HT_CHECK(deliver_batch_after_oauth,
 HT_CHECK(deliver_batch_ends,
          sizeof(c360_plugin_desc) ==
              offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)(void)));
-HT_CHECK(egone, C360_EGONE == 13 && C360_STATUS__COUNT == 14);
+HT_CHECK(egone, C360_EGONE == 13);
+/* ABI 1.5: a delivery put off unattempted. */
+HT_CHECK(throttled, C360_THROTTLED == 14 && C360_STATUS__COUNT == 15);
 HT_CHECK(oauth_connect_size_off, offsetof(c360_oauth_connect, struct_size) == 0);
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
@@ -237,7 +239,8 @@ int ht_host_accepts(c360_entry_fn entry)
         return 0;
     return strcmp(c360_strstatus(C360_STATUS__COUNT),
                   c360_strstatus(-1)) == 0 &&
-           strcmp(c360_strstatus(C360_EGONE), "gone") == 0;
+           strcmp(c360_strstatus(C360_EGONE), "gone") == 0 &&
+           strcmp(c360_strstatus(C360_THROTTLED), "throttled") == 0;
 }
 
 int ht_host_self_check(void);

@@ -12,6 +12,8 @@ static_assert(offsetof(c360_plugin_desc, abi_minor) == 6, "abi_minor at 6");
 static_assert(offsetof(c360_plugin_desc, struct_size) == 8, "struct_size at 8");
 static_assert(offsetof(c360_host_api, abi_minor) == 6, "host abi_minor at 6");
 static_assert(C360_EGONE == 13, "C360_EGONE is 13 (ABI 1.4)");
+static_assert(C360_THROTTLED == 14 && C360_STATUS__COUNT == 15,
+              "C360_THROTTLED is 14 (ABI 1.5)");
 static_assert(sizeof(c360_plugin_desc) ==
                   offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)()),
               "deliver_batch ends the 1.4 descriptor");

@@ -13,6 +13,12 @@
 #     sleeping through such waits in up to 4 threads (delivery_concurrency),
 #     beta's drain took twice as long; now alpha's deliveries hand their
 #     records back at once and beta's time stays about the same.
+#  3. Alpha's throttled backlog costs no delivery attempt (ABI 1.5): the
+#     429s and the waits on the slowed budget come back as C360_THROTTLED,
+#     which the host holds without counting an attempt. All 120 records are
+#     delivered, alpha's stat "retries" stays 0 and nothing is
+#     dead-lettered. (Before 1.5 each deferral was a C360_RETRY: an attempt
+#     burnt, and with max_attempts 5 a long throttle made dead letters.)
 #
 # The events come from the pipeline test source tsrc; the CRMs are
 # tests/fakes/fake_crm (mode switched through /control). Timing is checked
@@ -134,6 +140,7 @@ echo "competing: 40 records at 10/s through 4 threads in $MS ms; retries $((R1 -
 t_ok "competing threads: every record on its first attempt, no dead letter"
 
 # --- 2. a throttled CRM next to another tenant's ----------------------------
+RA0=$(stat alpha crma retries); RA0=${RA0:-0}
 load b2 base- 80
 BASE=$(wait_all b2 base- 80 30)
 # Alpha's CRM refuses its backlog with 429 until its budget is slowed.
@@ -157,6 +164,24 @@ if [ "$(dlq_len alpha)" != 0 ]; then
         t_fail "alpha's dead letters still name only a pause"
 fi
 t_ok "a throttled CRM does not starve another tenant's ($THR ms vs $BASE ms alone)"
+
+# --- 3. the throttled tenant loses no attempt ----------------------------------
+# At 10 % of 50/s alpha drains about 5 records a second (some already went).
+# Until each record has its end (delivered or a dead letter: the figures
+# are printed either way), at most 60 s.
+T_A=$(date +%s%3N)
+end=$((SECONDS + 60))
+while [ "$(($(delivered a thr-) + $(dlq_len alpha)))" -lt 120 ] && [ "$SECONDS" -lt "$end" ]; do
+    sleep 0.1
+done
+A_MS=$(($(date +%s%3N) - T_A))
+RA1=$(stat alpha crma retries); RA1=${RA1:-0}
+N429=$(grep -c ' 429$' "$T_DIR/a.journal" || true)
+echo "throttled: alpha delivered $(delivered a thr-) of 120 within ${A_MS} ms after beta's drain; 429 answers $N429; attempts burnt (stat retries) $((RA1 - RA0)); alpha dlq $(dlq_len alpha)"
+[ "$(delivered a thr-)" = 120 ] || t_fail "alpha: only $(delivered a thr-) of 120 records delivered"
+[ "$((RA1 - RA0))" = 0 ] || t_fail "alpha's throttled deliveries spent $((RA1 - RA0)) delivery attempt(s)"
+[ "$(dlq_len alpha)" = 0 ] || t_fail "dead letters at alpha: $(p_redis XRANGE "c360:{t:alpha}:dlq" - + | head -n 20)"
+t_ok "the throttled tenant lost no attempt and no record"
 grep -qF -- "$SIGN" "$T_DIR"/*.log && t_fail "the signing secret is in a log"
 grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T_DIR"/*.log 2>/dev/null &&
     t_fail "sanitizer report"

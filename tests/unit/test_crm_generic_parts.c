@@ -244,7 +244,10 @@ static int32_t f_conn_status(c360_call *c, int32_t state, const char *cause)
     return C360_OK;
 }
 
-static const c360_host_api g_host = {
+/* Not const: the ABI minor it offers is lowered to check crm_generic's
+ * fallback for hosts older than 1.5 (C360_RETRY instead of
+ * C360_THROTTLED). */
+static c360_host_api g_host = {
     .struct_size = sizeof(c360_host_api),
     .abi_major = C360_ABI_MAJOR,
     .abi_minor = C360_ABI_MINOR,
@@ -697,7 +700,7 @@ static void test_deliver(void)
     } cases[] = {
         {{C360_OK, 500, NULL, "oops"}, C360_RETRY, 0, "HTTP 500: oops"},
         {{C360_OK, 503, "7", ""}, C360_RETRY, 7000, "HTTP 503"},
-        {{C360_OK, 429, "3", "{\"error\":\"slow down\"}"}, C360_RETRY, 3000, "HTTP 429"},
+        {{C360_OK, 429, "3", "{\"error\":\"slow down\"}"}, C360_THROTTLED, 3000, "HTTP 429"},
         {{C360_OK, 408, NULL, ""}, C360_RETRY, 0, "HTTP 408"},
         {{C360_OK, 410, NULL, "gone"}, C360_EGONE, 0, "HTTP 410"},
         {{C360_OK, 400, NULL, "{\"field\":\"email\"}"}, C360_ERROR, 0, "HTTP 400: {\"field\":\"email\"}"},
@@ -718,10 +721,22 @@ static void test_deliver(void)
         if (got != cases[i].want)
             fprintf(stderr, "case %zu: got %d\n", i, (int)got);
         CHECK(got == cases[i].want);
-        if (got == C360_RETRY)
+        if (got == C360_RETRY || got == C360_THROTTLED)
             CHECK(c.retry_set && c.retry_after == cases[i].retry_ms);
         CHECK_CONTAINS(c.error, cases[i].err);
     }
+    /* A host older than ABI 1.5 does not know C360_THROTTLED: a 429 is a
+     * C360_RETRY there, as before. */
+    g_host.abi_minor = 4;
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    c.ans[0] = (f_answer){C360_OK, 429, "3", ""};
+    c.nans = 1;
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
+    CHECK(c.retry_set && c.retry_after == 3000);
+    g_host.abi_minor = C360_ABI_MINOR;
+    CHECK(crm_defer_status(5) == C360_THROTTLED && crm_defer_status(4) == C360_RETRY &&
+          crm_defer_status(2) == C360_RETRY);
 
     /* Bearer, with the token echoed by a careless endpoint. */
     void *be = open_conn(&c, "{\"url\":\"https://crm.example.com/in\",\"method\":\"PUT\","
@@ -765,8 +780,17 @@ static void test_deliver(void)
     set_secret(&c, "signing_secret", WHSEC);
     c.rl_take = C360_RETRY;
     c.rl_wait = 4321;
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_THROTTLED);
+    CHECK(c.nreq == 0 && c.retry_set && c.retry_after == 4321);
+    /* ... a plain retry for a 1.4 host. */
+    g_host.abi_minor = 4;
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    c.rl_take = C360_RETRY;
+    c.rl_wait = 4321;
     CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
     CHECK(c.nreq == 0 && c.retry_after == 4321);
+    g_host.abi_minor = C360_ABI_MINOR;
 
     /* A short wait is slept in the call: no attempt spent on it. */
     call_reset(&c);
@@ -795,7 +819,7 @@ static void test_deliver(void)
     c.rl_refusals = 1000;
     c.rl_wait = 60;
     t0 = f_now_ms();
-    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_THROTTLED);
     CHECK(c.nreq == 0 && c.rl_takes == 2 && c.retry_after == 60);
     CHECK(f_now_ms() - t0 < 100 + 60);
     CHECK_CONTAINS(c.error, "throttled");
@@ -807,7 +831,7 @@ static void test_deliver(void)
     c.time_left_ms = 250 + 7500 + 5;
     c.rl_refusals = 1000;
     c.rl_wait = 10;
-    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_THROTTLED);
     CHECK(c.nreq == 0 && c.rl_takes == 1 && c.retry_after == 10);
     CHECK_CONTAINS(c.error, "before the call's deadline");
 
@@ -832,6 +856,15 @@ static void test_deliver(void)
     CHECK(g_desc->deliver_batch(&c, g_pd, sw, five, 3, st) == C360_OK);
     CHECK(c.nreq == 2 && st[0] == C360_OK && st[1] == C360_RETRY && st[2] == C360_RETRY);
     CHECK(c.retry_after == 2000);
+    /* ... a 429 puts that record and the rest off, unattempted (1.5). */
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    c.ans[0] = (f_answer){C360_OK, 200, NULL, ""};
+    c.ans[1] = (f_answer){C360_OK, 429, "4", ""};
+    c.nans = 2;
+    CHECK(g_desc->deliver_batch(&c, g_pd, sw, five, 3, st) == C360_OK);
+    CHECK(c.nreq == 2 && st[0] == C360_OK && st[1] == C360_THROTTLED && st[2] == C360_THROTTLED);
+    CHECK(c.retry_set && c.retry_after == 4000);
     g_desc->instance_close(g_pd, sw);
 
     /* Batching on: 5 records in groups of 3, envelopes in arrays. */

@@ -26,7 +26,13 @@
  *   - a slow destination (turns of one call) still gets batches;
  *   - the loader (struct_size vs minor 4) and the config key;
  *   - c360-plugin-check runs deliver_batch and judges each record's status
- *     (when the tool is built). */
+ *     (when the tool is built);
+ *   - C360_THROTTLED (ABI 1.5) from deliver_batch and from deliver: the
+ *     record held without an attempt (no att, no retries, no delivery log
+ *     entry, no dead letter, the lease back) for the call's Retry-After or
+ *     the floor, then delivered with its attempt still 1; one first queued
+ *     more than the bound ago counts as a retry; from other callbacks it is
+ *     a retry (ch_status_normalise). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +72,14 @@ static void add_dl(const char *dst, const char *src, const char *ri, const char 
     long long now = (long long)ch_now_ms();
     freeReplyObject(pf_cmd("XADD c360:{t:%s}:dl * d %s s %s sp wtp rt lead ri %s r %s a 1 t %lld et %lld",
                            T, dst, src, ri, json, now, now));
+}
+
+/* The same, first queued `age_ms` ago. */
+static void add_dl_aged(const char *dst, const char *src, const char *ri, long long age_ms)
+{
+    long long t = (long long)ch_now_ms() - age_ms;
+    freeReplyObject(pf_cmd("XADD c360:{t:%s}:dl * d %s s %s sp wtp rt lead ri %s r {} a 1 t %lld et %lld",
+                           T, dst, src, ri, t, t));
 }
 
 static long long st_num(const char *conn, const char *key) { return pf_state_num(T, conn, key); }
@@ -189,6 +203,111 @@ static void test_statuses(ch_wthread *t)
     CHECK(ch_wthread_turn(t, T) == 2);
     CHECK(retry_has("ok-oom1", NULL) && retry_has("ok-oom2", NULL));
     CHECK(pf_stat_num(T, "b3", "retries") == 2);
+    /* Out of the way of the next tests. */
+    freeReplyObject(pf_cmd("ZREMRANGEBYSCORE c360:{t:%s}:retry -inf +inf", T));
+    freeReplyObject(pf_cmd("XGROUP DESTROY c360:{t:%s}:dl w", T));
+    freeReplyObject(pf_cmd("DEL c360:{t:%s}:dl c360:{t:%s}:att", T, T));
+}
+
+/* --- C360_THROTTLED (ABI 1.5) ---------------------------------------------- */
+
+static void test_throttle_parts(void)
+{
+    CHECK(ch_status_normalise(C360_THROTTLED) == C360_RETRY);
+    CHECK(ch_status_normalise_deliver(C360_THROTTLED) == C360_THROTTLED);
+    CHECK(ch_status_normalise_deliver(C360_STATUS__COUNT) == C360_ERROR);
+    CHECK(ch_status_normalise_deliver(-1) == C360_ERROR);
+    CHECK(ch_status_normalise(C360_EGONE) == C360_EGONE);
+    for (int i = 0; i < 50; i++) {
+        int64_t d = ch_wdel_throttle_delay(0);
+        CHECK(d >= CH_WDEL_THROTTLE_FLOOR_MS && d <= CH_WDEL_THROTTLE_FLOOR_MS * 3 / 2);
+        d = ch_wdel_throttle_delay(2000);
+        CHECK(d >= 2000 && d <= 3000);
+        d = ch_wdel_throttle_delay(UINT32_MAX);
+        CHECK(d >= CH_WDEL_THROTTLE_DELAY_MAX_MS && d <= CH_WDEL_THROTTLE_DELAY_MAX_MS * 3 / 2);
+    }
+    ch_qitem it = {.t = 1000000};
+    CHECK(!ch_wdel_throttle_expired(&it, 1000000 + CH_WDEL_THROTTLE_MAX_AGE_MS - 1));
+    CHECK(ch_wdel_throttle_expired(&it, 1000000 + CH_WDEL_THROTTLE_MAX_AGE_MS));
+    it.t = 0;
+    CHECK(ch_wdel_throttle_expired(&it, 1000000));
+}
+
+static void test_throttle(ch_wthread *t)
+{
+    put("s1", "wtp", "{}");
+    put("b19", "btp", "{\"retry_after_ms\":300}");
+    CHECK(ch_conn_route_add(T, "s1", "b19", "system", NULL) == C360_OK);
+    freeReplyObject(pf_cmd("DEL c360:{t:%s}:dlog:b19 c360:{t:%s}:conn:b19:stat", T, T));
+    long long dlq0 = pf_int("XLEN c360:{t:%s}:dlq", T);
+    add_dl("b19", "s1", "th2-a", "{}");
+    add_dl("b19", "s1", "th2-b", "{}");
+    add_dl("b19", "s1", "ok-c", "{}");
+    long long now = redis_now_ms();
+    fresh(t);
+    CHECK(ch_wthread_turn(t, T) == 3);
+    CHECK(st_num("b19", "batches") == 1);
+    CHECK(st_num("b19", "d:ok-c") == 1);
+    long long due_a = 0, due_b = 0;
+    CHECK(retry_has("th2-a", &due_a) && retry_has("th2-b", &due_b));
+    /* The call's Retry-After, jittered upwards only. */
+    CHECK(due_a - now >= 300 && due_a - now <= 450 + 100);
+    CHECK(due_b - now >= 300 && due_b - now <= 450 + 100);
+    /* Held, not attempted: no attempt counted, no retry or failure in the
+     * stats, no delivery log entry (only ok-c's), the lease back. */
+    CHECK(pf_int("HLEN c360:{t:%s}:att", T) == 0);
+    CHECK(pf_stat_num(T, "b19", "retries") == 0);
+    CHECK(pf_stat_num(T, "b19", "dlq") == 0);
+    CHECK(pf_int("XLEN c360:{t:%s}:dlog:b19", T) == 1);
+    CHECK(pf_int("ZCARD c360:{t:%s}:lease:b19", T) == 0);
+    /* Back together after the hold: put off once more, then delivered,
+     * their attempt still the first. */
+    for (int round = 0; round < 40 && (st_num("b19", "d:th2-a") < 1 || st_num("b19", "d:th2-b") < 1);
+         round++) {
+        fx_sleep_ms(100);
+        fresh(t);
+        drain(t, 4);
+    }
+    CHECK(st_num("b19", "d:th2-a") == 1 && st_num("b19", "d:th2-b") == 1);
+    CHECK(st_num("b19", "seen:th2-a") == 3 && st_num("b19", "att:th2-a") == 1);
+    CHECK(st_num("b19", "att:th2-b") == 1);
+    /* (Back in one batch or alone: their holds are jittered apart.) */
+    CHECK(pf_stat_num(T, "b19", "retries") == 0);
+    CHECK(pf_stat_num(T, "b19", "deliveries") == 3);
+    CHECK(pf_int("XLEN c360:{t:%s}:dlq", T) == dlq0);
+    CHECK(pf_int("HLEN c360:{t:%s}:att", T) == 0);
+    CHECK(pf_pending(T, "dl") == 0);
+
+    /* From deliver (one record), no Retry-After: the floor. */
+    put("b20", "btp", "{}");
+    CHECK(ch_conn_route_add(T, "s1", "b20", "system", NULL) == C360_OK);
+    add_dl("b20", "s1", "th1-s", "{}");
+    now = redis_now_ms();
+    fresh(t);
+    CHECK(ch_wthread_turn(t, T) == 1);
+    CHECK(st_num("b20", "singles") == 1);
+    long long due = 0;
+    CHECK(retry_has("th1-s", &due));
+    CHECK(due - now >= CH_WDEL_THROTTLE_FLOOR_MS && due - now <= CH_WDEL_THROTTLE_FLOOR_MS * 3 / 2 + 100);
+    CHECK(pf_int("HLEN c360:{t:%s}:att", T) == 0);
+    CHECK(pf_stat_num(T, "b20", "retries") == 0);
+    for (int round = 0; round < 30 && st_num("b20", "d:th1-s") < 1; round++) {
+        fx_sleep_ms(100);
+        fresh(t);
+        drain(t, 4);
+    }
+    CHECK(st_num("b20", "d:th1-s") == 1 && st_num("b20", "att:th1-s") == 1);
+    CHECK(pf_stat_num(T, "b20", "retries") == 0);
+
+    /* Put off too long: a record first queued past the bound counts its
+     * deferral as an attempt (a retry, logged), so nothing waits forever. */
+    add_dl_aged("b20", "s1", "th9-old", CH_WDEL_THROTTLE_MAX_AGE_MS + 60000);
+    fresh(t);
+    CHECK(ch_wthread_turn(t, T) == 1);
+    CHECK(retry_has("th9-old", NULL));
+    CHECK(pf_int("HLEN c360:{t:%s}:att", T) == 1);
+    CHECK(pf_stat_num(T, "b20", "retries") == 1);
+    CHECK(pf_int("XLEN c360:{t:%s}:dlog:b20", T) == 2);
     /* Out of the way of the next tests. */
     freeReplyObject(pf_cmd("ZREMRANGEBYSCORE c360:{t:%s}:retry -inf +inf", T));
     freeReplyObject(pf_cmd("XGROUP DESTROY c360:{t:%s}:dl w", T));
@@ -537,6 +656,7 @@ static void test_loader(void)
 
     /* Minor 4 claimed: the descriptor must cover deliver_batch. */
     c360_plugin_desc d = *ch_plugin_desc(b);
+    d.abi_minor = 4; /* btp is built with SDK 1.5 (nothing new in the descriptor) */
     char why[512];
     CHECK(ch_loader_check_desc(&d, why, sizeof why) == CH_REFUSE_NONE);
     d.struct_size = (uint32_t)offsetof(c360_plugin_desc, deliver_batch);
@@ -651,7 +771,9 @@ int main(void)
     ch_wthread *t = g_w->threads[0];
     ch_wthread_begin(t);
 
+    test_throttle_parts();
     test_statuses(t);
+    test_throttle(t);
     test_group_cap(t);
     test_lease(t);
     test_mapping(t);

@@ -679,6 +679,60 @@ static void test_dedup(void)
     CHECK(ch_qw_dedup("t:1", &none, &d) == C360_EINVAL);
 }
 
+/* The dedup steps of a turn at once (ch_qw_dedup_many): each item decided
+ * as ch_qw_dedup decides it alone, the single-key SETs pipelined. */
+static void test_dedup_many(void)
+{
+    enum { N = 40 };
+    char id[N][CH_QW_ID_MAX];
+    /* 0..29: one key each, all new but 10 and 11 share one (11 is a copy
+     * of 10); 30: two keys; 31: a replay (no step); 32: no keys; 33..39
+     * new single keys. A key already held by entry 0 before (a retry of
+     * 0 is item 0 itself, seen again below). */
+    for (int i = 0; i < N; i++) {
+        char dk[32];
+        if (i == 11) snprintf(dk, sizeof dk, "m-10");
+        else if (i == 30) snprintf(dk, sizeof dk, "m-30 m-30b");
+        else if (i == 32) dk[0] = '\0';
+        else snprintf(dk, sizeof dk, "m-%d", i);
+        add_wh("dm", i == 31 ? "replay" : "wh", "src", dk, "100", "", id[i]);
+    }
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("dm", "h-1-0", N, &b) == C360_OK);
+    CHECK(b.n == N);
+    if (b.n != N) { ch_qbatch_free(&b); return; }
+    /* N + 1 slots: a NULL is skipped. */
+    const ch_qitem *its[N + 1];
+    for (int i = 0; i < N; i++) its[i] = &b.items[i];
+    its[N] = NULL;
+    ch_qdedup d[N + 1];
+    int32_t st[N + 1];
+    ch_qw_dedup_many("dm", its, N + 1, d, st);
+    for (int i = 0; i < N; i++) {
+        CHECK(st[i] == C360_OK);
+        CHECK(d[i] == (i == 11 ? CH_QD_DUP : CH_QD_RUN));
+    }
+    CHECK(st[N] == C360_EINVAL && d[N] == CH_QD_RUN);
+    CHECK_STR(pf_str("GET c360:{t:dm}:dd:src:m-10"), id[10]);
+    CHECK_STR(pf_str("GET c360:{t:dm}:dd:src:m-30b"), id[30]);
+    CHECK_STR(pf_str("GET c360:{t:dm}:dd:src:m-39"), id[39]);
+    CHECK(pf_int("TTL c360:{t:dm}:dd:src:m-39") > 90);
+    CHECK_STR(owner_of("c360:{t:dm}:ev", id[11]), "(none)");
+    CHECK_STR(owner_of("c360:{t:dm}:ev", id[10]), "h-1-0");
+    CHECK_STR(pf_str("HGET c360:{t:dm}:conn:src:stat dup"), "1");
+    /* Again (retries, a takeover): every one finds its own mark and runs;
+     * the duplicate, acknowledged, is no longer pending. */
+    ch_qw_dedup_many("dm", its, N, d, st);
+    for (int i = 0; i < N; i++) {
+        CHECK(st[i] == C360_OK);
+        CHECK(d[i] == (i == 11 ? CH_QD_GONE : CH_QD_RUN));
+    }
+    CHECK_STR(pf_str("HGET c360:{t:dm}:conn:src:stat dup"), "1");
+    ch_qbatch_free(&b);
+    ch_qw_dedup_many("no tenant", its, 1, d, st);
+    CHECK(st[0] == C360_EINVAL);
+}
+
 /* --- the race: copies of one event checked at the same instant --------------- */
 
 enum { RACERS = 8 };
@@ -798,6 +852,7 @@ int main(void)
     test_claim();
     test_poison();
     test_dedup();
+    test_dedup_many();
     test_dedup_race();
     test_helpers();
     redisFree(pf_raw);

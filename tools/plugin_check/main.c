@@ -279,15 +279,21 @@ static void pc_status_ex(pc_run *r, json_t *step, const char *label,
     if (!known && !batch)
         pc_problem(r, label, "returned unknown status %" PRId32 " (the host "
                    "treats it as a permanent error)", st);
-    if (st == C360_RETRY && call->retry_set &&
+    bool deferral = st == C360_RETRY || st == C360_THROTTLED;
+    bool delivery = strcmp(label, "deliver") == 0 || strcmp(label, "deliver_batch") == 0;
+    if (st == C360_THROTTLED && !delivery)
+        pc_warning(r, label, "returned \"%s\": only a delivery can be put off "
+                   "unattempted; c360d counts it as \"%s\" here",
+                   c360_strstatus(st), c360_strstatus(C360_RETRY));
+    if (deferral && call->retry_set &&
         call->retry_after_ms > PC_RETRY_MAX_MS)
         pc_problem(r, label, "RETRY after %" PRIu32 " ms (%.1f h): more than "
                    "24 h, a unit mistake?", call->retry_after_ms,
                    call->retry_after_ms / 3600000.0);
-    if (call->retry_set && st != C360_RETRY && !batch)
+    if (call->retry_set && !deferral && !batch)
         pc_warning(r, label, "call_retry_after was set, but the status is "
                    "\"%s\", so the delay is ignored", c360_strstatus(st));
-    if (want_reason && known && st != C360_OK && st != C360_RETRY &&
+    if (want_reason && known && st != C360_OK && !deferral &&
         call->error[0] == '\0')
         pc_warning(r, label, "failed (\"%s\") without a reason: operators "
                    "see nothing but the status (use host->call_error)",
@@ -545,8 +551,11 @@ static int32_t pc_do_deliver(const ch_plugin_ops *ops, c360_call *call,
 /* What c360d does with a delivery status, for the info lines. */
 static const char *pc_delivery_fate(int32_t st)
 {
-    switch (ch_status_normalise(st)) {
+    switch (ch_status_normalise_deliver(st)) {
     case C360_OK: return "delivered";
+    case C360_THROTTLED: return "held without counting an attempt, tried again after "
+                                "call_retry_after (at least 250 ms); an attempt once the "
+                                "record was first queued over 24 h ago";
     case C360_RETRY:
     case C360_EIO:
     case C360_ENOMEM:
@@ -656,7 +665,7 @@ static void pc_deliver_batch(pc_run *r, const char *plugin,
                            ids[i], st);
             if (ch_status_normalise(st) == C360_RETRY)
                 any_retry = true;
-            if (st != C360_OK)
+            if (st != C360_OK && st != C360_THROTTLED)
                 any_fail = true;
             if (st == C360_EGONE)
                 ngone++;

@@ -8,6 +8,10 @@
  *              then OK
  *   err-...    C360_ERROR ("rejected")
  *   gone-...   C360_EGONE ("410 Gone")
+ *   th<K>-...  C360_THROTTLED (ABI 1.5) for the record's first K calls
+ *              (seen:<id>: its attempt does not grow while it is put off),
+ *              with call_retry_after(retry_after_ms) when that is set,
+ *              then OK
  *   unset-...  deliver_batch leaves its status as it found it
  *   other      C360_OK
  *
@@ -148,9 +152,16 @@ static int32_t outcome_of(c360_call *call, const btp_inst *b, const c360_record 
 {
     const char *id = b->force[0] ? b->force : rec->id;
     *leave = 0;
-    incr(call, "seen:", rec->id, NULL);
+    int64_t seen = 0;
+    incr(call, "seen:", rec->id, &seen);
     put_num(call, "att:", rec->id, rec->attempt);
-    if (strncmp(id, "rt", 2) == 0) {
+    if (strncmp(id, "th", 2) == 0 && id[2] >= '0' && id[2] <= '9') {
+        if (seen <= strtol(id + 2, NULL, 10)) {
+            if (b->retry_after_ms > 0) H->call_retry_after(call, (uint32_t)b->retry_after_ms);
+            H->call_error(call, "slow down (call %lld)", (long long)seen);
+            return C360_THROTTLED;
+        }
+    } else if (strncmp(id, "rt", 2) == 0) {
         long k = strtol(id + 2, NULL, 10);
         if ((long)rec->attempt <= k) {
             if (b->retry_after_ms > 0) H->call_retry_after(call, (uint32_t)b->retry_after_ms);
