@@ -249,10 +249,17 @@ char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len)
     return shaped;
 }
 
-int64_t ch_wdel_throttle_delay(uint32_t retry_after)
+int64_t ch_wdel_throttle_delay(uint32_t retry_after, int64_t waited_ms)
 {
     int64_t d = retry_after > CH_WDEL_THROTTLE_FLOOR_MS ? (int64_t)retry_after
                                                          : CH_WDEL_THROTTLE_FLOOR_MS;
+    /* A backlog held behind a long throttle must not come back every
+     * quarter second (each return is a fetch, a lease, a plugin call and
+     * a hold write per record): the hold grows with the time the record
+     * has waited, a tenth of it, up to CH_WDEL_THROTTLE_GROW_MAX_MS. */
+    int64_t grow = waited_ms > 0 ? waited_ms / 10 : 0;
+    if (grow > CH_WDEL_THROTTLE_GROW_MAX_MS) grow = CH_WDEL_THROTTLE_GROW_MAX_MS;
+    if (grow > d) d = grow;
     if (d > CH_WDEL_THROTTLE_DELAY_MAX_MS) d = CH_WDEL_THROTTLE_DELAY_MAX_MS;
     /* The hold's jitter, only upwards: never sooner than the endpoint
      * asked for (ch_hold_delay(d) is d +- d/4, so this is d .. 1.5 d). */
@@ -271,7 +278,8 @@ int ch_wdel_finish(ch_wthread *t, const char *tenant, ch_qitem *it, int32_t st, 
     if (st == C360_THROTTLED) {
         if (!ch_wdel_throttle_expired(it, ch_now_ms())) {
             ch_qoutcome h = {.mode = CH_QM_HOLD, .status = st, .latency_ms = took,
-                             .delay_ms = ch_wdel_throttle_delay(retry_after), .lease_token = token};
+                             .delay_ms = ch_wdel_throttle_delay(retry_after, ch_now_ms() - it->t),
+                             .lease_token = token};
             return ch_wthread_outcome(t, tenant, it, &h, NULL) == C360_OK;
         }
         st = C360_RETRY; /* put off too long: an attempt from now on */

@@ -234,9 +234,11 @@ int ch_wdel_finish(ch_wthread *t, const char *tenant, ch_qitem *it,
 #define CH_WDEL_THROTTLE_FLOOR_MS 250
 #define CH_WDEL_THROTTLE_DELAY_MAX_MS (3600LL * 1000)
 #define CH_WDEL_THROTTLE_MAX_AGE_MS (24LL * 3600 * 1000)
-/* The hold of a throttled record: max(retry_after, floor), capped, plus
- * up to half of it as jitter (never sooner than asked). */
-int64_t ch_wdel_throttle_delay(uint32_t retry_after);
+#define CH_WDEL_THROTTLE_GROW_MAX_MS (300LL * 1000)
+/* The hold of a throttled record: max(retry_after, floor, a tenth of the
+ * time it has waited (at most GROW_MAX)), capped, plus up to half of it as
+ * jitter (never sooner than asked). */
+int64_t ch_wdel_throttle_delay(uint32_t retry_after, int64_t waited_ms);
 /* 1 when item it (enqueued at it->t, wall ms) may no longer be put off. */
 int ch_wdel_throttle_expired(const ch_qitem *it, int64_t now_ms);
 /* After dead-lettering records of destination dest with C360_EGONE

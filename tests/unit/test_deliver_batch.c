@@ -219,12 +219,18 @@ static void test_throttle_parts(void)
     CHECK(ch_status_normalise_deliver(-1) == C360_ERROR);
     CHECK(ch_status_normalise(C360_EGONE) == C360_EGONE);
     for (int i = 0; i < 50; i++) {
-        int64_t d = ch_wdel_throttle_delay(0);
+        int64_t d = ch_wdel_throttle_delay(0, 0);
         CHECK(d >= CH_WDEL_THROTTLE_FLOOR_MS && d <= CH_WDEL_THROTTLE_FLOOR_MS * 3 / 2);
-        d = ch_wdel_throttle_delay(2000);
+        d = ch_wdel_throttle_delay(2000, 1000);
         CHECK(d >= 2000 && d <= 3000);
-        d = ch_wdel_throttle_delay(UINT32_MAX);
+        d = ch_wdel_throttle_delay(UINT32_MAX, 0);
         CHECK(d >= CH_WDEL_THROTTLE_DELAY_MAX_MS && d <= CH_WDEL_THROTTLE_DELAY_MAX_MS * 3 / 2);
+        /* A record that has waited 100 s is held at least 10 s; the growth
+         * stops at GROW_MAX however long it waited. */
+        d = ch_wdel_throttle_delay(0, 100000);
+        CHECK(d >= 10000 && d <= 15000);
+        d = ch_wdel_throttle_delay(0, 20LL * 3600 * 1000);
+        CHECK(d >= CH_WDEL_THROTTLE_GROW_MAX_MS && d <= CH_WDEL_THROTTLE_GROW_MAX_MS * 3 / 2);
     }
     ch_qitem it = {.t = 1000000};
     CHECK(!ch_wdel_throttle_expired(&it, 1000000 + CH_WDEL_THROTTLE_MAX_AGE_MS - 1));
