@@ -303,12 +303,23 @@ static void respond(ch_req *r, int status, const char *reason, const char *body,
     respond_typed(r, status, reason, "application/json", body, len);
 }
 
+/* The reply is written whole (evhttp calls this only then, while the
+ * connection lives): the connection's next request has its own deadline
+ * from now. Arming it before the write would count a slow reader's time
+ * against the next request and cut a large answer short; a reader that
+ * stops reading is evhttp's write timeout's (http.timeout_s). */
+static void on_reply_sent(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    hconn *c = arg;
+    if (c->evcon) arm_deadline(c);
+}
+
 static void respond_typed(ch_req *r, int status, const char *reason, const char *ctype,
                           const void *body, size_t len)
 {
     if (!r->ev) { finish(r); return; }
-    /* The connection's next request has its own deadline from now. */
-    if (r->conn && r->conn->evcon) arm_deadline(r->conn);
+    if (r->conn && r->conn->evcon) evhttp_request_set_on_complete_cb(r->ev, on_reply_sent, r->conn);
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(out, "Content-Type", ctype);
     evhttp_add_header(out, "Cache-Control", "no-store");
