@@ -53,9 +53,12 @@ redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
  * NULL when the connection failed before that reply arrived. Returns the
  * number of replies received (n when all arrived). If the connection is
  * found dead before the first reply, the whole batch is sent once more on
- * a fresh connection (as ch_rconn_argv: the old server never ran it); a
- * connection cut after some replies leaves the rest NULL, and those
- * commands may or may not have run. */
+ * a fresh connection, as ch_rconn_argv does. That resend is only safe for
+ * commands that may run twice: hiredis writes while waiting for the first
+ * reply, so a read timeout can come after the server ran them (callers:
+ * the scheduler's claim, guarded by its tick_q lease, and SET NX dedup
+ * marks, which find their own mark). A connection cut after some replies
+ * leaves the rest NULL, and those commands may or may not have run. */
 typedef struct ch_rconn_cmd {
     int argc;
     const char **argv;
