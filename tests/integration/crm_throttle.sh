@@ -72,12 +72,7 @@ export C360_CRM_GENERIC_ALLOW_HTTP=1 # the fake CRMs speak plain HTTP on loopbac
 t_start_c360d c360d --config "$T_DIR/c360.json"
 t_wait_http "$URL/readyz" 200 150
 OPKEY=$(t_opkey "$T_DIR/data")
-api() {
-    local args=(-s -m 20 -o "$T_DIR/api.body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $OPKEY")
-    [ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
-    CODE=$(curl "${args[@]}" "$URL$2" || true)
-    [ "$CODE" = "$4" ] || t_fail "$1 $2: HTTP $CODE $(cat "$T_DIR/api.body" 2>/dev/null)"
-}
+api() { t_api_want "$@"; } # lib.sh
 # pipe TENANT N RPS -- source srcN -> crm_generic crmN (fake_crm N).
 pipe() {
     api POST "/v1/tenants/$1/connections" \
