@@ -27,25 +27,6 @@
 #define BODY_MAX (64 * 1024)
 #define SCOPE "https://www.googleapis.com/auth/gmail.readonly"
 
-static bool base_url(const char *env, const char *def, char *out, c360_call *call,
-                     const c360_host_api *h)
-{
-    const char *v = getenv(env);
-    if (v == NULL || *v == '\0') v = def;
-    size_t n = strlen(v);
-    while (n > 0 && v[n - 1] == '/') n--;
-    bool ok = n > 0 && n < G_URL_MAX - 64 &&
-              (strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0);
-    for (size_t i = 0; ok && i < n; i++) ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '#';
-    if (!ok) {
-        h->call_error(call, "%s must be an http(s) URL", env);
-        return false;
-    }
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return true;
-}
-
 static int32_t g_init(c360_call *call, const c360_host_api *host, void **pd)
 {
     if (!C360_HOST_HAS(host, connection_status) || !C360_HOST_HAS(host, record_emit) ||
@@ -56,26 +37,17 @@ static int32_t g_init(c360_call *call, const c360_host_api *host, void **pd)
     g_plugin *p = calloc(1, sizeof *p);
     if (p == NULL) return C360_ENOMEM;
     p->host = host;
-    if (!base_url("C360_GOOGLE_GMAIL_URL", "https://gmail.googleapis.com", p->gmail_url, call, host) ||
-        !base_url("C360_GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com", p->oauth_url, call, host) ||
-        !base_url("C360_GOOGLE_ACCOUNTS_URL", "https://accounts.google.com", p->accounts_url, call,
-                  host) ||
-        !base_url("C360_GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v3/certs",
-                  p->certs_url, call, host)) {
+    if (!c360kit_env_url("C360_GOOGLE_GMAIL_URL", "https://gmail.googleapis.com", p->gmail_url, G_URL_MAX - 64, call, host) ||
+        !c360kit_env_url("C360_GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com", p->oauth_url, G_URL_MAX - 64, call, host) ||
+        !c360kit_env_url("C360_GOOGLE_ACCOUNTS_URL", "https://accounts.google.com", p->accounts_url, G_URL_MAX - 64, call, host) ||
+        !c360kit_env_url("C360_GOOGLE_CERTS_URL", "https://www.googleapis.com/oauth2/v3/certs", p->certs_url, G_URL_MAX - 64, call, host)) {
         free(p);
         return C360_EINVAL;
     }
-    p->throttle_min_ms = 5000;
-    const char *t = getenv("C360_GOOGLE_THROTTLE_MIN_MS");
-    if (t != NULL && *t != '\0') {
-        char *end;
-        long v = strtol(t, &end, 10);
-        if (*end != '\0' || v < 100 || v > 3600000) {
-            host->call_error(call, "C360_GOOGLE_THROTTLE_MIN_MS must be 100 to 3600000");
-            free(p);
-            return C360_EINVAL;
-        }
-        p->throttle_min_ms = (uint32_t)v;
+    if (!c360kit_env_num("C360_GOOGLE_THROTTLE_MIN_MS", 5000, 100, 3600000, &p->throttle_min_ms,
+                         call, host)) {
+        free(p);
+        return C360_EINVAL;
     }
     *pd = p;
     return C360_OK;

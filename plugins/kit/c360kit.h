@@ -69,4 +69,16 @@ typedef struct c360kit_cfg_sink {
 } c360kit_cfg_sink;
 void c360kit_cfg_error(void *sink, const char *json_pointer, const char *message);
 
+/* Operator settings from the environment, read once in init. A bad value
+ * is the plugin's init error (host->call_error naming the variable), never
+ * a silent default. */
+/* env's http(s) base URL, or def when unset or empty; trailing slashes cut,
+ * no query or fragment, printable ASCII, shorter than max_len (out holds
+ * max_len bytes). */
+bool c360kit_env_url(const char *env, const char *def, char *out, size_t max_len,
+                     c360_call *call, const c360_host_api *h);
+/* env's decimal integer in [min, max], or def when unset or empty. */
+bool c360kit_env_num(const char *env, long def, long min, long max, uint32_t *out,
+                     c360_call *call, const c360_host_api *h);
+
 #endif

@@ -27,42 +27,6 @@
 
 #define ROUTE_APPS_MAX 8
 
-static bool base_url(const char *env, const char *def, char *out, c360_call *call,
-                     const c360_host_api *h)
-{
-    const char *v = getenv(env);
-    if (v == NULL || *v == '\0') v = def;
-    size_t n = strlen(v);
-    while (n > 0 && v[n - 1] == '/') n--;
-    bool ok = n > 0 && n < LI_URL_MAX &&
-              (strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '?' && v[i] != '#';
-    if (!ok) {
-        h->call_error(call, "%s must be an http(s) URL without query", env);
-        return false;
-    }
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return true;
-}
-
-static bool env_num(const char *env, long def, long min, long max, uint32_t *out,
-                    c360_call *call, const c360_host_api *h)
-{
-    const char *t = getenv(env);
-    *out = (uint32_t)def;
-    if (t == NULL || *t == '\0') return true;
-    char *end;
-    long v = strtol(t, &end, 10);
-    if (*end != '\0' || v < min || v > max) {
-        h->call_error(call, "%s must be %ld to %ld", env, min, max);
-        return false;
-    }
-    *out = (uint32_t)v;
-    return true;
-}
-
 static int32_t li_init(c360_call *call, const c360_host_api *host, void **pd)
 {
     if (!C360_HOST_HAS(host, connection_status) || !C360_HOST_HAS(host, record_emit) ||
@@ -75,10 +39,10 @@ static int32_t li_init(c360_call *call, const c360_host_api *host, void **pd)
     p->host = host;
     p->crypto.hmac_sha256 = host->hmac_sha256;
     p->crypto.ct_equal = host->ct_equal;
-    if (!base_url("C360_LINKEDIN_API_URL", "https://api.linkedin.com", p->api_url, call, host) ||
-        !base_url("C360_LINKEDIN_OAUTH_URL", "https://www.linkedin.com", p->oauth_url, call, host) ||
-        !env_num("C360_LINKEDIN_THROTTLE_MIN_MS", 60000, 100, 3600000, &p->throttle_min_ms, call, host) ||
-        !env_num("C360_LINKEDIN_PAGE_SIZE", 100, 1, 1000, &p->page_size, call, host)) {
+    if (!c360kit_env_url("C360_LINKEDIN_API_URL", "https://api.linkedin.com", p->api_url, LI_URL_MAX, call, host) ||
+        !c360kit_env_url("C360_LINKEDIN_OAUTH_URL", "https://www.linkedin.com", p->oauth_url, LI_URL_MAX, call, host) ||
+        !c360kit_env_num("C360_LINKEDIN_THROTTLE_MIN_MS", 60000, 100, 3600000, &p->throttle_min_ms, call, host) ||
+        !c360kit_env_num("C360_LINKEDIN_PAGE_SIZE", 100, 1, 1000, &p->page_size, call, host)) {
         free(p);
         return C360_EINVAL;
     }

@@ -32,26 +32,6 @@
 
 /* ---- init ------------------------------------------------------------- */
 
-static bool base_url(const char *env, const char *def, char *out, c360_call *call,
-                     const c360_host_api *h)
-{
-    const char *v = getenv(env);
-    if (v == NULL || *v == '\0') v = def;
-    size_t n = strlen(v);
-    while (n > 0 && v[n - 1] == '/') n--;
-    bool ok = n > 0 && n < META_URL_MAX &&
-              (strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0);
-    for (size_t i = 0; ok && i < n; i++)
-        ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '?' && v[i] != '#';
-    if (!ok) {
-        h->call_error(call, "%s must be an http(s) URL without query", env);
-        return false;
-    }
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return true;
-}
-
 static int32_t meta_init(c360_call *call, const c360_host_api *host, void **pd)
 {
     if (!C360_HOST_HAS(host, connection_status) || !C360_HOST_HAS(host, record_emit) ||
@@ -65,51 +45,23 @@ static int32_t meta_init(c360_call *call, const c360_host_api *host, void **pd)
     p->crypto.hmac_sha256 = host->hmac_sha256;
     p->crypto.sha256 = host->sha256;
     p->crypto.ct_equal = host->ct_equal;
-    if (!base_url("C360_META_GRAPH_URL", "https://graph.facebook.com", p->graph_url, call, host) ||
-        !base_url("C360_META_WWW_URL", "https://www.facebook.com", p->www_url, call, host)) {
+    if (!c360kit_env_url("C360_META_GRAPH_URL", "https://graph.facebook.com", p->graph_url, META_URL_MAX, call, host) ||
+        !c360kit_env_url("C360_META_WWW_URL", "https://www.facebook.com", p->www_url, META_URL_MAX, call, host)) {
         free(p);
         return C360_EINVAL;
     }
-    p->throttle_min_ms = 60000;
-    const char *t = getenv("C360_META_THROTTLE_MIN_MS");
-    if (t != NULL && *t != '\0') {
-        char *end;
-        long v = strtol(t, &end, 10);
-        if (*end != '\0' || v < 100 || v > 3600000) {
-            host->call_error(call, "C360_META_THROTTLE_MIN_MS must be 100 to 3600000");
-            free(p);
-            return C360_EINVAL;
-        }
-        p->throttle_min_ms = (uint32_t)v;
-    }
-    /* Leads one tick's catch-up poll emits at most (test override). */
-    p->poll_budget = META_POLL_BUDGET_DEFAULT;
-    const char *b = getenv("C360_META_POLL_BUDGET");
-    if (b != NULL && *b != '\0') {
-        char *end;
-        long v = strtol(b, &end, 10);
-        if (*end != '\0' || v < 1 || v > META_CALL_RECORDS_MAX - 100) {
-            host->call_error(call, "C360_META_POLL_BUDGET must be 1 to %d",
-                             META_CALL_RECORDS_MAX - 100);
-            free(p);
-            return C360_EINVAL;
-        }
-        p->poll_budget = (uint32_t)v;
-    }
-    /* A multiplier of the local Graph budgets (meta_graph.c), for an
-     * operator whose app Meta allows more, and for the lead benchmark,
-     * which measures the pipeline rather than these guards. */
-    p->budget_scale = 1;
-    const char *sc = getenv("C360_META_BUDGET_SCALE");
-    if (sc != NULL && *sc != '\0') {
-        char *end;
-        long v = strtol(sc, &end, 10);
-        if (*end != '\0' || v < 1 || v > 1000) {
-            host->call_error(call, "C360_META_BUDGET_SCALE must be 1 to 1000");
-            free(p);
-            return C360_EINVAL;
-        }
-        p->budget_scale = (uint32_t)v;
+    /* C360_META_POLL_BUDGET: leads one tick's catch-up poll emits at most
+     * (a test override). C360_META_BUDGET_SCALE: a multiplier of the local
+     * Graph budgets (meta_graph.c), for an operator whose app Meta allows
+     * more, and for the lead benchmark, which measures the pipeline rather
+     * than these guards. */
+    if (!c360kit_env_num("C360_META_THROTTLE_MIN_MS", 60000, 100, 3600000, &p->throttle_min_ms,
+                         call, host) ||
+        !c360kit_env_num("C360_META_POLL_BUDGET", META_POLL_BUDGET_DEFAULT, 1,
+                         META_CALL_RECORDS_MAX - 100, &p->poll_budget, call, host) ||
+        !c360kit_env_num("C360_META_BUDGET_SCALE", 1, 1, 1000, &p->budget_scale, call, host)) {
+        free(p);
+        return C360_EINVAL;
     }
     meta_apps_init(&p->apps);
     *pd = p;

@@ -21,25 +21,6 @@
 
 #define ROUTE_APPS_MAX 8
 
-static bool base_url(const char *env, const char *def, char *out, c360_call *call,
-                     const c360_host_api *h)
-{
-    const char *v = getenv(env);
-    if (v == NULL || *v == '\0') v = def;
-    size_t n = strlen(v);
-    while (n > 0 && v[n - 1] == '/') n--;
-    bool ok = n > 0 && n < ZOOM_URL_MAX &&
-              (strncmp(v, "https://", 8) == 0 || strncmp(v, "http://", 7) == 0);
-    for (size_t i = 0; ok && i < n; i++) ok = v[i] > 0x20 && v[i] < 0x7f && v[i] != '?' && v[i] != '#';
-    if (!ok) {
-        h->call_error(call, "%s must be an http(s) URL without query", env);
-        return false;
-    }
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return true;
-}
-
 static int32_t zoom_init(c360_call *call, const c360_host_api *host, void **pd)
 {
     if (!C360_HOST_HAS(host, connection_status) || !C360_HOST_HAS(host, record_emit) ||
@@ -52,8 +33,8 @@ static int32_t zoom_init(c360_call *call, const c360_host_api *host, void **pd)
     p->host = host;
     p->crypto.hmac_sha256 = host->hmac_sha256;
     p->crypto.ct_equal = host->ct_equal;
-    if (!base_url("C360_ZOOM_API_URL", "https://api.zoom.us/v2", p->api_url, call, host) ||
-        !base_url("C360_ZOOM_OAUTH_URL", "https://zoom.us", p->oauth_url, call, host)) {
+    if (!c360kit_env_url("C360_ZOOM_API_URL", "https://api.zoom.us/v2", p->api_url, ZOOM_URL_MAX, call, host) ||
+        !c360kit_env_url("C360_ZOOM_OAUTH_URL", "https://zoom.us", p->oauth_url, ZOOM_URL_MAX, call, host)) {
         free(p);
         return C360_EINVAL;
     }

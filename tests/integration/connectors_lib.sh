@@ -11,6 +11,28 @@
 CL_FAKE_GRAPH=$C360_BUILD_DIR/tests/fakes/fake_graph
 export CL_FAKE_CRM=$C360_BUILD_DIR/tests/fakes/fake_crm # for the tests that start it
 
+# cl_host_config PLUGIN -- a redis-server of the test and the c360d config
+# the connector tests share ($T_DIR/c360.json: the bundled plugins, loopback
+# allowed for the fakes, short pauses and tick floor, one worker of two
+# threads); sets RPORT, PORT, URL and HOOK (PLUGIN's app-level URL).
+cl_host_config() {
+    RPORT=$(t_free_port)
+    t_start_redis "$RPORT"
+    PORT=$(t_free_port)
+    URL=http://127.0.0.1:$PORT
+    HOOK=$URL/hooks/$1
+    cat >"$T_DIR/c360.json" <<JSON
+{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+ "plugin_dirs":["$C360_BUILD_DIR/plugins"],
+ "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
+ "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},
+ "admin":{"public_url":"$URL"},
+ "ratelimit":{"default_pause_ms":1500},
+ "pipeline":{"workers":1,"worker_threads":2,"tick_floor_s":1,"claim_idle_ms":3000,
+             "callback_timeout_ms":15000}}
+JSON
+}
+
 # cl_rnd -- 24 random hex digits, for secrets and tokens.
 cl_rnd() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 

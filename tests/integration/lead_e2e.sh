@@ -63,24 +63,10 @@ cl_graph_post "$G" /control/page '{"id":"202","access_token":"'"$PT_B"'"}'
 cl_graph_post "$G" /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[{"key":"email","label":"Email"},{"key":"budget","label":"What is your budget?"}]}'
 cl_graph_post "$G" /control/form '{"id":"666","page_id":"202","name":"B form","questions":[]}'
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
-HOOK=$URL/hooks/meta
 # Short pauses: a throttled Graph call waits C360_META_THROTTLE_MIN_MS, a
 # usage header without reset time ratelimit.default_pause_ms. The host's
 # delivery backoff (1 s, doubling) has no knob and needs none here.
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
- "plugin_dirs":["$C360_BUILD_DIR/plugins"],
- "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
- "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},
- "admin":{"public_url":"$URL"},
- "ratelimit":{"default_pause_ms":1500},
- "pipeline":{"workers":1,"worker_threads":2,"tick_floor_s":1,"claim_idle_ms":3000,
-             "callback_timeout_ms":15000}}
-JSON
+cl_host_config meta
 C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export C360_MASTER_KEY
 export C360_META_GRAPH_URL=$G C360_META_WWW_URL=$G C360_META_THROTTLE_MIN_MS=1500

@@ -70,21 +70,7 @@ note() {
         "$1" "$3" "$2" "$4" "${5:-$(now_ms)}"
 }
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
-HOOK=$URL/hooks/linkedin
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
- "plugin_dirs":["$C360_BUILD_DIR/plugins"],
- "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
- "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},
- "admin":{"public_url":"$URL"},
- "ratelimit":{"default_pause_ms":1500},
- "pipeline":{"workers":1,"worker_threads":2,"tick_floor_s":1,"claim_idle_ms":3000,
-             "callback_timeout_ms":15000}}
-JSON
+cl_host_config linkedin
 export C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export C360_LINKEDIN_API_URL=$L C360_LINKEDIN_OAUTH_URL=$L C360_LINKEDIN_THROTTLE_MIN_MS=1000 C360_LINKEDIN_PAGE_SIZE=2
 export C360_CRM_GENERIC_ALLOW_HTTP=1

@@ -61,21 +61,7 @@ zreg() {
     zpost /control/registrant "{\"kind\":\"$1\",\"object_id\":\"$2\",\"account_id\":\"$3\",\"registrant\":{\"id\":\"$4\",\"email\":\"$4@example.com\",\"first_name\":\"First $4\",\"last_name\":\"Last\",\"custom_questions\":[{\"title\":\"Company size\",\"value\":\"51-200\"}]$ct}}"
 }
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
-HOOK=$URL/hooks/zoom
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
- "plugin_dirs":["$C360_BUILD_DIR/plugins"],
- "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
- "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},
- "admin":{"public_url":"$URL"},
- "ratelimit":{"default_pause_ms":1500},
- "pipeline":{"workers":1,"worker_threads":2,"tick_floor_s":1,"claim_idle_ms":3000,
-             "callback_timeout_ms":15000}}
-JSON
+cl_host_config zoom
 export C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export C360_ZOOM_API_URL=$Z/v2 C360_ZOOM_OAUTH_URL=$Z
 export C360_CRM_GENERIC_ALLOW_HTTP=1
