@@ -247,9 +247,18 @@ void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, s
                 ch_wdel_finish(t, tenant, live[i], C360_ERROR, text, 0, 0, token);
             }
         }
+        /* The accepted records first, in one script; then each other
+         * record's own outcome. */
+        ch_qitem **okd = ch_calloc(k ? k : 1, sizeof *okd);
+        size_t nok = 0;
+        for (size_t j = 0; j < k; j++)
+            if (statuses[j] == C360_OK) okd[nok++] = live[slot[j]];
+        ch_wdel_finish_ok(t, tenant, okd, nok, took, token);
+        free(okd);
         for (size_t j = 0; j < k; j++) {
             ch_qitem *it = live[slot[j]];
             int32_t s = statuses[j];
+            if (s == C360_OK) continue;
             if (s == STATUS_UNSET) {
                 s = C360_ERROR;
                 ch_status_text(text, sizeof text, s, "deliver_batch set no status for this record");

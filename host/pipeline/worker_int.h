@@ -227,6 +227,13 @@ char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len);
 int ch_wdel_finish(ch_wthread *t, const char *tenant, ch_qitem *it,
                    int32_t st, const char *text, uint32_t retry_after,
                    int64_t took, const char *token);
+/* The outcomes of its[0..n) (one destination, its[0]->d), all accepted
+ * by one deliver_batch call that took took ms under lease token: what
+ * ch_wdel_finish writes for C360_OK, for all of them in one script
+ * (deliver_ok.c). Counts the metrics; returns n when written, 0 when
+ * Redis was away (the items stay pending and run again). */
+size_t ch_wdel_finish_ok(ch_wthread *t, const char *tenant, ch_qitem *const *its, size_t n,
+                         int64_t took, const char *token);
 /* C360_THROTTLED (ABI 1.5, deliver.c): a record is held, unattempted, for
  * the call's Retry-After but at least the floor (at most the cap), unless
  * it was first enqueued longer ago than the bound: then its deferral is a

@@ -342,6 +342,43 @@ static void test_group_cap(ch_wthread *t)
     g_w->conf.delivery_batch_max = saved;
 }
 
+/* Calls of one Redis command so far (INFO commandstats), counting those
+ * made inside scripts. */
+static long long cmd_calls(const char *cmd)
+{
+    redisReply *r = pf_cmd("INFO commandstats");
+    char want[64];
+    snprintf(want, sizeof want, "cmdstat_%s:calls=", cmd);
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, want) : NULL;
+    long long n = p ? atoll(p + strlen(want)) : 0;
+    freeReplyObject(r);
+    return n;
+}
+
+/* The accepted records of one call are written in one script
+ * (deliver_ok.c): one HINCRBY of the destination's deliveries for the
+ * batch instead of one per record, with every per-record effect kept. */
+static void test_ok_one_script(ch_wthread *t)
+{
+    put("b30", "btp", "{}");
+    char id[16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(id, sizeof id, "ok-o%d", i);
+        add_dl("b30", "s1", id, "{}");
+    }
+    fresh(t);
+    long long before = cmd_calls("hincrby");
+    CHECK(ch_wthread_turn(t, T) == 6);
+    CHECK(cmd_calls("hincrby") - before == 1);
+    CHECK(st_num("b30", "batches") == 1 && st_num("b30", "maxn") == 6);
+    CHECK(pf_stat_num(T, "b30", "deliveries") == 6);
+    CHECK(pf_int("XLEN c360:{t:%s}:dlog:b30", T) == 6);
+    CHECK(pf_int("ZCARD c360:{t:%s}:lease:b30", T) == 0);
+    CHECK(pf_pending(T, "dl") == 0);
+    CHECK(pf_int("HLEN c360:{t:%s}:att", T) == 0);
+    CHECK(pf_int("HEXISTS c360:{t:%s}:conn:b30:stat last_ok_ms", T) == 1);
+}
+
 /* One place under the concurrency cap per call, whatever its size. */
 static void test_lease(ch_wthread *t)
 {
@@ -781,6 +818,7 @@ int main(void)
     test_statuses(t);
     test_throttle(t);
     test_group_cap(t);
+    test_ok_one_script(t);
     test_lease(t);
     test_mapping(t);
     test_gone(t);
