@@ -7,6 +7,7 @@
  *   meta_apps.c     the plugin-wide map app id -> secret, verify  (pure +
  *                   token, routing fingerprint, under an rwlock    pthread)
  *   meta_payload.c  webhook bodies: changes of interest, routing  (pure)
+ *   meta_scan.c     the same read from the bytes, without a parse  (pure)
  *   meta_records.c  lead / comment / metric records (records.md)  (pure)
  *   meta_usage.c    usage headers and Graph error classes         (pure)
  *   meta_graph.c    one Graph API call: budgets, usage, errors    (host)
@@ -254,6 +255,17 @@ typedef int (*meta_change_fn)(void *arg, const meta_change *c);
  * page/instagram webhook at all. */
 int meta_payload_walk(const json_t *root, meta_change_fn fn, void *arg);
 
+/* meta_scan.c: meta_payload_walk over json_loadb(body, len, 0, NULL)
+ * without building the tree (webhook_verify's hot path). META_SCAN_OK:
+ * Jansson accepts the body, fn was called with exactly the changes the
+ * walk gives, in its order (c->value is NULL), and *found is the walk's
+ * result. META_SCAN_INVALID: Jansson refuses the body, fn was not called.
+ * META_SCAN_UNSURE: nothing is known; fn may have been called: the caller
+ * forgets what it gathered and parses with Jansson. */
+enum { META_SCAN_OK = 0, META_SCAN_INVALID = 1, META_SCAN_UNSURE = 2 };
+int meta_payload_scan(const uint8_t *body, size_t len, meta_change_fn fn, void *arg,
+                      int *found);
+
 typedef struct meta_pair {
     char key[META_ROUTE_KEY_MAX];
     char dedup[META_DEDUP_MAX];
@@ -268,6 +280,12 @@ typedef struct meta_pair {
 size_t meta_route_pairs(const json_t *root, const meta_match *apps,
                         size_t napps, bool with_dedup, meta_pair *out,
                         size_t max, bool *more, int *changes);
+/* The same from the raw body: meta_payload_scan, or Jansson's parse when
+ * the scanner is not sure. *n gets the pairs. false (nothing else set)
+ * when the body is not JSON as json_loadb(body, len, 0) reads it. */
+bool meta_route_pairs_body(const uint8_t *body, size_t len, const meta_match *apps,
+                           size_t napps, bool with_dedup, meta_pair *out, size_t max,
+                           size_t *n, bool *more, int *changes);
 
 /* ---- meta_records.c --------------------------------------------------- */
 

@@ -157,3 +157,25 @@ size_t meta_route_pairs(const json_t *root, const meta_match *apps,
     *more = r.more;
     return r.n;
 }
+
+bool meta_route_pairs_body(const uint8_t *body, size_t len, const meta_match *apps,
+                           size_t napps, bool with_dedup, meta_pair *out, size_t max,
+                           size_t *n, bool *more, int *changes)
+{
+    pairs_run r = {apps, napps, with_dedup, out, max, 0, false};
+    int found;
+    int sc = meta_payload_scan(body, len, add_pairs, &r, &found);
+    if (sc == META_SCAN_INVALID) return false;
+    if (sc == META_SCAN_UNSURE) {
+        /* What the scanner gathered is dropped: r is not read again. */
+        json_t *root = json_loadb((const char *)body, len, 0, NULL);
+        if (root == NULL) return false;
+        *n = meta_route_pairs(root, apps, napps, with_dedup, out, max, more, changes);
+        json_decref(root);
+        return true;
+    }
+    if (changes != NULL) *changes = found;
+    *more = r.more;
+    *n = r.n;
+    return true;
+}

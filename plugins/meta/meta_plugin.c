@@ -254,6 +254,23 @@ static int count_change(void *arg, const meta_change *ch)
     return 0;
 }
 
+/* The changes of a body that count on a connection's own URL, into *d:
+ * the scanner first (meta_scan.c: no tree built on the event loop),
+ * Jansson when it is not sure. false when the body is not JSON. */
+static bool count_changes(const uint8_t *body, size_t len, one_dedup *d)
+{
+    int found;
+    int sc = meta_payload_scan(body, len, count_change, d, &found);
+    if (sc != META_SCAN_UNSURE) return sc == META_SCAN_OK;
+    d->n = 0;
+    d->dedup[0] = '\0';
+    json_t *root = json_loadb((const char *)body, len, 0, NULL);
+    if (root == NULL) return false;
+    meta_payload_walk(root, count_change, d);
+    json_decref(root);
+    return true;
+}
+
 /* ---- verify -> route handoff ----------------------------------------
  * On the app-level URL the host calls webhook_verify and, when it
  * accepted, webhook_route for the same request, on the same event-loop
@@ -359,24 +376,24 @@ static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_
     /* Authentic. Bodies with nothing of interest (reactions, posts, other
      * objects) are answered here and not stored: Meta needs its 200, and
      * an app-level event that no connection owns would be refused. */
-    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, NULL);
-    if (root == NULL) {
-        static const char bad[] = "{\"error\":\"the body is not JSON\"}";
-        reply(rp, 400, "application/json", bad, sizeof bad - 1);
-        return C360_VERDICT_REPLIED;
-    }
     int n;
     one_dedup d = {c, 0, ""};
     bool more = false;
     size_t np = 0;
+    bool json;
     if (c != NULL) {
-        meta_payload_walk(root, count_change, &d);
+        json = count_changes(req->body, req->body_len, &d);
         n = d.n; /* the changes of this connection's pages */
     } else {
         /* The one walk: is there anything of interest, and where to. */
-        np = meta_route_pairs(root, t->apps, na, true, t->pairs, HANDOFF_PAIRS, &more, &n);
+        json = meta_route_pairs_body(req->body, req->body_len, t->apps, na, true, t->pairs,
+                                     HANDOFF_PAIRS, &np, &more, &n);
     }
-    json_decref(root);
+    if (!json) {
+        static const char bad[] = "{\"error\":\"the body is not JSON\"}";
+        reply(rp, 400, "application/json", bad, sizeof bad - 1);
+        return C360_VERDICT_REPLIED;
+    }
     if (n <= 0) {
         static const char ign[] = "{\"ok\":true,\"ignored\":true}";
         reply(rp, 200, "application/json", ign, sizeof ign - 1);
@@ -427,26 +444,28 @@ static int32_t meta_route(c360_call *call, void *pd, const c360_webhook *req)
         h->call_error(call, "no app secret matches any more");
         return C360_EINVAL;
     }
-    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, NULL);
-    if (root == NULL) return C360_EINVAL;
     meta_pair *pairs = malloc(ROUTE_PAIRS_MAX * sizeof *pairs);
-    if (pairs == NULL) {
-        json_decref(root);
-        return C360_ENOMEM;
-    }
+    if (pairs == NULL) return C360_ENOMEM;
     bool more = false;
-    size_t n = meta_route_pairs(root, apps, na, true, pairs, ROUTE_PAIRS_MAX, &more, NULL);
-    if (more) {
-        /* More (page, change) pairs than the host takes: route each page
-         * once without dedup keys rather than lose changes (record ids
-         * keep a repeat harmless). Pages past 64 are refused by the host,
-         * and their leads left to the catch-up poll. */
-        n = meta_route_pairs(root, apps, na, false, pairs, ROUTE_PAIRS_MAX, &more, NULL);
+    size_t n = 0;
+    if (!meta_route_pairs_body(req->body, req->body_len, apps, na, true, pairs,
+                               ROUTE_PAIRS_MAX, &n, &more, NULL)) {
+        free(pairs);
+        return C360_EINVAL;
+    }
+    /* More (page, change) pairs than the host takes: route each page once
+     * without dedup keys rather than lose changes (record ids keep a
+     * repeat harmless). Pages past 64 are refused by the host, and their
+     * leads left to the catch-up poll. The body was read once: only an
+     * allocation in Jansson's fallback can fail the second reading. */
+    if (more && !meta_route_pairs_body(req->body, req->body_len, apps, na, false, pairs,
+                                       ROUTE_PAIRS_MAX, &n, &more, NULL)) {
+        free(pairs);
+        return C360_ENOMEM;
     }
     for (size_t i = 0; i < n; i++)
         h->route_event(call, pairs[i].key, pairs[i].dedup[0] != '\0' ? pairs[i].dedup : NULL);
     free(pairs);
-    json_decref(root);
     return C360_OK;
 }
 
