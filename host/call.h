@@ -18,6 +18,7 @@
 
 struct ch_route_sink; /* pipeline/route_sink.h */
 struct ch_records;    /* pipeline/records.h */
+struct ch_staged;     /* pipeline/state_staged.h */
 
 typedef struct ch_cfgerr {
     char *pointer;  /* JSON Pointer, owned */
@@ -43,6 +44,9 @@ struct c360_call {
     /* ABI 1.2 (pipeline workers): where record_emit buffers; non-NULL only
      * while a worker runs a source's event or tick callback. */
     struct ch_records *records;
+    /* ABI 1.6: where state_set_on_commit stages; set and cleared with
+     * records, so non-NULL only in a source's event or tick callback. */
+    struct ch_staged *staged;
 };
 
 /* Prepares a call; request_id NULL = a fresh random id. timeout_ms 0 = no

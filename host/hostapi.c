@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "route_sink.h"
 #include "records.h"
+#include "state_staged.h"
 #include "worker_status.h"
 #include "conns.h"
 #include "connstatus.h"
@@ -406,6 +407,23 @@ static int32_t api_connection_status(c360_call *call, int32_t state, const char 
     return ch_worker_conn_status(s.tenant, s.connection, s.plugin, state, cause, s.request_id);
 }
 
+/* --- ABI 1.6: state committed with the call ------------------------------
+ * state_set_on_commit only buffers into the call (state_staged.h), next to
+ * the records: the worker applies the writes in the script that commits
+ * the records and acknowledges the item, only when the callback returned
+ * OK. Where the worker hung no buffer (any callback but a source's event
+ * or tick) there is nothing to commit with: C360_EDENIED, which a plugin
+ * can tell from a bad argument and answer with a plain state_set. */
+
+static int32_t api_state_set_on_commit(c360_call *call, const char *key, const void *value,
+                                       size_t len, uint32_t ttl_ms)
+{
+    if (!ch_call_valid(call)) return C360_EINVAL;
+    if (!call->staged) return C360_EDENIED;
+    return ch_staged_add(call->staged, key, value, len, ttl_ms,
+                         ch_svc_limits_current.state_max_value);
+}
+
 static const c360_host_api g_api = {
     .struct_size = sizeof(c360_host_api),
     .abi_major = C360_ABI_MAJOR,
@@ -452,6 +470,8 @@ static const c360_host_api g_api = {
     .instance_route_keys = api_instance_route_keys,
     .record_emit = api_record_emit,
     .connection_status = api_connection_status,
+    /* ABI 1.6 */
+    .state_set_on_commit = api_state_set_on_commit,
 };
 
 const c360_host_api *ch_host_api(void) { return &g_api; }

@@ -60,7 +60,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 5
+#define C360_ABI_MINOR 6
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -568,6 +568,28 @@ typedef struct c360_host_api {
      * scheduled work until it is reconnected. May block. */
     int32_t (*connection_status)(c360_call *call, int32_t state,
                                  const char *cause);
+
+    /* --- ABI 1.6: state committed with the call ------------------------- */
+
+    /* From event or tick: stages a write of the connection's state that the
+     * host applies only if the callback returns C360_OK, in the same atomic
+     * step that commits the call's records and acknowledges its work: a
+     * "seen" mark or a cursor never outlives records that were not
+     * committed, and costs no round trip of its own. value NULL with len 0
+     * deletes the key (as state_delete); otherwise it is state_set's write
+     * (the version is bumped; ttl_ms 0 = no expiry). Staged writes apply in
+     * the order staged, so a later write of a key wins. state_get does not
+     * see them before the commit; any other status (or work another worker
+     * finished meanwhile) drops them all, and a retried call stages them
+     * again. Copied; never blocks; may be called from helper threads while
+     * the callback runs. Keys and values as state_set (C360_EINVAL,
+     * C360_ETOOBIG); C360_ETOOBIG past 1000 writes or 16 MiB (keys and
+     * values together) in one call, the writes staged before kept.
+     * C360_EDENIED outside event and tick (deliver, instance_open,
+     * webhook_verify...): write with state_set there. */
+    int32_t (*state_set_on_commit)(c360_call *call, const char *key,
+                                   const void *value, size_t len,
+                                   uint32_t ttl_ms);
 } c360_host_api;
 
 /* ------------------------------------------------------------------------ */

@@ -9,7 +9,8 @@
  *             the caller), then XREADGROUP ... > of the event and delivery
  *             streams, creating the group `w` (at id 0) on NOGROUP when the
  *             stream exists; each item comes with its attempts so far.
- *   outcome   after a callback: OK (records -> deliveries + XACK + stats),
+ *   outcome   after a callback: OK (records -> deliveries + XACK + stats
+ *             + the state writes the callback staged, ABI 1.6),
  *             retry (XCLAIM to the pseudo-consumer `retry` + HINCRBY att +
  *             ZADD retry), hold (the same without counting an attempt:
  *             paused connection, concurrency cap), dead letter (XADD dlq
@@ -161,6 +162,12 @@ typedef struct ch_qoutcome {
                                   exists (counted as `dropped`), else NULL */
     /* OK of an event: the records to route (ch_records_pack) */
     const char *records; size_t records_len; size_t nrec;
+    /* OK of an event or a tick: the state writes its callback staged
+     * (ch_staged_pack: the blob, and the key name of each of the nstate
+     * writes), applied after the XACK in the same script, in order; none
+     * when the entry was no longer pending. */
+    const char *state; size_t state_len;
+    const char *const *state_keys; size_t nstate;
     int tick;                  /* the event item is a tick */
     /* deliveries: the attempt log and the concurrency lease to release */
     int64_t latency_ms;
@@ -183,11 +190,14 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
                       const ch_qoutcome *o, long long *result);
 
 /* One event item (not a tick) whose callback succeeded, for
- * ch_qw_outcome_ok_events: its records (ch_records_pack) and the
- * callback's duration. */
+ * ch_qw_outcome_ok_events: its records (ch_records_pack), its staged state
+ * writes (ch_staged_pack, as in ch_qoutcome) and the callback's
+ * duration. */
 typedef struct ch_qok {
     const ch_qitem *it;
     const char *records; size_t records_len; size_t nrec;
+    const char *state; size_t state_len;
+    const char *const *state_keys; size_t nstate;
     int64_t latency_ms;
 } ch_qok;
 

@@ -70,6 +70,34 @@
     "  return 1\n"                                                            \
     "end\n"
 
+/* statew(blob, k): applies the state writes a callback staged
+ * (state_staged.h; ch_staged_pack's blob: per write op, ttl ms, value,
+ * each "<len>:<bytes>"), in order. KEYS[k] is the connection's version
+ * counter, KEYS[k + i] the state key of write i. A write is exactly
+ * state.c's (INCR the counter, HSET v ver, PEXPIRE or PERSIST), a delete
+ * its UNLINK (ch_state_delete: no version). */
+#define QW_LUA_STATEW                                                         \
+    "local function statew(blob, k)\n"                                        \
+    "  local SV, pos, f = KEYS[k], 1, {}\n"                                   \
+    "  while pos <= #blob do\n"                                               \
+    "    for i = 1, 3 do\n"                                                   \
+    "      local c = string.find(blob, ':', pos, true)\n"                     \
+    "      local l = tonumber(string.sub(blob, pos, c - 1))\n"                \
+    "      f[i] = string.sub(blob, c + 1, c + l)\n"                           \
+    "      pos = c + l + 1\n"                                                 \
+    "    end\n"                                                               \
+    "    k = k + 1\n"                                                         \
+    "    if f[1] == 'd' then\n"                                               \
+    "      redis.call('UNLINK', KEYS[k])\n"                                   \
+    "    else\n"                                                              \
+    "      redis.call('HSET', KEYS[k], 'v', f[3], 'ver', redis.call('INCR', SV))\n" \
+    "      local ttl = tonumber(f[2])\n"                                      \
+    "      if ttl > 0 then redis.call('PEXPIRE', KEYS[k], ttl)\n"             \
+    "      else redis.call('PERSIST', KEYS[k]) end\n"                         \
+    "    end\n"                                                               \
+    "  end\n"                                                                 \
+    "end\n"
+
 /* KEYS: ev, dl, retry, att. ARGV: group, consumer, event share, delivery
  * share. Due retries first, at most max(shares) of them, each kind within
  * its own share (one over it stays due for the next turn). */
@@ -152,18 +180,22 @@ static const char qw_lua_forget[] =
 
 /* The outcome of one item.
  * KEYS: 1 stream, 2 att, 3 retry, 4 crash, 5 dlq, 6 stat,
- *       ev: 7 dl stream, 8 routes of the source, 9 the source's sync log;
+ *       ev: 7 dl stream, 8 routes of the source, 9 the source's sync log,
+ *           and with staged state writes (statew) 10 the source's
+ *           version counter, 11.. the state key of each write;
  *       dl: 7 dlog, 8 lease, 9 unused.
  * ARGV: 1 group, 2 mode, 3 id, 4 member, 5 delay ms, 6 err, 7 why,
  *       8 kind, 9 hasstat,
  *       ev: 10 tick, 11 records, 12 nrec, 13 source, 14 source plugin,
  *           15 event time, 16 sync-log status ('' = no entry), 17 err
- *           excerpt, 18 duration ms, 19 request id, 20 attempt;
+ *           excerpt, 18 duration ms, 19 request id, 20 attempt, 21 the
+ *           staged state writes (absent: none; applied with mode ok only);
  *       dl: 10 record id (log), 11 status, 12 latency ms, 13 err excerpt,
  *           14 lease token. */
 static const char qw_lua_outcome[] =
     QW_LUA_COMMON
     QW_LUA_DLQ
+    QW_LUA_STATEW
     "local S, ATT, RETRY, CRASH, DLQ, STAT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]\n"
     "local g, mode, id, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
     "local delay, err, why, kind = tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]\n"
@@ -200,6 +232,7 @@ static const char qw_lua_outcome[] =
     "  forget()\n"
     "  local n = 0\n"
     "  if kind == 'ev' then\n"
+    "    if ARGV[21] then statew(ARGV[21], 10) end\n"
     "    local nrec = tonumber(ARGV[12])\n"
     "    if nrec > 0 then\n"
     "      local routes = redis.call('SMEMBERS', KEYS[8])\n"
@@ -259,19 +292,24 @@ static const char qw_lua_outcome[] =
 /* The OK outcomes of several event items of one tenant in one call
  * (ch_qw_outcome_ok_events): per item exactly what qw_lua_outcome does for
  * mode ok, kind ev, tick 0 and a sync-log entry "ok" -- XACK (-1 and
- * nothing else when it was no longer pending), the deliveries, the sync
- * log entry -- while what several items share is done once: the route set
- * of each connection read once, the att/crash members forgotten in one
- * HDEL each, the stats hash of each connection written once with the sums.
+ * nothing else when it was no longer pending), the staged state writes,
+ * the deliveries, the sync log entry -- while what several items share is
+ * done once: the route set of each connection read once, the att/crash
+ * members forgotten in one HDEL each, the stats hash of each connection
+ * written once with the sums.
  * (Every redis.call costs Redis about as much as a small command of its
  * own: per event this is 2 calls instead of 9.)
  * KEYS: 1 ev stream, 2 att, 3 crash, 4 dl stream, then per connection j
- *       (1-based): 2+3j stat, 3+3j routes, 4+3j sync log.
- * ARGV: 1 group, 2 n, then per item 11: id, member, connection j, records,
+ *       (1-based): 2+3j stat, 3+3j routes, 4+3j sync log; then for each
+ *       item with staged state writes its keys for statew (its
+ *       connection's version counter, then the state key of each write).
+ * ARGV: 1 group, 2 n, then per item 13: id, member, connection j, records,
  *       nrec, source, source plugin, event time, duration ms, request id,
- *       attempt. Returns the array of per-item results. */
+ *       attempt, staged state writes ('' = none), the index in KEYS of
+ *       its version counter. Returns the array of per-item results. */
 static const char qw_lua_outcome_ok[] =
     QW_LUA_COMMON
+    QW_LUA_STATEW
     "local S, ATT, CRASH, DL = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
     "local g, n = ARGV[1], tonumber(ARGV[2])\n"
     "local now = now_ms()\n"
@@ -291,6 +329,7 @@ static const char qw_lua_outcome_ok[] =
     "  if redis.call('XACK', S, g, id) == 0 then\n"
     "    out[i] = -1\n"
     "  else\n"
+    "    if ARGV[p + 11] ~= '' then statew(ARGV[p + 11], tonumber(ARGV[p + 12])) end\n"
     "    local cnt = 0\n"
     "    if nrec > 0 then\n"
     "      local rs = routes[j]\n"
@@ -321,7 +360,7 @@ static const char qw_lua_outcome_ok[] =
     "               'request_id', ARGV[p + 9], 'entry', id, 'attempt', ARGV[p + 10])\n"
     "    out[i] = cnt\n"
     "  end\n"
-    "  p = p + 11\n"
+    "  p = p + 13\n"
     "end\n"
     "if #members > 0 then\n"
     "  redis.call('HDEL', ATT, unpack(members))\n"

@@ -46,6 +46,23 @@ static char *stat_key(const char *tenant, const char *conn)
     return ch_id_valid(conn) ? ch_key_tenant(tenant, "conn:%s:stat", conn) : NULL;
 }
 
+/* The keys statew (queue_work_lua.h) needs for n staged writes of conn:
+ * its version counter, then the state key of each write (state.c's
+ * names). n + 1 fresh strings in a fresh array: free_keys. */
+static char **staged_keys(const char *tenant, const char *conn, const char *const *names, size_t n)
+{
+    char **k = ch_calloc(n + 1, sizeof *k);
+    k[0] = ch_key_tenant(tenant, "statever:%s", conn);
+    for (size_t i = 0; i < n; i++) k[i + 1] = ch_key_tenant(tenant, "state:%s:%s", conn, names[i]);
+    return k;
+}
+
+static void free_keys(char **k, size_t n)
+{
+    for (size_t i = 0; k && i < n; i++) free(k[i]);
+    free(k);
+}
+
 int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
                       const ch_qoutcome *o, long long *result)
 {
@@ -70,19 +87,33 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
         k8 = ch_strdup(stream);
     }
     k9 = synclog ? ch_key_tenant(tenant, "synclog:%s", it->c) : ch_strdup(stream);
+    /* The state writes the callback of an OK event or tick staged: nsk
+     * keys from KEYS[10] on, the writes in ARGV[21]. */
+    size_t nsk = it->kind == CH_Q_EV && o->mode == CH_QM_OK && o->state && o->nstate &&
+                         o->state_keys && ch_id_valid(it->c)
+                     ? o->nstate + 1
+                     : 0;
+    char **sk = nsk ? staged_keys(tenant, it->c, o->state_keys, o->nstate) : NULL;
 
     char delay[24], nrec[24], et[24], st[16], ms[24], attn[24];
     snprintf(delay, sizeof delay, "%lld", (long long)(o->delay_ms > 0 ? o->delay_ms : 0));
     const char *err = o->err ? o->err : "";
-    /* 9 keys + 20 arguments for an event: exactly what ch_rconn_eval takes
-     * (29); a new argument needs a field packed into an existing one. */
-    const char *argv[29];
-    size_t lens[29];
+    /* 9 keys + 20 arguments for an event (29) on the stack; staged state
+     * writes add their keys and one argument. */
+    const char *argv_s[29];
+    size_t lens_s[29];
+    const char **argv = argv_s;
+    size_t *lens = lens_s;
+    if (nsk) {
+        argv = ch_malloc((30 + nsk) * sizeof *argv);
+        lens = ch_malloc((30 + nsk) * sizeof *lens);
+    }
     int n = 0;
 #define ARG(s) (argv[n] = (s), lens[n] = strlen(argv[n]), n++)
 #define ARGN(s, l) (argv[n] = (s), lens[n] = (l), n++)
     ARG(stream); ARG(att); ARG(retry); ARG(crash); ARG(dlq); ARG(stat ? stat : stream); ARG(k7); ARG(k8);
     ARG(k9);
+    for (size_t i = 0; i < nsk; i++) ARG(sk[i]);
     ARG(CH_QW_GROUP); ARG(ch_qmode_name(o->mode)); ARG(it->id); ARG(it->member); ARG(delay);
     ARGN(err, cut(err, CH_QW_ERR_MAX)); ARG(o->why ? o->why : "");
     ARG(it->kind == CH_Q_DL ? "dl" : "ev"); ARG(stat ? "1" : "0");
@@ -98,6 +129,7 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
         snprintf(attn, sizeof attn, "%lld", ch_qitem_attempt(it));
         ARG(synclog ? o->log_status : ""); ARGN(err, cut(err, CH_QW_DLOG_ERR_MAX)); ARG(ms);
         ARG(it->rid ? it->rid : ""); ARG(attn);
+        if (nsk) ARGN(o->state, o->state_len);
     } else {
         snprintf(st, sizeof st, "%d", (int)o->status);
         snprintf(ms, sizeof ms, "%lld", (long long)o->latency_ms);
@@ -108,9 +140,14 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
     }
 #undef ARG
 #undef ARGN
-    redisReply *r = ch_rconn_eval(&s_outcome, 9, n, argv, lens);
+    redisReply *r = ch_rconn_eval(&s_outcome, 9 + (int)nsk, n, argv, lens);
     free(stream); free(att); free(retry); free(crash); free(dlq); free(stat); free(k7); free(k8);
     free(k9);
+    free_keys(sk, nsk);
+    if (argv != argv_s) {
+        free(argv);
+        free(lens);
+    }
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     if (ok && result) *result = r->integer;
     if (!ok) ch_qw_redis_failed(ch_qmode_name(o->mode), r);
@@ -119,12 +156,13 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
 }
 
 /* Per item of qw_lua_outcome_ok: id, member, connection index, records,
- * nrec, source, source plugin, event time, duration, request id, attempt. */
-#define OK_ITEM_ARGS 11
+ * nrec, source, source plugin, event time, duration, request id, attempt,
+ * staged state writes, the KEYS index of their keys. */
+#define OK_ITEM_ARGS 13
 /* Number texts of an item: connection index, nrec, event time, duration,
- * attempt. */
+ * attempt, KEYS index of its staged writes' keys. */
 typedef struct ok_nums {
-    char j[16], nrec[24], et[24], ms[24], att[24];
+    char j[16], nrec[24], et[24], ms[24], att[24], sk[24];
 } ok_nums;
 
 int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
@@ -134,6 +172,7 @@ int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
     for (size_t i = 0; i < n; i++) {
         const ch_qitem *it = oks[i].it;
         if (!it || it->kind != CH_Q_EV || !it->valid || !ch_id_valid(it->c)) return C360_EINVAL;
+        if (oks[i].nstate && (!oks[i].state || !oks[i].state_keys)) return C360_EINVAL;
     }
     /* The distinct connections, in first-seen order (a turn is usually
      * one connection's flood, so the scan stays short). */
@@ -147,7 +186,10 @@ int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
         if (j == nc) conns[nc++] = c;
         cidx[i] = j;
     }
-    size_t nkeys = 4 + 3 * nc, argc = nkeys + 2 + OK_ITEM_ARGS * n;
+    /* After the connections' keys, those of each item's staged writes. */
+    size_t nkeys = 4 + 3 * nc;
+    for (size_t i = 0; i < n; i++) nkeys += oks[i].nstate ? oks[i].nstate + 1 : 0;
+    size_t argc = nkeys + 2 + OK_ITEM_ARGS * n;
     const char **argv = ch_calloc(argc, sizeof *argv);
     size_t *lens = ch_calloc(argc, sizeof *lens);
     char **owned = ch_calloc(nkeys, sizeof *owned); /* the keys */
@@ -160,6 +202,13 @@ int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
         owned[4 + 3 * j] = ch_key_tenant(tenant, "conn:%s:stat", conns[j]);
         owned[5 + 3 * j] = ch_key_tenant(tenant, "routes:%s", conns[j]);
         owned[6 + 3 * j] = ch_key_tenant(tenant, "synclog:%s", conns[j]);
+    }
+    for (size_t i = 0, kx = 4 + 3 * nc; i < n; i++) {
+        if (!oks[i].nstate) continue;
+        snprintf(nums[i].sk, sizeof nums[i].sk, "%zu", kx + 1);
+        char **sk = staged_keys(tenant, oks[i].it->c, oks[i].state_keys, oks[i].nstate);
+        for (size_t k = 0; k <= oks[i].nstate; k++) owned[kx++] = sk[k];
+        free(sk);
     }
     size_t a = 0;
 #define ARG(s) (argv[a] = (s), lens[a] = strlen(argv[a]), a++)
@@ -183,6 +232,9 @@ int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
         else ARG("");
         ARG(x->nrec); ARG(it->c); ARG(it->p ? it->p : ""); ARG(x->et); ARG(x->ms);
         ARG(it->rid ? it->rid : ""); ARG(x->att);
+        if (o->nstate) ARGN(o->state, o->state_len);
+        else ARG("");
+        ARG(x->sk);
     }
 #undef ARG
 #undef ARGN

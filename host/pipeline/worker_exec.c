@@ -220,20 +220,35 @@ void ch_wexec_flush(ch_wthread *t)
         ch_log(CH_LOG_ERROR, "workers: outcomes not written; the items stay pending and run again",
                "tenant", t->ok_tenant, "entries", nb, "outcome", "ok", NULL);
     }
-    for (size_t i = 0; i < n; i++) free((char *)t->ok[i].records);
+    for (size_t i = 0; i < n; i++) {
+        free((char *)t->ok[i].records);
+        free((char *)t->ok[i].state);
+        free((void *)t->ok[i].state_keys);
+    }
     t->nok = 0;
     t->ok_ms = 0;
 }
 
-/* Keeps the OK outcome of an event item for ch_wexec_flush (blob is
- * taken). */
+/* The state writes a call staged (state_set_on_commit), packed for the
+ * outcome script (ch_staged_pack): the blob and the key names, owned. */
+typedef struct staged_pack {
+    char *blob;
+    size_t len;
+    char **keys;
+    size_t n;
+} staged_pack;
+
+/* Keeps the OK outcome of an event item for ch_wexec_flush (blob and sp's
+ * buffers are taken). */
 static void defer_ok(ch_wthread *t, const char *tenant, const ch_qitem *it, char *blob, size_t blen,
-                     size_t nrec, int64_t took)
+                     size_t nrec, const staged_pack *sp, int64_t took)
 {
     if (t->nok && (t->nok == CH_WOK_MAX || strcmp(t->ok_tenant, tenant) != 0)) ch_wexec_flush(t);
     if (!t->nok) snprintf(t->ok_tenant, sizeof t->ok_tenant, "%s", tenant);
     t->ok[t->nok++] = (ch_qok){.it = it, .records = blob, .records_len = blen,
-                               .nrec = blob ? nrec : 0, .latency_ms = took};
+                               .nrec = blob ? nrec : 0, .state = sp->blob, .state_len = sp->len,
+                               .state_keys = (const char *const *)sp->keys, .nstate = sp->n,
+                               .latency_ms = took};
     t->ok_ms += took > 0 ? took : 0;
     if (t->ok_ms >= CH_WOK_WINDOW_MS) ch_wexec_flush(t);
 }
@@ -306,7 +321,9 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     c360_call call;
     ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), it->rid, t->conf->callback_timeout_ms);
     ch_records_reset(&t->recs);
+    ch_staged_reset(&t->staged);
     call.records = &t->recs;
+    call.staged = &t->staged;
     ch_wexec_slot_begin(t, tenant, it, ch_plugin_name(pl), tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT);
     int64_t t0 = ch_monotonic_ms();
     if (tick) {
@@ -327,6 +344,7 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     int64_t took = ch_monotonic_ms() - t0;
     ch_slot_end(t->slot);
     call.records = NULL;
+    call.staged = NULL;
     json_decref(hdoc);
     ch_metrics_observe_callback(ch_plugin_index(t->conf->loader, pl), tick ? CH_CB_TICK : CH_CB_EVENT, took);
     st = ch_status_normalise(st);
@@ -337,17 +355,23 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     ch_instance_release(inst);
 
     if (st != C360_OK) {
+        ch_staged_reset(&t->staged); /* staged writes die with the call */
         failed(t, tenant, it, tick, st, ra, text, took);
         return;
     }
     size_t blen = 0, nrec = ch_records_count(&t->recs);
     char *blob = ch_records_pack(&t->recs, &blen);
+    staged_pack sp = {0};
+    sp.blob = ch_staged_pack(&t->staged, &sp.len, &sp.keys, &sp.n);
+    ch_staged_reset(&t->staged);
     if (!tick && t->defer_ok) {
-        defer_ok(t, tenant, it, blob, blen, nrec, took);
+        defer_ok(t, tenant, it, blob, blen, nrec, &sp, took);
         ch_records_reset(&t->recs);
         return;
     }
     ch_qoutcome o = {.mode = CH_QM_OK, .records = blob, .records_len = blen, .nrec = nrec, .tick = tick,
+                     .state = sp.blob, .state_len = sp.len,
+                     .state_keys = (const char *const *)sp.keys, .nstate = sp.n,
                      .log_status = "ok", .latency_ms = took};
     long long enq = 0;
     if (ch_wthread_outcome(t, tenant, it, &o, &enq) == C360_OK) {
@@ -357,6 +381,8 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
         if (enq > t->conf->share) ch_worker_wake(tenant);
     }
     free(blob);
+    free(sp.blob);
+    free(sp.keys);
     ch_records_reset(&t->recs);
     if (tick) tick_done(tenant, it->c, C360_OK, 0);
 }

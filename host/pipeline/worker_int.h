@@ -12,6 +12,7 @@
 
 #include "queue_work.h"
 #include "records.h"
+#include "state_staged.h"
 #include "worker.h"
 
 /* --- the process's tenant list (worker_tenants.c) ------------------------- */
@@ -133,6 +134,7 @@ struct ch_wthread {
     double avg_item_ms;
     ch_wconn_cache conns;
     ch_records recs;
+    ch_staged staged;          /* state_set_on_commit, beside recs */
     /* 1 when a loaded plugin has deliver_batch and delivery_batch_max > 1:
      * otherwise nothing of batching runs at all. */
     int batching;

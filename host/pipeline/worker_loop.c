@@ -53,6 +53,7 @@ ch_wthread *ch_wthread_new(ch_workers *w, int index)
     t->idle_ms = IDLE_MIN_MS;
     t->conns.ttl_ms = w->conf.conn_cache_ms;
     ch_records_init(&t->recs);
+    ch_staged_init(&t->staged);
     /* Batching costs nothing where no loaded plugin can take a batch. */
     const ch_loader *ld = w->conf.loader;
     for (size_t i = 0; ld && w->conf.delivery_batch_max > 1 && i < ch_loader_count(ld); i++)
@@ -64,6 +65,7 @@ void ch_wthread_free(ch_wthread *t)
 {
     if (!t) return;
     ch_records_free(&t->recs);
+    ch_staged_free(&t->staged);
     free(t);
 }
 

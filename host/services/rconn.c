@@ -203,9 +203,11 @@ redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
         memcpy(sha, s->sha, sizeof sha);
         pthread_mutex_unlock(&g_script_lock);
     }
-    /* EVALSHA sha nkeys args... -- on the stack for the usual handful,
-     * on the heap for scripts over many keys (a purge names every route). */
-    enum { STACKARGS = 32, MAXARGS = 1 << 20 };
+    /* EVALSHA sha nkeys args... -- on the stack for the usual handful
+     * (an event's outcome is 29, and a few dozen more with the state
+     * writes its callback staged), on the heap for scripts over many keys
+     * (a purge names every route). */
+    enum { STACKARGS = 64, MAXARGS = 1 << 20 };
     if (argc < 0 || argc > MAXARGS) return NULL;
     const char *av_s[STACKARGS];
     size_t al_s[STACKARGS];

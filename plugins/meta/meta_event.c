@@ -10,7 +10,9 @@
  *
  * Leads' "seen" marks (which keep the catch-up poll from emitting them
  * again) are written only when the event returns C360_OK, i.e. with its
- * records committed. An event handles at most META_EVENT_LEADS_MAX leads,
+ * records committed: on a 1.6 host staged with state_set_on_commit, which
+ * the host writes in the very script that commits the records (no round
+ * trip of their own), else written just before returning. An event handles at most META_EVENT_LEADS_MAX leads,
  * and stops early when its deadline is near: it then returns C360_OK with
  * the leads done so far (a bounded prefix) and leaves the rest to the
  * catch-up poll, made due at the next tick (state "poll_soon"): every lead
@@ -80,14 +82,26 @@ static int32_t form_get(meta_ctx *x, const char *form_id, const char *tok,
     return C360_OK;
 }
 
+/* A 1.6 host stages each write with the call (state_set_on_commit): it
+ * lands atomically with the records and the acknowledgement, or not at
+ * all. On an older host, or for a write the host will not stage (past its
+ * per-call bound), it is written now, as the callback is about to return
+ * C360_OK; the keys are distinct (meta_pend_set replaces), so the two
+ * kinds of write never race for one key. */
 void meta_pend_apply(meta_ctx *x, meta_pend *p)
 {
+    const c360_host_api *h = x->host;
+    bool stage = C360_HOST_HAS(h, state_set_on_commit);
     for (size_t i = 0; i < p->n; i++) {
         const meta_pend_item *it = &p->v[i];
+        if (stage && h->state_set_on_commit(x->call, it->key, it->val,
+                                            it->val != NULL ? it->len : 0,
+                                            it->ttl_ms) == C360_OK)
+            continue;
         if (it->val != NULL)
-            x->host->state_set(x->call, it->key, it->val, it->len, it->ttl_ms, NULL);
+            h->state_set(x->call, it->key, it->val, it->len, it->ttl_ms, NULL);
         else
-            x->host->state_delete(x->call, it->key);
+            h->state_delete(x->call, it->key);
     }
     meta_pend_free(p);
 }

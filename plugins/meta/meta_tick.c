@@ -27,8 +27,9 @@
  *
  * Records of a tick are committed only if it returns C360_OK, so every
  * state write that says "done" (seen marks, cursors, windows, insights
- * days, missed_webhooks) is kept back in a meta_pend and written just
- * before returning C360_OK. Once a tick has emitted anything it returns
+ * days, missed_webhooks) is kept back in a meta_pend and, just before
+ * returning C360_OK, staged with the call (a 1.6 host writes them with the
+ * records, meta_pend_apply) or written. Once a tick has emitted anything it returns
  * C360_OK, whatever fails after: a failure then only shows in the log and
  * the call's error, and the next tick picks up where this one stopped. */
 #include <stdio.h>

@@ -255,6 +255,18 @@ static int32_t record_emit(c360_call *c, const char *type, const char *id, const
     return C360_OK;
 }
 
+/* ABI 1.6: applied at once, as if every call returned C360_OK (a target
+ * runs one callback per input and keeps no records to commit with); the
+ * argument checks are the host's, so a plugin's fallback on a refusal is
+ * reached too. */
+static int32_t st_set_on_commit(c360_call *c, const char *key, const void *v, size_t len,
+                                uint32_t ttl)
+{
+    if (!key || !printable_id(key) || (!v && len)) return C360_EINVAL;
+    if (!v) return st_delete(c, key);
+    return st_set(c, key, v, len, ttl, NULL);
+}
+
 static int32_t conn_status(c360_call *c, int32_t state, const char *cause)
 {
     (void)c, (void)state;
@@ -400,6 +412,7 @@ const c360_host_api *fz_host(void)
     g_api.instance_route_keys = route_keys;
     g_api.record_emit = record_emit;
     g_api.connection_status = conn_status;
+    g_api.state_set_on_commit = st_set_on_commit;
     real_ct_equal = g_api.ct_equal;
     g_api.ct_equal = ct_equal;
     return &g_api;

@@ -13,6 +13,7 @@
  *                         provider answer), 503 when the script is spent;
  *   record_emit           checks what the plugin emits: a JSON object and
  *                         printable ids -- anything else aborts (a bug);
+ *   state_set_on_commit   applied at once (as if the call returned OK);
  *   now_ms                a fixed clock (signature freshness windows).
  *
  * With fz_bypass_sig set, ct_equal answers "equal" (after reading both

@@ -46,7 +46,10 @@ int main(void)
     /* Members appended by a minor follow the older ones: a descriptor of
      * an older minor is a prefix of the current one, and C360_DESC_HAS
      * tells the host which members it covers. */
-    check_eq("C360_ABI_MINOR >= 5", C360_ABI_MINOR >= 5, 1);
+    check_eq("C360_ABI_MINOR >= 6", C360_ABI_MINOR >= 6, 1);
+    check_eq("offsetof(c360_host_api, state_set_on_commit) after connection_status",
+             offsetof(c360_host_api, state_set_on_commit),
+             offsetof(c360_host_api, connection_status) + sizeof(void (*)(void)));
     check_eq("offsetof(oauth_connect) after webhook_route",
              offsetof(c360_plugin_desc, oauth_connect),
              offsetof(c360_plugin_desc, webhook_route) + sizeof desc.webhook_route);

@@ -1,6 +1,7 @@
 /* test_hostapi.c -- the plugin-facing table: services act for the call's
  * instance (never a plugin-chosen namespace), need one, and refuse to block
- * the event loop. */
+ * the event loop; state_set_on_commit (ABI 1.6) only stages, and only where
+ * a worker hung a buffer on the call. */
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -19,6 +20,8 @@
 #include "keyring.h"
 #include "oauth.h"
 #include "secrets.h"
+#include "state_staged.h"
+#include "svc.h"
 
 static const c360_host_api *H;
 
@@ -135,6 +138,33 @@ int main(void)
     pthread_create(&th2, NULL, no_instance, &st2);
     pthread_join(th2, NULL);
     CHECK(st2 == C360_EINVAL);
+
+    /* ABI 1.6: state_set_on_commit stages into the buffer a worker hangs
+     * on an event or tick call, never touching Redis; without one (any
+     * other callback) it is refused with C360_EDENIED. */
+    CHECK(C360_HOST_HAS(H, state_set_on_commit));
+    ch_call_init(&call, "testplug", &a, NULL, 0);
+    CHECK(H->state_set_on_commit(&call, "seen", "1", 1, 0) == C360_EDENIED);
+    CHECK(H->state_set_on_commit(NULL, "seen", "1", 1, 0) == C360_EINVAL);
+    ch_staged sg;
+    ch_staged_init(&sg);
+    call.staged = &sg;
+    CHECK(H->state_set_on_commit(&call, "seen", "1", 1, 60000) == C360_OK);
+    CHECK(H->state_set_on_commit(&call, "gone", NULL, 0, 0) == C360_OK);
+    CHECK(H->state_set_on_commit(&call, "bad key", "1", 1, 0) == C360_EINVAL);
+    CHECK(H->state_set_on_commit(&call, "k", NULL, 3, 0) == C360_EINVAL);
+    size_t limit = ch_svc_limits_current.state_max_value;
+    ch_svc_limits_current.state_max_value = 4;
+    CHECK(H->state_set_on_commit(&call, "k", "12345", 5, 0) == C360_ETOOBIG);
+    CHECK(H->state_set_on_commit(&call, "k", "1234", 4, 0) == C360_OK);
+    ch_svc_limits_current.state_max_value = limit;
+    CHECK(ch_staged_count(&sg) == 3);
+    uint8_t *sv = NULL;
+    size_t sn = 0;
+    CHECK(ch_state_get("tenantA", "conn1", "seen", &sv, &sn, NULL) == C360_ENOTFOUND);
+    call.staged = NULL;
+    ch_staged_free(&sg);
+    ch_call_done(&call);
 
     /* Dead token -> registry state. */
     static const char kr_text[] = "k1:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";

@@ -9,7 +9,9 @@
  * are acknowledged and counted, a retry / takeover / replayed dead letter
  * of the same entry is not its own duplicate, replays and ticks bypass it,
  * several keys, more keys than EVALSHA takes) and its race: copies checked
- * at the same instant by several threads, exactly one runs. */
+ * at the same instant by several threads, exactly one runs. The state
+ * writes a callback staged (ABI 1.6) go with an OK outcome, single or
+ * batched, in order, as state.c writes them, and with nothing else. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@
 #include "queue_work.h"
 #include "rconn.h"
 #include "records.h"
+#include "state.h"
+#include "state_staged.h"
 #include "pipeline_fixture.h"
 #include "redis_fixture.h"
 
@@ -262,6 +266,135 @@ static void test_outcome_ok_batch(void)
     free(b3);
     ch_records_free(&r1);
     ch_records_free(&r3);
+    ch_qbatch_free(&b);
+}
+
+/* A staged buffer's pack, for a ch_qoutcome / ch_qok. */
+typedef struct spack {
+    char *blob;
+    size_t len, n;
+    char **keys;
+} spack;
+
+static spack pack_of(ch_staged *s)
+{
+    spack p = {0};
+    p.blob = ch_staged_pack(s, &p.len, &p.keys, &p.n);
+    return p;
+}
+
+static long long pttl_of(const char *tenant, const char *conn, const char *key)
+{
+    return pf_int("PTTL c360:{t:%s}:state:%s:%s", tenant, conn, key);
+}
+
+/* The state writes staged by a callback (state_set_on_commit): applied with
+ * an OK outcome in the order staged, versions from the connection's
+ * counter, TTLs set or removed, deletes as state_delete; not when the item
+ * was no longer pending, nor with any other outcome. */
+static void test_outcome_state(void)
+{
+    /* Before: "b" with a TTL (a write without one removes it), "c" to be
+     * deleted, the connection's counter somewhere. */
+    uint64_t v0 = 0;
+    CHECK(ch_state_set("t10", "src", "b", "old", 3, 600000, &v0) == C360_OK);
+    CHECK(ch_state_set("t10", "src", "c", "old", 3, 0, NULL) == C360_OK);
+    char id[3][CH_QW_ID_MAX];
+    add_event("t10", "src", "s1", id[0]);
+    add_event("t10", "src", "s2", id[1]);
+    add_event("t10", "src", "s3", id[2]);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t10", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 3);
+    if (b.n != 3) { ch_qbatch_free(&b); return; }
+
+    ch_staged s;
+    ch_staged_init(&s);
+    CHECK(ch_staged_add(&s, "a", "1", 1, 60000, 1 << 20) == C360_OK);
+    CHECK(ch_staged_add(&s, "b", "x:y\0z", 5, 0, 1 << 20) == C360_OK);
+    CHECK(ch_staged_add(&s, "c", NULL, 0, 0, 1 << 20) == C360_OK);
+    CHECK(ch_staged_add(&s, "a", "3", 1, 120000, 1 << 20) == C360_OK); /* wins */
+    spack p = pack_of(&s);
+    ch_staged_reset(&s);
+
+    /* A retry carries none of it (only an OK applies staged writes). */
+    ch_qoutcome r = {.mode = CH_QM_RETRY, .delay_ms = 60000, .state = p.blob, .state_len = p.len,
+                     .state_keys = (const char *const *)p.keys, .nstate = p.n};
+    CHECK(ch_qw_outcome("t10", &b.items[0], &r, NULL) == C360_OK);
+    CHECK(pf_int("EXISTS c360:{t:t10}:state:src:a") == 0);
+    CHECK_STR(pf_str("HGET c360:{t:t10}:state:src:c v"), "old");
+
+    /* OK of a tick (the single-item script): applied, in order. */
+    ch_qoutcome o = {.mode = CH_QM_OK, .tick = 1, .log_status = "ok", .state = p.blob,
+                     .state_len = p.len, .state_keys = (const char *const *)p.keys, .nstate = p.n};
+    long long res = 9;
+    CHECK(ch_qw_outcome("t10", &b.items[1], &o, &res) == C360_OK);
+    CHECK(res == 0);
+    uint8_t *v = NULL;
+    size_t len = 0;
+    uint64_t ver = 0, verb = 0;
+    CHECK(ch_state_get("t10", "src", "a", &v, &len, &ver) == C360_OK);
+    CHECK(len == 1 && v && v[0] == '3');
+    free(v);
+    CHECK(ch_state_get("t10", "src", "b", &v, &len, &verb) == C360_OK);
+    CHECK(len == 5 && v && memcmp(v, "x:y\0z", 5) == 0);
+    free(v);
+    /* Three writes after the two before (v0, v0 + 1): the counter's next
+     * three; the later write of "a" holds the later version. */
+    CHECK(verb == v0 + 3 && ver == v0 + 4);
+    CHECK(pttl_of("t10", "src", "a") > 60000);
+    CHECK(pttl_of("t10", "src", "b") == -1);
+    CHECK(ch_state_get("t10", "src", "c", &v, &len, NULL) == C360_ENOTFOUND);
+    CHECK(pf_int("XLEN c360:{t:t10}:synclog:src") == 1); /* the tick's "ok" */
+
+    /* The same item again (someone else finished it): -1, nothing written. */
+    ch_staged_add(&s, "d", "1", 1, 0, 1 << 20);
+    spack p2 = pack_of(&s);
+    ch_staged_reset(&s);
+    ch_qoutcome o2 = {.mode = CH_QM_OK, .state = p2.blob, .state_len = p2.len,
+                      .state_keys = (const char *const *)p2.keys, .nstate = p2.n};
+    CHECK(ch_qw_outcome("t10", &b.items[1], &o2, &res) == C360_OK);
+    CHECK(res == -1);
+    CHECK(pf_int("EXISTS c360:{t:t10}:state:src:d") == 0);
+
+    /* Batched (ch_qw_outcome_ok_events): per item, after its XACK. */
+    pf_do("XACK c360:{t:t10}:ev w %s", id[0]); /* the retried one: done elsewhere */
+    add_event("t10", "other", "s4", id[0]);
+    ch_qbatch b2;
+    CHECK(ch_qw_fetch("t10", "h-1-1", 8, &b2) == C360_OK);
+    CHECK(b2.n == 1);
+    ch_staged_add(&s, "e", "5", 1, 0, 1 << 20);
+    ch_staged_add(&s, "f", NULL, 0, 0, 1 << 20);
+    spack p3 = pack_of(&s);
+    ch_staged_reset(&s);
+    CHECK(ch_state_set("t10", "other", "f", "old", 3, 0, NULL) == C360_OK);
+    if (b2.n == 1) {
+        ch_qok oks[3] = {
+            {.it = &b.items[2], .state = p2.blob, .state_len = p2.len,
+             .state_keys = (const char *const *)p2.keys, .nstate = p2.n},
+            {.it = &b.items[1], .state = p3.blob, .state_len = p3.len,   /* not pending */
+             .state_keys = (const char *const *)p3.keys, .nstate = p3.n},
+            {.it = &b2.items[0], .state = p3.blob, .state_len = p3.len,
+             .state_keys = (const char *const *)p3.keys, .nstate = p3.n},
+        };
+        long long rs[3] = {9, 9, 9};
+        CHECK(ch_qw_outcome_ok_events("t10", oks, 3, rs) == C360_OK);
+        CHECK(rs[0] == 0 && rs[1] == -1 && rs[2] == 0);
+        CHECK_STR(pf_str("HGET c360:{t:t10}:state:src:d v"), "1");
+        CHECK(pf_int("EXISTS c360:{t:t10}:state:src:e") == 0);
+        CHECK_STR(pf_str("HGET c360:{t:t10}:state:other:e v"), "5");
+        CHECK(pf_int("EXISTS c360:{t:t10}:state:other:f") == 0);
+        /* Each connection's own counter. */
+        CHECK_STR(pf_str("GET c360:{t:t10}:statever:other"), "2");
+        /* A staged list without its keys is refused whole. */
+        ch_qok bad = {.it = &b.items[2], .state = p3.blob, .state_len = p3.len, .nstate = 2};
+        CHECK(ch_qw_outcome_ok_events("t10", &bad, 1, NULL) == C360_EINVAL);
+    }
+    free(p.blob); free(p.keys);
+    free(p2.blob); free(p2.keys);
+    free(p3.blob); free(p3.keys);
+    ch_staged_free(&s);
+    ch_qbatch_free(&b2);
     ch_qbatch_free(&b);
 }
 
@@ -846,6 +979,7 @@ int main(void)
     test_fetch();
     test_outcome_ok();
     test_outcome_ok_batch();
+    test_outcome_state();
     test_retry_hold();
     test_dlq_drop_fail();
     test_deliveries();

@@ -457,7 +457,7 @@ const char *fh_call_connection(const c360_call *call)
     return fh_inst.connection;
 }
 
-/* Every member up to ABI 1.2: the table claims sizeof(c360_host_api), so
+/* Every member up to ABI 1.6: the table claims sizeof(c360_host_api), so
  * a plugin's C360_HOST_HAS finds each service, and each one must be there.
  * The 1.2 pipeline services (fh_pipeline.c) are faked with the contract of
  * connector_api.h and docs/pipeline.md, so that a plugin written for the
@@ -510,6 +510,8 @@ static const c360_host_api fh_api = {
     .instance_route_keys = fh_instance_route_keys,
     .record_emit = fh_record_emit,
     .connection_status = fh_connection_status,
+    /* ABI 1.6 */
+    .state_set_on_commit = fh_state_set_on_commit,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -87,9 +87,15 @@ json_t *fh_end(void);
  *   "records_refused": records the host refused (each also a problem)
  *   "route_keys": {"count", "keys": [the first 20]}
  *   "connection_status": {"state", "cause"}
+ *   "state_staged": state writes staged with state_set_on_commit (ABI 1.6)
  * Only accepted calls count, but for records_refused. Call after fh_end,
  * before the next fh_begin. */
 json_t *fh_step_pipeline(void);
+
+/* After event or tick returned: applies the state writes the step staged
+ * with state_set_on_commit (ABI 1.6) when ok, as c360d does with the
+ * records, else drops them. Returns how many there were. */
+size_t fh_state_commit_staged(bool ok);
 
 /* Moves the problems and warnings recorded since the last take into the
  * given arrays (of strings). */

@@ -134,6 +134,8 @@ int32_t fh_state_cas(c360_call *call, const char *key, const void *value,
 int32_t fh_state_delete(c360_call *call, const char *key);
 int32_t fh_state_incr(c360_call *call, const char *key, int64_t delta,
                       int64_t *result);
+int32_t fh_state_set_on_commit(c360_call *call, const char *key,
+                               const void *value, size_t len, uint32_t ttl_ms);
 void fh_state_reset_locked(void);
 
 /* fh_secrets.c */
@@ -196,6 +198,9 @@ int32_t fh_connection_status(c360_call *call, int32_t state,
                              const char *cause);
 /* A step begins: its pipeline summary starts empty (fh_begin). */
 void fh_pipeline_begin_locked(void);
+/* Adds to a count of the running step's summary (fh_step_pipeline), for
+ * services kept elsewhere (state_set_on_commit: "state_staged"). */
+void fh_pipeline_count_locked(const char *name, json_int_t by);
 /* The run ends: the summary and the connection's routing keys go. */
 void fh_pipeline_reset_locked(void);
 

@@ -111,6 +111,12 @@ static void fh_pl_count(const char *name, json_int_t by)
     json_object_set_new(fh_pl_step, name, fh_need(json_integer(n)));
 }
 
+void fh_pipeline_count_locked(const char *name, json_int_t by)
+{
+    if (fh_pl_step != NULL)
+        fh_pl_count(name, by);
+}
+
 /* Whether the running callback is `a` or `b` (b may be NULL). */
 static bool fh_pl_in(const char *a, const char *b)
 {

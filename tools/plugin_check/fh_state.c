@@ -4,7 +4,9 @@
  * deleted and written again cannot satisfy a stale compare-and-set), CAS
  * with expected 0 meaning "must not exist", incr on integer text only, the
  * host's value limit, TTLs that really expire. Values go to the plugin in
- * host-allocated memory (fh_mem.h) that it must release with host->free. */
+ * host-allocated memory (fh_mem.h) that it must release with host->free.
+ * ABI 1.6's state_set_on_commit stages writes that the end of event or
+ * tick applies or drops (at the bottom). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -297,11 +299,146 @@ int32_t fh_state_incr(c360_call *call, const char *key, int64_t delta,
     return st;
 }
 
+static void fh_stage_drop_locked(void);
+
 void fh_state_reset_locked(void)
 {
+    fh_stage_drop_locked();
     while (fh_kvs != NULL) {
         fh_kv *kv = fh_kvs;
         fh_kvs = kv->next;
         fh_kv_free(kv);
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* ABI 1.6: state_set_on_commit                                              */
+/* ------------------------------------------------------------------------ */
+
+/* As c360d (host/pipeline/state_staged.h): writes staged during event or
+ * tick, applied in the order staged when the callback returns ok
+ * (fh_state_commit_staged, which main.c calls after each of them), dropped
+ * otherwise; state_get does not see them before. Outside event and tick
+ * c360d has no records to commit them with and answers C360_EDENIED: a
+ * warning, not a problem, since a plugin may try and fall back to
+ * state_set. */
+#define FH_STAGED_MAX 1000u
+#define FH_STAGED_BYTES_MAX ((size_t)16 * 1024 * 1024)
+
+typedef struct fh_staged {
+    struct fh_staged *next;
+    char *key;
+    uint8_t *value; /* NULL: a delete */
+    size_t len;
+    uint32_t ttl_ms;
+} fh_staged;
+
+/* Guarded by fh_lock: the running step's writes, in order. */
+static fh_staged *fh_stage_head;
+static fh_staged **fh_stage_tail = &fh_stage_head;
+static size_t fh_stage_n, fh_stage_bytes;
+
+static int32_t fh_stage_locked(json_t *e, c360_call *call, const char *key,
+                               const void *value, size_t len, uint32_t ttl_ms)
+{
+    const char *fn = "state_set_on_commit";
+    if (!fh_call_ok_locked(fn, call)) {
+        fh_detail(e, "refused: not the call handle of this callback");
+        return fh_status(e, C360_EINVAL);
+    }
+    const char *cb = fh_callback_locked();
+    if (cb == NULL || (strcmp(cb, "event") != 0 && strcmp(cb, "tick") != 0)) {
+        fh_warning_locked("host.state_set_on_commit outside event and tick: "
+                          "c360d stages state writes only with a source's "
+                          "records, which those callbacks commit "
+                          "(C360_EDENIED); write with state_set here");
+        fh_detail(e, "refused: staged writes commit with event or tick");
+        return fh_status(e, C360_EDENIED);
+    }
+    if (!ch_name_valid(key))
+        return fh_invalid_locked(e, fn, FH_KEY_RULE);
+    if (value == NULL && len != 0)
+        return fh_invalid_locked(e, fn, "value is NULL but len is not 0");
+    if (len > ch_svc_limits_current.state_max_value) {
+        fh_detail(e, "%zu bytes is over the host's limit of %zu", len,
+                  ch_svc_limits_current.state_max_value);
+        return fh_status(e, C360_ETOOBIG);
+    }
+    size_t add = strlen(key) + len;
+    if (fh_stage_n >= FH_STAGED_MAX || fh_stage_bytes + add > FH_STAGED_BYTES_MAX) {
+        fh_detail(e, "past the host's bound of %u staged writes or 16 MiB in "
+                  "one call", FH_STAGED_MAX);
+        return fh_status(e, C360_ETOOBIG);
+    }
+    fh_staged *s = fh_xmalloc(sizeof(*s));
+    s->next = NULL;
+    s->key = fh_xstrdup(key);
+    s->value = NULL;
+    s->len = len;
+    s->ttl_ms = value != NULL ? ttl_ms : 0;
+    if (value != NULL) {
+        s->value = fh_xmalloc(len + 1);
+        if (len > 0)
+            memcpy(s->value, value, len);
+        s->value[len] = '\0';
+    }
+    *fh_stage_tail = s;
+    fh_stage_tail = &s->next;
+    fh_stage_n++;
+    fh_stage_bytes += add;
+    fh_pipeline_count_locked("state_staged", 1);
+    fh_detail(e, "%s %zu of this call, applied only if the callback returns "
+              "ok", value != NULL ? "write" : "delete", fh_stage_n);
+    return fh_status(e, C360_OK);
+}
+
+int32_t fh_state_set_on_commit(c360_call *call, const char *key,
+                               const void *value, size_t len, uint32_t ttl_ms)
+{
+    pthread_mutex_lock(&fh_lock);
+    json_t *e = fh_entry_named("state_set_on_commit");
+    fh_named_str(e, "key", key);
+    fh_named_int(e, "len", (json_int_t)len);
+    fh_named_int(e, "ttl_ms", ttl_ms);
+    int32_t st = fh_stage_locked(e, call, key, value, len, ttl_ms);
+    fh_record_locked(e);
+    pthread_mutex_unlock(&fh_lock);
+    return st;
+}
+
+static void fh_stage_drop_locked(void)
+{
+    while (fh_stage_head != NULL) {
+        fh_staged *s = fh_stage_head;
+        fh_stage_head = s->next;
+        free(s->key);
+        free(s->value);
+        free(s);
+    }
+    fh_stage_tail = &fh_stage_head;
+    fh_stage_n = 0;
+    fh_stage_bytes = 0;
+}
+
+size_t fh_state_commit_staged(bool ok)
+{
+    pthread_mutex_lock(&fh_lock);
+    size_t n = fh_stage_n;
+    const char *conn = fh_call_connection(NULL);
+    for (fh_staged *s = ok ? fh_stage_head : NULL; s != NULL; s = s->next) {
+        fh_kv **pp = fh_kv_find(conn, s->key);
+        if (s->value == NULL) {
+            if (pp != NULL) {
+                fh_kv *kv = *pp;
+                *pp = kv->next;
+                fh_kv_free(kv);
+            }
+            continue;
+        }
+        fh_kv *kv = fh_kv_write(pp, conn, s->key, s->value, s->len);
+        kv->expires_ms = s->ttl_ms != 0 ? ch_monotonic_ms() + s->ttl_ms : 0;
+    }
+    fh_stage_drop_locked();
+    pthread_mutex_unlock(&fh_lock);
+    return n;
 }

@@ -428,6 +428,12 @@ static json_t *pc_pipeline_report(pc_run *r, json_t *step,
                  "drops them and a retry emits them again)");
     }
 
+    json_int_t nstaged = pc_pl_int(pl, "state_staged");
+    if (nstaged > 0)
+        printf("  state writes staged: %" JSON_INTEGER_FORMAT " (%s)\n", nstaged,
+               committed ? "applied, as c360d applies them with the records"
+                         : "dropped: the callback did not return ok");
+
     v = json_object_get(pl, "route_keys");
     if (v != NULL) {
         json_int_t n = pc_pl_int(v, "count");
@@ -585,6 +591,8 @@ static void pc_inst_step(pc_run *r, const char *plugin, const char *label,
     int32_t st = fn(ops, &call, pdata, idata, arg);
     int64_t elapsed = ch_monotonic_ms() - t0;
     json_object_set_new(step, "trace", fh_end());
+    /* As c360d commits them with the records: the next step sees them. */
+    fh_state_commit_staged(st == C360_OK);
     fh_take_findings(r->problems, r->warnings);
     pc_status(r, step, label, st, &call, elapsed, true);
     if (strcmp(label, "deliver") == 0 && st == C360_EGONE)

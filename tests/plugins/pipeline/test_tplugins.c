@@ -52,6 +52,11 @@ struct c360_call {
     char keys[8][256];
     int nrec;
     char rec_type[MAX_REC][64], rec_id[MAX_REC][256], rec_json[MAX_REC][1024];
+    /* host->state_set_on_commit (ABI 1.6): what was staged, in order;
+     * value "(delete)" for a delete. */
+    int nstaged;
+    char st_key[MAX_REC][256], st_val[MAX_REC][256];
+    uint32_t st_ttl[MAX_REC];
     /* host->http */
     int http_status;
     const char *http_retry_after;
@@ -133,6 +138,19 @@ static int32_t f_record_emit(c360_call *c, const char *type, const char *id, con
     return C360_OK;
 }
 
+static int32_t f_state_set_on_commit(c360_call *c, const char *key, const void *v, size_t len,
+                                     uint32_t ttl)
+{
+    if (!key || !*key || (!v && len)) return C360_EINVAL;
+    if (c->nstaged >= MAX_REC) return C360_ETOOBIG;
+    snprintf(c->st_key[c->nstaged], 256, "%s", key);
+    if (v) snprintf(c->st_val[c->nstaged], 256, "%.*s", (int)len, (const char *)v);
+    else snprintf(c->st_val[c->nstaged], 256, "(delete)");
+    c->st_ttl[c->nstaged] = ttl;
+    c->nstaged++;
+    return C360_OK;
+}
+
 typedef struct fresp {
     c360_http_response r;
     c360_header h[1];
@@ -186,6 +204,7 @@ static c360_host_api g_host = {
     .route_event = f_route_event,
     .instance_route_keys = f_route_keys,
     .record_emit = f_record_emit,
+    .state_set_on_commit = f_state_set_on_commit,
 };
 
 /* ------------------------------------------------------------------------ */
@@ -416,6 +435,25 @@ static void test_tsrc(const char *dir)
     CHECK(event(&l, c1, "{\"id\":\"e\",\"action\":\"error\"}", 1, &call) == C360_ERROR);
     CHECK(call.nrec == 0 && call.error[0] != '\0');
 
+    /* "stage": state writes staged in order, before any action (the host
+     * drops them with the RETRY); a refused one fails the event. */
+    memset(&call, 0, sizeof call);
+    CHECK(event(&l, c1, "{\"id\":\"s\",\"stage\":[{\"key\":\"k1\",\"value\":\"v1\","
+                        "\"ttl_ms\":60000},{\"key\":\"k2\",\"value\":null}]}", 1, &call) == C360_OK);
+    CHECK(call.nrec == 1 && call.nstaged == 2);
+    CHECK_STR(call.st_key[0], "k1");
+    CHECK_STR(call.st_val[0], "v1");
+    CHECK(call.st_ttl[0] == 60000);
+    CHECK_STR(call.st_key[1], "k2");
+    CHECK_STR(call.st_val[1], "(delete)");
+    memset(&call, 0, sizeof call);
+    CHECK(event(&l, c1, "{\"id\":\"s\",\"action\":\"retry\",\"stage\":[{\"key\":\"k1\","
+                        "\"value\":\"v\"}]}", 1, &call) == C360_RETRY);
+    CHECK(call.nstaged == 1 && call.nrec == 0);
+    memset(&call, 0, sizeof call);
+    CHECK(event(&l, c1, "{\"id\":\"s\",\"stage\":[{\"value\":\"v\"}]}", 1, &call) == C360_EINVAL);
+    CHECK(call.nrec == 0);
+
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -477,7 +515,20 @@ static void test_tsrc(const char *dir)
     json_decref(j);
     memset(&call, 0, sizeof call);
     CHECK(l.d->tick(&call, l.pd, c1b) == C360_OK);
-    CHECK(call.nrec == 0);
+    CHECK(call.nrec == 0 && call.nstaged == 0);
+
+    /* tick_stage: the tick stages its mark and a delete. */
+    snprintf(fixed, sizeof fixed, "{\"secret\":\"%s\",\"tick_stage\":true}", secret);
+    memset(&call, 0, sizeof call);
+    void *c1s = open_inst(&l, &inst, fixed, &call);
+    memset(&call, 0, sizeof call);
+    CHECK(l.d->tick(&call, l.pd, c1s) == C360_OK);
+    CHECK(call.nrec == 0 && call.nstaged == 2);
+    CHECK_STR(call.st_key[0], "tick_mark");
+    CHECK(strncmp(call.st_val[0], "tick-", 5) == 0 && call.st_ttl[0] == 600000);
+    CHECK_STR(call.st_key[1], "tick_gone");
+    CHECK_STR(call.st_val[1], "(delete)");
+    l.d->instance_close(l.pd, c1s);
 
     l.d->instance_close(l.pd, c1);
     l.d->instance_close(l.pd, c1b);

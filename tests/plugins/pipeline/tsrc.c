@@ -30,10 +30,25 @@
  *                  sleep, no CPU) before it emits: the time a real source
  *                  spends fetching details from its provider, for tests of
  *                  worker capacity and fairness.
+ *                  Body "stage": [{"key", "value" (a string, or null: a
+ *                  delete), "ttl_ms"}...] stages those state writes with
+ *                  state_set_on_commit (ABI 1.6) first, before any action,
+ *                  so a "retry" or "error" event shows that they are
+ *                  dropped; a refused one fails the event with its status.
+ *                  With body "stage_probe": true the event then reads each
+ *                  staged key and writes at once (state_set) "probe:<key>"
+ *                  = "present" or "absent": what state_get saw before the
+ *                  commit.
  *  tick            emits "tick-<connection>-<n>" when config "tick_records"
  *                  is true (n from the state service, so it is unique across
  *                  hosts and restarts); records carry at_ms and the pid, so
- *                  a test can see when and where each tick ran.
+ *                  a test can see when and where each tick ran. With config
+ *                  "tick_stage" it first stages (state_set_on_commit)
+ *                  "tick_mark" = "tick-<now ms>" for 10 minutes and the
+ *                  delete of "tick_gone".
+ *  instance_open   with config "open_stage", tries state_set_on_commit
+ *                  (which c360d refuses outside event and tick) and writes
+ *                  its status at once as "open_stage_status".
  *
  * The signing secret sits in the config only because this is a test plugin
  * that must run without a connect flow: config is shown to operators and is
@@ -77,7 +92,9 @@ static const char tsrc_schema[] =
     "\"retry_after_ms\":{\"type\":\"integer\",\"minimum\":0,"
     "\"maximum\":600000,\"default\":1000},"
     "\"work_ms\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":60000,"
-    "\"default\":0}}}";
+    "\"default\":0},"
+    "\"tick_stage\":{\"type\":\"boolean\",\"default\":false},"
+    "\"open_stage\":{\"type\":\"boolean\",\"default\":false}}}";
 
 typedef struct tsrc_plugin {
     const c360_host_api *host;
@@ -95,6 +112,7 @@ typedef struct tsrc_conn {
     bool actions;
     uint32_t retry_after_ms;
     uint32_t work_ms;
+    bool tick_stage;
     atomic_uint_fast64_t ticks; /* when the host has no state service */
 } tsrc_conn;
 
@@ -102,7 +120,7 @@ typedef struct tsrc_cfg {
     const char *secret;
     size_t secret_len;
     json_t *route_keys; /* borrowed from the document */
-    bool tick_records, actions;
+    bool tick_records, actions, tick_stage, open_stage;
     uint32_t retry_after_ms;
     uint32_t work_ms;
 } tsrc_cfg;
@@ -155,6 +173,14 @@ static int32_t tsrc_parse(const c360_host_api *host, c360_call *call,
             if (!json_is_boolean(v))
                 BAD("/tick_records", "must be a boolean");
             cfg->tick_records = json_is_true(v);
+        } else if (strcmp(key, "tick_stage") == 0) {
+            if (!json_is_boolean(v))
+                BAD("/tick_stage", "must be a boolean");
+            cfg->tick_stage = json_is_true(v);
+        } else if (strcmp(key, "open_stage") == 0) {
+            if (!json_is_boolean(v))
+                BAD("/open_stage", "must be a boolean");
+            cfg->open_stage = json_is_true(v);
         } else if (strcmp(key, "actions") == 0) {
             if (!json_is_boolean(v))
                 BAD("/actions", "must be a boolean");
@@ -256,6 +282,14 @@ static int32_t tsrc_instance_open(c360_call *call, void *plugin_data,
             return st;
         }
     }
+    if (cfg.open_stage && C360_HOST_HAS(host, state_set_on_commit) &&
+        C360_HOST_HAS(host, state_set)) {
+        /* No records to commit with here: the status is the point. */
+        char b[16];
+        int n = snprintf(b, sizeof b, "%d", (int)host->state_set_on_commit(call, "open_stage",
+                                                                          "x", 1, 0));
+        host->state_set(call, "open_stage_status", b, (size_t)n, 0, NULL);
+    }
     tsrc_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         json_decref(doc);
@@ -268,6 +302,7 @@ static int32_t tsrc_instance_open(c360_call *call, void *plugin_data,
     c->actions = cfg.actions;
     c->retry_after_ms = cfg.retry_after_ms;
     c->work_ms = cfg.work_ms;
+    c->tick_stage = cfg.tick_stage;
     atomic_init(&c->ticks, 0);
     json_decref(doc);
     *instance_data = c;
@@ -376,6 +411,47 @@ __attribute__((no_sanitize("undefined"), noinline)) static void tsrc_crash(void)
     *tsrc_null = 42;
 }
 
+/* The body's "stage" list, staged in order (see the top). */
+static int32_t tsrc_stage(c360_call *call, const c360_host_api *host, const json_t *body)
+{
+    const json_t *list = json_object_get(body, "stage");
+    if (list == NULL)
+        return C360_OK;
+    if (!json_is_array(list) || !C360_HOST_HAS(host, state_set_on_commit)) {
+        host->call_error(call, "\"stage\": needs an array and a host with ABI 1.6");
+        return C360_ERROR;
+    }
+    size_t i;
+    const json_t *w;
+    json_array_foreach(list, i, w) {
+        const char *key = json_string_value(json_object_get(w, "key"));
+        const json_t *v = json_object_get(w, "value");
+        json_int_t ttl = json_integer_value(json_object_get(w, "ttl_ms"));
+        const char *val = json_string_value(v);
+        int32_t st = host->state_set_on_commit(call, key, val, val ? json_string_length(v) : 0,
+                                               ttl > 0 && ttl <= UINT32_MAX ? (uint32_t)ttl : 0);
+        if (st != C360_OK) {
+            host->call_error(call, "state_set_on_commit %zu: %s", i, c360_strstatus(st));
+            return st;
+        }
+    }
+    if (!json_is_true(json_object_get(body, "stage_probe")) || !C360_HOST_HAS(host, state_get) ||
+        !C360_HOST_HAS(host, state_set))
+        return C360_OK;
+    json_array_foreach(list, i, w) {
+        const char *key = json_string_value(json_object_get(w, "key"));
+        uint8_t *got = NULL;
+        size_t len = 0;
+        int32_t st = host->state_get(call, key, &got, &len, NULL);
+        host->free(got);
+        char probe[TSRC_KEY_MAX + 8];
+        snprintf(probe, sizeof probe, "probe:%s", key);
+        const char *seen = st == C360_OK ? "present" : "absent";
+        host->state_set(call, probe, seen, strlen(seen), 0, NULL);
+    }
+    return C360_OK;
+}
+
 static int32_t tsrc_event(c360_call *call, void *plugin_data, void *instance_data,
                           const c360_event *ev)
 {
@@ -389,6 +465,11 @@ static int32_t tsrc_event(c360_call *call, void *plugin_data, void *instance_dat
         /* The same bytes never parse: permanent, not worth retries. */
         host->call_error(call, "event %s: body is not a JSON object", ev->event_id);
         return C360_ERROR;
+    }
+    int32_t staged = tsrc_stage(call, host, body);
+    if (staged != C360_OK) {
+        json_decref(body);
+        return staged;
     }
     const char *action = json_string_value(json_object_get(body, "action"));
     if (c != NULL && c->actions && action != NULL) {
@@ -445,6 +526,21 @@ static int32_t tsrc_tick(c360_call *call, void *plugin_data, void *instance_data
     tsrc_plugin *p = plugin_data;
     const c360_host_api *host = p->host;
     tsrc_conn *c = instance_data;
+    if (c->tick_stage) {
+        if (!C360_HOST_HAS(host, state_set_on_commit)) {
+            host->call_error(call, "tick_stage needs a host with ABI 1.6");
+            return C360_ERROR;
+        }
+        char mark[48];
+        int len = snprintf(mark, sizeof mark, "tick-%" PRId64, host->now_ms());
+        int32_t st = host->state_set_on_commit(call, "tick_mark", mark, (size_t)len, 600000);
+        if (st == C360_OK)
+            st = host->state_set_on_commit(call, "tick_gone", NULL, 0, 0);
+        if (st != C360_OK) {
+            host->call_error(call, "state_set_on_commit: %s", c360_strstatus(st));
+            return st;
+        }
+    }
     if (!c->tick_records)
         return C360_OK;
     /* The state counter makes ids unique across hosts and restarts, which
