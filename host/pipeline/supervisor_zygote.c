@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +34,49 @@ static void reset_signals(void)
 }
 
 static void on_chld(int sig) { (void)sig; }
+
+/* linux_dirent64, as getdents64(2) fills it (glibc has no declaration). */
+struct zy_dirent {
+    unsigned long long ino;
+    long long off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+};
+
+/* Closes, in a freshly forked zygote, every socket inherited from the
+ * master but keep: client connections, the listeners, the master's Redis
+ * connections, libevent's signal pair. None is the zygote's or a
+ * worker's business, and a copy held here would keep a socket the master
+ * closed alive -- its peer never sees the close, and with the master's
+ * epoll changelist (daemon.c) the registration of the closed descriptor
+ * would stay in the master's epoll set. The first zygote is forked before
+ * the master opens any of those, but one that is forked again (the old one
+ * died) is not. Other descriptors (a file a plugin's init opened) stay.
+ * Only async-signal-safe calls: the master may have threads. Without
+ * /proc, nothing is closed. */
+static void close_inherited_sockets(int keep)
+{
+    int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return;
+    char buf[4096] __attribute__((aligned(8)));
+    for (;;) {
+        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+        if (n <= 0) break;
+        for (long off = 0; off < n;) {
+            const struct zy_dirent *d = (const struct zy_dirent *)(buf + off);
+            off += d->reclen;
+            int fd = 0;
+            const char *c = d->name;
+            if (*c < '0' || *c > '9') continue;
+            while (*c >= '0' && *c <= '9' && fd < 1 << 24) fd = fd * 10 + (*c++ - '0');
+            if (*c != '\0' || fd <= 2 || fd == keep || fd == dfd) continue;
+            struct stat st;
+            if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) close(fd);
+        }
+    }
+    close(dfd);
+}
 
 /* Signals a terminal or an operator sends to the whole process group
  * (Ctrl-C) must not take the zygote down: its death would kill every
@@ -137,6 +182,7 @@ ch_zygote *ch_zygote_start(ch_zygote_worker_fn fn, void *arg)
         if (getppid() != master) _exit(0);
         reset_signals();
         close(sv[0]);
+        close_inherited_sockets(sv[1]);
         zygote_main(sv[1], fn, arg);
     }
     int err = errno;
