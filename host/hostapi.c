@@ -134,6 +134,7 @@ static int32_t api_state_get(c360_call *call, const char *key, uint8_t **value,
     if (!value || !len) return C360_EINVAL;
     int32_t st = scope_for_blocking(call, "state_get", &s);
     if (st != C360_OK) return st;
+    ch_staged_barrier(s.tenant, s.connection);
     return ch_state_get(s.tenant, s.connection, key, value, len, version);
 }
 
@@ -143,6 +144,7 @@ static int32_t api_state_set(c360_call *call, const char *key, const void *value
     ch_scope s;
     int32_t st = scope_for_blocking(call, "state_set", &s);
     if (st != C360_OK) return st;
+    ch_staged_barrier(s.tenant, s.connection);
     return ch_state_set(s.tenant, s.connection, key, value, len, ttl_ms, new_version);
 }
 
@@ -153,6 +155,7 @@ static int32_t api_state_cas(c360_call *call, const char *key, const void *value
     ch_scope s;
     int32_t st = scope_for_blocking(call, "state_cas", &s);
     if (st != C360_OK) return st;
+    ch_staged_barrier(s.tenant, s.connection);
     return ch_state_cas(s.tenant, s.connection, key, value, len, expected, ttl_ms, new_version);
 }
 
@@ -161,6 +164,7 @@ static int32_t api_state_delete(c360_call *call, const char *key)
     ch_scope s;
     int32_t st = scope_for_blocking(call, "state_delete", &s);
     if (st != C360_OK) return st;
+    ch_staged_barrier(s.tenant, s.connection);
     return ch_state_delete(s.tenant, s.connection, key);
 }
 
@@ -169,6 +173,7 @@ static int32_t api_state_incr(c360_call *call, const char *key, int64_t delta, i
     ch_scope s;
     int32_t st = scope_for_blocking(call, "state_incr", &s);
     if (st != C360_OK) return st;
+    ch_staged_barrier(s.tenant, s.connection);
     return ch_state_incr(s.tenant, s.connection, key, delta, result);
 }
 

@@ -581,7 +581,11 @@ typedef struct c360_host_api {
      * the order staged, so a later write of a key wins. state_get does not
      * see them before the commit; any other status (or work another worker
      * finished meanwhile) drops them all, and a retried call stages them
-     * again. Copied; never blocks; may be called from helper threads while
+     * again. The commit may be held back a few milliseconds to be written
+     * with the next calls' (other workers see the writes from then on);
+     * later calls of the same connection on the same worker thread that
+     * touch its state, and its ticks, find them committed first. Copied;
+     * never blocks; may be called from helper threads while
      * the callback runs. Keys and values as state_set (C360_EINVAL,
      * C360_ETOOBIG); C360_ETOOBIG past 1000 writes or 16 MiB (keys and
      * values together) in one call, the writes staged before kept.

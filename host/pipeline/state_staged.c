@@ -34,6 +34,20 @@ void ch_staged_reset(ch_staged *s)
     pthread_mutex_unlock(&s->lock);
 }
 
+static _Thread_local ch_staged_barrier_fn tl_barrier;
+static _Thread_local void *tl_barrier_arg;
+
+void ch_staged_set_barrier(ch_staged_barrier_fn fn, void *arg)
+{
+    tl_barrier = fn;
+    tl_barrier_arg = arg;
+}
+
+void ch_staged_barrier(const char *tenant, const char *conn)
+{
+    if (tl_barrier && tenant && conn) tl_barrier(tl_barrier_arg, tenant, conn);
+}
+
 void ch_staged_free(ch_staged *s)
 {
     drop_all(s);

@@ -65,4 +65,17 @@ char *ch_staged_pack(ch_staged *s, size_t *len, char ***keys, size_t *n);
 
 size_t ch_staged_count(ch_staged *s);
 
+/* The order of a thread's state writes. A worker thread holds the outcomes
+ * of finished calls back for a few milliseconds to write them in one
+ * script (worker_exec.c), and with them their staged writes. Before a call
+ * on that thread touches the state of a connection directly (hostapi.c:
+ * get, set, cas, delete, incr) or a tick of it runs, ch_staged_barrier
+ * lets the thread write what it holds for that connection first: a
+ * thread's calls then see the committed writes of its earlier calls, and
+ * a later direct write is never overwritten by an earlier staged one. The
+ * thread registers fn (per thread; none: the barrier does nothing). */
+typedef void (*ch_staged_barrier_fn)(void *arg, const char *tenant, const char *conn);
+void ch_staged_set_barrier(ch_staged_barrier_fn fn, void *arg);
+void ch_staged_barrier(const char *tenant, const char *conn);
+
 #endif

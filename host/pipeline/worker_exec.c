@@ -227,6 +227,20 @@ void ch_wexec_flush(ch_wthread *t)
     }
     t->nok = 0;
     t->ok_ms = 0;
+    t->ok_bytes = 0;
+}
+
+/* ch_staged_barrier's hook (state_staged.h): the held outcomes are written
+ * now when one of them carries staged writes of connection conn. */
+static void staged_barrier(void *arg, const char *tenant, const char *conn)
+{
+    ch_wthread *t = arg;
+    if (!t->nok || strcmp(t->ok_tenant, tenant) != 0) return;
+    for (size_t i = 0; i < t->nok; i++)
+        if (t->ok[i].nstate && strcmp(t->ok[i].it->c, conn) == 0) {
+            ch_wexec_flush(t);
+            return;
+        }
 }
 
 /* The state writes a call staged (state_set_on_commit), packed for the
@@ -250,7 +264,8 @@ static void defer_ok(ch_wthread *t, const char *tenant, const ch_qitem *it, char
                                .state_keys = (const char *const *)sp->keys, .nstate = sp->n,
                                .latency_ms = took};
     t->ok_ms += took > 0 ? took : 0;
-    if (t->ok_ms >= CH_WOK_WINDOW_MS) ch_wexec_flush(t);
+    t->ok_bytes += blen + sp->len;
+    if (t->ok_ms >= CH_WOK_WINDOW_MS || t->ok_bytes >= CH_WOK_BYTES_MAX) ch_wexec_flush(t);
 }
 
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
@@ -324,6 +339,10 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     ch_staged_reset(&t->staged);
     call.records = &t->recs;
     call.staged = &t->staged;
+    /* Held staged writes of this connection land before its callback
+     * reads or writes state directly, and before a tick's own commit. */
+    ch_staged_set_barrier(staged_barrier, t);
+    if (tick) staged_barrier(t, tenant, it->c);
     ch_wexec_slot_begin(t, tenant, it, ch_plugin_name(pl), tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT);
     int64_t t0 = ch_monotonic_ms();
     if (tick) {

@@ -86,6 +86,10 @@ typedef struct ch_wthread ch_wthread;
  * thread's successor run again (at least once) stays a few items of slow
  * callbacks, while sub-millisecond items still share one script call. */
 #define CH_WOK_WINDOW_MS 10
+/* ... and at most about this many bytes of records and staged state
+ * writes (one script call's arguments: Redis bounds a client's query
+ * buffer). */
+#define CH_WOK_BYTES_MAX (4u * 1024 * 1024)
 typedef struct ch_wbhint {
     char tenant[CH_ID_MAX + 1];
     float frac;
@@ -147,6 +151,7 @@ struct ch_wthread {
     int defer_ok;
     size_t nok;
     int64_t ok_ms;             /* callback time of the items in ok[] */
+    size_t ok_bytes;           /* their records and staged writes */
     ch_qok ok[CH_WOK_MAX];
     char ok_tenant[CH_ID_MAX + 1];
 };

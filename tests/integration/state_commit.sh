@@ -10,7 +10,12 @@
 #     are not applied: the connection's version counter counts only the
 #     OK event's write;
 #   - a tick's staged write and delete are applied with its OK;
-#   - instance_open (no records to commit with) is refused: C360_EDENIED.
+#   - instance_open (no records to commit with) is refused: C360_EDENIED;
+#   - a worker thread keeps its own order: two events of one connection
+#     taken in one turn (the worker stopped while they arrive), the first
+#     staging a key: the second, whose outcome the thread may hold back
+#     with the first's, reads that key committed (the barrier of
+#     state_staged.h), and its own staged write of it lands last.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pipeline_lib.sh"
 
@@ -21,10 +26,12 @@ p_start_sink
 S=secret-of-tenant-a
 p_source tA s1 "$S" '"open_stage":true'
 p_source tA s2 "$S"
+p_source tA s3 "$S"
 p_source tA k1 "$S" '"tick_stage":true' --interval 1
 p_dest tA d1
 p_route tA s1 d1
 p_route tA s2 d1
+p_route tA s3 d1
 ST='c360:{t:tA}:state'
 # What the staged deletes must remove, written as state.c writes.
 p_redis HSET "$ST:s1:gone" v old ver 1 >/dev/null
@@ -113,3 +120,19 @@ ttl=$(p_redis PTTL "$ST:k1:tick_mark")
 [ "$(p_redis EXISTS "$ST:k1:tick_gone")" = 0 ] || t_fail "the tick's staged delete was not applied"
 [ "$(p_redis --raw HGET "$ST:k1:tick_mark" ver)" -ge 1 ] || t_fail "tick_mark has no version"
 t_ok "tick: its staged write (with TTL and version) and delete applied with its OK"
+
+# --- one thread's order -----------------------------------------------------------
+wait_handshake "$HOOK/s3"
+w=$(p_workers_of "$T_DIR/c360d.log" | head -n 1)
+[ -n "$w" ] || t_fail "no worker process in the log"
+kill -STOP "$w"
+[ "$(p_post "$HOOK/s3" "$S" '{"id":"or-1","stage":[{"key":"ord","value":"1"}]}')" = 200 ] || {
+    kill -CONT "$w"; t_fail "event or-1"; }
+[ "$(p_post "$HOOK/s3" "$S" '{"id":"or-2","stage_probe":true,"stage":[{"key":"ord","value":"2"}]}')" = 200 ] || {
+    kill -CONT "$w"; t_fail "event or-2"; }
+kill -CONT "$w"
+p_wait_distinct or- 2 20
+[ "$(p_redis --raw HGET "$ST:s3:probe:ord" v)" = present ] ||
+    t_fail "the second event did not see the first one's committed write of ord"
+[ "$(p_redis --raw HGET "$ST:s3:ord" v)" = 2 ] || t_fail "ord = '$(p_redis --raw HGET "$ST:s3:ord" v)', want the second event's 2"
+t_ok "one thread's order: the second event reads the first one's committed write, then its own lands last"
