@@ -85,13 +85,23 @@ void c360kit_hex(const uint8_t *bin, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+/* Each hex digit's value plus one; 0 for anything else. The webhook
+ * signature of every request (64 digits) is decoded with it, on the event
+ * loop. */
+static const uint8_t k_hexval1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+    ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out)
 {
     if (hexlen % 2 != 0) return false;
     for (size_t i = 0; i < hexlen / 2; i++) {
-        int hi = c360kit_hexval(s[2 * i]), lo = c360kit_hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) return false;
-        out[i] = (uint8_t)(hi * 16 + lo);
+        unsigned hi = k_hexval1[(unsigned char)s[2 * i]];
+        unsigned lo = k_hexval1[(unsigned char)s[2 * i + 1]];
+        if (hi == 0 || lo == 0) return false;
+        out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
     }
     return true;
 }

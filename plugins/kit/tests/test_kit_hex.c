@@ -1,0 +1,34 @@
+/* test_kit_hex -- c360kit_hex_decode (the table every webhook signature is
+ * decoded with) against c360kit_hexval, for every pair of bytes, plus
+ * lengths: odd lengths and any non-digit refused, upper and lower case. */
+#include <stdio.h>
+#include <string.h>
+
+#include "c360kit.h"
+#include "check.h"
+
+int main(void)
+{
+    for (int a = 0; a < 256; a++) {
+        for (int b = 0; b < 256; b++) {
+            char s[2] = {(char)a, (char)b};
+            uint8_t out = 0xAA;
+            int ha = c360kit_hexval(s[0]), hb = c360kit_hexval(s[1]);
+            bool ok = c360kit_hex_decode(s, 2, &out);
+            if (ha < 0 || hb < 0) {
+                if (ok) CHECK(!ok);
+            } else if (!ok || out != (uint8_t)(ha * 16 + hb)) {
+                CHECK(ok && out == (uint8_t)(ha * 16 + hb));
+            }
+        }
+    }
+    uint8_t buf[32];
+    const char *sig = "0123456789abcdefABCDEF00ff7f80e1d2c3b4a5968778695a4b3c2d1e0f1234";
+    CHECK(c360kit_hex_decode(sig, 64, buf));
+    CHECK(buf[0] == 0x01 && buf[7] == 0xef && buf[8] == 0xAB && buf[10] == 0xEF && buf[31] == 0x34);
+    CHECK(!c360kit_hex_decode(sig, 63, buf));
+    CHECK(c360kit_hex_decode("", 0, buf));
+    CHECK(!c360kit_hex_decode("0g", 2, buf));
+    CHECK(!c360kit_hex_decode("00 1", 4, buf));
+    CHECK_DONE();
+}
