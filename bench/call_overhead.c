@@ -16,14 +16,16 @@
  *           as host/pipeline/worker_exec.c (ch_wexec_event) does it between
  *           having the instance and writing the outcome: ch_call_init with
  *           the item's request id and the callback deadline, the records
- *           buffer reset and hung on the call, the slot entry the master's
+ *           and staged-state buffers reset and hung on the call (ABI 1.6:
+ *           the thread's state barrier registered, and for a tick run; no
+ *           outcome is held here, so it returns at once), the slot entry the master's
  *           hang and crash detection reads (slot_item + ch_slot_begin, a
  *           seqlock write into the shared slots region), the monotonic clock
  *           before and after, ch_slot_end, the callback duration histogram
  *           (ch_metrics_observe_callback with ch_plugin_index, in the real
  *           shared metrics region), ch_status_normalise, ch_status_text,
- *           ch_call_done, and the records pack and reset of a successful
- *           item;
+ *           ch_call_done, and the records and staged writes packed and
+ *           reset for a successful item;
  *   event   the same for an event callback, plus what only events do: the
  *           stored headers parsed into the SDK's array (Jansson, two
  *           headers as a webhook has) and the c360_event filled.
@@ -65,6 +67,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "records.h"
+#include "state_staged.h"
 #include "slots.h"
 #include "worker_int.h"
 
@@ -84,6 +87,7 @@ typedef struct bench {
     ch_slots *slots;
     ch_slot *slot;
     ch_records recs;
+    ch_staged staged;
     const char *headers;   /* the stored "h" of a webhook item */
     const char *body;
     int failures;          /* calls that did not return C360_OK */
@@ -157,6 +161,15 @@ static json_t *headers_of(const char *h, c360_header *out, uint32_t *n)
     return j;
 }
 
+/* The worker's barrier hook holds nothing here (worker_exec.c's checks its
+ * held outcomes): the call to it is what is measured. */
+static void no_barrier(void *arg, const char *tenant, const char *conn)
+{
+    (void)arg;
+    (void)tenant;
+    (void)conn;
+}
+
 /* One tick or event item's callback, wrapped as ch_wexec_event wraps it. */
 static void wrapped(bench *b, int tick)
 {
@@ -168,7 +181,11 @@ static void wrapped(bench *b, int tick)
     c360_call call;
     ch_call_init(&call, ch_plugin_name(b->pl), &b->inst, rid, CALLBACK_TIMEOUT_MS);
     ch_records_reset(&b->recs);
+    ch_staged_reset(&b->staged);
     call.records = &b->recs;
+    call.staged = &b->staged;
+    ch_staged_set_barrier(no_barrier, b);
+    if (tick) ch_staged_barrier("bench", "c1");
     ch_slot_item si;
     slot_item(&si, "bench", "c1", entry, ch_plugin_name(b->pl),
               tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT);
@@ -193,6 +210,7 @@ static void wrapped(bench *b, int tick)
     int64_t took = ch_monotonic_ms() - t0;
     ch_slot_end(b->slot);
     call.records = NULL;
+    call.staged = NULL;
     json_decref(hdoc);
     ch_metrics_observe_callback(ch_plugin_index(b->ld, b->pl), tick ? CH_CB_TICK : CH_CB_EVENT,
                                 took);
@@ -201,13 +219,19 @@ static void wrapped(bench *b, int tick)
     ch_status_text(text, sizeof text, st, call.error);
     ch_call_done(&call);
     if (st != C360_OK) {
+        ch_staged_reset(&b->staged);
         b->failures++;
         return;
     }
-    size_t blen = 0;
+    size_t blen = 0, slen = 0, nkeys = 0;
+    char **keys = NULL;
     (void)ch_records_count(&b->recs);
     char *blob = ch_records_pack(&b->recs, &blen);
+    char *sblob = ch_staged_pack(&b->staged, &slen, &keys, &nkeys);
+    ch_staged_reset(&b->staged);
     free(blob);
+    free(sblob);
+    free(keys);
     ch_records_reset(&b->recs);
 }
 
@@ -302,6 +326,7 @@ static int setup(bench *b, const char *path)
     ch_slot_claim(b->slot, "bench-0-0", NULL);
     ch_slot_set_current(b->slot);
     ch_records_init(&b->recs);
+    ch_staged_init(&b->staged);
     b->inst = (c360_instance){.magic = CH_INSTANCE_MAGIC, .tenant = "bench", .connection = "c1",
                               .plugin = ch_plugin_name(b->pl)};
     c360_call call;
@@ -324,6 +349,7 @@ static void teardown(bench *b)
     if (b->ops && b->ops->instance_close && b->idata)
         b->ops->instance_close(ch_plugin_data(b->pl), b->idata);
     ch_records_free(&b->recs);
+    ch_staged_free(&b->staged);
     if (b->slots) {
         ch_slot_set_current(NULL);
         ch_slots_destroy(b->slots);
