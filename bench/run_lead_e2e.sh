@@ -22,7 +22,10 @@
 # throughput = delivered / (last first-delivery - first request),
 # event-to-delivery latency p50/p99 (CRM arrival - the event's stream
 # entry time, both this machine's clock), peak RSS (VmHWM) of every c360d
-# process. Prints a JSON line per rep and a summary of medians; --out FILE
+# process, and CPU time per delivered lead (us, from the load's start to
+# the drain's end) of the master, of the other c360d processes and of
+# Redis: a figure the machine's noise moves less than the rates. Prints a
+# JSON line per rep and a summary of medians; --out FILE
 # writes them there too.
 #
 #   bench/run_lead_e2e.sh [--build DIR] [--duration S] [--connections C]
@@ -73,7 +76,7 @@ while [ $# -gt 0 ]; do
         --stall) STALL=$2; shift ;;
         --out) OUT=$2; shift ;;
         --smoke) SMOKE=1 ;;
-        -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
         *) echo "run_lead_e2e.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -229,6 +232,10 @@ run_rep() {
         [ "$SECONDS" -ge "$end" ] && t_fail "the warm-up leads were not delivered: $(crm_stats)"
         sleep 0.1
     done
+    # CPU time from here to the end of the drain: per delivered lead, of
+    # the master, of the other c360d processes (zygote, workers) and of
+    # Redis (a process that was replaced meanwhile counts from its start).
+    lb_cpu $(lb_tree_pids "$LB_PID") "$REDIS_PID" >"$T_DIR/cpu0"
     local t0 t1
     t0=$(now_ms)
     run_wrk "$LB_URL/hooks/meta" "$DURATION"
@@ -256,6 +263,7 @@ run_rep() {
         rss_sum=$((rss_sum + h))
     done
     rss_master=$(lb_hwm "$LB_PID")
+    lb_cpu $pids "$REDIS_PID" >"$T_DIR/cpu1"
     curl -s -m 30 "http://127.0.0.1:$CRM_PORT/dump" >"$T_DIR/dump" || t_fail "lead_crm /dump"
     local cs; cs=$(crm_stats)
     t_stop_pid "$LB_PID"
@@ -283,12 +291,21 @@ run_rep() {
     rps=$(rate "$n" "$(jnum "$W" duration_us)")
     span=$((last_del - t0))
     e2e=$(awk -v d="$delivered" -v s="$span" 'BEGIN{ if (s > 0) printf "%.0f", d / (s / 1000); else print 0}')
+    # us of CPU per delivered lead: master, the other c360d processes, Redis.
+    local cpu_m cpu_w cpu_r
+    read -r cpu_m cpu_w cpu_r < <(awk -v m="$LB_PID" -v r="$REDIS_PID" -v d="$delivered" \
+        -v hz="$(getconf CLK_TCK)" '
+        FNR == NR { t0[$1] = $2; next }
+        { u = ($2 - ($1 in t0 ? t0[$1] : 0)) * 1e6 / hz
+          if ($1 == m) cm += u; else if ($1 == r) cr += u; else cw += u }
+        END { if (d < 1) d = 1; printf "%.1f %.1f %.1f\n", cm / d, cw / d, cr / d }' \
+        "$T_DIR/cpu0" "$T_DIR/cpu1")
     local line
-    line=$(printf '{"scenario":"lead_e2e","rep":%d,"bare_rps":%s,"graph_capacity_rps":%s,"crm_capacity_rps":%s,"crm_capacity_records_s":%s,"ingress_rps":%s,"ingress_p50_ms":%s,"ingress_p99_ms":%s,"sent":%s,"accepted":%d,"non2xx":%d,"stored":%d,"delivered":%d,"duplicates":%d,"lost":%d,"delivered_not_stored":%d,"e2e_leads_s":%s,"e2e_over_bare":%s,"first_request_ms":%s,"last_request_ms":%s,"last_delivery_ms":%s,"latency_p50_ms":%s,"latency_p99_ms":%s,"rss_master_kb":%s,"rss_total_kb":%s,"rss":[%s],"crm":%s,"wraps":%s,"connections":%d,"threads":%d,"duration_s":%d,"pages":%d,"workers":%d,"worker_threads":%d,"batch":%d,"crm_rate":%d,"budget_scale":%d}' \
+    line=$(printf '{"scenario":"lead_e2e","rep":%d,"bare_rps":%s,"graph_capacity_rps":%s,"crm_capacity_rps":%s,"crm_capacity_records_s":%s,"ingress_rps":%s,"ingress_p50_ms":%s,"ingress_p99_ms":%s,"sent":%s,"accepted":%d,"non2xx":%d,"stored":%d,"delivered":%d,"duplicates":%d,"lost":%d,"delivered_not_stored":%d,"e2e_leads_s":%s,"e2e_over_bare":%s,"first_request_ms":%s,"last_request_ms":%s,"last_delivery_ms":%s,"latency_p50_ms":%s,"latency_p99_ms":%s,"rss_master_kb":%s,"rss_total_kb":%s,"rss":[%s],"cpu_us_per_lead_master":%s,"cpu_us_per_lead_workers":%s,"cpu_us_per_lead_redis":%s,"crm":%s,"wraps":%s,"connections":%d,"threads":%d,"duration_s":%d,"pages":%d,"workers":%d,"worker_threads":%d,"batch":%d,"crm_rate":%d,"budget_scale":%d}' \
         "$rep" "$bare_rps" "$graph_rps" "$crm_rps" "$((crm_rps * BATCH))" "$rps" "$(ms "$(jnum "$W" p50_us)")" \
         "$(ms "$(jnum "$W" p99_us)")" "$(jnum "$W" sent)" "$accepted" "$non2xx" "$stored" "$delivered" "$dups" \
         "$lost" "$missing" "$e2e" "$(awk -v a="$e2e" -v b="$bare_rps" 'BEGIN{printf "%.3f", (b > 0) ? a / b : 0}')" \
-        "$t0" "$t1" "$last_del" "$p50" "$p99" "$rss_master" "$rss_sum" "$rss_list" "$cs" "$(jnum "$W" wraps)" \
+        "$t0" "$t1" "$last_del" "$p50" "$p99" "$rss_master" "$rss_sum" "$rss_list" "$cpu_m" "$cpu_w" "$cpu_r" "$cs" "$(jnum "$W" wraps)" \
         "$CONNS" "$THREADS" "$DURATION" "$PAGES" "$WORKERS" "$WORKER_THREADS" "$BATCH" "$CRM_RATE" "$SCALE")
     echo "$line" | tee -a "$T_DIR/runs"
 }
@@ -303,7 +320,8 @@ sum() { col "$1" | awk '{s+=$1} END{print s+0}'; }
 echo
 printf '%-34s %12s\n' "lead pipeline (median of $REPS)" value
 for k in bare_rps graph_capacity_rps crm_capacity_records_s ingress_rps ingress_p99_ms e2e_leads_s \
-         e2e_over_bare latency_p50_ms latency_p99_ms rss_master_kb rss_total_kb; do
+         e2e_over_bare latency_p50_ms latency_p99_ms rss_master_kb rss_total_kb \
+         cpu_us_per_lead_master cpu_us_per_lead_workers cpu_us_per_lead_redis; do
     printf '%-34s %12s\n' "$k" "$(col "$k" | median)"
 done
 printf '%-34s %12s\n' "accepted (all reps)" "$(sum accepted)"
@@ -311,10 +329,12 @@ printf '%-34s %12s\n' "stored (all reps)" "$(sum stored)"
 printf '%-34s %12s\n' "delivered (all reps)" "$(sum delivered)"
 printf '%-34s %12s\n' "duplicates (all reps)" "$(sum duplicates)"
 printf '%-34s %12s\n' "lost (all reps, must be 0)" "$(sum lost)"
-summary=$(printf '{"summary":true,"scenario":"lead_e2e","reps":%d,"bare_rps":%s,"e2e_leads_s":%s,"e2e_over_bare":%s,"latency_p50_ms":%s,"latency_p99_ms":%s,"graph_capacity_rps":%s,"crm_capacity_records_s":%s,"rss_total_kb":%s,"lost":%s,"aim_e2e_over_bare":0.2}' \
+summary=$(printf '{"summary":true,"scenario":"lead_e2e","reps":%d,"bare_rps":%s,"e2e_leads_s":%s,"e2e_over_bare":%s,"latency_p50_ms":%s,"latency_p99_ms":%s,"graph_capacity_rps":%s,"crm_capacity_records_s":%s,"rss_total_kb":%s,"cpu_us_per_lead_master":%s,"cpu_us_per_lead_workers":%s,"cpu_us_per_lead_redis":%s,"lost":%s,"aim_e2e_over_bare":0.2}' \
     "$REPS" "$(col bare_rps | median)" "$(col e2e_leads_s | median)" "$(col e2e_over_bare | median)" \
     "$(col latency_p50_ms | median)" "$(col latency_p99_ms | median)" "$(col graph_capacity_rps | median)" \
-    "$(col crm_capacity_records_s | median)" "$(col rss_total_kb | median)" "$(sum lost)")
+    "$(col crm_capacity_records_s | median)" "$(col rss_total_kb | median)" \
+    "$(col cpu_us_per_lead_master | median)" "$(col cpu_us_per_lead_workers | median)" \
+    "$(col cpu_us_per_lead_redis | median)" "$(sum lost)")
 echo "$summary"
 [ -n "$OUT" ] && echo "$summary" >>"$OUT"
 
