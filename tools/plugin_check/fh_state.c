@@ -131,15 +131,12 @@ int32_t fh_state_get(c360_call *call, const char *key, uint8_t **value,
     return st;
 }
 
-/* set and cas: cas says whether `expected` applies. */
-static int32_t fh_write_locked(json_t *e, const char *fn, c360_call *call,
-                               const char *key, const void *value, size_t len,
-                               bool cas, uint64_t expected, uint32_t ttl_ms,
-                               uint64_t *new_version)
+/* The key and value rules of a write, as c360d's state.c applies them
+ * (set, cas and staged writes alike): C360_OK, or the status with e
+ * filled. */
+static int32_t fh_value_check_locked(json_t *e, const char *fn, const char *key,
+                                     const void *value, size_t len)
 {
-    int32_t st = fh_gate_locked(e, fn, call);
-    if (st != C360_OK)
-        return st;
     if (!ch_name_valid(key))
         return fh_invalid_locked(e, fn, FH_KEY_RULE);
     if (value == NULL && len != 0)
@@ -149,6 +146,21 @@ static int32_t fh_write_locked(json_t *e, const char *fn, c360_call *call,
                   ch_svc_limits_current.state_max_value);
         return fh_status(e, C360_ETOOBIG);
     }
+    return C360_OK;
+}
+
+/* set and cas: cas says whether `expected` applies. */
+static int32_t fh_write_locked(json_t *e, const char *fn, c360_call *call,
+                               const char *key, const void *value, size_t len,
+                               bool cas, uint64_t expected, uint32_t ttl_ms,
+                               uint64_t *new_version)
+{
+    int32_t st = fh_gate_locked(e, fn, call);
+    if (st != C360_OK)
+        return st;
+    st = fh_value_check_locked(e, fn, key, value, len);
+    if (st != C360_OK)
+        return st;
     const char *conn = fh_call_connection(call);
     fh_kv **pp = fh_kv_find(conn, key);
     uint64_t current = pp != NULL ? (*pp)->version : 0;
@@ -355,15 +367,9 @@ static int32_t fh_stage_locked(json_t *e, c360_call *call, const char *key,
         fh_detail(e, "refused: staged writes commit with event or tick");
         return fh_status(e, C360_EDENIED);
     }
-    if (!ch_name_valid(key))
-        return fh_invalid_locked(e, fn, FH_KEY_RULE);
-    if (value == NULL && len != 0)
-        return fh_invalid_locked(e, fn, "value is NULL but len is not 0");
-    if (len > ch_svc_limits_current.state_max_value) {
-        fh_detail(e, "%zu bytes is over the host's limit of %zu", len,
-                  ch_svc_limits_current.state_max_value);
-        return fh_status(e, C360_ETOOBIG);
-    }
+    int32_t vst = fh_value_check_locked(e, fn, key, value, len);
+    if (vst != C360_OK)
+        return vst;
     size_t add = strlen(key) + len;
     if (fh_stage_n >= FH_STAGED_MAX || fh_stage_bytes + add > FH_STAGED_BYTES_MAX) {
         fh_detail(e, "past the host's bound of %u staged writes or 16 MiB in "
