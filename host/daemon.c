@@ -540,10 +540,11 @@ int ch_daemon_run(const char *config_file, json_t *overrides,
      * largest kernel cost). libevent's condition for it: no descriptor the
      * loop watches has a copy (dup(), or a forked child's) that outlives
      * its close here, or the deferred delete misses the registration. The
-     * workers' zygote is forked before any socket the loop watches and
-     * ever closes is opened (start(): ch_redis_start after the fork); what
-     * it does inherit (libevent's signal socketpair) lives as long as the
-     * loop. */
+     * first zygote is forked before any socket the loop watches and ever
+     * closes is opened (start(): ch_redis_start after the fork; what it
+     * inherits, libevent's signal pair, lives as long as the loop), and a
+     * zygote forked again drops every socket opened since before it
+     * reports ready (supervisor_zygote.c). */
     struct event_config *ecfg = event_config_new();
     if (!ecfg) abort();
     event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);

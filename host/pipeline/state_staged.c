@@ -43,6 +43,14 @@ void ch_staged_set_barrier(ch_staged_barrier_fn fn, void *arg)
     tl_barrier_arg = arg;
 }
 
+void ch_staged_clear_barrier(void *arg)
+{
+    if (tl_barrier_arg == arg) {
+        tl_barrier = NULL;
+        tl_barrier_arg = NULL;
+    }
+}
+
 void ch_staged_barrier(const char *tenant, const char *conn)
 {
     if (tl_barrier && tenant && conn) tl_barrier(tl_barrier_arg, tenant, conn);

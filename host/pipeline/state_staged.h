@@ -76,6 +76,9 @@ size_t ch_staged_count(ch_staged *s);
  * thread registers fn (per thread; none: the barrier does nothing). */
 typedef void (*ch_staged_barrier_fn)(void *arg, const char *tenant, const char *conn);
 void ch_staged_set_barrier(ch_staged_barrier_fn fn, void *arg);
+/* Unregisters the calling thread's hook if it was registered with arg
+ * (arg is being freed). */
+void ch_staged_clear_barrier(void *arg);
 void ch_staged_barrier(const char *tenant, const char *conn);
 
 #endif

@@ -44,18 +44,10 @@ struct zy_dirent {
     char name[];
 };
 
-/* Closes, in a freshly forked zygote, every socket inherited from the
- * master but keep: client connections, the listeners, the master's Redis
- * connections, libevent's signal pair. None is the zygote's or a
- * worker's business, and a copy held here would keep a socket the master
- * closed alive -- its peer never sees the close, and with the master's
- * epoll changelist (daemon.c) the registration of the closed descriptor
- * would stay in the master's epoll set. The first zygote is forked before
- * the master opens any of those, but one that is forked again (the old one
- * died) is not. Other descriptors (a file a plugin's init opened) stay.
- * Only async-signal-safe calls: the master may have threads. Without
- * /proc, nothing is closed. */
-static void close_inherited_sockets(int keep)
+/* Calls fn for every open socket of this process but skip. Only
+ * async-signal-safe calls (it runs in a freshly forked child too, and the
+ * master may have threads then). Without /proc, nothing. */
+static void each_socket(int skip, void (*fn)(int fd, const struct stat *st, void *arg), void *arg)
 {
     int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return;
@@ -70,12 +62,65 @@ static void close_inherited_sockets(int keep)
             const char *c = d->name;
             if (*c < '0' || *c > '9') continue;
             while (*c >= '0' && *c <= '9' && fd < 1 << 24) fd = fd * 10 + (*c++ - '0');
-            if (*c != '\0' || fd <= 2 || fd == keep || fd == dfd) continue;
+            if (*c != '\0' || fd <= 2 || fd == skip || fd == dfd) continue;
             struct stat st;
-            if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) close(fd);
+            if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) fn(fd, &st, arg);
         }
     }
     close(dfd);
+}
+
+/* The sockets that existed when the first zygote was forked, in the
+ * master: whatever a plugin's init opened (docs/plugin-abi.md promises
+ * every process shares those) and libevent's signal pair, which lives as
+ * long as the loop. Taken once; a zygote forked again keeps these and
+ * drops every other socket it inherited. */
+#define ZY_KEEP_MAX 256
+static struct { dev_t dev; ino_t ino; } g_keep[ZY_KEEP_MAX];
+static size_t g_nkeep;
+static int g_keep_state; /* 0 not taken, 1 taken, -1 too many: keep all */
+
+static void note_socket(int fd, const struct stat *st, void *arg)
+{
+    (void)fd;
+    (void)arg;
+    if (g_keep_state < 0) return;
+    if (g_nkeep == ZY_KEEP_MAX) {
+        g_keep_state = -1;
+        return;
+    }
+    g_keep[g_nkeep].dev = st->st_dev;
+    g_keep[g_nkeep].ino = st->st_ino;
+    g_nkeep++;
+}
+
+static void drop_socket(int fd, const struct stat *st, void *arg)
+{
+    int null = *(const int *)arg;
+    for (size_t i = 0; i < g_nkeep; i++)
+        if (g_keep[i].dev == st->st_dev && g_keep[i].ino == st->st_ino) return;
+    /* /dev/null in its place rather than a close: the number stays taken,
+     * so a stale close() or send() by number in this process or a worker
+     * never hits a socket opened later. */
+    dup2(null, fd);
+}
+
+/* In a freshly forked zygote: every socket inherited from the master that
+ * was not there at the first fork -- client connections, the listeners,
+ * the master's Redis connections -- is replaced by /dev/null. None is the
+ * zygote's or a worker's business, and a copy held here would keep a
+ * socket the master closed alive: its peer would never see the close, and
+ * with the master's epoll changelist (daemon.c) the registration of the
+ * closed descriptor would stay in the master's epoll set. The first zygote
+ * is forked before the master opens any of those; one forked again (the
+ * old one died) is not. */
+static void drop_inherited_sockets(int keep)
+{
+    if (g_keep_state <= 0) return; /* first fork, or too many to tell */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0) return;
+    each_socket(keep, drop_socket, &null);
+    close(null);
 }
 
 /* Signals a terminal or an operator sends to the whole process group
@@ -173,6 +218,10 @@ ch_zygote *ch_zygote_start(ch_zygote_worker_fn fn, void *arg)
         return NULL;
     }
     pid_t master = getpid();
+    if (g_keep_state == 0) {
+        each_socket(-1, note_socket, NULL);
+        if (g_keep_state == 0) g_keep_state = 1;
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -182,7 +231,8 @@ ch_zygote *ch_zygote_start(ch_zygote_worker_fn fn, void *arg)
         if (getppid() != master) _exit(0);
         reset_signals();
         close(sv[0]);
-        close_inherited_sockets(sv[1]);
+        drop_inherited_sockets(sv[1]);
+        send_msg(sv[1], CH_Z_READY, -1, 0, 0);
         zygote_main(sv[1], fn, arg);
     }
     int err = errno;
@@ -193,6 +243,14 @@ ch_zygote *ch_zygote_start(ch_zygote_worker_fn fn, void *arg)
         ch_log(CH_LOG_ERROR, "supervisor: cannot fork the zygote", "error", strerror(err), NULL);
         return NULL;
     }
+    /* Until the zygote has dropped the master's sockets, a socket the
+     * master closes would stay open in it: wait for its word (a moment;
+     * at most 2 s, then go on and only log). */
+    struct pollfd p = {sv[0], POLLIN, 0};
+    ch_zmsg ready = {0, 0, 0, 0};
+    if (poll(&p, 1, 2000) != 1 || read(sv[0], &ready, sizeof ready) != (ssize_t)sizeof ready ||
+        ready.op != CH_Z_READY)
+        ch_log(CH_LOG_WARN, "supervisor: the zygote did not report ready within 2 s", NULL);
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     ch_zygote *z = ch_calloc(1, sizeof *z);
     z->pid = pid;

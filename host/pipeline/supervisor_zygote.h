@@ -23,7 +23,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum { CH_Z_SPAWN = 1, CH_Z_STARTED, CH_Z_FAILED, CH_Z_EXITED };
+/* READY: the zygote's first message, once it dropped the master's
+ * sockets (ch_zygote_start waits for it). */
+enum { CH_Z_SPAWN = 1, CH_Z_STARTED, CH_Z_FAILED, CH_Z_EXITED, CH_Z_READY };
 
 typedef struct ch_zmsg {
     int32_t op;

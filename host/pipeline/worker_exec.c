@@ -183,7 +183,9 @@ static int dedup_step(ch_wthread *t, const char *tenant, ch_qitem *it)
     return 0;
 }
 
-void ch_wexec_flush(ch_wthread *t)
+/* tries: how many times the script is tried while Redis is away (with a
+ * growing sleep between). */
+static void flush_tries(ch_wthread *t, int tries)
 {
     size_t n = t->nok;
     if (n == 0) return;
@@ -191,9 +193,9 @@ void ch_wexec_flush(ch_wthread *t)
     int32_t st = C360_EIO;
     /* As ch_wthread_outcome: Redis away, a few tries, then the items stay
      * pending under this consumer and run again from the leftovers. */
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < tries; i++) {
         st = ch_qw_outcome_ok_events(t->ok_tenant, t->ok, n, res);
-        if (st != C360_EIO || ch_wthread_stopping(t)) break;
+        if (st != C360_EIO || ch_wthread_stopping(t) || i + 1 == tries) break;
         ch_slot_beat(t->slot);
         struct timespec ts = {0, (200L << i) * 1000000L};
         while (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
@@ -230,6 +232,8 @@ void ch_wexec_flush(ch_wthread *t)
     t->ok_bytes = 0;
 }
 
+void ch_wexec_flush(ch_wthread *t) { flush_tries(t, 5); }
+
 /* ch_staged_barrier's hook (state_staged.h): the held outcomes are written
  * now when one of them carries staged writes of connection conn. */
 static void staged_barrier(void *arg, const char *tenant, const char *conn)
@@ -238,7 +242,10 @@ static void staged_barrier(void *arg, const char *tenant, const char *conn)
     if (!t->nok || strcmp(t->ok_tenant, tenant) != 0) return;
     for (size_t i = 0; i < t->nok; i++)
         if (t->ok[i].nstate && strcmp(t->ok[i].it->c, conn) == 0) {
-            ch_wexec_flush(t);
+            /* Inside a plugin's callback: one try, no sleeps that would
+             * count against its deadline. Redis away: the held items stay
+             * pending and run again, as from any failed flush. */
+            flush_tries(t, 1);
             return;
         }
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# fd_hygiene.sh -- the master's sockets stay the master's.
+# fd_hygiene.sh -- the master's sockets stay the master's. (Sockets that
+# existed when the first zygote was forked -- a plugin's init may open
+# some, shared by every process by design -- are kept in every zygote.)
 #
 # c360d's event loop folds epoll changes (libevent's changelist, daemon.c):
 # a socket it watches must not have a copy in another process that
@@ -70,16 +72,15 @@ t_ok "no socket of the master in the zygote or the workers ($(socket_inodes "$HO
 # --- 2. the zygote forked again from the running master ---------------------
 # 20 idle keep-alive connections: each sent one request and keeps the
 # socket open, reading (fd 3 of a background shell).
-IDLE=()
 for i in $(seq 20); do
     (
         exec 3<>"/dev/tcp/127.0.0.1/$PORT" || exit 1
         printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' >&3
-        # Reads until the master closes the connection; records the EOF.
-        cat <&3 >/dev/null
+        # Reads until the master closes the connection (a FIN, or a reset:
+        # either way the peer saw it close); records that.
+        cat <&3 >/dev/null || true
         echo eof >"$T_DIR/idle-$i.eof"
     ) &
-    IDLE+=("$!")
     T_PIDS+=("$!")
 done
 sleep 0.5
@@ -94,6 +95,12 @@ done
 [ -n "$z" ] && [ "$z" != "$old" ] || t_fail "the zygote was not forked again after kill -9 of $old"
 wait_children 3
 sleep 0.5
+# The check means something only while the idle connections are open.
+idle=$(find "$T_DIR" -maxdepth 1 -name 'idle-*.eof' | wc -l)
+[ "$idle" = 0 ] || t_fail "$idle idle connections were closed before the check (machine too slow for http.timeout_s 3)"
+for k in $(p_descendants "$HOST_PID"); do
+    [ -r "/proc/$k/fd" ] || t_fail "cannot read /proc/$k/fd"
+done
 shared=$(shared_with_children)
 [ -z "$shared" ] || t_fail "sockets of the master held by the new zygote or its workers: $shared"
 t_ok "zygote $old killed, $z forked again from the running master: it and its workers hold none of the master's $(socket_inodes "$HOST_PID" | wc -l) sockets"
@@ -113,5 +120,5 @@ sleep 3
 cpu1=$(awk '{print $14 + $15}' "/proc/$HOST_PID/stat")
 ticks=$(getconf CLK_TCK)
 [ $((cpu1 - cpu0)) -lt "$ticks" ] ||
-    t_fail "the master used $(( (cpu1 - cpu0) * 1000 / ticks )) ms of CPU in about 3 s idle (a stale epoll registration spinning?)"
-t_ok "20 idle connections closed at http.timeout_s and seen closed; master idle ($(( (cpu1 - cpu0) * 1000 / ticks )) ms CPU)"
+    t_fail "the master used $(( (cpu1 - cpu0) * 1000 / ticks )) ms of CPU while idle (a stale epoll registration spinning?)"
+t_ok "20 idle connections closed at http.timeout_s and seen closed; master idle ($(( (cpu1 - cpu0) * 1000 / ticks )) ms CPU in the 3 s after)"
