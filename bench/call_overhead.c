@@ -72,7 +72,6 @@
 #include "worker_int.h"
 
 #define REPS_MAX 101
-#define HEADERS_MAX 100 /* as worker_exec.c */
 #define CALLBACK_TIMEOUT_MS 60000
 
 typedef enum { V_DIRECT, V_TICK, V_EVENT, V__COUNT } variant;
@@ -88,7 +87,7 @@ typedef struct bench {
     ch_slot *slot;
     ch_records recs;
     ch_staged staged;
-    const char *headers;   /* the stored "h" of a webhook item */
+    ch_qitem item;         /* the work item: its id, connection, stored "h" */
     const char *body;
     int failures;          /* calls that did not return C360_OK */
 } bench;
@@ -123,44 +122,6 @@ static int64_t insn_read(int fd)
     return (int64_t)v;
 }
 
-/* worker_exec.c's slot_item for a tick or event item of stream ev. */
-static void slot_item(ch_slot_item *si, const char *tenant, const char *conn, const char *entry,
-                      const char *plugin, int cb)
-{
-    memset(si, 0, sizeof *si);
-    snprintf(si->tenant, sizeof si->tenant, "%s", tenant);
-    snprintf(si->conn, sizeof si->conn, "%s", conn);
-    snprintf(si->stream, sizeof si->stream, "c360:{t:%s}:%s", tenant, "ev");
-    snprintf(si->entry, sizeof si->entry, "%s", entry);
-    snprintf(si->plugin, sizeof si->plugin, "%s", plugin ? plugin : "");
-    si->kind = 0;
-    si->callback = cb;
-    si->start_ms = ch_monotonic_ms();
-    si->deadline_ms = si->start_ms + CALLBACK_TIMEOUT_MS;
-}
-
-/* worker_exec.c's headers_of. */
-static json_t *headers_of(const char *h, c360_header *out, uint32_t *n)
-{
-    *n = 0;
-    json_error_t e;
-    json_t *j = json_loadb(h, strlen(h), 0, &e);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(j, k, v) {
-        if (*n >= HEADERS_MAX) break;
-        if (!json_is_string(v)) continue;
-        out[*n].name = k;
-        out[*n].value = json_string_value(v);
-        (*n)++;
-    }
-    return j;
-}
-
 /* The worker's barrier hook holds nothing here (worker_exec.c's checks its
  * held outcomes): the call to it is what is measured. */
 static void no_barrier(void *arg, const char *tenant, const char *conn)
@@ -174,10 +135,9 @@ static void no_barrier(void *arg, const char *tenant, const char *conn)
 static void wrapped(bench *b, int tick)
 {
     static const char rid[] = "tick-0123456789abcdef";
-    static const char entry[] = "1767225600000-0";
-    c360_header hdrs[HEADERS_MAX];
+    c360_header hdrs[CH_WEXEC_HEADERS_MAX];
     uint32_t nh = 0;
-    json_t *hdoc = tick ? NULL : headers_of(b->headers, hdrs, &nh);
+    json_t *hdoc = tick ? NULL : ch_wexec_headers(&b->item, hdrs, &nh);
     c360_call call;
     ch_call_init(&call, ch_plugin_name(b->pl), &b->inst, rid, CALLBACK_TIMEOUT_MS);
     ch_records_reset(&b->recs);
@@ -187,8 +147,8 @@ static void wrapped(bench *b, int tick)
     ch_staged_set_barrier(no_barrier, b);
     if (tick) ch_staged_barrier("bench", "c1");
     ch_slot_item si;
-    slot_item(&si, "bench", "c1", entry, ch_plugin_name(b->pl),
-              tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT);
+    ch_wexec_slot_item(&si, "bench", &b->item, ch_plugin_name(b->pl),
+                       tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT, CALLBACK_TIMEOUT_MS);
     ch_slot_begin(b->slot, &si);
     int64_t t0 = ch_monotonic_ms();
     int32_t st;
@@ -198,7 +158,7 @@ static void wrapped(bench *b, int tick)
         c360_event ev = {
             .struct_size = sizeof ev,
             .header_count = nh,
-            .event_id = entry,
+            .event_id = b->item.id,
             .headers = hdrs,
             .body = (const uint8_t *)b->body,
             .body_len = strlen(b->body),
@@ -338,8 +298,11 @@ static int setup(bench *b, const char *path)
         return -1;
     }
     b->inst.data = b->idata;
-    b->headers = "{\"content-type\":\"application/json\","
-                 "\"x-tsrc-signature\":\"sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}";
+    static const char headers[] =
+        "{\"content-type\":\"application/json\","
+        "\"x-tsrc-signature\":\"sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"}";
+    b->item = (ch_qitem){.kind = CH_Q_EV, .c = "c1", .h = headers, .h_len = sizeof headers - 1};
+    snprintf(b->item.id, sizeof b->item.id, "%s", "1767225600000-0");
     b->body = "{\"id\":\"ev-1\",\"n\":1,\"sent_ms\":1767225600000,\"group\":\"a\"}";
     return 0;
 }

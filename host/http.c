@@ -74,7 +74,6 @@ struct ch_http {
     hconn *bucket[HCONN_BUCKETS];
     int paused;                      /* at max_conns: not accepting */
     int backoff;                     /* accept() failed: paused a moment */
-    int stopped;                     /* ch_http_stop_accepting */
     struct event *resume_ev;         /* ends the accept-error backoff */
     int64_t last_limit_log_ms;
     int64_t last_accept_log_ms;
@@ -150,7 +149,7 @@ static void listener_set(ch_http *h)
     if (!h->bound) return;
     struct evconnlistener *lev = evhttp_bound_socket_get_listener(h->bound);
     if (!lev) return;
-    if (h->paused || h->backoff || h->stopped) evconnlistener_disable(lev);
+    if (h->paused || h->backoff) evconnlistener_disable(lev);
     else evconnlistener_enable(lev);
 }
 
@@ -636,7 +635,7 @@ void ch_http_route(ch_http *h, const char *method, const char *path,
 
 void ch_http_stop_accepting(ch_http *h)
 {
-    h->stopped = 1;
+    /* Without bound, listener_set leaves the listener alone for good. */
     if (h->bound) {
         evhttp_del_accept_socket(h->http, h->bound);
         h->bound = NULL;
@@ -646,7 +645,6 @@ void ch_http_stop_accepting(ch_http *h)
 void ch_http_free(ch_http *h)
 {
     if (!h) return;
-    h->stopped = 1;
     h->bound = NULL; /* evhttp_free frees it */
     evhttp_free(h->http); /* frees the attached connections (on_conn_closed) */
     for (hconn *c = h->conns, *next; c; c = next) { /* the ones not attached yet */

@@ -135,15 +135,11 @@ ch_jsonscan_result ch_jsonscan_object(const char *buf, size_t len)
         if (s.p >= s.end) return CH_JSONSCAN_UNSURE;
         char kind = stack[depth - 1];
         unsigned char close = kind == '{' ? '}' : ']';
-        if (*s.p == close && first) {
+        if (*s.p == close) {
             s.p++, depth--, first = 0;
             continue;
         }
         if (!first) {
-            if (*s.p == close) {
-                s.p++, depth--;
-                continue;
-            }
             if (*s.p != ',') return CH_JSONSCAN_UNSURE;
             s.p++;
             skip_ws(&s);

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "call.h"
 #include "connector_api.h"
@@ -126,13 +125,7 @@ size_t ch_wdel_finish_ok(ch_wthread *t, const char *tenant, ch_qitem *const *its
     for (int i = 0; i < 5; i++) {
         st = write_ok(tenant, dest, its, n, took, token);
         if (st != C360_EIO || ch_wthread_stopping(t)) break;
-        ch_slot_beat(t->slot);
-        struct timespec ts = {0, (200L << i) * 1000000L};
-        while (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        nanosleep(&ts, NULL);
+        ch_wthread_backoff(t, i);
     }
     if (st != C360_OK) {
         char nb[24];

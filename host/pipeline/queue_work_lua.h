@@ -70,6 +70,16 @@
     "  return 1\n"                                                            \
     "end\n"
 
+/* take(s, pos): the next "<decimal length>:<bytes>" field of a packed
+ * argument (records.h, state_staged.h) from pos: the bytes and the
+ * position after them. */
+#define QW_LUA_TAKE                                                           \
+    "local function take(s, pos)\n"                                          \
+    "  local c = string.find(s, ':', pos, true)\n"                           \
+    "  local n = tonumber(string.sub(s, pos, c - 1))\n"                      \
+    "  return string.sub(s, c + 1, c + n), c + n + 1\n"                      \
+    "end\n"
+
 /* statew(blob, k): applies the state writes a callback staged
  * (state_staged.h; ch_staged_pack's blob: per write op, ttl ms, value,
  * each "<len>:<bytes>"), in order. KEYS[k] is the connection's version
@@ -80,12 +90,7 @@
     "local function statew(blob, k)\n"                                        \
     "  local SV, pos, f = KEYS[k], 1, {}\n"                                   \
     "  while pos <= #blob do\n"                                               \
-    "    for i = 1, 3 do\n"                                                   \
-    "      local c = string.find(blob, ':', pos, true)\n"                     \
-    "      local l = tonumber(string.sub(blob, pos, c - 1))\n"                \
-    "      f[i] = string.sub(blob, c + 1, c + l)\n"                           \
-    "      pos = c + l + 1\n"                                                 \
-    "    end\n"                                                               \
+    "    for i = 1, 3 do f[i], pos = take(blob, pos) end\n"                   \
     "    k = k + 1\n"                                                         \
     "    if f[1] == 'd' then\n"                                               \
     "      redis.call('UNLINK', KEYS[k])\n"                                   \
@@ -194,6 +199,7 @@ static const char qw_lua_forget[] =
  *           14 lease token. */
 static const char qw_lua_outcome[] =
     QW_LUA_COMMON
+    QW_LUA_TAKE
     QW_LUA_DLQ
     QW_LUA_STATEW
     "local S, ATT, RETRY, CRASH, DLQ, STAT = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]\n"
@@ -214,11 +220,6 @@ static const char qw_lua_outcome[] =
     "             ARGV[10] == '1' and 'tick' or 'event', 'status', ARGV[16], 'error', ARGV[17],\n"
     "             'records', ARGV[12], 'duration_ms', ARGV[18], 'request_id', ARGV[19],\n"
     "             'entry', id, 'attempt', ARGV[20])\n"
-    "end\n"
-    "local function take(s, pos)\n"
-    "  local c = string.find(s, ':', pos, true)\n"
-    "  local n = tonumber(string.sub(s, pos, c - 1))\n"
-    "  return string.sub(s, c + 1, c + n), c + n + 1\n"
     "end\n"
     "if kind == 'dl' then\n"
     "  if ARGV[10] ~= '' then\n"
@@ -309,16 +310,12 @@ static const char qw_lua_outcome[] =
  *       its version counter. Returns the array of per-item results. */
 static const char qw_lua_outcome_ok[] =
     QW_LUA_COMMON
+    QW_LUA_TAKE
     QW_LUA_STATEW
     "local S, ATT, CRASH, DL = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
     "local g, n = ARGV[1], tonumber(ARGV[2])\n"
     "local now = now_ms()\n"
     "local snow = tostring(now)\n"
-    "local function take(s, pos)\n"
-    "  local c = string.find(s, ':', pos, true)\n"
-    "  local l = tonumber(string.sub(s, pos, c - 1))\n"
-    "  return string.sub(s, c + 1, c + l), c + l + 1\n"
-    "end\n"
     "local out, members, routes, evs, recs = {}, {}, {}, {}, {}\n"
     "local p = 3\n"
     "for i = 1, n do\n"

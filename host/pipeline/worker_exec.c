@@ -26,7 +26,6 @@
 #include "util.h"
 #include "worker_int.h"
 
-#define HEADERS_MAX 100
 
 size_t ch_plugin_index(const ch_loader *ld, const ch_plugin *p)
 {
@@ -37,10 +36,7 @@ size_t ch_plugin_index(const ch_loader *ld, const ch_plugin *p)
     return SIZE_MAX;
 }
 
-/* The stored headers ("h": a JSON object of strings) as the SDK's array.
- * Bounded; non-string values are skipped. Returns the jansson document
- * that owns the strings (decref after the callback). */
-static json_t *headers_of(const ch_qitem *it, c360_header *out, uint32_t *n)
+json_t *ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n)
 {
     *n = 0;
     if (!it->h_len) return NULL;
@@ -53,7 +49,7 @@ static json_t *headers_of(const ch_qitem *it, c360_header *out, uint32_t *n)
     const char *k;
     json_t *v;
     json_object_foreach(j, k, v) {
-        if (*n >= HEADERS_MAX) break;
+        if (*n >= CH_WEXEC_HEADERS_MAX) break;
         if (!json_is_string(v)) continue;
         out[*n].name = k;
         out[*n].value = json_string_value(v);
@@ -62,8 +58,8 @@ static json_t *headers_of(const ch_qitem *it, c360_header *out, uint32_t *n)
     return j;
 }
 
-static void slot_item(ch_slot_item *si, const char *tenant, const ch_qitem *it, const char *plugin,
-                      int cb, int timeout_ms)
+void ch_wexec_slot_item(ch_slot_item *si, const char *tenant, const ch_qitem *it, const char *plugin,
+                        int cb, int timeout_ms)
 {
     memset(si, 0, sizeof *si);
     snprintf(si->tenant, sizeof si->tenant, "%s", tenant);
@@ -81,7 +77,7 @@ int32_t ch_wexec_acquire(ch_wthread *t, const char *tenant, const ch_qitem *it, 
                          const char *plugin, ch_inst **inst, char *err, size_t errcap)
 {
     ch_slot_item si;
-    slot_item(&si, tenant, it, plugin, CH_SLOT_CB_OPEN, t->conf->callback_timeout_ms);
+    ch_wexec_slot_item(&si, tenant, it, plugin, CH_SLOT_CB_OPEN, t->conf->callback_timeout_ms);
     ch_slot_begin(t->slot, &si);
     int32_t st = ch_instance_acquire(t->w->set, tenant, conn, inst, err, errcap);
     ch_slot_end(t->slot);
@@ -92,7 +88,7 @@ void ch_wexec_slot_begin(ch_wthread *t, const char *tenant, const ch_qitem *it, 
                          int cb)
 {
     ch_slot_item si;
-    slot_item(&si, tenant, it, plugin, cb, t->conf->callback_timeout_ms);
+    ch_wexec_slot_item(&si, tenant, it, plugin, cb, t->conf->callback_timeout_ms);
     ch_slot_begin(t->slot, &si);
 }
 
@@ -196,10 +192,7 @@ static void flush_tries(ch_wthread *t, int tries)
     for (int i = 0; i < tries; i++) {
         st = ch_qw_outcome_ok_events(t->ok_tenant, t->ok, n, res);
         if (st != C360_EIO || ch_wthread_stopping(t) || i + 1 == tries) break;
-        ch_slot_beat(t->slot);
-        struct timespec ts = {0, (200L << i) * 1000000L};
-        while (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-        nanosleep(&ts, NULL);
+        ch_wthread_backoff(t, i);
     }
     if (st == C360_OK) {
         size_t nrec = 0;
@@ -337,9 +330,9 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
         return;
     }
 
-    c360_header hdrs[HEADERS_MAX];
+    c360_header hdrs[CH_WEXEC_HEADERS_MAX];
     uint32_t nh = 0;
-    json_t *hdoc = tick ? NULL : headers_of(it, hdrs, &nh);
+    json_t *hdoc = tick ? NULL : ch_wexec_headers(it, hdrs, &nh);
     c360_call call;
     ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), it->rid, t->conf->callback_timeout_ms);
     ch_records_reset(&t->recs);

@@ -268,6 +268,19 @@ void ch_wdel_gone(ch_wthread *t, const char *tenant, const char *dest,
 int32_t ch_wexec_acquire(ch_wthread *t, const char *tenant, const ch_qitem *it,
                          const char *conn, const char *plugin, ch_inst **inst,
                          char *err, size_t errcap);
+/* Between two tries of an outcome while Redis is away (the i-th, from 0):
+ * the slot's heartbeat, then 200 << i ms of sleep. */
+void ch_wthread_backoff(ch_wthread *t, int i);
+/* The stored headers of an event item ("h": a JSON object of strings) as
+ * the SDK's array, at most CH_WEXEC_HEADERS_MAX; non-string values are skipped.
+ * Returns the Jansson document that owns the strings (decref it after the
+ * callback), NULL when there are none. */
+#define CH_WEXEC_HEADERS_MAX 100
+json_t *ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n);
+/* The slot entry of callback cb on the item, its deadline timeout_ms from
+ * now. */
+void ch_wexec_slot_item(ch_slot_item *si, const char *tenant, const ch_qitem *it, const char *plugin,
+                        int cb, int timeout_ms);
 /* Marks the slot busy with callback cb on the item (ch_slot_end clears). */
 void ch_wexec_slot_begin(ch_wthread *t, const char *tenant, const ch_qitem *it,
                          const char *plugin, int cb);

@@ -29,6 +29,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+void ch_wthread_backoff(ch_wthread *t, int i)
+{
+    ch_slot_beat(t->slot);
+    sleep_ms(200 << i);
+}
+
 static void count(ch_wthread *t, uint64_t *field, uint64_t n)
 {
     pthread_mutex_lock(&t->w->stats_lock);
@@ -95,8 +101,7 @@ int32_t ch_wthread_outcome(ch_wthread *t, const char *tenant, const ch_qitem *it
     for (int i = 0; i < 5; i++) {
         st = ch_qw_outcome(tenant, it, o, result);
         if (st != C360_EIO || ch_wthread_stopping(t)) break;
-        ch_slot_beat(t->slot);
-        sleep_ms(200 << i);
+        ch_wthread_backoff(t, i);
     }
     ch_workers_stats *s = &t->w->stats;
     uint64_t *f = NULL;

@@ -5,13 +5,6 @@
 
 #include "c360kit.h"
 
-int c360kit_hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 bool c360kit_query_get(const char *query, const char *name, char *out,
                        size_t cap, size_t *len_out)
@@ -93,6 +86,8 @@ static const uint8_t k_hexval1[256] = {
     ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
     ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
+
+int c360kit_hexval(char c) { return (int)k_hexval1[(unsigned char)c] - 1; }
 
 bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out)
 {

@@ -119,9 +119,9 @@ static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
         int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, want, &wait);
         if (st == C360_OK) {
             pthread_mutex_lock(&x->c->cache.lock);
-            /* Units another thread reserved meanwhile lapse: the budget
-             * only gets stricter. */
-            r->left = want - 1;
+            /* Units another thread reserved meanwhile, still live, are
+             * kept: they were taken from the shared budget too. */
+            r->left = (now < r->until ? r->left : 0) + want - 1;
             r->until = now + META_RESV_MS;
             pthread_mutex_unlock(&x->c->cache.lock);
             return C360_OK;

@@ -42,21 +42,13 @@ static const uint8_t *ws(const uint8_t *p, const uint8_t *end)
 
 static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Four hex digits at p (before end) as a number, or -1. */
 static long hex4(const uint8_t *p, const uint8_t *end)
 {
     if (end - p < 4) return -1;
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = c360kit_hexval((char)p[i]);
         if (h < 0) return -1;
         v = v << 4 | h;
     }

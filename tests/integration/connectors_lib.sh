@@ -16,13 +16,9 @@ export CL_FAKE_CRM=$C360_BUILD_DIR/tests/fakes/fake_crm # for the tests that sta
 # allowed for the fakes, short pauses and tick floor, one worker of two
 # threads); sets RPORT, PORT, URL and HOOK (PLUGIN's app-level URL).
 cl_host_config() {
-    RPORT=$(t_free_port)
-    t_start_redis "$RPORT"
-    PORT=$(t_free_port)
-    URL=http://127.0.0.1:$PORT
+    t_host_ports
     HOOK=$URL/hooks/$1
-    cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+    t_host_config <<JSON
  "plugin_dirs":["$C360_BUILD_DIR/plugins"],
  "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},

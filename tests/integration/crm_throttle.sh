@@ -55,12 +55,8 @@ crm_ctl() {
 for n in a b1 b2; do start_crm "$n"; done
 crm_ctl b2 "mode=slow&ms=40"
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+t_host_ports
+t_host_config <<JSON
  "plugin_dirs":["$CRM_PLUGINS","$P_PLUGINS"],
  "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000,"connect_timeout_ms":1000},
@@ -115,7 +111,6 @@ dlq_len() { p_redis XLEN "c360:{t:$1}:dlq" | tr -d '\r'; }
 
 # Warm up every pipeline (instances open, caches filled).
 for n in a b1 b2; do
-    t=alpha; [ "$n" = a ] || t=beta
     load "$n" "warm-$n-" 1
     wait_all "$n" "warm-$n-" 1 20 >/dev/null
 done
@@ -125,7 +120,7 @@ t_ok "pipelines set up ($SECONDS s)"
 R0=$(stat beta crmb1 retries); R0=${R0:-0}
 T_START=$(date +%s%3N)
 load b1 c- 40
-MS=$(wait_all b1 c- 40 25)
+wait_all b1 c- 40 25 >/dev/null
 MS=$(($(date +%s%3N) - T_START))
 R1=$(stat beta crmb1 retries); R1=${R1:-0}
 echo "competing: 40 records at 10/s through 4 threads in $MS ms; retries $((R1 - R0)); beta dlq $(dlq_len beta)"

@@ -49,12 +49,8 @@ start_crm() {
 }
 for n in 1 2 3; do start_crm "$n"; done
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+t_host_ports
+t_host_config <<JSON
  "plugin_dirs":["$C360_BUILD_DIR/plugins","$P_PLUGINS"],
  "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000,"connect_timeout_ms":1000},

@@ -113,6 +113,30 @@ f_ready() {
     done
 }
 
+# The pipeline faults (faults_procs.sh, faults_redis.sh) drive one tsrc
+# source s1 at $HOOK with secret $S (pipeline_lib.sh):
+# f_warm_up -- one event accepted and delivered before the faults.
+f_warm_up() {
+    for _ in $(seq 100); do [ "$(p_post "$HOOK" "$S" '{"id":"warm-1"}')" = 200 ] && break; sleep 0.1; done
+    p_wait_distinct warm-1 1 20
+}
+# f_sink_keys PREFIX FILE -- the keys the sink answered 2xx, of PREFIX.
+f_sink_keys() { p_stats "prefix=$1" | { grep -o "\"$1[^\"]*\":[1-9]" || true; } | cut -d'"' -f2 >"$2"; }
+# f_load PREFIX COUNT RATE -- c360-hook-load in the background; LOAD_PID.
+f_load() {
+    "$P_LOAD" --url "$HOOK" --secret "$S" --count "$2" --rate "$3" --concurrency 8 --prefix "$1" \
+        --timeout-ms 3000 --ok-file "$T_DIR/ok-$1.txt" >"$T_DIR/load-$1.json" 2>"$T_DIR/load-$1.log" &
+    LOAD_PID=$!
+    T_PIDS+=("$LOAD_PID")
+}
+# f_after ID [TRIES] -- a new event is accepted (within TRIES tenths of a
+# second, default 100) and delivered within 20 s.
+f_after() {
+    local code=
+    for _ in $(seq "${2:-100}"); do code=$(p_post "$HOOK" "$S" "{\"id\":\"$1\"}"); [ "$code" = 200 ] && break; sleep 0.1; done
+    [ "$code" = 200 ] && p_wait_distinct "$1" 1 20 soft
+}
+
 # f_alive PID -- the process still runs (no restart by hand was needed).
 f_alive() { kill -0 "$1" 2>/dev/null; }
 

@@ -43,16 +43,12 @@ gpost() { curl -s -m 5 -f -X POST "$G$1" ${2:+--data-binary "$2"} >/dev/null || 
 gpost /control/page '{"id":"101"}'
 gpost /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[]}'
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
+t_host_ports
 # A short callback deadline (a Graph call that hangs ends with it; the
 # plugin proves a page only with 10 s left, hence 11 s) and short pauses
 # after throttling, so that retries come within seconds. Eight threads:
 # the calls held by timeouts and trickles leave room for the rest.
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+t_host_config <<JSON
  "plugin_dirs":["$C360_BUILD_DIR/plugins","$P_PLUGINS"],
  "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},

@@ -27,29 +27,13 @@ PORT=$(t_free_port)
 p_config "$T_DIR/c360.json" "$PORT" '"workers":2,"worker_threads":2,"max_attempts":6'
 p_start_host c360d "$T_DIR/c360.json"
 HOOK=$HOST_URL/hooks/tsrc/s1
-for _ in $(seq 100); do [ "$(p_post "$HOOK" "$S" '{"id":"warm-1"}')" = 200 ] && break; sleep 0.1; done
-p_wait_distinct warm-1 1 20
+f_warm_up
 
-# sink_keys PREFIX FILE -- the keys the sink answered 2xx, of PREFIX.
-sink_keys() { p_stats "prefix=$1" | { grep -o "\"$1[^\"]*\":[1-9]" || true; } | cut -d'"' -f2 >"$2"; }
-del_kw() { sink_keys kw- "$1"; }
-del_kh() { sink_keys kh- "$1"; }
-# load PREFIX COUNT RATE -- c360-hook-load in the background; LOAD_PID.
-load() {
-    "$P_LOAD" --url "$HOOK" --secret "$S" --count "$2" --rate "$3" --concurrency 8 --prefix "$1" \
-        --timeout-ms 3000 --ok-file "$T_DIR/ok-$1.txt" >"$T_DIR/load-$1.json" 2>"$T_DIR/load-$1.log" &
-    LOAD_PID=$!
-    T_PIDS+=("$LOAD_PID")
-}
-# after ID -- a new event is accepted and delivered within 20 s.
-after() {
-    local code=
-    for _ in $(seq 50); do code=$(p_post "$HOOK" "$S" "{\"id\":\"$1\"}"); [ "$code" = 200 ] && break; sleep 0.1; done
-    [ "$code" = 200 ] && p_wait_distinct "$1" 1 20 soft
-}
+del_kw() { f_sink_keys kw- "$1"; }
+del_kh() { f_sink_keys kh- "$1"; }
 
 # --- worker kill -9 -------------------------------------------------------------
-load kw- 500 100
+f_load kw- 500 100
 sleep 2
 victim=$(p_workers_of "$T_DIR/c360d.log" | head -n 1)
 [ -n "$victim" ] || t_fail "no worker to kill"
@@ -58,11 +42,11 @@ wait "$LOAD_PID" || t_fail "load: $(cat "$T_DIR/load-kw-.log")"
 f_account "worker kill -9" "$T_DIR/ok-kw-.txt" tA 30 del_kw
 rec=no
 replaced=$(p_workers_of "$T_DIR/c360d.log" | grep -cvx "$victim" || true)
-f_alive "$HOST_PID" && [ "$replaced" -ge 2 ] && f_ready "$HOST_URL" && after kw-after && rec=yes
+f_alive "$HOST_PID" && [ "$replaced" -ge 2 ] && f_ready "$HOST_URL" && f_after kw-after 50 && rec=yes
 f_row "worker kill -9 under load (100 ev/s)" "$rec"
 
 # --- c360d kill -9, restarted as a supervisor would -------------------------------
-load kh- 500 100
+f_load kh- 500 100
 sleep 2
 p_kill_host "$HOST_PID"
 sleep 0.5
@@ -70,7 +54,7 @@ p_start_host c360d-2 "$T_DIR/c360.json"
 wait "$LOAD_PID" || t_fail "load: $(cat "$T_DIR/load-kh-.log")"
 f_account "c360d kill -9" "$T_DIR/ok-kh-.txt" tA 40 del_kh
 rec=no
-f_ready "$HOST_URL" && after kh-after && rec=yes
+f_ready "$HOST_URL" && f_after kh-after 50 && rec=yes
 f_row "c360d kill -9 under load, restarted (as by systemd)" "$rec"
 echo "loads: $(cat "$T_DIR/load-kw-.json") $(cat "$T_DIR/load-kh-.json")"
 f_sanitizers_clean

@@ -34,35 +34,22 @@ PORT=$(t_free_port)
 p_config "$T_DIR/c360.json" "$PORT" '"workers":1,"worker_threads":2,"max_attempts":6'
 p_start_host c360d "$T_DIR/c360.json"
 HOOK=$HOST_URL/hooks/tsrc/s1
-for _ in $(seq 100); do [ "$(p_post "$HOOK" "$S" '{"id":"warm-1"}')" = 200 ] && break; sleep 0.1; done
-p_wait_distinct warm-1 1 20
+f_warm_up
 
-sink_keys() { p_stats "prefix=$1" | { grep -o "\"$1[^\"]*\":[1-9]" || true; } | cut -d'"' -f2 >"$2"; }
-load() {
-    "$P_LOAD" --url "$HOOK" --secret "$S" --count "$2" --rate "$3" --concurrency 8 --prefix "$1" \
-        --timeout-ms 3000 --ok-file "$T_DIR/ok-$1.txt" >"$T_DIR/load-$1.json" 2>"$T_DIR/load-$1.log" &
-    LOAD_PID=$!
-    T_PIDS+=("$LOAD_PID")
-}
-after() {
-    local code=
-    for _ in $(seq 100); do code=$(p_post "$HOOK" "$S" "{\"id\":\"$1\"}"); [ "$code" = 200 ] && break; sleep 0.1; done
-    [ "$code" = 200 ] && p_wait_distinct "$1" 1 20 soft
-}
 # phase PREFIX NAME INJECT... -- 400 events at 100/s; INJECT runs 1.5 s in;
 # then the accounting, the recovery check and the row.
 phase() {
     local prefix=$1 name=$2; shift 2
-    load "$prefix" 400 100
+    f_load "$prefix" 400 100
     sleep 1.5
     "$@"
     wait "$LOAD_PID" || t_fail "load: $(cat "$T_DIR/load-$prefix.log")"
     echo "load $prefix: $(cat "$T_DIR/load-$prefix.json")"
     # shellcheck disable=SC2317
-    del() { sink_keys "$prefix" "$1"; }
+    del() { f_sink_keys "$prefix" "$1"; }
     f_account "$name" "$T_DIR/ok-$prefix.txt" tA 50 del
     local rec=no
-    f_alive "$HOST_PID" && f_ready "$HOST_URL" 20 && after "${prefix}after" && rec=yes
+    f_alive "$HOST_PID" && f_ready "$HOST_URL" 20 && f_after "${prefix}after" && rec=yes
     f_row "$name" "$rec"
 }
 

@@ -45,12 +45,8 @@ CRM_A=http://127.0.0.1:$PORT_OF
 cl_start_fake crm-b "$CL_FAKE_CRM" --port 0 --secret "$SIGN_B"
 CRM_B=http://127.0.0.1:$PORT_OF
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+t_host_ports
+t_host_config <<JSON
  "plugin_dirs":["$C360_BUILD_DIR/plugins"],
  "data_dir":"$T_DIR/data","log_level":"debug","shutdown_timeout_ms":3000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},

@@ -69,6 +69,23 @@ t_start_redis() {
     t_fail "redis-server on $port did not start"
 }
 
+# t_host_ports -- a redis-server for the test's c360d (RPORT), and the
+# port and URL that c360d will listen on (PORT, URL).
+t_host_ports() {
+    RPORT=$(t_free_port)
+    t_start_redis "$RPORT"
+    PORT=$(t_free_port)
+    URL=http://127.0.0.1:$PORT
+}
+
+# t_host_config <<JSON -- writes $T_DIR/c360.json: listening on PORT, Redis
+# on RPORT (t_host_ports), then the test's own members from stdin (the
+# rest of the object, its closing brace included).
+t_host_config() {
+    { printf '{"listen":"127.0.0.1:%s","redis":{"url":"redis://127.0.0.1:%s"},\n' "$PORT" "$RPORT"; cat; } \
+        >"$T_DIR/c360.json"
+}
+
 t_stop_pid() {
     local pid=$1
     kill -TERM "$pid" 2>/dev/null || true

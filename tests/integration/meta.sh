@@ -65,12 +65,8 @@ gpost /control/form '{"id":"555","page_id":"101","name":"Spring offer","question
 gpost /control/form '{"id":"666","page_id":"202","name":"B form","questions":[]}'
 gstat() { curl -s -m 5 "$G/stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
-PORT=$(t_free_port)
-URL=http://127.0.0.1:$PORT
-cat >"$T_DIR/c360.json" <<JSON
-{"listen":"127.0.0.1:$PORT","redis":{"url":"redis://127.0.0.1:$RPORT"},
+t_host_ports
+t_host_config <<JSON
  "plugin_dirs":["$C360_BUILD_DIR/plugins","$PP"],
  "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},

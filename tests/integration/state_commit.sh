@@ -36,6 +36,8 @@ ST='c360:{t:tA}:state'
 # What the staged deletes must remove, written as state.c writes.
 p_redis HSET "$ST:s1:gone" v old ver 1 >/dev/null
 p_redis HSET "$ST:k1:tick_gone" v old ver 1 >/dev/null
+# What the RETRY event's staged delete must leave alone.
+p_redis HSET "$ST:s2:gone2" v old ver 1 >/dev/null
 
 PORT=$(t_free_port)
 p_config "$T_DIR/c360.json" "$PORT" '"workers":1'
@@ -102,6 +104,7 @@ done
 [ "$(p_post "$HOOK/s2" "$S" '{"id":"sc-ok","stage":[{"key":"ok","value":"y"}]}')" = 200 ] || t_fail "event sc-ok"
 p_wait_distinct sc-ok 1 20
 [ "$(p_redis EXISTS "$ST:s2:e" "$ST:s2:r")" = 0 ] || t_fail "a failed event's staged write was applied"
+[ "$(p_redis EXISTS "$ST:s2:gone2")" = 1 ] || t_fail "a retried event's staged delete was applied"
 [ "$(p_redis --raw HGET "$ST:s2:ok" v)" = y ] || t_fail "sc-ok's write missing"
 [ "$(p_redis --raw GET 'c360:{t:tA}:statever:s2')" = 1 ] ||
     t_fail "s2's counter is $(p_redis --raw GET 'c360:{t:tA}:statever:s2'): a failed event's write took a version"
