@@ -165,7 +165,7 @@ t_wait_http "http://127.0.0.1:$P3/readyz" 200
 grep -q 'DEVELOPMENT DEFAULT' "$T_DIR/dev.log" || t_fail "dev default not announced"
 [ "$(stat -c %a "$T_DIR/dev/master.key")" = 600 ] || t_fail "dev master key mode"
 [ -S "$T_DIR/dev/redis/redis.sock" ] || t_fail "no private redis socket"
-RPID=$(pgrep -f "redis-server.*$T_DIR/dev/redis/redis.sock" | head -n1)
+RPID=$(pgrep -f "redis-server.*$T_DIR/dev/redis/redis.sock" | head -n1 || true)
 [ -n "$RPID" ] || t_fail "private redis-server not running"
 # One c360d per data directory.
 set +e
@@ -178,7 +178,7 @@ kill -KILL "$RPID"
 t_wait_http "http://127.0.0.1:$P3/readyz" 503 100
 t_wait_http "http://127.0.0.1:$P3/readyz" 200 150
 grep -q 'private redis-server exited; restarting it' "$T_DIR/dev.log" || t_fail "no restart logged"
-RPID=$(pgrep -f "redis-server.*$T_DIR/dev/redis/redis.sock" | head -n1)
+RPID=$(pgrep -f "redis-server.*$T_DIR/dev/redis/redis.sock" | head -n1 || true)
 [ -n "$RPID" ] || t_fail "private redis-server not running after restart"
 kill -TERM "$C360D_PID"
 rc=0; wait "$C360D_PID" || rc=$?
