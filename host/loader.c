@@ -34,6 +34,9 @@
     (offsetof(c360_plugin_desc, oauth_connect) + sizeof(void (*)(void)))
 #define DESC_MIN_SIZE_V1_4 \
     (offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)(void)))
+/* 1.5 and 1.6 appended to the host table only; 1.7 event_prefetch. */
+#define DESC_MIN_SIZE_V1_7 \
+    (offsetof(c360_plugin_desc, event_prefetch) + sizeof(void (*)(void)))
 #define NAME_MAX_LEN 32
 #define VERSION_MAX_LEN 64
 #define DESCRIPTION_MAX_LEN 256
@@ -212,7 +215,8 @@ ch_refusal ch_loader_check_desc(const c360_plugin_desc *d, char *w, size_t wc)
             (unsigned)d->struct_size, (size_t)DESC_MIN_SIZE_V1_0);
         return CH_REFUSE_STRUCT_SIZE;
     }
-    size_t need = d->abi_minor >= 4   ? DESC_MIN_SIZE_V1_4
+    size_t need = d->abi_minor >= 7   ? DESC_MIN_SIZE_V1_7
+                  : d->abi_minor >= 4 ? DESC_MIN_SIZE_V1_4
                   : d->abi_minor >= 3 ? DESC_MIN_SIZE_V1_3
                   : d->abi_minor >= 2 ? DESC_MIN_SIZE_V1_2 : DESC_MIN_SIZE_V1_0;
     if (d->struct_size < need) {
@@ -315,6 +319,9 @@ static void resolve_ops(const c360_plugin_desc *d, ch_plugin_ops *ops)
      * nothing else is ever delivered to (deliver_batch never runs without
      * deliver, which the capability requires). */
     if (d->capabilities & C360_CAP_DESTINATION) TAKE(deliver_batch);
+    /* 1.7: optional, and only for a webhook source (it looks ahead at
+     * events, which only such a source is given). */
+    if (d->capabilities & C360_CAP_SOURCE_WEBHOOK) TAKE(event_prefetch);
 #undef TAKE
 }
 
@@ -492,7 +499,7 @@ json_t *ch_plugin_to_json(const ch_plugin *p)
     snprintf(abi, sizeof abi, "%u.%u", d->abi_major, d->abi_minor);
     /* Checked at load: the schema parses. */
     json_t *schema = json_loads(d->config_schema, 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:o, s:s}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:o, s:s}",
                      "name", p->name,
                      "version", d->version,
                      "description", d->description ? d->description : "",
@@ -500,6 +507,7 @@ json_t *ch_plugin_to_json(const ch_plugin *p)
                      "capabilities", caps,
                      "oauth_connect", p->ops.oauth_connect != NULL,
                      "deliver_batch", p->ops.deliver_batch != NULL,
+                     "event_prefetch", p->ops.event_prefetch != NULL,
                      "config_schema", schema ? schema : json_object(),
                      "file", p->path);
 }

@@ -62,6 +62,8 @@ typedef struct ch_plugin_ops {
     int32_t (*deliver_batch)(c360_call *, void *, void *,
                              const c360_record *const *, size_t,
                              int32_t *);                              /* 1.4 */
+    int32_t (*event_prefetch)(c360_call *, void *, void *,
+                              const c360_event *const *, size_t);    /* 1.7 */
 } ch_plugin_ops;
 
 /* `host` is the table handed to every plugin's init; it must outlive the
@@ -93,10 +95,12 @@ const ch_plugin_ops *ch_plugin_ops_get(const ch_plugin *p);
 void *ch_plugin_data(const ch_plugin *p);
 
 /* {"name","version","description","abi":"1.0","capabilities":[...],
- *  "oauth_connect":bool,"deliver_batch":bool,"config_schema":{...},"file"}
+ *  "oauth_connect":bool,"deliver_batch":bool,"event_prefetch":bool,
+ *  "config_schema":{...},"file"}
  * -- new reference. oauth_connect: the plugin offers OAuth connect (ABI
  * 1.3); deliver_batch: a destination that takes several records per call
- * (ABI 1.4). */
+ * (ABI 1.4); event_prefetch: a webhook source that looks ahead at the
+ * events a worker took together (ABI 1.7). */
 json_t *ch_plugin_to_json(const ch_plugin *p);
 /* {"plugins":[...],"refused":[{"file","code","reason"}]} -- new reference. */
 json_t *ch_loader_to_json(const ch_loader *ld);

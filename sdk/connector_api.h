@@ -60,7 +60,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 6
+#define C360_ABI_MINOR 7
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -803,6 +803,30 @@ typedef struct c360_plugin_desc {
                              void *instance_data,
                              const c360_record *const *recs, size_t n,
                              int32_t *statuses);
+
+    /* --- ABI 1.7 ------------------------------------------------------- */
+
+    /* C360_CAP_SOURCE_WEBHOOK, optional: a look ahead at n >= 2 stored
+     * events of this connection that the host took together and is about
+     * to pass to event, one call each, in this order, on this thread. The
+     * plugin may read ahead what those calls will need in fewer provider
+     * requests (several objects in one request) and keep it, briefly and
+     * bounded, for them in instance_data (which other threads share: lock).
+     * Advisory only:
+     *  - it emits no records and stages no writes (record_emit gives
+     *    C360_EUNSUPPORTED and state_set_on_commit C360_EDENIED, as in
+     *    deliver); other host services work as in event (state_get and
+     *    state_set, secrets, http, rate limits, log);
+     *  - each event is still passed to event, whatever happened here, and
+     *    event must work alone: an event may be run by another thread or
+     *    worker instead, retried, or replayed, without a look ahead;
+     *  - the return value is only logged (an error status at debug level);
+     *  - the call has a deadline of its own, like any callback.
+     * Thread: worker; may block. A host reads it only when the plugin's
+     * struct_size covers it (C360_DESC_HAS). */
+    int32_t (*event_prefetch)(c360_call *call, void *plugin_data,
+                              void *instance_data,
+                              const c360_event *const *evs, size_t n);
 } c360_plugin_desc;
 
 /* The entry function every plugin defines, exactly once:

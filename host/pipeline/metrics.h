@@ -73,6 +73,7 @@ typedef enum ch_metric_cb {
     CH_CB_INSTANCE_OPEN,
     CH_CB_WEBHOOK_VERIFY,
     CH_CB_WEBHOOK_ROUTE,
+    CH_CB_EVENT_PREFETCH,     /* ABI 1.7 */
     CH_CB__COUNT
 } ch_metric_cb;
 

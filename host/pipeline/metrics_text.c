@@ -144,7 +144,7 @@ static void render_gauges(sbuf *b, ch_mregion *r)
 static const char *const k_cb_names[CH_CB__COUNT] = {
     [CH_CB_TICK] = "tick", [CH_CB_EVENT] = "event", [CH_CB_DELIVER] = "deliver",
     [CH_CB_INSTANCE_OPEN] = "instance_open", [CH_CB_WEBHOOK_VERIFY] = "webhook_verify",
-    [CH_CB_WEBHOOK_ROUTE] = "webhook_route"};
+    [CH_CB_WEBHOOK_ROUTE] = "webhook_route", [CH_CB_EVENT_PREFETCH] = "event_prefetch"};
 
 static void render_histograms(sbuf *b, ch_mregion *r, const ch_loader *ld)
 {

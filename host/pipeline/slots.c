@@ -28,6 +28,7 @@ const char *ch_slot_cb_name(int cb)
     case CH_SLOT_CB_TICK: return "tick";
     case CH_SLOT_CB_DELIVER: return "deliver";
     case CH_SLOT_CB_OPEN: return "instance_open";
+    case CH_SLOT_CB_PREFETCH: return "event_prefetch";
     default: return "none";
     }
 }

@@ -37,7 +37,9 @@ typedef enum ch_slot_cb {
     CH_SLOT_CB_EVENT,
     CH_SLOT_CB_TICK,
     CH_SLOT_CB_DELIVER,
-    CH_SLOT_CB_OPEN       /* instance_open, reached through an acquire */
+    CH_SLOT_CB_OPEN,      /* instance_open, reached through an acquire */
+    CH_SLOT_CB_PREFETCH   /* event_prefetch (ABI 1.7): named by the first
+                             event it looks at */
 } ch_slot_cb;
 
 const char *ch_slot_cb_name(int cb);

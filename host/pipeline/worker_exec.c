@@ -243,6 +243,8 @@ static void staged_barrier(void *arg, const char *tenant, const char *conn)
         }
 }
 
+void ch_wexec_barrier_arm(ch_wthread *t) { ch_staged_set_barrier(staged_barrier, t); }
+
 /* The state writes a call staged (state_set_on_commit), packed for the
  * outcome script (ch_staged_pack): the blob and the key names, owned. */
 typedef struct staged_pack {
@@ -341,7 +343,7 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     call.staged = &t->staged;
     /* Held staged writes of this connection land before its callback
      * reads or writes state directly, and before a tick's own commit. */
-    ch_staged_set_barrier(staged_barrier, t);
+    ch_wexec_barrier_arm(t);
     if (tick) staged_barrier(t, tenant, it->c);
     ch_wexec_slot_begin(t, tenant, it, ch_plugin_name(pl), tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT);
     int64_t t0 = ch_monotonic_ms();

@@ -142,6 +142,9 @@ struct ch_wthread {
     /* 1 when a loaded plugin has deliver_batch and delivery_batch_max > 1:
      * otherwise nothing of batching runs at all. */
     int batching;
+    /* 1 when a loaded plugin has event_prefetch (ABI 1.7): otherwise no
+     * turn looks for events to show it. */
+    int prefetching;
     ch_wbhint bhint[CH_WBHINT_SLOTS];
     /* OK outcomes of event items waiting to be written together
      * (worker_exec.c): only while run_batch sets defer_ok, and written
@@ -182,6 +185,16 @@ void ch_wexec_flush(ch_wthread *t);
 
 /* Counts a duplicate found by the dedup step (metric and worker stats). */
 void ch_wexec_count_dup(ch_wthread *t);
+
+/* Makes this thread's direct state access of a connection write the held
+ * OK outcomes that carry staged writes of it first (ch_staged_barrier):
+ * armed before every plugin call that may touch state. */
+void ch_wexec_barrier_arm(ch_wthread *t);
+
+/* ABI 1.7 (worker_prefetch.c): shows each connection's fresh webhook
+ * events of the turn b, two or more, to its plugin's event_prefetch, before
+ * they run. Advisory: nothing of the items changes. */
+void ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b);
 
 /* Execution (worker_exec.c, deliver.c). */
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it);

@@ -64,6 +64,8 @@ ch_wthread *ch_wthread_new(ch_workers *w, int index)
     const ch_loader *ld = w->conf.loader;
     for (size_t i = 0; ld && w->conf.delivery_batch_max > 1 && i < ch_loader_count(ld); i++)
         if (ch_plugin_ops_get(ch_loader_get(ld, i))->deliver_batch) t->batching = 1;
+    for (size_t i = 0; ld && i < ch_loader_count(ld); i++)
+        if (ch_plugin_ops_get(ch_loader_get(ld, i))->event_prefetch) t->prefetching = 1;
     return t;
 }
 
@@ -241,6 +243,8 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
     t->defer_ok = group;
     /* Fresh items only, like the batched acknowledgement. */
     if (group) n += dedup_ahead(t, tenant, b);
+    /* ABI 1.7: fresh events only, after dedup (duplicates are not shown). */
+    if (group) ch_wexec_prefetch(t, tenant, b);
     ch_qitem **grp = done ? ch_calloc(max, sizeof *grp) : NULL;
     for (size_t i = 0; i < b->n; i++) {
         if ((done && done[i]) || b->items[i].dd_done == 2) continue;

@@ -46,7 +46,7 @@ int main(void)
     /* Members appended by a minor follow the older ones: a descriptor of
      * an older minor is a prefix of the current one, and C360_DESC_HAS
      * tells the host which members it covers. */
-    check_eq("C360_ABI_MINOR >= 6", C360_ABI_MINOR >= 6, 1);
+    check_eq("C360_ABI_MINOR >= 7", C360_ABI_MINOR >= 7, 1);
     check_eq("offsetof(c360_host_api, state_set_on_commit) after connection_status",
              offsetof(c360_host_api, state_set_on_commit),
              offsetof(c360_host_api, connection_status) + sizeof(void (*)(void)));
@@ -56,9 +56,12 @@ int main(void)
     check_eq("offsetof(deliver_batch) after oauth_connect",
              offsetof(c360_plugin_desc, deliver_batch),
              offsetof(c360_plugin_desc, oauth_connect) + sizeof desc.oauth_connect);
-    check_eq("deliver_batch ends the 1.4 descriptor",
-             sizeof(c360_plugin_desc),
+    check_eq("offsetof(event_prefetch) after deliver_batch",
+             offsetof(c360_plugin_desc, event_prefetch),
              offsetof(c360_plugin_desc, deliver_batch) + sizeof desc.deliver_batch);
+    check_eq("event_prefetch ends the 1.7 descriptor",
+             sizeof(c360_plugin_desc),
+             offsetof(c360_plugin_desc, event_prefetch) + sizeof desc.event_prefetch);
     {
         /* A 1.2 plugin's descriptor ends after webhook_route. */
         c360_plugin_desc d12 = desc;
@@ -76,8 +79,16 @@ int main(void)
                  C360_DESC_HAS(&d13, oauth_connect), 1);
         check_eq("C360_DESC_HAS(1.3 desc, deliver_batch)",
                  C360_DESC_HAS(&d13, deliver_batch), 0);
+        /* A 1.4 plugin's descriptor ends after deliver_batch. */
+        c360_plugin_desc d14 = desc;
+        d14.struct_size = (uint32_t)(offsetof(c360_plugin_desc, deliver_batch) +
+                                     sizeof d14.deliver_batch);
         check_eq("C360_DESC_HAS(1.4 desc, deliver_batch)",
-                 C360_DESC_HAS(&desc, deliver_batch), 1);
+                 C360_DESC_HAS(&d14, deliver_batch), 1);
+        check_eq("C360_DESC_HAS(1.4 desc, event_prefetch)",
+                 C360_DESC_HAS(&d14, event_prefetch), 0);
+        check_eq("C360_DESC_HAS(1.7 desc, event_prefetch)",
+                 C360_DESC_HAS(&desc, event_prefetch), 1);
     }
     check_eq("offsetof(c360_oauth_connect, struct_size)",
              offsetof(c360_oauth_connect, struct_size), 0);

@@ -18,19 +18,22 @@ HT_CHECK(host_size_off, offsetof(c360_host_api, struct_size) == 0);
 HT_CHECK(host_major_off, offsetof(c360_host_api, abi_major) == 4);
 HT_CHECK(host_minor_off, offsetof(c360_host_api, abi_minor) == 6);
 HT_CHECK(abi_major, C360_ABI_MAJOR == 1);
-HT_CHECK(abi_minor, C360_ABI_MINOR >= 6);
+HT_CHECK(abi_minor, C360_ABI_MINOR >= 7);
 /* Appended members stay appended: 1.3's oauth_connect follows 1.2's
- * webhook_route, and 1.4's deliver_batch follows it and ends the
- * descriptor. */
+ * webhook_route, 1.4's deliver_batch follows it, and 1.7's event_prefetch
+ * follows that and ends the descriptor. */
 HT_CHECK(oauth_connect_after_route,
          offsetof(c360_plugin_desc, oauth_connect) ==
              offsetof(c360_plugin_desc, webhook_route) + sizeof(void (*)(void)));
 HT_CHECK(deliver_batch_after_oauth,
          offsetof(c360_plugin_desc, deliver_batch) ==
              offsetof(c360_plugin_desc, oauth_connect) + sizeof(void (*)(void)));
-HT_CHECK(deliver_batch_ends,
-         sizeof(c360_plugin_desc) ==
+HT_CHECK(event_prefetch_after_batch,
+         offsetof(c360_plugin_desc, event_prefetch) ==
              offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)(void)));
+HT_CHECK(event_prefetch_ends,
+         sizeof(c360_plugin_desc) ==
+             offsetof(c360_plugin_desc, event_prefetch) + sizeof(void (*)(void)));
 HT_CHECK(egone, C360_EGONE == 13);
 /* ABI 1.5: a delivery put off unattempted. */
 HT_CHECK(throttled, C360_THROTTLED == 14 && C360_STATUS__COUNT == 15);
@@ -154,6 +157,21 @@ static int32_t ht_deliver(c360_call *call, void *plugin_data,
     return rec->json_len > 0 ? C360_OK : C360_EINVAL;
 }
 
+/* ABI 1.7: a look ahead at events about to run (advisory: nothing kept
+ * here). */
+static int32_t ht_event_prefetch(c360_call *call, void *plugin_data,
+                                 void *instance_data,
+                                 const c360_event *const *evs, size_t n)
+{
+    size_t i, bytes = 0;
+    (void)call;
+    (void)plugin_data;
+    (void)instance_data;
+    for (i = 0; i < n; i++)
+        bytes += evs[i]->body_len;
+    return bytes > 0 ? C360_OK : C360_EINVAL;
+}
+
 /* ABI 1.4: several records at once, each with its own status; a 410 is
  * C360_EGONE (the host stops the route). */
 static int32_t ht_deliver_batch(c360_call *call, void *plugin_data,
@@ -217,6 +235,7 @@ static const c360_plugin_desc ht_desc = {
     .deliver = ht_deliver,
     .oauth_connect = ht_oauth_connect,
     .deliver_batch = ht_deliver_batch,
+    .event_prefetch = ht_event_prefetch,
 };
 
 C360_PLUGIN_ENTRY
@@ -242,6 +261,10 @@ int ht_host_accepts(c360_entry_fn entry)
     /* 1.4: likewise; optional, and only for destinations. */
     if (C360_DESC_HAS(d, deliver_batch) && d->deliver_batch != NULL &&
         !(d->capabilities & C360_CAP_DESTINATION))
+        return 0;
+    /* 1.7: likewise; optional, and only for webhook sources. */
+    if (C360_DESC_HAS(d, event_prefetch) && d->event_prefetch != NULL &&
+        !(d->capabilities & C360_CAP_SOURCE_WEBHOOK))
         return 0;
     if ((d->capabilities & ~C360_CAP__KNOWN_V1_0) != 0)
         return 0;

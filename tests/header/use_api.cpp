@@ -14,9 +14,12 @@ static_assert(offsetof(c360_host_api, abi_minor) == 6, "host abi_minor at 6");
 static_assert(C360_EGONE == 13, "C360_EGONE is 13 (ABI 1.4)");
 static_assert(C360_THROTTLED == 14 && C360_STATUS__COUNT == 15,
               "C360_THROTTLED is 14 (ABI 1.5)");
-static_assert(sizeof(c360_plugin_desc) ==
+static_assert(offsetof(c360_plugin_desc, event_prefetch) ==
                   offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)()),
-              "deliver_batch ends the 1.4 descriptor");
+              "1.7's event_prefetch follows 1.4's deliver_batch");
+static_assert(sizeof(c360_plugin_desc) ==
+                  offsetof(c360_plugin_desc, event_prefetch) + sizeof(void (*)()),
+              "event_prefetch ends the 1.7 descriptor");
 
 namespace {
 
@@ -99,6 +102,7 @@ const c360_plugin_desc desc = {
     nullptr,                       // webhook_route (ABI 1.2)
     oauth_connect_cb,              // oauth_connect (ABI 1.3)
     deliver_batch_cb,              // deliver_batch (ABI 1.4)
+    nullptr,                       // event_prefetch (ABI 1.7)
 };
 
 } // namespace

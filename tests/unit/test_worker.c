@@ -8,7 +8,9 @@
  * ticks (records, failure), instance_open failing, record_emit refusals,
  * connection_status, taking over a dead predecessor's entries (slot and
  * sweep, and another host's after claim_idle_ms), a slow batch handing
- * back what it has not started. The per-destination
+ * back what it has not started, event_prefetch (ABI 1.7: which events a
+ * connection's plugin is shown ahead, in which order, and that its
+ * refusals and failures change nothing). The per-destination
  * concurrency cap runs with real threads (test_worker_cap.c). */
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +119,63 @@ static void test_ok_path(ch_wthread *t)
     CHECK(pf_int("XLEN c360:{t:ta}:dlog:d1") == 2);
     CHECK(pf_int("ZCARD c360:{t:ta}:lease:d1") == 0);
     CHECK(pf_int("HLEN c360:{t:ta}:att") == 0);
+}
+
+static long long pf_state_of(const char *conn, const char *key)
+{
+    return pf_state_num("tp", conn, key);
+}
+
+/* ABI 1.7: a turn shows each connection's fresh webhook events, two or
+ * more, to event_prefetch once, in turn order, before they run; replays,
+ * a paused connection's events and a lone event are not shown; a failing
+ * look ahead changes nothing; every event still runs once. */
+static void test_prefetch(ch_wthread *t)
+{
+    put("tp", "pa", "wtp", "{\"prefetch\":true}");
+    put("tp", "pb", "wtp", "{\"prefetch\":true}");
+    put("tp", "pc", "wtp", "{}");
+    put("tp", "pe", "wtp", "{\"prefetch\":true,\"prefetch_status\":2}");
+    put("tp", "pp", "wtp", "{\"prefetch\":true}");
+    CHECK(ch_conn_set_state("tp", "pp", "paused", "by operator", "system", NULL) == C360_OK);
+    fx_sleep_ms(60); /* conn cache ttl */
+    static const char *const conns[] = {"pa", "pb", "pa", "pc", "pa", "pb", "pp", "pe", "pp",
+                                        "pe", "pc"};
+    enum { N = sizeof conns / sizeof conns[0] };
+    char ids[N][CH_QW_ID_MAX], rp[CH_QW_ID_MAX], key[96];
+    for (size_t i = 0; i < N; i++) add_event("tp", conns[i], "ok 0", ids[i]);
+    add_event_k("tp", "pa", "replay", "ok 0", rp);
+    t->avg_item_ms = 0; /* a full share in one turn, whatever ran before */
+    CHECK(ch_wthread_turn(t, "tp") == N + 1);
+    CHECK(pf_state_of("pa", "pf_calls") == 1 && pf_state_of("pa", "pf_events") == 3);
+    char want[3 * CH_QW_ID_MAX + 4];
+    snprintf(want, sizeof want, "%s,%s,%s", ids[0], ids[2], ids[4]);
+    CHECK_STR(pf_str("HGET c360:{t:tp}:state:pa:pf_last v"), want);
+    CHECK(pf_state_of("pb", "pf_calls") == 1 && pf_state_of("pb", "pf_events") == 2);
+    CHECK(pf_state_of("pe", "pf_calls") == 1 && pf_state_of("pe", "pf_events") == 2);
+    CHECK(pf_state_of("pp", "pf_calls") == 0);
+    snprintf(key, sizeof key, "pf:%s", rp);
+    CHECK(pf_state_of("pa", key) == 0);
+    /* The refusals were the ABI's, and nothing was staged. */
+    CHECK(pf_state_of("pa", "pf_bad") == 0 && pf_state_of("pb", "pf_bad") == 0);
+    CHECK(pf_int("HEXISTS c360:{t:tp}:state:pa:pf_staged v") == 0);
+    /* Every runnable event ran once, the failed look ahead's too. */
+    for (size_t i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "ev:%s", ids[i]);
+        CHECK(pf_state_of(conns[i], key) == (strcmp(conns[i], "pp") == 0 ? 0 : 1));
+    }
+    snprintf(key, sizeof key, "ev:%s", rp);
+    CHECK(pf_state_of("pa", key) == 1);
+    CHECK(pf_stat_num("tp", "pe", "events") == 2);
+    /* A lone event: no look ahead. */
+    add_event("tp", "pa", "ok 0", rp);
+    ch_wthread_turn(t, "tp");
+    snprintf(key, sizeof key, "ev:%s", rp);
+    CHECK(pf_state_of("pa", key) == 1 && pf_state_of("pa", "pf_calls") == 1);
+    CHECK(ch_conn_set_state("tp", "pp", "active", "", "system", NULL) == C360_OK);
+    fx_sleep_ms(300); /* the paused events' hold */
+    drain(t, "tp", 5);
+    CHECK(pf_state_of("pp", key) == 0 && pending("tp", "ev") == 0);
 }
 
 /* A route's field mapping shapes what its destination receives; a route
@@ -550,6 +609,7 @@ int main(void)
     CHECK(ch_conn_route_add("ta", "src", "d2", "system", NULL) == C360_OK);
 
     test_ok_path(t);
+    test_prefetch(t);
     test_mapping(t);
     test_retry_error_attempts(t);
     test_fairness(t);

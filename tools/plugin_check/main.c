@@ -23,7 +23,10 @@
  * after instance_open, and its answer checked and copied as c360d's admin
  * API does (host_secret released as c360d releases it). A destination with
  * deliver_batch (ABI 1.4) gets a batch of three records after deliver, and
- * what c360d would do with each record's status is said per record.
+ * what c360d would do with each record's status is said per record. A
+ * webhook source with event_prefetch (ABI 1.7) is shown two events before
+ * the event step, as a worker shows a turn's events; a record it emits
+ * is a problem and a write it stages a warning (c360d refuses both).
  * Besides the ABI 1.0 rules, these count as problems:
  *   - a blocking service called from init, fini, validate_config,
  *     webhook_verify or webhook_route (c360d refuses it with C360_EDENIED;
@@ -102,7 +105,8 @@ static const char pc_usage[] =
     "emits are listed by type, id and size. A plugin's oauth_connect\n"
     "(ABI 1.3) runs after instance_open; its answer is checked as c360d does.\n"
     "A destination's deliver_batch (ABI 1.4) gets three records after\n"
-    "deliver; each record's status is checked.\n"
+    "deliver; each record's status is checked. A webhook source's\n"
+    "event_prefetch (ABI 1.7) is shown two events before event.\n"
     "\n"
     "  --config JSON       connection config to validate and open with\n"
     "                      (default {})\n"
@@ -546,6 +550,19 @@ static int32_t pc_do_event(const ch_plugin_ops *ops, c360_call *call,
                            void *pdata, void *idata, const void *arg)
 {
     return ops->event(call, pdata, idata, arg);
+}
+
+/* ABI 1.7: arg is a pc_prefetch_arg. */
+typedef struct pc_prefetch_arg {
+    const c360_event *const *evs;
+    size_t n;
+} pc_prefetch_arg;
+
+static int32_t pc_do_prefetch(const ch_plugin_ops *ops, c360_call *call,
+                              void *pdata, void *idata, const void *arg)
+{
+    const pc_prefetch_arg *a = arg;
+    return ops->event_prefetch(call, pdata, idata, a->evs, a->n);
 }
 
 static int32_t pc_do_deliver(const ch_plugin_ops *ops, c360_call *call,
@@ -1037,6 +1054,9 @@ static json_t *pc_describe(pc_run *r, const char *path,
     /* 1.4: the same rule; and the loader takes it only from a destination. */
     bool batch = C360_DESC_HAS(d, deliver_batch) && d->deliver_batch != NULL;
     json_object_set_new(j, "deliver_batch", json_boolean(batch));
+    /* 1.7: the same rule; the loader takes it only from a webhook source. */
+    bool prefetch = C360_DESC_HAS(d, event_prefetch) && d->event_prefetch != NULL;
+    json_object_set_new(j, "event_prefetch", json_boolean(prefetch));
 
     json_error_t jerr;
     json_t *schema = schema_text != NULL ? json_loads(schema_text, 0, &jerr)
@@ -1182,6 +1202,17 @@ static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
                 .received_at_ms = ch_now_ms(),
                 .attempt = 1,
             };
+            /* ABI 1.7: as a worker does with a turn's events of one
+             * connection, the look ahead first (the same body twice, two
+             * event ids), then each event. */
+            if (ops->event_prefetch) {
+                c360_event ev0 = ev;
+                ev0.event_id = "evt_plugin_check_0";
+                const c360_event *evs[2] = {&ev0, &ev};
+                pc_prefetch_arg pa = {evs, 2};
+                pc_inst_step(r, plugin, "event_prefetch", ops, pdata, idata,
+                             pc_do_prefetch, &pa);
+            }
             pc_inst_step(r, plugin, "event", ops, pdata, idata, pc_do_event,
                          &ev);
             free(body);
@@ -1216,6 +1247,10 @@ static void pc_exercise(pc_run *r, const ch_plugin *p, const char *config,
                 pc_step_skip(r, "deliver_batch", no_inst);
         }
     }
+    if (C360_DESC_HAS(d, event_prefetch) && d->event_prefetch != NULL &&
+        !(caps & C360_CAP_SOURCE_WEBHOOK))
+        pc_warning(r, "event_prefetch", "set, but the plugin does not declare "
+                   "source_webhook: c360d never calls it");
     if (C360_DESC_HAS(d, deliver_batch) && d->deliver_batch != NULL &&
         !(caps & C360_CAP_DESTINATION))
         pc_warning(r, "deliver_batch", "set, but the plugin does not declare "

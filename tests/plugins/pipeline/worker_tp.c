@@ -26,6 +26,14 @@
  *   tick_records N      tick: emits N records "tick-<conn>-<k>"
  *   tick_status S       tick: returns S (a number) instead of OK
  *   open_fail           instance_open: ERROR
+ *   prefetch            event_prefetch (ABI 1.7) keeps count: state
+ *                       "pf_calls" += 1 and "pf_events" += n per call,
+ *                       "pf:<event id>" += 1 per event shown, "pf_last" =
+ *                       the event ids of the last call joined by ","; and
+ *                       "pf_bad" = 1 if record_emit or state_set_on_commit
+ *                       was not refused as the ABI says. Without it,
+ *                       event_prefetch does nothing and returns OK.
+ *   prefetch_status S   event_prefetch returns S (after counting)
  * Every delivery counts state "d:<record id>" += 1 and "delivered" += 1,
  * stores the record's JSON as it arrived in state "json:<record id>", and
  * keeps "maxconc", the most deliveries of the connection seen in flight at
@@ -49,6 +57,8 @@ typedef struct wtp_inst {
     long deliver_sleep_ms;
     long tick_records;
     long tick_status;
+    int prefetch;
+    long prefetch_status;
     atomic_long ticks;
 } wtp_inst;
 
@@ -104,6 +114,8 @@ static int32_t open_inst(c360_call *call, void *pd, c360_instance *inst, const c
     w->deliver_sleep_ms = num(o, "deliver_sleep_ms", 0);
     w->tick_records = num(o, "tick_records", 0);
     w->tick_status = num(o, "tick_status", C360_OK);
+    w->prefetch = json_is_true(json_object_get(o, "prefetch"));
+    w->prefetch_status = num(o, "prefetch_status", C360_OK);
     json_decref(o);
     *out = w;
     return C360_OK;
@@ -188,6 +200,29 @@ static int32_t on_event(c360_call *call, void *pd, void *idata, const c360_event
     }
     H->call_error(call, "unknown op");
     return C360_ERROR;
+}
+
+static int32_t on_prefetch(c360_call *call, void *pd, void *idata, const c360_event *const *evs,
+                           size_t n)
+{
+    (void)pd;
+    const wtp_inst *w = idata;
+    if (!w->prefetch) return C360_OK;
+    H->state_incr(call, "pf_calls", 1, NULL);
+    H->state_incr(call, "pf_events", (int64_t)n, NULL);
+    char last[1024] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        count(call, "pf:", evs[i]->event_id);
+        int k = snprintf(last + used, sizeof last - used, "%s%s", i ? "," : "", evs[i]->event_id);
+        if (k > 0 && (size_t)k < sizeof last - used) used += (size_t)k;
+    }
+    H->state_set(call, "pf_last", last, used, 0, NULL);
+    if (H->record_emit(call, "lead", "pf", "{}", 2) != C360_EUNSUPPORTED ||
+        H->state_set_on_commit(call, "pf_staged", "1", 1, 0) != C360_EDENIED)
+        H->state_set(call, "pf_bad", "1", 1, 0, NULL);
+    if (w->prefetch_status != C360_OK) H->call_error(call, "prefetch failed on purpose");
+    return (int32_t)w->prefetch_status;
 }
 
 static int32_t on_tick(c360_call *call, void *pd, void *idata)
@@ -276,6 +311,7 @@ static const c360_plugin_desc desc = {
     .webhook_verify = verify,
     .event = on_event,
     .deliver = on_deliver,
+    .event_prefetch = on_prefetch,
 };
 
 C360_PLUGIN_ENTRY { return &desc; }

@@ -1,0 +1,146 @@
+/* worker_prefetch.c -- the look ahead of ABI 1.7 (event_prefetch): before a
+ * thread runs a turn's fresh webhook events, each connection whose plugin
+ * offers event_prefetch and that has two or more of them in the turn is
+ * shown those events together, once, so that the plugin can read what
+ * their event calls will need in fewer provider requests (Meta: many leads
+ * in one Graph batch request instead of one GET each).
+ *
+ * Advisory, by the ABI's contract: the call emits no records and stages no
+ * writes (call.records and call.staged stay NULL, so record_emit and
+ * state_set_on_commit refuse), its status is only counted and logged, and
+ * every event still goes to the plugin's event callback afterwards, whatever
+ * happened here. Only events that will reach that callback in this turn are
+ * shown: fresh webhooks (not replays, not what a dead worker left -- those
+ * run one by one, so that a crash names its entry), not found duplicates by
+ * the turn's dedup step, of a connection that exists and runs (not paused,
+ * disabled or waiting for re-authorisation), within max_attempts. The
+ * others simply get no look ahead. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "call.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+#include "worker_int.h"
+
+/* Events shown in one call: a plugin batches what it can (Meta: 50 Graph
+ * operations per request) and the rest of a large turn gets another call. */
+#define PREFETCH_MAX 64
+
+/* 1 when it would reach the plugin's event callback in this turn. */
+static int eligible(ch_wthread *t, const char *tenant, const ch_qitem *it)
+{
+    if (it->kind != CH_Q_EV || !it->valid || it->dd_done == 2 || !it->k ||
+        strcmp(it->k, "wh") != 0 || !ch_id_valid(it->c))
+        return 0;
+    if (ch_qitem_attempt(it) > t->conf->max_attempts) return 0;
+    ch_wconn wc;
+    if (ch_wconn_get(&t->conns, tenant, it->c, &wc) != C360_OK || !wc.exists) return 0;
+    return strcmp(wc.state, "active") == 0 || strcmp(wc.state, "failing") == 0;
+}
+
+/* One call of the plugin with its[0..n) (n >= 2, one connection). */
+static void prefetch_call(ch_wthread *t, const char *tenant, ch_qitem **its, size_t n)
+{
+    ch_wconn wc;
+    if (ch_wconn_get(&t->conns, tenant, its[0]->c, &wc) != C360_OK || !wc.exists) return;
+    char err[CH_CALL_ERROR_MAX + 64] = "";
+    ch_inst *inst = NULL;
+    if (ch_wexec_acquire(t, tenant, its[0], its[0]->c, wc.plugin, &inst, err, sizeof err) != C360_OK)
+        return; /* the event calls meet (and report) the same failure */
+    const ch_plugin *pl = ch_inst_plugin(inst);
+    const ch_plugin_ops *ops = ch_plugin_ops_get(pl);
+    if (!ops->event_prefetch || !ops->event) {
+        ch_instance_release(inst);
+        return;
+    }
+    c360_event *evs = ch_calloc(n, sizeof *evs);
+    const c360_event **pev = ch_calloc(n, sizeof *pev);
+    c360_header *hdrs = ch_calloc(n * CH_WEXEC_HEADERS_MAX, sizeof *hdrs);
+    json_t **hdocs = ch_calloc(n, sizeof *hdocs);
+    for (size_t i = 0; i < n; i++) {
+        const ch_qitem *it = its[i];
+        uint32_t nh = 0;
+        hdocs[i] = ch_wexec_headers(it, hdrs + i * CH_WEXEC_HEADERS_MAX, &nh);
+        long long attempt = ch_qitem_attempt(it);
+        evs[i] = (c360_event){
+            .struct_size = sizeof evs[i],
+            .header_count = nh,
+            .event_id = it->id,
+            .headers = hdrs + i * CH_WEXEC_HEADERS_MAX,
+            .body = (const uint8_t *)it->b,
+            .body_len = it->b_len,
+            .received_at_ms = it->t,
+            .attempt = attempt > UINT32_MAX ? UINT32_MAX : (uint32_t)attempt,
+        };
+        pev[i] = &evs[i];
+    }
+    c360_call call;
+    ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), its[0]->rid,
+                 t->conf->callback_timeout_ms);
+    /* No records, no staged writes: the refusals tell the plugin so. Its
+     * direct state access finds this connection's held outcomes written
+     * first, as from event. */
+    call.records = NULL;
+    call.staged = NULL;
+    ch_wexec_barrier_arm(t);
+    ch_wexec_slot_begin(t, tenant, its[0], ch_plugin_name(pl), CH_SLOT_CB_PREFETCH);
+    int64_t t0 = ch_monotonic_ms();
+    int32_t st = ops->event_prefetch(&call, ch_plugin_data(pl), ch_inst_data(inst), pev, n);
+    int64_t took = ch_monotonic_ms() - t0;
+    ch_slot_end(t->slot);
+    ch_slot_beat(t->slot);
+    ch_metrics_observe_callback(ch_plugin_index(t->conf->loader, pl), CH_CB_EVENT_PREFETCH, took);
+    st = ch_status_normalise(st);
+    if (st != C360_OK) {
+        char text[CH_CALL_ERROR_MAX + 96], nb[24];
+        ch_status_text(text, sizeof text, st, call.error);
+        snprintf(nb, sizeof nb, "%zu", n);
+        ch_log(CH_LOG_DEBUG, "workers: event_prefetch failed; the events run without it", "tenant",
+               tenant, "connection", its[0]->c, "plugin", ch_plugin_name(pl), "events", nb,
+               "error", text, NULL);
+    }
+    ch_call_done(&call);
+    ch_instance_release(inst);
+    for (size_t i = 0; i < n; i++) json_decref(hdocs[i]);
+    free(hdocs);
+    free(hdrs);
+    free(pev);
+    free(evs);
+}
+
+void ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
+{
+    if (!t->prefetching || b->n < 2) return;
+    /* Connections in the order of their first event; each one's events in
+     * turn order, which is the order event sees them in. */
+    unsigned char *seen = ch_calloc(b->n, 1);
+    ch_qitem **grp = ch_calloc(b->n < PREFETCH_MAX ? b->n : PREFETCH_MAX, sizeof *grp);
+    for (size_t i = 0; i < b->n && !ch_wthread_stopping(t); i++) {
+        if (seen[i]) continue;
+        seen[i] = 1;
+        ch_qitem *it = &b->items[i];
+        if (!eligible(t, tenant, it)) continue;
+        size_t k = 0;
+        grp[k++] = it;
+        for (size_t j = i + 1; j < b->n; j++) {
+            ch_qitem *o = &b->items[j];
+            if (seen[j] || o->kind != CH_Q_EV || !o->valid || !o->c || strcmp(o->c, it->c) != 0)
+                continue;
+            seen[j] = 1;
+            if (!eligible(t, tenant, o)) continue;
+            grp[k++] = o;
+            if (k == PREFETCH_MAX) {
+                prefetch_call(t, tenant, grp, k);
+                k = 0;
+            }
+        }
+        if (k >= 2) prefetch_call(t, tenant, grp, k);
+    }
+    free(grp);
+    free(seen);
+}
