@@ -220,6 +220,22 @@ done
 grep -q 'forged\|Mallory' <<<"$R" && t_fail "the comment record took the payload's text: $R"
 t_ok "a feed comment on the connection's own URL -> a comment record read from Graph"
 
+# --- another tenant's page, on a connection's own URL ------------------------------
+# Signed with the app's secret (any tenant of the app can have one made),
+# naming B's page 202, sent to A's own URL: nothing of it belongs to A, so
+# it is answered as ignored and stored nowhere -- neither for A (whose URL
+# it came to) nor for B (a per-connection URL never routes elsewhere).
+evlen() { redis-cli -p "$RPORT" --raw XLEN "c360:{t:$1}:ev"; }
+A0=$(evlen ta); B0=$(evlen tb)
+FB='{"object":"page","entry":[{"id":"202","time":'$T0',"changes":[{"field":"leadgen","value":{"leadgen_id":"9202","page_id":"202","form_id":"2001","created_time":'$T0'}}]}]}'
+[ "$(curl -s -m 10 -o "$T_DIR/hook.body" -w '%{http_code}' -X POST -H "X-Hub-Signature-256: $(printf '%s' "$FB" | "$FG" --sign "$APP_SECRET")" \
+      --data-binary "$FB" "$URL/hooks/meta/meta-a")" = 200 ] || t_fail "foreign page on A's URL: $(cat "$T_DIR/hook.body")"
+grep -q '"ignored":true' "$T_DIR/hook.body" || t_fail "foreign page on A's URL not answered as ignored: $(cat "$T_DIR/hook.body")"
+sleep 1
+[ "$(evlen ta)" = "$A0" ] && [ "$(evlen tb)" = "$B0" ] ||
+    t_fail "a foreign page's webhook on A's URL was stored (A $A0 -> $(evlen ta), B $B0 -> $(evlen tb))"
+t_ok "B's page signed with the app secret on A's own URL -> 200 ignored, stored for neither tenant"
+
 # --- tenant C claims A's page 101 ------------------------------------------------------
 # C's page token for 101 is its own page 303's: Graph's /me says 303, so
 # 101 is not proven, not routed to C, and C says so.
