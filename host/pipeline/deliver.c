@@ -27,7 +27,6 @@
  * CH_WDEL_THROTTLE_MAX_AGE_MS ago is past being put off: its deferral
  * counts as C360_RETRY (an attempt), so a destination that throttles
  * forever still ends in dead letters. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,67 +109,16 @@ int ch_wdel_precheck(ch_wthread *t, const char *tenant, ch_qitem *it, const ch_w
     return 1;
 }
 
-/* --- route mappings, cached per worker thread ------------------------------
+/* --- route mappings, kept per worker thread --------------------------------
  *
  * A route's field mapping was one HGET (and a JSON parse) per delivery.
- * Each worker thread now keeps the parsed mappings of the routes it
- * delivered by lately, each for the thread's connection-state ttl
- * (worker.h conn_cache_ms, 1 s by default): a mapping changed through the
- * admin API reaches deliveries within that bound, the same bound within
- * which a connection's state change (pause, disable) reaches them
- * (worker_conn.c). "No mapping" and "stored but not JSON" are cached too;
- * a failed read (Redis away) is not. The caches hang off a global list, so
- * that what a thread still holds at exit stays reachable; a thread's cache
- * is freed with the thread (its key's destructor). */
-#define WMAP_CACHE 32
-
-typedef struct wmap {
-    char tenant[CH_ID_MAX + 1];
-    char src[CH_ID_MAX + 1];
-    char dst[CH_ID_MAX + 1];
-    json_t *m;                /* NULL: the route has no mapping */
-    int32_t st;               /* C360_OK or C360_ERROR */
-    int64_t at_ms;            /* monotonic, when read; 0 = empty */
-} wmap;
-
-typedef struct wmap_cache {
-    wmap e[WMAP_CACHE];
-    struct wmap_cache *prev, *next;
-} wmap_cache;
-
-static pthread_key_t g_wmap_key;
-static pthread_once_t g_wmap_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t g_wmap_mu = PTHREAD_MUTEX_INITIALIZER;
-static wmap_cache *g_wmap_all;
-
-static void wmap_free(void *arg)
-{
-    wmap_cache *c = arg;
-    pthread_mutex_lock(&g_wmap_mu);
-    if (c->prev) c->prev->next = c->next;
-    else g_wmap_all = c->next;
-    if (c->next) c->next->prev = c->prev;
-    pthread_mutex_unlock(&g_wmap_mu);
-    for (size_t i = 0; i < WMAP_CACHE; i++) json_decref(c->e[i].m);
-    free(c);
-}
-
-static void wmap_key_init(void) { pthread_key_create(&g_wmap_key, wmap_free); }
-
-static wmap_cache *wmap_cache_get(void)
-{
-    pthread_once(&g_wmap_once, wmap_key_init);
-    wmap_cache *c = pthread_getspecific(g_wmap_key);
-    if (c) return c;
-    c = ch_calloc(1, sizeof *c);
-    pthread_mutex_lock(&g_wmap_mu);
-    c->next = g_wmap_all;
-    if (g_wmap_all) g_wmap_all->prev = c;
-    g_wmap_all = c;
-    pthread_mutex_unlock(&g_wmap_mu);
-    pthread_setspecific(g_wmap_key, c);
-    return c;
-}
+ * Each worker thread keeps the parsed mappings of the routes it delivered
+ * by lately (t->maps, beside its connection cache), each for that cache's
+ * ttl (worker.h conn_cache_ms, 1 s by default): a mapping changed through
+ * the admin API reaches deliveries within that bound, the same bound
+ * within which a connection's state change (pause, disable) reaches them
+ * (worker_conn.c). "No mapping" and "stored but not JSON" are kept too; a
+ * failed read (Redis away) is not. Only the thread itself touches them. */
 
 static size_t wmap_bucket(const char *tenant, const char *src, const char *dst)
 {
@@ -180,7 +128,15 @@ static size_t wmap_bucket(const char *tenant, const char *src, const char *dst)
     for (const char *p = src; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
     h = (h ^ '/') * 16777619u;
     for (const char *p = dst; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
-    return h % WMAP_CACHE;
+    return h % CH_WMAP_CACHE;
+}
+
+void ch_wdel_maps_clear(ch_wthread *t)
+{
+    for (size_t i = 0; i < CH_WMAP_CACHE; i++) {
+        json_decref(t->maps[i].m);
+        t->maps[i] = (ch_wmap){0};
+    }
 }
 
 static void copy_id(char *dst, const char *src)
@@ -209,14 +165,14 @@ static int32_t mapping_read(const char *tenant, const ch_qitem *it, json_t **out
     return st;
 }
 
-int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, int ttl_ms, json_t **out)
+int32_t ch_wdel_mapping(ch_wthread *t, const char *tenant, const ch_qitem *it, json_t **out)
 {
     *out = NULL;
+    int ttl_ms = t->conns.ttl_ms;
     if (!it->s || !ch_id_valid(it->s)) return C360_OK;
     if (ttl_ms <= 0 || !ch_id_valid(tenant) || !it->d || !ch_id_valid(it->d))
         return mapping_read(tenant, it, out);
-    wmap_cache *c = wmap_cache_get();
-    wmap *e = &c->e[wmap_bucket(tenant, it->s, it->d)];
+    ch_wmap *e = &t->maps[wmap_bucket(tenant, it->s, it->d)];
     int64_t now = ch_monotonic_ms();
     if (e->at_ms && now - e->at_ms < ttl_ms && strcmp(e->tenant, tenant) == 0 &&
         strcmp(e->src, it->s) == 0 && strcmp(e->dst, it->d) == 0) {
@@ -369,7 +325,7 @@ void ch_wexec_deliver(ch_wthread *t, const char *tenant, ch_qitem *it)
     size_t shaped_len = 0;
     if (st == C360_OK) {
         json_t *mj = NULL;
-        int32_t ms = ch_wdel_mapping(tenant, it, t->conns.ttl_ms, &mj);
+        int32_t ms = ch_wdel_mapping(t, tenant, it, &mj);
         if (ms == C360_EIO) {
             /* Redis blinked between two steps: look again soon (the short
              * hold of the delivery cap), not after a paused connection's

@@ -65,34 +65,6 @@ static void each(ch_wthread *t, const char *tenant, ch_qitem **its, size_t n, ch
                        token);
 }
 
-/* One mapping per source of the group. */
-typedef struct bmap {
-    const char *src;
-    json_t *m;
-    int32_t st;
-} bmap;
-
-/* The parsed mapping of route src -> dest, read once per group. C360_OK
- * (*m may be NULL: none), C360_ERROR (stored but unreadable), C360_EIO. */
-static int32_t mapping_of(const char *tenant, const ch_qitem *it, int ttl_ms, bmap *maps,
-                          size_t *nmaps, json_t **m)
-{
-    *m = NULL;
-    if (!ch_id_valid(it->s)) return C360_OK;
-    for (size_t i = 0; i < *nmaps; i++)
-        if (strcmp(maps[i].src, it->s) == 0) {
-            *m = maps[i].m;
-            return maps[i].st;
-        }
-    json_t *mj = NULL;
-    int32_t st = ch_wdel_mapping(tenant, it, ttl_ms, &mj);
-    if (st == C360_EIO) return st;
-    maps[*nmaps] = (bmap){.src = it->s, .m = mj, .st = st};
-    (*nmaps)++;
-    *m = mj;
-    return st;
-}
-
 void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, size_t n)
 {
     const char *dest = its[0]->d;
@@ -167,8 +139,6 @@ void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, s
     /* The records, each shaped by its route's mapping. A record whose
      * mapping cannot be applied is a permanent error of its own; the
      * others go on. */
-    bmap *maps = ch_calloc(nl, sizeof *maps);
-    size_t nmaps = 0;
     c360_record *recs = ch_calloc(nl, sizeof *recs);
     const c360_record **ptrs = ch_calloc(nl, sizeof *ptrs);
     char **shaped = ch_calloc(nl, sizeof *shaped);
@@ -180,14 +150,16 @@ void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, s
     for (size_t i = 0; i < nl && !away; i++) {
         ch_qitem *it = live[i];
         json_t *m = NULL;
-        int32_t ms = mapping_of(tenant, it, t->conns.ttl_ms, maps, &nmaps, &m);
+        int32_t ms = ch_wdel_mapping(t, tenant, it, &m);
         if (ms == C360_EIO) {
             away = 1;
             break;
         }
         size_t slen = 0;
         if (m) shaped[i] = ch_wdel_shape(m, it, &slen);
-        if (ms == C360_ERROR || (m && !shaped[i])) {
+        int unshaped = m && !shaped[i];
+        json_decref(m);
+        if (ms == C360_ERROR || unshaped) {
             pre[i] = C360_ERROR;
             continue;
         }
@@ -273,9 +245,7 @@ void ch_wexec_deliver_group(ch_wthread *t, const char *tenant, ch_qitem **its, s
         free(gone);
     }
 
-    for (size_t i = 0; i < nmaps; i++) json_decref(maps[i].m);
     for (size_t i = 0; i < nl; i++) free(shaped[i]);
-    free(maps);
     free(recs);
     free(ptrs);
     free(shaped);

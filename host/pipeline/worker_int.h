@@ -62,6 +62,19 @@ typedef struct ch_wconn_cache {
     int ttl_ms;
 } ch_wconn_cache;
 
+/* Route field mappings (deliver.c ch_wdel_mapping), parsed and kept per
+ * thread for the connection cache's ttl, beside it. */
+typedef struct ch_wmap {
+    char tenant[CH_ID_MAX + 1];
+    char src[CH_ID_MAX + 1];
+    char dst[CH_ID_MAX + 1];
+    json_t *m;                /* a reference; NULL: the route has no mapping */
+    int32_t st;               /* C360_OK or C360_ERROR */
+    int64_t at_ms;            /* monotonic, when read; 0 = empty */
+} ch_wmap;
+
+#define CH_WMAP_CACHE 32
+
 /* The connection's state and plugin, from the per-thread cache or Redis
  * (HMGET c360:{t:T}:conn:<c> state plugin). C360_OK (out->exists tells
  * whether it exists), C360_EIO. */
@@ -137,6 +150,7 @@ struct ch_wthread {
      * item by item; fast ones still batch. */
     double avg_item_ms;
     ch_wconn_cache conns;
+    ch_wmap maps[CH_WMAP_CACHE]; /* route mappings, for conns.ttl_ms */
     ch_records recs;
     ch_staged staged;          /* state_set_on_commit, beside recs */
     /* 1 when a loaded plugin has deliver_batch and delivery_batch_max > 1:
@@ -233,8 +247,10 @@ int ch_wdel_precheck(ch_wthread *t, const char *tenant, ch_qitem *it,
                      const ch_wconn *wc);
 /* The parsed field mapping of the item's route (s -> d; a reference, put
  * it back): C360_OK (*out NULL when none), C360_ERROR (stored but not
- * JSON), C360_EIO. Cached per thread for ttl_ms (deliver.c; 0 = read). */
-int32_t ch_wdel_mapping(const char *tenant, const ch_qitem *it, int ttl_ms, json_t **out);
+ * JSON), C360_EIO. Kept in t->maps for t->conns.ttl_ms (0 = always read). */
+int32_t ch_wdel_mapping(ch_wthread *t, const char *tenant, const ch_qitem *it, json_t **out);
+/* Drops the mappings t keeps (at the thread's end). */
+void ch_wdel_maps_clear(ch_wthread *t);
 /* The item's record as mapping shapes it (free), or NULL when the mapping
  * cannot be applied to it. */
 char *ch_wdel_shape(const json_t *mapping, const ch_qitem *it, size_t *len);

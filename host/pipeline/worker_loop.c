@@ -74,6 +74,7 @@ void ch_wthread_free(ch_wthread *t)
     if (!t) return;
     /* Its threads are joined; a test may have run it on this one. */
     ch_staged_clear_barrier(t);
+    ch_wdel_maps_clear(t);
     ch_records_free(&t->recs);
     ch_staged_free(&t->staged);
     free(t);
