@@ -8,6 +8,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -258,6 +259,17 @@ static void wipe_env(const char *name)
     unsetenv(name);
 }
 
+/* Every connection the listener accepts is a descriptor: the soft
+ * RLIMIT_NOFILE goes up to the hard one (the loop is epoll, no FD_SETSIZE),
+ * once, before the listener sizes http.max_connections to it (http.c). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    struct rlimit up = {rl.rlim_max, rl.rlim_max};
+    (void)setrlimit(RLIMIT_NOFILE, &up); /* unchanged: http.c lowers the limit to fit */
+}
+
 static void configure_services(const ch_config *c)
 {
     ch_svc_limits_current.state_max_value = c->state_max_value;
@@ -408,6 +420,9 @@ static int start(ch_daemon *d)
      * waits for it. */
     ch_redis_start(d->redis);
 
+    /* After the fork: the zygote and the workers keep the limit c360d was
+     * started with; only this process holds the clients' connections. */
+    raise_nofile();
     ch_http_limits lim = {c->http_max_body, c->http_max_headers, c->http_timeout_s,
                           c->http_request_timeout_s, c->http_max_connections};
     d->http = ch_http_new(d->base, &lim);

@@ -537,17 +537,14 @@ static void dispatch(struct evhttp_request *ev, void *arg)
 }
 
 /* The connection limit must stay below the descriptor limit, or accept()
- * fails with EMFILE first: the soft limit is raised to the hard one (epoll
- * has no FD_SETSIZE), and the limit lowered to leave room for Redis,
- * workers' pipes and files. */
+ * fails with EMFILE first: it is lowered to leave room for Redis, workers'
+ * pipes and files. The limit is read, not raised: that is process-wide, the
+ * program's to decide (c360d raises the soft limit to the hard one before
+ * it creates its listener, daemon.c). */
 static size_t fit_max_conns(size_t want)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return want;
-    if (rl.rlim_cur < rl.rlim_max) {
-        struct rlimit up = {rl.rlim_max, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = rl.rlim_max;
-    }
     if (rl.rlim_cur == RLIM_INFINITY) return want;
     size_t room = rl.rlim_cur > 512 ? (size_t)rl.rlim_cur - 256 : (size_t)rl.rlim_cur / 2;
     if (room < 16) room = 16;

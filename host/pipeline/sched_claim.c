@@ -17,6 +17,7 @@
 #include "rconn.h"
 #include "sched_int.h"
 #include "sched_lua.h"
+#include "util.h"
 
 /* Atomic: of all hosts running this at once, exactly one gets each due
  * member, because the member's new score (the lease) is past `now` for
@@ -142,11 +143,14 @@ static enq_outcome parse_outcome(redisReply *r, long long *spread_ms)
     return ENQ_FAIL;
 }
 
-/* Enqueues the valid members of cs: grouped by tenant into chunks, one
- * script call per chunk, all calls pipelined (one round trip). Sets each
- * member's out (ENQ_FAIL where Redis failed). */
+/* Enqueues the valid members of cs (n <= CH_SCHED_BATCH, as the claim
+ * reply is checked to be): grouped by tenant into chunks, one script call
+ * per chunk, all calls pipelined (one round trip). Sets each member's out
+ * (ENQ_FAIL where Redis failed). The per-member and per-chunk arrays are
+ * fixed, bounded by CH_SCHED_BATCH (a chunk holds at least one member). */
 static void enqueue_all(claimed *cs, size_t n)
 {
+    if (n > CH_SCHED_BATCH) abort(); /* the caller's checked bound, broken */
     char t[24], floor[16], dflt[16];
     snprintf(t, sizeof t, "%" PRId64, ch_now_ms());
     snprintf(floor, sizeof floor, "%d", ch_sched_floor_s());
@@ -154,10 +158,8 @@ static void enqueue_all(claimed *cs, size_t n)
     /* Member indexes grouped by tenant (in claim order), then cut into
      * chunks: a new one at each tenant change or every
      * CH_SCHED_ENQ_CHUNK members. */
-    size_t *order = calloc(n ? n : 1, sizeof *order);
-    size_t *start = calloc(n + 1, sizeof *start);
-    unsigned char *taken = calloc(n ? n : 1, 1);
-    if (!order || !start || !taken) abort();
+    size_t order[CH_SCHED_BATCH] = {0}, start[CH_SCHED_BATCH + 1] = {0};
+    unsigned char taken[CH_SCHED_BATCH] = {0};
     size_t no = 0, nchunks = 0;
     for (size_t i = 0; i < n; i++) {
         if (!cs[i].valid || taken[i]) continue;
@@ -173,16 +175,14 @@ static void enqueue_all(claimed *cs, size_t n)
             start[nchunks++] = o;
     }
     start[nchunks] = no;
-    ch_rconn_cmd *cmds = calloc(nchunks ? nchunks : 1, sizeof *cmds);
-    int *nkeys = calloc(nchunks ? nchunks : 1, sizeof *nkeys);
-    redisReply **replies = calloc(nchunks ? nchunks : 1, sizeof *replies);
-    char **kev = calloc(nchunks ? nchunks : 1, sizeof *kev);
-    if (!cmds || !nkeys || !replies || !kev) abort();
+    ch_rconn_cmd cmds[CH_SCHED_BATCH];
+    int nkeys[CH_SCHED_BATCH];
+    redisReply *replies[CH_SCHED_BATCH] = {0};
+    char *kev[CH_SCHED_BATCH];
     for (size_t c = 0; c < nchunks; c++) {
         size_t k = start[c + 1] - start[c];
         size_t argc = 1 + 2 * k + 3 + 5 * k;
-        const char **argv = calloc(argc, sizeof *argv);
-        if (!argv) abort();
+        const char **argv = ch_calloc(argc, sizeof *argv);
         const claimed *first = &cs[order[start[c]]];
         kev[c] = ch_key_tenant(first->tenant, "ev");
         argv[0] = kev[c];
@@ -218,22 +218,16 @@ static void enqueue_all(claimed *cs, size_t n)
         free((void *)cmds[c].argv);
         free(kev[c]);
     }
-    free(cmds);
-    free(nkeys);
-    free(replies);
-    free(kev);
-    free(order);
-    free(start);
-    free(taken);
 }
 
-/* Removes (to "") or moves the members of cs that hold our lease, in one
- * script call; 0, or -1 if Redis failed. */
+/* Removes (to "") or moves the members of cs (n <= CH_SCHED_BATCH: they
+ * come from one claim) that hold our lease, in one script call; 0, or -1
+ * if Redis failed. */
 static int settle(claimed **cs, size_t n, const char *lease)
 {
     if (!n) return 0;
-    const char **argv = calloc(2 + 2 * n, sizeof *argv);
-    if (!argv) abort();
+    if (n > CH_SCHED_BATCH) abort(); /* the caller's bound, broken */
+    const char *argv[2 + 2 * CH_SCHED_BATCH];
     argv[0] = CH_SCHED_DUE_KEY;
     argv[1] = lease;
     for (size_t i = 0; i < n; i++) {
@@ -241,7 +235,6 @@ static int settle(claimed **cs, size_t n, const char *lease)
         argv[3 + 2 * i] = cs[i]->to;
     }
     redisReply *r = ch_rconn_eval(&settle_script, 1, (int)(2 + 2 * n), argv, NULL);
-    free(argv);
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     if (!ok) ch_sched_io_error("settle", r);
     if (r) freeReplyObject(r);
@@ -253,8 +246,7 @@ static int settle(claimed **cs, size_t n, const char *lease)
 void ch_sched_wake(const char **tenants, size_t n)
 {
     if (!n) return;
-    const char **argv = calloc(n + 2, sizeof *argv);
-    if (!argv) abort();
+    const char **argv = ch_calloc(n + 2, sizeof *argv);
     argv[0] = "LPUSH";
     argv[1] = CH_SCHED_WAKE_KEY;
     for (size_t i = 0; i < n; i++) argv[i + 2] = tenants[i];
@@ -294,9 +286,8 @@ int32_t ch_sched_claim(ch_sched_claim_stats *stats)
     long long now = r->element[1]->integer; /* the Redis clock at the claim */
     redisReply *m = r->element[2];
     size_t n = m->elements / 2;
-    claimed *cs = calloc(n ? n : 1, sizeof *cs);
-    claimed **to_settle = calloc(n ? n : 1, sizeof *to_settle);
-    if (!cs || !to_settle) abort();
+    claimed *cs = ch_calloc(n, sizeof *cs); /* n is checked <= CH_SCHED_BATCH above */
+    claimed *to_settle[CH_SCHED_BATCH];
     size_t nsettle = 0;
     for (size_t i = 0; i < n; i++) {
         claimed *x = &cs[i];
@@ -369,7 +360,6 @@ int32_t ch_sched_claim(ch_sched_claim_stats *stats)
         free(cs[i].kstat);
     }
     free(cs);
-    free(to_settle);
     freeReplyObject(r);
     ch_metrics_inc(CH_M_TICKS_DUE, st.enqueued);
     if (stats) *stats = st;

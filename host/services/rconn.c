@@ -190,19 +190,93 @@ static int load_script(ch_script *s)
     return ok ? 0 : -1;
 }
 
+/* Copies s's SHA1 into sha (41 bytes), loading the script first when this
+ * process has not yet; 0, or -1 (detail in ch_rconn_error) if it cannot. */
+static int script_sha(ch_script *s, char *sha)
+{
+    pthread_mutex_lock(&g_script_lock);
+    memcpy(sha, s->sha, 41);
+    pthread_mutex_unlock(&g_script_lock);
+    if (sha[0]) return 0;
+    if (load_script(s) < 0) return -1;
+    pthread_mutex_lock(&g_script_lock);
+    memcpy(sha, s->sha, 41);
+    pthread_mutex_unlock(&g_script_lock);
+    return 0;
+}
+
+static int is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+/* Fills a (argc + 3 entries) with EVALSHA sha nkeys argv..., nk being the
+ * caller's buffer for the key count. */
+static void evalsha_vector(const char **a, size_t *l, const char *sha, char nk[16], int nkeys,
+                           int argc, const char **argv, const size_t *lens)
+{
+    snprintf(nk, 16, "%d", nkeys);
+    a[0] = "EVALSHA"; l[0] = 7;
+    a[1] = sha; l[1] = 40;
+    a[2] = nk; l[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        a[3 + i] = argv[i];
+        l[3 + i] = lens ? lens[i] : strlen(argv[i]);
+    }
+}
+
+/* Sends the n EVALSHA vectors ev of script s, pipelined (for one alone
+ * that is what ch_rconn_argv does, with the same single reconnect). Each
+ * vector points at `sha` (script_sha's copy), so a reload rewrites them
+ * all: the calls answered NOSCRIPT (a Redis restart, failover or SCRIPT
+ * FLUSH emptied the script cache; they did not run) are sent once more
+ * after the script is loaded again, or get NULL replies if it cannot be.
+ * Both ch_rconn_eval and ch_rconn_eval_pipeline run through here. Returns
+ * the number of non-NULL replies. */
+static size_t evalsha_run(ch_script *s, char *sha, size_t n, const ch_rconn_cmd *ev,
+                          redisReply **replies)
+{
+    size_t got = ch_rconn_pipeline(n, ev, replies);
+    size_t again = 0;
+    for (size_t i = 0; i < got; i++) again += is_noscript(replies[i]);
+    if (again) {
+        for (size_t i = 0; i < got; i++) {
+            if (!is_noscript(replies[i])) continue;
+            freeReplyObject(replies[i]);
+            replies[i] = NULL;
+        }
+        if (load_script(s) == 0) {
+            pthread_mutex_lock(&g_script_lock);
+            memcpy(sha, s->sha, 41);
+            pthread_mutex_unlock(&g_script_lock);
+            /* The calls to send again, packed: they are the NULL replies
+             * among the first `got` (the rest never got an answer). */
+            ch_rconn_cmd *sub = ch_calloc(again, sizeof *sub);
+            size_t *idx = ch_calloc(again, sizeof *idx);
+            redisReply **rr = ch_calloc(again, sizeof *rr);
+            size_t k = 0;
+            for (size_t i = 0; i < got; i++) {
+                if (replies[i]) continue;
+                idx[k] = i;
+                sub[k++] = ev[i];
+            }
+            ch_rconn_pipeline(again, sub, rr);
+            for (k = 0; k < again; k++) replies[idx[k]] = rr[k];
+            free(sub);
+            free(idx);
+            free(rr);
+        }
+    }
+    got = 0;
+    for (size_t i = 0; i < n; i++) got += replies[i] != NULL;
+    return got;
+}
+
 redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
                           const char **argv, const size_t *lens)
 {
     char sha[41];
-    pthread_mutex_lock(&g_script_lock);
-    memcpy(sha, s->sha, sizeof sha);
-    pthread_mutex_unlock(&g_script_lock);
-    if (!sha[0]) {
-        if (load_script(s) < 0) return NULL;
-        pthread_mutex_lock(&g_script_lock);
-        memcpy(sha, s->sha, sizeof sha);
-        pthread_mutex_unlock(&g_script_lock);
-    }
+    if (script_sha(s, sha) < 0) return NULL;
     /* EVALSHA sha nkeys args... -- on the stack for the usual handful
      * (an event's outcome is 29, and a few dozen more with the state
      * writes its callback staged), on the heap for scripts over many keys
@@ -218,25 +292,10 @@ redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
         al = ch_malloc((size_t)(argc + 3) * sizeof *al);
     }
     char nk[16];
-    snprintf(nk, sizeof nk, "%d", nkeys);
-    av[0] = "EVALSHA"; al[0] = 7;
-    av[1] = sha; al[1] = 40;
-    av[2] = nk; al[2] = strlen(nk);
-    for (int i = 0; i < argc; i++) {
-        av[3 + i] = argv[i];
-        al[3 + i] = lens ? lens[i] : strlen(argv[i]);
-    }
-    redisReply *r = ch_rconn_argv(argc + 3, av, al);
-    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(r);
-        r = NULL;
-        if (load_script(s) == 0) {
-            pthread_mutex_lock(&g_script_lock);
-            memcpy(sha, s->sha, sizeof sha);
-            pthread_mutex_unlock(&g_script_lock);
-            r = ch_rconn_argv(argc + 3, av, al);
-        }
-    }
+    evalsha_vector(av, al, sha, nk, nkeys, argc, argv, lens);
+    ch_rconn_cmd ev = {argc + 3, av, al};
+    redisReply *r = NULL;
+    evalsha_run(s, sha, 1, &ev, &r);
     if (av != av_s) {
         free(av);
         free(al);
@@ -291,17 +350,7 @@ size_t ch_rconn_eval_pipeline(ch_script *s, size_t n, const int *nkeys,
     if (!n) return 0;
     for (size_t i = 0; i < n; i++) replies[i] = NULL;
     char sha[41];
-    pthread_mutex_lock(&g_script_lock);
-    memcpy(sha, s->sha, sizeof sha);
-    pthread_mutex_unlock(&g_script_lock);
-    if (!sha[0]) {
-        if (load_script(s) < 0) return 0;
-        pthread_mutex_lock(&g_script_lock);
-        memcpy(sha, s->sha, sizeof sha);
-        pthread_mutex_unlock(&g_script_lock);
-    }
-    /* EVALSHA sha nkeys args...: every call's vector points at `sha`, so a
-     * reload below updates them all. */
+    if (script_sha(s, sha) < 0) return 0;
     ch_rconn_cmd *ev = ch_calloc(n, sizeof *ev);
     char (*nk)[16] = ch_calloc(n, sizeof *nk);
     size_t total = 0;
@@ -310,54 +359,15 @@ size_t ch_rconn_eval_pipeline(ch_script *s, size_t n, const int *nkeys,
     size_t *al = ch_malloc(total * sizeof *al);
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        snprintf(nk[i], sizeof nk[i], "%d", nkeys[i]);
-        const char **a = av + off;
-        size_t *l = al + off;
-        a[0] = "EVALSHA"; l[0] = 7;
-        a[1] = sha; l[1] = 40;
-        a[2] = nk[i]; l[2] = strlen(nk[i]);
-        for (int k = 0; k < cmds[i].argc; k++) {
-            a[3 + k] = cmds[i].argv[k];
-            l[3 + k] = cmds[i].lens ? cmds[i].lens[k] : strlen(cmds[i].argv[k]);
-        }
-        ev[i] = (ch_rconn_cmd){cmds[i].argc + 3, a, l};
+        evalsha_vector(av + off, al + off, sha, nk[i], nkeys[i], cmds[i].argc, cmds[i].argv,
+                       cmds[i].lens);
+        ev[i] = (ch_rconn_cmd){cmds[i].argc + 3, av + off, al + off};
         off += (size_t)cmds[i].argc + 3;
     }
-    size_t got = ch_rconn_pipeline(n, ev, replies);
-    /* NOSCRIPT: those calls did not run; load and run them once more. */
-    size_t again = 0;
-    for (size_t i = 0; i < got; i++) {
-        redisReply *r = replies[i];
-        if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) again++;
-    }
-    if (again && load_script(s) == 0) {
-        pthread_mutex_lock(&g_script_lock);
-        memcpy(sha, s->sha, sizeof sha);
-        pthread_mutex_unlock(&g_script_lock);
-        ch_rconn_cmd *sub = ch_calloc(again, sizeof *sub);
-        size_t *idx = ch_calloc(again, sizeof *idx);
-        redisReply **rr = ch_calloc(again, sizeof *rr);
-        size_t k = 0;
-        for (size_t i = 0; i < got; i++) {
-            redisReply *r = replies[i];
-            if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-                freeReplyObject(r);
-                replies[i] = NULL;
-                idx[k] = i;
-                sub[k++] = ev[i];
-            }
-        }
-        ch_rconn_pipeline(again, sub, rr);
-        for (k = 0; k < again; k++) replies[idx[k]] = rr[k];
-        free(sub);
-        free(idx);
-        free(rr);
-    }
+    size_t got = evalsha_run(s, sha, n, ev, replies);
     free(ev);
     free(nk);
     free(av);
     free(al);
-    got = 0;
-    for (size_t i = 0; i < n; i++) got += replies[i] != NULL;
     return got;
 }

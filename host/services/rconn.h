@@ -69,7 +69,8 @@ size_t ch_rconn_pipeline(size_t n, const ch_rconn_cmd *cmds, redisReply **replie
 /* n EVALSHAs of one script, pipelined as above: cmds[i] holds the keys
  * and args of call i (argc counts both), nkeys[i] how many are keys. A
  * NOSCRIPT answer (a Redis restart emptied the script cache) loads the
- * script and runs those calls again. Returns the number of non-NULL
+ * script and runs those calls again (as ch_rconn_eval does; NULL replies
+ * if the script cannot be loaded). Returns the number of non-NULL
  * replies (check each). */
 size_t ch_rconn_eval_pipeline(ch_script *s, size_t n, const int *nkeys,
                               const ch_rconn_cmd *cmds, redisReply **replies);

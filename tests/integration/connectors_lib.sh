@@ -36,12 +36,13 @@ cl_rnd() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 cl_whsec() { echo "whsec_$(head -c 24 /dev/urandom | base64)"; }
 
 # cl_start_fake NAME CMD... -- starts a fake that prints "port N" on
-# stdout once listening; sets PORT_OF. Its stderr is $T_DIR/NAME.log
-# (shown by t_fail).
+# stdout once listening; sets PORT_OF and PID_OF. Its stderr is
+# $T_DIR/NAME.log (shown by t_fail).
 cl_start_fake() {
     local name=$1; shift
     "$@" >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
-    T_PIDS+=("$!")
+    PID_OF=$!
+    T_PIDS+=("$PID_OF")
     for _ in $(seq 100); do grep -q '^port ' "$T_DIR/$name.out" 2>/dev/null && break; sleep 0.05; done
     PORT_OF=$(awk '/^port /{print $2}' "$T_DIR/$name.out")
     [ -n "$PORT_OF" ] || t_fail "$name did not start"

@@ -27,7 +27,7 @@
 source "$(dirname "$0")/lib.sh"
 : "${C360D:?}" "${C360_BUILD_DIR:?}"
 source "$(dirname "$0")/pipeline_lib.sh"
-FAKE_CRM=$C360_BUILD_DIR/tests/fakes/fake_crm
+source "$(dirname "$0")/connectors_lib.sh" # the fake CRM's helpers (cl_*)
 # The plugin directory holding crm_generic.so (another build of it can be
 # measured by pointing this elsewhere).
 CRM_PLUGINS=${CRM_THROTTLE_PLUGIN_DIR:-$C360_BUILD_DIR/plugins}
@@ -35,25 +35,13 @@ CRM_PLUGINS=${CRM_THROTTLE_PLUGIN_DIR:-$C360_BUILD_DIR/plugins}
 
 SIGN="whsec_$(head -c 24 /dev/urandom | base64)"
 SRC_SECRET=crm-throttle-secret-0123
-declare -A CRM_PORT
-start_crm() {
-    local n=$1
-    CRM_PORT[$n]=$(t_free_port)
-    "$FAKE_CRM" --port "${CRM_PORT[$n]}" --secret "$SIGN" --journal "$T_DIR/$n.journal" \
-        >>"$T_DIR/$n.out" 2>>"$T_DIR/$n.log" &
-    T_PIDS+=("$!")
-    for _ in $(seq 100); do
-        [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${CRM_PORT[$n]}/stats" || true)" = 200 ] && return 0
-        sleep 0.05
-    done
-    t_fail "fake_crm $n did not start"
-}
-crm_ctl() {
-    curl -s -m 5 "http://127.0.0.1:${CRM_PORT[$1]}/control?$2" | grep -q '"mode"' ||
-        t_fail "fake_crm $1: control $2 failed"
-}
-for n in a b1 b2; do start_crm "$n"; done
-crm_ctl b2 "mode=slow&ms=40"
+declare -A CRM
+# fake_crm a, b1 and b2 (CRM[N]: its base URL), journalling to $T_DIR/N.journal.
+for n in a b1 b2; do
+    cl_start_fake "$n" "$CL_FAKE_CRM" --port 0 --secret "$SIGN" --journal "$T_DIR/$n.journal"
+    CRM[$n]=http://127.0.0.1:$PORT_OF
+done
+cl_crm_control "${CRM[b2]}" "mode=slow&ms=40"
 
 t_host_ports
 t_host_config <<JSON
@@ -74,7 +62,7 @@ pipe() {
     api POST "/v1/tenants/$1/connections" \
         "{\"id\":\"src$2\",\"plugin\":\"tsrc\",\"name\":\"Source $2\",\"config\":{\"secret\":\"$SRC_SECRET\"}}" 201
     api POST "/v1/tenants/$1/connections" \
-        "{\"id\":\"crm$2\",\"plugin\":\"crm_generic\",\"name\":\"CRM $2\",\"config\":{\"url\":\"http://127.0.0.1:${CRM_PORT[$2]}/leads\",\"auth\":{\"type\":\"standard_webhooks\"},\"timeout_ms\":3000,\"max_requests_per_s\":$3}}" 201
+        "{\"id\":\"crm$2\",\"plugin\":\"crm_generic\",\"name\":\"CRM $2\",\"config\":{\"url\":\"${CRM[$2]}/leads\",\"auth\":{\"type\":\"standard_webhooks\"},\"timeout_ms\":3000,\"max_requests_per_s\":$3}}" 201
     api PUT "/v1/tenants/$1/connections/crm$2/secrets/signing_secret" "{\"value\":\"$SIGN\"}" 204
     api PUT "/v1/tenants/$1/connections/src$2/routes/crm$2" '{}' 200
 }
@@ -134,13 +122,13 @@ RA0=$(stat alpha crma retries); RA0=${RA0:-0}
 load b2 base- 80
 BASE=$(wait_all b2 base- 80 30)
 # Alpha's CRM refuses its backlog with 429 until its budget is slowed.
-crm_ctl a "mode=429&retry_after=1"
+cl_crm_control "${CRM[a]}" "mode=429&retry_after=1"
 load a thr- 120
 for _ in $(seq 100); do
     [ "$(grep -c ' 429$' "$T_DIR/a.journal" || true)" -ge 4 ] && break
     sleep 0.05
 done
-crm_ctl a "mode=ok"
+cl_crm_control "${CRM[a]}" "mode=ok"
 sleep 1.2 # the Retry-After pause is over: alpha drains at 10 % (5/s)
 load b2 thr- 80
 THR=$(wait_all b2 thr- 80 40)
@@ -173,6 +161,5 @@ echo "throttled: alpha delivered $(delivered a thr-) of 120 within ${A_MS} ms af
 [ "$(dlq_len alpha)" = 0 ] || t_fail "dead letters at alpha: $(p_redis XRANGE "c360:{t:alpha}:dlq" - + | head -n 20)"
 t_ok "the throttled tenant lost no attempt and no record"
 grep -qF -- "$SIGN" "$T_DIR"/*.log && t_fail "the signing secret is in a log"
-grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T_DIR"/*.log 2>/dev/null &&
-    t_fail "sanitizer report"
+t_sanitizers_clean
 t_ok "crm_throttle done ($SECONDS s)"

@@ -26,26 +26,23 @@ source "$(dirname "$0")/lib.sh"
 : "${C360D:?}" "${C360_BUILD_DIR:?}"
 source "$(dirname "$0")/pipeline_lib.sh"
 source "$(dirname "$0")/faults_lib.sh"
-FAKE_CRM=$C360_BUILD_DIR/tests/fakes/fake_crm
+source "$(dirname "$0")/connectors_lib.sh" # the fake CRM's helpers (cl_*)
 [ -e "$C360_BUILD_DIR/plugins/crm_generic.so" ] || t_fail "missing crm_generic.so (build the tree first)"
 
 SIGN="whsec_$(head -c 24 /dev/urandom | base64)"
 SRC_SECRET=faults-crm-secret-0123
 declare -A CRM_PORT CRM_PID
-# start_crm N -- fake_crm number N on its port (the same one again after a
-# kill), journalling to $T_DIR/crmN.journal.
+# start_crm N [NAME] -- fake_crm number N on its port (the same one again
+# after a kill: chosen below the ephemeral range, where no connection of
+# ours can hold it meanwhile), journalling to $T_DIR/crmN.journal; its
+# output in $T_DIR/NAME.{out,log} (default crmN: a restart names its own,
+# so that the first one's log is kept).
 start_crm() {
     local n=$1
     [ -n "${CRM_PORT[$n]:-}" ] || CRM_PORT[$n]=$(t_free_port)
-    "$FAKE_CRM" --port "${CRM_PORT[$n]}" --secret "$SIGN" --journal "$T_DIR/crm$n.journal" \
-        >>"$T_DIR/crm$n.out" 2>>"$T_DIR/crm$n.log" &
-    CRM_PID[$n]=$!
-    T_PIDS+=("$!")
-    for _ in $(seq 100); do
-        [ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:${CRM_PORT[$n]}/stats" || true)" = 200 ] && return 0
-        sleep 0.05
-    done
-    t_fail "fake_crm $n did not start on ${CRM_PORT[$n]}"
+    cl_start_fake "${2:-crm$n}" "$CL_FAKE_CRM" --port "${CRM_PORT[$n]}" --secret "$SIGN" \
+        --journal "$T_DIR/crm$n.journal"
+    CRM_PID[$n]=$PID_OF
 }
 for n in 1 2 3; do start_crm "$n"; done
 
@@ -105,25 +102,23 @@ load() {
     LOAD_PID[$1]=$!
     T_PIDS+=("$!")
 }
-crm_ctl() {
-    curl -s -m 5 "http://127.0.0.1:${CRM_PORT[$1]}/control?$2" | grep -q '"mode"' ||
-        echo "fake_crm $1: control $2 failed" >&2
-}
 load 1 cd-
 load 2 c5-
 load 3 c4-
 sleep 1
 # The storms in the background (curl and sleep only); the kill and the
 # restart here, so that this shell stays the restarted CRM's parent.
-( crm_ctl 2 "mode=503"; sleep 4; crm_ctl 2 "mode=ok" ) &
+C2=http://127.0.0.1:${CRM_PORT[2]} C3=http://127.0.0.1:${CRM_PORT[3]}
+( cl_crm_control "$C2" "mode=503"; sleep 4; cl_crm_control "$C2" "mode=ok" ) &
 STORM5=$!
-( crm_ctl 3 "mode=429&retry_after=1"; sleep 4; crm_ctl 3 "mode=ok" ) &
+( cl_crm_control "$C3" "mode=429&retry_after=1"; sleep 4; cl_crm_control "$C3" "mode=ok" ) &
 STORM4=$!
 kill -KILL "${CRM_PID[1]}"
 wait "${CRM_PID[1]}" 2>/dev/null || true
 sleep 4
-start_crm 1
-wait "$STORM5" "$STORM4"
+start_crm 1 crm1-again
+wait "$STORM5" || t_fail "CRM 2's 503 storm could not be switched (above)"
+wait "$STORM4" || t_fail "CRM 3's 429 storm could not be switched (above)"
 for n in 1 2 3; do wait "${LOAD_PID[$n]}" || t_fail "load $n failed"; done
 # The faults did happen: refused connections, 503s, 429s.
 grep -q '"msg":"POST cd-[0-9]* (1 records): no answer' "$T_DIR/c360d.log" || t_fail "CRM 1 was never found down"
@@ -160,4 +155,4 @@ if [ -s "$T_DIR/all-dlq.txt" ]; then
 fi
 grep -qF -- "$SIGN" "$T_DIR"/*.log && t_fail "the signing secret is in a log"
 t_ok "crm faults: nothing lost, one c360d process ($HOST_PID)"
-f_sanitizers_clean
+t_sanitizers_clean # a fault must not turn into memory misuse

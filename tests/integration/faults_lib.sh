@@ -148,10 +148,3 @@ f_start_redis_aof() {
     t_start_redis "$1" "$2" --appendonly yes --appendfsync always --enable-debug-command local
 }
 
-# f_sanitizers_clean -- no sanitizer report in any log of the test (c360d,
-# its workers, the fakes): a fault must not turn into memory misuse.
-f_sanitizers_clean() {
-    local hits
-    hits=$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T_DIR"/*.log 2>/dev/null || true)
-    [ -z "$hits" ] || t_fail "sanitizer report in: $hits"
-}

@@ -23,25 +23,19 @@ source "$(dirname "$0")/lib.sh"
 : "${C360D:?}" "${C360_BUILD_DIR:?}"
 source "$(dirname "$0")/pipeline_lib.sh"
 source "$(dirname "$0")/faults_lib.sh"
-FG=$C360_BUILD_DIR/tests/fakes/fake_graph
-for f in "$FG" "$C360_BUILD_DIR/plugins/meta.so"; do
+source "$(dirname "$0")/connectors_lib.sh" # the fake Graph API's helpers (cl_*)
+for f in "$CL_FAKE_GRAPH" "$C360_BUILD_DIR/plugins/meta.so"; do
     [ -e "$f" ] || t_fail "missing $f (build the tree first)"
 done
 
-rnd() { head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 APP_ID=1111
-APP_SECRET="appsecret-$(rnd)"
-VT="verify-$(rnd)"
-"$FG" --port 0 --app-id "$APP_ID" --app-secret "$APP_SECRET" --user-id 900001 \
-    >"$T_DIR/graph.out" 2>"$T_DIR/graph.log" &
-T_PIDS+=("$!")
-for _ in $(seq 100); do grep -q '^port ' "$T_DIR/graph.out" 2>/dev/null && break; sleep 0.05; done
-G=http://127.0.0.1:$(awk '/^port /{print $2}' "$T_DIR/graph.out")
-[ "$G" != "http://127.0.0.1:" ] || t_fail "fake_graph did not start"
+APP_SECRET="appsecret-$(cl_rnd)"
+VT="verify-$(cl_rnd)"
+cl_start_fake graph "$CL_FAKE_GRAPH" --port 0 --app-id "$APP_ID" --app-secret "$APP_SECRET" --user-id 900001
+G=http://127.0.0.1:$PORT_OF
 p_start_sink
-gpost() { curl -s -m 5 -f -X POST "$G$1" ${2:+--data-binary "$2"} >/dev/null || t_fail "fake_graph $1"; }
-gpost /control/page '{"id":"101"}'
-gpost /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[]}'
+cl_graph_post "$G" /control/page '{"id":"101"}'
+cl_graph_post "$G" /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[]}'
 
 t_host_ports
 # A short callback deadline (a Graph call that hangs ends with it; the
@@ -76,19 +70,13 @@ api PUT /v1/tenants/ta/connections/meta-a/secrets/app_secret "{\"value\":\"$APP_
 api PUT /v1/tenants/ta/connections/meta-a/secrets/verify_token "{\"value\":\"$VT\"}" 204
 api PUT /v1/tenants/ta/connections/meta-a/routes/crm '{}' 200
 
-hook() {
-    local sig
-    sig=$(printf '%s' "$1" | "$FG" --sign "$APP_SECRET")
-    curl -s -m 10 -o "$T_DIR/hook.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-        -H "X-Hub-Signature-256: $sig" --data-binary "$1" "$URL/hooks/meta" || true
-}
 leadgen() {
     local now; now=$(date +%s)
     printf '{"object":"page","entry":[{"id":"101","time":%s,"changes":[{"field":"leadgen","value":{"leadgen_id":"%s","page_id":"101","form_id":"555","created_time":%s}}]}]}' \
         "$now" "$1" "$now"
 }
 add_lead() {
-    gpost /control/lead "{\"id\":\"$1\",\"form_id\":\"555\",\"page_id\":\"101\",\"created_time\":$(date +%s),\"field_data\":[{\"name\":\"email\",\"values\":[\"lead$1@example.com\"]}]}"
+    cl_graph_post "$G" /control/lead "{\"id\":\"$1\",\"form_id\":\"555\",\"page_id\":\"101\",\"created_time\":$(date +%s),\"field_data\":[{\"name\":\"email\",\"values\":[\"lead$1@example.com\"]}]}"
 }
 # send ID OKFILE -- a lead at Meta and its webhook; a 200 goes to OKFILE.
 # Right after setup the page may not be proven yet (404/401): sent again.
@@ -96,7 +84,7 @@ send() {
     local code=
     add_lead "$1"
     for _ in $(seq 50); do
-        code=$(hook "$(leadgen "$1")")
+        code=$(cl_meta_hook "$URL/hooks/meta" "$APP_SECRET" "$(leadgen "$1")")
         [ "$code" = 200 ] && { echo "meta:lead:$1" >>"$2"; return 0; }
         [ "$code" = 404 ] || [ "$code" = 401 ] || [ "$code" = 503 ] || break
         sleep 0.2
@@ -113,9 +101,8 @@ t_ok "meta -> tdst set up; a lead flows ($SECONDS s)"
 
 # fired -- requests that got a fake_fault.h fault, plus Meta throttling
 # answers since the last reset.
-cl_num() { grep -o "\"$2\":-\?[0-9]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 fired() {
-    echo $(( $(cl_num "$(curl -s -m 5 "$G/__fault")" hits) + $(cl_num "$(curl -s -m 5 "$G/stats")" throttled) ))
+    echo $(( $(cl_num "$(curl -s -m 5 "$G/__fault")" hits) + $(cl_graph_stat "$G" throttled) ))
 }
 declare -A ACC DEL DLQ LOST CAUSE
 # group SPEC... -- SPEC is "N|NAME|ARM" (ARM: a fake_graph control path).
@@ -130,7 +117,7 @@ group() {
     for spec; do
         IFS='|' read -r n name arm <<<"$spec"
         : >"$T_DIR/ok-$n.txt"
-        gpost "$arm"
+        cl_graph_post "$G" "$arm"
     done
     for i in 1 2 3 4; do
         for spec; do IFS='|' read -r n name arm <<<"$spec"; send "81${n}000$i" "$T_DIR/ok-$n.txt"; done
@@ -147,8 +134,8 @@ group() {
             t_fail "$name: the fault did not fire as often as armed: $(curl -s -m 5 "$G/__fault")"
     done
     [ "$(fired)" -gt "$f0" ] || t_fail "group $g: no fault fired"
-    gpost "/__fault?mode=off"
-    gpost "/control?reset=1"
+    cl_graph_post "$G" "/__fault?mode=off"
+    cl_graph_post "$G" "/control?reset=1"
     send "89${g}0001" "$T_DIR/ok-after-$g.txt"
     f_alive "$HOST_PID" && f_ready "$URL" && [ -s "$T_DIR/ok-after-$g.txt" ] &&
         p_wait_distinct "meta:lead:89${g}0001" 1 30 soft && rec=yes
@@ -182,4 +169,4 @@ for s in "$APP_SECRET" "$VT" PT-101; do
     grep -qF -- "$s" "$T_DIR/c360d.log" && t_fail "a secret is in the c360d log"
 done
 t_ok "meta fetch-path faults: nothing lost, one c360d process ($HOST_PID)"
-f_sanitizers_clean
+t_sanitizers_clean # a fault must not turn into memory misuse

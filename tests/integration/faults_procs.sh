@@ -57,4 +57,4 @@ rec=no
 f_ready "$HOST_URL" && f_after kh-after 50 && rec=yes
 f_row "c360d kill -9 under load, restarted (as by systemd)" "$rec"
 echo "loads: $(cat "$T_DIR/load-kw-.json") $(cat "$T_DIR/load-kh-.json")"
-f_sanitizers_clean
+t_sanitizers_clean # a fault must not turn into memory misuse

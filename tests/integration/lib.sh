@@ -39,6 +39,16 @@ trap t_cleanup EXIT
 t_fail() { echo "FAIL: $*" >&2; for f in "$T_DIR"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }; done; exit 1; }
 t_ok() { echo "ok: $*"; }
 
+# t_sanitizers_clean -- fails the test if any of its logs ($T_DIR/*.log:
+# c360d and its workers, the fakes, redis-server) holds an AddressSanitizer,
+# LeakSanitizer or UndefinedBehaviorSanitizer report (LeakSanitizer's only
+# once a process has exited).
+t_sanitizers_clean() {
+    local hits
+    hits=$(grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T_DIR"/*.log 2>/dev/null || true)
+    [ -z "$hits" ] || t_fail "sanitizer report in: $hits"
+}
+
 # A TCP port nobody listens on right now. Below the kernel's ephemeral range
 # (32768+), where the tests' own outgoing connections would collide with it,
 # and apart from the C fixtures' range (25000-32699).
