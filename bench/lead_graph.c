@@ -20,9 +20,25 @@
  *   GET /{lead}?fields=..       any id of 10 digits or more is a lead: email
  *                               lead<id>@example.com, full name "Lead <id>",
  *                               one custom answer, one consent, form --form
- *   GET /stats                  {"calls":..,"leads":..,"errors":..}
- * Anything else: Graph's error 100/33 with HTTP 400. */
+ *   POST /{version}/ (or /)     Graph's batch API: form fields batch=[{"method":
+ *                               "GET","relative_url":"<path>?<query>"},..] (1 to
+ *                               50), access_token (or a Bearer header); each
+ *                               operation answered as its GET above, with the
+ *                               access_token of its relative_url (else the
+ *                               request's): [{"code":..,"body":"<JSON as a
+ *                               string>"},..] (no headers: what the plugin
+ *                               asks with include_headers=false)
+ *   GET /stats                  {"calls":..,"leads":..,"errors":..,
+ *                               "batches":..,"batch_ops":..}: calls are HTTP
+ *                               requests, a batch's operations are batch_ops
+ * Anything else: Graph's error 100/33 with HTTP 400.
+ *
+ * Cheap on the batch path too: the batch is not parsed as JSON, its
+ * relative_urls are picked out of it (the plugin writes them without
+ * escapes; one with an escape is answered as an error), and each answer is
+ * written once into a reused buffer and escaped once into the reply. */
 #include <inttypes.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -30,26 +46,28 @@
 
 #include "bench_common.h"
 
+#define BATCH_MAX 50
+#define BODY_MAX (2 << 20)
+
 static const char *g_apps = "1111";
 static const char *g_form = "555";
-static struct evbuffer *g_out;
-static uint64_t g_calls, g_leads, g_errors;
+static struct evbuffer *g_out, *g_op;
+static uint64_t g_calls, g_leads, g_errors, g_batches, g_batch_ops;
 
-static void send_json(struct evhttp_request *req, int code, const char *json, size_t len)
+static void send_out(struct evhttp_request *req, int code)
 {
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evbuffer_add(g_out, json, len);
     evhttp_send_reply(req, code, code == 200 ? "OK" : "Bad Request", g_out);
 }
 
-static void send_error(struct evhttp_request *req, const char *msg, int code, int sub)
+/* Graph's error body into out; its status. */
+static int error_body(struct evbuffer *out, const char *msg, int code, int sub)
 {
-    char b[512];
-    int n = snprintf(b, sizeof b,
-                     "{\"error\":{\"message\":\"%s\",\"type\":\"OAuthException\",\"code\":%d,"
-                     "\"error_subcode\":%d,\"fbtrace_id\":\"bench\"}}", msg, code, sub);
+    evbuffer_add_printf(out,
+                        "{\"error\":{\"message\":\"%s\",\"type\":\"OAuthException\",\"code\":%d,"
+                        "\"error_subcode\":%d,\"fbtrace_id\":\"bench\"}}", msg, code, sub);
     g_errors++;
-    send_json(req, 400, b, (size_t)n);
+    return 400;
 }
 
 static int all_digits(const char *s, size_t n)
@@ -60,16 +78,16 @@ static int all_digits(const char *s, size_t n)
     return 1;
 }
 
-static void lead(struct evhttp_request *req, const char *id)
+static int lead(struct evbuffer *out, const char *id)
 {
     /* Created a minute ago: younger than the poll's look-back, older
      * than nothing the plugin cares about. */
-    char ts[32], b[1024];
+    char ts[32];
     time_t t = time(NULL) - 60;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S+0000", &tm);
-    int n = snprintf(b, sizeof b,
+    evbuffer_add_printf(out,
         "{\"id\":\"%s\",\"created_time\":\"%s\",\"ad_id\":\"31\",\"ad_name\":\"Ad 31\","
         "\"adset_id\":\"21\",\"adset_name\":\"Set 21\",\"campaign_id\":\"41\","
         "\"campaign_name\":\"Spring\",\"form_id\":\"%s\",\"is_organic\":false,\"platform\":\"fb\","
@@ -79,22 +97,158 @@ static void lead(struct evhttp_request *req, const char *id)
         "\"custom_disclaimer_responses\":[{\"checkbox_key\":\"optin\",\"is_checked\":\"1\"}]}",
         id, ts, g_form, id, id);
     g_leads++;
-    send_json(req, 200, b, (size_t)n);
+    return 200;
 }
 
-static void subscribed_apps(struct evhttp_request *req)
+static int subscribed_apps(struct evbuffer *out)
 {
-    evbuffer_add_printf(g_out, "{\"data\":[");
+    evbuffer_add_printf(out, "{\"data\":[");
     const char *p = g_apps;
     for (int first = 1; *p; first = 0) {
         size_t n = strcspn(p, ",");
-        evbuffer_add_printf(g_out, "%s{\"id\":\"%.*s\",\"name\":\"Connector 360\","
+        evbuffer_add_printf(out, "%s{\"id\":\"%.*s\",\"name\":\"Connector 360\","
                             "\"subscribed_fields\":[\"leadgen\",\"feed\"]}",
                             first ? "" : ",", (int)n, p);
         p += n;
         if (*p == ',') p++;
     }
-    send_json(req, 200, "]}", 2);
+    evbuffer_add(out, "]}", 2);
+    return 200;
+}
+
+/* One Graph call on path (no version, no leading '/') with token tok
+ * (NULL: none): its body into out, its status returned. */
+static int answer(struct evbuffer *out, const char *path, const char *tok, int get)
+{
+    if (!tok || !*tok)
+        return error_body(out, "An access token is required to request this resource.", 104, 0);
+    size_t n1 = strcspn(path, "/");
+    const char *seg2 = path[n1] == '/' ? path + n1 + 1 : "";
+    if (get && n1 == 2 && strncmp(path, "me", 2) == 0 && !*seg2) {
+        if (strncmp(tok, "PT-", 3) != 0)
+            return error_body(out, "bench: only page tokens PT-<page> are known", 190, 0);
+        evbuffer_add_printf(out, "{\"id\":\"%.40s\",\"name\":\"A page\"}", tok + 3);
+        return 200;
+    }
+    if (all_digits(path, n1) && strcmp(seg2, "subscribed_apps") == 0 && get)
+        return subscribed_apps(out);
+    if (all_digits(path, n1) && strcmp(seg2, "leadgen_forms") == 0 && get) {
+        evbuffer_add(out, "{\"data\":[]}", 11);
+        return 200;
+    }
+    if (get && !*seg2 && strcmp(path, g_form) == 0) {
+        evbuffer_add_printf(out,
+            "{\"id\":\"%s\",\"name\":\"Bench form\",\"questions\":[{\"key\":\"email\",\"label\":\"Email\"},"
+            "{\"key\":\"budget\",\"label\":\"What is your budget?\"}],\"legal_content\":{"
+            "\"custom_disclaimer\":{\"checkboxes\":[{\"key\":\"optin\",\"text\":\"Send me offers\"}]}}}",
+            g_form);
+        return 200;
+    }
+    if (get && !*seg2 && n1 >= 10 && n1 <= 40 && all_digits(path, n1)) return lead(out, path);
+    return error_body(out, "Unsupported get request. Object does not exist, cannot be loaded due "
+                           "to missing permissions, or does not support this operation.", 100, 33);
+}
+
+/* A path without its leading '/' and version (/v25.0/...). */
+static const char *unversioned(const char *p)
+{
+    if (p[0] == '/') p++;
+    if (p[0] == 'v' && strchr(p, '/')) p = strchr(p, '/') + 1;
+    return p;
+}
+
+/* src as the inside of a JSON string, appended to dst. */
+static void add_escaped(struct evbuffer *dst, const char *src, size_t n)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        evbuffer_add(dst, src + run, i - run);
+        if (c == '"' || c == '\\') evbuffer_add_printf(dst, "\\%c", c);
+        else evbuffer_add_printf(dst, "\\u%04x", c);
+        run = i + 1;
+    }
+    evbuffer_add(dst, src + run, n - run);
+}
+
+/* One operation: relative_url rel[0..n) ("<path>?<query>"), the
+ * request's token top; its element appended to g_out. */
+static void batch_op(const char *rel, size_t n, const char *top)
+{
+    char url[1024];
+    int code;
+    g_batch_ops++;
+    if (n >= sizeof url || memchr(rel, '\\', n)) {
+        code = error_body(g_op, "bench: a relative_url this fake cannot read", 100, 0);
+    } else {
+        memcpy(url, rel, n);
+        url[n] = '\0';
+        char *q = strchr(url, '?');
+        if (q) *q++ = '\0';
+        struct evkeyvalq kv;
+        TAILQ_INIT(&kv);
+        if (q) evhttp_parse_query_str(q, &kv);
+        const char *tok = evhttp_find_header(&kv, "access_token");
+        code = answer(g_op, unversioned(url), tok ? tok : top, 1);
+        evhttp_clear_headers(&kv);
+    }
+    size_t len = evbuffer_get_length(g_op);
+    evbuffer_add_printf(g_out, "{\"code\":%d,\"body\":\"", code);
+    add_escaped(g_out, (const char *)evbuffer_pullup(g_op, -1), len);
+    evbuffer_add(g_out, "\"}", 2);
+    evbuffer_drain(g_op, len);
+}
+
+static void batch(struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(in);
+    char *body = malloc(blen + 1);
+    if (!body) abort();
+    evbuffer_copyout(in, body, blen);
+    body[blen] = '\0';
+    struct evkeyvalq kv;
+    TAILQ_INIT(&kv);
+    evhttp_parse_query_str(body, &kv);
+    free(body);
+    g_batches++;
+    const char *top = evhttp_find_header(&kv, "access_token");
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!top && auth && strncmp(auth, "Bearer ", 7) == 0 && auth[7]) top = auth + 7;
+    const char *b = evhttp_find_header(&kv, "batch");
+    /* The relative_urls, in order: "relative_url":"..." as the plugin
+     * writes them. */
+    static const char key[] = "\"relative_url\":\"";
+    const char *at[BATCH_MAX];
+    size_t len[BATCH_MAX], n = 0;
+    int ok = b && b[strspn(b, " \t\r\n")] == '[';
+    for (const char *p = b; ok && (p = strstr(p, key)) != NULL;) {
+        p += sizeof key - 1;
+        const char *e = strchr(p, '"');
+        if (!e || n == BATCH_MAX) {
+            ok = 0;
+            break;
+        }
+        at[n] = p;
+        len[n++] = (size_t)(e - p);
+        p = e + 1;
+    }
+    if (!top) {
+        send_out(req, error_body(g_out, "An access token is required to request this resource.", 104, 0));
+    } else if (!ok || n == 0) {
+        send_out(req, error_body(g_out, "(#100) The batch parameter must be a JSON array of 1 to "
+                                        "50 requests", 100, 0));
+    } else {
+        evbuffer_add(g_out, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            if (i) evbuffer_add(g_out, ",", 1);
+            batch_op(at[i], len[i], top);
+        }
+        evbuffer_add(g_out, "]", 1);
+        send_out(req, 200);
+    }
+    evhttp_clear_headers(&kv);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -103,50 +257,22 @@ static void on_request(struct evhttp_request *req, void *arg)
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
     const char *path = u && evhttp_uri_get_path(u) ? evhttp_uri_get_path(u) : "/";
     if (strcmp(path, "/stats") == 0) {
-        char b[256];
-        int n = snprintf(b, sizeof b, "{\"calls\":%" PRIu64 ",\"leads\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
-                         g_calls, g_leads, g_errors);
-        send_json(req, 200, b, (size_t)n);
+        evbuffer_add_printf(g_out, "{\"calls\":%" PRIu64 ",\"leads\":%" PRIu64 ",\"errors\":%" PRIu64
+                            ",\"batches\":%" PRIu64 ",\"batch_ops\":%" PRIu64 "}",
+                            g_calls, g_leads, g_errors, g_batches, g_batch_ops);
+        send_out(req, 200);
         return;
     }
     g_calls++;
-    if (path[0] == '/') path++;
-    if (path[0] == 'v' && strchr(path, '/')) path = strchr(path, '/') + 1; /* /v25.0/ */
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
-        send_error(req, "An access token is required to request this resource.", 104, 0);
+    path = unversioned(path);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd == EVHTTP_REQ_POST && !*path) {
+        batch(req);
         return;
     }
-    const char *tok = auth + 7;
-    size_t n1 = strcspn(path, "/");
-    const char *seg2 = path[n1] == '/' ? path + n1 + 1 : "";
-    int get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
-    if (get && n1 == 2 && strncmp(path, "me", 2) == 0 && !*seg2) {
-        if (strncmp(tok, "PT-", 3) != 0) {
-            send_error(req, "bench: only page tokens PT-<page> are known", 190, 0);
-            return;
-        }
-        char b[128];
-        int n = snprintf(b, sizeof b, "{\"id\":\"%.40s\",\"name\":\"A page\"}", tok + 3);
-        send_json(req, 200, b, (size_t)n);
-    } else if (all_digits(path, n1) && strcmp(seg2, "subscribed_apps") == 0 && get) {
-        subscribed_apps(req);
-    } else if (all_digits(path, n1) && strcmp(seg2, "leadgen_forms") == 0 && get) {
-        send_json(req, 200, "{\"data\":[]}", 11);
-    } else if (get && !*seg2 && strcmp(path, g_form) == 0) {
-        char b[512];
-        int n = snprintf(b, sizeof b,
-            "{\"id\":\"%s\",\"name\":\"Bench form\",\"questions\":[{\"key\":\"email\",\"label\":\"Email\"},"
-            "{\"key\":\"budget\",\"label\":\"What is your budget?\"}],\"legal_content\":{"
-            "\"custom_disclaimer\":{\"checkboxes\":[{\"key\":\"optin\",\"text\":\"Send me offers\"}]}}}",
-            g_form);
-        send_json(req, 200, b, (size_t)n);
-    } else if (get && !*seg2 && n1 >= 10 && n1 <= 40 && all_digits(path, n1)) {
-        lead(req, path);
-    } else {
-        send_error(req, "Unsupported get request. Object does not exist, cannot be loaded due to "
-                        "missing permissions, or does not support this operation.", 100, 33);
-    }
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *tok = auth && strncmp(auth, "Bearer ", 7) == 0 ? auth + 7 : NULL;
+    send_out(req, answer(g_out, path, tok, cmd == EVHTTP_REQ_GET));
 }
 
 int main(int argc, char **argv)
@@ -165,12 +291,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     bench_base = event_base_new();
     g_out = evbuffer_new();
+    g_op = evbuffer_new();
     struct evhttp *http = evhttp_new(bench_base);
+    evhttp_set_max_body_size(http, BODY_MAX);
     evhttp_set_gencb(http, on_request, NULL);
     bench_listen(http, port);
     event_base_dispatch(bench_base);
     evhttp_free(http);
     evbuffer_free(g_out);
+    evbuffer_free(g_op);
     bench_close();
     event_base_free(bench_base);
     return 0;

@@ -16,6 +16,10 @@
  *   meta_verify.c   proof that the connection's tokens reach its  (host)
  *                   pages and IG accounts; its routing keys
  *   meta_event.c    webhook events: leads fetched, comments       (host)
+ *   meta_batch.c    a Graph batch request of lead reads: its form  (pure)
+ *                   body, its answer checked op by op
+ *   meta_prefetch.c event_prefetch (ABI 1.7): the leads of several (host)
+ *                   events read ahead in batch requests
  *   meta_tick.c     catch-up poll, insights, subscription check   (host)
  *   meta_plugin.c   the descriptor and the callbacks' glue        (host)
  *
@@ -32,8 +36,9 @@
 
 #include <jansson.h>
 
-/* Nothing newer than ABI 1.3 (oauth_connect) is used: hosts of 1.3 load
- * the plugin too. Before the SDK header. */
+/* Nothing newer than ABI 1.3 (oauth_connect) is required: hosts of 1.3
+ * load the plugin too (event_prefetch, 1.7, is optional: an older host
+ * never reads it). Before the SDK header. */
 #define C360_PLUGIN_REQUIRES_MINOR 3
 #include "c360kit.h"
 #include "connector_api.h"
@@ -362,6 +367,44 @@ void meta_err_classify(int http_status, const char *body, size_t len,
 void meta_err_classify_json(int http_status, const json_t *j, const char *cut, meta_err *e);
 bool meta_throttle_code(int64_t code);
 
+/* ---- meta_batch.c ----------------------------------------------------- */
+
+/* Graph's batch API: POST {graph}/{version}/ with the form fields
+ * batch=[{"method":"GET","relative_url":..},..], include_headers=false and
+ * a top-level access_token; the answer is a JSON array, one element per
+ * operation in order: {"code":<HTTP status>,"body":"<the answer as a JSON
+ * string>"}, or null for an operation Meta did not finish. Each operation
+ * counts as one call against the app's and the page's limits. */
+#define META_BATCH_MAX 50            /* operations per request (Meta's limit) */
+#define META_BATCH_FORM_MAX (1u << 20) /* a request's form body */
+/* One operation's lead body: far above a real lead (a few KiB); a larger
+ * one is not kept (its event reads it alone, up to 1 MiB), which bounds
+ * the lead cache at META_LEAD_CACHE_N of these. */
+#define META_BATCH_BODY_MAX (64u << 10)
+
+/* One lead read: GET <lead_id>?fields=META_LEAD_FIELDS with the page's
+ * token and its appsecret_proof (hex HMAC-SHA256 of the token). */
+typedef struct meta_batch_op {
+    const char *lead_id;
+    const char *token;
+    const char *proof;
+} meta_batch_op;
+/* The form body of one batch request of ops[0..n) (the top-level token
+ * and proof are ops[0]'s), malloc'd, NUL-terminated, *len its length;
+ * NULL when n is 0 or over META_BATCH_MAX, an id or token is unusable, the
+ * body would exceed META_BATCH_FORM_MAX, or out of memory. It holds
+ * tokens: wipe it before freeing (meta_batch_form_free). */
+char *meta_batch_form(const meta_batch_op *ops, size_t n, size_t *len);
+void meta_batch_form_free(char *form);
+/* Reads a batch answer for ops[0..n): leads[i] gets the lead of op i (a
+ * new reference: a JSON object whose id is ops[i].lead_id), else NULL;
+ * codes[i] its HTTP status (0: null, or no status). Returns the number of
+ * leads, or -1 (nothing set) when the answer is not an array of exactly n
+ * elements. An operation's body over META_BATCH_BODY_MAX, not a JSON
+ * object, or naming another id gives no lead. */
+int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
+                     json_t **leads, int *codes);
+
 /* ---- the plugin (host-side files) ------------------------------------- */
 
 typedef struct meta_plugin {
@@ -386,6 +429,11 @@ typedef struct meta_plugin {
 #define META_RESV_MS 500u            /* a budget reservation's life */
 #define META_RESV_MAX 32u            /* units reserved at most at once */
 #define META_RESV_KEEP_PCT 75        /* a usage report from this ends them */
+/* Leads read ahead by event_prefetch (meta_prefetch.c), until their event
+ * takes them: few, and briefly (the events run right after the look
+ * ahead; a lead is read again rather than kept long). */
+#define META_LEAD_CACHE_N 64
+#define META_LEAD_CACHE_MS 30000u
 typedef struct meta_resv {
     uint32_t left;             /* units reserved in Redis, not yet used */
     uint32_t want;             /* units the next reservation asks for */
@@ -403,6 +451,12 @@ typedef struct meta_cache {
     } form[META_FORM_CACHE_N];
     meta_resv app;             /* the app bucket */
     meta_resv obj[META_MAX_PAGES]; /* obj:<page> buckets, by cfg.pages index */
+    struct {
+        meta_id id;            /* the lead */
+        meta_id page;          /* the page whose token read it */
+        json_t *lead;          /* Graph's lead object; NULL: free slot */
+        int64_t until;
+    } lead[META_LEAD_CACHE_N];
 } meta_cache;
 
 typedef struct meta_conn {
@@ -443,6 +497,15 @@ typedef struct meta_gr {
     const char *form;          /* form body (POST); may be NULL */
     bool no_version;           /* path is not under /<version>/ */
     bool quiet_auth;           /* 190: just C360_EAUTH (disconnect) */
+    bool token_in_form;        /* the form carries access_token and its
+                                * appsecret_proof (a batch): no header, no
+                                * proof in the URL; token is still cut
+                                * from Meta's messages */
+    bool any_json;             /* the answer may be any JSON value (a
+                                * batch's array), not only an object */
+    uint32_t units;            /* calls it counts as in the app's and the
+                                * object's budgets (a batch: its
+                                * operations, at most META_BATCH_MAX); 0: 1 */
     uint32_t max_bytes;        /* 0: 4 MiB */
     uint32_t timeout_ms;       /* 0: 30 s (the host cuts it to the deadline) */
 } meta_gr;
@@ -466,6 +529,15 @@ void meta_cache_oauth_ok_set(meta_conn *c, int64_t now);
 /* The cached compact form (a new reference: json_decref it), or NULL. */
 json_t *meta_cache_form(meta_conn *c, const char *form_id, int64_t now);
 void meta_cache_form_put(meta_conn *c, const char *form_id, json_t *form, int64_t now);
+/* A lead read ahead for page_id: put keeps a reference of its own (the
+ * oldest entry makes room); take hands the cached reference over and
+ * forgets it, NULL when there is none for that page that is fresh; has
+ * tells whether one is cached and fresh. */
+void meta_cache_lead_put(meta_conn *c, const char *lead_id, const char *page_id, json_t *lead,
+                         int64_t now);
+json_t *meta_cache_lead_take(meta_conn *c, const char *lead_id, const char *page_id,
+                             int64_t now);
+bool meta_cache_lead_has(meta_conn *c, const char *lead_id, int64_t now);
 /* The reservation of a budget bucket: the app's (object NULL), a
  * configured page's, or NULL (not cached: every take goes to Redis). */
 meta_resv *meta_cache_resv(meta_conn *c, const char *object);
@@ -523,6 +595,10 @@ int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
                        const char *via, meta_pend *seen, size_t emitted);
 /* Writes the pending state writes (just before returning C360_OK). */
 void meta_pend_apply(meta_ctx *x, meta_pend *p);
+
+/* meta_prefetch.c: the descriptor's event_prefetch (ABI 1.7). */
+int32_t meta_event_prefetch(c360_call *call, void *pd, void *id,
+                            const c360_event *const *evs, size_t n);
 
 /* meta_tick.c */
 int32_t meta_tick(c360_call *call, void *pd, void *id);

@@ -13,7 +13,10 @@
  *  - compact forms (question labels), already cached in state for a day:
  *    kept here META_FORM_CACHE_MS, so a lead costs no state read and no
  *    JSON parse of its form.
- *  - rate budget reservations (meta_graph.c). */
+ *  - rate budget reservations (meta_graph.c);
+ *  - leads event_prefetch read ahead (meta_prefetch.c), each taken by the
+ *    event that needs it: at most META_LEAD_CACHE_N, each at most
+ *    META_LEAD_CACHE_MS, and only for the page whose token read it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +42,7 @@ void meta_cache_destroy(meta_cache *k)
 {
     for (size_t i = 0; i < META_MAX_PAGES; i++) wipe_free(k->tok[i]);
     for (size_t i = 0; i < META_FORM_CACHE_N; i++) json_decref(k->form[i].form);
+    for (size_t i = 0; i < META_LEAD_CACHE_N; i++) json_decref(k->lead[i].lead);
     pthread_mutex_destroy(&k->lock);
 }
 
@@ -141,6 +145,72 @@ void meta_cache_form_put(meta_conn *c, const char *form_id, json_t *form, int64_
     k->form[at].until = now + META_FORM_CACHE_MS;
     pthread_mutex_unlock(&k->lock);
     json_decref(old);
+}
+
+void meta_cache_lead_put(meta_conn *c, const char *lead_id, const char *page_id, json_t *lead,
+                         int64_t now)
+{
+    meta_cache *k = &c->cache;
+    if (lead == NULL || strlen(lead_id) > META_ID_MAX || strlen(page_id) > META_ID_MAX) return;
+    pthread_mutex_lock(&k->lock);
+    /* The same lead, else a free or stale slot, else the one that lapses
+     * first (the events of an older look ahead are done by now, or fetch
+     * their lead themselves). */
+    size_t at = 0;
+    for (size_t i = 0; i < META_LEAD_CACHE_N; i++) {
+        if (k->lead[i].lead != NULL && strcmp(k->lead[i].id, lead_id) == 0) {
+            at = i;
+            break;
+        }
+        if (k->lead[i].lead == NULL || k->lead[i].until <= now) {
+            at = i;
+            continue;
+        }
+        if (k->lead[at].lead != NULL && k->lead[at].until > now &&
+            k->lead[i].until < k->lead[at].until)
+            at = i;
+    }
+    json_t *old = k->lead[at].lead;
+    memcpy(k->lead[at].id, lead_id, strlen(lead_id) + 1);
+    memcpy(k->lead[at].page, page_id, strlen(page_id) + 1);
+    k->lead[at].lead = json_incref(lead);
+    k->lead[at].until = now + META_LEAD_CACHE_MS;
+    pthread_mutex_unlock(&k->lock);
+    json_decref(old);
+}
+
+json_t *meta_cache_lead_take(meta_conn *c, const char *lead_id, const char *page_id,
+                             int64_t now)
+{
+    meta_cache *k = &c->cache;
+    json_t *out = NULL, *stale = NULL;
+    pthread_mutex_lock(&k->lock);
+    for (size_t i = 0; i < META_LEAD_CACHE_N; i++) {
+        if (k->lead[i].lead == NULL || strcmp(k->lead[i].id, lead_id) != 0) continue;
+        /* Taken either way: a stale copy, or one another page's token
+         * read, is of no use to anyone. */
+        if (now < k->lead[i].until && strcmp(k->lead[i].page, page_id) == 0)
+            out = k->lead[i].lead;
+        else
+            stale = k->lead[i].lead;
+        k->lead[i].lead = NULL;
+        break;
+    }
+    pthread_mutex_unlock(&k->lock);
+    json_decref(stale);
+    return out;
+}
+
+bool meta_cache_lead_has(meta_conn *c, const char *lead_id, int64_t now)
+{
+    meta_cache *k = &c->cache;
+    bool has = false;
+    pthread_mutex_lock(&k->lock);
+    for (size_t i = 0; i < META_LEAD_CACHE_N && !has; i++)
+        has = k->lead[i].lead != NULL && now < k->lead[i].until &&
+              strcmp(k->lead[i].id, lead_id) == 0;
+    pthread_mutex_unlock(&k->lock);
+    return has;
 }
 
 meta_resv *meta_cache_resv(meta_conn *c, const char *object)

@@ -2,7 +2,8 @@
  * connection's own pages and Instagram accounts, those whose access it
  * proved (meta_verify.c; an app-level body may carry other tenants'
  * pages, and a per-connection URL any page: those are skipped here). A
- * lead is fetched from the Graph API with the page's token and emitted
+ * lead is fetched from the Graph API with the page's token (or taken from
+ * what event_prefetch read ahead for this page, meta_prefetch.c) and emitted
  * with its form's question labels and consent texts; a comment is fetched
  * too (text, author, times: the webhook only names it). Called at least
  * once per event: every record has a stable id, so a retried event emits
@@ -190,10 +191,14 @@ static int32_t lead_from_webhook(ev_run *r, const meta_change *c)
         return C360_RETRY;
     }
     if (st != C360_OK) return st;
-    json_t *lead = NULL;
-    meta_gr g = {.path = lead_id, .query = "fields=" META_LEAD_FIELDS, .token = tok,
-                 .object = c->owner, .max_bytes = 1u << 20};
-    st = meta_graph(x, &g, &lead, NULL);
+    /* Read ahead in a batch request (meta_prefetch.c)? Otherwise, or when
+     * that read failed, fetched here, as ever. */
+    json_t *lead = meta_cache_lead_take(x->c, lead_id, c->owner, h->monotonic_ms());
+    if (lead == NULL) {
+        meta_gr g = {.path = lead_id, .query = "fields=" META_LEAD_FIELDS, .token = tok,
+                     .object = c->owner, .max_bytes = 1u << 20};
+        st = meta_graph(x, &g, &lead, NULL);
+    }
     if (st == C360_OK)
         st = meta_lead_emit(x, lead, c->owner, tok, c->value, "webhook", &r->seen, r->emitted);
     if (st == C360_OK) r->emitted++;

@@ -1,15 +1,18 @@
 /* meta_graph.c -- one Graph API call, the way every call of the plugin is
  * made:
  *
- *  1. budgets first: the app's bucket (C360_RL_APP "app:<app id>:<fp>",
- *     shared by the connections holding that app's secret: one Meta app's
- *     limits; the secret's fingerprint keeps a tenant that merely names
- *     someone's app id out of that app's budget) and, for calls about a page or
- *     an ad account, that object's bucket (C360_RL_TENANT). A short wait is
- *     slept; a long one gives the work back with C360_RETRY.
+ *  1. budgets first (a unit per call; a batch request counts one per
+ *     operation, as Meta does): the app's bucket (C360_RL_APP
+ *     "app:<app id>:<fp>", shared by the connections holding that app's
+ *     secret: one Meta app's limits; the secret's fingerprint keeps a
+ *     tenant that merely names someone's app id out of that app's budget)
+ *     and, for calls about a page or an ad account, that object's bucket
+ *     (C360_RL_TENANT). A short wait is slept; a long one gives the work
+ *     back with C360_RETRY.
  *  2. the request: {graph}/{version}/{path}?{query}&appsecret_proof=..,
  *     the token in an Authorization header (never in the URL, so it is in
  *     no log line), provider URL (no SSRF policy: the operator's base URL).
+ *     A batch request carries its tokens and proofs in its form body.
  *  3. the usage headers, each reported to the bucket it is about, so the
  *     buckets slow down before Meta throttles (meta_usage.c).
  *  4. the outcome: throttling codes back off (at least throttle_min_ms,
@@ -29,6 +32,8 @@
 /* Local guards only: Meta's real limits arrive as usage reports. */
 static const c360_rl_limit app_budget = {sizeof(c360_rl_limit), 6000, 60000, 300};
 static const c360_rl_limit obj_budget = {sizeof(c360_rl_limit), 1200, 60000, 60};
+/* A batch's units in one take: the host refuses a cost over the burst. */
+_Static_assert(META_BATCH_MAX <= 60, "a batch fits the smallest burst");
 
 static void sleep_ms(uint32_t ms)
 {
@@ -36,19 +41,21 @@ static void sleep_ms(uint32_t ms)
     while (nanosleep(&ts, &ts) != 0) {}
 }
 
-/* A unit of a reservation this process holds (see take), or false. */
-static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now)
+/* `units` of a reservation this process holds (see take), or false. */
+static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now, uint32_t units)
 {
     if (r == NULL) return false;
     meta_cache *k = &x->c->cache;
     pthread_mutex_lock(&k->lock);
     bool live = now < r->until;
-    bool ok = live && r->left > 0;
+    bool ok = live && r->left >= units;
     if (ok) {
-        r->left--;
-    } else if (r->until != 0) {
+        r->left -= units;
+    } else if (units == 1 && r->until != 0) {
         /* The last reservation is over. Used up within its life: the
-         * next asks for twice as many; units lapsed unused: half. */
+         * next asks for twice as many; units lapsed unused: half. (A
+         * batch that finds too few units leaves it as it is: single
+         * calls go on spending it.) */
         if (live && r->want < META_RESV_MAX) r->want *= 2;
         else if (!live && r->left > 0 && r->want > 1) r->want /= 2;
         r->left = 0;
@@ -69,14 +76,14 @@ static void resv_drop(meta_ctx *x, meta_resv *r)
     pthread_mutex_unlock(&x->c->cache.lock);
 }
 
-/* One unit, without a reservation: a short wait is slept. */
-static int32_t take_one(meta_ctx *x, int32_t scope, const char *bucket,
-                        const c360_rl_limit *lim)
+/* `units` at once, without a reservation: a short wait is slept. */
+static int32_t take_units(meta_ctx *x, int32_t scope, const char *bucket,
+                          const c360_rl_limit *lim, uint32_t units)
 {
     const c360_host_api *h = x->host;
     for (int tries = 0;; tries++) {
         uint32_t wait = 0;
-        int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, 1, &wait);
+        int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, units, &wait);
         if (st != C360_RETRY) return st;
         /* Sleep through a short wait if the deadline allows it; a long one
          * (a pause after a throttling report) is the pipeline's to wait. */
@@ -92,7 +99,8 @@ static int32_t take_one(meta_ctx *x, int32_t scope, const char *bucket,
 }
 
 
-/* One unit of a budget. The budget lives in Redis (every host and process
+/* `units` of a budget: 1 for a call, a batch's operations for a batch
+ * request. The budget lives in Redis (every host and process
  * spends from it); to spare a round trip per call, a process busy with a
  * bucket reserves several units in one take (`want`, doubled while the
  * reservations get used up within META_RESV_MS, halved when units lapse,
@@ -101,13 +109,17 @@ static int32_t take_one(meta_ctx *x, int32_t scope, const char *bucket,
  * exceeds the budget; a lapsed unit is lost (spent without a call), which
  * only makes the guard stricter. A reservation lives at most
  * META_RESV_MS, so a pause or slowdown reported by another host applies
- * here at most that late; one reported here applies at once (resv_drop). */
+ * here at most that late; one reported here applies at once (resv_drop).
+ * A batch spends reserved units when enough are left, else takes all its
+ * units from Redis in one take (never more than the burst: META_BATCH_MAX
+ * is below the smallest), and leaves the reservation's sizing alone. */
 static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
-                    const c360_rl_limit *lim, meta_resv *r)
+                    const c360_rl_limit *lim, meta_resv *r, uint32_t units)
 {
     const c360_host_api *h = x->host;
     int64_t now = h->monotonic_ms();
-    if (resv_use(x, r, now)) return C360_OK;
+    if (resv_use(x, r, now, units)) return C360_OK;
+    if (units > 1) return take_units(x, scope, bucket, lim, units);
     if (r != NULL) {
         pthread_mutex_lock(&x->c->cache.lock);
         uint32_t want = r->want;
@@ -131,7 +143,7 @@ static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
          * cache, until the budget is free again. */
         resv_drop(x, r);
     }
-    return take_one(x, scope, bucket, lim);
+    return take_units(x, scope, bucket, lim, 1);
 }
 
 static void report(meta_ctx *x, int32_t scope, const char *bucket, int pct,
@@ -191,12 +203,18 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     app_lim.burst *= x->p->budget_scale;
     obj_lim.limit *= x->p->budget_scale;
     obj_lim.burst *= x->p->budget_scale;
-    if ((st = take(x, C360_RL_APP, app_bucket, &app_lim, meta_cache_resv(c, NULL))) != C360_OK)
+    uint32_t units = r->units != 0 ? r->units : 1;
+    if (units > META_BATCH_MAX) {
+        h->call_error(x->call, "a Graph request of %u calls is over the batch limit", units);
+        return C360_ERROR;
+    }
+    if ((st = take(x, C360_RL_APP, app_bucket, &app_lim, meta_cache_resv(c, NULL), units)) !=
+        C360_OK)
         return st;
     if (r->object != NULL) {
         meta_key(obj_bucket, sizeof obj_bucket, "obj:", r->object);
-        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_lim, meta_cache_resv(c, r->object))) !=
-            C360_OK)
+        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_lim, meta_cache_resv(c, r->object),
+                       units)) != C360_OK)
             return st;
     }
 
@@ -205,7 +223,7 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     int n = snprintf(url, URL_MAX, "%s/%s%s%s%s%s", x->p->graph_url,
                      r->no_version ? "" : c->cfg.version, r->no_version ? "" : "/",
                      r->path, r->query != NULL ? "?" : "", r->query != NULL ? r->query : "");
-    if (r->token != NULL && n > 0 && (size_t)n < URL_MAX - 100) {
+    if (r->token != NULL && !r->token_in_form && n > 0 && (size_t)n < URL_MAX - 100) {
         /* appsecret_proof: Meta then refuses the token from anywhere that
          * does not also hold the app secret. */
         uint8_t mac[32];
@@ -225,7 +243,7 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     c360_header hdr[3];
     uint32_t nh = 0;
     hdr[nh++] = (c360_header){"accept", "application/json"};
-    if (r->token != NULL) {
+    if (r->token != NULL && !r->token_in_form) {
         size_t al = strlen(r->token) + sizeof "Bearer ";
         auth = malloc(al);
         if (auth == NULL) {
@@ -270,12 +288,13 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     meta_err_classify_json(resp->status, j, r->token, e);
     if (e->cls == META_ERR_NONE) {
         h->http_free(resp);
-        if (json_is_object(j)) {
+        if (json_is_object(j) || (r->any_json && j != NULL)) {
             *out = j;
             return C360_OK;
         }
         json_decref(j);
-        h->call_error(x->call, "Graph API answered %s without a JSON object", r->path);
+        h->call_error(x->call, "Graph API answered %s without a JSON %s",
+                      r->path[0] != '\0' ? r->path : "a batch", r->any_json ? "document" : "object");
         h->call_retry_after(x->call, 0);
         return C360_RETRY;
     }

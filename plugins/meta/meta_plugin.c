@@ -488,6 +488,9 @@ static const c360_plugin_desc meta_desc = {
     .disconnect = meta_disconnect,
     .webhook_route = meta_route,
     .oauth_connect = meta_oauth_connect,
+    /* ABI 1.7, optional: a 1.3 to 1.6 host never reads it
+     * (C360_PLUGIN_REQUIRES_MINOR stays 3). */
+    .event_prefetch = meta_event_prefetch,
 };
 
 C360_PLUGIN_ENTRY

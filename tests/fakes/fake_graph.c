@@ -53,6 +53,20 @@
  *                                 with its page token "PT-<page id>"; with
  *                                 a page token, /me is that page"
  *   DELETE /{user_id}/permissions {"success":true}
+ *   POST /{version}/ (or /)       Graph's batch API: form fields
+ *                                 batch=[{"method":"GET","relative_url":
+ *                                 "<path>?<query>"},..] (1 to 50),
+ *                                 include_headers, access_token and its
+ *                                 appsecret_proof (or a Bearer header).
+ *                                 Each operation is answered as the single
+ *                                 GET would be, with its own access_token /
+ *                                 appsecret_proof when its relative_url
+ *                                 has them: [{"code":..,"body":"<JSON as
+ *                                 a string>"[,"headers":[..]]},..]; the
+ *                                 throttle, invalidate and fault modes
+ *                                 apply per operation (null when a fault
+ *                                 never answers). Faults see the request
+ *                                 itself as path "/{version}/batch".
  *
  * Usage headers on every Graph answer: X-App-Usage, X-Business-Use-Case-
  * Usage (for the page or form's page the call is about), X-Ad-Account-Usage
@@ -88,7 +102,10 @@
  *                  "forms_list":n,"sub_get":n,"sub_post":n,"sub_delete":n,
  *                  "insights":n,"exchange":n,"code":n,"dialog":n,"me":n,
  *                  "accounts":n,"perm_delete":n,"me_page":n,"page_get":n,
- *                  "comment_get":n,"wrong_token":n,"last_insights_range":..,
+ *                  "comment_get":n,"wrong_token":n,"batch":n (batch requests),
+ *                  "batch_ops":n (their operations, each also counted
+ *                  as a Graph call), "batch_max":n (the most operations
+ *                  in one), "last_insights_range":..,
  *                  "last_token":..}
  */
 #include <stdint.h>
@@ -123,7 +140,7 @@ static struct {
     X(form_get) X(leads_list) X(forms_list) X(sub_get) X(sub_post)           \
     X(sub_delete) X(insights) X(exchange) X(code) X(dialog) X(me)            \
     X(accounts) X(perm_delete) X(me_page) X(page_get) X(comment_get)         \
-    X(wrong_token)
+    X(wrong_token) X(batch) X(batch_ops) X(batch_max)
 #define DECL(n) long n;
 static struct { COUNTERS(DECL) } g_st;
 static char g_last_range[128], g_last_token[128];
@@ -179,6 +196,43 @@ static void send_json(struct evhttp_request *req, int code, json_t *j)
     fake_reply(req, code, "application/json", s ? s : "{}");
     free(s);
     json_decref(j);
+}
+
+/* Where a Graph answer goes: to the request at once, or (req NULL) into
+ * a batch operation's element: its status and body (JSON, or raw text
+ * for a fault), and the usage its headers would have reported, which the
+ * batch's own headers then carry. */
+typedef struct gout {
+    struct evhttp_request *req;
+    int code;
+    json_t *body;
+    char *raw;                 /* malloc'd; instead of body */
+    int null_op;               /* the operation never finished */
+    long pct, regain;          /* -1: no usage reported */
+    int ad;
+    char object[64];
+} gout;
+
+static void g_usage(gout *o, long pct, long regain_min, const char *object, int ad)
+{
+    if (o->req) {
+        add_usage_headers(o->req, pct, regain_min, object, ad);
+        return;
+    }
+    o->pct = pct;
+    o->regain = regain_min;
+    o->ad = ad;
+    snprintf(o->object, sizeof o->object, "%s", object ? object : "");
+}
+
+static void g_send(gout *o, int code, json_t *j)
+{
+    if (o->req) {
+        send_json(o->req, code, j);
+        return;
+    }
+    o->code = code;
+    o->body = j;
 }
 
 static json_t *graph_error(const char *msg, long code, long subcode)
@@ -303,7 +357,7 @@ static int sub_has(json_t *page)
 
 /* ---- Graph endpoints --------------------------------------------------- */
 
-static void leads_list(struct evhttp_request *req, struct evkeyvalq *kv, json_t *form, long pct)
+static void leads_list(gout *o, struct evkeyvalq *kv, json_t *form, long pct)
 {
     const char *form_id = json_string_value(json_object_get(form, "id"));
     long gt = -1, lt = -1;
@@ -325,7 +379,7 @@ static void leads_list(struct evhttp_request *req, struct evkeyvalq *kv, json_t 
         }
         json_decref(f);
         if (gt < 0) {
-            send_json(req, 400, graph_error("Invalid filtering", 100, 0));
+            g_send(o, 400, graph_error("Invalid filtering", 100, 0));
             return;
         }
     }
@@ -371,11 +425,11 @@ static void leads_list(struct evhttp_request *req, struct evkeyvalq *kv, json_t 
                                                       "o0", "after", "end"));
     }
     json_decref(sel);
-    add_usage_headers(req, pct, 0, json_string_value(json_object_get(form, "page_id")), 0);
-    send_json(req, 200, body);
+    g_usage(o, pct, 0, json_string_value(json_object_get(form, "page_id")), 0);
+    g_send(o, 200, body);
 }
 
-static void insights(struct evhttp_request *req, struct evkeyvalq *kv, const char *acct, long pct)
+static void insights(gout *o, struct evkeyvalq *kv, const char *acct, long pct)
 {
     g_st.insights++;
     const char *tr = evhttp_find_header(kv, "time_range");
@@ -384,7 +438,7 @@ static void insights(struct evhttp_request *req, struct evkeyvalq *kv, const cha
     const char *until = json_string_value(json_object_get(r, "until"));
     if (!since || !until || strcmp(since, until) != 0) {
         json_decref(r);
-        send_json(req, 400, graph_error("time_range since/until (one day) required", 100, 0));
+        g_send(o, 400, graph_error("time_range since/until (one day) required", 100, 0));
         return;
     }
     snprintf(g_last_range, sizeof g_last_range, "%s", tr);
@@ -403,8 +457,8 @@ static void insights(struct evhttp_request *req, struct evkeyvalq *kv, const cha
                                               "date_start", since, "date_stop", until));
     }
     json_decref(r);
-    add_usage_headers(req, pct, 0, acct, 1);
-    send_json(req, 200, json_pack("{s:o}", "data", data));
+    g_usage(o, pct, 0, acct, 1);
+    g_send(o, 200, json_pack("{s:o}", "data", data));
 }
 
 static const char *g_token_prefix = ""; /* --token-prefix: tests search for it */
@@ -466,13 +520,13 @@ static void dialog(struct evhttp_request *req)
     evhttp_clear_headers(&kv);
 }
 
-static void graph(struct evhttp_request *req, const char *path)
+/* One Graph call: cmd on path (without the version) with the decoded
+ * query kv, the token tok (NULL: none) and the appsecret_proof given for
+ * it; the answer goes to o. */
+static void graph_do(gout *o, enum evhttp_cmd_type cmd, const char *path, struct evkeyvalq *kv,
+                     const char *tok, const char *proof)
 {
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    struct evkeyvalq kv;
-    params(req, &kv, 0);
     g_st.graph++;
-    const char *tok = bearer(req);
     long pct = opt.usage;
     char seg1[128] = "", seg2[64] = "";
     const char *slash = strchr(path, '/');
@@ -481,21 +535,21 @@ static void graph(struct evhttp_request *req, const char *path)
 
     if (!tok) {
         g_st.no_token++;
-        send_json(req, 400, graph_error("An access token is required to request this resource.", 104, 0));
-        goto out;
+        g_send(o, 400, graph_error("An access token is required to request this resource.", 104, 0));
+        return;
     }
     snprintf(g_last_token, sizeof g_last_token, "%s", tok);
     if (g_mode.invalid) {
         g_st.invalid++;
-        send_json(req, 400, graph_error("Error validating access token: The session has been "
+        g_send(o, 400, graph_error("Error validating access token: The session has been "
                                         "invalidated because the user changed their password.",
                                         190, 460));
-        goto out;
+        return;
     }
-    if (!proof_ok(tok, evhttp_find_header(&kv, "appsecret_proof"))) {
+    if (!proof_ok(tok, proof)) {
         g_st.bad_proof++;
-        send_json(req, 400, graph_error("Invalid appsecret_proof provided in the API argument", 100, 0));
-        goto out;
+        g_send(o, 400, graph_error("Invalid appsecret_proof provided in the API argument", 100, 0));
+        return;
     }
     /* The object the call is about, for the usage headers. */
     const char *object = seg1;
@@ -508,26 +562,26 @@ static void graph(struct evhttp_request *req, const char *path)
     if (g_mode.throttle_left > 0) {
         g_mode.throttle_left--;
         g_st.throttled++;
-        add_usage_headers(req, g_mode.throttle_usage, g_mode.throttle_regain, object, ad);
-        send_json(req, 400, graph_error("(#613) Calls to this api have exceeded the rate limit.",
+        g_usage(o, g_mode.throttle_usage, g_mode.throttle_regain, object, ad);
+        g_send(o, 400, graph_error("(#613) Calls to this api have exceeded the rate limit.",
                                         g_mode.throttle_code, 0));
-        goto out;
+        return;
     }
-    const char *fields = evhttp_find_header(&kv, "fields");
+    const char *fields = evhttp_find_header(kv, "fields");
     if (strcmp(seg1, "me") == 0 && !*seg2 && cmd == EVHTTP_REQ_GET && page_of_token(tok)) {
         /* A page token's /me is its page. */
         g_st.me_page++;
         json_t *p = page_of_token(tok);
-        add_usage_headers(req, pct, 0, NULL, 0);
-        send_json(req, 200, json_pack("{s:O,s:s}", "id", json_object_get(p, "id"), "name",
+        g_usage(o, pct, 0, NULL, 0);
+        g_send(o, 200, json_pack("{s:O,s:s}", "id", json_object_get(p, "id"), "name",
                                       "A page"));
     } else if (!*seg2 && page && cmd == EVHTTP_REQ_GET) {
         /* A page's own fields: only with that page's token. */
         g_st.page_get++;
-        add_usage_headers(req, pct, 0, seg1, 0);
+        g_usage(o, pct, 0, seg1, 0);
         if (page_of_token(tok) != page) {
             g_st.wrong_token++;
-            send_json(req, 400, graph_error("(#10) This endpoint requires the page's access token",
+            g_send(o, 400, graph_error("(#10) This endpoint requires the page's access token",
                                             10, 0));
         } else {
             json_t *c = json_deep_copy(page);
@@ -535,7 +589,7 @@ static void graph(struct evhttp_request *req, const char *path)
             if (ig) json_object_set_new(c, "instagram_business_account", json_pack("{s:s}", "id", ig));
             json_object_del(c, "subscribed");
             json_object_del(c, "access_token");
-            send_json(req, 200, pick(c, fields));
+            g_send(o, 200, pick(c, fields));
             json_decref(c);
         }
     } else if (!*seg2 && comment && cmd == EVHTTP_REQ_GET) {
@@ -545,10 +599,10 @@ static void graph(struct evhttp_request *req, const char *path)
         const char *pid = json_string_value(json_object_get(comment, "page_id"));
         const char *ig = json_string_value(json_object_get(comment, "ig_user_id"));
         json_t *owner = pid ? find(g_pages, pid) : ig ? page_of_ig(ig) : NULL;
-        add_usage_headers(req, pct, 0, pid, 0);
+        g_usage(o, pct, 0, pid, 0);
         if (!owner || page_of_token(tok) != owner) {
             g_st.wrong_token++;
-            send_json(req, 400, graph_error("Unsupported get request. Object does not exist, "
+            g_send(o, 400, graph_error("Unsupported get request. Object does not exist, "
                                             "cannot be loaded due to missing permissions, or "
                                             "does not support this operation.", 100, 33));
         } else {
@@ -562,13 +616,13 @@ static void graph(struct evhttp_request *req, const char *path)
                 json_object_set_new(c, ig ? "timestamp" : "created_time", json_string(ts));
                 if (ig) json_object_del(c, "created_time");
             }
-            send_json(req, 200, pick(c, fields));
+            g_send(o, 200, pick(c, fields));
             json_decref(c);
         }
     } else if (strcmp(seg1, "me") == 0 && !*seg2 && cmd == EVHTTP_REQ_GET) {
         g_st.me++;
-        add_usage_headers(req, pct, 0, NULL, 0);
-        send_json(req, 200, json_pack("{s:s,s:s}", "id", opt.user_id, "name", "Test User"));
+        g_usage(o, pct, 0, NULL, 0);
+        g_send(o, 200, json_pack("{s:s,s:s}", "id", opt.user_id, "name", "Test User"));
     } else if (strcmp(seg1, "me") == 0 && strcmp(seg2, "accounts") == 0) {
         g_st.accounts++;
         json_t *data = json_array();
@@ -583,17 +637,17 @@ static void graph(struct evhttp_request *req, const char *path)
                                                   "A page", "access_token", pt, "category",
                                                   "Business"));
         }
-        add_usage_headers(req, pct, 0, NULL, 0);
-        send_json(req, 200, json_pack("{s:o}", "data", data));
+        g_usage(o, pct, 0, NULL, 0);
+        g_send(o, 200, json_pack("{s:o}", "data", data));
     } else if (strcmp(seg2, "permissions") == 0 && cmd == EVHTTP_REQ_DELETE) {
         g_st.perm_delete++;
-        add_usage_headers(req, pct, 0, NULL, 0);
-        send_json(req, 200, json_pack("{s:b}", "success", 1));
+        g_usage(o, pct, 0, NULL, 0);
+        g_send(o, 200, json_pack("{s:b}", "success", 1));
     } else if (ad && strcmp(seg2, "insights") == 0) {
-        insights(req, &kv, seg1 + 4, pct);
+        insights(o, kv, seg1 + 4, pct);
     } else if (form && strcmp(seg2, "leads") == 0) {
         g_st.leads_list++;
-        leads_list(req, &kv, form, pct);
+        leads_list(o, kv, form, pct);
     } else if (strcmp(seg2, "leadgen_forms") == 0 && find(g_pages, seg1)) {
         g_st.forms_list++;
         json_t *data = json_array();
@@ -603,11 +657,11 @@ static void graph(struct evhttp_request *req, const char *path)
             const char *pid = json_string_value(json_object_get(f, "page_id"));
             if (pid && strcmp(pid, seg1) == 0) json_array_append_new(data, pick(f, "id,name,status"));
         }
-        add_usage_headers(req, pct, 0, seg1, 0);
-        send_json(req, 200, json_pack("{s:o}", "data", data));
+        g_usage(o, pct, 0, seg1, 0);
+        g_send(o, 200, json_pack("{s:o}", "data", data));
     } else if (strcmp(seg2, "subscribed_apps") == 0 && find(g_pages, seg1)) {
         json_t *p = find(g_pages, seg1);
-        add_usage_headers(req, pct, 0, seg1, 0);
+        g_usage(o, pct, 0, seg1, 0);
         if (cmd == EVHTTP_REQ_GET) {
             g_st.sub_get++;
             json_t *data = json_array();
@@ -615,31 +669,191 @@ static void graph(struct evhttp_request *req, const char *path)
                 json_array_append_new(data, json_pack("{s:s,s:s,s:[s,s]}", "id", opt.app_id,
                                                       "name", "Connector 360",
                                                       "subscribed_fields", "leadgen", "feed"));
-            send_json(req, 200, json_pack("{s:o}", "data", data));
+            g_send(o, 200, json_pack("{s:o}", "data", data));
         } else {
             if (cmd == EVHTTP_REQ_POST) g_st.sub_post++;
             else g_st.sub_delete++;
             json_object_set_new(p, "subscribed", json_boolean(cmd == EVHTTP_REQ_POST));
-            send_json(req, 200, json_pack("{s:b}", "success", 1));
+            g_send(o, 200, json_pack("{s:b}", "success", 1));
         }
     } else if (!*seg2 && lead && cmd == EVHTTP_REQ_GET) {
         g_st.lead_get++;
-        add_usage_headers(req, pct, 0, object, 0);
-        send_json(req, 200, render_lead(lead, fields));
+        g_usage(o, pct, 0, object, 0);
+        g_send(o, 200, render_lead(lead, fields));
     } else if (!*seg2 && form && cmd == EVHTTP_REQ_GET) {
         g_st.form_get++;
-        add_usage_headers(req, pct, 0, object, 0);
+        g_usage(o, pct, 0, object, 0);
         json_t *c = json_deep_copy(form);
         json_object_del(c, "page_id");
-        send_json(req, 200, pick(c, fields));
+        g_send(o, 200, pick(c, fields));
         json_decref(c);
     } else {
-        add_usage_headers(req, pct, 0, NULL, 0);
-        send_json(req, 400, graph_error("Unsupported get request. Object does not exist, cannot "
+        g_usage(o, pct, 0, NULL, 0);
+        g_send(o, 400, graph_error("Unsupported get request. Object does not exist, cannot "
                                         "be loaded due to missing permissions, or does not "
                                         "support this operation.", 100, 33));
     }
-out:
+}
+
+static void graph(struct evhttp_request *req, const char *path)
+{
+    struct evkeyvalq kv;
+    params(req, &kv, 0);
+    gout o = {.req = req};
+    graph_do(&o, evhttp_request_get_command(req), path, &kv, bearer(req),
+             evhttp_find_header(&kv, "appsecret_proof"));
+    evhttp_clear_headers(&kv);
+}
+
+/* A fault armed for one batch operation's path (see batch): the element
+ * it would have made of the single request's answer. 1 if one was. */
+static int op_fault(gout *o, const char *fpath)
+{
+    fake_fault_slot *f = NULL;
+    for (int i = 0; i < FAKE_FAULT_SLOTS && !f; i++) {
+        fake_fault_slot *c = &fake_fault.slot[i];
+        if (c->mode != FF_OFF && (!c->path[0] || strstr(fpath, c->path))) f = c;
+    }
+    if (!f) return 0;
+    enum fake_fault_mode m = f->mode;
+    fake_fault.hits++;
+    if (f->left > 0 && --f->left == 0) f->mode = FF_OFF;
+    switch (m) {
+    case FF_TIMEOUT:
+    case FF_TRICKLE:
+        o->null_op = 1; /* Meta gives up on the operation: null */
+        break;
+    case FF_5XX:
+        o->code = f->status;
+        o->raw = strdup(f->status == 500
+                            ? "{\"error\":{\"message\":\"An unexpected error has occurred. Please "
+                              "retry your request later.\",\"type\":\"OAuthException\","
+                              "\"is_transient\":true,\"code\":2,\"fbtrace_id\":\"AfaultTrace\"}}"
+                            : "<html><body><h1>Service Unavailable</h1></body></html>\n");
+        break;
+    case FF_429:
+        o->code = 429;
+        o->pct = 100;
+        o->raw = strdup("{\"error\":{\"message\":\"Too many requests\",\"code\":4}}");
+        break;
+    case FF_MALFORMED:
+        o->code = 200;
+        o->raw = strdup("{\"id\":\"malformed\",\"field_data\":[{\"name\":\"email\",\"values\":[\"x@");
+        break;
+    case FF_HUGE: {
+        static const char head[] = "{\"id\":\"huge\",\"pad\":\"", tail[] = "\"}";
+        size_t n = (size_t)f->bytes;
+        o->code = 200;
+        o->raw = malloc(n + 1);
+        if (!o->raw) abort();
+        memset(o->raw, 'x', n);
+        memcpy(o->raw, head, sizeof head - 1);
+        memcpy(o->raw + n - (sizeof tail - 1), tail, sizeof tail - 1);
+        o->raw[n] = '\0';
+        break;
+    }
+    case FF_OFF:
+        return 0;
+    }
+    return 1;
+}
+
+/* POST /{version}/ with a batch field: Graph's batch API. Each operation
+ * is answered as the single request would be -- its own token and proof
+ * (access_token and appsecret_proof in its relative_url, else the
+ * request's), throttling, invalidation and faults per operation (a fault
+ * whose path matches "/<version>/<operation path>") -- into one element
+ * {"code":..,"body":"<the answer as a JSON string>"} (plus "headers"
+ * unless include_headers=false; null when a fault never answers). The
+ * request itself needs a token (form access_token or Bearer) and, with
+ * --app-secret, its proof; at most 50 operations. The batch's usage
+ * headers carry the highest usage of its operations. */
+static void batch(struct evhttp_request *req, const char *version)
+{
+    struct evkeyvalq kv;
+    params(req, &kv, 1);
+    g_st.batch++;
+    const char *top = evhttp_find_header(&kv, "access_token");
+    if (!top) top = bearer(req);
+    const char *top_proof = evhttp_find_header(&kv, "appsecret_proof");
+    const char *b = evhttp_find_header(&kv, "batch");
+    const char *ih = evhttp_find_header(&kv, "include_headers");
+    int headers = !ih || strcmp(ih, "false") != 0;
+    json_t *ops = b ? json_loads(b, 0, NULL) : NULL;
+    if (!top) {
+        g_st.no_token++;
+        send_json(req, 400, graph_error("An access token is required to request this resource.", 104, 0));
+    } else if (!proof_ok(top, top_proof)) {
+        g_st.bad_proof++;
+        send_json(req, 400, graph_error("Invalid appsecret_proof provided in the API argument", 100, 0));
+    } else if (!json_is_array(ops) || json_array_size(ops) == 0 || json_array_size(ops) > 50) {
+        send_json(req, 400, graph_error("(#100) The batch parameter must be a JSON array of 1 to "
+                                        "50 requests", 100, 0));
+    } else {
+        json_t *out = json_array();
+        long pct = -1, regain = 0;
+        int ad = 0;
+        char object[64] = "";
+        size_t i;
+        json_t *op;
+        if ((long)json_array_size(ops) > g_st.batch_max) g_st.batch_max = (long)json_array_size(ops);
+        json_array_foreach(ops, i, op) {
+            g_st.batch_ops++;
+            gout o = {.pct = -1};
+            const char *method = json_string_value(json_object_get(op, "method"));
+            const char *rel = json_string_value(json_object_get(op, "relative_url"));
+            if (!rel || (method && strcmp(method, "GET") != 0)) {
+                g_send(&o, 400, graph_error("(#100) this fake's batch takes GET operations with a "
+                                            "relative_url", 100, 0));
+            } else {
+                /* "<path>?<query>", the path with or without a version. */
+                char opath[256];
+                const char *q = strchr(rel, '?');
+                size_t pl = q ? (size_t)(q - rel) : strlen(rel);
+                const char *pp = rel;
+                if (*pp == '/') pp++, pl--;
+                if (pp[0] == 'v' && pp[1] >= '0' && pp[1] <= '9' && memchr(pp, '/', pl)) {
+                    const char *sl = memchr(pp, '/', pl);
+                    pl -= (size_t)(sl + 1 - pp);
+                    pp = sl + 1;
+                }
+                snprintf(opath, sizeof opath, "%.*s", (int)pl, pp);
+                struct evkeyvalq okv;
+                TAILQ_INIT(&okv);
+                if (q) evhttp_parse_query_str(q + 1, &okv);
+                const char *otok = evhttp_find_header(&okv, "access_token");
+                const char *oproof = otok ? evhttp_find_header(&okv, "appsecret_proof") : top_proof;
+                char fpath[300];
+                snprintf(fpath, sizeof fpath, "/%s%s%s", version, *version ? "/" : "", opath);
+                if (!op_fault(&o, fpath))
+                    graph_do(&o, EVHTTP_REQ_GET, opath, &okv, otok ? otok : top, oproof);
+                evhttp_clear_headers(&okv);
+            }
+            if (o.null_op) {
+                json_array_append_new(out, json_null());
+            } else {
+                char *body = o.raw ? o.raw : json_dumps(o.body, JSON_COMPACT);
+                json_t *el = json_pack("{s:i,s:s}", "code", o.code, "body", body ? body : "{}");
+                if (headers)
+                    json_object_set_new(el, "headers",
+                                        json_pack("[{s:s,s:s}]", "name", "Content-Type", "value",
+                                                  "application/json; charset=UTF-8"));
+                json_array_append_new(out, el);
+                if (body != o.raw) free(body);
+            }
+            free(o.raw);
+            json_decref(o.body);
+            if (o.pct > pct) pct = o.pct;
+            if (o.regain > regain) regain = o.regain;
+            if (!object[0] && o.object[0]) {
+                snprintf(object, sizeof object, "%s", o.object);
+                ad = o.ad;
+            }
+        }
+        add_usage_headers(req, pct < 0 ? opt.usage : pct, regain, object, ad);
+        send_json(req, 200, out);
+    }
+    json_decref(ops);
     evhttp_clear_headers(&kv);
 }
 
@@ -739,14 +953,23 @@ static void on_request(struct evhttp_request *req, void *arg)
         stats(req);
         return;
     }
-    if (fake_fault_control(req, path) || fake_fault_take(req, path)) return;
+    if (fake_fault_control(req, path)) return;
     /* An optional version prefix: /v25.0/... */
     const char *p = path + 1;
+    char version[32] = "";
     if (p[0] == 'v' && p[1] >= '0' && p[1] <= '9') {
         const char *s = strchr(p, '/');
+        snprintf(version, sizeof version, "%.*s", (int)(s ? (size_t)(s - p) : strlen(p)), p);
         p = s ? s + 1 : p + strlen(p);
     }
-    if (strcmp(p, "oauth/access_token") == 0) oauth_token(req);
+    /* A batch request meets the faults as "<path>batch" (/v25.0/batch):
+     * path=batch fails it alone; its operations meet them one by one. */
+    int is_batch = !*p && cmd == EVHTTP_REQ_POST;
+    char fpath[64];
+    snprintf(fpath, sizeof fpath, "%s%s", path, is_batch ? "batch" : "");
+    if (fake_fault_take(req, is_batch ? fpath : path)) return;
+    if (is_batch) batch(req, version);
+    else if (strcmp(p, "oauth/access_token") == 0) oauth_token(req);
     else if (strcmp(p, "dialog/oauth") == 0) dialog(req);
     else if (*p) graph(req, p);
     else fake_reply(req, 404, "text/plain", "not found\n");

@@ -1,0 +1,196 @@
+/* meta_batch.c -- one Graph batch request of lead reads (meta.h,
+ * "meta_batch.c"): its form body, and its answer read operation by
+ * operation. Pure and bounded, so tests/test_meta_batch.c checks both
+ * without a host.
+ *
+ * The form is written by hand rather than through Jansson: it carries page
+ * tokens, and every byte of it is in the one buffer that
+ * meta_batch_form_free wipes (no copy is left in memory Jansson freed).
+ * No escaping is needed inside the JSON: a relative_url is made of ids,
+ * percent-encoded values and the characters ?&=, none of which JSON
+ * escapes. The form is sized exactly first (a dry run of the same writer),
+ * then written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta.h"
+
+#define TOKEN_MAX 4096 /* as meta_tokens.c reads them */
+#define PROOF_LEN 64
+
+/* A writer that only counts while b is NULL. */
+typedef struct wbuf {
+    char *b;
+    size_t n;
+} wbuf;
+
+static void put(wbuf *w, const char *s)
+{
+    size_t n = strlen(s);
+    if (w->b != NULL) memcpy(w->b + w->n, s, n);
+    w->n += n;
+}
+
+static bool unreserved(unsigned char ch)
+{
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* s percent-encoded (RFC 3986 unreserved kept), as c360kit_urlenc_cat. */
+static void put_enc(wbuf *w, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (unreserved(*p)) {
+            if (w->b != NULL) w->b[w->n] = (char)*p;
+            w->n++;
+        } else {
+            if (w->b != NULL) {
+                w->b[w->n] = '%';
+                w->b[w->n + 1] = hex[*p >> 4];
+                w->b[w->n + 2] = hex[*p & 15];
+            }
+            w->n += 3;
+        }
+    }
+}
+
+/* The encoded form of an ASCII string that is already URL-safe inside
+ * (a relative_url): each byte once more, for the form. */
+static void put_enc_n(wbuf *w, const char *s, size_t n)
+{
+    char one[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        one[0] = s[i];
+        put_enc(w, one);
+    }
+}
+
+static bool token_ok(const char *t)
+{
+    size_t n = t != NULL ? strnlen(t, TOKEN_MAX + 1) : 0;
+    if (n == 0 || n > TOKEN_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f) return false;
+    return true;
+}
+
+static bool proof_ok(const char *p)
+{
+    if (p == NULL || strnlen(p, PROOF_LEN + 1) != PROOF_LEN) return false;
+    for (size_t i = 0; i < PROOF_LEN; i++)
+        if (c360kit_hexval(p[i]) < 0) return false;
+    return true;
+}
+
+/* One operation's relative_url, raw (before the form's encoding), into a
+ * wbuf of its own: "<id>?fields=<enc>&access_token=<enc>&appsecret_proof=<hex>". */
+static void rel_url(wbuf *w, const meta_batch_op *op)
+{
+    put(w, op->lead_id);
+    put(w, "?fields=");
+    put_enc(w, META_LEAD_FIELDS);
+    put(w, "&access_token=");
+    put_enc(w, op->token);
+    put(w, "&appsecret_proof=");
+    put(w, op->proof);
+}
+
+/* The whole form; with w->b NULL, only its length. scratch has room for
+ * the longest relative_url, which is written there first. */
+static void write_form(wbuf *w, const meta_batch_op *ops, size_t n, char *scratch)
+{
+    put(w, "batch=");
+    put_enc(w, "[");
+    for (size_t i = 0; i < n; i++) {
+        put_enc(w, i == 0 ? "{\"method\":\"GET\",\"relative_url\":\""
+                          : ",{\"method\":\"GET\",\"relative_url\":\"");
+        wbuf u = {scratch, 0};
+        rel_url(&u, &ops[i]);
+        put_enc_n(w, scratch, u.n);
+        put_enc(w, "\"}");
+    }
+    put_enc(w, "]");
+    put(w, "&include_headers=false&access_token=");
+    put_enc(w, ops[0].token);
+    put(w, "&appsecret_proof=");
+    put(w, ops[0].proof);
+}
+
+static void wipe_free(char *b, size_t n)
+{
+    if (b == NULL) return;
+    volatile char *s = b;
+    for (size_t i = 0; i < n; i++) s[i] = 0;
+    free(b);
+}
+
+char *meta_batch_form(const meta_batch_op *ops, size_t n, size_t *len)
+{
+    if (ops == NULL || n == 0 || n > META_BATCH_MAX) return NULL;
+    size_t url_max = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].lead_id == NULL || !meta_id_valid(ops[i].lead_id, false) ||
+            !token_ok(ops[i].token) || !proof_ok(ops[i].proof))
+            return NULL;
+        wbuf c = {NULL, 0};
+        rel_url(&c, &ops[i]);
+        if (c.n > url_max) url_max = c.n;
+    }
+    char *scratch = malloc(url_max + 1);
+    if (scratch == NULL) return NULL;
+    /* A dry run sizes the form exactly. */
+    wbuf dry = {NULL, 0};
+    write_form(&dry, ops, n, scratch);
+    char *form = dry.n < META_BATCH_FORM_MAX ? malloc(dry.n + 1) : NULL;
+    if (form != NULL) {
+        wbuf w = {form, 0};
+        write_form(&w, ops, n, scratch);
+        form[w.n] = '\0';
+        if (len != NULL) *len = w.n;
+    }
+    wipe_free(scratch, url_max + 1);
+    return form;
+}
+
+void meta_batch_form_free(char *form)
+{
+    if (form == NULL) return;
+    volatile char *w = form;
+    for (size_t i = 0; w[i] != '\0'; i++) w[i] = 0;
+    free(form);
+}
+
+int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
+                     json_t **leads, int *codes)
+{
+    if (n > META_BATCH_MAX || !json_is_array(answer) || json_array_size(answer) != n) return -1;
+    int got = 0;
+    for (size_t i = 0; i < n; i++) {
+        leads[i] = NULL;
+        codes[i] = 0;
+        /* null (Meta timed the operation out) and anything but an object
+         * have no code: json_object_get gives NULL for them. */
+        const json_t *e = json_array_get(answer, i);
+        const json_t *code = json_object_get(e, "code");
+        if (json_is_integer(code) && json_integer_value(code) >= 100 &&
+            json_integer_value(code) <= 599)
+            codes[i] = (int)json_integer_value(code);
+        if (codes[i] != 200) continue;
+        const json_t *body = json_object_get(e, "body");
+        if (!json_is_string(body) || json_string_length(body) > META_BATCH_BODY_MAX) continue;
+        json_t *lead = json_loadb(json_string_value(body), json_string_length(body), 0, NULL);
+        meta_id id;
+        if (!json_is_object(lead) || json_object_get(lead, "error") != NULL ||
+            !meta_id_from_json(json_object_get(lead, "id"), false, id) ||
+            strcmp(id, ops[i].lead_id) != 0) {
+            json_decref(lead);
+            continue;
+        }
+        leads[i] = lead;
+        got++;
+    }
+    return got;
+}
