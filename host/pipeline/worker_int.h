@@ -205,10 +205,12 @@ void ch_wexec_count_dup(ch_wthread *t);
  * armed before every plugin call that may touch state. */
 void ch_wexec_barrier_arm(ch_wthread *t);
 
-/* ABI 1.7 (worker_prefetch.c): shows each connection's fresh webhook
- * events of the turn b, two or more, to its plugin's event_prefetch, before
- * they run. Advisory: nothing of the items changes. */
-void ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b);
+/* ABI 1.7 (worker_prefetch.c): shows each connection's webhook events of
+ * the turn b that are on their first attempt, two or more, to its plugin's
+ * event_prefetch, before they run, within half of the turn's time before
+ * its hand-back. Advisory: nothing of the items changes. Returns the
+ * milliseconds it took. */
+int64_t ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b);
 
 /* Execution (worker_exec.c, deliver.c). */
 void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it);

@@ -244,8 +244,13 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
     t->defer_ok = group;
     /* Fresh items only, like the batched acknowledgement. */
     if (group) n += dedup_ahead(t, tenant, b);
-    /* ABI 1.7: fresh events only, after dedup (duplicates are not shown). */
-    if (group) ch_wexec_prefetch(t, tenant, b);
+    /* ABI 1.7: fresh events only, after dedup (duplicates are not shown).
+     * Its time is charged to the first item run, so that a slow look
+     * ahead shrinks the next turns (turn_size), which then have too few
+     * events to be shown; and that first item runs even if the look ahead
+     * overran the turn's budget, so a turn always moves. */
+    int64_t pf_ms = group ? ch_wexec_prefetch(t, tenant, b) : 0;
+    int started = 0;
     ch_qitem **grp = done ? ch_calloc(max, sizeof *grp) : NULL;
     for (size_t i = 0; i < b->n; i++) {
         if ((done && done[i]) || b->items[i].dd_done == 2) continue;
@@ -254,7 +259,8 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
         /* Slow callbacks: what has not started goes back (to `retry`, due
          * at once) for any thread, before it waits long enough here to
          * look abandoned to another consumer's sweep. */
-        if (ch_monotonic_ms() - b->items[i].fetched_ms > t->conf->claim_idle_ms / 4) {
+        if ((started || !pf_ms) &&
+            ch_monotonic_ms() - b->items[i].fetched_ms > t->conf->claim_idle_ms / 4) {
             for (; i < b->n && !ch_wthread_stopping(t); i++) {
                 if ((done && done[i]) || b->items[i].dd_done == 2) continue;
                 ch_qoutcome o = {.mode = CH_QM_HOLD, .delay_ms = 0};
@@ -283,8 +289,9 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
         }
         /* One call, one item of the turn's time budget, however many
          * records it carried. */
-        double took = (double)(ch_monotonic_ms() - t0);
+        double took = (double)(ch_monotonic_ms() - t0 + (started ? 0 : pf_ms));
         t->avg_item_ms = t->avg_item_ms * 0.8 + took * 0.2;
+        started = 1;
         n += (int)k;
     }
     t->defer_ok = 0;

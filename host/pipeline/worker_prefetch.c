@@ -7,14 +7,24 @@
  *
  * Advisory, by the ABI's contract: the call emits no records and stages no
  * writes (call.records and call.staged stay NULL, so record_emit and
- * state_set_on_commit refuse), its status is only counted and logged, and
- * every event still goes to the plugin's event callback afterwards, whatever
- * happened here. Only events that will reach that callback in this turn are
- * shown: fresh webhooks (not replays, not what a dead worker left -- those
- * run one by one, so that a crash names its entry), not found duplicates by
- * the turn's dedup step, of a connection that exists and runs (not paused,
- * disabled or waiting for re-authorisation), within max_attempts. The
- * others simply get no look ahead. */
+ * state_set_on_commit refuse), its duration is observed and a failure
+ * logged, and every event still goes to the plugin's event callback
+ * afterwards, whatever happened here. Only events that will reach that
+ * callback in this turn are shown: webhooks on their first attempt (not
+ * replays, not retries, not what a dead worker left -- those run one by
+ * one, so that a crash names its entry), not found duplicates by the
+ * turn's dedup step, of a connection that exists and runs (not paused,
+ * disabled or waiting for re-authorisation). The others simply get no look
+ * ahead. So a look ahead that crashes is charged (supervisor_jobs.c) to an
+ * event at most once: the event then runs alone, and if it fails it is
+ * never shown again -- a crash loop of the look ahead cannot poison it.
+ *
+ * Time. The turn's items wait while the look ahead runs, and a turn that
+ * has not started an item claim_idle_ms/4 after its fetch hands the rest
+ * back (worker_loop.c run_batch). So the look ahead gets at most half of
+ * that budget, as the deadline of its calls (never more than
+ * callback_timeout_ms), and no further call once it is spent; the time it
+ * took counts in the thread's callback time, which sizes the next turns. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +40,8 @@
 /* Events shown in one call: a plugin batches what it can (Meta: 50 Graph
  * operations per request) and the rest of a large turn gets another call. */
 #define PREFETCH_MAX 64
+/* A call with less time than this left is not worth making. */
+#define PREFETCH_MIN_MS 20
 
 /* 1 when it would reach the plugin's event callback in this turn. */
 static int eligible(ch_wthread *t, const char *tenant, const ch_qitem *it)
@@ -37,17 +49,22 @@ static int eligible(ch_wthread *t, const char *tenant, const ch_qitem *it)
     if (it->kind != CH_Q_EV || !it->valid || it->dd_done == 2 || !it->k ||
         strcmp(it->k, "wh") != 0 || !ch_id_valid(it->c))
         return 0;
-    if (ch_qitem_attempt(it) > t->conf->max_attempts) return 0;
+    if (ch_qitem_attempt(it) != 1) return 0;
     ch_wconn wc;
     if (ch_wconn_get(&t->conns, tenant, it->c, &wc) != C360_OK || !wc.exists) return 0;
     return strcmp(wc.state, "active") == 0 || strcmp(wc.state, "failing") == 0;
 }
 
-/* One call of the plugin with its[0..n) (n >= 2, one connection). */
-static void prefetch_call(ch_wthread *t, const char *tenant, ch_qitem **its, size_t n)
+/* One call of the plugin with its[0..n) (n >= 2, one connection), with a
+ * deadline of timeout_ms. */
+static void prefetch_call(ch_wthread *t, const char *tenant, ch_qitem **its, size_t n,
+                          int timeout_ms)
 {
     ch_wconn wc;
     if (ch_wconn_get(&t->conns, tenant, its[0]->c, &wc) != C360_OK || !wc.exists) return;
+    /* The plugin first: no instance is opened for a look ahead it lacks. */
+    const ch_plugin *named = ch_loader_find(t->conf->loader, wc.plugin);
+    if (!named || !ch_plugin_ops_get(named)->event_prefetch) return;
     char err[CH_CALL_ERROR_MAX + 64] = "";
     ch_inst *inst = NULL;
     if (ch_wexec_acquire(t, tenant, its[0], its[0]->c, wc.plugin, &inst, err, sizeof err) != C360_OK)
@@ -80,14 +97,15 @@ static void prefetch_call(ch_wthread *t, const char *tenant, ch_qitem **its, siz
         pev[i] = &evs[i];
     }
     c360_call call;
-    ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), its[0]->rid,
-                 t->conf->callback_timeout_ms);
+    ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), its[0]->rid, timeout_ms);
     /* No records, no staged writes: the refusals tell the plugin so. Its
      * direct state access finds this connection's held outcomes written
      * first, as from event. */
     call.records = NULL;
     call.staged = NULL;
     ch_wexec_barrier_arm(t);
+    /* The slot's deadline (the watchdog's) is the callback's, as for any
+     * call; the call's own deadline above is what the plugin sees. */
     ch_wexec_slot_begin(t, tenant, its[0], ch_plugin_name(pl), CH_SLOT_CB_PREFETCH);
     int64_t t0 = ch_monotonic_ms();
     int32_t st = ops->event_prefetch(&call, ch_plugin_data(pl), ch_inst_data(inst), pev, n);
@@ -113,21 +131,34 @@ static void prefetch_call(ch_wthread *t, const char *tenant, ch_qitem **its, siz
     free(evs);
 }
 
-void ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
+/* The deadline the next call gets: what is left of the look ahead's share
+ * of the turn's time, at most callback_timeout_ms; 0 when too little. */
+static int next_timeout(const ch_wthread *t, int64_t until)
 {
-    if (!t->prefetching || b->n < 2) return;
+    int64_t left = until - ch_monotonic_ms();
+    if (left > t->conf->callback_timeout_ms) left = t->conf->callback_timeout_ms;
+    return left < PREFETCH_MIN_MS ? 0 : (int)left;
+}
+
+int64_t ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
+{
+    if (!t->prefetching || b->n < 2) return 0;
+    int64_t t0 = ch_monotonic_ms();
+    /* Half of what is left before run_batch would hand the turn back. */
+    int64_t until = t0 + (b->items[0].fetched_ms + t->conf->claim_idle_ms / 4 - t0) / 2;
     /* Connections in the order of their first event; each one's events in
      * turn order, which is the order event sees them in. */
     unsigned char *seen = ch_calloc(b->n, 1);
     ch_qitem **grp = ch_calloc(b->n < PREFETCH_MAX ? b->n : PREFETCH_MAX, sizeof *grp);
-    for (size_t i = 0; i < b->n && !ch_wthread_stopping(t); i++) {
+    int spent = 0;
+    for (size_t i = 0; i < b->n && !spent && !ch_wthread_stopping(t); i++) {
         if (seen[i]) continue;
         seen[i] = 1;
         ch_qitem *it = &b->items[i];
         if (!eligible(t, tenant, it)) continue;
         size_t k = 0;
         grp[k++] = it;
-        for (size_t j = i + 1; j < b->n; j++) {
+        for (size_t j = i + 1; j < b->n && !spent; j++) {
             ch_qitem *o = &b->items[j];
             if (seen[j] || o->kind != CH_Q_EV || !o->valid || !o->c || strcmp(o->c, it->c) != 0)
                 continue;
@@ -135,12 +166,19 @@ void ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
             if (!eligible(t, tenant, o)) continue;
             grp[k++] = o;
             if (k == PREFETCH_MAX) {
-                prefetch_call(t, tenant, grp, k);
+                int ms = next_timeout(t, until);
+                if (ms) prefetch_call(t, tenant, grp, k, ms);
+                else spent = 1;
                 k = 0;
             }
         }
-        if (k >= 2) prefetch_call(t, tenant, grp, k);
+        if (k >= 2 && !spent) {
+            int ms = next_timeout(t, until);
+            if (ms) prefetch_call(t, tenant, grp, k, ms);
+            else spent = 1;
+        }
     }
     free(grp);
     free(seen);
+    return ch_monotonic_ms() - t0;
 }

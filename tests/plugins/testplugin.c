@@ -90,6 +90,18 @@ static int32_t tp_deliver(c360_call *call, void *pd, void *id, const c360_record
     return C360_OK;
 }
 
+/* ABI 1.7, set under TP_PREFETCH: a host takes it from webhook sources
+ * only, so on this tick/destination plugin it must never be read. */
+#if defined(__GNUC__)
+__attribute__((unused))
+#endif
+static int32_t tp_prefetch(c360_call *call, void *pd, void *id, const c360_event *const *evs,
+                           size_t n)
+{
+    (void)call; (void)pd; (void)id; (void)evs; (void)n;
+    return C360_OK;
+}
+
 #if defined(__GNUC__)
 __attribute__((unused))
 #endif
@@ -103,6 +115,9 @@ static const c360_plugin_desc desc = {
     tp_tick,
 #endif
     NULL, NULL, tp_deliver, NULL,
+#ifdef TP_PREFETCH
+    NULL, NULL, NULL, tp_prefetch,
+#endif
 };
 
 #ifndef TP_NO_ENTRY

@@ -61,7 +61,16 @@ int main(int argc, char **argv)
     const ch_plugin *dupe = ch_loader_find(ld, "dupe");
     CHECK(dupe != NULL);
     CHECK_CONTAINS(dupe ? ch_plugin_path(dupe) : NULL, "t09_dup_a.so");
-    CHECK(ch_loader_count(ld) == 2);
+    CHECK(ch_loader_count(ld) == 3);
+    /* ABI 1.7's event_prefetch is taken from webhook sources only. */
+    const ch_plugin *nowh = ch_loader_find(ld, "prefetch_nowh");
+    CHECK(nowh != NULL && ch_plugin_desc(nowh)->event_prefetch != NULL);
+    CHECK(nowh != NULL && ch_plugin_ops_get(nowh)->event_prefetch == NULL);
+    if (nowh) {
+        json_t *pj = ch_plugin_to_json(nowh);
+        CHECK(json_is_false(json_object_get(pj, "event_prefetch")));
+        json_decref(pj);
+    }
 
     EXPECT_REFUSED("t02_no_entry.so", CH_REFUSE_NO_ENTRY, "c360_plugin_entry");
     EXPECT_REFUSED("t03_bad_magic.so", CH_REFUSE_MAGIC, "0x12345678");
@@ -79,12 +88,13 @@ int main(int argc, char **argv)
     EXPECT_REFUSED("t16_unknown_caps.so", CH_REFUSE_CAPABILITIES, "0x80");
     EXPECT_REFUSED("t17_not_elf.so", CH_REFUSE_DLOPEN, "cannot load");
     EXPECT_REFUSED("t18_bad_utf8.so", CH_REFUSE_DESCRIPTOR, "UTF-8");
-    CHECK(ch_loader_refused_count(ld) == 16);
+    EXPECT_REFUSED("t19_short17.so", CH_REFUSE_STRUCT_SIZE, "ABI 1.7 descriptor");
+    CHECK(ch_loader_refused_count(ld) == 17);
 
     /* The JSON the admin API serves carries both lists. */
     json_t *j = ch_loader_to_json(ld);
-    CHECK(json_array_size(json_object_get(j, "plugins")) == 2);
-    CHECK(json_array_size(json_object_get(j, "refused")) == 16);
+    CHECK(json_array_size(json_object_get(j, "plugins")) == 3);
+    CHECK(json_array_size(json_object_get(j, "refused")) == 17);
     json_t *first = json_array_get(json_object_get(j, "plugins"), 0);
     CHECK(json_is_object(json_object_get(first, "config_schema")));
     json_decref(j);

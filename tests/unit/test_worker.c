@@ -175,7 +175,49 @@ static void test_prefetch(ch_wthread *t)
     CHECK(ch_conn_set_state("tp", "pp", "active", "", "system", NULL) == C360_OK);
     fx_sleep_ms(300); /* the paused events' hold */
     drain(t, "tp", 5);
-    CHECK(pf_state_of("pp", key) == 0 && pending("tp", "ev") == 0);
+    snprintf(key, sizeof key, "ev:%s", ids[6]);
+    CHECK(pf_state_of("pp", key) == 1);
+    snprintf(key, sizeof key, "ev:%s", ids[8]);
+    CHECK(pf_state_of("pp", key) == 1);
+    CHECK(pending("tp", "ev") == 0);
+
+    /* A retry is not shown again: with a new event, one left to show. */
+    put("tp", "pr", "wtp", "{\"prefetch\":true}");
+    fx_sleep_ms(60);
+    char r1[CH_QW_ID_MAX], r2[CH_QW_ID_MAX], r3[CH_QW_ID_MAX];
+    add_event("tp", "pr", "retry 1", r1);
+    add_event("tp", "pr", "ok 0", r2);
+    t->avg_item_ms = 0;
+    ch_wthread_turn(t, "tp");
+    CHECK(pf_state_of("pr", "pf_calls") == 1 && pf_state_of("pr", "pf_events") == 2);
+    fx_sleep_ms(150); /* the retry's backoff (retry_base_ms 50) */
+    add_event("tp", "pr", "ok 0", r3);
+    t->avg_item_ms = 0;
+    drain(t, "tp", 5);
+    snprintf(key, sizeof key, "ev:%s", r1);
+    CHECK(pf_state_of("pr", key) == 2);
+    snprintf(key, sizeof key, "ev:%s", r3);
+    CHECK(pf_state_of("pr", key) == 1);
+    CHECK(pf_state_of("pr", "pf_calls") == 1);
+
+    /* A slow look ahead gets half the turn's time before its hand-back
+     * (claim_idle_ms 1000: 250 ms, so at most 125 ms) as its deadline, and
+     * every event of the turn still runs in it. */
+    put("tp", "pw", "wtp", "{\"prefetch\":true,\"prefetch_sleep_ms\":5000}");
+    fx_sleep_ms(60);
+    char w[4][CH_QW_ID_MAX];
+    for (int i = 0; i < 4; i++) add_event("tp", "pw", "ok 0", w[i]);
+    t->avg_item_ms = 0;
+    CHECK(ch_wthread_turn(t, "tp") == 4);
+    long long left = pf_state_of("pw", "pf_left");
+    CHECK(left > 0 && left <= 125);
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "ev:%s", w[i]);
+        CHECK(pf_state_of("pw", key) == 1);
+        CHECK_STR(owner_of("tp", w[i]), "(none)");
+    }
+    /* Its time was charged: the next turn is small, without a look ahead. */
+    CHECK(t->avg_item_ms >= 10.0);
 }
 
 /* A route's field mapping shapes what its destination receives; a route

@@ -34,6 +34,9 @@
  *                       was not refused as the ABI says. Without it,
  *                       event_prefetch does nothing and returns OK.
  *   prefetch_status S   event_prefetch returns S (after counting)
+ *   prefetch_sleep_ms N event_prefetch sleeps N ms, or as long as its call
+ *                       has left if that is less; "pf_left" = the time it
+ *                       had left when called
  * Every delivery counts state "d:<record id>" += 1 and "delivered" += 1,
  * stores the record's JSON as it arrived in state "json:<record id>", and
  * keeps "maxconc", the most deliveries of the connection seen in flight at
@@ -59,6 +62,7 @@ typedef struct wtp_inst {
     long tick_status;
     int prefetch;
     long prefetch_status;
+    long prefetch_sleep_ms;
     atomic_long ticks;
 } wtp_inst;
 
@@ -116,6 +120,7 @@ static int32_t open_inst(c360_call *call, void *pd, c360_instance *inst, const c
     w->tick_status = num(o, "tick_status", C360_OK);
     w->prefetch = json_is_true(json_object_get(o, "prefetch"));
     w->prefetch_status = num(o, "prefetch_status", C360_OK);
+    w->prefetch_sleep_ms = num(o, "prefetch_sleep_ms", 0);
     json_decref(o);
     *out = w;
     return C360_OK;
@@ -208,6 +213,7 @@ static int32_t on_prefetch(c360_call *call, void *pd, void *idata, const c360_ev
     (void)pd;
     const wtp_inst *w = idata;
     if (!w->prefetch) return C360_OK;
+    int64_t left = H->call_time_left_ms(call);
     H->state_incr(call, "pf_calls", 1, NULL);
     H->state_incr(call, "pf_events", (int64_t)n, NULL);
     char last[1024] = "";
@@ -221,6 +227,12 @@ static int32_t on_prefetch(c360_call *call, void *pd, void *idata, const c360_ev
     if (H->record_emit(call, "lead", "pf", "{}", 2) != C360_EUNSUPPORTED ||
         H->state_set_on_commit(call, "pf_staged", "1", 1, 0) != C360_EDENIED)
         H->state_set(call, "pf_bad", "1", 1, 0, NULL);
+    if (w->prefetch_sleep_ms > 0) {
+        char lb[24];
+        int k = snprintf(lb, sizeof lb, "%lld", (long long)left);
+        H->state_set(call, "pf_left", lb, (size_t)k, 0, NULL);
+        sleep_ms(w->prefetch_sleep_ms < left ? w->prefetch_sleep_ms : (long)left);
+    }
     if (w->prefetch_status != C360_OK) H->call_error(call, "prefetch failed on purpose");
     return (int32_t)w->prefetch_status;
 }
