@@ -245,11 +245,13 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
     /* Fresh items only, like the batched acknowledgement. */
     if (group) n += dedup_ahead(t, tenant, b);
     /* ABI 1.7: fresh events only, after dedup (duplicates are not shown).
-     * Its time is charged to the first item run, so that a slow look
-     * ahead shrinks the next turns (turn_size), which then have too few
-     * events to be shown; and that first item runs even if the look ahead
-     * overran the turn's budget, so a turn always moves. */
+     * Its time is shared out over the turn's items in their callback
+     * times, so that a slow look ahead shrinks the next turns (turn_size),
+     * which then have too few events to be shown; and the first item runs
+     * even if the look ahead overran the turn's budget, so a turn always
+     * moves. */
     int64_t pf_ms = group ? ch_wexec_prefetch(t, tenant, b) : 0;
+    double pf_share = b->n ? (double)pf_ms / (double)b->n : 0.0;
     int started = 0;
     ch_qitem **grp = done ? ch_calloc(max, sizeof *grp) : NULL;
     for (size_t i = 0; i < b->n; i++) {
@@ -289,7 +291,7 @@ static int run_batch(ch_wthread *t, const char *tenant, ch_qbatch *b, int group)
         }
         /* One call, one item of the turn's time budget, however many
          * records it carried. */
-        double took = (double)(ch_monotonic_ms() - t0 + (started ? 0 : pf_ms));
+        double took = (double)(ch_monotonic_ms() - t0) + pf_share * (double)k;
         t->avg_item_ms = t->avg_item_ms * 0.8 + took * 0.2;
         started = 1;
         n += (int)k;

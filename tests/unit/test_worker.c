@@ -208,16 +208,21 @@ static void test_prefetch(ch_wthread *t)
     char w[4][CH_QW_ID_MAX];
     for (int i = 0; i < 4; i++) add_event("tp", "pw", "ok 0", w[i]);
     t->avg_item_ms = 0;
-    CHECK(ch_wthread_turn(t, "tp") == 4);
+    /* The first item runs after it whatever the time (a turn always
+     * moves); the others too unless the machine is very loaded. */
+    CHECK(ch_wthread_turn(t, "tp") >= 1);
     long long left = pf_state_of("pw", "pf_left");
     CHECK(left > 0 && left <= 125);
+    /* Its time was charged to the items (about 30 ms each): the next turn
+     * is small, without a look ahead. */
+    CHECK(t->avg_item_ms >= 5.0);
+    drain(t, "tp", 8);
     for (int i = 0; i < 4; i++) {
         snprintf(key, sizeof key, "ev:%s", w[i]);
         CHECK(pf_state_of("pw", key) == 1);
         CHECK_STR(owner_of("tp", w[i]), "(none)");
     }
-    /* Its time was charged: the next turn is small, without a look ahead. */
-    CHECK(t->avg_item_ms >= 10.0);
+    CHECK(pf_state_of("pw", "pf_calls") == 1);
 }
 
 /* A route's field mapping shapes what its destination receives; a route
@@ -508,13 +513,17 @@ static void test_handback(ch_wthread *t)
 {
     put("tb", "hb", "wtp", "{}");
     char ids[4][CH_QW_ID_MAX], key[96];
-    for (int i = 0; i < 4; i++) add_event("tb", "hb", "sleep 200", ids[i]);
+    /* 150 ms each: the second item starts well inside 1000 / 4 (the fetch,
+     * dedup, look ahead and first outcome have 100 ms on a loaded
+     * machine), the third well after. */
+    for (int i = 0; i < 4; i++) add_event("tb", "hb", "sleep 150", ids[i]);
     fx_sleep_ms(60); /* tenant list */
     t->avg_item_ms = 0; /* a full share: all four fetched, whatever ran before */
     int n = ch_wthread_turn(t, "tb");
-    CHECK(n == 2); /* 2 x 200 ms > 1000 / 4: items 3 and 4 go back */
-    CHECK_STR(owner_of("tb", ids[2]), "retry");
-    CHECK_STR(owner_of("tb", ids[3]), "retry");
+    /* 2 x 150 ms > 1000 / 4: items 3 and 4 go back (and on a machine so
+     * loaded that the first item alone took the budget, item 2 too). */
+    CHECK(n == 2 || n == 1);
+    for (int i = n > 0 ? n : 0; i < 4; i++) CHECK_STR(owner_of("tb", ids[i]), "retry");
     CHECK(pf_int("HLEN c360:{t:tb}:att") == 0);
     drain(t, "tb", 5);
     for (int i = 0; i < 4; i++) {
