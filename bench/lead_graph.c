@@ -25,9 +25,12 @@
  *                               50), access_token (or a Bearer header); each
  *                               operation answered as its GET above, with the
  *                               access_token of its relative_url (else the
- *                               request's): [{"code":..,"body":"<JSON as a
- *                               string>"},..] (no headers: what the plugin
- *                               asks with include_headers=false)
+ *                               request's -- so one request may read the
+ *                               leads of several pages): [{"code":..,
+ *                               "headers":[..],"body":"<JSON as a
+ *                               string>"},..]; headers (Content-Type only:
+ *                               the GETs carry no usage headers either)
+ *                               unless include_headers=false
  *   GET /stats                  {"calls":..,"leads":..,"errors":..,
  *                               "batches":..,"batch_ops":..}: calls are HTTP
  *                               requests, a batch's operations are batch_ops
@@ -173,8 +176,10 @@ static void add_escaped(struct evbuffer *dst, const char *src, size_t n)
 }
 
 /* One operation: relative_url rel[0..n) ("<path>?<query>"), the
- * request's token top; its element appended to g_out. */
-static void batch_op(const char *rel, size_t n, const char *top)
+ * request's token top; its element appended to g_out, with the headers
+ * its GET's answer has (only a Content-Type: no usage headers here) when
+ * `headers`. */
+static void batch_op(const char *rel, size_t n, const char *top, int headers)
 {
     char url[1024];
     int code;
@@ -194,7 +199,13 @@ static void batch_op(const char *rel, size_t n, const char *top)
         evhttp_clear_headers(&kv);
     }
     size_t len = evbuffer_get_length(g_op);
-    evbuffer_add_printf(g_out, "{\"code\":%d,\"body\":\"", code);
+    evbuffer_add_printf(g_out, "{\"code\":%d,", code);
+    if (headers) {
+        static const char h[] =
+            "\"headers\":[{\"name\":\"Content-Type\",\"value\":\"application/json\"}],";
+        evbuffer_add(g_out, h, sizeof h - 1);
+    }
+    evbuffer_add(g_out, "\"body\":\"", 8);
     add_escaped(g_out, (const char *)evbuffer_pullup(g_op, -1), len);
     evbuffer_add(g_out, "\"}", 2);
     evbuffer_drain(g_op, len);
@@ -217,6 +228,9 @@ static void batch(struct evhttp_request *req)
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (!top && auth && strncmp(auth, "Bearer ", 7) == 0 && auth[7]) top = auth + 7;
     const char *b = evhttp_find_header(&kv, "batch");
+    /* Meta's default is to include each operation's headers. */
+    const char *ih = evhttp_find_header(&kv, "include_headers");
+    int headers = !ih || strcmp(ih, "false") != 0;
     /* The relative_urls, in order: "relative_url":"..." as the plugin
      * writes them. */
     static const char key[] = "\"relative_url\":\"";
@@ -243,7 +257,7 @@ static void batch(struct evhttp_request *req)
         evbuffer_add(g_out, "[", 1);
         for (size_t i = 0; i < n; i++) {
             if (i) evbuffer_add(g_out, ",", 1);
-            batch_op(at[i], len[i], top);
+            batch_op(at[i], len[i], top, headers);
         }
         evbuffer_add(g_out, "]", 1);
         send_out(req, 200);

@@ -9,7 +9,8 @@
  *   meta_payload.c  webhook bodies: changes of interest, routing  (pure)
  *   meta_scan.c     the same read from the bytes, without a parse  (pure)
  *   meta_records.c  lead / comment / metric records (records.md)  (pure)
- *   meta_usage.c    usage headers and Graph error classes         (pure)
+ *   meta_usage.c    usage headers, Graph error classes, the rate  (pure)
+ *                   budget reports an answer calls for
  *   meta_graph.c    one Graph API call: budgets, usage, errors    (host)
  *   meta_tokens.c   page tokens, OAuth connect and exchange,      (host)
  *                   token errors, disconnect, secrets as text
@@ -17,7 +18,8 @@
  *                   pages and IG accounts; its routing keys
  *   meta_event.c    webhook events: leads fetched, comments       (host)
  *   meta_batch.c    a Graph batch request of lead reads: its form  (pure)
- *                   body, its answer checked op by op
+ *                   body, its answer checked op by op (lead, usage
+ *                   headers, error class), its split into requests
  *   meta_prefetch.c event_prefetch (ABI 1.7): the leads of several (host)
  *                   events read ahead in batch requests
  *   meta_tick.c     catch-up poll, insights, subscription check   (host)
@@ -365,24 +367,72 @@ void meta_err_classify(int http_status, const char *body, size_t len,
                        const char *cut, meta_err *e);
 /* The same on a body already parsed (j may be NULL: not JSON). */
 void meta_err_classify_json(int http_status, const json_t *j, const char *cut, meta_err *e);
+/* The same with every one of cuts[0..n) removed from the message (a batch
+ * request carries several pages' tokens). */
+void meta_err_classify_cuts(int http_status, const json_t *j, const char *const *cuts,
+                            size_t n, meta_err *e);
 bool meta_throttle_code(int64_t code);
+
+/* One rate-limit report: to the app's bucket, or to "obj:<id>" (a page's
+ * or an ad account's). pct -1: no usage figure (a pause only). */
+typedef struct meta_report {
+    bool app;
+    meta_id id;
+    int pct;
+    uint32_t pause_ms;
+} meta_report;
+#define META_ANSWER_REPORTS (2 + META_USAGE_BUC_MAX)
+/* The reports one Graph answer calls for, one per bucket (its highest
+ * usage, its longest pause), into out (room for META_ANSWER_REPORTS); the
+ * number written. The answer was about `object` (a page or an ad account
+ * id; NULL: neither): X-App-Usage goes to the app, X-Page-Usage and
+ * X-Ad-Account-Usage (with its reset time as a pause) to the object, each
+ * X-Business-Use-Case-Usage entry to its own id (its regain time as a
+ * pause). A throttling error (e may be NULL) adds usage 100 and a pause of
+ * the answer's longest regain time, at least min_pause_ms, to the app
+ * (code 4, or no object) or to the object; *wait (may be NULL) gets that
+ * pause, 0 for anything else. A single call and each operation of a batch
+ * are reported alike through this. */
+size_t meta_answer_reports(const meta_usage *u, const meta_err *e, const char *object,
+                           uint32_t min_pause_ms, meta_report *out, uint32_t *wait);
+/* Reports of several answers (a batch request's and its operations'),
+ * merged per bucket (highest usage, longest pause): a bucket is then
+ * reported once, one Redis round trip, however many answers spoke of it. */
+#define META_REPORTS_MAX 64
+typedef struct meta_reports {
+    meta_report v[META_REPORTS_MAX];
+    size_t n;
+} meta_reports;
+/* Merges r into a; false (a unchanged) when r names a new bucket and a is
+ * full. */
+bool meta_reports_merge(meta_reports *a, const meta_report *r);
 
 /* ---- meta_batch.c ----------------------------------------------------- */
 
 /* Graph's batch API: POST {graph}/{version}/ with the form fields
- * batch=[{"method":"GET","relative_url":..},..], include_headers=false and
+ * batch=[{"method":"GET","relative_url":..},..], include_headers=true and
  * a top-level access_token; the answer is a JSON array, one element per
- * operation in order: {"code":<HTTP status>,"body":"<the answer as a JSON
- * string>"}, or null for an operation Meta did not finish. Each operation
- * counts as one call against the app's and the page's limits. */
+ * operation in order: {"code":<HTTP status>,"headers":[{"name":..,
+ * "value":..},..],"body":"<the answer as a JSON string>"}, or null for an
+ * operation Meta did not finish. Each operation carries its own token
+ * (any page's), counts as one call against the app's and its page's
+ * limits, and its headers are its own answer's: usage is read, and
+ * reported to its page, per operation. */
 #define META_BATCH_MAX 50            /* operations per request (Meta's limit) */
 #define META_BATCH_FORM_MAX (1u << 20) /* a request's form body */
 /* One operation's lead body: far above a real lead (a few KiB); a larger
  * one is not kept (its event reads it alone, up to 1 MiB), which bounds
  * the lead cache at META_LEAD_CACHE_N of these. */
 #define META_BATCH_BODY_MAX (64u << 10)
+/* An operation's headers: the first META_BATCH_HDRS_MAX entries are read
+ * (Meta sends about a dozen), a name longer than META_BATCH_HDR_NAME_MAX
+ * or a value longer than META_BATCH_HDR_VALUE_MAX (meta_usage_parse reads
+ * none longer) is skipped. */
+#define META_BATCH_HDRS_MAX 32
+#define META_BATCH_HDR_NAME_MAX 64
+#define META_BATCH_HDR_VALUE_MAX 8192
 
-/* One lead read: GET <lead_id>?fields=META_LEAD_FIELDS with the page's
+/* One lead read: GET <lead_id>?fields=META_LEAD_FIELDS with its page's
  * token and its appsecret_proof (hex HMAC-SHA256 of the token). */
 typedef struct meta_batch_op {
     const char *lead_id;
@@ -396,14 +446,27 @@ typedef struct meta_batch_op {
  * tokens: wipe it before freeing (meta_batch_form_free). */
 char *meta_batch_form(const meta_batch_op *ops, size_t n, size_t *len);
 void meta_batch_form_free(char *form);
-/* Reads a batch answer for ops[0..n): leads[i] gets the lead of op i (a
- * new reference: a JSON object whose id is ops[i].lead_id), else NULL;
- * codes[i] its HTTP status (0: null, or no status). Returns the number of
+/* One operation's outcome. */
+typedef struct meta_batch_res {
+    json_t *lead;              /* a JSON object whose id is the op's lead id
+                                * (a new reference), else NULL */
+    int code;                  /* its HTTP status; 0: null, or no status */
+    meta_usage usage;          /* its usage headers (meta_usage_parse) */
+    meta_err err;              /* its class, as a single GET's answer would
+                                * be classified (its own token cut from the
+                                * message); null: META_ERR_TRANSIENT */
+} meta_batch_res;
+/* Reads a batch answer for ops[0..n) into res[0..n). Returns the number of
  * leads, or -1 (nothing set) when the answer is not an array of exactly n
  * elements. An operation's body over META_BATCH_BODY_MAX, not a JSON
  * object, or naming another id gives no lead. */
 int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
-                     json_t **leads, int *codes);
+                     meta_batch_res *res);
+/* Sizes of the requests that carry n operations: as few as can (at most
+ * META_BATCH_MAX each), as even as can be, so that none is left with a
+ * lone operation when n >= 2. Returns the number of requests (0 when n is
+ * 0), sizes into size[] (room for n / META_BATCH_MAX + 1). */
+size_t meta_batch_split(size_t n, size_t *size);
 
 /* ---- the plugin (host-side files) ------------------------------------- */
 
@@ -506,6 +569,15 @@ typedef struct meta_gr {
     uint32_t units;            /* calls it counts as in the app's and the
                                 * object's budgets (a batch: its
                                 * operations, at most META_BATCH_MAX); 0: 1 */
+    bool prepaid;              /* the budgets were taken before
+                                * (meta_graph_batch_budget): none here */
+    const char *const *cuts;   /* more tokens cut from Meta's messages (a
+                                * batch's other pages'); ncuts of them */
+    size_t ncuts;
+    meta_reports *reports;     /* not NULL: the answer's usage and
+                                * throttling reports are merged here, for
+                                * the caller to send (meta_graph_reports),
+                                * rather than sent */
     uint32_t max_bytes;        /* 0: 4 MiB */
     uint32_t timeout_ms;       /* 0: 30 s (the host cuts it to the deadline) */
 } meta_gr;
@@ -513,6 +585,20 @@ typedef struct meta_gr {
  * the status to return, with call_error (and call_retry_after) set; *err
  * (may be NULL) tells the caller what Meta said. */
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err);
+/* The budgets of one batch request over several pages, before it is
+ * written: each pages[i] takes units[i] from its own bucket (from this
+ * process's reservation, else in one take; a page whose bucket has no
+ * room now is left out, granted[i] false, nothing slept), then the app
+ * takes the granted pages' units in one take (a short wait slept, as
+ * meta_graph does) -- only when they are at least min_units; *total gets
+ * them (0: nothing may be sent; the pages' units then lapse). C360_OK, or
+ * the failure of a take (call_error set). At most 1 + n Redis round trips. */
+int32_t meta_graph_batch_budget(meta_ctx *x, const char *const *pages, const uint32_t *units,
+                                size_t n, uint32_t min_units, bool *granted, uint32_t *total);
+/* Merges r[0..n) into *a, sending what no longer fits; then (flush) or
+ * later, meta_graph_reports sends each merged bucket once. */
+void meta_graph_gather(meta_ctx *x, meta_reports *a, const meta_report *r, size_t n);
+void meta_graph_reports(meta_ctx *x, meta_reports *a);
 
 /* meta_cache.c */
 bool meta_cache_init(meta_cache *k);

@@ -1,7 +1,8 @@
 /* meta_batch.c -- one Graph batch request of lead reads (meta.h,
- * "meta_batch.c"): its form body, and its answer read operation by
- * operation. Pure and bounded, so tests/test_meta_batch.c checks both
- * without a host.
+ * "meta_batch.c"): its form body, its answer read operation by operation
+ * (the lead, the operation's own usage headers, its error class), and how
+ * many requests a number of operations takes. Pure and bounded, so
+ * tests/test_meta_batch.c checks all of it without a host.
  *
  * The form is written by hand rather than through Jansson: it carries page
  * tokens, and every byte of it is in the one buffer that
@@ -9,7 +10,8 @@
  * No escaping is needed inside the JSON: a relative_url is made of ids,
  * percent-encoded values and the characters ?&=, none of which JSON
  * escapes. The form is sized exactly first (a dry run of the same writer),
- * then written. */
+ * then written. Operations may carry different pages' tokens: each one's
+ * token and proof are in its own relative_url. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +115,8 @@ static void write_form(wbuf *w, const meta_batch_op *ops, size_t n, char *scratc
         put_enc(w, "\"}");
     }
     put_enc(w, "]");
-    put(w, "&include_headers=false&access_token=");
+    /* Each operation's headers: its usage, reported to its own page. */
+    put(w, "&include_headers=true&access_token=");
     put_enc(w, ops[0].token);
     put(w, "&appsecret_proof=");
     put(w, ops[0].proof);
@@ -163,34 +166,79 @@ void meta_batch_form_free(char *form)
     free(form);
 }
 
+/* An operation's "headers" ([{"name":..,"value":..},..]) read as a single
+ * answer's: names lowercased (the host gives them so), bounded. */
+static void op_usage(const json_t *headers, meta_usage *u)
+{
+    c360_header h[META_BATCH_HDRS_MAX];
+    char names[META_BATCH_HDRS_MAX][META_BATCH_HDR_NAME_MAX + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(headers) && i < META_BATCH_HDRS_MAX; i++) {
+        const json_t *e = json_array_get(headers, i);
+        const json_t *name = json_object_get(e, "name"), *value = json_object_get(e, "value");
+        if (!json_is_string(name) || !json_is_string(value)) continue;
+        size_t nl = json_string_length(name);
+        if (nl == 0 || nl > META_BATCH_HDR_NAME_MAX ||
+            json_string_length(value) > META_BATCH_HDR_VALUE_MAX)
+            continue;
+        const char *s = json_string_value(name);
+        bool ok = strlen(s) == nl; /* no NUL inside */
+        for (size_t k = 0; k < nl && ok; k++) {
+            unsigned char ch = (unsigned char)s[k];
+            ok = ch > 0x20 && ch < 0x7f && ch != ':';
+            names[n][k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+        if (!ok) continue;
+        names[n][nl] = '\0';
+        h[n] = (c360_header){names[n], json_string_value(value)};
+        n++;
+    }
+    meta_usage_parse(h, n, u);
+}
+
 int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
-                     json_t **leads, int *codes)
+                     meta_batch_res *res)
 {
     if (n > META_BATCH_MAX || !json_is_array(answer) || json_array_size(answer) != n) return -1;
     int got = 0;
     for (size_t i = 0; i < n; i++) {
-        leads[i] = NULL;
-        codes[i] = 0;
+        meta_batch_res *r = &res[i];
+        memset(r, 0, sizeof *r);
         /* null (Meta timed the operation out) and anything but an object
-         * have no code: json_object_get gives NULL for them. */
+         * have no code, headers or body: json_object_get gives NULL. */
         const json_t *e = json_array_get(answer, i);
         const json_t *code = json_object_get(e, "code");
         if (json_is_integer(code) && json_integer_value(code) >= 100 &&
             json_integer_value(code) <= 599)
-            codes[i] = (int)json_integer_value(code);
-        if (codes[i] != 200) continue;
-        const json_t *body = json_object_get(e, "body");
-        if (!json_is_string(body) || json_string_length(body) > META_BATCH_BODY_MAX) continue;
-        json_t *lead = json_loadb(json_string_value(body), json_string_length(body), 0, NULL);
-        meta_id id;
-        if (!json_is_object(lead) || json_object_get(lead, "error") != NULL ||
-            !meta_id_from_json(json_object_get(lead, "id"), false, id) ||
-            strcmp(id, ops[i].lead_id) != 0) {
-            json_decref(lead);
+            r->code = (int)json_integer_value(code);
+        op_usage(json_object_get(e, "headers"), &r->usage);
+        if (r->code == 0) {
+            /* Not answered: no more known than of a request that timed out. */
+            r->err.cls = META_ERR_TRANSIENT;
+            snprintf(r->err.msg, sizeof r->err.msg, "no answer to the operation");
             continue;
         }
-        leads[i] = lead;
+        const json_t *body = json_object_get(e, "body");
+        json_t *j = json_is_string(body) && json_string_length(body) <= META_BATCH_BODY_MAX
+                        ? json_loadb(json_string_value(body), json_string_length(body), 0, NULL)
+                        : NULL;
+        meta_err_classify_json(r->code, j, ops[i].token, &r->err);
+        meta_id id;
+        if (r->code != 200 || r->err.cls != META_ERR_NONE || !json_is_object(j) ||
+            json_object_get(j, "error") != NULL || !meta_id_from_json(json_object_get(j, "id"), false, id) ||
+            strcmp(id, ops[i].lead_id) != 0) {
+            json_decref(j);
+            continue;
+        }
+        r->lead = j;
         got++;
     }
     return got;
+}
+
+size_t meta_batch_split(size_t n, size_t *size)
+{
+    size_t k = (n + META_BATCH_MAX - 1) / META_BATCH_MAX;
+    for (size_t i = 0; i < k; i++) size[i] = n / k + (i < n % k ? 1 : 0);
+    return k;
 }

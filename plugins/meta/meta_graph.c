@@ -8,13 +8,17 @@
  *     tenant that merely names someone's app id out of that app's budget)
  *     and, for calls about a page or an ad account, that object's bucket
  *     (C360_RL_TENANT). A short wait is slept; a long one gives the work
- *     back with C360_RETRY.
+ *     back with C360_RETRY. A batch request over several pages takes its
+ *     budgets before it is written (meta_graph_batch_budget: each page its
+ *     operations', the app their sum) and is then sent `prepaid`.
  *  2. the request: {graph}/{version}/{path}?{query}&appsecret_proof=..,
  *     the token in an Authorization header (never in the URL, so it is in
  *     no log line), provider URL (no SSRF policy: the operator's base URL).
  *     A batch request carries its tokens and proofs in its form body.
  *  3. the usage headers, each reported to the bucket it is about, so the
- *     buckets slow down before Meta throttles (meta_usage.c).
+ *     buckets slow down before Meta throttles (meta_answer_reports: one
+ *     report per bucket; a batch's are gathered with its operations' and
+ *     sent once per bucket by its caller).
  *  4. the outcome: throttling codes back off (at least throttle_min_ms,
  *     60 s by default, or Meta's regain time), 190 goes to
  *     meta_token_rejected, transient errors retry, the rest is permanent
@@ -41,8 +45,9 @@ static void sleep_ms(uint32_t ms)
     while (nanosleep(&ts, &ts) != 0) {}
 }
 
-/* `units` of a reservation this process holds (see take), or false. */
-static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now, uint32_t units)
+/* `units` of a reservation this process holds (see take), or false.
+ * `single`: a single call's unit, which sizes the next reservation. */
+static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now, uint32_t units, bool single)
 {
     if (r == NULL) return false;
     meta_cache *k = &x->c->cache;
@@ -51,7 +56,7 @@ static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now, uint32_t units)
     bool ok = live && r->left >= units;
     if (ok) {
         r->left -= units;
-    } else if (units == 1 && r->until != 0) {
+    } else if (single && r->until != 0) {
         /* The last reservation is over. Used up within its life: the
          * next asks for twice as many; units lapsed unused: half. (A
          * batch that finds too few units leaves it as it is: single
@@ -110,15 +115,17 @@ static int32_t take_units(meta_ctx *x, int32_t scope, const char *bucket,
  * only makes the guard stricter. A reservation lives at most
  * META_RESV_MS, so a pause or slowdown reported by another host applies
  * here at most that late; one reported here applies at once (resv_drop).
- * A batch spends reserved units when enough are left, else takes all its
- * units from Redis in one take (never more than the burst: META_BATCH_MAX
- * is below the smallest), and leaves the reservation's sizing alone. */
+ * A request of several units (a batch of one object) spends reserved
+ * units when enough are left, else takes all its units from Redis in one
+ * take (never more than the burst: META_BATCH_MAX is below the smallest),
+ * and leaves the reservation's sizing alone. (The look ahead's batches
+ * over several pages take theirs with take_batch.) */
 static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
                     const c360_rl_limit *lim, meta_resv *r, uint32_t units)
 {
     const c360_host_api *h = x->host;
     int64_t now = h->monotonic_ms();
-    if (resv_use(x, r, now, units)) return C360_OK;
+    if (resv_use(x, r, now, units, units == 1)) return C360_OK;
     if (units > 1) return take_units(x, scope, bucket, lim, units);
     if (r != NULL) {
         pthread_mutex_lock(&x->c->cache.lock);
@@ -146,43 +153,155 @@ static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
     return take_units(x, scope, bucket, lim, 1);
 }
 
-static void report(meta_ctx *x, int32_t scope, const char *bucket, int pct,
-                   uint32_t pause_ms)
+/* A batch's `units` of a bucket, as take does it for a call: from this
+ * process's reservation when it holds them all; else in one take of the
+ * units and the reservation's next size (want - 1 more, kept for the next
+ * calls and batches for META_RESV_MS; never over the burst), sized as a
+ * call's is -- doubled when the reservation was used up within its life,
+ * halved when units lapsed -- so that a process busy with a bucket spends
+ * one Redis round trip for several batches. When that many are not free,
+ * the units alone are asked (and the reservation starts over); then a
+ * short wait is slept when `sleep` (the app), else C360_RETRY comes at
+ * once without call_error (a page: its leads are left out). */
+static int32_t take_batch(meta_ctx *x, int32_t scope, const char *bucket,
+                          const c360_rl_limit *lim, meta_resv *r, uint32_t units, bool sleep)
 {
-    if (pct < 0 && pause_ms == 0) return;
+    const c360_host_api *h = x->host;
+    int64_t now = h->monotonic_ms();
+    uint32_t keep = 0;
+    if (r != NULL) {
+        pthread_mutex_lock(&x->c->cache.lock);
+        bool live = now < r->until;
+        if (live && r->left >= units) {
+            r->left -= units;
+            pthread_mutex_unlock(&x->c->cache.lock);
+            return C360_OK;
+        }
+        if (live && r->want < META_RESV_MAX) r->want *= 2;
+        else if (!live && r->until != 0 && r->left > 0 && r->want > 1) r->want /= 2;
+        uint32_t burst = lim->burst ? lim->burst : lim->limit;
+        uint32_t want = r->want < burst / 4 ? r->want : burst / 4;
+        keep = want > 1 ? want - 1 : 0;
+        if (units + keep > burst) keep = units < burst ? burst - units : 0;
+        pthread_mutex_unlock(&x->c->cache.lock);
+    }
+    uint32_t wait = 0;
+    int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, units + keep, &wait);
+    if (st == C360_OK) {
+        if (r != NULL) {
+            pthread_mutex_lock(&x->c->cache.lock);
+            /* Units still live (this or another thread's) are kept: they
+             * were taken from the shared budget too. */
+            r->left = (now < r->until ? r->left : 0) + keep;
+            r->until = now + META_RESV_MS;
+            pthread_mutex_unlock(&x->c->cache.lock);
+        }
+        return C360_OK;
+    }
+    if (st != C360_RETRY) return st;
+    if (keep > 0) {
+        /* Not that many free now: the units alone, and the reservation
+         * starts over from one unit. */
+        resv_drop(x, r);
+        if (sleep) return take_units(x, scope, bucket, lim, units);
+        st = h->ratelimit_take(x->call, scope, bucket, lim, units, &wait);
+        return st;
+    }
+    return sleep ? take_units(x, scope, bucket, lim, units) : st;
+}
+
+/* One report sent: its bucket's usage and pause, in Redis. */
+static void send_report(meta_ctx *x, const meta_report *r)
+{
+    char b[64];
+    if (!r->app) meta_key(b, sizeof b, "obj:", r->id);
     /* High usage or a pause: this process's reservation ends, so the next
      * take meets the slowdown or pause in Redis at once. (A low report
      * leaves it: it runs out within META_RESV_MS anyway.) */
-    if (pct < META_RESV_KEEP_PCT && pause_ms == 0) {
-        /* keep */
-    } else if (scope == C360_RL_APP) {
-        resv_drop(x, meta_cache_resv(x->c, NULL));
-    } else if (strncmp(bucket, "obj:", 4) == 0) {
-        resv_drop(x, meta_cache_resv(x->c, bucket + 4));
-    }
-    x->host->ratelimit_report(x->call, scope, bucket, pct < 0 ? 0 : (uint32_t)pct, pause_ms);
+    if (r->pct >= META_RESV_KEEP_PCT || r->pause_ms > 0)
+        resv_drop(x, meta_cache_resv(x->c, r->app ? NULL : r->id));
+    x->host->ratelimit_report(x->call, r->app ? C360_RL_APP : C360_RL_TENANT,
+                              r->app ? x->c->app_bucket : b, r->pct < 0 ? 0 : (uint32_t)r->pct,
+                              r->pause_ms);
 }
 
-/* Reports the answer's usage headers; returns the longest regain time. */
-static uint32_t report_usage(meta_ctx *x, const c360_http_response *resp,
-                             const char *app_bucket, const char *object)
+void meta_graph_reports(meta_ctx *x, meta_reports *a)
+{
+    for (size_t i = 0; i < a->n; i++) send_report(x, &a->v[i]);
+    a->n = 0;
+}
+
+void meta_graph_gather(meta_ctx *x, meta_reports *a, const meta_report *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (meta_reports_merge(a, &r[i])) continue;
+        /* Full (hostile or odd usage headers naming many ids): what was
+         * gathered goes now, and the gathering starts again. */
+        meta_graph_reports(x, a);
+        meta_reports_merge(a, &r[i]);
+    }
+}
+
+/* An answer's reports (meta_answer_reports), merged into `into` or, when
+ * it is NULL, sent: one per bucket. Returns the throttling pause (0: not
+ * a throttling error). */
+static uint32_t account(meta_ctx *x, const c360_http_response *resp, const meta_err *e,
+                        const char *object, meta_reports *into)
 {
     meta_usage u;
-    char b[64];
-    uint32_t regain = 0;
+    meta_report rep[META_ANSWER_REPORTS];
+    uint32_t wait = 0;
     meta_usage_parse(resp->headers, resp->header_count, &u);
-    report(x, C360_RL_APP, app_bucket, u.app_pct, 0);
-    if (object != NULL) {
-        meta_key(b, sizeof b, "obj:", object);
-        report(x, C360_RL_TENANT, b, u.page_pct > u.ad_pct ? u.page_pct : u.ad_pct,
-               u.ad_regain_ms);
+    size_t n = meta_answer_reports(&u, e, object, x->p->throttle_min_ms, rep, &wait);
+    if (into != NULL) {
+        meta_graph_gather(x, into, rep, n);
+    } else {
+        for (size_t i = 0; i < n; i++) send_report(x, &rep[i]);
     }
-    for (size_t i = 0; i < u.nbuc; i++) {
-        meta_key(b, sizeof b, "obj:", u.buc[i].id);
-        report(x, C360_RL_TENANT, b, u.buc[i].pct, u.buc[i].regain_ms);
-        if (u.buc[i].regain_ms > regain) regain = u.buc[i].regain_ms;
+    return wait;
+}
+
+/* The budget limits of this plugin, scaled (C360_META_BUDGET_SCALE, 1 to
+ * 1000, multiplies rates and bursts). */
+static void limits(meta_ctx *x, c360_rl_limit *app, c360_rl_limit *obj)
+{
+    *app = app_budget;
+    *obj = obj_budget;
+    app->limit *= x->p->budget_scale;
+    app->burst *= x->p->budget_scale;
+    obj->limit *= x->p->budget_scale;
+    obj->burst *= x->p->budget_scale;
+}
+
+int32_t meta_graph_batch_budget(meta_ctx *x, const char *const *pages, const uint32_t *units,
+                                size_t n, uint32_t min_units, bool *granted, uint32_t *total)
+{
+    c360_rl_limit app_lim, obj_lim;
+    limits(x, &app_lim, &obj_lim);
+    char b[64];
+    uint32_t sum = 0;
+    *total = 0;
+    /* The pages first: their buckets are the narrower, and a page without
+     * room only leaves its own leads out (their events wait for it). */
+    for (size_t i = 0; i < n; i++) {
+        granted[i] = false;
+        if (units[i] == 0 || units[i] > META_BATCH_MAX || sum + units[i] > META_BATCH_MAX)
+            continue;
+        meta_key(b, sizeof b, "obj:", pages[i]);
+        int32_t st = take_batch(x, C360_RL_TENANT, b, &obj_lim, meta_cache_resv(x->c, pages[i]),
+                                units[i], false);
+        if (st == C360_RETRY) continue;
+        if (st != C360_OK) return st;
+        granted[i] = true;
+        sum += units[i];
     }
-    return u.ad_regain_ms > regain ? u.ad_regain_ms : regain;
+    /* Too few to send: the granted pages' units lapse (spent unused,
+     * which only makes the guard stricter). */
+    if (sum == 0 || sum < min_units) return C360_OK;
+    int32_t st = take_batch(x, C360_RL_APP, x->c->app_bucket, &app_lim,
+                            meta_cache_resv(x->c, NULL), sum, true);
+    if (st == C360_OK) *total = sum;
+    return st;
 }
 
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_out)
@@ -191,27 +310,23 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     meta_conn *c = x->c;
     meta_err local = {0}; /* set below through e; = {0} for cppcheck */
     meta_err *e = err_out != NULL ? err_out : &local;
-    const char *app_bucket = c->app_bucket;
     char obj_bucket[64];
     int32_t st;
 
     *out = NULL;
     memset(e, 0, sizeof *e);
-    /* C360_META_BUDGET_SCALE (1 to 1000) multiplies rates and bursts. */
-    c360_rl_limit app_lim = app_budget, obj_lim = obj_budget;
-    app_lim.limit *= x->p->budget_scale;
-    app_lim.burst *= x->p->budget_scale;
-    obj_lim.limit *= x->p->budget_scale;
-    obj_lim.burst *= x->p->budget_scale;
+    c360_rl_limit app_lim, obj_lim;
+    limits(x, &app_lim, &obj_lim);
     uint32_t units = r->units != 0 ? r->units : 1;
     if (units > META_BATCH_MAX) {
         h->call_error(x->call, "a Graph request of %u calls is over the batch limit", units);
         return C360_ERROR;
     }
-    if ((st = take(x, C360_RL_APP, app_bucket, &app_lim, meta_cache_resv(c, NULL), units)) !=
-        C360_OK)
+    if (!r->prepaid &&
+        (st = take(x, C360_RL_APP, c->app_bucket, &app_lim, meta_cache_resv(c, NULL), units)) !=
+            C360_OK)
         return st;
-    if (r->object != NULL) {
+    if (!r->prepaid && r->object != NULL) {
         meta_key(obj_bucket, sizeof obj_bucket, "obj:", r->object);
         if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_lim, meta_cache_resv(c, r->object),
                        units)) != C360_OK)
@@ -281,11 +396,21 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
         return st == C360_ETOOBIG || st == C360_EDENIED || st == C360_EINVAL ? C360_ERROR : st;
     }
 
-    uint32_t regain = report_usage(x, resp, app_bucket, r->object);
     /* The body is parsed once: for its error, and for the caller. */
     json_t *j = resp->body_len > 0 ? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
                                    : NULL;
-    meta_err_classify_json(resp->status, j, r->token, e);
+    {
+        /* Every token of the request is cut from Meta's message. */
+        const char *cuts[1 + META_BATCH_MAX];
+        size_t ncuts = 0;
+        if (r->token != NULL) cuts[ncuts++] = r->token;
+        for (size_t i = 0; i < r->ncuts && ncuts < sizeof cuts / sizeof cuts[0]; i++)
+            if (r->cuts[i] != NULL) cuts[ncuts++] = r->cuts[i];
+        meta_err_classify_cuts(resp->status, j, cuts, ncuts, e);
+    }
+    /* Usage headers, and a throttling error's pause, each to the bucket
+     * it is about, so the buckets slow down before Meta throttles. */
+    uint32_t wait = account(x, resp, e, r->object, r->reports);
     if (e->cls == META_ERR_NONE) {
         h->http_free(resp);
         if (json_is_object(j) || (r->any_json && j != NULL)) {
@@ -303,11 +428,7 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
 
     switch (e->cls) {
     case META_ERR_THROTTLE: {
-        uint32_t wait = regain > x->p->throttle_min_ms ? regain : x->p->throttle_min_ms;
-        /* Code 4 is the app's own limit; the others are the page's, the
-         * user's or a business use case's. */
-        bool app = e->code == 4 || r->object == NULL;
-        report(x, app ? C360_RL_APP : C360_RL_TENANT, app ? app_bucket : obj_bucket, 100, wait);
+        /* Reported above (account) with the usage headers. */
         h->call_retry_after(x->call, wait);
         h->call_error(x->call, "Meta rate limit (code %lld): retrying in %u s",
                       (long long)e->code, (wait + 999) / 1000);

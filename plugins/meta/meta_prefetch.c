@@ -14,11 +14,17 @@
  * META_EVENT_LEADS_MAX lead changes of each event, the connection's
  * forms -- and each page's token from meta_page_token, as event gets it.
  *
- * One batch request per page (and per META_BATCH_MAX of its leads), never
- * one mixing pages: it then counts against the app's budget and that
- * page's, one unit per operation, its usage headers and errors are about
- * that page as a single GET's would be, and its one token is the one
- * meta_graph cuts from Meta's messages.
+ * The leads of all the connection's pages share requests: as few as can
+ * carry them (meta_batch_split), each operation with its own page's token
+ * and proof. The accounting stays per page, as a single GET's would be:
+ * before a request is written each page takes its operations from its own
+ * budget and the app their sum (meta_graph_batch_budget; a page without
+ * room leaves its leads to their events), and after it each operation's
+ * own headers and error (include_headers=true) are reported to its page
+ * (meta_answer_reports), merged so that a bucket costs one report per
+ * request. The request's own answer is reported as before, for the page
+ * whose token is its top-level one. A request of a single operation is not
+ * sent: that lead's event reads it alone at the same cost.
  *
  * Advisory: whatever fails here caches nothing for the leads concerned,
  * and their events fetch them alone and handle the error as ever. A token
@@ -46,7 +52,6 @@
 typedef struct pf_lead {
     meta_id id;
     size_t page;               /* index in cfg.pages */
-    bool done;
 } pf_lead;
 
 typedef struct pf_run {
@@ -100,7 +105,6 @@ static int on_change(void *arg, const meta_change *c)
     pf_lead *w = &r->want[r->n++];
     memcpy(w->id, id, strlen(id) + 1);
     w->page = (size_t)page;
-    w->done = false;
     return 0;
 }
 
@@ -130,90 +134,128 @@ static void collect(pf_run *r, const c360_event *ev)
 }
 
 typedef struct pf_tally {
-    size_t got, requests, op_failed;
+    size_t got, requests, op_failed, throttled, no_room;
     int first_code;            /* the first failed operation's status */
 } pf_tally;
 
-/* One batch request of ops[0..k) (one page, one token); the leads it got
- * go to the cache. C360_OK also when operations failed; otherwise the
- * request's failure (call_error set). */
-static int32_t batch(meta_ctx *x, const char *page, const meta_batch_op *ops, size_t k,
-                     pf_tally *t)
+/* A page with leads in the turn: its token and proof while they are sent. */
+typedef struct pf_page {
+    size_t page;               /* index in cfg.pages */
+    char *tok;                 /* NULL: none (its leads are left out) */
+    char proof[65];
+} pf_page;
+
+/* One request's operations, each with its page (index in pf_page). */
+typedef struct pf_req {
+    meta_batch_op ops[META_BATCH_MAX];
+    size_t pg[META_BATCH_MAX];
+    size_t n;
+    meta_batch_res res[META_BATCH_MAX];
+    meta_reports reports;
+} pf_req;
+
+/* One batch request of q->ops[0..n), whose budgets are taken; the leads it
+ * got go to the cache, each operation's usage and error to its page's
+ * budget. C360_OK also when operations failed; otherwise the request's
+ * failure (call_error set). */
+static int32_t batch(meta_ctx *x, const pf_page *pages, size_t npages, pf_req *q, pf_tally *t)
 {
     const c360_host_api *h = x->host;
+    const meta_cfg *cfg = &x->c->cfg;
     size_t len = 0;
-    char *form = meta_batch_form(ops, k, &len);
+    char *form = meta_batch_form(q->ops, q->n, &len);
     if (form == NULL) {
-        h->call_error(x->call, "a batch of %zu lead reads could not be written", k);
+        h->call_error(x->call, "a batch of %zu lead reads could not be written", q->n);
         return C360_ERROR;
     }
+    /* The tokens of the other pages, cut from Meta's messages as the
+     * top-level one is. */
+    const char *cuts[META_BATCH_MAX];
+    size_t ncuts = 0;
+    for (size_t i = 0; i < npages && ncuts < META_BATCH_MAX; i++)
+        if (pages[i].tok != NULL && pages[i].tok != q->ops[0].token) cuts[ncuts++] = pages[i].tok;
     json_t *ans = NULL;
-    meta_gr g = {.method = "POST", .path = "", .token = ops[0].token, .object = page,
-                 .form = form, .token_in_form = true, .any_json = true, .quiet_auth = true,
-                 .units = (uint32_t)k, .max_bytes = ANSWER_MAX};
+    q->reports.n = 0;
+    /* The request's own answer is about the page of its top-level token. */
+    meta_gr g = {.method = "POST", .path = "", .token = q->ops[0].token,
+                 .object = cfg->pages[pages[q->pg[0]].page], .form = form,
+                 .token_in_form = true, .any_json = true, .quiet_auth = true,
+                 .units = (uint32_t)q->n, .max_bytes = ANSWER_MAX, .prepaid = true,
+                 .cuts = cuts, .ncuts = ncuts, .reports = &q->reports};
     int32_t st = meta_graph(x, &g, &ans, NULL);
     meta_batch_form_free(form);
     t->requests++;
-    if (st != C360_OK) return st;
-    json_t *leads[META_BATCH_MAX];
-    int codes[META_BATCH_MAX];
-    int got = meta_batch_parse(ans, ops, k, leads, codes);
+    int got = st == C360_OK ? meta_batch_parse(ans, q->ops, q->n, q->res) : 0;
     json_decref(ans);
-    if (got < 0) {
-        h->call_error(x->call, "Graph answered a batch of %zu without an array of %zu", k, k);
-        return C360_ERROR;
+    if (st == C360_OK && got < 0) {
+        h->call_error(x->call, "Graph answered a batch of %zu without an array of %zu", q->n, q->n);
+        st = C360_ERROR;
+    }
+    if (st != C360_OK) {
+        meta_graph_reports(x, &q->reports);
+        return st;
     }
     int64_t now = h->monotonic_ms();
-    for (size_t i = 0; i < k; i++) {
-        if (leads[i] == NULL) {
-            if (t->op_failed++ == 0) t->first_code = codes[i];
+    for (size_t i = 0; i < q->n; i++) {
+        meta_batch_res *r = &q->res[i];
+        const char *page = cfg->pages[pages[q->pg[i]].page];
+        /* As a single GET of that page would be accounted. */
+        meta_report rep[META_ANSWER_REPORTS];
+        size_t nr = meta_answer_reports(&r->usage, &r->err, page, x->p->throttle_min_ms, rep,
+                                        NULL);
+        meta_graph_gather(x, &q->reports, rep, nr);
+        if (r->err.cls == META_ERR_THROTTLE) t->throttled++;
+        if (r->lead == NULL) {
+            if (t->op_failed++ == 0) t->first_code = r->code;
             continue;
         }
-        meta_cache_lead_put(x->c, ops[i].lead_id, page, leads[i], now);
-        json_decref(leads[i]);
+        meta_cache_lead_put(x->c, q->ops[i].lead_id, page, r->lead, now);
+        json_decref(r->lead);
+        r->lead = NULL;
     }
+    meta_graph_reports(x, &q->reports);
     t->got += (size_t)got;
     return C360_OK;
 }
 
-/* Every wanted lead of cfg.pages[p], in batches of META_BATCH_MAX. */
-static int32_t page_leads(meta_ctx *x, pf_run *r, size_t p, pf_tally *t)
+/* One request of the leads want[0..n) (in page order), whose pages are
+ * pages[]: each page takes its units, the app their sum, and what got room
+ * is sent when that is two operations or more. */
+static int32_t request(meta_ctx *x, const pf_lead *const *want, size_t n, const pf_page *pages,
+                       size_t npages, pf_req *q, pf_tally *t)
 {
-    const c360_host_api *h = x->host;
-    const char *page = x->c->cfg.pages[p];
-    char *tok = NULL;
-    int32_t st = meta_page_token(x, page, &tok);
-    if (st != C360_OK) {
-        /* event meets the same and says so (no token: RETRY with advice). */
-        for (size_t i = 0; i < r->n; i++)
-            if (r->want[i].page == p) r->want[i].done = true;
-        return st == C360_ENOTFOUND ? C360_OK : st;
-    }
-    uint8_t mac[32];
-    char proof[65];
-    h->hmac_sha256(x->c->app->secret, x->c->app->secret_len, tok, strlen(tok), mac);
-    meta_hex(mac, sizeof mac, proof);
-    meta_batch_op ops[META_BATCH_MAX];
-    size_t k = 0;
-    for (size_t i = 0; i <= r->n && st == C360_OK; i++) {
-        if (i < r->n && (r->want[i].done || r->want[i].page != p)) continue;
-        if (i < r->n) {
-            r->want[i].done = true;
-            ops[k++] = (meta_batch_op){r->want[i].id, tok, proof};
+    const char *names[META_BATCH_MAX];
+    uint32_t units[META_BATCH_MAX];
+    size_t grp[META_BATCH_MAX]; /* pf_page index of each group */
+    size_t of[META_BATCH_MAX];  /* the group of each lead */
+    bool granted[META_BATCH_MAX];
+    size_t ng = 0;
+    /* want is grouped by page: a group per run of one page. */
+    for (size_t i = 0; i < n; i++) {
+        size_t pi = 0;
+        while (pi + 1 < npages && pages[pi].page != want[i]->page) pi++;
+        if (ng == 0 || grp[ng - 1] != pi) {
+            grp[ng] = pi;
+            names[ng] = x->c->cfg.pages[pages[pi].page];
+            units[ng++] = 0;
         }
-        if (k == META_BATCH_MAX || (i == r->n && k > 0)) {
-            if (h->call_time_left_ms(x->call) < PREFETCH_RESERVE_MS) {
-                h->call_error(x->call, "the deadline is near: leads left to their events");
-                st = C360_ETIMEOUT;
-                break;
-            }
-            /* Only one lead: its event's own GET costs the same. */
-            if (k > 1) st = batch(x, page, ops, k, t);
-            k = 0;
-        }
+        units[ng - 1]++;
+        of[i] = ng - 1;
     }
-    meta_token_free(x, tok);
-    return st;
+    uint32_t total = 0;
+    int32_t st = meta_graph_batch_budget(x, names, units, ng, 2, granted, &total);
+    if (st != C360_OK) return st;
+    for (size_t g = 0; g < ng; g++)
+        if (!granted[g]) t->no_room += units[g];
+    if (total < 2) return C360_OK; /* left to their events */
+    q->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!granted[of[i]]) continue;
+        const pf_page *pg = &pages[grp[of[i]]];
+        q->pg[q->n] = grp[of[i]];
+        q->ops[q->n++] = (meta_batch_op){want[i]->id, pg->tok, pg->proof};
+    }
+    return batch(x, pages, npages, q, t);
 }
 
 int32_t meta_event_prefetch(c360_call *call, void *pd, void *id, const c360_event *const *evs,
@@ -222,21 +264,66 @@ int32_t meta_event_prefetch(c360_call *call, void *pd, void *id, const c360_even
     meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false};
     const c360_host_api *h = x.host;
     pf_run *r = calloc(1, sizeof *r);
-    if (r == NULL) return C360_ENOMEM;
+    pf_req *q = calloc(1, sizeof *q);
+    if (r == NULL || q == NULL) {
+        free(r);
+        free(q);
+        return C360_ENOMEM;
+    }
     r->x = &x;
     r->now = h->monotonic_ms();
     for (size_t i = 0; i < n && r->n < META_LEAD_CACHE_N; i++)
         if (evs[i] != NULL && evs[i]->body != NULL) collect(r, evs[i]);
-    pf_tally t = {0};
+
+    /* The pages, in the order the events name them, each with its token
+     * (as event gets it: a page without one leaves its leads to their
+     * events, which say so). */
+    pf_page pages[META_LEAD_CACHE_N];
+    size_t npages = 0;
     int32_t st = C360_OK;
-    /* Page by page, in the order the events name them. */
-    for (size_t i = 0; i < r->n && st == C360_OK; i++)
-        if (!r->want[i].done) st = page_leads(&x, r, r->want[i].page, &t);
+    for (size_t i = 0; i < r->n && st == C360_OK; i++) {
+        size_t k = 0;
+        while (k < npages && pages[k].page != r->want[i].page) k++;
+        if (k < npages) continue;
+        pf_page *p = &pages[npages++];
+        p->page = r->want[i].page;
+        p->tok = NULL;
+        st = meta_page_token(&x, x.c->cfg.pages[p->page], &p->tok);
+        if (st == C360_ENOTFOUND) st = C360_OK;
+        if (p->tok == NULL) continue;
+        uint8_t mac[32];
+        h->hmac_sha256(x.c->app->secret, x.c->app->secret_len, p->tok, strlen(p->tok), mac);
+        meta_hex(mac, sizeof mac, p->proof);
+    }
+    /* The leads that can be read, grouped by page in that order. */
+    const pf_lead *order[META_LEAD_CACHE_N];
+    size_t m = 0;
+    for (size_t k = 0; k < npages && st == C360_OK; k++) {
+        if (pages[k].tok == NULL) continue;
+        for (size_t i = 0; i < r->n; i++)
+            if (r->want[i].page == pages[k].page) order[m++] = &r->want[i];
+    }
+    pf_tally t = {0};
+    size_t size[META_LEAD_CACHE_N / META_BATCH_MAX + 1];
+    size_t nreq = m >= 2 ? meta_batch_split(m, size) : 0;
+    for (size_t i = 0, at = 0; i < nreq && st == C360_OK; at += size[i++]) {
+        if (h->call_time_left_ms(call) < PREFETCH_RESERVE_MS) {
+            h->call_error(call, "the deadline is near: leads left to their events");
+            st = C360_ETIMEOUT;
+            break;
+        }
+        st = request(&x, order + at, size[i], pages, npages, q, &t);
+    }
+    for (size_t k = 0; k < npages; k++) meta_token_free(&x, pages[k].tok);
     if (t.op_failed > 0)
-        h->log(call, C360_LOG_DEBUG, "look ahead: %zu lead(s) not read (the first: status %d); "
-               "their events fetch them", t.op_failed, t.first_code);
-    h->log(call, C360_LOG_DEBUG, "look ahead: %zu of %zu lead(s) of %zu event(s) read in %zu "
-           "batch request(s)", t.got, r->n, n, t.requests);
+        h->log(call, C360_LOG_DEBUG, "look ahead: %zu lead(s) not read (the first: status %d, "
+               "%zu throttled); their events fetch them", t.op_failed, t.first_code, t.throttled);
+    if (t.no_room > 0)
+        h->log(call, C360_LOG_DEBUG, "look ahead: %zu lead(s) left out: their page's budget "
+               "had no room", t.no_room);
+    h->log(call, C360_LOG_DEBUG, "look ahead: %zu of %zu lead(s) of %zu event(s) of %zu page(s) "
+           "read in %zu batch request(s)", t.got, r->n, n, npages, t.requests);
+    free(q);
     free(r);
     return st;
 }

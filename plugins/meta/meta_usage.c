@@ -19,6 +19,7 @@
  * bounded: a malformed header or body is ignored, never an error. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "meta.h"
@@ -161,6 +162,41 @@ void meta_err_classify(int http_status, const char *body, size_t len,
 
 void meta_err_classify_json(int http_status, const json_t *j, const char *cut, meta_err *e)
 {
+    meta_err_classify_cuts(http_status, j, &cut, cut != NULL ? 1 : 0, e);
+}
+
+/* Meta's message without any of cuts[0..n), into e->msg. Each cut is
+ * removed from the whole message before the excerpt is cut short, so no
+ * part of a token is left at the excerpt's end. */
+static void excerpt_cuts(const char *in, const char *const *cuts, size_t n, meta_err *e)
+{
+    if (n <= 1 || in == NULL) {
+        meta_excerpt(in, n == 1 ? cuts[0] : NULL, e->msg, sizeof e->msg);
+        return;
+    }
+    size_t cap = strlen(in) + 1;
+    char *a = malloc(cap), *b = malloc(cap);
+    if (a == NULL || b == NULL) {
+        /* No room to cut them all: nothing of the message is kept. */
+        snprintf(e->msg, sizeof e->msg, "(message not shown)");
+    } else {
+        /* meta_excerpt keeps the length or shortens: cap always holds it. */
+        snprintf(a, cap, "%s", in);
+        for (size_t i = 0; i < n; i++) {
+            meta_excerpt(a, cuts[i], b, cap);
+            char *t = a;
+            a = b;
+            b = t;
+        }
+        meta_excerpt(a, NULL, e->msg, sizeof e->msg);
+    }
+    free(a);
+    free(b);
+}
+
+void meta_err_classify_cuts(int http_status, const json_t *j, const char *const *cuts,
+                            size_t ncuts, meta_err *e)
+{
     memset(e, 0, sizeof *e);
     e->http_status = http_status;
     const json_t *err = json_object_get(j, "error");
@@ -173,9 +209,9 @@ void meta_err_classify_json(int http_status, const json_t *j, const char *cut, m
         e->code = int_of(json_object_get(err, "code"));
         e->subcode = int_of(json_object_get(err, "error_subcode"));
         transient = json_is_true(json_object_get(err, "is_transient"));
-        meta_excerpt(meta_str(err, "message"), cut, e->msg, sizeof e->msg);
+        excerpt_cuts(meta_str(err, "message"), cuts, ncuts, e);
     } else if (json_is_string(err)) {
-        meta_excerpt(json_string_value(err), cut, e->msg, sizeof e->msg);
+        excerpt_cuts(json_string_value(err), cuts, ncuts, e);
     }
     if (e->msg[0] == '\0') snprintf(e->msg, sizeof e->msg, "HTTP %d", http_status);
     if (meta_throttle_code(e->code) || http_status == 429)
@@ -192,4 +228,62 @@ void meta_err_classify_json(int http_status, const json_t *j, const char *cut, m
         e->cls = META_ERR_TRANSIENT;
     else
         e->cls = META_ERR_PERMANENT;
+}
+
+/* ---- the reports an answer calls for -------------------------------------- */
+
+/* r merged into the entry of its bucket in v[0..*n), or added when there
+ * is room for cap; false if not. */
+static bool merge_into(meta_report *v, size_t *n, size_t cap, const meta_report *r)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (v[i].app != r->app || (!r->app && strcmp(v[i].id, r->id) != 0)) continue;
+        if (r->pct > v[i].pct) v[i].pct = r->pct;
+        if (r->pause_ms > v[i].pause_ms) v[i].pause_ms = r->pause_ms;
+        return true;
+    }
+    if (*n == cap) return false;
+    v[(*n)++] = *r;
+    return true;
+}
+
+static void add(meta_report *out, size_t *n, bool app, const char *id, int pct, uint32_t pause)
+{
+    /* Nothing said about the bucket: no report (as no header). */
+    if (pct < 0 && pause == 0) return;
+    if (!app && (id == NULL || id[0] == '\0' || strlen(id) > META_ID_MAX)) return;
+    meta_report r = {.app = app, .pct = pct, .pause_ms = pause};
+    if (!app) snprintf(r.id, sizeof r.id, "%s", id);
+    /* Never full: an answer names at most META_ANSWER_REPORTS buckets. */
+    merge_into(out, n, META_ANSWER_REPORTS, &r);
+}
+
+size_t meta_answer_reports(const meta_usage *u, const meta_err *e, const char *object,
+                           uint32_t min_pause_ms, meta_report *out, uint32_t *wait)
+{
+    size_t n = 0;
+    uint32_t regain = u->ad_regain_ms;
+    if (wait != NULL) *wait = 0;
+    add(out, &n, true, NULL, u->app_pct, 0);
+    if (object != NULL)
+        add(out, &n, false, object, u->page_pct > u->ad_pct ? u->page_pct : u->ad_pct,
+            u->ad_regain_ms);
+    for (size_t i = 0; i < u->nbuc && i < META_USAGE_BUC_MAX; i++) {
+        add(out, &n, false, u->buc[i].id, u->buc[i].pct, u->buc[i].regain_ms);
+        if (u->buc[i].regain_ms > regain) regain = u->buc[i].regain_ms;
+    }
+    if (e != NULL && e->cls == META_ERR_THROTTLE) {
+        uint32_t w = regain > min_pause_ms ? regain : min_pause_ms;
+        /* Code 4 is the app's own limit; the others are the page's, the
+         * user's or a business use case's. */
+        bool app = e->code == 4 || object == NULL;
+        add(out, &n, app, object, 100, w);
+        if (wait != NULL) *wait = w;
+    }
+    return n;
+}
+
+bool meta_reports_merge(meta_reports *a, const meta_report *r)
+{
+    return merge_into(a->v, &a->n, META_REPORTS_MAX, r);
 }

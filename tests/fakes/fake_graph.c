@@ -67,6 +67,13 @@
  *                                 apply per operation (null when a fault
  *                                 never answers). Faults see the request
  *                                 itself as path "/{version}/batch".
+ *                                 Unless include_headers=false, each
+ *                                 element's "headers" are those of its
+ *                                 GET's answer (Content-Type and the usage
+ *                                 headers below), and the request's own
+ *                                 carry X-App-Usage only; with it, the
+ *                                 request's carry the operations' highest
+ *                                 usage for the first one's object.
  *
  * Usage headers on every Graph answer: X-App-Usage, X-Business-Use-Case-
  * Usage (for the page or form's page the call is about), X-Ad-Account-Usage
@@ -84,10 +91,12 @@
  *   POST /control/lead  {"id","form_id","page_id","created_time"? (Unix s,
  *                       default now-120),"field_data",..} (any other
  *                       member is served as given)
- *   POST /control?throttle=CODE&count=N[&usage=P][&regain=MIN]
+ *   POST /control?throttle=CODE&count=N[&usage=P][&regain=MIN][&object=ID]
  *                       the next N Graph calls answer error CODE (4, 17,
  *                       32, 613, 80000-80008) with usage headers at P
- *                       (default 100) and regain time MIN (default 0)
+ *                       (default 100) and regain time MIN (default 0);
+ *                       with object, only calls about ID (a page, or a
+ *                       lead or form of that page) are throttled
  *   POST /control?usage=P            usage of normal answers (default 0)
  *   POST /control?invalidate=1|0     every token invalid (code 190,
  *                                    subcode 460) until invalidate=0
@@ -105,7 +114,8 @@
  *                  "comment_get":n,"wrong_token":n,"batch":n (batch requests),
  *                  "batch_ops":n (their operations, each also counted
  *                  as a Graph call), "batch_max":n (the most operations
- *                  in one), "last_insights_range":..,
+ *                  in one), "batch_tokens_max":n (the most distinct
+ *                  operation tokens in one), "last_insights_range":..,
  *                  "last_token":..}
  */
 #include <stdint.h>
@@ -132,6 +142,7 @@ static json_t *g_leads, *g_forms, *g_pages, *g_comments; /* arrays of objects */
 
 static struct {
     long throttle_code, throttle_left, throttle_usage, throttle_regain;
+    char throttle_object[64]; /* "": every call; else only calls about it */
     int invalid;
 } g_mode;
 
@@ -140,7 +151,7 @@ static struct {
     X(form_get) X(leads_list) X(forms_list) X(sub_get) X(sub_post)           \
     X(sub_delete) X(insights) X(exchange) X(code) X(dialog) X(me)            \
     X(accounts) X(perm_delete) X(me_page) X(page_get) X(comment_get)         \
-    X(wrong_token) X(batch) X(batch_ops) X(batch_max)
+    X(wrong_token) X(batch) X(batch_ops) X(batch_max) X(batch_tokens_max)
 #define DECL(n) long n;
 static struct { COUNTERS(DECL) } g_st;
 static char g_last_range[128], g_last_token[128];
@@ -168,26 +179,45 @@ static json_t *find(json_t *arr, const char *id)
     return NULL;
 }
 
-static void add_usage_headers(struct evhttp_request *req, long pct, long regain_min,
-                              const char *object, int ad_account)
+/* The usage headers of an answer, each given to add(arg, name, value):
+ * into a reply's headers, or into a batch operation's "headers". */
+typedef void (*header_fn)(void *arg, const char *name, const char *value);
+
+static void usage_headers(header_fn add, void *arg, long pct, long regain_min,
+                          const char *object, int ad_account)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     char b[512];
     snprintf(b, sizeof b, "{\"call_count\":%ld,\"total_cputime\":%ld,\"total_time\":%ld}", pct,
              pct / 2, pct / 2);
-    evhttp_add_header(h, "X-App-Usage", b);
+    add(arg, "X-App-Usage", b);
     if (object && *object) {
         snprintf(b, sizeof b,
                  "{\"%s\":[{\"type\":\"%s\",\"call_count\":%ld,\"total_cputime\":%ld,"
                  "\"total_time\":%ld,\"estimated_time_to_regain_access\":%ld}]}",
                  object, ad_account ? "ads_insights" : "pages", pct, pct / 2, pct / 2, regain_min);
-        evhttp_add_header(h, "X-Business-Use-Case-Usage", b);
+        add(arg, "X-Business-Use-Case-Usage", b);
     }
     if (ad_account) {
         snprintf(b, sizeof b, "{\"acc_id_util_pct\":%ld,\"reset_time_duration\":%ld}", pct,
                  regain_min * 60);
-        evhttp_add_header(h, "X-Ad-Account-Usage", b);
+        add(arg, "X-Ad-Account-Usage", b);
     }
+}
+
+static void reply_header(void *arg, const char *name, const char *value)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(arg), name, value);
+}
+
+static void json_header(void *arg, const char *name, const char *value)
+{
+    json_array_append_new(arg, json_pack("{s:s,s:s}", "name", name, "value", value));
+}
+
+static void add_usage_headers(struct evhttp_request *req, long pct, long regain_min,
+                              const char *object, int ad_account)
+{
+    usage_headers(reply_header, req, pct, regain_min, object, ad_account);
 }
 
 static void send_json(struct evhttp_request *req, int code, json_t *j)
@@ -559,7 +589,8 @@ static void graph_do(gout *o, enum evhttp_cmd_type cmd, const char *path, struct
     if (form) object = json_string_value(json_object_get(form, "page_id"));
     if (lead) object = json_string_value(json_object_get(lead, "page_id"));
     if (ad) object = seg1 + 4;
-    if (g_mode.throttle_left > 0) {
+    if (g_mode.throttle_left > 0 &&
+        (!g_mode.throttle_object[0] || (object && strcmp(object, g_mode.throttle_object) == 0))) {
         g_mode.throttle_left--;
         g_st.throttled++;
         g_usage(o, g_mode.throttle_usage, g_mode.throttle_regain, object, ad);
@@ -764,10 +795,12 @@ static int op_fault(gout *o, const char *fpath)
  * request's), throttling, invalidation and faults per operation (a fault
  * whose path matches "/<version>/<operation path>") -- into one element
  * {"code":..,"body":"<the answer as a JSON string>"} (plus "headers"
- * unless include_headers=false; null when a fault never answers). The
- * request itself needs a token (form access_token or Bearer) and, with
- * --app-secret, its proof; at most 50 operations. The batch's usage
- * headers carry the highest usage of its operations. */
+ * unless include_headers=false: its GET's headers, usage included; null
+ * when a fault never answers). The request itself needs a token (form
+ * access_token or Bearer) and, with --app-secret, its proof; at most 50
+ * operations, whose tokens may be different pages'. The batch's own usage
+ * headers carry the highest usage of its operations (only X-App-Usage
+ * when the operations carry their own). */
 static void batch(struct evhttp_request *req, const char *version)
 {
     struct evkeyvalq kv;
@@ -791,6 +824,7 @@ static void batch(struct evhttp_request *req, const char *version)
                                         "50 requests", 100, 0));
     } else {
         json_t *out = json_array();
+        json_t *tokens = json_object(); /* the distinct tokens of the operations */
         long pct = -1, regain = 0;
         int ad = 0;
         char object[64] = "";
@@ -825,6 +859,7 @@ static void batch(struct evhttp_request *req, const char *version)
                 const char *oproof = otok ? evhttp_find_header(&okv, "appsecret_proof") : top_proof;
                 char fpath[300];
                 snprintf(fpath, sizeof fpath, "/%s%s%s", version, *version ? "/" : "", opath);
+                json_object_set_new(tokens, otok ? otok : top, json_true());
                 if (!op_fault(&o, fpath))
                     graph_do(&o, EVHTTP_REQ_GET, opath, &okv, otok ? otok : top, oproof);
                 evhttp_clear_headers(&okv);
@@ -834,10 +869,14 @@ static void batch(struct evhttp_request *req, const char *version)
             } else {
                 char *body = o.raw ? o.raw : json_dumps(o.body, JSON_COMPACT);
                 json_t *el = json_pack("{s:i,s:s}", "code", o.code, "body", body ? body : "{}");
-                if (headers)
-                    json_object_set_new(el, "headers",
-                                        json_pack("[{s:s,s:s}]", "name", "Content-Type", "value",
-                                                  "application/json; charset=UTF-8"));
+                if (headers) {
+                    /* The operation's own headers: those its GET's answer
+                     * would carry, its usage headers included. */
+                    json_t *hs = json_pack("[{s:s,s:s}]", "name", "Content-Type", "value",
+                                           "application/json; charset=UTF-8");
+                    if (o.pct >= 0) usage_headers(json_header, hs, o.pct, o.regain, o.object, o.ad);
+                    json_object_set_new(el, "headers", hs);
+                }
                 json_array_append_new(out, el);
                 if (body != o.raw) free(body);
             }
@@ -850,7 +889,14 @@ static void batch(struct evhttp_request *req, const char *version)
                 ad = o.ad;
             }
         }
-        add_usage_headers(req, pct < 0 ? opt.usage : pct, regain, object, ad);
+        if ((long)json_object_size(tokens) > g_st.batch_tokens_max)
+            g_st.batch_tokens_max = (long)json_object_size(tokens);
+        json_decref(tokens);
+        /* With the operations' own headers, the request's carry the app's
+         * usage only (each object's is in its operations'); without them,
+         * the highest usage of the operations and the first one's object. */
+        if (headers) add_usage_headers(req, pct < 0 ? opt.usage : pct, 0, NULL, 0);
+        else add_usage_headers(req, pct < 0 ? opt.usage : pct, regain, object, ad);
         send_json(req, 200, out);
     }
     json_decref(ops);
@@ -907,6 +953,8 @@ static void control(struct evhttp_request *req)
         g_mode.throttle_left = c ? atol(c) : 1;
         g_mode.throttle_usage = u ? atol(u) : 100;
         g_mode.throttle_regain = r ? atol(r) : 0;
+        const char *ob = evhttp_find_header(&kv, "object");
+        snprintf(g_mode.throttle_object, sizeof g_mode.throttle_object, "%s", ob ? ob : "");
     }
     if ((v = evhttp_find_header(&kv, "usage")) && !evhttp_find_header(&kv, "throttle"))
         opt.usage = atol(v);

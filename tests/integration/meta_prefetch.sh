@@ -20,6 +20,12 @@
 #     single GETs and delivered once each, records alike
 #   one operation of a batch fails (a 5xx fault on its lead) -> the other
 #     leads come from the batch, that one from its own GET
+#   leads of the connection's two pages -> one batch request, each
+#     operation with its own page's token (two tokens in the request)
+#   page 102's operations throttled (code 32, only calls about 102) -> page
+#     101's leads still come from that batch; 102's pause is reported to
+#     its own bucket (not 101's, not the app's), and its leads are read by
+#     their events once the pause is over
 #   no token in c360d's log
 source "$(dirname "$0")/lib.sh"
 : "${C360D:?}" "${C360_BUILD_DIR:?}"
@@ -35,6 +41,7 @@ APP_ID=1111
 APP_SECRET="appsecret-$(cl_rnd)"
 VT="verify-$(cl_rnd)"
 PT="PT-pf-$(cl_rnd)"
+PT2="PT-pf2-$(cl_rnd)"
 
 cl_start_fake graph "$CL_FAKE_GRAPH" --port 0 --app-id "$APP_ID" --app-secret "$APP_SECRET" --user-id 900001
 G=http://127.0.0.1:$PORT_OF
@@ -42,6 +49,8 @@ cl_start_fake sink "$SINK" --port 0
 S=http://127.0.0.1:$PORT_OF
 cl_graph_post "$G" /control/page '{"id":"101","access_token":"'"$PT"'"}'
 cl_graph_post "$G" /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[{"key":"email","label":"Email"},{"key":"budget","label":"What is your budget?"}],"legal_content":{"id":"77","custom_disclaimer":{"title":"Offers","checkboxes":[{"key":"optin","text":"Send me offers","is_required":false}]}}}'
+cl_graph_post "$G" /control/page '{"id":"102","access_token":"'"$PT2"'"}'
+cl_graph_post "$G" /control/form '{"id":"556","page_id":"102","name":"Autumn offer","questions":[{"key":"email","label":"Email"}]}'
 
 t_host_ports
 t_host_config <<JSON
@@ -66,10 +75,11 @@ for p in meta tdst; do t_api PUT "/v1/tenants/ta/plugins/$p" '{"enabled":true}';
 t_api POST /v1/tenants/ta/connections \
     "{\"id\":\"crm-ta\",\"plugin\":\"tdst\",\"name\":\"CRM\",\"config\":{\"url\":\"$S/deliver/ta\",\"timeout_ms\":5000}}"
 want 201 "tdst connection"
-t_api POST /v1/tenants/ta/connections '{"id":"meta-a","plugin":"meta","name":"FB A","interval_s":3600,"config":{"app_id":"1111","page_ids":["101"]}}'
+t_api POST /v1/tenants/ta/connections '{"id":"meta-a","plugin":"meta","name":"FB A","interval_s":3600,"config":{"app_id":"1111","page_ids":["101","102"]}}'
 want 201 "meta connection"
-# The page token first: the instance opens as soon as the app's secrets are there.
+# The page tokens first: the instance opens as soon as the app's secrets are there.
 secret meta-a "page_token:101" "$PT"
+secret meta-a "page_token:102" "$PT2"
 secret meta-a app_secret "$APP_SECRET"
 secret meta-a verify_token "$VT"
 t_api PUT /v1/tenants/ta/connections/meta-a/routes/crm-ta '{}'; want 200 "route"
@@ -99,15 +109,18 @@ fresh_worker() {
     done
     t_fail "worker $HELD not replaced"
 }
-# leads ID... -- each a lead at Meta (created now: the catch-up poll leaves
-# it to its webhook) and its webhook, stored by the master.
-leads() {
-    local id code
-    for id in "$@"; do cl_graph_lead "$G" "$id" 555 101 "$(date +%s)"; done
+# leads_of PAGE FORM ID... -- each a lead at Meta (created now: the
+# catch-up poll leaves it to its webhook) and its webhook, stored by the
+# master. leads ID...: page 101's, form 555.
+leads() { leads_of 101 555 "$@"; }
+leads_of() {
+    local page=$1 form=$2 id code
+    shift 2
+    for id in "$@"; do cl_graph_lead "$G" "$id" "$form" "$page" "$(date +%s)"; done
     for id in "$@"; do
         # The route keys come with the master's opened instance.
         for _ in $(seq 100); do
-            code=$(cl_meta_hook "$URL/hooks/meta" "$APP_SECRET" "$(cl_leadgen 101 "$id" 555)")
+            code=$(cl_meta_hook "$URL/hooks/meta" "$APP_SECRET" "$(cl_leadgen "$page" "$id" "$form")")
             [ "$code" = 200 ] && break
             grep -q '"unrouted"' "$T_DIR/hook.body" || break
             sleep 0.1
@@ -199,5 +212,51 @@ curl -s -m 5 "$G/__fault" | grep -q '"hits":2,"armed":\[\]' || t_fail "the opera
 same_records 7100007 "${B3[@]}"
 t_ok "one operation answered 500: the batch's other leads used, that one read by its own GET"
 
-if grep -qF "$PT" "$T_DIR/c360d.log"; then t_fail "the page token is in c360d's log"; fi
+# --- two pages, one batch ------------------------------------------------------------------
+# Counters from here on: what changed since snap.
+snap() { S_BATCH=$(gstat batch); S_OPS=$(gstat batch_ops); S_GET=$(gstat lead_get); S_TH=$(gstat throttled); }
+since() { echo $(( $(gstat "$1") - $2 )); }
+snap
+hold_worker
+B4=(7100031 7100032 7100033)
+B5=(7100041 7100042)
+leads "${B4[@]}"
+leads_of 102 556 "${B5[@]}"
+fresh_worker
+delivered_once "${B4[@]}" "${B5[@]}"
+[ "$(since batch "$S_BATCH")" = 1 ] && [ "$(since batch_ops "$S_OPS")" = 5 ] ||
+    t_fail "two pages' leads: $(since batch "$S_BATCH") batch request(s) of $(since batch_ops "$S_OPS") operations, want one of five"
+[ "$(since lead_get "$S_GET")" = 5 ] || t_fail "two pages' five leads read $(since lead_get "$S_GET") times"
+[ "$(gstat batch_tokens_max)" = 2 ] || t_fail "the batch carried $(gstat batch_tokens_max) distinct token(s), want each page's"
+[ "$(gstat bad_proof)" = 0 ] && [ "$(gstat no_token)" = 0 ] || t_fail "an operation's token or proof was refused"
+same_records 7100007 "${B4[@]}"
+t_ok "leads of two pages of one connection: one batch request, each operation with its page's token"
+
+# --- page 102 throttled in the batch: page 101's leads unaffected ---------------------------
+snap
+hold_worker
+curl -s -m 5 -f -X POST "$G/control?throttle=32&count=2&usage=50&object=102" >/dev/null ||
+    t_fail "arming the page's throttling"
+B6=(7100051 7100052)
+B7=(7100061 7100062)
+leads "${B6[@]}"
+leads_of 102 556 "${B7[@]}"
+LOG_MARK=$(wc -l <"$T_DIR/c360d.log")
+fresh_worker
+delivered_once "${B6[@]}" "${B7[@]}"
+[ "$(since batch "$S_BATCH")" = 1 ] && [ "$(since batch_ops "$S_OPS")" = 4 ] ||
+    t_fail "throttled page: $(since batch "$S_BATCH") batch request(s) of $(since batch_ops "$S_OPS") operations, want one of four"
+[ "$(since throttled "$S_TH")" = 2 ] || t_fail "$(since throttled "$S_TH") operations throttled, want page 102's two"
+# 101's two from the batch, 102's two by their own GETs after the pause.
+[ "$(since lead_get "$S_GET")" = 4 ] || t_fail "four leads read $(since lead_get "$S_GET") times (want 4)"
+same_records 7100007 "${B6[@]}"
+# The pause went to page 102's bucket only (c360d logs a pause at info).
+HIGH=$(tail -n +"$((LOG_MARK + 1))" "$T_DIR/c360d.log" | grep '"msg":"ratelimit: provider usage high"')
+grep -q 'obj:102"' <<<"$HIGH" || t_fail "no pause reported for page 102: $HIGH"
+if grep -q 'obj:101"\|:rl:app:' <<<"$HIGH"; then t_fail "page 102's throttling reported elsewhere: $HIGH"; fi
+t_ok "page 102's operations throttled: 101's leads came from the same batch, the pause went to 102's budget only"
+
+for tok in "$PT" "$PT2"; do
+    if grep -qF "$tok" "$T_DIR/c360d.log"; then t_fail "a page token is in c360d's log"; fi
+done
 t_ok "no page token in the log"

@@ -1,9 +1,13 @@
 /* test_meta_batch.c -- the Graph batch request of event_prefetch
  * (meta_batch.c) without a host: the form body read back the way Meta
  * reads it (form fields, the batch as JSON, each relative_url as a URL),
- * its bounds, and answers read operation by operation -- good, too short,
- * too long, not an array, null operations, failed operations, bodies that
- * are not JSON, not an object, another lead, or too big. */
+ * operations of several pages each with its own token, its bounds, and
+ * answers read operation by operation -- good, too short, too long, not an
+ * array, null operations, failed operations, bodies that are not JSON,
+ * not an object, another lead, or too big; each operation's own headers
+ * (usage, bounds) and error class; the reports they call for, on the
+ * right page's bucket (meta_answer_reports, meta_reports_merge); the
+ * split of operations into requests. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +73,7 @@ static void test_form(void)
     CHECK(strpbrk(form, " \"{}[]\\+#") == NULL);
     char *b = field(form, "batch"), *ih = field(form, "include_headers");
     char *at = field(form, "access_token"), *ap = field(form, "appsecret_proof");
-    CHECK_STR(ih, "false");
+    CHECK_STR(ih, "true");
     CHECK_STR(at, odd);
     CHECK_STR(ap, PROOF_A);
     json_error_t err;
@@ -153,34 +157,38 @@ static void test_parse(void)
 {
     meta_batch_op ops[3] = {{"7001", "PT", PROOF_A}, {"7002", "PT", PROOF_A},
                             {"7003", "PT", PROOF_A}};
-    json_t *leads[3];
-    int codes[3];
+    meta_batch_res res[3];
 
     /* All three good: objects with their ids (a number is an id too). */
     json_t *a = json_pack("[o,o,o]", op(200, "{\"id\":\"7001\",\"form_id\":\"555\"}"),
                           op(200, "{\"id\":\"7002\",\"field_data\":[]}"),
                           op(200, "{\"id\":7003}"));
-    CHECK(meta_batch_parse(a, ops, 3, leads, codes) == 3);
-    CHECK(codes[0] == 200 && codes[1] == 200 && codes[2] == 200);
-    CHECK_STR(meta_str(leads[0], "id"), "7001");
-    CHECK_STR(meta_str(leads[0], "form_id"), "555");
-    CHECK(json_is_array(json_object_get(leads[1], "field_data")));
-    CHECK(json_integer_value(json_object_get(leads[2], "id")) == 7003);
-    for (size_t i = 0; i < 3; i++) json_decref(leads[i]);
+    CHECK(meta_batch_parse(a, ops, 3, res) == 3);
+    CHECK(res[0].code == 200 && res[1].code == 200 && res[2].code == 200);
+    CHECK_STR(meta_str(res[0].lead, "id"), "7001");
+    CHECK_STR(meta_str(res[0].lead, "form_id"), "555");
+    CHECK(json_is_array(json_object_get(res[1].lead, "field_data")));
+    CHECK(json_integer_value(json_object_get(res[2].lead, "id")) == 7003);
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(res[i].err.cls == META_ERR_NONE);
+        /* No headers: no usage. */
+        CHECK(res[i].usage.app_pct == -1 && res[i].usage.page_pct == -1 && res[i].usage.nbuc == 0);
+        json_decref(res[i].lead);
+    }
     json_decref(a);
 
     /* The answer as a whole: not an array, or not one element per op. */
-    leads[0] = leads[1] = leads[2] = (json_t *)&codes; /* must stay untouched */
+    res[0].lead = res[1].lead = res[2].lead = (json_t *)&res; /* must stay untouched */
     json_t *bad[] = {json_object(), json_string("[]"), json_pack("[n,n]"),
                      json_pack("[n,n,n,n]"), NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
-        CHECK(meta_batch_parse(bad[i], ops, 3, leads, codes) == -1);
+        CHECK(meta_batch_parse(bad[i], ops, 3, res) == -1);
         json_decref(bad[i]);
     }
-    CHECK(meta_batch_parse(NULL, ops, 3, leads, codes) == -1);
-    CHECK(leads[0] == (json_t *)&codes);
+    CHECK(meta_batch_parse(NULL, ops, 3, res) == -1);
+    CHECK(res[0].lead == (json_t *)&res);
     json_t *empty = json_array();
-    CHECK(meta_batch_parse(empty, ops, 0, leads, codes) == 0);
+    CHECK(meta_batch_parse(empty, ops, 0, res) == 0);
     json_decref(empty);
 
     /* Op by op: a null op (Meta timed it out), errors, unusable bodies. */
@@ -191,62 +199,346 @@ static void test_parse(void)
     struct {
         json_t *el;
         int code;
+        int cls;
     } cases[] = {
-        {json_null(), 0},
-        {op(400, "{\"error\":{\"message\":\"(#100) no\",\"code\":100,\"error_subcode\":33}}"), 400},
-        {op(500, "{\"id\":\"7001\"}"), 500},           /* a lead, but not a 200 */
-        {op(200, "{\"id\":\"7001\""), 200},            /* cut JSON */
-        {op(200, "[{\"id\":\"7001\"}]"), 200},          /* not an object */
-        {op(200, "{\"id\":\"7999\"}"), 200},           /* another lead */
-        {op(200, "{\"id\":\"7001x\"}"), 200},          /* not an id */
-        {op(200, "{\"name\":\"no id\"}"), 200},
-        {op(200, "{\"id\":\"7001\",\"error\":{\"code\":1}}"), 200},
-        {op(200, ""), 200},
-        {json_pack("{s:i,s:{s:s}}", "code", 200, "body", "id", "7001"), 200}, /* body no string */
-        {json_pack("{s:i}", "code", 200), 200},
-        {json_pack("{s:s,s:s}", "code", "200", "body", "{\"id\":\"7001\"}"), 0},
-        {json_pack("{s:i,s:s}", "code", 99999, "body", "{\"id\":\"7001\"}"), 0},
-        {json_integer(200), 0},
-        {json_string("{\"id\":\"7001\"}"), 0},
+        {json_null(), 0, META_ERR_TRANSIENT},
+        {op(400, "{\"error\":{\"message\":\"(#100) no\",\"code\":100,\"error_subcode\":33}}"), 400,
+         META_ERR_PERMANENT},
+        {op(500, "{\"id\":\"7001\"}"), 500, META_ERR_TRANSIENT}, /* a lead, but not a 200 */
+        {op(200, "{\"id\":\"7001\""), 200, META_ERR_NONE},       /* cut JSON */
+        {op(200, "[{\"id\":\"7001\"}]"), 200, META_ERR_NONE},     /* not an object */
+        {op(200, "{\"id\":\"7999\"}"), 200, META_ERR_NONE},      /* another lead */
+        {op(200, "{\"id\":\"7001x\"}"), 200, META_ERR_NONE},     /* not an id */
+        {op(200, "{\"name\":\"no id\"}"), 200, META_ERR_NONE},
+        {op(200, "{\"id\":\"7001\",\"error\":{\"code\":1}}"), 200, META_ERR_TRANSIENT},
+        {op(200, "{\"id\":\"7001\",\"error\":\"x\"}"), 200, META_ERR_NONE},
+        {op(200, ""), 200, META_ERR_NONE},
+        {json_pack("{s:i,s:{s:s}}", "code", 200, "body", "id", "7001"), 200,
+         META_ERR_NONE}, /* body no string */
+        {json_pack("{s:i}", "code", 200), 200, META_ERR_NONE},
+        {json_pack("{s:s,s:s}", "code", "200", "body", "{\"id\":\"7001\"}"), 0,
+         META_ERR_TRANSIENT},
+        {json_pack("{s:i,s:s}", "code", 99999, "body", "{\"id\":\"7001\"}"), 0,
+         META_ERR_TRANSIENT},
+        {json_integer(200), 0, META_ERR_TRANSIENT},
+        {json_string("{\"id\":\"7001\"}"), 0, META_ERR_TRANSIENT},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         /* The case as op 0, a good lead as op 1, the huge body as op 2. */
         json_t *ans = json_pack("[o,o,o]", cases[i].el, op(200, "{\"id\":\"7002\"}"),
                                 op(200, huge));
-        int got = meta_batch_parse(ans, ops, 3, leads, codes);
+        int got = meta_batch_parse(ans, ops, 3, res);
         CHECK(got == 1);
-        CHECK(leads[0] == NULL && leads[2] == NULL && codes[2] == 200);
-        if (codes[0] != cases[i].code) fprintf(stderr, "case %zu: code %d\n", i, codes[0]);
-        CHECK(codes[0] == cases[i].code);
-        CHECK_STR(meta_str(leads[1], "id"), "7002");
-        json_decref(leads[1]);
+        CHECK(res[0].lead == NULL && res[2].lead == NULL && res[2].code == 200);
+        if (res[0].code != cases[i].code || res[0].err.cls != cases[i].cls)
+            fprintf(stderr, "case %zu: code %d class %d\n", i, res[0].code, res[0].err.cls);
+        CHECK(res[0].code == cases[i].code);
+        CHECK(res[0].err.cls == cases[i].cls);
+        CHECK_STR(meta_str(res[1].lead, "id"), "7002");
+        json_decref(res[1].lead);
         json_decref(ans);
     }
     /* Just within the bound, the same body is a lead. */
     huge[n + META_BATCH_BODY_MAX - 40] = '\0';
     strcat(huge, "\"}");
     json_t *ans = json_pack("[n,n,o]", op(200, huge));
-    CHECK(meta_batch_parse(ans, ops, 3, leads, codes) == 1);
-    CHECK(leads[2] != NULL && codes[0] == 0 && codes[1] == 0);
-    json_decref(leads[2]);
+    CHECK(meta_batch_parse(ans, ops, 3, res) == 1);
+    CHECK(res[2].lead != NULL && res[0].code == 0 && res[1].code == 0);
+    json_decref(res[2].lead);
     json_decref(ans);
     free(huge);
     /* More ops than a batch holds are never read. */
     meta_batch_op many[META_BATCH_MAX + 1];
-    json_t *ml[META_BATCH_MAX + 1];
-    int mc[META_BATCH_MAX + 1];
+    static meta_batch_res mr[META_BATCH_MAX + 1];
     json_t *arr = json_array();
     for (size_t i = 0; i <= META_BATCH_MAX; i++) {
         many[i] = (meta_batch_op){"7001", "PT", PROOF_A};
         json_array_append_new(arr, json_null());
     }
-    CHECK(meta_batch_parse(arr, many, META_BATCH_MAX + 1, ml, mc) == -1);
+    CHECK(meta_batch_parse(arr, many, META_BATCH_MAX + 1, mr) == -1);
     json_decref(arr);
+}
+
+/* Leads of two pages in one request: each operation with its own page's
+ * token and proof, the top-level ones the first operation's. */
+static void test_mixed_pages(void)
+{
+    meta_batch_op ops[3] = {{"7101", "PT-page-101-token", PROOF_A},
+                            {"7201", "PT-page-202-token", PROOF_B},
+                            {"7102", "PT-page-101-token", PROOF_A}};
+    size_t len = 0;
+    char *form = meta_batch_form(ops, 3, &len);
+    CHECK(form != NULL);
+    if (form == NULL) return;
+    char *b = field(form, "batch"), *at = field(form, "access_token");
+    char *ap = field(form, "appsecret_proof"), *ih = field(form, "include_headers");
+    CHECK_STR(at, "PT-page-101-token");
+    CHECK_STR(ap, PROOF_A);
+    CHECK_STR(ih, "true");
+    json_t *batch = b != NULL ? json_loads(b, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    CHECK(json_array_size(batch) == 3);
+    check_op(batch, 0, "7101", "PT-page-101-token", PROOF_A);
+    check_op(batch, 1, "7201", "PT-page-202-token", PROOF_B);
+    check_op(batch, 2, "7102", "PT-page-101-token", PROOF_A);
+    json_decref(batch);
+    free(b);
+    free(at);
+    free(ap);
+    free(ih);
+    meta_batch_form_free(form);
+}
+
+/* An element with headers: hs is a JSON array text. */
+static json_t *op_h(int code, const char *body, const char *hs)
+{
+    json_t *h = json_loads(hs, 0, NULL);
+    CHECK(h != NULL);
+    return json_pack("{s:i,s:o,s:s}", "code", code, "headers", h, "body", body);
+}
+
+#define BUC_101 "{\"101\":[{\"type\":\"pages\",\"call_count\":91,\"total_cputime\":3," \
+                "\"total_time\":4,\"estimated_time_to_regain_access\":0}]}"
+#define BUC_202_THROTTLED "{\"202\":[{\"type\":\"pages\",\"call_count\":100," \
+                          "\"estimated_time_to_regain_access\":2}]}"
+
+/* Each operation's headers read as a single answer's, bounded. */
+static void test_headers(void)
+{
+    meta_batch_op ops[2] = {{"7101", "PT-101-token", PROOF_A}, {"7201", "PT-202-token", PROOF_B}};
+    meta_batch_res res[2];
+    /* Names in any case (Meta's are mixed), JSON in the values. */
+    json_t *a = json_pack(
+        "[o,o]",
+        op_h(200, "{\"id\":\"7101\"}",
+             "[{\"name\":\"Content-Type\",\"value\":\"application/json\"},"
+             "{\"name\":\"X-App-Usage\",\"value\":\"{\\\"call_count\\\":12}\"},"
+             "{\"name\":\"x-page-usage\",\"value\":\"{\\\"call_count\\\":40,\\\"total_time\\\":55}\"}]"),
+        op_h(200, "{\"id\":\"7201\"}",
+             "[{\"name\":\"X-Business-Use-Case-Usage\",\"value\":\"{\\\"202\\\":[{\\\"call_count\\\":77}]}\"}]"));
+    CHECK(meta_batch_parse(a, ops, 2, res) == 2);
+    CHECK(res[0].usage.app_pct == 12 && res[0].usage.page_pct == 55 && res[0].usage.nbuc == 0);
+    CHECK(res[1].usage.app_pct == -1 && res[1].usage.page_pct == -1 && res[1].usage.nbuc == 1);
+    CHECK_STR(res[1].usage.buc[0].id, "202");
+    CHECK(res[1].usage.buc[0].pct == 77);
+    for (size_t i = 0; i < 2; i++) json_decref(res[i].lead);
+    json_decref(a);
+
+    /* Bounds: only the first META_BATCH_HDRS_MAX entries are read; a name
+     * over META_BATCH_HDR_NAME_MAX, a value over META_BATCH_HDR_VALUE_MAX,
+     * names with odd bytes and entries that are not {name, value} strings
+     * are skipped; headers that are not an array are no headers. */
+    json_t *hs = json_array();
+    for (size_t i = 0; i + 1 < META_BATCH_HDRS_MAX; i++)
+        json_array_append_new(hs, json_pack("{s:s,s:s}", "name", "X-Filler", "value", "1"));
+    json_array_append_new(hs, json_pack("{s:s,s:s}", "name", "X-App-Usage", "value",
+                                        "{\"call_count\":33}"));
+    json_array_append_new(hs, json_pack("{s:s,s:s}", "name", "X-Page-Usage", "value",
+                                        "{\"call_count\":99}")); /* one too many */
+    json_t *el0 = json_pack("{s:i,s:o,s:s}", "code", 200, "headers", hs, "body", "{\"id\":\"7101\"}");
+    char name[META_BATCH_HDR_NAME_MAX + 2];
+    memset(name, 'x', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    memcpy(name, "x-app-usage", 11); /* a longer name that starts alike */
+    char *value = malloc(META_BATCH_HDR_VALUE_MAX + 64);
+    int vn = snprintf(value, 64, "{\"call_count\":88,\"pad\":\"");
+    memset(value + vn, 'p', META_BATCH_HDR_VALUE_MAX - (size_t)vn);
+    strcpy(value + META_BATCH_HDR_VALUE_MAX - 1, "\"}"); /* one byte over */
+    CHECK(strlen(value) == META_BATCH_HDR_VALUE_MAX + 1);
+    json_t *hs1 = json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:i},{s:i,s:s},s,n,{s:s}]",
+                            "name", name, "value", "{\"call_count\":81}",
+                            "name", "X-Page-Usage", "value", value,
+                            "name", "X-App\nUsage", "value", "{\"call_count\":82}",
+                            "name", "X-App-Usage", "value", 83,
+                            "name", 1, "value", "{\"call_count\":84}",
+                            "X-App-Usage", "value", "{\"call_count\":85}");
+    json_t *el1 = json_pack("{s:i,s:o,s:s}", "code", 200, "headers", hs1, "body", "{\"id\":\"7201\"}");
+    a = json_pack("[o,o]", el0, el1);
+    CHECK(meta_batch_parse(a, ops, 2, res) == 2);
+    CHECK(res[0].usage.app_pct == 33 && res[0].usage.page_pct == -1);
+    CHECK(res[1].usage.app_pct == -1 && res[1].usage.page_pct == -1 && res[1].usage.nbuc == 0);
+    for (size_t i = 0; i < 2; i++) json_decref(res[i].lead);
+    json_decref(a);
+    /* Just within the value bound, it is read. */
+    strcpy(value + META_BATCH_HDR_VALUE_MAX - 2, "\"}");
+    CHECK(strlen(value) == META_BATCH_HDR_VALUE_MAX);
+    a = json_pack("[{s:i,s:[{s:s,s:s}],s:s},{s:i,s:{s:s},s:s}]", "code", 200, "headers", "name",
+                  "X-Page-Usage", "value", value, "body", "{\"id\":\"7101\"}", "code", 200,
+                  "headers", "name", "X-App-Usage", "body", "{\"id\":\"7201\"}");
+    CHECK(meta_batch_parse(a, ops, 2, res) == 2);
+    CHECK(res[0].usage.page_pct == 88);
+    CHECK(res[1].usage.app_pct == -1);
+    for (size_t i = 0; i < 2; i++) json_decref(res[i].lead);
+    json_decref(a);
+    free(value);
+}
+
+static const meta_report *find_rep(const meta_report *r, size_t n, bool app, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (r[i].app == app && (app || strcmp(r[i].id, id) == 0)) return &r[i];
+    return NULL;
+}
+
+/* A batch of two pages' leads: page 202's operation throttled (code 32,
+ * then 4, 613, 80001, HTTP 429), page 101's answered. Each operation's
+ * reports go where a single GET of its page would send them; the token of
+ * the operation is cut from its message. */
+static void test_throttle_attribution(void)
+{
+    meta_batch_op ops[2] = {{"7101", "PT-101-token-abcdef", PROOF_A},
+                            {"7201", "PT-202-token-abcdef", PROOF_B}};
+    const char *pages[2] = {"101", "202"};
+    static const struct {
+        int status;
+        const char *body;
+        int64_t code;
+        bool app;
+    } th[] = {
+        {400, "{\"error\":{\"message\":\"(#32) Page request limit reached PT-202-token-abcdef\","
+              "\"code\":32}}", 32, false},
+        {400, "{\"error\":{\"message\":\"(#4) Application request limit reached\",\"code\":4}}",
+         4, true},
+        {400, "{\"error\":{\"message\":\"(#613) Calls to this api have exceeded the rate "
+              "limit.\",\"code\":613}}", 613, false},
+        {400, "{\"error\":{\"message\":\"There have been too many calls\",\"code\":80001}}",
+         80001, false},
+        {429, "", 0, false},
+    };
+    for (size_t t = 0; t < sizeof th / sizeof th[0]; t++) {
+        json_t *a = json_pack(
+            "[o,o]",
+            op_h(200, "{\"id\":\"7101\"}",
+                 "[{\"name\":\"X-App-Usage\",\"value\":\"{\\\"call_count\\\":20}\"},"
+                 "{\"name\":\"X-Business-Use-Case-Usage\",\"value\":" "\"{\\\"101\\\":[{\\\"call_count\\\":91}]}\"}]"),
+            op_h(th[t].status, th[t].body,
+                 "[{\"name\":\"X-App-Usage\",\"value\":\"{\\\"call_count\\\":30}\"},"
+                 "{\"name\":\"X-Business-Use-Case-Usage\",\"value\":\"{\\\"202\\\":[{\\\"call_count\\\":100,"
+                 "\\\"estimated_time_to_regain_access\\\":2}]}\"}]"));
+        meta_batch_res res[2];
+        CHECK(meta_batch_parse(a, ops, 2, res) == 1);
+        json_decref(a);
+        CHECK(res[0].lead != NULL && res[0].err.cls == META_ERR_NONE);
+        CHECK(res[1].lead == NULL && res[1].err.cls == META_ERR_THROTTLE);
+        CHECK(res[1].err.code == th[t].code);
+        CHECK(strstr(res[1].err.msg, "PT-202") == NULL);
+        json_decref(res[0].lead);
+
+        /* What each operation calls for, and all of it merged. */
+        meta_reports all = {.n = 0};
+        meta_report rep[META_ANSWER_REPORTS];
+        uint32_t wait = 1;
+        size_t n = meta_answer_reports(&res[0].usage, &res[0].err, pages[0], 1500, rep, &wait);
+        CHECK(wait == 0 && n == 2);
+        const meta_report *r = find_rep(rep, n, true, NULL);
+        CHECK(r != NULL && r->pct == 20 && r->pause_ms == 0);
+        r = find_rep(rep, n, false, "101");
+        CHECK(r != NULL && r->pct == 91 && r->pause_ms == 0);
+        for (size_t i = 0; i < n; i++) CHECK(meta_reports_merge(&all, &rep[i]));
+        n = meta_answer_reports(&res[1].usage, &res[1].err, pages[1], 1500, rep, &wait);
+        /* The regain time (2 min) is above the minimum pause. */
+        CHECK(wait == 120000);
+        r = find_rep(rep, n, false, "202");
+        CHECK(r != NULL && r->pct == 100 && r->pause_ms == 120000);
+        r = find_rep(rep, n, true, NULL);
+        CHECK(r != NULL && r->pct == (th[t].app ? 100 : 30));
+        CHECK(r != NULL && r->pause_ms == (th[t].app ? 120000u : 0u));
+        CHECK(find_rep(rep, n, false, "101") == NULL);
+        for (size_t i = 0; i < n; i++) CHECK(meta_reports_merge(&all, &rep[i]));
+        /* One report per bucket: the app, 101, 202. */
+        CHECK(all.n == 3);
+        r = find_rep(all.v, all.n, false, "101");
+        CHECK(r != NULL && r->pct == 91 && r->pause_ms == 0);
+        r = find_rep(all.v, all.n, false, "202");
+        CHECK(r != NULL && r->pct == 100 && r->pause_ms == 120000);
+        r = find_rep(all.v, all.n, true, NULL);
+        CHECK(r != NULL && r->pct == (th[t].app ? 100 : 30));
+    }
+
+    /* Without a regain time the pause is the minimum; without an object a
+     * page's code goes to the app; no headers and no error: no report. */
+    meta_usage u;
+    meta_usage_parse(NULL, 0, &u);
+    meta_err e;
+    static const char b32[] = "{\"error\":{\"code\":32}}";
+    meta_err_classify(400, b32, sizeof b32 - 1, NULL, &e);
+    meta_report rep[META_ANSWER_REPORTS];
+    uint32_t wait = 0;
+    CHECK(meta_answer_reports(&u, &e, "101", 1500, rep, &wait) == 1);
+    CHECK(wait == 1500 && !rep[0].app && strcmp(rep[0].id, "101") == 0 && rep[0].pct == 100);
+    CHECK(meta_answer_reports(&u, &e, NULL, 1500, rep, &wait) == 1);
+    CHECK(wait == 1500 && rep[0].app);
+    static const char ok[] = "{\"id\":\"1\"}";
+    meta_err_classify(200, ok, sizeof ok - 1, NULL, &e);
+    CHECK(meta_answer_reports(&u, &e, "101", 1500, rep, &wait) == 0 && wait == 0);
+    /* A usage header naming many ids: bounded by META_USAGE_BUC_MAX. */
+    char big[4096];
+    size_t at = (size_t)snprintf(big, sizeof big, "{");
+    for (int i = 0; i < 40; i++)
+        at += (size_t)snprintf(big + at, sizeof big - at, "%s\"%d\":[{\"call_count\":%d}]",
+                               i ? "," : "", 500 + i, i);
+    snprintf(big + at, sizeof big - at, "}");
+    c360_header h[1] = {{"x-business-use-case-usage", big}};
+    meta_usage_parse(h, 1, &u);
+    size_t n = meta_answer_reports(&u, &e, "101", 1500, rep, &wait);
+    CHECK(n <= META_ANSWER_REPORTS && n == META_USAGE_BUC_MAX);
+    /* The merge of many answers stops at META_REPORTS_MAX buckets. */
+    meta_reports all = {.n = 0};
+    for (int i = 0; i < META_REPORTS_MAX; i++) {
+        meta_report r = {.app = false, .pct = i, .pause_ms = 0};
+        snprintf(r.id, sizeof r.id, "%d", 1000 + i);
+        CHECK(meta_reports_merge(&all, &r));
+    }
+    meta_report extra = {.app = false, .id = "999", .pct = 1};
+    CHECK(!meta_reports_merge(&all, &extra) && all.n == META_REPORTS_MAX);
+    meta_report again = {.app = false, .id = "1000", .pct = 90, .pause_ms = 5};
+    CHECK(meta_reports_merge(&all, &again) && all.v[0].pct == 90 && all.v[0].pause_ms == 5);
+}
+
+/* Every token of a batch request is cut from Meta's message. */
+static void test_cuts(void)
+{
+    json_t *j = json_loads("{\"error\":{\"message\":\"bad batch: PT-one-token-xyz and "
+                           "PT-two-token-xyz\",\"code\":100}}", 0, NULL);
+    const char *cuts[2] = {"PT-one-token-xyz", "PT-two-token-xyz"};
+    meta_err e;
+    meta_err_classify_cuts(400, j, cuts, 2, &e);
+    CHECK(e.cls == META_ERR_PERMANENT && e.code == 100);
+    CHECK(strstr(e.msg, "PT-") == NULL && strstr(e.msg, "bad batch") != NULL);
+    meta_err_classify_json(400, j, cuts[0], &e);
+    CHECK(strstr(e.msg, "PT-one") == NULL && strstr(e.msg, "PT-two") != NULL);
+    json_decref(j);
+}
+
+/* As few requests as can carry the operations, as even as can be. */
+static void test_split(void)
+{
+    size_t size[8];
+    CHECK(meta_batch_split(0, size) == 0);
+    CHECK(meta_batch_split(1, size) == 1 && size[0] == 1);
+    CHECK(meta_batch_split(2, size) == 1 && size[0] == 2);
+    CHECK(meta_batch_split(50, size) == 1 && size[0] == 50);
+    CHECK(meta_batch_split(51, size) == 2 && size[0] == 26 && size[1] == 25);
+    CHECK(meta_batch_split(64, size) == 2 && size[0] == 32 && size[1] == 32);
+    CHECK(meta_batch_split(101, size) == 3 && size[0] == 34 && size[1] == 34 && size[2] == 33);
+    for (size_t n = 2; n <= 300; n++) {
+        size_t k = meta_batch_split(n, size), sum = 0;
+        CHECK(k == (n + META_BATCH_MAX - 1) / META_BATCH_MAX);
+        for (size_t i = 0; i < k; i++) {
+            CHECK(size[i] >= 2 && size[i] <= META_BATCH_MAX);
+            sum += size[i];
+        }
+        CHECK(sum == n);
+    }
 }
 
 int main(void)
 {
     test_form();
+    test_mixed_pages();
     test_parse();
+    test_headers();
+    test_throttle_attribution();
+    test_cuts();
+    test_split();
     CHECK_DONE();
 }
