@@ -11,15 +11,16 @@
 CL_FAKE_GRAPH=$C360_BUILD_DIR/tests/fakes/fake_graph
 export CL_FAKE_CRM=$C360_BUILD_DIR/tests/fakes/fake_crm # for the tests that start it
 
-# cl_host_config PLUGIN -- a redis-server of the test and the c360d config
-# the connector tests share ($T_DIR/c360.json: the bundled plugins, loopback
-# allowed for the fakes, short pauses and tick floor, one worker of two
-# threads); sets RPORT, PORT, URL and HOOK (PLUGIN's app-level URL).
+# cl_host_config PLUGIN [DIR] -- a redis-server of the test and the c360d
+# config the connector tests share ($T_DIR/c360.json: the bundled plugins,
+# and DIR's if given, loopback allowed for the fakes, short pauses and tick
+# floor, one worker of two threads); sets RPORT, PORT, URL and HOOK
+# (PLUGIN's app-level URL).
 cl_host_config() {
     t_host_ports
     HOOK=$URL/hooks/$1
     t_host_config <<JSON
- "plugin_dirs":["$C360_BUILD_DIR/plugins"],
+ "plugin_dirs":["$C360_BUILD_DIR/plugins"${2:+,\"$2\"}],
  "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},
  "admin":{"public_url":"$URL"},

@@ -52,16 +52,7 @@ cl_graph_post "$G" /control/form '{"id":"555","page_id":"101","name":"Spring off
 cl_graph_post "$G" /control/page '{"id":"102","access_token":"'"$PT2"'"}'
 cl_graph_post "$G" /control/form '{"id":"556","page_id":"102","name":"Autumn offer","questions":[{"key":"email","label":"Email"}]}'
 
-t_host_ports
-t_host_config <<JSON
- "plugin_dirs":["$C360_BUILD_DIR/plugins","$PP"],
- "data_dir":"$T_DIR/data","log_level":"info","shutdown_timeout_ms":3000,
- "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":5000},
- "admin":{"public_url":"$URL"},
- "ratelimit":{"default_pause_ms":1500},
- "pipeline":{"workers":1,"worker_threads":2,"tick_floor_s":1,"claim_idle_ms":3000,
-             "callback_timeout_ms":15000}}
-JSON
+cl_host_config meta "$PP"
 C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export C360_MASTER_KEY C360_META_GRAPH_URL=$G C360_META_WWW_URL=$G C360_META_THROTTLE_MIN_MS=1500
 t_start_c360d c360d --config "$T_DIR/c360.json"
