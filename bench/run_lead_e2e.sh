@@ -236,6 +236,10 @@ run_rep() {
     # the master, of the other c360d processes (zygote, workers) and of
     # Redis (a process that was replaced meanwhile counts from its start).
     lb_cpu $(lb_tree_pids "$LB_PID") "$REDIS_PID" >"$T_DIR/cpu0"
+    # Opt-in, C360_BENCH_CMDSTATS=FILE: Redis's calls and usec per command
+    # over the same window (those run by scripts included), appended to
+    # FILE after a "# rep N delivered D" line: Redis's work per lead.
+    [ -z "${C360_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
     local t0 t1
     t0=$(now_ms)
     run_wrk "$LB_URL/hooks/meta" "$DURATION"
@@ -264,6 +268,7 @@ run_rep() {
     done
     rss_master=$(lb_hwm "$LB_PID")
     lb_cpu $pids "$REDIS_PID" >"$T_DIR/cpu1"
+    [ -z "${C360_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" INFO commandstats >"$T_DIR/cmdstats"
     curl -s -m 30 "http://127.0.0.1:$CRM_PORT/dump" >"$T_DIR/dump" || t_fail "lead_crm /dump"
     local cs; cs=$(crm_stats)
     t_stop_pid "$LB_PID"
@@ -300,6 +305,8 @@ run_rep() {
           if ($1 == m) cm += u; else if ($1 == r) cr += u; else cw += u }
         END { if (d < 1) d = 1; printf "%.1f %.1f %.1f\n", cm / d, cw / d, cr / d }' \
         "$T_DIR/cpu0" "$T_DIR/cpu1")
+    [ -z "${C360_BENCH_CMDSTATS:-}" ] ||
+        { echo "# rep $rep delivered $delivered"; cat "$T_DIR/cmdstats"; } >>"$C360_BENCH_CMDSTATS"
     local line
     line=$(printf '{"scenario":"lead_e2e","rep":%d,"bare_rps":%s,"graph_capacity_rps":%s,"crm_capacity_rps":%s,"crm_capacity_records_s":%s,"ingress_rps":%s,"ingress_p50_ms":%s,"ingress_p99_ms":%s,"sent":%s,"accepted":%d,"non2xx":%d,"stored":%d,"delivered":%d,"duplicates":%d,"lost":%d,"delivered_not_stored":%d,"e2e_leads_s":%s,"e2e_over_bare":%s,"first_request_ms":%s,"last_request_ms":%s,"last_delivery_ms":%s,"latency_p50_ms":%s,"latency_p99_ms":%s,"rss_master_kb":%s,"rss_total_kb":%s,"rss":[%s],"cpu_us_per_lead_master":%s,"cpu_us_per_lead_workers":%s,"cpu_us_per_lead_redis":%s,"crm":%s,"wraps":%s,"connections":%d,"threads":%d,"duration_s":%d,"pages":%d,"workers":%d,"worker_threads":%d,"batch":%d,"crm_rate":%d,"budget_scale":%d}' \
         "$rep" "$bare_rps" "$graph_rps" "$crm_rps" "$((crm_rps * BATCH))" "$rps" "$(ms "$(jnum "$W" p50_us)")" \

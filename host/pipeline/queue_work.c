@@ -18,7 +18,7 @@
 #include "rconn.h"
 #include "util.h"
 
-static ch_script s_fetch = CH_SCRIPT(qw_lua_fetch);
+static ch_script s_due = CH_SCRIPT(qw_lua_due);
 static ch_script s_claim = CH_SCRIPT(qw_lua_claim);
 static ch_script s_forget = CH_SCRIPT(qw_lua_forget);
 static ch_script s_dedup = CH_SCRIPT(qw_lua_dedup);
@@ -40,6 +40,8 @@ void ch_qbatch_free(ch_qbatch *b)
 {
     if (!b) return;
     if (b->reply) freeReplyObject(b->reply);
+    for (size_t i = 0; i < 2; i++)
+        if (b->more[i]) freeReplyObject(b->more[i]);
     free(b->items);
     memset(b, 0, sizeof *b);
 }
@@ -68,21 +70,20 @@ static int entry_id_valid(const char *id, size_t len)
     return dash == 1;
 }
 
-/* One {kind, id, att, fields} element of a script's reply. Every reply
- * type is checked: a malformed element leaves it->valid = 0 (the worker
+/* One stream entry of the given kind: its id, the attempts counted so far
+ * (a string reply, or anything else for none) and its fields. Every reply
+ * type is checked: a malformed entry leaves it->valid = 0 (the worker
  * dead-letters what it can name and skips what it cannot). */
-static void parse_item(const redisReply *e, ch_qitem *it)
+static void parse_entry(ch_qkind kind, const redisReply *id, const redisReply *att,
+                        const redisReply *f, ch_qitem *it)
 {
     memset(it, 0, sizeof *it);
     it->fetched_ms = ch_monotonic_ms();
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 4) return;
-    const redisReply *k = e->element[0], *id = e->element[1], *att = e->element[2], *f = e->element[3];
-    if (k->type != REDIS_REPLY_STRING || id->type != REDIS_REPLY_STRING) return;
-    if (!entry_id_valid(id->str, id->len)) return;
-    it->kind = strcmp(k->str, "dl") == 0 ? CH_Q_DL : CH_Q_EV;
+    if (id->type != REDIS_REPLY_STRING || !entry_id_valid(id->str, id->len)) return;
+    it->kind = kind;
     memcpy(it->id, id->str, id->len + 1);
     snprintf(it->member, sizeof it->member, "%s%s", it->kind == CH_Q_DL ? "dl:" : "", it->id);
-    it->att = att->type == REDIS_REPLY_STRING ? num(att->str, 0) : 0;
+    it->att = att && att->type == REDIS_REPLY_STRING ? num(att->str, 0) : 0;
     if (it->att < 0) it->att = 0;
     if (f->type != REDIS_REPLY_ARRAY || f->elements % 2) return;
     it->k = it->c = it->p = it->rid = it->h = it->b = it->dk = it->orig = "";
@@ -115,19 +116,33 @@ static void parse_item(const redisReply *e, ch_qitem *it)
     it->valid = 1;
 }
 
-/* Takes ownership of r (an array of items) into out. */
-static int32_t take_batch(redisReply *r, const char *what, ch_qbatch *out)
+/* One {kind, id, att, fields} element of a script's reply (item() in
+ * queue_work_lua.h). */
+static void parse_item(const redisReply *e, ch_qitem *it)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 4 || e->element[0]->type != REDIS_REPLY_STRING) {
+        memset(it, 0, sizeof *it);
+        it->fetched_ms = ch_monotonic_ms();
+        return;
+    }
+    ch_qkind kind = strcmp(e->element[0]->str, "dl") == 0 ? CH_Q_DL : CH_Q_EV;
+    parse_entry(kind, e->element[1], e->element[2], e->element[3], it);
+}
+
+/* Takes ownership of r (an array of items from its element `first` on)
+ * into out. */
+static int32_t take_batch(redisReply *r, size_t first, const char *what, ch_qbatch *out)
 {
     memset(out, 0, sizeof *out);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < first) {
         ch_qw_redis_failed(what, r);
         if (r) freeReplyObject(r);
         return C360_EIO;
     }
     out->reply = r;
-    if (r->elements == 0) return C360_OK;
-    out->items = ch_calloc(r->elements, sizeof *out->items);
-    for (size_t i = 0; i < r->elements; i++) {
+    if (r->elements == first) return C360_OK;
+    out->items = ch_calloc(r->elements - first, sizeof *out->items);
+    for (size_t i = first; i < r->elements; i++) {
         const redisReply *e = r->element[i];
         ch_qitem *it = &out->items[out->n];
         parse_item(e, it);
@@ -145,21 +160,138 @@ int32_t ch_qw_fetch(const char *tenant, const char *consumer, int share,
     return ch_qw_fetch2(tenant, consumer, share, share, out);
 }
 
+/* The entries of an XREADGROUP reply ([[key, [[id, fields], ...]]]), NULL
+ * when r is no such reply. */
+static const redisReply *read_entries(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 1) return NULL;
+    const redisReply *s = r->element[0];
+    if (s->type != REDIS_REPLY_ARRAY || s->elements != 2 || s->element[1]->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    return s->element[1];
+}
+
+/* An XREADGROUP's NOGROUP error: on a stream that exists the group is
+ * created at id 0 (entries stored before it are read) and the read runs
+ * again, as the fetch script did. *r is replaced by that read's reply.
+ * Returns 1 when there is nothing to read (the stream is gone since the
+ * retries' script saw it), else 0. */
+static int read_nogroup(redisReply **r, const char *key, const char **readv)
+{
+    if (!*r || (*r)->type != REDIS_REPLY_ERROR || strncmp((*r)->str, "NOGROUP", 7) != 0) return 0;
+    freeReplyObject(*r);
+    *r = NULL;
+    /* Without MKSTREAM, so a stream that does not exist is not created:
+     * it answers an error of its own. BUSYGROUP: another thread was
+     * first, read. NULL: Redis away (*r stays NULL: a failed read). */
+    const char *cv[] = {"XGROUP", "CREATE", key, CH_QW_GROUP, "0"};
+    redisReply *c = ch_rconn_argv(5, cv, NULL);
+    if (!c) return 0;
+    int missing = c->type == REDIS_REPLY_ERROR && !strstr(c->str, "BUSYGROUP");
+    freeReplyObject(c);
+    if (missing) return 1;
+    *r = ch_rconn_argv(9, readv, NULL);
+    return 0;
+}
+
 int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
                      int dl_share, ch_qbatch *out)
 {
     memset(out, 0, sizeof *out);
     if (!ch_id_valid(tenant) || !consumer || !*consumer || ev_share < 1 || dl_share < 1)
         return C360_EINVAL;
-    char *ev = ch_key_tenant(tenant, "ev"), *dl = ch_key_tenant(tenant, "dl");
+    char *keys[2] = {ch_key_tenant(tenant, "ev"), ch_key_tenant(tenant, "dl")};
     char *retry = ch_key_tenant(tenant, "retry"), *att = ch_key_tenant(tenant, "att");
     char sh[16], dsh[16];
     snprintf(sh, sizeof sh, "%d", ev_share);
     snprintf(dsh, sizeof dsh, "%d", dl_share);
-    const char *argv[] = {ev, dl, retry, att, CH_QW_GROUP, consumer, sh, dsh};
-    redisReply *r = ch_rconn_eval(&s_fetch, 4, 8, argv, NULL);
-    free(ev); free(dl); free(retry); free(att);
-    return take_batch(r, "fetch", out);
+    const char *argv[] = {keys[0], keys[1], retry, att, CH_QW_GROUP, consumer, sh, dsh};
+    redisReply *due = ch_rconn_eval(&s_due, 4, 8, argv, NULL);
+    free(retry); free(att);
+    /* Its first element says which streams exist: a stream that does not
+     * is not read (an idle tenant's turn stays two round trips). */
+    int32_t st = take_batch(due, 1, "fetch", out);
+    if (st == C360_OK && due->element[0]->type != REDIS_REPLY_INTEGER) {
+        ch_qw_redis_failed("fetch", due);
+        ch_qbatch_free(out);
+        st = C360_EIO;
+    }
+    if (st != C360_OK) {
+        free(keys[0]); free(keys[1]);
+        return st;
+    }
+    long long have = due->element[0]->integer;
+    /* The shares left after the retries (each kind within its own), as
+     * the script counted them: every item it returned. */
+    int left[2] = {have & 1 ? ev_share : 0, have & 2 ? dl_share : 0};
+    for (size_t i = 1; i < due->elements; i++) {
+        const redisReply *e = due->element[i];
+        int dl = e->type == REDIS_REPLY_ARRAY && e->elements > 0 &&
+                 e->element[0]->type == REDIS_REPLY_STRING && strcmp(e->element[0]->str, "dl") == 0;
+        left[dl]--;
+    }
+    char cnt[2][16];
+    const char *readv[2][9];
+    ch_rconn_cmd cmds[2];
+    size_t nc = 0, which[2];
+    for (int k = 0; k < 2; k++) {
+        if (left[k] <= 0) continue;
+        snprintf(cnt[k], sizeof cnt[k], "%d", left[k]);
+        const char *v[9] = {"XREADGROUP", "GROUP", CH_QW_GROUP, consumer, "COUNT", cnt[k],
+                            "STREAMS", keys[k], ">"};
+        memcpy(readv[k], v, sizeof v);
+        cmds[nc] = (ch_rconn_cmd){9, readv[k], NULL};
+        which[nc++] = (size_t)k;
+    }
+    redisReply *rr[2] = {NULL, NULL};
+    if (nc) ch_rconn_pipeline(nc, cmds, rr);
+    size_t total = out->n, failed = 0;
+    const redisReply *ents[2] = {NULL, NULL};
+    for (size_t c = 0; c < nc; c++) {
+        size_t k = which[c];
+        int none = read_nogroup(&rr[c], keys[k], readv[k]);
+        out->more[k] = rr[c];
+        /* nil: no new entry; an error (Redis away, a key of another type):
+         * counted, and the turn still runs what it got (what a failed read
+         * may have handed out stays pending under this consumer: its
+         * leftovers). */
+        if (none || (rr[c] && rr[c]->type == REDIS_REPLY_NIL)) continue;
+        ents[k] = read_entries(rr[c]);
+        if (!ents[k]) {
+            ch_qw_redis_failed("fetch", rr[c]);
+            failed++;
+            continue;
+        }
+        total += ents[k]->elements;
+    }
+    free(keys[0]); free(keys[1]);
+    if (total > out->n) {
+        ch_qitem *items = ch_calloc(total, sizeof *items);
+        if (out->n) memcpy(items, out->items, out->n * sizeof *items);
+        free(out->items);
+        out->items = items;
+        for (int k = 0; k < 2; k++) {
+            for (size_t i = 0; ents[k] && i < ents[k]->elements; i++) {
+                const redisReply *e = ents[k]->element[i];
+                /* As item(): an entry without its fields is not handed
+                 * out (a '>' read always has them). */
+                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                    e->element[1]->type != REDIS_REPLY_ARRAY)
+                    continue;
+                ch_qitem *it = &out->items[out->n];
+                parse_entry(k == 1 ? CH_Q_DL : CH_Q_EV, e->element[0], NULL, e->element[1], it);
+                if (it->id[0]) out->n++;
+                else ch_log(CH_LOG_ERROR, "pipeline: malformed work item in a script reply", "op", "fetch", NULL);
+            }
+        }
+    }
+    /* Nothing at all and a read that failed: Redis away, as before (and,
+     * as before, nothing for the caller to free). */
+    if (failed && out->n == 0) {
+        ch_qbatch_free(out);
+        return C360_EIO;
+    }
+    return C360_OK;
 }
 
 int32_t ch_qw_claim(const char *tenant, ch_qkind kind, const char *from,
@@ -177,7 +309,7 @@ int32_t ch_qw_claim(const char *tenant, ch_qkind kind, const char *from,
                           kind == CH_Q_DL ? "dl:" : "", kind == CH_Q_DL ? "dl" : "ev"};
     redisReply *r = ch_rconn_eval(&s_claim, 2, 9, argv, NULL);
     free(stream); free(att);
-    return take_batch(r, "claim", out);
+    return take_batch(r, 0, "claim", out);
 }
 
 static const redisReply *map_get(const redisReply *m, const char *key)

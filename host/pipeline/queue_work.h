@@ -3,12 +3,16 @@
  *
  * Every operation is one Lua script on the calling thread's blocking Redis
  * connection (rconn.h), touching only keys of one tenant (declared), so it
- * is atomic and legal in a cluster:
+ * is atomic and legal in a cluster (the fetch's reads of new entries
+ * excepted: plain XREADGROUPs after its script):
  *
  *   fetch     due retries (ZRANGEBYSCORE retry -inf now: ZREM + XCLAIM to
  *             the caller), then XREADGROUP ... > of the event and delivery
  *             streams, creating the group `w` (at id 0) on NOGROUP when the
  *             stream exists; each item comes with its attempts so far.
+ *             Two round trips: the retries' script, then the two reads
+ *             pipelined, as plain commands (read by a script, the entries
+ *             cost Redis three times as much: queue_work_lua.h).
  *   outcome   after a callback: OK (records -> deliveries + XACK + stats
  *             + the state writes the callback staged, ABI 1.6),
  *             retry (XCLAIM to the pseudo-consumer `retry` + HINCRBY att +
@@ -92,6 +96,7 @@ typedef struct ch_qitem {
 
 typedef struct ch_qbatch {
     redisReply *reply;
+    redisReply *more[2];       /* a fetch's XREADGROUP replies (ev, dl) */
     ch_qitem *items;
     size_t n;
 } ch_qbatch;

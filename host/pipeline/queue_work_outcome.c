@@ -155,24 +155,49 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
     return ok ? C360_OK : C360_EIO;
 }
 
-/* Per item of qw_lua_outcome_ok: id, member, connection index, records,
- * nrec, source, source plugin, event time, duration, request id, attempt,
- * staged state writes, the KEYS index of their keys. */
-#define OK_ITEM_ARGS 13
+/* Per item of qw_lua_outcome_ok before its records and staged writes: id,
+ * connection index, nrec, source plugin, event time, duration, request
+ * id, attempt, nw. */
+#define OK_ITEM_ARGS 9
 /* Number texts of an item: connection index, nrec, event time, duration,
- * attempt, KEYS index of its staged writes' keys. */
+ * attempt, nw. */
 typedef struct ok_nums {
-    char j[16], nrec[24], et[24], ms[24], att[24], sk[24];
+    char j[16], nrec[24], et[24], ms[24], att[24], nw[24];
 } ok_nums;
+
+/* Splits n "<decimal length>:<bytes>" fields of a packed blob
+ * (ch_records_pack, ch_staged_pack) into argv/lens, pointing into it.
+ * -1 when the blob holds fewer or is malformed. */
+static int unpack_fields(const char *blob, size_t len, size_t n, const char **argv, size_t *lens)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t v = 0, digits = 0;
+        while (pos < len && blob[pos] >= '0' && blob[pos] <= '9' && digits < 12) {
+            v = v * 10 + (size_t)(blob[pos++] - '0');
+            digits++;
+        }
+        if (digits == 0 || pos >= len || blob[pos] != ':' || len - pos - 1 < v) return -1;
+        argv[i] = blob + pos + 1;
+        lens[i] = v;
+        pos += 1 + v;
+    }
+    return 0;
+}
 
 int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
                                 long long *results)
 {
     if (!ch_id_valid(tenant) || !oks || n == 0 || n > 4096) return C360_EINVAL;
+    size_t nargs = 0;
     for (size_t i = 0; i < n; i++) {
         const ch_qitem *it = oks[i].it;
         if (!it || it->kind != CH_Q_EV || !it->valid || !ch_id_valid(it->c)) return C360_EINVAL;
+        /* The script takes an event's member to be its id. */
+        if (strcmp(it->member, it->id) != 0) return C360_EINVAL;
         if (oks[i].nstate && (!oks[i].state || !oks[i].state_keys)) return C360_EINVAL;
+        if (oks[i].nrec > 100000 || oks[i].nstate > 100000) return C360_EINVAL;
+        nargs += OK_ITEM_ARGS + 3 * ((oks[i].records ? oks[i].nrec : 0) + oks[i].nstate);
     }
     /* The distinct connections, in first-seen order (a turn is usually
      * one connection's flood, so the scan stays short). */
@@ -186,10 +211,10 @@ int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
         if (j == nc) conns[nc++] = c;
         cidx[i] = j;
     }
-    /* After the connections' keys, those of each item's staged writes. */
-    size_t nkeys = 4 + 3 * nc;
-    for (size_t i = 0; i < n; i++) nkeys += oks[i].nstate ? oks[i].nstate + 1 : 0;
-    size_t argc = nkeys + 2 + OK_ITEM_ARGS * n;
+    /* After the connections' keys, the state key of each staged write. */
+    size_t nkeys = 4 + 4 * nc;
+    for (size_t i = 0; i < n; i++) nkeys += oks[i].nstate;
+    size_t argc = nkeys + 3 + nc + nargs;
     const char **argv = ch_calloc(argc, sizeof *argv);
     size_t *lens = ch_calloc(argc, sizeof *lens);
     char **owned = ch_calloc(nkeys, sizeof *owned); /* the keys */
@@ -199,48 +224,53 @@ int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
     owned[2] = ch_key_tenant(tenant, "crash");
     owned[3] = ch_key_tenant(tenant, "dl");
     for (size_t j = 0; j < nc; j++) {
-        owned[4 + 3 * j] = ch_key_tenant(tenant, "conn:%s:stat", conns[j]);
-        owned[5 + 3 * j] = ch_key_tenant(tenant, "routes:%s", conns[j]);
-        owned[6 + 3 * j] = ch_key_tenant(tenant, "synclog:%s", conns[j]);
+        owned[4 + 4 * j] = ch_key_tenant(tenant, "conn:%s:stat", conns[j]);
+        owned[5 + 4 * j] = ch_key_tenant(tenant, "routes:%s", conns[j]);
+        owned[6 + 4 * j] = ch_key_tenant(tenant, "synclog:%s", conns[j]);
+        owned[7 + 4 * j] = ch_key_tenant(tenant, "statever:%s", conns[j]);
     }
-    for (size_t i = 0, kx = 4 + 3 * nc; i < n; i++) {
-        if (!oks[i].nstate) continue;
-        snprintf(nums[i].sk, sizeof nums[i].sk, "%zu", kx + 1);
-        char **sk = staged_keys(tenant, oks[i].it->c, oks[i].state_keys, oks[i].nstate);
-        for (size_t k = 0; k <= oks[i].nstate; k++) owned[kx++] = sk[k];
-        free(sk);
+    for (size_t i = 0, kx = 4 + 4 * nc; i < n; i++) {
+        for (size_t k = 0; k < oks[i].nstate; k++)
+            owned[kx++] = ch_key_tenant(tenant, "state:%s:%s", oks[i].it->c, oks[i].state_keys[k]);
     }
     size_t a = 0;
+    int32_t st = C360_OK;
 #define ARG(s) (argv[a] = (s), lens[a] = strlen(argv[a]), a++)
-#define ARGN(s, l) (argv[a] = (s), lens[a] = (l), a++)
     for (size_t k = 0; k < nkeys; k++) ARG(owned[k]);
-    char cnt[24];
+    char cnt[24], ncs[24];
     snprintf(cnt, sizeof cnt, "%zu", n);
+    snprintf(ncs, sizeof ncs, "%zu", nc);
     ARG(CH_QW_GROUP);
     ARG(cnt);
-    for (size_t i = 0; i < n; i++) {
+    ARG(ncs);
+    for (size_t j = 0; j < nc; j++) ARG(conns[j]);
+    for (size_t i = 0; i < n && st == C360_OK; i++) {
         const ch_qok *o = &oks[i];
         const ch_qitem *it = o->it;
         ok_nums *x = &nums[i];
+        size_t nrec = o->records ? o->nrec : 0;
         snprintf(x->j, sizeof x->j, "%zu", cidx[i] + 1);
-        snprintf(x->nrec, sizeof x->nrec, "%zu", o->records ? o->nrec : (size_t)0);
+        snprintf(x->nrec, sizeof x->nrec, "%zu", nrec);
         snprintf(x->et, sizeof x->et, "%lld", (long long)it->t);
         snprintf(x->ms, sizeof x->ms, "%lld", (long long)(o->latency_ms > 0 ? o->latency_ms : 0));
         snprintf(x->att, sizeof x->att, "%lld", ch_qitem_attempt(it));
-        ARG(it->id); ARG(it->member); ARG(x->j);
-        if (o->records) ARGN(o->records, o->records_len);
-        else ARG("");
-        ARG(x->nrec); ARG(it->c); ARG(it->p ? it->p : ""); ARG(x->et); ARG(x->ms);
-        ARG(it->rid ? it->rid : ""); ARG(x->att);
-        if (o->nstate) ARGN(o->state, o->state_len);
-        else ARG("");
-        ARG(x->sk);
+        snprintf(x->nw, sizeof x->nw, "%zu", o->nstate);
+        ARG(it->id); ARG(x->j); ARG(x->nrec); ARG(it->p ? it->p : ""); ARG(x->et); ARG(x->ms);
+        ARG(it->rid ? it->rid : ""); ARG(x->att); ARG(x->nw);
+        /* The packed fields become arguments of their own, pointing into
+         * the blobs (the caller keeps them until this returns). */
+        if (unpack_fields(o->records, o->records_len, 3 * nrec, argv + a, lens + a) != 0 ||
+            unpack_fields(o->state, o->state_len, 3 * o->nstate, argv + a + 3 * nrec,
+                          lens + a + 3 * nrec) != 0)
+            st = C360_EINVAL;
+        a += 3 * (nrec + o->nstate);
     }
 #undef ARG
-#undef ARGN
-    redisReply *r = ch_rconn_eval(&s_outcome_ok, (int)nkeys, (int)a, argv, lens);
+    redisReply *r = NULL;
+    if (st == C360_OK) r = ch_rconn_eval(&s_outcome_ok, (int)nkeys, (int)a, argv, lens);
     for (size_t k = 0; k < nkeys; k++) free(owned[k]);
     free(owned); free(nums); free(argv); free(lens); free(cidx); free(conns);
+    if (st != C360_OK) return st;
     int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == n;
     for (size_t i = 0; ok && i < n; i++)
         if (r->element[i]->type != REDIS_REPLY_INTEGER) ok = 0;

@@ -256,6 +256,19 @@ static void test_outcome_ok_batch(void)
         CHECK(0);
     }
     freeReplyObject(d);
+    /* The second record of the item, its json whole (the packed fields
+     * are split in C: a ':' inside a value is data). */
+    d = pf_cmd("XREVRANGE c360:{t:t9}:dl + - COUNT 1");
+    if (d->type == REDIS_REPLY_ARRAY && d->elements == 1) {
+        const char *did = d->element[0]->element[0]->str;
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "ri"), "r-2");
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "r"), "{\"a\":\"x:y\"}");
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "rt"), "lead");
+        CHECK_STR(field_of("c360:{t:t9}:dl", did, "s"), "src");
+    } else {
+        CHECK(0);
+    }
+    freeReplyObject(d);
     /* A tick or a malformed item is refused whole. */
     ch_qitem bad = b.items[0];
     bad.c = "no/such";
@@ -292,6 +305,75 @@ static long long pttl_of(const char *tenant, const char *conn, const char *key)
  * an OK outcome in the order staged, versions from the connection's
  * counter, TTLs set or removed, deletes as state_delete; not when the item
  * was no longer pending, nor with any other outcome. */
+/* Several items of one connection with staged writes in one batch: the
+ * versions are those an INCR per set write would give, in item and
+ * write order (the script moves the counter once per connection). A
+ * packed blob that holds less than it claims is refused whole. */
+static void test_outcome_ok_versions(void)
+{
+    uint64_t v0 = 0;
+    CHECK(ch_state_set("t11", "vs", "b", "old", 3, 0, &v0) == C360_OK);
+    char id[3][CH_QW_ID_MAX];
+    add_event("t11", "vs", "x1", id[0]);
+    add_event("t11", "vs", "x2", id[1]);
+    add_event("t11", "vs", "x3", id[2]);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t11", "h-1-0", 8, &b) == C360_OK);
+    CHECK(b.n == 3);
+    if (b.n != 3) { ch_qbatch_free(&b); return; }
+    ch_staged s;
+    ch_staged_init(&s);
+    CHECK(ch_staged_add(&s, "a", "A1", 2, 0, 1 << 20) == C360_OK);
+    CHECK(ch_staged_add(&s, "b", NULL, 0, 0, 1 << 20) == C360_OK);
+    CHECK(ch_staged_add(&s, "c", "12:34", 5, 90000, 1 << 20) == C360_OK);
+    spack pa = pack_of(&s);
+    ch_staged_reset(&s);
+    CHECK(ch_staged_add(&s, "a", "A2", 2, 0, 1 << 20) == C360_OK);
+    spack pb = pack_of(&s);
+    ch_staged_reset(&s);
+    /* The middle item is no longer pending: its write counts no version. */
+    pf_do("XACK c360:{t:t11}:ev w %s", id[1]);
+    ch_qok oks[3] = {
+        {.it = &b.items[0], .state = pa.blob, .state_len = pa.len,
+         .state_keys = (const char *const *)pa.keys, .nstate = pa.n},
+        {.it = &b.items[1], .state = pb.blob, .state_len = pb.len,
+         .state_keys = (const char *const *)pb.keys, .nstate = pb.n},
+        {.it = &b.items[2], .state = pb.blob, .state_len = pb.len,
+         .state_keys = (const char *const *)pb.keys, .nstate = pb.n},
+    };
+    long long rs[3] = {9, 9, 9};
+    CHECK(ch_qw_outcome_ok_events("t11", oks, 3, rs) == C360_OK);
+    CHECK(rs[0] == 0 && rs[1] == -1 && rs[2] == 0);
+    uint8_t *v = NULL;
+    size_t len = 0;
+    uint64_t ver = 0;
+    CHECK(ch_state_get("t11", "vs", "c", &v, &len, &ver) == C360_OK);
+    CHECK(len == 5 && v && memcmp(v, "12:34", 5) == 0 && ver == v0 + 2);
+    free(v);
+    CHECK(pttl_of("t11", "vs", "c") > 60000);
+    CHECK(ch_state_get("t11", "vs", "a", &v, &len, &ver) == C360_OK);
+    CHECK(len == 2 && v && memcmp(v, "A2", 2) == 0 && ver == v0 + 3);
+    free(v);
+    CHECK(ch_state_get("t11", "vs", "b", &v, &len, NULL) == C360_ENOTFOUND);
+    CHECK(atoll(pf_str("GET c360:{t:t11}:statever:vs")) == (long long)v0 + 3);
+    /* A blob shorter than its count: nothing written. */
+    add_event("t11", "vs", "x4", id[0]);
+    ch_qbatch b2;
+    CHECK(ch_qw_fetch("t11", "h-1-0", 8, &b2) == C360_OK);
+    CHECK(b2.n == 1);
+    if (b2.n == 1) {
+        ch_qok bad = {.it = &b2.items[0], .state = pb.blob, .state_len = pb.len - 1,
+                      .state_keys = (const char *const *)pb.keys, .nstate = pb.n};
+        CHECK(ch_qw_outcome_ok_events("t11", &bad, 1, NULL) == C360_EINVAL);
+        CHECK(pf_int("XLEN c360:{t:t11}:synclog:vs") == 2);
+    }
+    ch_qbatch_free(&b2);
+    free(pa.blob); free(pa.keys);
+    free(pb.blob); free(pb.keys);
+    ch_staged_free(&s);
+    ch_qbatch_free(&b);
+}
+
 static void test_outcome_state(void)
 {
     /* Before: "b" with a TTL (a write without one removes it), "c" to be
@@ -449,6 +531,35 @@ static void test_retry_hold(void)
     CHECK(b.n == 0);
     CHECK(pf_int("ZCARD c360:{t:t3}:retry") == 0);
     CHECK(pf_int("HEXISTS c360:{t:t3}:att 1-1") == 0);
+    ch_qbatch_free(&b);
+}
+
+/* A due retry counts in its kind's share: the reads of new entries that
+ * follow the retries' script take only what is left, and the retry
+ * comes first. */
+static void test_fetch_shares(void)
+{
+    char id[6][CH_QW_ID_MAX];
+    for (int i = 0; i < 3; i++) add_event("t12", "src", "s", id[i]);
+    ch_qbatch b;
+    CHECK(ch_qw_fetch("t12", "h-1-0", 3, &b) == C360_OK);
+    CHECK(b.n == 3);
+    if (b.n != 3) { ch_qbatch_free(&b); return; }
+    ch_qoutcome o = {.mode = CH_QM_RETRY, .delay_ms = 0, .err = "again"};
+    CHECK(ch_qw_outcome("t12", &b.items[0], &o, NULL) == C360_OK);
+    ch_qbatch_free(&b);
+    for (int i = 3; i < 6; i++) add_event("t12", "src", "s", id[i]);
+    CHECK(ch_qw_fetch2("t12", "h-1-1", 2, 5, &b) == C360_OK);
+    CHECK(b.n == 2);
+    if (b.n == 2) {
+        CHECK_STR(b.items[0].id, id[0]);
+        CHECK(b.items[0].att == 1);
+        CHECK_STR(b.items[1].id, id[3]);
+        CHECK(b.items[1].att == 0 && b.items[1].valid);
+    }
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_fetch("t12", "h-1-1", 8, &b) == C360_OK);
+    CHECK(b.n == 2);
     ch_qbatch_free(&b);
 }
 
@@ -980,6 +1091,8 @@ int main(void)
     test_outcome_ok();
     test_outcome_ok_batch();
     test_outcome_state();
+    test_outcome_ok_versions();
+    test_fetch_shares();
     test_retry_hold();
     test_dlq_drop_fail();
     test_deliveries();
