@@ -146,7 +146,13 @@ start_server() {
     "$@" --port 0 >"$T_DIR/$name.out" 2>"$T_DIR/$name.log" &
     SRV_PID=$!
     T_PIDS+=("$SRV_PID")
-    for _ in $(seq 100); do grep -q '^port ' "$T_DIR/$name.out" 2>/dev/null && break; sleep 0.05; done
+    # Up to 20 s: on a loaded machine a server's start can take seconds;
+    # one that exited is said at once.
+    for _ in $(seq 400); do
+        grep -q '^port ' "$T_DIR/$name.out" 2>/dev/null && break
+        kill -0 "$SRV_PID" 2>/dev/null || t_fail "$name exited at start: $(tail -n 5 "$T_DIR/$name.log")"
+        sleep 0.05
+    done
     SRV_PORT=$(awk '/^port /{print $2}' "$T_DIR/$name.out")
     [ -n "$SRV_PORT" ] || t_fail "$name did not start"
 }
