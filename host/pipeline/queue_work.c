@@ -183,11 +183,18 @@ static int read_nogroup(redisReply **r, const char *key, const char **readv)
     *r = NULL;
     /* Without MKSTREAM, so a stream that does not exist is not created:
      * it answers an error of its own. BUSYGROUP: another thread was
-     * first, read. NULL: Redis away (*r stays NULL: a failed read). */
+     * first, read. NULL or any other error (Redis away, OOM, READONLY):
+     * *r stays NULL, a failed read. */
     const char *cv[] = {"XGROUP", "CREATE", key, CH_QW_GROUP, "0"};
     redisReply *c = ch_rconn_argv(5, cv, NULL);
     if (!c) return 0;
-    int missing = c->type == REDIS_REPLY_ERROR && !strstr(c->str, "BUSYGROUP");
+    int err = c->type == REDIS_REPLY_ERROR;
+    int missing = err && strstr(c->str, "requires the key to exist") != NULL;
+    if (err && !missing && !strstr(c->str, "BUSYGROUP")) {
+        ch_qw_redis_failed("fetch", c);
+        freeReplyObject(c);
+        return 0;
+    }
     freeReplyObject(c);
     if (missing) return 1;
     *r = ch_rconn_argv(9, readv, NULL);
@@ -208,8 +215,8 @@ int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
     const char *argv[] = {keys[0], keys[1], retry, att, CH_QW_GROUP, consumer, sh, dsh};
     redisReply *due = ch_rconn_eval(&s_due, 4, 8, argv, NULL);
     free(retry); free(att);
-    /* Its first element says which streams exist: a stream that does not
-     * is not read (an idle tenant's turn stays two round trips). */
+    /* Its first element says which streams may hold unread entries: the
+     * others are not read (an idle tenant's turn stays one round trip). */
     int32_t st = take_batch(due, 1, "fetch", out);
     if (st == C360_OK && due->element[0]->type != REDIS_REPLY_INTEGER) {
         ch_qw_redis_failed("fetch", due);

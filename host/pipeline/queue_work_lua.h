@@ -112,10 +112,10 @@
  * every entry read inside a script is converted to Lua and back, which
  * cost Redis about three times the XREADGROUP itself (measured: 158 us
  * against 49 us for 10 events and 10 deliveries of the lead benchmark).
- * The reply's first element tells the caller which streams exist (1 ev,
- * 2 dl): one that does not is not read (the script used to look only
- * after a NOGROUP, which for a missing stream would now cost a round
- * trip of its own in every turn of an idle tenant); the items follow. */
+ * The reply's first element tells the caller which streams may hold
+ * unread entries (1 ev, 2 dl): one that does not exist, or whose group's
+ * lag is 0, is not read, so that an idle tenant's turn stays one round
+ * trip; the items follow. */
 static const char qw_lua_due[] =
     QW_LUA_COMMON
     "local g, me, share = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
@@ -136,7 +136,27 @@ static const char qw_lua_due[] =
     "    end\n"
     "  end\n"
     "end\n"
-    "out[1] = redis.call('EXISTS', KEYS[1]) + 2 * redis.call('EXISTS', KEYS[2])\n"
+    /* Which streams may hold entries the group has not read: a stream
+     * that does not exist, or whose group has nothing left to deliver
+     * (lag 0; Redis 7 knows it unless entries were deleted in between, and
+     * then it says nil), is not read -- so an idle tenant's turn is this
+     * one round trip. An entry added meanwhile waits for the next turn
+     * (its wake, or the next round). */
+    "local function unread(key)\n"
+    "  if redis.call('EXISTS', key) == 0 then return 0 end\n"
+    "  local gs = redis.pcall('XINFO', 'GROUPS', key)\n"
+    "  if type(gs) ~= 'table' or gs.err then return 1 end\n"
+    "  for _, x in ipairs(gs) do\n"
+    "    local f = {}\n"
+    "    for i = 1, #x - 1, 2 do f[x[i]] = x[i + 1] end\n"
+    "    if f['name'] == g then\n"
+    "      if type(f['lag']) == 'number' and f['lag'] == 0 then return 0 end\n"
+    "      return 1\n"
+    "    end\n"
+    "  end\n"
+    "  return 1\n"
+    "end\n"
+    "out[1] = unread(KEYS[1]) + 2 * unread(KEYS[2])\n"
     "return out\n";
 
 /* KEYS: stream, att. ARGV: group, from, to, min_idle, count, prefix, kind.
@@ -292,9 +312,11 @@ static const char qw_lua_outcome[] =
  * the deliveries, the sync log entry -- while what several items share is
  * done once: the route set of each connection read once, the att/crash
  * members forgotten in one HDEL each, the stats hash of each connection
- * written once with the sums, and each connection's state version counter
- * moved once by the number of its items' set writes (INCRBY n hands out
- * the same versions as n INCRs: nothing runs between them in a script).
+ * written once with the sums, and each item's set writes take their
+ * versions with one INCRBY (c INCRs would hand out the same: nothing runs
+ * between them in a script). Each item is acknowledged right before its
+ * own effects, never all first: Redis does not undo a script that fails
+ * half way.
  * Redis pays for every redis.call and for every string the script makes,
  * so the records and the staged writes come unpacked, one argument per
  * field (C splits ch_records_pack / ch_staged_pack: no string.sub copies
@@ -316,42 +338,35 @@ static const char qw_lua_outcome_ok[] =
     "local S, ATT, CRASH, DL = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
     "local g, n, nc = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local snow = tostring(now_ms())\n"
-    "local out, ids, at, kat, sets = {}, {}, {}, {}, {}\n"
-    /* First the acknowledgements, so that the set writes of the items
-     * that stay are counted before the versions are taken. */
+    "local out, ids = {}, {}\n"
+    /* Item after item, its acknowledgement and then at once its effects:
+     * a script that fails half way (Redis does not undo what it wrote)
+     * leaves at most the item it was at acknowledged without them. */
+    "local routes, evs, recs = {}, {}, {}\n"
     "local p, kx = 4 + nc, 5 + 4 * nc\n"
     "for i = 1, n do\n"
-    "  local nrec, nw = tonumber(ARGV[p + 2]), tonumber(ARGV[p + 8])\n"
-    "  at[i], kat[i] = p, kx\n"
+    "  local j, snrec = tonumber(ARGV[p + 1]), ARGV[p + 2]\n"
+    "  local nrec, nw = tonumber(snrec), tonumber(ARGV[p + 8])\n"
     "  ids[i] = ARGV[p]\n"
     "  if redis.call('XACK', S, g, ARGV[p]) == 0 then\n"
     "    out[i] = -1\n"
     "  else\n"
-    "    out[i] = 0\n"
-    "    local j, w = tonumber(ARGV[p + 1]), p + 9 + 3 * nrec\n"
+    /* The staged writes, in order, exactly as state.c writes them; the
+     * connection's version counter moved once for the item's set writes
+     * (INCRBY c hands out the versions c INCRs would). */
+    "    local w = p + 9 + 3 * nrec\n"
+    "    local c, ver = 0, 0\n"
     "    for k = 0, nw - 1 do\n"
-    "      if ARGV[w + 3 * k] ~= 'd' then sets[j] = (sets[j] or 0) + 1 end\n"
+    "      if ARGV[w + 3 * k] ~= 'd' then c = c + 1 end\n"
     "    end\n"
-    "  end\n"
-    "  p, kx = p + 9 + 3 * (nrec + nw), kx + nw\n"
-    "end\n"
-    "local ver = {}\n"
-    "for j, c in pairs(sets) do ver[j] = redis.call('INCRBY', KEYS[4 + 4 * j], c) - c end\n"
-    "local routes, evs, recs = {}, {}, {}\n"
-    "for i = 1, n do\n"
-    "  if out[i] == 0 then\n"
-    "    p = at[i]\n"
-    "    local j, snrec = tonumber(ARGV[p + 1]), ARGV[p + 2]\n"
-    "    local nrec, nw = tonumber(snrec), tonumber(ARGV[p + 8])\n"
-    /* The staged writes, in order, exactly as state.c writes them. */
-    "    local w, kx = p + 9 + 3 * nrec, kat[i]\n"
+    "    if c > 0 then ver = redis.call('INCRBY', KEYS[4 + 4 * j], c) - c end\n"
     "    for k = 0, nw - 1 do\n"
     "      local key, a = KEYS[kx + k], w + 3 * k\n"
     "      if ARGV[a] == 'd' then\n"
     "        redis.call('UNLINK', key)\n"
     "      else\n"
-    "        ver[j] = ver[j] + 1\n"
-    "        redis.call('HSET', key, 'v', ARGV[a + 2], 'ver', ver[j])\n"
+    "        ver = ver + 1\n"
+    "        redis.call('HSET', key, 'v', ARGV[a + 2], 'ver', ver)\n"
     "        local ttl = tonumber(ARGV[a + 1])\n"
     "        if ttl > 0 then redis.call('PEXPIRE', key, ttl)\n"
     "        else redis.call('PERSIST', key) end\n"
@@ -381,6 +396,7 @@ static const char qw_lua_outcome_ok[] =
     "               'request_id', ARGV[p + 6], 'entry', ARGV[p], 'attempt', ARGV[p + 7])\n"
     "    out[i] = cnt\n"
     "  end\n"
+    "  p, kx = p + 9 + 3 * (nrec + nw), kx + nw\n"
     "end\n"
     "if n > 0 then\n"
     "  redis.call('HDEL', ATT, unpack(ids))\n"

@@ -61,7 +61,7 @@ static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now, uint32_t units, boo
          * next asks for twice as many; units lapsed unused: half. (A
          * batch that finds too few units leaves it as it is: single
          * calls go on spending it.) */
-        if (live && r->want < META_RESV_MAX) r->want *= 2;
+        if (live && r->left == 0 && r->want < META_RESV_MAX) r->want *= 2;
         else if (!live && r->left > 0 && r->want > 1) r->want /= 2;
         r->left = 0;
         r->until = 0;
@@ -177,7 +177,7 @@ static int32_t take_batch(meta_ctx *x, int32_t scope, const char *bucket,
             pthread_mutex_unlock(&x->c->cache.lock);
             return C360_OK;
         }
-        if (live && r->want < META_RESV_MAX) r->want *= 2;
+        if (live && r->left == 0 && r->want < META_RESV_MAX) r->want *= 2;
         else if (!live && r->until != 0 && r->left > 0 && r->want > 1) r->want /= 2;
         uint32_t burst = lim->burst ? lim->burst : lim->limit;
         uint32_t want = r->want < burst / 4 ? r->want : burst / 4;

@@ -158,7 +158,7 @@ typedef struct pf_req {
  * got go to the cache, each operation's usage and error to its page's
  * budget. C360_OK also when operations failed; otherwise the request's
  * failure (call_error set). */
-static int32_t batch(meta_ctx *x, const pf_page *pages, size_t npages, pf_req *q, pf_tally *t)
+static int32_t batch(meta_ctx *x, const pf_page *pages, pf_req *q, pf_tally *t)
 {
     const c360_host_api *h = x->host;
     const meta_cfg *cfg = &x->c->cfg;
@@ -168,12 +168,17 @@ static int32_t batch(meta_ctx *x, const pf_page *pages, size_t npages, pf_req *q
         h->call_error(x->call, "a batch of %zu lead reads could not be written", q->n);
         return C360_ERROR;
     }
-    /* The tokens of the other pages, cut from Meta's messages as the
-     * top-level one is. */
+    /* The tokens of this request's other operations, cut from Meta's
+     * messages as the top-level one is: each distinct one (a page's token
+     * is one pointer), at most n - 1 of them, so never more than fit. */
     const char *cuts[META_BATCH_MAX];
     size_t ncuts = 0;
-    for (size_t i = 0; i < npages && ncuts < META_BATCH_MAX; i++)
-        if (pages[i].tok != NULL && pages[i].tok != q->ops[0].token) cuts[ncuts++] = pages[i].tok;
+    for (size_t i = 1; i < q->n; i++) {
+        const char *tok = q->ops[i].token;
+        bool seen = tok == NULL || tok == q->ops[0].token;
+        for (size_t k = 0; k < ncuts && !seen; k++) seen = cuts[k] == tok;
+        if (!seen) cuts[ncuts++] = tok;
+    }
     json_t *ans = NULL;
     q->reports.n = 0;
     /* The request's own answer is about the page of its top-level token. */
@@ -255,7 +260,7 @@ static int32_t request(meta_ctx *x, const pf_lead *const *want, size_t n, const 
         q->pg[q->n] = grp[of[i]];
         q->ops[q->n++] = (meta_batch_op){want[i]->id, pg->tok, pg->proof};
     }
-    return batch(x, pages, npages, q, t);
+    return batch(x, pages, q, t);
 }
 
 int32_t meta_event_prefetch(c360_call *call, void *pd, void *id, const c360_event *const *evs,

@@ -63,6 +63,17 @@ static char *owner_of(const char *stream, const char *id)
     return buf;
 }
 
+/* XREADGROUP calls Redis has run so far (INFO commandstats). */
+static long long xreadgroup_calls(void)
+{
+    redisReply *r = pf_cmd("INFO commandstats");
+    long long n = 0;
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "cmdstat_xreadgroup:calls=") : NULL;
+    if (p) n = atoll(p + strlen("cmdstat_xreadgroup:calls="));
+    freeReplyObject(r);
+    return n;
+}
+
 static void test_fetch(void)
 {
     ch_qbatch b;
@@ -91,9 +102,19 @@ static void test_fetch(void)
     CHECK(ch_qw_fetch("t1", "h-1-1", 4, &b) == C360_OK);
     CHECK(b.n == 2);
     ch_qbatch_free(&b);
+    /* Everything read (the group's lag is 0): an idle tenant's turn is the
+     * script alone, no XREADGROUP; a new entry is read again. */
+    long long x0 = xreadgroup_calls();
     CHECK(ch_qw_fetch("t1", "h-1-1", 4, &b) == C360_OK);
     CHECK(b.n == 0);
     ch_qbatch_free(&b);
+    CHECK(xreadgroup_calls() == x0);
+    char more[CH_QW_ID_MAX];
+    add_event("t1", "src", "ok 1", more);
+    CHECK(ch_qw_fetch("t1", "h-1-1", 4, &b) == C360_OK);
+    CHECK(b.n == 1 && strcmp(b.items[0].id, more) == 0);
+    ch_qbatch_free(&b);
+    CHECK(xreadgroup_calls() > x0);
     CHECK(ch_qw_fetch("t:1", "h-1-1", 4, &b) == C360_EINVAL);
     CHECK(ch_qw_fetch("t1", "h-1-1", 0, &b) == C360_EINVAL);
 }
