@@ -1,6 +1,7 @@
 /* c360kit_text.c -- query strings, percent-encoding, hex, excerpts, JSON
  * strings and state keys. Bounded; never trusts its input. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "c360kit.h"
@@ -101,16 +102,42 @@ bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out)
     return true;
 }
 
-void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap)
+/* Short cuts are ignored: they would eat ordinary words. */
+#define CUT_MIN 8
+/* Rounds of cutting before a text is given up on: each round that finds a
+ * cut shortens it, and text that needs more was made to hide one. */
+#define CUT_ROUNDS 4
+
+/* Removes from s, in place, every occurrence of every cut, round after
+ * round until a round finds none. false if CUT_ROUNDS were not enough. */
+static bool cut_all(char *s, const char *const *cuts, size_t n)
 {
-    size_t n = 0, cutlen = cut != NULL ? strlen(cut) : 0;
-    if (cap == 0) return;
-    for (const char *p = in != NULL ? in : ""; *p != '\0' && n + 1 < cap;) {
-        /* Short cuts are ignored: they would eat ordinary words. */
-        if (cutlen >= 8 && strncmp(p, cut, cutlen) == 0) {
-            p += cutlen;
-            continue;
+    for (int round = 0; round < CUT_ROUNDS; round++) {
+        bool found = false;
+        for (size_t i = 0; i < n; i++) {
+            size_t cl = cuts[i] != NULL ? strlen(cuts[i]) : 0;
+            if (cl < CUT_MIN) continue;
+            char *w = s;
+            for (const char *r = s; *r != '\0';) {
+                if (*r == cuts[i][0] && strncmp(r, cuts[i], cl) == 0) {
+                    r += cl;
+                    found = true;
+                    continue;
+                }
+                *w++ = *r++;
+            }
+            *w = '\0';
         }
+        if (!found) return true;
+    }
+    return false;
+}
+
+/* The excerpt of in, which holds no cut. */
+static void excerpt_plain(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in != NULL ? in : ""; *p != '\0' && n + 1 < cap;) {
         unsigned char ch = (unsigned char)*p++;
         out[n++] = ch < 0x20 || ch == 0x7f ? ' ' : (char)ch;
     }
@@ -123,6 +150,32 @@ void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap)
         if (n - (k - 1) < need) n = k - 1;
     }
     out[n] = '\0';
+}
+
+void c360kit_excerpt_cuts(const char *in, const char *const *cuts, size_t n, char *out,
+                          size_t cap)
+{
+    if (cap == 0) return;
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++) any = cuts[i] != NULL && strlen(cuts[i]) >= CUT_MIN;
+    if (!any || in == NULL) {
+        excerpt_plain(in, out, cap);
+        return;
+    }
+    size_t len = strlen(in);
+    char *s = malloc(len + 1);
+    if (s != NULL) memcpy(s, in, len + 1);
+    if (s == NULL || !cut_all(s, cuts, n)) {
+        snprintf(out, cap, "(message not shown)");
+    } else {
+        excerpt_plain(s, out, cap);
+    }
+    free(s);
+}
+
+void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap)
+{
+    c360kit_excerpt_cuts(in, &cut, 1, out, cap);
 }
 
 const char *c360kit_str(const json_t *obj, const char *key)

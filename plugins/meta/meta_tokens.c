@@ -177,15 +177,18 @@ static int32_t process_oauth(meta_ctx *x, const char *tok, const char *fp, int64
     snprintf(form, cap, "grant_type=fb_exchange_token&client_id=%s&client_secret=",
              x->c->cfg.app_id);
     bool fits = meta_urlenc_cat(form, cap, (const char *)secret);
-    h->secret_free(secret);
     fits = fits && strlen(form) + sizeof "&fb_exchange_token=" < cap;
     if (fits) {
         strcat(form, "&fb_exchange_token=");
         fits = meta_urlenc_cat(form, cap, tok);
     }
     json_t *out = NULL;
-    meta_gr r = {.method = "POST", .path = "oauth/access_token", .form = form};
+    /* Both secrets the form carries are cut from whatever Meta answers. */
+    const char *cuts[2] = {(const char *)secret, tok};
+    meta_gr r = {.method = "POST", .path = "oauth/access_token", .form = form,
+                 .cuts = cuts, .ncuts = 2};
     st = fits ? meta_graph(x, &r, &out, NULL) : C360_ERROR;
+    h->secret_free(secret);
     volatile char *w = form;
     for (size_t i = 0; i < cap; i++) w[i] = 0;
     free(form);

@@ -165,33 +165,11 @@ void meta_err_classify_json(int http_status, const json_t *j, const char *cut, m
     meta_err_classify_cuts(http_status, j, &cut, cut != NULL ? 1 : 0, e);
 }
 
-/* Meta's message without any of cuts[0..n), into e->msg. Each cut is
- * removed from the whole message before the excerpt is cut short, so no
- * part of a token is left at the excerpt's end. */
+/* Meta's message without any of cuts[0..n), into e->msg (the kit removes
+ * every one, again until none is left, before the excerpt is cut short). */
 static void excerpt_cuts(const char *in, const char *const *cuts, size_t n, meta_err *e)
 {
-    if (n <= 1 || in == NULL) {
-        meta_excerpt(in, n == 1 ? cuts[0] : NULL, e->msg, sizeof e->msg);
-        return;
-    }
-    size_t cap = strlen(in) + 1;
-    char *a = malloc(cap), *b = malloc(cap);
-    if (a == NULL || b == NULL) {
-        /* No room to cut them all: nothing of the message is kept. */
-        snprintf(e->msg, sizeof e->msg, "(message not shown)");
-    } else {
-        /* meta_excerpt keeps the length or shortens: cap always holds it. */
-        snprintf(a, cap, "%s", in);
-        for (size_t i = 0; i < n; i++) {
-            meta_excerpt(a, cuts[i], b, cap);
-            char *t = a;
-            a = b;
-            b = t;
-        }
-        meta_excerpt(a, NULL, e->msg, sizeof e->msg);
-    }
-    free(a);
-    free(b);
+    c360kit_excerpt_cuts(in, cuts, n, e->msg, sizeof e->msg);
 }
 
 void meta_err_classify_cuts(int http_status, const json_t *j, const char *const *cuts,

@@ -2,6 +2,7 @@
 #include "fz_host.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,15 @@ typedef struct kv {
     size_t len;
     uint64_t version;
     int secret;
+    int preset; /* a secret the target set, not one the plugin stored */
+    int sent;   /* it went out in a request (URL, header or body) */
 } kv;
 
 static kv *g_kv;
 static size_t g_records;
+/* The input's provider answers (scripted HTTP, below). */
+static const uint8_t *g_script;
+static size_t g_script_len, g_script_off, g_http_calls;
 
 static kv *kv_find(const char *key, int secret)
 {
@@ -147,7 +153,9 @@ static int32_t sec_get(c360_call *c, const char *name, uint8_t **value, size_t *
 static int32_t sec_put(c360_call *c, const char *name, const void *v, size_t len)
 {
     (void)c;
-    kv_put(name, 1, v, len);
+    /* Stored by the plugin, maybe from a provider answer: its value may
+     * be any word, so no longer one the text oracle looks for. */
+    kv_put(name, 1, v, len)->preset = 0;
     return C360_OK;
 }
 
@@ -162,7 +170,12 @@ static void sec_free(void *p) { free(p); }
 
 void fz_secret_set(const char *name, const char *value)
 {
-    kv_put(name, 1, value, strlen(value));
+    kv_put(name, 1, value, strlen(value))->preset = 1;
+}
+
+void fz_state_set(const char *key, const char *value)
+{
+    kv_put(key, 0, value, strlen(value));
 }
 
 /* ---- services that always succeed ------------------------------------------ */
@@ -276,6 +289,57 @@ static int32_t conn_status(c360_call *c, int32_t state, const char *cause)
 
 static int64_t fixed_now(void) { return FZ_NOW_MS; }
 
+/* The oracle on text: the SDK promises operators no secret in a call's
+ * error or a log line (whatever its level). A preset secret of 8 bytes or
+ * more (shorter ones could be ordinary words) found in one is a leak --
+ * e.g. a token Meta echoed in an error message that the plugin did not
+ * cut out -- unless the provider's answers hold it verbatim and it was
+ * never sent: a provider cannot know it (an app secret goes out only as
+ * an HMAC), so that is the fuzzer's invention, not a plugin's leak. */
+static char *check_text(const char *what, const char *fmt, va_list ap)
+{
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(NULL, 0, fmt, aq);
+    va_end(aq);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    for (kv *e = g_kv; e; e = e->next) {
+        if (!e->secret || !e->preset || e->len < 8) continue;
+        if (!e->sent && g_script && memmem(g_script, g_script_len, e->val, e->len)) continue;
+        if (memmem(s, (size_t)n, e->val, e->len) != NULL) {
+            fprintf(stderr, "fz_host: the secret %s in a %s: %s\n", e->key, what, s);
+            abort();
+        }
+    }
+    return s;
+}
+
+static void (*real_call_error)(c360_call *, const char *, ...);
+static void (*real_log)(c360_call *, int32_t, const char *, ...);
+
+/* Checked, then handed to the host's own as formatted. */
+static void call_error(c360_call *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = check_text("call error", fmt, ap);
+    va_end(ap);
+    real_call_error(c, "%s", s ? s : "");
+    free(s);
+}
+
+static void log_line(c360_call *c, int32_t level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = check_text("log line", fmt, ap);
+    va_end(ap);
+    real_log(c, level, "%s", s ? s : "");
+    free(s);
+}
+
 static int (*real_ct_equal)(const void *, const void *, size_t);
 
 static int ct_equal(const void *a, const void *b, size_t len)
@@ -286,8 +350,6 @@ static int ct_equal(const void *a, const void *b, size_t len)
 
 /* ---- scripted HTTP ------------------------------------------------------------ */
 
-static const uint8_t *g_script;
-static size_t g_script_len, g_script_off, g_http_calls;
 
 void fz_http_script(const uint8_t *data, size_t len)
 {
@@ -313,7 +375,15 @@ static int32_t http(c360_call *c, const c360_http_request *req, c360_http_respon
 {
     (void)c;
     g_http_calls++;
-    /* Read the request as the host would. */
+    /* Read the request as the host would, and note the secrets it
+     * carries (the text oracle: those are the plugin's to cut). */
+    for (kv *e = g_kv; e; e = e->next) {
+        if (!e->secret || !e->preset || e->sent || e->len == 0) continue;
+        e->sent = (req->url && strstr(req->url, (const char *)e->val)) ||
+                  (req->body && memmem(req->body, req->body_len, e->val, e->len));
+        for (uint32_t i = 0; i < req->header_count && !e->sent; i++)
+            e->sent = strstr(req->headers[i].value, (const char *)e->val) != NULL;
+    }
     if (req->url) (void)strlen(req->url);
     for (uint32_t i = 0; i < req->header_count; i++)
         (void)strlen(req->headers[i].name), (void)strlen(req->headers[i].value);
@@ -415,6 +485,10 @@ const c360_host_api *fz_host(void)
     g_api.state_set_on_commit = st_set_on_commit;
     real_ct_equal = g_api.ct_equal;
     g_api.ct_equal = ct_equal;
+    real_call_error = g_api.call_error;
+    g_api.call_error = call_error;
+    real_log = g_api.log;
+    g_api.log = log_line;
     return &g_api;
 }
 

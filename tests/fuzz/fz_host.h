@@ -4,7 +4,7 @@
  * the network replaced by an in-memory stand-in:
  *
  *   state_* and secret_*  a small key/value list, emptied per input
- *                         (secrets preset by the target);
+ *                         (secrets and some state preset by the target);
  *   ratelimit_*, audit,   always C360_OK (never a sleep);
  *   instance_route_keys,
  *   connection_status
@@ -13,6 +13,11 @@
  *                         provider answer), 503 when the script is spent;
  *   record_emit           checks what the plugin emits: a JSON object and
  *                         printable ids -- anything else aborts (a bug);
+ *   call_error, log       the host's, after a check: the text holds no
+ *                         secret the target preset (8 bytes or more;
+ *                         one the plugin stored is any word; one never
+ *                         sent that the answers hold is the fuzzer's
+ *                         echo) -- else abort (a leak);
  *   state_set_on_commit   applied at once (as if the call returned OK);
  *   now_ms                a fixed clock (signature freshness windows).
  *
@@ -39,6 +44,10 @@ const c360_host_api *fz_host(void);
 void fz_host_reset(void);
 /* Presets a secret (copied) of the connection. */
 void fz_secret_set(const char *name, const char *value);
+/* Presets a state key (copied): what earlier calls of the connection
+ * would have left (proofs, cached forms), so that the input's answers go
+ * to the callback under test rather than to the set-up. */
+void fz_state_set(const char *key, const char *value);
 
 /* Scripted HTTP: the responses are cut from `data` (not copied: keep it
  * alive) at lines "@@@". Each one is

@@ -40,7 +40,7 @@ typedef struct fz_inst {
     int open;
 } fz_inst;
 
-static void inst_open(const fz_spec *spec, fz_inst *in)
+static void inst_open(const fz_spec *spec, const char *config, fz_inst *in)
 {
     memset(in, 0, sizeof *in);
     in->ci.magic = CH_INSTANCE_MAGIC;
@@ -50,8 +50,7 @@ static void inst_open(const fz_spec *spec, fz_inst *in)
     for (size_t i = 0; spec->secrets[i]; i += 2) fz_secret_set(spec->secrets[i], spec->secrets[i + 1]);
     c360_call call;
     ch_call_init(&call, g_desc->name, &in->ci, "fz-open", 60000);
-    int32_t st = g_desc->instance_open(&call, g_pd, &in->ci, spec->config, strlen(spec->config),
-                                       &in->data);
+    int32_t st = g_desc->instance_open(&call, g_pd, &in->ci, config, strlen(config), &in->data);
     ch_call_done(&call);
     in->open = st == C360_OK;
     in->ci.data = in->data;
@@ -62,10 +61,10 @@ static void inst_close(fz_inst *in)
     if (in->open && g_desc->instance_close) g_desc->instance_close(g_pd, in->data);
 }
 
-static void run_event(fz_inst *in, const c360_header *h, uint32_t nh, const uint8_t *body,
-                      size_t len)
+static void run_event(fz_inst *in, const char *event_id, const c360_header *h, uint32_t nh,
+                      const uint8_t *body, size_t len)
 {
-    c360_event ev = {.struct_size = sizeof ev, .header_count = nh, .event_id = "1767225600000-0",
+    c360_event ev = {.struct_size = sizeof ev, .header_count = nh, .event_id = event_id,
                      .headers = h, .body = body, .body_len = len,
                      .received_at_ms = FZ_NOW_MS, .attempt = 1};
     c360_call call;
@@ -82,7 +81,7 @@ int fz_webhook_one(const fz_spec *spec, const uint8_t *data, size_t size)
     uint8_t flags = data[0];
     int app = (flags & 4) && C360_DESC_HAS(g_desc, webhook_route) && g_desc->webhook_route;
     fz_inst in;
-    inst_open(spec, &in);
+    inst_open(spec, spec->config, &in);
     if (!app && !in.open) {
         inst_close(&in);
         return 0;
@@ -121,7 +120,7 @@ int fz_webhook_one(const fz_spec *spec, const uint8_t *data, size_t size)
     ch_call_done(&call);
     fz_bypass_sig = 0;
     if (v == C360_VERDICT_ACCEPT && (flags & 8) && in.open)
-        run_event(&in, rq.headers, rq.nheaders, body, rq.body_len);
+        run_event(&in, "1767225600000-0", rq.headers, rq.nheaders, body, rq.body_len);
     free(body);
     fz_request_free(&rq);
     inst_close(&in);
@@ -158,15 +157,106 @@ static void deliver(const fz_spec *spec, fz_inst *in, int batch)
     for (size_t i = 0; i < 4; i++) free(bufs[i]);
 }
 
+/* The spec's event headers parsed as a webhook's: "\n" + headers + "\n"
+ * (an empty query, the headers, no body). Free with fz_request_free. */
+static void event_headers(const fz_spec *spec, fz_request *hr)
+{
+    const char *eh = spec->event_headers ? spec->event_headers : "";
+    size_t hl = strlen(eh);
+    char *tmp = malloc(hl + 3);
+    tmp[0] = '\n';
+    memcpy(tmp + 1, eh, hl);
+    tmp[hl + 1] = '\n';
+    tmp[hl + 2] = '\0';
+    fz_request_parse((const uint8_t *)tmp, hl + 2, hr);
+    free(tmp);
+}
+
+/* A copy of exactly len bytes (no NUL after it: the host promises none,
+ * so a plugin reading past the body trips ASan). */
+static uint8_t *dup_exact(const void *p, size_t len)
+{
+    uint8_t *b = malloc(len ? len : 1);
+    if (len) memcpy(b, p, len);
+    return b;
+}
+
+#define FZ_PF_EVENTS 7 /* six of the spec's and the input's own */
+
+/* The look ahead (flags & 64; fz_plugin.h): data is what follows the
+ * flags byte. */
+static int api_prefetch(const fz_spec *spec, uint8_t flags, const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    uint8_t pf = data[0];
+    data++, size--;
+    uint8_t *bodies[FZ_PF_EVENTS];
+    size_t lens[FZ_PF_EVENTS], n = 0;
+    for (size_t i = 0; i < 6; i++) {
+        if (!(pf & (1u << i)) || !spec->pf_events[i]) continue;
+        lens[n] = strlen(spec->pf_events[i]);
+        bodies[n] = dup_exact(spec->pf_events[i], lens[n]);
+        n++;
+    }
+    if (pf & 64) {
+        const uint8_t *sep = memmem(data, size, "\n@@@\n", 5);
+        size_t bl = sep ? (size_t)(sep - data) : size;
+        lens[n] = bl;
+        bodies[n] = dup_exact(data, bl);
+        n++;
+        data += sep ? bl + 5 : bl;
+        size -= sep ? bl + 5 : bl;
+    }
+    fz_http_script(data, size);
+    for (size_t i = 0; spec->pf_state[i]; i += 2) fz_state_set(spec->pf_state[i], spec->pf_state[i + 1]);
+    for (size_t i = 0; spec->pf_secrets[i]; i += 2)
+        fz_secret_set(spec->pf_secrets[i], spec->pf_secrets[i + 1]);
+    const char *config = (pf & 128) && spec->pf_config[1] ? spec->pf_config[1] : spec->pf_config[0];
+    fz_inst in;
+    inst_open(spec, config, &in);
+    if (in.open) {
+        fz_request hr;
+        event_headers(spec, &hr);
+        c360_event evs[FZ_PF_EVENTS];
+        const c360_event *ptrs[FZ_PF_EVENTS];
+        char ids[FZ_PF_EVENTS][32];
+        for (size_t i = 0; i < n; i++) {
+            snprintf(ids[i], sizeof ids[i], "1767225600000-%zu", i);
+            evs[i] = (c360_event){.struct_size = sizeof evs[i], .header_count = hr.nheaders,
+                                  .event_id = ids[i], .headers = hr.headers, .body = bodies[i],
+                                  .body_len = lens[i], .received_at_ms = FZ_NOW_MS,
+                                  .attempt = 1};
+            ptrs[i] = &evs[i];
+        }
+        c360_call call;
+        /* A 1 ms deadline: under the look ahead's reserve before its
+         * first request, every time (its way out when time is short). */
+        ch_call_init(&call, g_desc->name, &in.ci, "fz-prefetch", (flags & 4) ? 1 : 60000);
+        g_desc->event_prefetch(&call, g_pd, in.data, ptrs, n);
+        ch_call_done(&call);
+        /* The events as the worker runs them next: each takes its leads
+         * from what the look ahead cached, or reads them itself. */
+        for (size_t i = 0; (flags & 2) && i < n; i++)
+            run_event(&in, ids[i], hr.headers, hr.nheaders, bodies[i], lens[i]);
+        fz_request_free(&hr);
+    }
+    inst_close(&in);
+    for (size_t i = 0; i < n; i++) free(bodies[i]);
+    return 0;
+}
+
 int fz_api_one(const fz_spec *spec, const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     plugin_init();
     fz_host_reset();
     uint8_t flags = data[0];
+    if ((flags & 64) && spec->pf_config[0] && C360_DESC_HAS(g_desc, event_prefetch) &&
+        g_desc->event_prefetch)
+        return api_prefetch(spec, flags, data + 1, size - 1);
     fz_http_script(data + 1, size - 1);
     fz_inst in;
-    inst_open(spec, &in);
+    inst_open(spec, spec->config, &in);
     if (!in.open) return 0;
     if ((flags & 1) && g_desc->tick) {
         c360_call call;
@@ -178,18 +268,10 @@ int fz_api_one(const fz_spec *spec, const uint8_t *data, size_t size)
     if (!evb) evb = spec->events[0];
     if ((flags & 2) && g_desc->event && evb) {
         fz_request hr;
-        const char *eh = spec->event_headers ? spec->event_headers : "";
-        /* "\n" + headers + "\n": an empty query, the headers, no body. */
-        size_t hl = strlen(eh);
-        char *tmp = malloc(hl + 3);
-        tmp[0] = '\n';
-        memcpy(tmp + 1, eh, hl);
-        tmp[hl + 1] = '\n';
-        tmp[hl + 2] = '\0';
-        fz_request_parse((const uint8_t *)tmp, hl + 2, &hr);
-        run_event(&in, hr.headers, hr.nheaders, (const uint8_t *)evb, strlen(evb));
+        event_headers(spec, &hr);
+        run_event(&in, "1767225600000-0", hr.headers, hr.nheaders, (const uint8_t *)evb,
+                  strlen(evb));
         fz_request_free(&hr);
-        free(tmp);
     }
     if ((flags & 16) && g_desc->deliver) deliver(spec, &in, 0);
     if ((flags & 32) && g_desc->deliver) deliver(spec, &in, 1);

@@ -1,0 +1,106 @@
+/* fuzz_meta_batch.c -- the meta connector's Graph batch answer
+ * (plugins/meta/meta_batch.c) read operation by operation, without a host:
+ * the shortest way from fuzz bytes to meta_batch_parse, each operation's
+ * headers (meta_usage_parse), its error class and message, and the reports
+ * they call for (meta_answer_reports, merged per bucket as the look ahead
+ * merges them). fuzz_meta_api reaches the same code through event_prefetch,
+ * behind a webhook, a budget and a form; this target spends every input on
+ * the answer.
+ *
+ * Input: one byte, then the answer's body as Graph would send it.
+ *   byte & 63: operations - 1 (1..META_BATCH_MAX, more wrap to 50), lead
+ *   ids 1001, 1002, ..., the even ones of page 101 with token A, the odd
+ *   ones of page 102 with token B (a batch over two pages, as
+ *   meta_prefetch.c writes it).
+ *
+ * Oracles, besides ASan and UBSan: a lead is a JSON object whose id is its
+ * operation's; an answer with no lead has code 0 or an error class or a
+ * body that is not the lead; a message is NUL-terminated within its buffer
+ * and holds no token of its own operation; the merged reports stay within
+ * META_REPORTS_MAX. The form of the same operations is built once per
+ * input too (its bounds on every size up to META_BATCH_MAX). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meta.h"
+
+#define TOK_A "EAAB-page-101-token"
+#define TOK_B "EAAB-page-102-token"
+#define PROOF "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void fail(const char *what, size_t i)
+{
+    fprintf(stderr, "fuzz_meta_batch: operation %zu: %s\n", i, what);
+    abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    size_t n = (size_t)(data[0] & 63) + 1;
+    if (n > META_BATCH_MAX) n = META_BATCH_MAX;
+    char ids[META_BATCH_MAX][12];
+    meta_batch_op ops[META_BATCH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "%zu", 1001 + i);
+        ops[i] = (meta_batch_op){ids[i], i % 2 ? TOK_B : TOK_A, PROOF};
+    }
+    size_t flen = 0;
+    char *form = meta_batch_form(ops, n, &flen);
+    if (form == NULL || flen != strlen(form)) fail("no form", n);
+    meta_batch_form_free(form);
+    size_t sizes[META_BATCH_MAX / META_BATCH_MAX + 1], sum = 0;
+    size_t k = meta_batch_split(n, sizes);
+    for (size_t i = 0; i < k; i++) sum += sizes[i];
+    if (k != 1 || sum != n) fail("split", n);
+
+    /* Parsed as meta_graph parses an answer. */
+    json_t *ans = json_loadb((const char *)data + 1, size - 1, 0, NULL);
+    meta_batch_res *res = calloc(META_BATCH_MAX, sizeof *res);
+    int got = meta_batch_parse(ans, ops, n, res);
+    json_decref(ans);
+    if (got < 0) {
+        free(res);
+        return 0;
+    }
+    meta_reports merged = {.n = 0};
+    int leads = 0;
+    for (size_t i = 0; i < n; i++) {
+        meta_batch_res *r = &res[i];
+        if (memchr(r->err.msg, '\0', sizeof r->err.msg) == NULL) fail("message not terminated", i);
+        if (strstr(r->err.msg, ops[i].token) != NULL) fail("its token in the message", i);
+        if (r->lead != NULL) {
+            meta_id id;
+            if (!json_is_object(r->lead) || r->code != 200 || r->err.cls != META_ERR_NONE ||
+                !meta_id_from_json(json_object_get(r->lead, "id"), false, id) ||
+                strcmp(id, ops[i].lead_id) != 0)
+                fail("a lead that is not the operation's", i);
+            leads++;
+        }
+        if (r->code == 0 && r->err.cls != META_ERR_TRANSIENT) fail("no answer, no class", i);
+        const char *page = i % 2 ? "102" : "101";
+        meta_report rep[META_ANSWER_REPORTS];
+        uint32_t wait = 0;
+        size_t nr = meta_answer_reports(&r->usage, &r->err, page, 100, rep, &wait);
+        if (nr > META_ANSWER_REPORTS) fail("too many reports", i);
+        if (r->err.cls == META_ERR_THROTTLE && wait < 100) fail("a throttle without a pause", i);
+        for (size_t j = 0; j < nr; j++) {
+            if (!rep[j].app && strlen(rep[j].id) == 0) fail("a report without a bucket", i);
+            /* Full: sent (here: dropped) and started again, as
+             * meta_graph_gather does. */
+            if (!meta_reports_merge(&merged, &rep[j])) {
+                merged.n = 0;
+                if (!meta_reports_merge(&merged, &rep[j])) fail("merge into nothing", i);
+            }
+            if (merged.n > META_REPORTS_MAX) fail("merged past the bound", i);
+        }
+        json_decref(r->lead);
+    }
+    if (leads != got) fail("lead count", n);
+    free(res);
+    return 0;
+}
