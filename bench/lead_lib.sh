@@ -95,22 +95,3 @@ lb_warm_up() {
     done
     LB_WARM=$k
 }
-
-# lb_tree_pids PID -- PID and all its descendants.
-lb_tree_pids() {
-    local p c
-    echo "$1"
-    for c in $(ps -o pid= --ppid "$1"); do lb_tree_pids "$c"; done
-}
-
-# lb_cpu PID... -- "PID TICKS" per line: CPU time used so far (user +
-# system, clock ticks), for each PID still there.
-lb_cpu() {
-    local p
-    for p in "$@"; do
-        awk -v p="$p" '{sub(/^.*\) /, ""); print p, $12 + $13}' "/proc/$p/stat" 2>/dev/null || true
-    done
-}
-
-# lb_hwm PID -- peak RSS (VmHWM) in kB, or 0 when gone.
-lb_hwm() { awk '/^VmHWM:/{print $2; f=1} END{if (!f) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -87,6 +87,7 @@ export C360D=$BUILD/host/c360d C360_BUILD_DIR=$BUILD
 export C360CTL
 source "$root/tests/integration/lib.sh"
 source "$root/tests/integration/connectors_lib.sh"
+source "$root/bench/bench_lib.sh"
 source "$root/bench/lead_lib.sh"
 
 BARE=$BUILD/bench/c360-bench-bare
@@ -247,21 +248,19 @@ run_one() {
     w=$(sed -n 's/^WRKJSON //p' "$T_DIR/wrk.out")
     [ -n "$w" ] || t_fail "no WRKJSON from wrk: $(tail -n 5 "$T_DIR/wrk.out")"
     local n non2xx dur errs p50 p99 max wraps rps accepted stored
-    n=$(jnum "$w" requests); non2xx=$(jnum "$w" non2xx); dur=$(jnum "$w" duration_us)
-    errs=$(( $(jnum "$w" connect_err) + $(jnum "$w" read_err) + $(jnum "$w" write_err) + $(jnum "$w" timeouts) ))
-    p50=$(jnum "$w" p50_us); p99=$(jnum "$w" p99_us); max=$(jnum "$w" max_us); wraps=$(jnum "$w" wraps)
+    n=$(b_jnum "$w" requests); non2xx=$(b_jnum "$w" non2xx); dur=$(b_jnum "$w" duration_us)
+    errs=$(( $(b_jnum "$w" connect_err) + $(b_jnum "$w" read_err) + $(b_jnum "$w" write_err) + $(b_jnum "$w" timeouts) ))
+    p50=$(b_jnum "$w" p50_us); p99=$(b_jnum "$w" p99_us); max=$(b_jnum "$w" max_us); wraps=$(b_jnum "$w" wraps)
     rps=$(awk -v n="$n" -v d="$dur" 'BEGIN{printf "%.0f", n / (d / 1e6)}')
     accepted=$((n - non2xx))
     if [ -n "$stream" ]; then stored=$((after - before)); else stored=null; fi
     local line
     line=$(printf '{"target":"%s","rep":%d,"rps":%s,"p50_ms":%s,"p99_ms":%s,"max_ms":%s,"requests":%d,"accepted":%d,"non2xx":%d,"socket_errors":%d,"stored":%s,"wraps":%d,"connections":%d,"threads":%d,"duration_s":%d}' \
-        "$target" "$rep" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$(ms "$max")" "$n" "$accepted" "$non2xx" \
+        "$target" "$rep" "$rps" "$(b_ms "$p50")" "$(b_ms "$p99")" "$(b_ms "$max")" "$n" "$accepted" "$non2xx" \
         "$errs" "$stored" "$wraps" "$CONNS" "$THREADS" "$secs")
     echo "$line" | tee -a "$T_DIR/runs"
 }
 
-jnum() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
-ms() { awk -v u="$1" 'BEGIN{printf "%.2f", u / 1000}'; }
 
 for rep in $(seq "$REPS"); do
     for target in $TARGETS; do run_one "$target" "$rep"; done
@@ -269,15 +268,14 @@ done
 [ -n "$OUT" ] && cp "$T_DIR/runs" "$OUT"
 
 # --- summary --------------------------------------------------------------
-median() { sort -n | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 field() { grep "\"target\":\"$1\"" "$T_DIR/runs" | grep -o "\"$2\":[0-9.]*" | cut -d: -f2; }
 declare -A RPS P50 P99
 echo
 printf '%-20s %10s %9s %9s %12s %12s %7s\n' target "req/s" "p50 ms" "p99 ms" accepted stored wraps
 for target in $TARGETS; do
-    RPS[$target]=$(field "$target" rps | median)
-    P50[$target]=$(field "$target" p50_ms | median)
-    P99[$target]=$(field "$target" p99_ms | median)
+    RPS[$target]=$(field "$target" rps | b_median)
+    P50[$target]=$(field "$target" p50_ms | b_median)
+    P99[$target]=$(field "$target" p99_ms | b_median)
     acc=$(field "$target" accepted | awk '{s+=$1} END{print s+0}')
     if [ "$target" = bare ]; then sto=-; else sto=$(field "$target" stored | awk '{s+=$1} END{print s+0}'); fi
     wr=$(field "$target" wraps | awk '{s+=$1} END{print s+0}')
@@ -309,14 +307,14 @@ status=0
 while read -r line; do
     t=$(grep -o '"target":"[a-z_0-9]*"' <<<"$line" | cut -d'"' -f4)
     [ "$t" = bare ] && continue
-    a=$(jnum "$line" accepted); s=$(jnum "$line" stored); n=$(jnum "$line" requests)
-    if [ "$(jnum "$line" wraps)" != 0 ] && [ "${t#c360d}" != "$t" ]; then
+    a=$(b_jnum "$line" accepted); s=$(b_jnum "$line" stored); n=$(b_jnum "$line" requests)
+    if [ "$(b_jnum "$line" wraps)" != 0 ] && [ "${t#c360d}" != "$t" ]; then
         # Bodies were sent twice: c360d rightly stored each once.
         echo "INVALID: $t ran out of bodies (wraps): rerun with a larger --count" >&2; status=1
     elif [ "$s" -lt "$a" ]; then echo "LOST: $t accepted $a but stored $s" >&2; status=1; fi
     if [ "$s" -gt $((a + CONNS)) ]; then echo "ODD: $t stored $s > accepted $a + $CONNS in flight" >&2; status=1; fi
-    if [ "$SMOKE" = 1 ] && { [ "$n" -lt 1 ] || [ "$(jnum "$line" non2xx)" != 0 ]; }; then
-        echo "SMOKE: $t: $n requests, $(jnum "$line" non2xx) not 2xx" >&2; status=1
+    if [ "$SMOKE" = 1 ] && { [ "$n" -lt 1 ] || [ "$(b_jnum "$line" non2xx)" != 0 ]; }; then
+        echo "SMOKE: $t: $n requests, $(b_jnum "$line" non2xx) not 2xx" >&2; status=1
     fi
 done <"$T_DIR/runs"
 if [ "$SMOKE" = 1 ]; then

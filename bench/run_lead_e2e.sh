@@ -92,6 +92,7 @@ export C360D=$BUILD/host/c360d C360_BUILD_DIR=$BUILD
 export C360CTL
 source "$root/tests/integration/lib.sh"
 source "$root/tests/integration/connectors_lib.sh"
+source "$root/bench/bench_lib.sh"
 source "$root/bench/lead_lib.sh"
 
 BARE=$BUILD/bench/c360-bench-bare
@@ -115,9 +116,6 @@ t_start_redis "$RPORT"
 C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export C360_MASTER_KEY
 WHSEC="whsec_$(head -c 24 /dev/urandom | base64)"
-now_ms() { date +%s%3N; }
-jnum() { grep -o "\"$2\":-\?[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
-ms() { awk -v u="$1" 'BEGIN{printf "%.2f", u / 1000}'; }
 
 # The same bodies for every rep (each e2e run starts from a flushed Redis).
 if [ "$COUNT" = 0 ]; then COUNT=$((DURATION * 60000)); fi
@@ -156,8 +154,8 @@ probe() {
     wrk -t"$THREADS" -c"$CONNS" -d"${PROBE}s" -s "$PROBE_LUA" "$2" -- "$3" "$T_DIR/probe.h" ${4:+"$4"} \
         >"$T_DIR/probe.out" 2>&1 || t_fail "probe $1: $(tail -n 5 "$T_DIR/probe.out")"
     local w; w=$(sed -n 's/^WRKJSON //p' "$T_DIR/probe.out")
-    [ "$(jnum "$w" non2xx)" = 0 ] || t_fail "probe $1: $(jnum "$w" non2xx) answers not 2xx"
-    rate "$(jnum "$w" requests)" "$(jnum "$w" duration_us)"
+    [ "$(b_jnum "$w" non2xx)" = 0 ] || t_fail "probe $1: $(b_jnum "$w" non2xx) answers not 2xx"
+    rate "$(b_jnum "$w" requests)" "$(b_jnum "$w" duration_us)"
 }
 
 # A delivery as crm_generic makes it: BATCH records (each about the size
@@ -208,7 +206,7 @@ run_rep() {
     start_server bare "$BARE"
     run_wrk "http://127.0.0.1:$SRV_PORT/hooks/meta" "$DURATION"
     t_stop_pid "$SRV_PID"
-    local bare_rps; bare_rps=$(rate "$(jnum "$W" requests)" "$(jnum "$W" duration_us)")
+    local bare_rps; bare_rps=$(rate "$(b_jnum "$W" requests)" "$(b_jnum "$W" duration_us)")
 
     # --- the fakes' own capacity
     start_server graph "$GRAPH" --apps "$LB_APP_ID"
@@ -233,7 +231,7 @@ run_rep() {
     lb_warm_up
     local end=$((SECONDS + 60)) d
     while :; do
-        d=$(jnum "$(crm_stats)" distinct)
+        d=$(b_jnum "$(crm_stats)" distinct)
         [ "${d:-0}" -ge "$LB_WARM" ] && break
         [ "$SECONDS" -ge "$end" ] && t_fail "the warm-up leads were not delivered: $(crm_stats)"
         sleep 0.1
@@ -241,22 +239,22 @@ run_rep() {
     # CPU time from here to the end of the drain: per delivered lead, of
     # the master, of the other c360d processes (zygote, workers) and of
     # Redis (a process that was replaced meanwhile counts from its start).
-    lb_cpu $(lb_tree_pids "$LB_PID") "$REDIS_PID" >"$T_DIR/cpu0"
+    b_cpu $(b_tree_pids "$LB_PID") "$REDIS_PID" >"$T_DIR/cpu0"
     # Opt-in, C360_BENCH_CMDSTATS=FILE: Redis's calls and usec per command
     # over the same window (those run by scripts included), appended to
     # FILE after a "# rep N delivered D" line: Redis's work per lead.
     [ -z "${C360_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
     local t0 t1
-    t0=$(now_ms)
+    t0=$(b_now_ms)
     run_wrk "$LB_URL/hooks/meta" "$DURATION"
-    t1=$(now_ms)
+    t1=$(b_now_ms)
     sleep 0.5 # replies in flight when wrk stopped may still be stored
     stream_leads
     local stored; stored=$(sort -u -k1,1 "$T_DIR/stream" | wc -l)
     # The drain: until the CRM has every stored lead, or nothing moves.
     local last=-1 moved=$SECONDS dend=$((SECONDS + DRAIN)) got
     while :; do
-        got=$(( $(jnum "$(crm_stats)" distinct) - LB_WARM ))
+        got=$(( $(b_jnum "$(crm_stats)" distinct) - LB_WARM ))
         [ "$got" -ge "$stored" ] && break
         if [ "$got" != "$last" ]; then last=$got; moved=$SECONDS; fi
         [ $((SECONDS - moved)) -ge "$STALL" ] && break
@@ -266,14 +264,14 @@ run_rep() {
     # Peak RSS of every c360d process (master, zygote, workers), before
     # they stop.
     local pids p rss_list='' rss_master rss_sum=0 h
-    pids=$(lb_tree_pids "$LB_PID")
+    pids=$(b_tree_pids "$LB_PID")
     for p in $pids; do
-        h=$(lb_hwm "$p")
+        h=$(b_hwm "$p")
         rss_list+="${rss_list:+,}{\"pid\":$p,\"comm\":\"$(cat "/proc/$p/comm" 2>/dev/null || echo gone)\",\"vmhwm_kb\":$h}"
         rss_sum=$((rss_sum + h))
     done
-    rss_master=$(lb_hwm "$LB_PID")
-    lb_cpu $pids "$REDIS_PID" >"$T_DIR/cpu1"
+    rss_master=$(b_hwm "$LB_PID")
+    b_cpu $pids "$REDIS_PID" >"$T_DIR/cpu1"
     [ -z "${C360_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" INFO commandstats >"$T_DIR/cmdstats"
     curl -s -m 30 "http://127.0.0.1:$CRM_PORT/dump" >"$T_DIR/dump" || t_fail "lead_crm /dump"
     local cs; cs=$(crm_stats)
@@ -297,9 +295,9 @@ run_rep() {
     p50=$(awk '{v[NR]=$1} END{if (NR) print v[int((NR - 1) * 0.50) + 1]; else print 0}' "$T_DIR/lat")
     p99=$(awk '{v[NR]=$1} END{if (NR) print v[int((NR - 1) * 0.99) + 1]; else print 0}' "$T_DIR/lat")
     local n non2xx accepted rps e2e span
-    n=$(jnum "$W" requests); non2xx=$(jnum "$W" non2xx)
+    n=$(b_jnum "$W" requests); non2xx=$(b_jnum "$W" non2xx)
     accepted=$((n - non2xx))
-    rps=$(rate "$n" "$(jnum "$W" duration_us)")
+    rps=$(rate "$n" "$(b_jnum "$W" duration_us)")
     span=$((last_del - t0))
     e2e=$(awk -v d="$delivered" -v s="$span" 'BEGIN{ if (s > 0) printf "%.0f", d / (s / 1000); else print 0}')
     # us of CPU per delivered lead: master, the other c360d processes, Redis.
@@ -315,10 +313,10 @@ run_rep() {
         { echo "# rep $rep delivered $delivered"; cat "$T_DIR/cmdstats"; } >>"$C360_BENCH_CMDSTATS"
     local line
     line=$(printf '{"scenario":"lead_e2e","rep":%d,"bare_rps":%s,"graph_capacity_rps":%s,"crm_capacity_rps":%s,"crm_capacity_records_s":%s,"ingress_rps":%s,"ingress_p50_ms":%s,"ingress_p99_ms":%s,"sent":%s,"accepted":%d,"non2xx":%d,"stored":%d,"delivered":%d,"duplicates":%d,"lost":%d,"delivered_not_stored":%d,"e2e_leads_s":%s,"e2e_over_bare":%s,"first_request_ms":%s,"last_request_ms":%s,"last_delivery_ms":%s,"latency_p50_ms":%s,"latency_p99_ms":%s,"rss_master_kb":%s,"rss_total_kb":%s,"rss":[%s],"cpu_us_per_lead_master":%s,"cpu_us_per_lead_workers":%s,"cpu_us_per_lead_redis":%s,"crm":%s,"wraps":%s,"connections":%d,"threads":%d,"duration_s":%d,"pages":%d,"workers":%d,"worker_threads":%d,"batch":%d,"crm_rate":%d,"budget_scale":%d}' \
-        "$rep" "$bare_rps" "$graph_rps" "$crm_rps" "$((crm_rps * BATCH))" "$rps" "$(ms "$(jnum "$W" p50_us)")" \
-        "$(ms "$(jnum "$W" p99_us)")" "$(jnum "$W" sent)" "$accepted" "$non2xx" "$stored" "$delivered" "$dups" \
+        "$rep" "$bare_rps" "$graph_rps" "$crm_rps" "$((crm_rps * BATCH))" "$rps" "$(b_ms "$(b_jnum "$W" p50_us)")" \
+        "$(b_ms "$(b_jnum "$W" p99_us)")" "$(b_jnum "$W" sent)" "$accepted" "$non2xx" "$stored" "$delivered" "$dups" \
         "$lost" "$missing" "$e2e" "$(awk -v a="$e2e" -v b="$bare_rps" 'BEGIN{printf "%.3f", (b > 0) ? a / b : 0}')" \
-        "$t0" "$t1" "$last_del" "$p50" "$p99" "$rss_master" "$rss_sum" "$rss_list" "$cpu_m" "$cpu_w" "$cpu_r" "$cs" "$(jnum "$W" wraps)" \
+        "$t0" "$t1" "$last_del" "$p50" "$p99" "$rss_master" "$rss_sum" "$rss_list" "$cpu_m" "$cpu_w" "$cpu_r" "$cs" "$(b_jnum "$W" wraps)" \
         "$CONNS" "$THREADS" "$DURATION" "$PAGES" "$WORKERS" "$WORKER_THREADS" "$BATCH" "$CRM_RATE" "$SCALE")
     echo "$line" | tee -a "$T_DIR/runs"
 }
@@ -327,7 +325,6 @@ for rep in $(seq "$REPS"); do run_rep "$rep"; done
 [ -n "$OUT" ] && cp "$T_DIR/runs" "$OUT"
 
 # --- summary --------------------------------------------------------------
-median() { sort -n | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else printf "%.2f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 col() { grep -o "\"$1\":[0-9.]*" "$T_DIR/runs" | cut -d: -f2; }
 sum() { col "$1" | awk '{s+=$1} END{print s+0}'; }
 echo
@@ -335,7 +332,7 @@ printf '%-34s %12s\n' "lead pipeline (median of $REPS)" value
 for k in bare_rps graph_capacity_rps crm_capacity_records_s ingress_rps ingress_p99_ms e2e_leads_s \
          e2e_over_bare latency_p50_ms latency_p99_ms rss_master_kb rss_total_kb \
          cpu_us_per_lead_master cpu_us_per_lead_workers cpu_us_per_lead_redis; do
-    printf '%-34s %12s\n' "$k" "$(col "$k" | median)"
+    printf '%-34s %12s\n' "$k" "$(col "$k" | b_median)"
 done
 printf '%-34s %12s\n' "accepted (all reps)" "$(sum accepted)"
 printf '%-34s %12s\n' "stored (all reps)" "$(sum stored)"
@@ -343,26 +340,26 @@ printf '%-34s %12s\n' "delivered (all reps)" "$(sum delivered)"
 printf '%-34s %12s\n' "duplicates (all reps)" "$(sum duplicates)"
 printf '%-34s %12s\n' "lost (all reps, must be 0)" "$(sum lost)"
 summary=$(printf '{"summary":true,"scenario":"lead_e2e","reps":%d,"bare_rps":%s,"e2e_leads_s":%s,"e2e_over_bare":%s,"latency_p50_ms":%s,"latency_p99_ms":%s,"graph_capacity_rps":%s,"crm_capacity_records_s":%s,"rss_total_kb":%s,"cpu_us_per_lead_master":%s,"cpu_us_per_lead_workers":%s,"cpu_us_per_lead_redis":%s,"lost":%s,"aim_e2e_over_bare":0.2}' \
-    "$REPS" "$(col bare_rps | median)" "$(col e2e_leads_s | median)" "$(col e2e_over_bare | median)" \
-    "$(col latency_p50_ms | median)" "$(col latency_p99_ms | median)" "$(col graph_capacity_rps | median)" \
-    "$(col crm_capacity_records_s | median)" "$(col rss_total_kb | median)" \
-    "$(col cpu_us_per_lead_master | median)" "$(col cpu_us_per_lead_workers | median)" \
-    "$(col cpu_us_per_lead_redis | median)" "$(sum lost)")
+    "$REPS" "$(col bare_rps | b_median)" "$(col e2e_leads_s | b_median)" "$(col e2e_over_bare | b_median)" \
+    "$(col latency_p50_ms | b_median)" "$(col latency_p99_ms | b_median)" "$(col graph_capacity_rps | b_median)" \
+    "$(col crm_capacity_records_s | b_median)" "$(col rss_total_kb | b_median)" \
+    "$(col cpu_us_per_lead_master | b_median)" "$(col cpu_us_per_lead_workers | b_median)" \
+    "$(col cpu_us_per_lead_redis | b_median)" "$(sum lost)")
 echo "$summary"
 [ -n "$OUT" ] && echo "$summary" >>"$OUT"
 
 status=0
 while read -r line; do
-    r=$(jnum "$line" rep)
-    [ "$(jnum "$line" lost)" = 0 ] || { echo "LOST: rep $r: $(jnum "$line" lost) stored leads never delivered" >&2; status=1; }
-    [ "$(jnum "$line" stored)" -ge "$(jnum "$line" accepted)" ] ||
-        { echo "LOST: rep $r: accepted $(jnum "$line" accepted) > stored $(jnum "$line" stored)" >&2; status=1; }
-    [ "$(jnum "$line" delivered_not_stored)" = 0 ] ||
-        { echo "ODD: rep $r: $(jnum "$line" delivered_not_stored) leads delivered that no stored webhook named" >&2; status=1; }
-    [ "$(jnum "$line" wraps)" = 0 ] || { echo "INVALID: rep $r ran out of bodies: rerun with a larger --count" >&2; status=1; }
+    r=$(b_jnum "$line" rep)
+    [ "$(b_jnum "$line" lost)" = 0 ] || { echo "LOST: rep $r: $(b_jnum "$line" lost) stored leads never delivered" >&2; status=1; }
+    [ "$(b_jnum "$line" stored)" -ge "$(b_jnum "$line" accepted)" ] ||
+        { echo "LOST: rep $r: accepted $(b_jnum "$line" accepted) > stored $(b_jnum "$line" stored)" >&2; status=1; }
+    [ "$(b_jnum "$line" delivered_not_stored)" = 0 ] ||
+        { echo "ODD: rep $r: $(b_jnum "$line" delivered_not_stored) leads delivered that no stored webhook named" >&2; status=1; }
+    [ "$(b_jnum "$line" wraps)" = 0 ] || { echo "INVALID: rep $r ran out of bodies: rerun with a larger --count" >&2; status=1; }
     grep -q '"sig_bad":0[,}]' <<<"$line" || { echo "ODD: rep $r: the CRM refused signatures" >&2; status=1; }
-    if [ "$SMOKE" = 1 ] && { [ "$(jnum "$line" accepted)" -lt 1 ] || [ "$(jnum "$line" non2xx)" != 0 ]; }; then
-        echo "SMOKE: $(jnum "$line" accepted) accepted, $(jnum "$line" non2xx) not 2xx" >&2; status=1
+    if [ "$SMOKE" = 1 ] && { [ "$(b_jnum "$line" accepted)" -lt 1 ] || [ "$(b_jnum "$line" non2xx)" != 0 ]; }; then
+        echo "SMOKE: $(b_jnum "$line" accepted) accepted, $(b_jnum "$line" non2xx) not 2xx" >&2; status=1
     fi
 done < <(grep -v '"summary"' "$T_DIR/runs")
 exit "$status"

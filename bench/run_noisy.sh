@@ -69,6 +69,7 @@ A_RATE=$((B_RATE * FACTOR))
 export C360D=$BUILD/host/c360d C360_BUILD_DIR=$BUILD
 source "$root/tests/integration/lib.sh"
 source "$root/tests/integration/pipeline_lib.sh"
+source "$root/bench/bench_lib.sh"
 
 RPORT=$(t_free_port)
 t_start_redis "$RPORT"
@@ -132,9 +133,7 @@ for rep in $(seq 1 "$REPS"); do
 done
 
 # --- summary ------------------------------------------------------------------
-jget() { grep -o "\"$2\":-\?[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
-med() { sort -n | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-col() { grep "\"phase\":\"$1\"" "$T_DIR/runs.jsonl" | while read -r l; do jget "$l" "$2"; done | med; }
+col() { grep "\"phase\":\"$1\"" "$T_DIR/runs.jsonl" | while read -r l; do b_jnum "$l" "$2"; done | b_median 0; }
 u50=$(col unloaded p50_ms); u99=$(col unloaded p99_ms)
 l50=$(col loaded p50_ms); l99=$(col loaded p99_ms)
 a50=$(col flood p50_ms); a99=$(col flood p99_ms)
@@ -149,8 +148,8 @@ echo "$SUMMARY"
     while read -r l; do
         printf '%-9s %-6s %4s %6s %7s %9s %8s %8s %8s %8s\n' \
             "$(grep -o '"phase":"[a-z]*"' <<<"$l" | cut -d'"' -f4)" "$(grep -o '"tenant":"[A-Z]"' <<<"$l" | cut -d'"' -f4)" \
-            "$(jget "$l" rep)" "$(jget "$l" rate)" "$(jget "$l" events)" "$(jget "$l" delivered)" \
-            "$(jget "$l" p50_ms)" "$(jget "$l" p90_ms)" "$(jget "$l" p99_ms)" "$(jget "$l" max_ms)"
+            "$(b_jnum "$l" rep)" "$(b_jnum "$l" rate)" "$(b_jnum "$l" events)" "$(b_jnum "$l" delivered)" \
+            "$(b_jnum "$l" p50_ms)" "$(b_jnum "$l" p90_ms)" "$(b_jnum "$l" p99_ms)" "$(b_jnum "$l" max_ms)"
     done <"$T_DIR/runs.jsonl"
     echo "medians of $REPS: B alone p50 $u50 ms p99 $u99 ms; B with A at ${FACTOR}x p50 $l50 ms p99 $l99 ms;" \
          "B loaded/unloaded p50 $r50, p99 $r99 (aim <= 2); A itself p50 $a50 ms p99 $a99 ms"

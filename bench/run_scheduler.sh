@@ -93,6 +93,7 @@ SMALL=$((COUNT / SMALL_DIV))
 
 export C360D=$BUILD/host/c360d C360_BUILD_DIR=$BUILD
 source "$root/tests/integration/lib.sh"
+source "$root/bench/bench_lib.sh"
 
 SCHED=$BUILD/bench/c360-bench-sched
 SEED=$BUILD/tests/tools/c360-seed
@@ -107,32 +108,12 @@ PAGE_KB=$(( $(getconf PAGESIZE) / 1024 ))
 RPORT=$(t_free_port)
 t_start_redis "$RPORT"
 R() { redis-cli -p "$RPORT" "$@"; }
-now_ms() { date +%s%3N; }
 
 # The watcher must see a due time before it passes: it looks ahead less
 # than a period (a due time is set a period ahead), several times within
 # its lookahead.
 AHEAD=$((PERIOD * 1000 / 2)); [ "$AHEAD" -gt 3000 ] && AHEAD=3000
 EVERY=$((AHEAD / 4)); [ "$EVERY" -gt 200 ] && EVERY=200
-
-# procs PID -- PID and every process below it.
-procs() {
-    local c
-    echo "$1"
-    for c in $(ps -o pid= --ppid "$1"); do procs "$c"; done
-}
-
-# cpu_ticks PIDS... -- utime + stime (clock ticks) of the processes.
-cpu_ticks() {
-    local p s=0 f
-    for p in "$@"; do
-        # Fields after the ")" of the command name: utime and stime are
-        # the 12th and 13th.
-        f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
-        s=$((s + $(awk '{print $12 + $13}' <<<"$f")))
-    done
-    echo "$s"
-}
 
 redis_cpu() { R INFO cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%.3f", s}'; }
 redis_mem() { R INFO memory | awk -F: '/^used_memory:/ {gsub(/\r/, "", $2); print $2}'; }
@@ -150,12 +131,12 @@ run_case() {
     local mem0; mem0=$(redis_mem)
 
     # 1. Seed.
-    local t0; t0=$(now_ms)
+    local t0; t0=$(b_now_ms)
     "$SEED" --redis "redis://127.0.0.1:$RPORT" conn bt0 c0 btick '{}' --interval "$PERIOD" --ticks 1 \
         >"$dir/seed.log" 2>&1 || t_fail "c360-seed: $(tail -n 3 "$dir/seed.log")"
     "$SCHED" seed --redis "127.0.0.1:$RPORT" --count "$n" --tenants "$TENANTS" --plugin btick \
         --interval "$PERIOD" --skip 1 >>"$dir/seed.log" 2>&1 || t_fail "seed: $(tail -n 3 "$dir/seed.log")"
-    local seed_ms=$(( $(now_ms) - t0 ))
+    local seed_ms=$(( $(b_now_ms) - t0 ))
     # The pipelined connections look like the registry's own (c1 is in
     # tenant bt1: connection i goes to tenant i % T).
     [ "$(R HKEYS 'c360:{t:bt0}:conn:c0' | sort | tr '\n' ' ')" = \
@@ -181,7 +162,7 @@ JSON
     unset C360_BENCH_TICK_LOG
     HOST_PID=$C360D_PID
     HOST_URL=http://127.0.0.1:$port
-    local start_ms; start_ms=$(now_ms)
+    local start_ms; start_ms=$(b_now_ms)
     t_wait_http "$HOST_URL/readyz" 200 300
 
     # Spread: every member has left its seeding score (the first claims
@@ -193,19 +174,19 @@ JSON
         [ "$SECONDS" -gt "$deadline" ] && t_fail "$left of $n connections never claimed"
         sleep 0.2
     done
-    local spread_ms=$(( $(now_ms) - start_ms ))
-    local w0=$(( $(now_ms) + warm * PERIOD * 1000 + 2000 ))
+    local spread_ms=$(( $(b_now_ms) - start_ms ))
+    local w0=$(( $(b_now_ms) + warm * PERIOD * 1000 + 2000 ))
     local w1=$(( w0 + k * PERIOD * 1000 ))
-    sleep "$(awk -v d=$((w0 - $(now_ms))) 'BEGIN{printf "%.3f", (d > 0 ? d : 0) / 1000}')"
+    sleep "$(awk -v d=$((w0 - $(b_now_ms))) 'BEGIN{printf "%.3f", (d > 0 ? d : 0) / 1000}')"
 
     # 4. The window.
     local pids cpu0 cpu1 rcpu0 rcpu1 due0 due1 run0 run1
-    pids=$(procs "$HOST_PID" | tr '\n' ' ')
-    cpu0=$(cpu_ticks $pids); rcpu0=$(redis_cpu)
+    pids=$(b_tree_pids "$HOST_PID" | tr '\n' ' ')
+    cpu0=$(b_cpu_sum $pids); rcpu0=$(redis_cpu)
     R INFO commandstats >"$dir/cmdstats0.txt"
     due0=$(metric c360_ticks_due_total); run0=$(metric c360_ticks_run_total)
-    sleep "$(awk -v d=$((w1 - $(now_ms))) 'BEGIN{printf "%.3f", (d > 0 ? d : 0) / 1000}')"
-    cpu1=$(cpu_ticks $pids); rcpu1=$(redis_cpu)
+    sleep "$(awk -v d=$((w1 - $(b_now_ms))) 'BEGIN{printf "%.3f", (d > 0 ? d : 0) / 1000}')"
+    cpu1=$(b_cpu_sum $pids); rcpu1=$(redis_cpu)
     R INFO commandstats >"$dir/cmdstats1.txt"
     due1=$(metric c360_ticks_due_total); run1=$(metric c360_ticks_run_total)
     # Memory at W1: every connection has ticked at least once.
@@ -265,18 +246,15 @@ for rep in $(seq 1 "$REPS"); do
 done
 
 # --- summary ------------------------------------------------------------------
-# jget LINE FIELD -- a number of a flat JSON line.
-jget() { grep -o "\"$2\":-\?[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
-med() { sort -n | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-col() { local c=$1 f=$2; grep "\"case\":\"$c\"" "$T_DIR/runs.jsonl" | while read -r l; do jget "$l" "$f"; done | med; }
+col() { local c=$1 f=$2; grep "\"case\":\"$c\"" "$T_DIR/runs.jsonl" | while read -r l; do b_jnum "$l" "$f"; done | b_median 0; }
 bpc() { # bytes per connection of FIELD (kB or bytes by SCALE), per rep, median
     local f=$1 scale=$2 r full small
     for r in $(seq 1 "$REPS"); do
         full=$(grep "\"case\":\"full\",\"rep\":$r," "$T_DIR/runs.jsonl" | head -n 1)
         small=$(grep "\"case\":\"small\",\"rep\":$r," "$T_DIR/runs.jsonl" | head -n 1)
-        awk -v a="$(jget "$full" "$f")" -v b="$(jget "$small" "$f")" -v n=$((COUNT - SMALL)) -v s="$scale" \
+        awk -v a="$(b_jnum "$full" "$f")" -v b="$(b_jnum "$small" "$f")" -v n=$((COUNT - SMALL)) -v s="$scale" \
             'BEGIN{printf "%.0f\n", (a - b) * s / n}'
-    done | med
+    done | b_median 0
 }
 BPC_RSS=$(bpc rss_total_kb 1024); BPC_PSS=$(bpc pss_total_kb 1024); BPC_REDIS=$(bpc redis_used_memory 1)
 # The marginal CPU of a tick: what the N run used per second beyond the
@@ -288,10 +266,10 @@ marginal() { # FIELD -- ms per 1 000 ticks, per rep, median
     for r in $(seq 1 "$REPS"); do
         full=$(grep "\"case\":\"full\",\"rep\":$r," "$T_DIR/runs.jsonl" | head -n 1)
         small=$(grep "\"case\":\"small\",\"rep\":$r," "$T_DIR/runs.jsonl" | head -n 1)
-        awk -v cf="$(jget "$full" "$f")" -v tf="$(jget "$full" run)" -v wf="$(jget "$full" window_s)" \
-            -v cs="$(jget "$small" "$f")" -v ts="$(jget "$small" run)" -v ws="$(jget "$small" window_s)" \
+        awk -v cf="$(b_jnum "$full" "$f")" -v tf="$(b_jnum "$full" run)" -v wf="$(b_jnum "$full" window_s)" \
+            -v cs="$(b_jnum "$small" "$f")" -v ts="$(b_jnum "$small" run)" -v ws="$(b_jnum "$small" window_s)" \
             'BEGIN{d = tf / wf - ts / ws; printf "%.1f\n", (d > 0 ? (cf / wf - cs / ws) * 1e6 / d : 0)}'
-    done | med
+    done | b_median 0
 }
 MARG_CPU=$(marginal cpu_s); MARG_REDIS=$(marginal redis_cpu_s)
 SUMMARY=$(printf '{"summary":true,"connections":%d,"small":%d,"period_s":%d,"reps":%d,"lateness_p50_ms":%s,"lateness_p99_ms":%s,"lateness_max_ms":%s,"due":%s,"run":%s,"exact":%s,"cpu_ms_per_1000_ticks":%s,"redis_cpu_ms_per_1000_ticks":%s,"cpu_ms_per_1000_ticks_marginal":%s,"redis_cpu_ms_per_1000_ticks_marginal":%s,"rss_total_kb":%s,"rss_total_kb_small":%s,"bytes_per_conn_rss":%s,"bytes_per_conn_pss":%s,"redis_bytes_per_conn":%s}' \
@@ -304,10 +282,10 @@ echo "$SUMMARY"
     printf '\n%-6s %4s %8s %9s %9s %9s %8s %8s %5s %10s %10s %10s\n' case rep conns "p50 ms" "p99 ms" "max ms" due run exact "cpu ms/1k" "redis/1k" "rss kB"
     while read -r l; do
         printf '%-6s %4s %8s %9s %9s %9s %8s %8s %5s %10s %10s %10s\n' \
-            "$(grep -o '"case":"[a-z]*"' <<<"$l" | cut -d'"' -f4)" "$(jget "$l" rep)" "$(jget "$l" connections)" \
-            "$(jget "$l" lateness_p50_ms)" "$(jget "$l" lateness_p99_ms)" "$(jget "$l" lateness_max_ms)" \
-            "$(jget "$l" due)" "$(jget "$l" run)" "$(grep -o '"exact":[a-z]*' <<<"$l" | cut -d: -f2)" \
-            "$(jget "$l" cpu_ms_per_1000_ticks)" "$(jget "$l" redis_cpu_ms_per_1000_ticks)" "$(jget "$l" rss_total_kb)"
+            "$(grep -o '"case":"[a-z]*"' <<<"$l" | cut -d'"' -f4)" "$(b_jnum "$l" rep)" "$(b_jnum "$l" connections)" \
+            "$(b_jnum "$l" lateness_p50_ms)" "$(b_jnum "$l" lateness_p99_ms)" "$(b_jnum "$l" lateness_max_ms)" \
+            "$(b_jnum "$l" due)" "$(b_jnum "$l" run)" "$(grep -o '"exact":[a-z]*' <<<"$l" | cut -d: -f2)" \
+            "$(b_jnum "$l" cpu_ms_per_1000_ticks)" "$(b_jnum "$l" redis_cpu_ms_per_1000_ticks)" "$(b_jnum "$l" rss_total_kb)"
     done <"$T_DIR/runs.jsonl"
     echo "medians of $REPS: lateness p50 $(col full lateness_p50_ms) ms, p99 $(col full lateness_p99_ms) ms (target < 1000);" \
          "host CPU $(col full cpu_ms_per_1000_ticks) ms per 1000 ticks (Redis $(col full redis_cpu_ms_per_1000_ticks) ms)," \
