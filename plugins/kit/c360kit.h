@@ -50,13 +50,12 @@ bool c360kit_urlenc_cat(char *out, size_t cap, const char *s);
 void c360kit_hex(const uint8_t *bin, size_t n, char *out); /* 2n + 1 bytes */
 bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out);
 /* A short, printable excerpt of provider text for errors: control bytes
- * flattened, every occurrence of `cut` (a token we sent, 8 bytes or more;
- * NULL for none) removed -- again until none is left, since taking one out
- * can join the text around it into another --, never ending inside a
- * UTF-8 sequence. Text that still holds a cut after a few rounds (crafted
- * to) or that cannot be copied is replaced by "(message not shown)". */
+ * flattened, never ending inside a UTF-8 sequence. A text that holds `cut`
+ * (a token we sent, 8 bytes or more; NULL for none) anywhere is not shown
+ * at all ("(message not shown: it held a credential)"): cutting the token
+ * out could join the text around it into another secret. */
 void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap);
-/* The same with n cuts (every one removed, whatever their order). */
+/* The same with n cuts (a text that holds any of them is not shown). */
 void c360kit_excerpt_cuts(const char *in, const char *const *cuts, size_t n, char *out,
                           size_t cap);
 /* A string member of an object, or NULL. */

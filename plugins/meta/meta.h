@@ -542,12 +542,24 @@ typedef struct meta_conn {
 } meta_conn;
 
 /* One callback's context. */
+/* Copies of the tokens a call sent Meta so far (meta_graph records them),
+ * so that each later answer of the same call is cut of all of them, also
+ * of those the connection's cache does not hold (a call that refreshed
+ * its tokens does not cache them). Freed, wiped, when the call ends. */
+#define META_SENT_MAX (META_MAX_PAGES + 2)
+typedef struct meta_sent {
+    char *tok[META_SENT_MAX];
+    size_t n;
+} meta_sent;
+void meta_sent_free(meta_sent *s);
+
 typedef struct meta_ctx {
     meta_plugin *p;
     meta_conn *c;
     c360_call *call;
     const c360_host_api *host;
     bool refreshed;            /* meta_tokens_refresh ran in this call */
+    meta_sent *sent;           /* NULL: this callback keeps no list */
 } meta_ctx;
 
 /* meta_graph.c */

@@ -338,9 +338,10 @@ static int on_change(void *arg, const meta_change *c)
     return r->st != C360_OK;
 }
 
-int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev)
+static int32_t event_run(c360_call *call, void *pd, void *id, const c360_event *ev,
+                         meta_sent *sent)
 {
-    meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false};
+    meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false, sent};
     const c360_host_api *h = x.host;
     json_error_t jerr;
     json_t *root = json_loadb((const char *)ev->body, ev->body_len, 0, &jerr);
@@ -384,4 +385,12 @@ int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev)
     h->log(call, C360_LOG_DEBUG, "event %s: %zu changes processed, %zu of other owners",
            ev->event_id, r.mine, r.others);
     return C360_OK;
+}
+
+int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev)
+{
+    meta_sent sent = {.n = 0};
+    int32_t st = event_run(call, pd, id, ev, &sent);
+    meta_sent_free(&sent);
+    return st;
 }

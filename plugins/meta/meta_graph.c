@@ -304,6 +304,51 @@ int32_t meta_graph_batch_budget(meta_ctx *x, const char *const *pages, const uin
     return st;
 }
 
+/* Notes a copy of tok in the call's list of sent tokens (once; what does
+ * not fit is still cut from its own request's answer). */
+static void sent_note(meta_ctx *x, const char *tok)
+{
+    meta_sent *s = x->sent;
+    if (s == NULL || tok == NULL || s->n >= META_SENT_MAX) return;
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->tok[i], tok) == 0) return;
+    size_t len = strlen(tok);
+    char *d = malloc(len + 1);
+    if (d == NULL) return;
+    memcpy(d, tok, len + 1);
+    s->tok[s->n++] = d;
+}
+
+void meta_sent_free(meta_sent *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        volatile char *w = s->tok[i];
+        for (size_t k = 0; w[k] != '\0'; k++) w[k] = 0;
+        free(s->tok[i]);
+    }
+    s->n = 0;
+}
+
+/* Copies of the page tokens the connection holds now (its cache), into
+ * held; their count. A copy, since another thread may replace a token
+ * while the caller cuts. */
+static size_t held_tokens(meta_ctx *x, char *held[META_MAX_PAGES])
+{
+    meta_cache *c = &x->c->cache;
+    size_t n = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < META_MAX_PAGES; i++) {
+        if (c->tok[i] == NULL) continue;
+        size_t len = strlen(c->tok[i]);
+        char *d = malloc(len + 1);
+        if (d == NULL) continue;
+        memcpy(d, c->tok[i], len + 1);
+        held[n++] = d;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_out)
 {
     const c360_host_api *h = x->host;
@@ -383,6 +428,10 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     };
     c360_http_response *resp = NULL;
     st = h->http(x->call, &req, &resp);
+    /* Whatever came of it, these went out: a later answer of the call is
+     * cut of them too. */
+    sent_note(x, r->token);
+    for (size_t i = 0; i < r->ncuts && i < META_BATCH_MAX; i++) sent_note(x, r->cuts[i]);
     if (auth != NULL) {
         volatile char *w = auth;
         for (size_t i = 0; w[i] != '\0'; i++) w[i] = 0;
@@ -400,13 +449,24 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     json_t *j = resp->body_len > 0 ? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
                                    : NULL;
     {
-        /* Every token of the request is cut from Meta's message. */
-        const char *cuts[1 + META_BATCH_MAX];
-        size_t ncuts = 0;
+        /* Every token of the request is cut from Meta's message; and, when
+         * the answer is an error (whose message may be shown), every page
+         * token the connection holds too: a token sent in an earlier
+         * request must not come back in a later one's error either. */
+        const char *cuts[1 + META_BATCH_MAX + META_MAX_PAGES + META_SENT_MAX];
+        char *held[META_MAX_PAGES] = {NULL};
+        size_t ncuts = 0, nheld = 0;
         if (r->token != NULL) cuts[ncuts++] = r->token;
-        for (size_t i = 0; i < r->ncuts && ncuts < sizeof cuts / sizeof cuts[0]; i++)
+        for (size_t i = 0; i < r->ncuts && i < META_BATCH_MAX; i++)
             if (r->cuts[i] != NULL) cuts[ncuts++] = r->cuts[i];
+        if (resp->status >= 300 || json_object_get(j, "error") != NULL) {
+            nheld = held_tokens(x, held);
+            for (size_t i = 0; x->sent != NULL && i < x->sent->n; i++)
+                cuts[ncuts++] = x->sent->tok[i];
+        }
+        for (size_t i = 0; i < nheld; i++) cuts[ncuts++] = held[i];
         meta_err_classify_cuts(resp->status, j, cuts, ncuts, e);
+        for (size_t i = 0; i < nheld; i++) meta_token_free(x, held[i]);
     }
     /* Usage headers, and a throttling error's pause, each to the bucket
      * it is about, so the buckets slow down before Meta throttles. */

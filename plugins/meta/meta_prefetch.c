@@ -263,10 +263,10 @@ static int32_t request(meta_ctx *x, const pf_lead *const *want, size_t n, const 
     return batch(x, pages, q, t);
 }
 
-int32_t meta_event_prefetch(c360_call *call, void *pd, void *id, const c360_event *const *evs,
-                            size_t n)
+static int32_t prefetch_run(c360_call *call, void *pd, void *id, const c360_event *const *evs,
+                            size_t n, meta_sent *sent)
 {
-    meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false};
+    meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false, sent};
     const c360_host_api *h = x.host;
     pf_run *r = calloc(1, sizeof *r);
     pf_req *q = calloc(1, sizeof *q);
@@ -330,5 +330,14 @@ int32_t meta_event_prefetch(c360_call *call, void *pd, void *id, const c360_even
            "read in %zu batch request(s)", t.got, r->n, n, npages, t.requests);
     free(q);
     free(r);
+    return st;
+}
+
+int32_t meta_event_prefetch(c360_call *call, void *pd, void *id, const c360_event *const *evs,
+                            size_t n)
+{
+    meta_sent sent = {.n = 0};
+    int32_t st = prefetch_run(call, pd, id, evs, n, &sent);
+    meta_sent_free(&sent);
     return st;
 }

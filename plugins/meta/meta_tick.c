@@ -489,9 +489,9 @@ static void health(tick_run *t)
     }
 }
 
-int32_t meta_tick(c360_call *call, void *pd, void *id)
+static int32_t tick_body(c360_call *call, void *pd, void *id, meta_sent *sent)
 {
-    meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false};
+    meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false, sent};
     const c360_host_api *h = x.host;
     const meta_cfg *cfg = &x.c->cfg;
     tick_run t = {.x = &x, .first_err = C360_OK, .budget = x.p->poll_budget,
@@ -586,4 +586,12 @@ int32_t meta_tick(c360_call *call, void *pd, void *id)
     }
     meta_pend_free(&t.pend);
     return t.first_err;
+}
+
+int32_t meta_tick(c360_call *call, void *pd, void *id)
+{
+    meta_sent sent = {.n = 0};
+    int32_t st = tick_body(call, pd, id, &sent);
+    meta_sent_free(&sent);
+    return st;
 }

@@ -295,7 +295,10 @@ static int64_t fixed_now(void) { return FZ_NOW_MS; }
  * e.g. a token Meta echoed in an error message that the plugin did not
  * cut out -- unless the provider's answers hold it verbatim and it was
  * never sent: a provider cannot know it (an app secret goes out only as
- * an HMAC), so that is the fuzzer's invention, not a plugin's leak. */
+ * an HMAC), so that is the fuzzer's invention, not a plugin's leak.
+ * "Sent" counts within one callback (fz_host_call_begin): the plugin cuts
+ * what its call sent and every token the connection holds, not a token it
+ * sent in an earlier call and has since dropped (after a code 190). */
 static char *check_text(const char *what, const char *fmt, va_list ap)
 {
     va_list aq;
@@ -490,6 +493,11 @@ const c360_host_api *fz_host(void)
     real_log = g_api.log;
     g_api.log = log_line;
     return &g_api;
+}
+
+void fz_host_call_begin(void)
+{
+    for (kv *e = g_kv; e; e = e->next) e->sent = 0;
 }
 
 void fz_host_reset(void)

@@ -42,6 +42,9 @@ const c360_host_api *fz_host(void);
 
 /* Empties state and secrets and the HTTP script. */
 void fz_host_reset(void);
+/* A plugin callback begins: what went out before no longer counts as sent
+ * for the text oracle (see fz_host.c check_text). */
+void fz_host_call_begin(void);
 /* Presets a secret (copied) of the connection. */
 void fz_secret_set(const char *name, const char *value);
 /* Presets a state key (copied): what earlier calls of the connection

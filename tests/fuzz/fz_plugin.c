@@ -69,6 +69,7 @@ static void run_event(fz_inst *in, const char *event_id, const c360_header *h, u
                      .received_at_ms = FZ_NOW_MS, .attempt = 1};
     c360_call call;
     ch_call_init(&call, g_desc->name, &in->ci, "fz-event", 60000);
+    fz_host_call_begin();
     g_desc->event(&call, g_pd, in->data, &ev);
     ch_call_done(&call);
 }
@@ -232,6 +233,7 @@ static int api_prefetch(const fz_spec *spec, uint8_t flags, const uint8_t *data,
         /* A 1 ms deadline: under the look ahead's reserve before its
          * first request, every time (its way out when time is short). */
         ch_call_init(&call, g_desc->name, &in.ci, "fz-prefetch", (flags & 4) ? 1 : 60000);
+        fz_host_call_begin();
         g_desc->event_prefetch(&call, g_pd, in.data, ptrs, n);
         ch_call_done(&call);
         /* The events as the worker runs them next: each takes its leads
@@ -261,6 +263,7 @@ int fz_api_one(const fz_spec *spec, const uint8_t *data, size_t size)
     if ((flags & 1) && g_desc->tick) {
         c360_call call;
         ch_call_init(&call, g_desc->name, &in.ci, "fz-tick", 60000);
+        fz_host_call_begin();
         g_desc->tick(&call, g_pd, in.data);
         ch_call_done(&call);
     }

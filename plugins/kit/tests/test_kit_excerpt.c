@@ -1,16 +1,17 @@
 /* test_kit_excerpt -- provider text shown in errors (c360kit_excerpt,
- * c360kit_excerpt_cuts): every token we sent is gone from it, however the
- * text is made -- a token inside a copy of itself, one token hidden inside
- * another, in any order of the cuts --; short cuts eat nothing; control
- * bytes are flattened; the excerpt never ends inside a UTF-8 sequence; text
- * crafted to need more rounds than the kit gives is not shown at all. */
+ * c360kit_excerpt_cuts): a text that holds a token we sent, anywhere and
+ * however it is made -- the token whole, inside a copy of itself, one token
+ * hidden inside another, in any order of the cuts -- is not shown at all,
+ * so that no cut can join the rest into another secret; short cuts count
+ * for nothing; control bytes are flattened; the excerpt never ends inside
+ * a UTF-8 sequence. */
 #include <stdio.h>
 #include <string.h>
 
 #include "c360kit.h"
 #include "check.h"
 
-static int holds(const char *s, const char *tok) { return strstr(s, tok) != NULL; }
+#define HIDDEN "(message not shown: it held a credential)"
 
 int main(void)
 {
@@ -18,34 +19,27 @@ int main(void)
     const char *A = "EAAB-page-101-token", *B = "EAAB-page-202-token";
 
     c360kit_excerpt("Invalid OAuth access token EAAB-page-101-token.", A, out, sizeof out);
-    CHECK_STR(out, "Invalid OAuth access token .");
-
-    /* The inner copy out, the outer one joins: cut again. */
+    CHECK_STR(out, HIDDEN);
     c360kit_excerpt("bad EAAB-page-101-tEAAB-page-101-tokenoken here", A, out, sizeof out);
-    CHECK(!holds(out, A));
-    CHECK_STR(out, "bad  here");
+    CHECK_STR(out, HIDDEN);
 
-    /* B hidden inside A: whichever order the cuts come in. */
+    /* B inside A: cutting B would make A; the text is not shown, whichever
+     * order the cuts come in, and whichever of the two is known. */
     char nested[128];
     snprintf(nested, sizeof nested, "x EAAB-page-1%s01-token y", B);
     const char *ab[2] = {A, B}, *ba[2] = {B, A};
     c360kit_excerpt_cuts(nested, ab, 2, out, sizeof out);
-    CHECK(!holds(out, A) && !holds(out, B));
+    CHECK_STR(out, HIDDEN);
     c360kit_excerpt_cuts(nested, ba, 2, out, sizeof out);
-    CHECK(!holds(out, A) && !holds(out, B));
-    CHECK_STR(out, "x  y");
+    CHECK_STR(out, HIDDEN);
+    c360kit_excerpt(nested, B, out, sizeof out);
+    CHECK_STR(out, HIDDEN);
 
-    /* Nested five deep: more rounds than the kit gives: not shown. */
-    char deep[512] = "EAAB-page-101-token";
-    for (int i = 0; i < 5; i++) {
-        char next[600];
-        snprintf(next, sizeof next, "EAAB-page-10%.400s1-token", deep);
-        memcpy(deep, next, strlen(next) + 1);
-    }
-    c360kit_excerpt(deep, A, out, sizeof out);
-    CHECK_STR(out, "(message not shown)");
+    /* Text without any of them is shown as it is. */
+    c360kit_excerpt_cuts("(#100) Invalid parameter", ab, 2, out, sizeof out);
+    CHECK_STR(out, "(#100) Invalid parameter");
 
-    /* A short cut eats nothing; no cut at all. */
+    /* A short cut counts for nothing; no cut at all. */
     c360kit_excerpt("the code is 1234567", "1234567", out, sizeof out);
     CHECK_STR(out, "the code is 1234567");
     c360kit_excerpt("line\none\ttab", NULL, out, sizeof out);
