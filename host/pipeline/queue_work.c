@@ -273,10 +273,8 @@ int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
     }
     free(keys[0]); free(keys[1]);
     if (total > out->n) {
-        ch_qitem *items = ch_calloc(total, sizeof *items);
-        if (out->n) memcpy(items, out->items, out->n * sizeof *items);
-        free(out->items);
-        out->items = items;
+        out->items = ch_realloc(out->items, total * sizeof *out->items);
+        memset(out->items + out->n, 0, (total - out->n) * sizeof *out->items);
         for (int k = 0; k < 2; k++) {
             for (size_t i = 0; ents[k] && i < ents[k]->elements; i++) {
                 const redisReply *e = ents[k]->element[i];

@@ -60,12 +60,14 @@ ch_wthread *ch_wthread_new(ch_workers *w, int index)
     t->conns.ttl_ms = w->conf.conn_cache_ms;
     ch_records_init(&t->recs);
     ch_staged_init(&t->staged);
-    /* Batching costs nothing where no loaded plugin can take a batch. */
+    /* Batching and the look ahead cost nothing where no loaded plugin
+     * takes part. */
     const ch_loader *ld = w->conf.loader;
-    for (size_t i = 0; ld && w->conf.delivery_batch_max > 1 && i < ch_loader_count(ld); i++)
-        if (ch_plugin_ops_get(ch_loader_get(ld, i))->deliver_batch) t->batching = 1;
-    for (size_t i = 0; ld && i < ch_loader_count(ld); i++)
-        if (ch_plugin_ops_get(ch_loader_get(ld, i))->event_prefetch) t->prefetching = 1;
+    for (size_t i = 0; ld && i < ch_loader_count(ld); i++) {
+        const ch_plugin_ops *o = ch_plugin_ops_get(ch_loader_get(ld, i));
+        if (o->deliver_batch && w->conf.delivery_batch_max > 1) t->batching = 1;
+        if (o->event_prefetch) t->prefetching = 1;
+    }
     return t;
 }
 

@@ -140,6 +140,16 @@ static int next_timeout(const ch_wthread *t, int64_t until)
     return left < PREFETCH_MIN_MS ? 0 : (int)left;
 }
 
+/* One call with grp[0..k) if the time left before `until` allows it:
+ * 0, or 1 when it is spent (no call made). */
+static int call_within(ch_wthread *t, const char *tenant, ch_qitem **grp, size_t k, int64_t until)
+{
+    int ms = next_timeout(t, until);
+    if (ms == 0) return 1;
+    prefetch_call(t, tenant, grp, k, ms);
+    return 0;
+}
+
 int64_t ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
 {
     if (!t->prefetching || b->n < 2) return 0;
@@ -166,17 +176,11 @@ int64_t ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
             if (!eligible(t, tenant, o)) continue;
             grp[k++] = o;
             if (k == PREFETCH_MAX) {
-                int ms = next_timeout(t, until);
-                if (ms) prefetch_call(t, tenant, grp, k, ms);
-                else spent = 1;
+                spent = call_within(t, tenant, grp, k, until);
                 k = 0;
             }
         }
-        if (k >= 2 && !spent) {
-            int ms = next_timeout(t, until);
-            if (ms) prefetch_call(t, tenant, grp, k, ms);
-            else spent = 1;
-        }
+        if (k >= 2 && !spent) spent = call_within(t, tenant, grp, k, until);
     }
     free(grp);
     free(seen);

@@ -190,18 +190,23 @@ static int load_script(ch_script *s)
     return ok ? 0 : -1;
 }
 
-/* Copies s's SHA1 into sha (41 bytes), loading the script first when this
- * process has not yet; 0, or -1 (detail in ch_rconn_error) if it cannot. */
-static int script_sha(ch_script *s, char *sha)
+/* s's SHA1 as this process knows it ("" before it loaded it), into sha
+ * (41 bytes). */
+static void sha_copy(ch_script *s, char *sha)
 {
     pthread_mutex_lock(&g_script_lock);
     memcpy(sha, s->sha, 41);
     pthread_mutex_unlock(&g_script_lock);
+}
+
+/* Copies s's SHA1 into sha (41 bytes), loading the script first when this
+ * process has not yet; 0, or -1 (detail in ch_rconn_error) if it cannot. */
+static int script_sha(ch_script *s, char *sha)
+{
+    sha_copy(s, sha);
     if (sha[0]) return 0;
     if (load_script(s) < 0) return -1;
-    pthread_mutex_lock(&g_script_lock);
-    memcpy(sha, s->sha, 41);
-    pthread_mutex_unlock(&g_script_lock);
+    sha_copy(s, sha);
     return 0;
 }
 
@@ -246,9 +251,7 @@ static size_t evalsha_run(ch_script *s, char *sha, size_t n, const ch_rconn_cmd 
             replies[i] = NULL;
         }
         if (load_script(s) == 0) {
-            pthread_mutex_lock(&g_script_lock);
-            memcpy(sha, s->sha, 41);
-            pthread_mutex_unlock(&g_script_lock);
+            sha_copy(s, sha);
             /* The calls to send again, packed: they are the NULL replies
              * among the first `got` (the rest never got an answer). */
             ch_rconn_cmd *sub = ch_calloc(again, sizeof *sub);

@@ -5,7 +5,6 @@
 
 #include "c360kit.h"
 
-
 bool c360kit_query_get(const char *query, const char *name, char *out,
                        size_t cap, size_t *len_out)
 {

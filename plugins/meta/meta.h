@@ -597,6 +597,8 @@ typedef struct meta_gr {
  * the status to return, with call_error (and call_retry_after) set; *err
  * (may be NULL) tells the caller what Meta said. */
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err);
+/* The appsecret_proof of tok: hex HMAC-SHA256 of it with the app secret. */
+void meta_proof(meta_ctx *x, const char *tok, char hex[65]);
 /* The budgets of one batch request over several pages, before it is
  * written: each pages[i] takes units[i] from its own bucket (from this
  * process's reservation, else in one take; a page whose bucket has no

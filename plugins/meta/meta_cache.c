@@ -118,27 +118,38 @@ json_t *meta_cache_form(meta_conn *c, const char *form_id, int64_t now)
     return out;
 }
 
+/* What pick_slot needs to know of a cache slot. */
+typedef struct slot_view {
+    const char *id;
+    bool used;
+    int64_t until;
+} slot_view;
+
+/* Where to put id among v[0..n): its own slot, else a free or stale one,
+ * else the one that lapses first. */
+static size_t pick_slot(const slot_view *v, size_t n, const char *id, int64_t now)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].used && strcmp(v[i].id, id) == 0) return i;
+        if (!v[i].used || v[i].until <= now) {
+            at = i;
+            continue;
+        }
+        if (v[at].used && v[at].until > now && v[i].until < v[at].until) at = i;
+    }
+    return at;
+}
+
 void meta_cache_form_put(meta_conn *c, const char *form_id, json_t *form, int64_t now)
 {
     meta_cache *k = &c->cache;
     if (form == NULL || strlen(form_id) > META_ID_MAX) return;
     pthread_mutex_lock(&k->lock);
-    /* The same form, else a free or stale slot, else the one that lapses
-     * first. */
-    size_t at = 0;
-    for (size_t i = 0; i < META_FORM_CACHE_N; i++) {
-        if (k->form[i].form != NULL && strcmp(k->form[i].id, form_id) == 0) {
-            at = i;
-            break;
-        }
-        if (k->form[i].form == NULL || k->form[i].until <= now) {
-            at = i;
-            continue;
-        }
-        if (k->form[at].form != NULL && k->form[at].until > now &&
-            k->form[i].until < k->form[at].until)
-            at = i;
-    }
+    slot_view v[META_FORM_CACHE_N];
+    for (size_t i = 0; i < META_FORM_CACHE_N; i++)
+        v[i] = (slot_view){k->form[i].id, k->form[i].form != NULL, k->form[i].until};
+    size_t at = pick_slot(v, META_FORM_CACHE_N, form_id, now);
     json_t *old = k->form[at].form;
     memcpy(k->form[at].id, form_id, strlen(form_id) + 1);
     k->form[at].form = json_incref(form);
@@ -153,23 +164,12 @@ void meta_cache_lead_put(meta_conn *c, const char *lead_id, const char *page_id,
     meta_cache *k = &c->cache;
     if (lead == NULL || strlen(lead_id) > META_ID_MAX || strlen(page_id) > META_ID_MAX) return;
     pthread_mutex_lock(&k->lock);
-    /* The same lead, else a free or stale slot, else the one that lapses
-     * first (the events of an older look ahead are done by now, or fetch
-     * their lead themselves). */
-    size_t at = 0;
-    for (size_t i = 0; i < META_LEAD_CACHE_N; i++) {
-        if (k->lead[i].lead != NULL && strcmp(k->lead[i].id, lead_id) == 0) {
-            at = i;
-            break;
-        }
-        if (k->lead[i].lead == NULL || k->lead[i].until <= now) {
-            at = i;
-            continue;
-        }
-        if (k->lead[at].lead != NULL && k->lead[at].until > now &&
-            k->lead[i].until < k->lead[at].until)
-            at = i;
-    }
+    /* (An evicted lead's event, of an older look ahead, is done by now,
+     * or fetches its lead itself.) */
+    slot_view v[META_LEAD_CACHE_N];
+    for (size_t i = 0; i < META_LEAD_CACHE_N; i++)
+        v[i] = (slot_view){k->lead[i].id, k->lead[i].lead != NULL, k->lead[i].until};
+    size_t at = pick_slot(v, META_LEAD_CACHE_N, lead_id, now);
     json_t *old = k->lead[at].lead;
     memcpy(k->lead[at].id, lead_id, strlen(lead_id) + 1);
     memcpy(k->lead[at].page, page_id, strlen(page_id) + 1);

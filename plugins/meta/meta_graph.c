@@ -304,6 +304,13 @@ int32_t meta_graph_batch_budget(meta_ctx *x, const char *const *pages, const uin
     return st;
 }
 
+void meta_proof(meta_ctx *x, const char *tok, char hex[65])
+{
+    uint8_t mac[32];
+    x->host->hmac_sha256(x->c->app->secret, x->c->app->secret_len, tok, strlen(tok), mac);
+    meta_hex(mac, sizeof mac, hex);
+}
+
 /* Notes a copy of tok in the call's list of sent tokens (once; what does
  * not fit is still cut from its own request's answer). */
 static void sent_note(meta_ctx *x, const char *tok)
@@ -321,11 +328,7 @@ static void sent_note(meta_ctx *x, const char *tok)
 
 void meta_sent_free(meta_sent *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        volatile char *w = s->tok[i];
-        for (size_t k = 0; w[k] != '\0'; k++) w[k] = 0;
-        free(s->tok[i]);
-    }
+    for (size_t i = 0; i < s->n; i++) meta_token_free(NULL, s->tok[i]);
     s->n = 0;
 }
 
@@ -386,10 +389,8 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     if (r->token != NULL && !r->token_in_form && n > 0 && (size_t)n < URL_MAX - 100) {
         /* appsecret_proof: Meta then refuses the token from anywhere that
          * does not also hold the app secret. */
-        uint8_t mac[32];
         char hex[65];
-        h->hmac_sha256(c->app->secret, c->app->secret_len, r->token, strlen(r->token), mac);
-        meta_hex(mac, sizeof mac, hex);
+        meta_proof(x, r->token, hex);
         n = snprintf(url + n, URL_MAX - (size_t)n, "%sappsecret_proof=%s",
                      r->query != NULL ? "&" : "?", hex) + n;
     }

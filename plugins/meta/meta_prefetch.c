@@ -296,9 +296,7 @@ static int32_t prefetch_run(c360_call *call, void *pd, void *id, const c360_even
         st = meta_page_token(&x, x.c->cfg.pages[p->page], &p->tok);
         if (st == C360_ENOTFOUND) st = C360_OK;
         if (p->tok == NULL) continue;
-        uint8_t mac[32];
-        h->hmac_sha256(x.c->app->secret, x.c->app->secret_len, p->tok, strlen(p->tok), mac);
-        meta_hex(mac, sizeof mac, p->proof);
+        meta_proof(&x, p->tok, p->proof);
     }
     /* The leads that can be read, grouped by page in that order. */
     const pf_lead *order[META_LEAD_CACHE_N];

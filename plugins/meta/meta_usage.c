@@ -165,13 +165,6 @@ void meta_err_classify_json(int http_status, const json_t *j, const char *cut, m
     meta_err_classify_cuts(http_status, j, &cut, cut != NULL ? 1 : 0, e);
 }
 
-/* Meta's message without any of cuts[0..n), into e->msg (the kit removes
- * every one, again until none is left, before the excerpt is cut short). */
-static void excerpt_cuts(const char *in, const char *const *cuts, size_t n, meta_err *e)
-{
-    c360kit_excerpt_cuts(in, cuts, n, e->msg, sizeof e->msg);
-}
-
 void meta_err_classify_cuts(int http_status, const json_t *j, const char *const *cuts,
                             size_t ncuts, meta_err *e)
 {
@@ -187,9 +180,9 @@ void meta_err_classify_cuts(int http_status, const json_t *j, const char *const 
         e->code = int_of(json_object_get(err, "code"));
         e->subcode = int_of(json_object_get(err, "error_subcode"));
         transient = json_is_true(json_object_get(err, "is_transient"));
-        excerpt_cuts(meta_str(err, "message"), cuts, ncuts, e);
+        c360kit_excerpt_cuts(meta_str(err, "message"), cuts, ncuts, e->msg, sizeof e->msg);
     } else if (json_is_string(err)) {
-        excerpt_cuts(json_string_value(err), cuts, ncuts, e);
+        c360kit_excerpt_cuts(json_string_value(err), cuts, ncuts, e->msg, sizeof e->msg);
     }
     if (e->msg[0] == '\0') snprintf(e->msg, sizeof e->msg, "HTTP %d", http_status);
     if (meta_throttle_code(e->code) || http_status == 429)

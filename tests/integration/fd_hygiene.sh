@@ -21,15 +21,12 @@
 #     idle (CPU time grows by less than 1 s in 3 s).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pipeline_lib.sh"
+source "$(dirname "$0")/faults_lib.sh"
 
-RPORT=$(t_free_port)
-t_start_redis "$RPORT"
+t_host_ports
 p_start_sink
 S=fd-hygiene-secret
-p_source tF s1 "$S"
-p_dest tF d1
-p_route tF s1 d1
-PORT=$(t_free_port)
+p_pair tF "$S"
 p_config "$T_DIR/c360.json" "$PORT" '"workers":2,"worker_threads":2'
 # Idle keep-alive connections are closed after 3 s (http.timeout_s).
 sed -i 's/"log_level":"info",/"log_level":"info","http":{"timeout_s":3},/' "$T_DIR/c360.json"
@@ -63,8 +60,7 @@ wait_children() {
 }
 wait_children 3 # the zygote and 2 workers
 
-for _ in $(seq 100); do [ "$(p_post "$HOOK" "$S" '{"id":"warm-1"}')" = 200 ] && break; sleep 0.1; done
-p_wait_distinct warm-1 1 20
+f_warm_up
 
 # --- 1. at start -----------------------------------------------------------
 shared=$(shared_with_children)

@@ -59,21 +59,18 @@ t_start_c360d c360d --config "$T_DIR/c360.json"
 t_wait_http "$URL/readyz" 200 150
 OPKEY=$(t_opkey "$T_DIR/data")
 
-want() { [ "$CODE" = "$1" ] || t_fail "$2: HTTP $CODE $BODY"; }
-secret() { t_api PUT "/v1/tenants/ta/connections/$1/secrets/$2" "{\"value\":\"$3\"}"; want 204 "secret $2"; }
-t_api POST /v1/tenants '{"id":"ta","name":"Tenant A"}'; want 201 "tenant"
-for p in meta tdst; do t_api PUT "/v1/tenants/ta/plugins/$p" '{"enabled":true}'; want 200 "enable $p"; done
-t_api POST /v1/tenants/ta/connections \
-    "{\"id\":\"crm-ta\",\"plugin\":\"tdst\",\"name\":\"CRM\",\"config\":{\"url\":\"$S/deliver/ta\",\"timeout_ms\":5000}}"
-want 201 "tdst connection"
-t_api POST /v1/tenants/ta/connections '{"id":"meta-a","plugin":"meta","name":"FB A","interval_s":3600,"config":{"app_id":"1111","page_ids":["101","102"]}}'
-want 201 "meta connection"
+secret() { t_api_want PUT "/v1/tenants/ta/connections/$1/secrets/$2" "{\"value\":\"$3\"}" 204; }
+t_api_want POST /v1/tenants '{"id":"ta","name":"Tenant A"}' 201
+for p in meta tdst; do t_api_want PUT "/v1/tenants/ta/plugins/$p" '{"enabled":true}' 200; done
+t_api_want POST /v1/tenants/ta/connections \
+    "{\"id\":\"crm-ta\",\"plugin\":\"tdst\",\"name\":\"CRM\",\"config\":{\"url\":\"$S/deliver/ta\",\"timeout_ms\":5000}}" 201
+t_api_want POST /v1/tenants/ta/connections '{"id":"meta-a","plugin":"meta","name":"FB A","interval_s":3600,"config":{"app_id":"1111","page_ids":["101","102"]}}' 201
 # The page tokens first: the instance opens as soon as the app's secrets are there.
 secret meta-a "page_token:101" "$PT"
 secret meta-a "page_token:102" "$PT2"
 secret meta-a app_secret "$APP_SECRET"
 secret meta-a verify_token "$VT"
-t_api PUT /v1/tenants/ta/connections/meta-a/routes/crm-ta '{}'; want 200 "route"
+t_api_want PUT /v1/tenants/ta/connections/meta-a/routes/crm-ta '{}' 200
 hs_ok() { [ "$(cl_meta_handshake "$URL/hooks/meta" "$VT" 1158201444)" = 200 ]; }
 cl_wait_until 30 'the handshake never succeeded: $(cat "$T_DIR/hs.body")' hs_ok
 
@@ -242,7 +239,7 @@ delivered_once "${B6[@]}" "${B7[@]}"
 [ "$(since lead_get "$S_GET")" = 4 ] || t_fail "four leads read $(since lead_get "$S_GET") times (want 4)"
 same_records 7100007 "${B6[@]}"
 # The pause went to page 102's bucket only (c360d logs a pause at info).
-HIGH=$(tail -n +"$((LOG_MARK + 1))" "$T_DIR/c360d.log" | grep '"msg":"ratelimit: provider usage high"')
+HIGH=$(tail -n +"$((LOG_MARK + 1))" "$T_DIR/c360d.log" | { grep '"msg":"ratelimit: provider usage high"' || true; })
 grep -q 'obj:102"' <<<"$HIGH" || t_fail "no pause reported for page 102: $HIGH"
 if grep -q 'obj:101"\|:rl:app:' <<<"$HIGH"; then t_fail "page 102's throttling reported elsewhere: $HIGH"; fi
 t_ok "page 102's operations throttled: 101's leads came from the same batch, the pause went to 102's budget only"

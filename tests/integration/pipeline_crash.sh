@@ -12,9 +12,7 @@ RPORT=$(t_free_port)
 t_start_redis "$RPORT"
 p_start_sink
 S=crash-test-secret
-p_source tA s1 "$S"
-p_dest tA d1
-p_route tA s1 d1
+p_pair tA "$S"
 PORT=$(t_free_port)
 p_config "$T_DIR/c360.json" "$PORT" '"workers":2,"worker_threads":2'
 p_start_host c360d "$T_DIR/c360.json"

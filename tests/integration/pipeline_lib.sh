@@ -140,6 +140,9 @@ p_source() {
 }
 p_dest() { p_seed conn "$1" "$2" tdst "{\"url\":\"$SINK_URL/deliver/$1/$2\",\"timeout_ms\":5000}"; }
 p_route() { p_seed route "$1" "$2" "$3"; }
+# p_pair TENANT SECRET -- the usual scenario: source s1 (SECRET) routed to
+# destination d1, in TENANT.
+p_pair() { p_source "$1" s1 "$2"; p_dest "$1" d1; p_route "$1" s1 d1; }
 
 # p_redis ARGS... -- redis-cli against the test's Redis.
 p_redis() { redis-cli -p "$RPORT" "$@"; }

@@ -21,9 +21,7 @@ RPORT=$(t_free_port)
 t_start_redis "$RPORT"
 p_start_sink
 S=poison-test-secret
-p_source tA s1 "$S"
-p_dest tA d1
-p_route tA s1 d1
+p_pair tA "$S"
 PORT=$(t_free_port)
 p_config "$T_DIR/c360.json" "$PORT" '"poison_threshold":2,"callback_timeout_ms":1500'
 p_start_host c360d "$T_DIR/c360.json"

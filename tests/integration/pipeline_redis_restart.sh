@@ -19,9 +19,7 @@ start_redis_aof() { t_start_redis "$RPORT" "$RDIR" --appendonly yes --appendfsyn
 start_redis_aof
 p_start_sink
 S=redis-restart-secret
-p_source tA s1 "$S"
-p_dest tA d1
-p_route tA s1 d1
+p_pair tA "$S"
 PORT=$(t_free_port)
 p_config "$T_DIR/c360.json" "$PORT" '"workers":1,"worker_threads":2'
 p_start_host c360d "$T_DIR/c360.json"

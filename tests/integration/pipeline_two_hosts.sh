@@ -17,9 +17,7 @@ RPORT=$(t_free_port)
 t_start_redis "$RPORT"
 p_start_sink
 S=two-hosts-secret
-p_source tA s1 "$S"
-p_dest tA d1
-p_route tA s1 d1
+p_pair tA "$S"
 NTICK=8
 for i in $(seq "$NTICK"); do
     p_source tT "k$i" "$S" '"tick_records":true' --interval 1

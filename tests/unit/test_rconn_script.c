@@ -172,7 +172,9 @@ static void test_unloadable(void)
     CHECK_CONTAINS(ch_rconn_error(), "SCRIPT LOAD failed");
     ch_rconn_cmd cmd = {1, argv, NULL};
     int nk = 1;
-    redisReply *rep = NULL;
+    /* Not NULL before: the call must set it. */
+    redisReply dummy;
+    redisReply *rep = &dummy;
     CHECK(ch_rconn_eval_pipeline(&broken_script, 1, &nk, &cmd, &rep) == 0);
     CHECK(rep == NULL);
 }

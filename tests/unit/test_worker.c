@@ -223,6 +223,28 @@ static void test_prefetch(ch_wthread *t)
         CHECK_STR(owner_of("tp", w[i]), "(none)");
     }
     CHECK(pf_state_of("pw", "pf_calls") == 1);
+
+    /* 65 events of one connection in one turn: a call of 64, and the
+     * lone one left is not shown; all 65 run. */
+    put("tp", "pm", "wtp", "{\"prefetch\":true}");
+    fx_sleep_ms(60);
+    enum { M = 65 };
+    static char m[M][CH_QW_ID_MAX];
+    for (int i = 0; i < M; i++) add_event("tp", "pm", "ok 0", m[i]);
+    ch_worker_conf *conf = (ch_worker_conf *)t->conf;
+    int share = conf->share;
+    conf->share = M;
+    t->avg_item_ms = 0;
+    CHECK(ch_wthread_turn(t, "tp") >= 1);
+    conf->share = share;
+    CHECK(pf_state_of("pm", "pf_calls") == 1 && pf_state_of("pm", "pf_events") == 64);
+    drain(t, "tp", 20);
+    int ran = 0;
+    for (int i = 0; i < M; i++) {
+        snprintf(key, sizeof key, "ev:%s", m[i]);
+        ran += pf_state_of("pm", key) == 1;
+    }
+    CHECK(ran == M);
 }
 
 /* A route's field mapping shapes what its destination receives; a route
