@@ -15,7 +15,9 @@
  *   crm_result.c   what an HTTP answer means: status, Retry-After, the
  *                  response excerpt shown to the customer; whether a
  *                  rate-budget wait is slept or handed back (pure)
- *   crm_send.c     secrets for one call, one request per group of records
+ *   crm_secrets.c  the connection's secrets: read once per instance and
+ *                  kept (host guarded memory), what each call derives
+ *   crm_send.c     one request per group of records
  *   crm_generic.c  the descriptor and the callbacks
  *
  * "Pure" parts touch no host service that blocks. The unit test
@@ -24,6 +26,7 @@
 #ifndef CRM_H
 #define CRM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -262,17 +265,26 @@ uint32_t crm_rl_pace_ms(uint32_t max_rps);
 crm_rl_step crm_rl_plan(uint32_t wait_ms, uint32_t max_rps, int64_t room_ms,
                         uint32_t throttled_slept_ms, bool *paced);
 
-/* --- crm_send.c ------------------------------------------------------- */
+/* --- the plugin, one connection, one call ----------------------------- */
 
 typedef struct crm_plugin {
     const c360_host_api *host;
     bool allow_http;
 } crm_plugin;
 
-/* One connection, fixed after instance_open but for the status memo. */
+typedef struct crm_secret_vals crm_secret_vals; /* crm_secrets.c */
+
+/* One connection, fixed after instance_open but for the status memo and
+ * the kept secrets. */
 typedef struct crm_conn {
     crm_cfg cfg;
     const c360_instance *inst;
+    /* The secrets read for this instance, shared by its calls (which run
+     * on several worker threads at once); NULL until a call has read every
+     * secret the config needs and found them usable. sec_lock guards the
+     * pointer and the set's reference count. See crm_secrets.c. */
+    pthread_mutex_t sec_lock;
+    crm_secret_vals *sec_cache;
     /* The last connection state this instance reported (-1: none), when
      * (monotonic ms) and a hash of its cause: see crm_finish for when a
      * state is reported, so that a delivery does not cost a status read
@@ -287,9 +299,54 @@ typedef struct crm_call_out {
     uint32_t retry_ms;      /* the longest wait asked for */
     bool any_ok;
     bool conn_failing;      /* report the connection failing with cause */
+    bool creds_refused;     /* the endpoint refused the credentials */
     char cause[256];
     char error[512];        /* the call's error text */
 } crm_call_out;
+
+/* --- crm_secrets.c ---------------------------------------------------- */
+
+/* Secrets are at most 64 KiB each (the admin API's limit): a longer value
+ * is refused as unusable. */
+#define CRM_SECRET_MAX 65536
+
+enum { CRM_S_TOKEN, CRM_S_USER, CRM_S_PASS, CRM_S_APIKEY, CRM_S_SIGN, CRM_S_SIGN_NEXT, CRM_S_N };
+
+/* What one call sends and must hide, made from the connection's kept
+ * secrets. Owned by the call: crm_secrets_free wipes it. */
+typedef struct crm_secrets {
+    const c360_host_api *host;
+    crm_secret_vals *vals;      /* one reference, the call's (NULL: none) */
+    char *auth_value;           /* the auth header's value (plugin heap) */
+    size_t auth_len;
+    uint8_t key[2][CRM_WHSEC_MAX];
+    size_t key_len[2];
+    size_t nkeys;
+    /* Values that must never appear in an excerpt: point into vals and
+     * auth_value. */
+    const char *redact[CRM_S_N + 1];
+    size_t redact_len[CRM_S_N + 1];
+    size_t nredact;
+} crm_secrets;
+
+/* instance_open / instance_close: the kept secrets' lock, and their
+ * release. init: C360_OK or C360_ENOMEM. */
+int32_t crm_conn_secrets_init(crm_conn *c);
+void crm_conn_secrets_fini(crm_conn *c);
+
+/* The secrets the config needs for this call into *s: the kept ones, or
+ * read (and kept if every one is there and usable). C360_OK; else the
+ * status for every record (C360_RETRY with out saying which secret is
+ * missing or unusable, or why it could not be read; C360_ENOMEM), and
+ * nothing is kept. Either way crm_secrets_free(c, s) follows. */
+int32_t crm_secrets_load(const c360_host_api *host, crm_conn *c, c360_call *call,
+                         crm_secrets *s, crm_call_out *out);
+/* The endpoint refused the credentials s holds: the next call reads the
+ * stored ones again (s stays usable until crm_secrets_free). */
+void crm_secrets_forget(crm_conn *c, const crm_secrets *s);
+void crm_secrets_free(crm_conn *c, crm_secrets *s);
+
+/* --- crm_send.c ------------------------------------------------------- */
 
 /* Delivers recs[0..n) in requests as the config says, writing each
  * record's status. Never fails as a whole but for C360_ENOMEM. */

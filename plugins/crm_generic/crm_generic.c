@@ -99,6 +99,11 @@ static int32_t crm_instance_open(c360_call *call, void *plugin_data, c360_instan
                                       "validate and update it");
         return st;
     }
+    if (crm_conn_secrets_init(c) != C360_OK) {
+        crm_cfg_free(&c->cfg);
+        free(c);
+        return C360_ENOMEM;
+    }
     c->inst = inst;
     atomic_init(&c->reported, -1);
     atomic_init(&c->reported_ms, 0);
@@ -113,6 +118,9 @@ static void crm_instance_close(void *plugin_data, void *instance_data)
     crm_conn *c = instance_data;
     if (!c)
         return;
+    /* The kept secrets are wiped and released here: a put or delete of a
+     * secret reopens the instance (crm_secrets.c). */
+    crm_conn_secrets_fini(c);
     crm_cfg_free(&c->cfg);
     free(c);
 }

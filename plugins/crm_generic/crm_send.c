@@ -1,6 +1,6 @@
 /* crm_send.c -- the requests of one deliver / deliver_batch call: the
- * connection's secrets read once per call (so a secret put or rotated
- * through the admin API applies to the next delivery, with no reopen),
+ * connection's secrets taken for the call (crm_secrets.c: read once per
+ * instance, which the host reopens when a secret is put or deleted),
  * the records grouped into requests as the config says, each request
  * rate-limited, signed, sent through the host (the operator's SSRF policy
  * applies: C360_HTTP_CUSTOMER_URL; redirects are never followed), and its
@@ -25,211 +25,9 @@
  * retry that may have been delivered anyway. Small, so that an operator's
  * short callback_timeout_ms still leaves room to send. */
 #define CRM_MIN_TIME_MS 250
-/* How long a delivery waits when a secret it needs is missing or
- * unusable: the customer has to act, so no need to ask every second. */
-#define CRM_SECRET_RETRY_MS 60000
 /* Takes of the budget in one request at most (see crm_take): the
  * deadline ends the waiting long before, this only bounds the loop. */
 #define CRM_RL_TAKES_MAX 10000
-
-enum { CRM_S_TOKEN, CRM_S_USER, CRM_S_PASS, CRM_S_APIKEY, CRM_S_SIGN, CRM_S_SIGN_NEXT, CRM_S_N };
-static const char *const crm_secret_names[CRM_S_N] = {
-    "token", "username", "password", "api_key", "signing_secret", "signing_secret_next"};
-
-typedef struct crm_secrets {
-    const c360_host_api *host;
-    uint8_t *val[CRM_S_N];      /* secret_get values (guarded memory) */
-    size_t len[CRM_S_N];        /* without a trailing newline */
-    char *auth_value;           /* the auth header's value (plugin heap) */
-    size_t auth_len;
-    uint8_t key[2][CRM_WHSEC_MAX];
-    size_t key_len[2];
-    size_t nkeys;
-    /* Values that must never appear in an excerpt. */
-    const char *redact[CRM_S_N + 1];
-    size_t redact_len[CRM_S_N + 1];
-    size_t nredact;
-} crm_secrets;
-
-static void crm_wipe(void *p, size_t n)
-{
-    volatile uint8_t *w = p;
-    for (size_t i = 0; i < n; i++)
-        w[i] = 0;
-}
-
-static void crm_secrets_free(crm_secrets *s)
-{
-    for (int i = 0; i < CRM_S_N; i++)
-        if (s->val[i])
-            s->host->secret_free(s->val[i]);
-    if (s->auth_value) {
-        crm_wipe(s->auth_value, s->auth_len);
-        free(s->auth_value);
-    }
-    crm_wipe(s->key, sizeof s->key);
-}
-
-/* A secret the config needs is missing or unusable: every record of the
- * call waits, and the connection shows why until the customer fixes it. */
-static int32_t crm_secret_problem(crm_call_out *out, const char *name, const char *what)
-{
-    snprintf(out->cause, sizeof out->cause, "secret \"%s\" %s", name, what);
-    snprintf(out->error, sizeof out->error, "secret \"%s\" %s", name, what);
-    out->conn_failing = true;
-    if (out->retry_ms < CRM_SECRET_RETRY_MS)
-        out->retry_ms = CRM_SECRET_RETRY_MS;
-    return C360_RETRY;
-}
-
-/* Reads one secret. C360_OK, C360_ENOTFOUND (absent), or a status to
- * return for every record (RETRY, ENOMEM), with out filled. */
-static int32_t crm_secret_get(crm_secrets *s, c360_call *call, int which,
-                              crm_call_out *out)
-{
-    const c360_host_api *host = s->host;
-    uint8_t *v = NULL;
-    size_t len = 0;
-    int32_t st = host->secret_get(call, crm_secret_names[which], &v, &len);
-    if (st == C360_ENOTFOUND)
-        return C360_ENOTFOUND;
-    if (st == C360_ENOMEM)
-        return C360_ENOMEM;
-    if (st != C360_OK) {
-        snprintf(out->error, sizeof out->error, "reading secret \"%s\": %s",
-                 crm_secret_names[which], c360_strstatus(st));
-        return C360_RETRY;
-    }
-    s->val[which] = v;
-    /* A value pasted with its newline: the newline is no part of it. */
-    while (len > 0 && (v[len - 1] == '\n' || v[len - 1] == '\r'))
-        len--;
-    s->len[which] = len;
-    if (len >= 4 && s->nredact < CRM_S_N + 1) {
-        s->redact[s->nredact] = (const char *)v;
-        s->redact_len[s->nredact++] = len;
-    }
-    return C360_OK;
-}
-
-/* A header value: printable ASCII, no CR/LF (which the host would refuse,
- * and which could split headers elsewhere). */
-static bool crm_header_safe(const uint8_t *v, size_t len, bool allow_space)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (v[i] < 0x20 || v[i] >= 0x7f || (!allow_space && v[i] == ' '))
-            return false;
-    return true;
-}
-
-static int32_t crm_set_auth(crm_secrets *s, const char *prefix, const uint8_t *v, size_t len)
-{
-    size_t pl = strlen(prefix);
-    s->auth_value = malloc(pl + len + 1);
-    if (!s->auth_value)
-        return C360_ENOMEM;
-    memcpy(s->auth_value, prefix, pl);
-    memcpy(s->auth_value + pl, v, len);
-    s->auth_len = pl + len;
-    s->auth_value[s->auth_len] = '\0';
-    return C360_OK;
-}
-
-static int32_t crm_secrets_load(const crm_cfg *cfg, crm_secrets *s, c360_call *call,
-                                crm_call_out *out)
-{
-    const c360_host_api *host = s->host;
-    int32_t st;
-#define GET(which)                                                               \
-    do {                                                                         \
-        st = crm_secret_get(s, call, (which), out);                              \
-        if (st == C360_ENOTFOUND)                                                \
-            return crm_secret_problem(out, crm_secret_names[which],              \
-                                      "is not set (put it with the "             \
-                                      "connection's secrets)");                  \
-        if (st != C360_OK)                                                       \
-            return st;                                                           \
-    } while (0)
-
-    switch (cfg->auth) {
-    case CRM_AUTH_NONE:
-        return C360_OK;
-    case CRM_AUTH_BEARER:
-        GET(CRM_S_TOKEN);
-        if (!crm_header_safe(s->val[CRM_S_TOKEN], s->len[CRM_S_TOKEN], false))
-            return crm_secret_problem(out, "token", "must be printable ASCII "
-                                      "without spaces");
-        return crm_set_auth(s, "Bearer ", s->val[CRM_S_TOKEN], s->len[CRM_S_TOKEN]);
-    case CRM_AUTH_HEADER:
-        GET(CRM_S_APIKEY);
-        if (!crm_header_safe(s->val[CRM_S_APIKEY], s->len[CRM_S_APIKEY], true))
-            return crm_secret_problem(out, "api_key", "must be printable ASCII");
-        return crm_set_auth(s, "", s->val[CRM_S_APIKEY], s->len[CRM_S_APIKEY]);
-    case CRM_AUTH_BASIC: {
-        GET(CRM_S_USER);
-        GET(CRM_S_PASS);
-        const uint8_t *u = s->val[CRM_S_USER], *pw = s->val[CRM_S_PASS];
-        size_t ul = s->len[CRM_S_USER], pwl = s->len[CRM_S_PASS];
-        if (ul == 0 || memchr(u, ':', ul))
-            return crm_secret_problem(out, "username", "must be non-empty and "
-                                      "hold no ':' (RFC 7617)");
-        for (size_t i = 0; i < ul + pwl; i++) {
-            uint8_t ch = i < ul ? u[i] : pw[i - ul];
-            if (ch < 0x20 || ch == 0x7f)
-                return crm_secret_problem(out, i < ul ? "username" : "password",
-                                          "must not hold control characters");
-        }
-        /* Secrets are at most 64 KiB (the API's limit); the bound also
-         * keeps the sum below from wrapping. */
-        if (ul > 65536 || pwl > 65536)
-            return crm_secret_problem(out, "username", "and password must be "
-                                      "at most 64 KiB each");
-        size_t plen = ul + 1 + pwl;
-        uint8_t *pair = malloc(plen);
-        if (!pair)
-            return C360_ENOMEM;
-        memcpy(pair, u, ul);
-        memcpy(pair + ul, ":", 1);
-        memcpy(pair + ul + 1, pw, pwl);
-        char *b64 = host->base64_encode(pair, plen, C360_B64_STANDARD);
-        crm_wipe(pair, plen);
-        free(pair);
-        if (!b64)
-            return C360_ENOMEM;
-        size_t bl = strlen(b64);
-        st = crm_set_auth(s, "Basic ", (const uint8_t *)b64, bl);
-        /* The encoded pair is the credential on the wire: redact it too. */
-        if (st == C360_OK) {
-            s->redact[s->nredact] = s->auth_value + 6;
-            s->redact_len[s->nredact++] = bl;
-        }
-        crm_wipe(b64, bl);
-        host->free(b64);
-        return st;
-    }
-    case CRM_AUTH_STANDARD_WEBHOOKS: {
-        GET(CRM_S_SIGN);
-        st = crm_secret_get(s, call, CRM_S_SIGN_NEXT, out);
-        if (st != C360_OK && st != C360_ENOTFOUND)
-            return st;
-        for (int w = CRM_S_SIGN; w <= CRM_S_SIGN_NEXT; w++) {
-            if (!s->val[w])
-                continue;
-            const char *why = NULL;
-            if (crm_whsec_decode(host, (const char *)s->val[w], s->len[w],
-                                 s->key[s->nkeys], &s->key_len[s->nkeys],
-                                 &why) != C360_OK)
-                return crm_secret_problem(out, crm_secret_names[w], why);
-            s->nkeys++;
-        }
-        return C360_OK;
-    }
-    }
-#undef GET
-    return C360_OK;
-}
 
 /* --- one request ------------------------------------------------------- */
 
@@ -352,6 +150,7 @@ static crm_next crm_answer(crm_ctx *x, const c360_http_response *resp,
         return CRM_NEXT_STOP;
     case CRM_V_AUTH:
         crm_set_all(statuses, n, C360_ERROR);
+        out->creds_refused = true;
         snprintf(out->error, sizeof out->error, "HTTP %d: credentials refused%s%s",
                  (int)code, ex[0] ? ": " : "", ex);
         snprintf(out->cause, sizeof out->cause,
@@ -564,11 +363,9 @@ int32_t crm_deliver_records(const crm_plugin *p, crm_conn *c, c360_call *call,
     memset(out, 0, sizeof *out);
     crm_set_all(statuses, n, C360_RETRY);
     crm_secrets sec;
-    memset(&sec, 0, sizeof sec);
-    sec.host = p->host;
-    int32_t st = crm_secrets_load(&c->cfg, &sec, call, out);
+    int32_t st = crm_secrets_load(p->host, c, call, &sec, out);
     if (st != C360_OK) {
-        crm_secrets_free(&sec);
+        crm_secrets_free(c, &sec);
         crm_set_all(statuses, n, st == C360_ENOMEM ? C360_ENOMEM : C360_RETRY);
         return st == C360_ENOMEM ? C360_ENOMEM : C360_OK;
     }
@@ -593,6 +390,11 @@ int32_t crm_deliver_records(const crm_plugin *p, crm_conn *c, c360_call *call,
             break;
         }
     }
-    crm_secrets_free(&sec);
+    /* A kept secret the endpoint refused may be one replaced since (this
+     * process sees the reopen within a second): the next call reads the
+     * stored ones again. */
+    if (out->creds_refused)
+        crm_secrets_forget(c, &sec);
+    crm_secrets_free(c, &sec);
     return x.rest_status == C360_ENOMEM ? C360_ENOMEM : C360_OK;
 }

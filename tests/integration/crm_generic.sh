@@ -13,7 +13,10 @@
 #   - CRM 429 with Retry-After: 3 -> the retry waits at least that long;
 #   - CRM 400 -> a dead letter with the answer's excerpt -> replay after
 #     the CRM is fixed -> delivered with the same webhook-id;
-#   - secret rotation: two signatures while signing_secret_next is set;
+#   - secret rotation: two signatures while signing_secret_next is set,
+#     then the new value of signing_secret alone (crm_generic keeps the
+#     secrets it read per instance: a put or delete reopens the instance,
+#     in a worker process within its one-second version recheck);
 #   - batching: records replayed together reach the CRM as one array
 #     request (skipped, saying so, on a host without deliver_batch);
 #   - CRM 410 -> the route is stopped and the connection shows failing
@@ -189,14 +192,22 @@ has "replay signed" '"sig":"partial"'
 t_ok "CRM 400 -> dead letter with the answer's excerpt -> replay -> delivered with the same webhook-id"
 
 # --- secret rotation -------------------------------------------------------------------------
+# secrets_changed -- after a put or delete: the worker process notices the
+# connection's new version (and reopens the instance, whose first call
+# reads the secrets) when it next takes the connection at least a second
+# after its last check (host/pipeline/worker.c, recheck_ms). Waiting that
+# long makes the next delivery the first one that must use the new values.
+secrets_changed() { sleep 1.2; }
 printf '%s\n' "$S2" | "$C360CTL" secrets put signing_secret_next --tenant acme --conn crm \
     >"$T_DIR/out" 2>"$T_DIR/err" || t_fail "secrets put next: $(cat "$T_DIR/err")"
+secrets_changed
 hook src lead-5
 wait_crm lead-5 200
 has "two signatures" '"sig":"ok","sig_count":2,"sig_valid":[true,true]'
 printf '%s\n' "$S2" | "$C360CTL" secrets put signing_secret --tenant acme --conn crm \
     >"$T_DIR/out" 2>"$T_DIR/err" || t_fail "secrets put: $(cat "$T_DIR/err")"
 ctl secrets delete signing_secret_next --tenant acme --conn crm
+secrets_changed
 hook src lead-6
 wait_crm lead-6 200
 has "the new secret alone" '"sig_count":1,"sig_valid":[false,true]'

@@ -2,14 +2,18 @@
  * without c360d: the config checks, bodies, request ids, Standard Webhooks
  * signatures (the spec's own test vector), Retry-After, response excerpts,
  * status mapping, and whole deliver / deliver_batch calls against a fake
- * host whose HTTP answers are scripted.
+ * host whose HTTP answers are scripted; the secrets an instance keeps
+ * (read once, failures read again, released at close, shared by calls on
+ * several threads).
  *
  * The plugin's sources are compiled into this file (included below: the
  * unit tests here are one .c each, linked against c360core, which brings
  * the SDK header, Jansson and libsodium); its descriptor is reached
  * through c360_plugin_entry() as the host would. Nothing of c360core is
  * used: the plugin must work with only the host table it is given. */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,7 @@
 #include "../../plugins/crm_generic/crm_config.c"
 #include "../../plugins/crm_generic/crm_generic.c"
 #include "../../plugins/crm_generic/crm_result.c"
+#include "../../plugins/crm_generic/crm_secrets.c"
 #include "../../plugins/crm_generic/crm_send.c"
 #include "../../plugins/crm_generic/crm_sign.c"
 #include "check.h"
@@ -65,6 +70,8 @@ struct c360_call {
     /* secrets */
     const char *secret_names[8];
     const char *secret_vals[8];
+    int secret_gets;      /* secret_get calls */
+    int32_t secret_fail;  /* secret_get answers this (not C360_OK) */
     /* rate limit */
     int32_t rl_take;
     uint32_t rl_wait;
@@ -115,18 +122,30 @@ static void f_config_error(c360_call *c, const char *ptr, const char *msg)
 static const char *f_tenant(const c360_instance *i) { return i->tenant; }
 static const char *f_conn(const c360_instance *i) { return i->conn; }
 
+/* Values handed out by secret_get and not yet given back (every thread's
+ * calls): 0 once every instance is closed. */
+static atomic_int g_secrets_live;
+
 static int32_t f_secret_get(c360_call *c, const char *name, uint8_t **v, size_t *len)
 {
+    c->secret_gets++;
+    if (c->secret_fail != C360_OK)
+        return c->secret_fail;
     for (int i = 0; i < 8 && c->secret_names[i]; i++) {
         if (strcmp(c->secret_names[i], name) == 0) {
             *len = strlen(c->secret_vals[i]);
             *v = (uint8_t *)strdup(c->secret_vals[i]);
+            atomic_fetch_add(&g_secrets_live, 1);
             return C360_OK;
         }
     }
     return C360_ENOTFOUND;
 }
-static void f_secret_free(void *p) { free(p); }
+static void f_secret_free(void *p)
+{
+    atomic_fetch_sub(&g_secrets_live, 1);
+    free(p);
+}
 
 static int32_t f_rl_take(c360_call *c, int32_t scope, const char *bucket,
                          const c360_rl_limit *lim, uint32_t cost, uint32_t *wait)
@@ -574,6 +593,14 @@ static void *open_conn(c360_call *c, const char *config)
     return id;
 }
 
+/* What the host does when a secret is put or deleted: the instance is
+ * closed and opened anew (crm_generic keeps what it read until then). */
+static void *reopen_conn(c360_call *c, void *inst, const char *config)
+{
+    g_desc->instance_close(g_pd, inst);
+    return open_conn(c, config);
+}
+
 static void set_secret(c360_call *c, const char *name, const char *value)
 {
     int i = 0;
@@ -638,8 +665,9 @@ static void test_deliver(void)
     int32_t st[5];
 
     /* Standard Webhooks, one record. */
-    void *sw = open_conn(&c, "{\"url\":\"https://crm.example.com/in\","
-                             "\"auth\":{\"type\":\"standard_webhooks\"},\"headers\":{\"X-Src\":\"c360\"}}");
+    const char *sw_cfg = "{\"url\":\"https://crm.example.com/in\","
+                         "\"auth\":{\"type\":\"standard_webhooks\"},\"headers\":{\"X-Src\":\"c360\"}}";
+    void *sw = open_conn(&c, sw_cfg);
     call_reset(&c);
     set_secret(&c, "signing_secret", WHSEC);
     CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK);
@@ -658,17 +686,25 @@ static void test_deliver(void)
     CHECK(c.rl_takes == 1 && c.rl_feeds == 1);
     CHECK(c.nstatus == 1 && c.status_state == C360_CONN_ACTIVE);
 
-    /* Rotation: both signatures, each valid under its own secret. */
+    /* Active was reported a moment ago: not again. */
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK);
+    CHECK(c.nstatus == 0);
+
+    /* Rotation (signing_secret_next put: the host reopens): both
+     * signatures, each valid under its own secret. */
+    sw = reopen_conn(&c, sw, sw_cfg);
     call_reset(&c);
     set_secret(&c, "signing_secret", WHSEC);
     set_secret(&c, "signing_secret_next", WHSEC2);
     CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK);
     CHECK(sw_valid(&c.req[0], WHSEC, 0) && sw_valid(&c.req[0], WHSEC2, 1));
     CHECK(!sw_valid(&c.req[0], WHSEC2, 0));
-    /* Active was reported a moment ago: not again. */
-    CHECK(c.nstatus == 0);
 
-    /* No secret: nothing sent, a wait, the connection told why. */
+    /* No secret (deleted: reopened): nothing sent, a wait, the connection
+     * told why. */
+    sw = reopen_conn(&c, sw, sw_cfg);
     call_reset(&c);
     CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
     CHECK(c.nreq == 0 && c.retry_set && c.retry_after >= 60000);
@@ -685,6 +721,7 @@ static void test_deliver(void)
     call_reset(&c);
     set_secret(&c, "signing_secret", WHSEC);
     CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK && c.nstatus == 0);
+    sw = reopen_conn(&c, sw, sw_cfg);
     call_reset(&c);
     set_secret(&c, "signing_secret", "not-a-whsec");
     CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY && c.nreq == 0);
@@ -754,12 +791,14 @@ static void test_deliver(void)
     g_desc->instance_close(g_pd, be);
 
     /* Basic. */
-    void *ba = open_conn(&c, "{\"url\":\"https://crm.example.com/in\",\"auth\":{\"type\":\"basic\"}}");
+    const char *ba_cfg = "{\"url\":\"https://crm.example.com/in\",\"auth\":{\"type\":\"basic\"}}";
+    void *ba = open_conn(&c, ba_cfg);
     call_reset(&c);
     set_secret(&c, "username", "Aladdin");
     set_secret(&c, "password", "open sesame");
     CHECK(g_desc->deliver(&c, g_pd, ba, &r1) == C360_OK);
     CHECK_STR(req_header(&c.req[0], "authorization"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    ba = reopen_conn(&c, ba, ba_cfg);
     call_reset(&c);
     set_secret(&c, "username", "a:b");
     set_secret(&c, "password", "x");
@@ -928,6 +967,190 @@ static void test_deliver(void)
     CHECK(c.ncfg == 1 && strcmp(c.cfg_ptr[0], "/url") == 0);
     call_reset(&c);
     CHECK(g_desc->disconnect(&c, g_pd, NULL) == C360_OK);
+    /* Every instance closed: every secret value given back. */
+    CHECK(atomic_load(&g_secrets_live) == 0);
+    g_desc->fini(g_pd);
+    call_reset(&c);
+}
+
+/* The secrets an instance keeps: read by its first call and reused by
+ * the later ones; a missing, unusable or unreadable secret is read again
+ * by the next call; what the endpoint refused is read again; redaction
+ * works the same on kept values; close gives every value back. */
+static void test_secret_cache(void)
+{
+    c360_call c = {0};
+    call_reset(&c);
+    CHECK(g_desc->init(&c, &g_host, &g_pd) == C360_OK);
+    c360_record r1 = rec("lead", "meta:lead:1", "{\"email\":\"a@b.c\"}", 1795943700000LL);
+    const c360_record *two[] = {&r1, &r1};
+    int32_t st[2];
+    const char *sw_cfg = "{\"url\":\"https://crm.example.com/in\","
+                         "\"auth\":{\"type\":\"standard_webhooks\"}}";
+
+    /* Two calls of one instance: secret_get for the first only (the
+     * signing secret, and signing_secret_next, absent). */
+    void *sw = open_conn(&c, sw_cfg);
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK);
+    CHECK(c.secret_gets == 2 && atomic_load(&g_secrets_live) == 1);
+    CHECK(sw_valid(&c.req[0], WHSEC, 0));
+    /* The store changed but the instance was not reopened: the kept value
+     * (the host reopens on every put, see crm_secrets.c). */
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC2);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK);
+    CHECK(c.secret_gets == 0 && sw_valid(&c.req[0], WHSEC, 0));
+    call_reset(&c);
+    CHECK(g_desc->deliver_batch(&c, g_pd, sw, two, 2, st) == C360_OK);
+    CHECK(c.secret_gets == 0 && c.nreq == 2 && st[0] == C360_OK && st[1] == C360_OK);
+    CHECK(sw_valid(&c.req[1], WHSEC, 0));
+    CHECK(atomic_load(&g_secrets_live) == 1);
+    /* Closed: the kept value is given back (ASan would also see a leak). */
+    g_desc->instance_close(g_pd, sw);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+
+    /* Missing: nothing kept, read again by every call until it is there. */
+    sw = open_conn(&c, sw_cfg);
+    for (int i = 0; i < 2; i++) {
+        call_reset(&c);
+        CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY);
+        CHECK(c.secret_gets == 1 && c.nreq == 0);
+        CHECK_CONTAINS(c.error, "\"signing_secret\" is not set");
+    }
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK && c.secret_gets == 2);
+    call_reset(&c);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK && c.secret_gets == 0);
+    g_desc->instance_close(g_pd, sw);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+
+    /* Unusable (not whsec_, or over 64 KiB) or unreadable: not kept. */
+    sw = open_conn(&c, sw_cfg);
+    call_reset(&c);
+    set_secret(&c, "signing_secret", "not-a-whsec");
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY && c.secret_gets == 2);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+    char *big = malloc(CRM_SECRET_MAX + 2);
+    memset(big, 'a', CRM_SECRET_MAX + 1);
+    big[CRM_SECRET_MAX + 1] = '\0';
+    call_reset(&c);
+    set_secret(&c, "signing_secret", big);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY && c.secret_gets == 1);
+    CHECK_CONTAINS(c.error, "at most 64 KiB");
+    CHECK(atomic_load(&g_secrets_live) == 0);
+    free(big);
+    call_reset(&c);
+    c.secret_fail = C360_EIO;
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_RETRY && c.secret_gets == 1);
+    CHECK_CONTAINS(c.error, "reading secret \"signing_secret\"");
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK && c.secret_gets == 2);
+    g_desc->instance_close(g_pd, sw);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+
+    /* Bearer: a kept token still redacted from an excerpt; one the
+     * endpoint refused is read again by the next call. */
+    const char *be_cfg = "{\"url\":\"https://crm.example.com/in\",\"auth\":{\"type\":\"bearer\"}}";
+    void *be = open_conn(&c, be_cfg);
+    call_reset(&c);
+    set_secret(&c, "token", "tok-old-123");
+    CHECK(g_desc->deliver(&c, g_pd, be, &r1) == C360_OK && c.secret_gets == 1);
+    call_reset(&c);
+    c.ans[0] = (f_answer){C360_OK, 400, NULL, "bad: Bearer tok-old-123"};
+    c.nans = 1;
+    CHECK(g_desc->deliver(&c, g_pd, be, &r1) == C360_ERROR && c.secret_gets == 0);
+    CHECK(strstr(c.error, "tok-old-123") == NULL);
+    CHECK_CONTAINS(c.error, "[redacted]");
+    call_reset(&c);
+    c.ans[0] = (f_answer){C360_OK, 401, NULL, "who is tok-old-123?"};
+    c.nans = 1;
+    CHECK(g_desc->deliver(&c, g_pd, be, &r1) == C360_ERROR && c.secret_gets == 0);
+    CHECK(strstr(c.error, "tok-old-123") == NULL);
+    /* Forgotten, but only freed with the call's reference: given back. */
+    CHECK(atomic_load(&g_secrets_live) == 0);
+    call_reset(&c);
+    set_secret(&c, "token", "tok-new-456");
+    CHECK(g_desc->deliver(&c, g_pd, be, &r1) == C360_OK && c.secret_gets == 1);
+    CHECK_STR(req_header(&c.req[0], "authorization"), "Bearer tok-new-456");
+    g_desc->instance_close(g_pd, be);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+
+    /* Basic: the kept pair and its base64 form redacted on a later call. */
+    void *ba = open_conn(&c, "{\"url\":\"https://crm.example.com/in\",\"auth\":{\"type\":\"basic\"}}");
+    call_reset(&c);
+    set_secret(&c, "username", "Aladdin");
+    set_secret(&c, "password", "open sesame");
+    CHECK(g_desc->deliver(&c, g_pd, ba, &r1) == C360_OK && c.secret_gets == 2);
+    call_reset(&c);
+    c.ans[0] = (f_answer){C360_OK, 400, NULL, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ== Aladdin/open sesame"};
+    c.nans = 1;
+    CHECK(g_desc->deliver(&c, g_pd, ba, &r1) == C360_ERROR && c.secret_gets == 0);
+    CHECK(strstr(c.error, "QWxhZGRpbjpvcGVuIHNlc2FtZQ") == NULL);
+    CHECK(strstr(c.error, "Aladdin") == NULL && strstr(c.error, "sesame") == NULL);
+    CHECK(atomic_load(&g_secrets_live) == 2);
+    g_desc->instance_close(g_pd, ba);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+
+    g_desc->fini(g_pd);
+    call_reset(&c);
+}
+
+/* One instance's calls on several threads at once, some of them refused
+ * (401: the kept secrets forgotten while other calls use them): every
+ * request signed with the secret, nothing used after it was freed (ASan),
+ * everything given back at close. */
+#define T_THREADS 4
+#define T_CALLS 200
+
+typedef struct t_arg {
+    void *inst;
+    int id;
+    int bad;
+} t_arg;
+
+static void *t_deliver(void *arg)
+{
+    t_arg *a = arg;
+    c360_call *c = calloc(1, sizeof *c);
+    c360_record r1 = rec("lead", "meta:lead:1", "{\"email\":\"a@b.c\"}", 1795943700000LL);
+    for (int i = 0; i < T_CALLS; i++) {
+        call_reset(c);
+        set_secret(c, "signing_secret", WHSEC);
+        bool refuse = (i + a->id) % 7 == 0;
+        c->ans[0] = (f_answer){C360_OK, refuse ? 401 : 200, NULL, ""};
+        c->nans = 1;
+        int32_t got = g_desc->deliver(c, g_pd, a->inst, &r1);
+        if (got != (refuse ? C360_ERROR : C360_OK) || c->nreq != 1 || !sw_valid(&c->req[0], WHSEC, 0))
+            a->bad++;
+    }
+    call_reset(c);
+    free(c);
+    return NULL;
+}
+
+static void test_secret_threads(void)
+{
+    c360_call c = {0};
+    call_reset(&c);
+    CHECK(g_desc->init(&c, &g_host, &g_pd) == C360_OK);
+    void *sw = open_conn(&c, "{\"url\":\"https://crm.example.com/in\","
+                             "\"auth\":{\"type\":\"standard_webhooks\"},\"max_requests_per_s\":1000}");
+    pthread_t th[T_THREADS];
+    t_arg args[T_THREADS];
+    for (int i = 0; i < T_THREADS; i++) {
+        args[i] = (t_arg){sw, i, 0};
+        CHECK(pthread_create(&th[i], NULL, t_deliver, &args[i]) == 0);
+    }
+    for (int i = 0; i < T_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        CHECK(args[i].bad == 0);
+    }
+    g_desc->instance_close(g_pd, sw);
+    CHECK(atomic_load(&g_secrets_live) == 0);
     g_desc->fini(g_pd);
     call_reset(&c);
 }
@@ -971,5 +1194,7 @@ int main(void)
     test_result();
     test_rl_plan();
     test_deliver();
+    test_secret_cache();
+    test_secret_threads();
     CHECK_DONE();
 }
