@@ -27,13 +27,15 @@ lb_start_c360d() {
     port=$(t_free_port)
     LB_URL=http://127.0.0.1:$port
     rm -rf "$T_DIR/data"
+    local extra=
+    [ -z "${LB_DCONC:-}" ] || extra=",\"delivery_concurrency\":$LB_DCONC"
     cat >"$T_DIR/c360d.json" <<JSON
 {"listen":"127.0.0.1:$port","redis":{"url":"redis://127.0.0.1:$RPORT"},
  "plugin_dirs":["$LB_BUILD/plugins"],
  "data_dir":"$T_DIR/data","log_level":"warn","shutdown_timeout_ms":2000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":10000},
  "admin":{"public_url":"$LB_URL"},
- "pipeline":{"workers":$workers,"worker_threads":$threads}}
+ "pipeline":{"workers":$workers,"worker_threads":$threads$extra}}
 JSON
     C360_META_GRAPH_URL=$graph C360_META_WWW_URL=$graph C360_CRM_GENERIC_ALLOW_HTTP=1 \
         t_start_c360d c360d --config "$T_DIR/c360d.json"

@@ -252,7 +252,7 @@ static void g_usage(gout *o, long pct, long regain_min, const char *object, int 
     o->pct = pct;
     o->regain = regain_min;
     o->ad = ad;
-    snprintf(o->object, sizeof o->object, "%s", object ? object : "");
+    snprintf(o->object, sizeof o->object, "%.63s", object ? object : "");
 }
 
 static void g_send(gout *o, int code, json_t *j)

@@ -161,7 +161,7 @@ static void test_prefetch(ch_wthread *t)
     CHECK(pf_int("HEXISTS c360:{t:tp}:state:pa:pf_staged v") == 0);
     /* Every runnable event ran once, the failed look ahead's too. */
     for (size_t i = 0; i < N; i++) {
-        snprintf(key, sizeof key, "ev:%s", ids[i]);
+        snprintf(key, sizeof key, "ev:%.80s", ids[i]);
         CHECK(pf_state_of(conns[i], key) == (strcmp(conns[i], "pp") == 0 ? 0 : 1));
     }
     snprintf(key, sizeof key, "ev:%s", rp);
@@ -218,7 +218,7 @@ static void test_prefetch(ch_wthread *t)
     CHECK(t->avg_item_ms >= 5.0);
     drain(t, "tp", 8);
     for (int i = 0; i < 4; i++) {
-        snprintf(key, sizeof key, "ev:%s", w[i]);
+        snprintf(key, sizeof key, "ev:%.80s", w[i]);
         CHECK(pf_state_of("pw", key) == 1);
         CHECK_STR(owner_of("tp", w[i]), "(none)");
     }
@@ -241,7 +241,7 @@ static void test_prefetch(ch_wthread *t)
     drain(t, "tp", 20);
     int ran = 0;
     for (int i = 0; i < M; i++) {
-        snprintf(key, sizeof key, "ev:%s", m[i]);
+        snprintf(key, sizeof key, "ev:%.80s", m[i]);
         ran += pf_state_of("pm", key) == 1;
     }
     CHECK(ran == M);
