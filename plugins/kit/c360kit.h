@@ -44,6 +44,9 @@ int c360kit_hexval(char c);
  * holding a NUL, or longer than cap - 1. */
 bool c360kit_query_get(const char *query, const char *name, char *out,
                        size_t cap, size_t *len);
+/* true for an RFC 3986 unreserved character (ALPHA DIGIT - . _ ~), which
+ * percent-encoding keeps as it is. */
+bool c360kit_unreserved(unsigned char c);
 /* Appends s percent-encoded (RFC 3986 unreserved kept) to out; false if
  * it did not fit (out is then unchanged). */
 bool c360kit_urlenc_cat(char *out, size_t cap, const char *s);

@@ -42,14 +42,18 @@ bool c360kit_query_get(const char *query, const char *name, char *out,
     return false;
 }
 
+bool c360kit_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
 bool c360kit_urlenc_cat(char *out, size_t cap, const char *s)
 {
     static const char hx[] = "0123456789ABCDEF";
     size_t start = strlen(out), n = start;
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                     (*c >= '0' && *c <= '9') || *c == '-' || *c == '.' ||
-                     *c == '_' || *c == '~';
+        bool plain = c360kit_unreserved(*c);
         if (n + (plain ? 1 : 3) >= cap) {
             /* All or nothing: a half-encoded value would be a wrong one. */
             out[start] = '\0';

@@ -48,6 +48,7 @@
 #define META_VERSION "1.0.0"
 
 #define META_ID_MAX 32          /* characters of a Meta object id */
+#define META_TOKEN_MAX 4096     /* bytes of an access token read, kept or sent */
 #define META_MAX_PAGES 50
 #define META_MAX_IG 50
 #define META_MAX_FORMS 200

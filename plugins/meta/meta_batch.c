@@ -18,7 +18,6 @@
 
 #include "meta.h"
 
-#define TOKEN_MAX 4096 /* as meta_tokens.c reads them */
 #define PROOF_LEN 64
 
 /* A writer that only counts while b is NULL. */
@@ -34,46 +33,34 @@ static void put(wbuf *w, const char *s)
     w->n += n;
 }
 
-static bool unreserved(unsigned char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
-
-/* s percent-encoded (RFC 3986 unreserved kept), as c360kit_urlenc_cat. */
-static void put_enc(wbuf *w, const char *s)
+/* s[0..n) percent-encoded (RFC 3986 unreserved kept), as
+ * c360kit_urlenc_cat encodes it. */
+static void put_enc_n(wbuf *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        if (unreserved(*p)) {
-            if (w->b != NULL) w->b[w->n] = (char)*p;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (c360kit_unreserved(ch)) {
+            if (w->b != NULL) w->b[w->n] = (char)ch;
             w->n++;
         } else {
             if (w->b != NULL) {
                 w->b[w->n] = '%';
-                w->b[w->n + 1] = hex[*p >> 4];
-                w->b[w->n + 2] = hex[*p & 15];
+                w->b[w->n + 1] = hex[ch >> 4];
+                w->b[w->n + 2] = hex[ch & 15];
             }
             w->n += 3;
         }
     }
 }
 
-/* The encoded form of an ASCII string that is already URL-safe inside
- * (a relative_url): each byte once more, for the form. */
-static void put_enc_n(wbuf *w, const char *s, size_t n)
-{
-    char one[2] = {0, 0};
-    for (size_t i = 0; i < n; i++) {
-        one[0] = s[i];
-        put_enc(w, one);
-    }
-}
+/* s percent-encoded. */
+static void put_enc(wbuf *w, const char *s) { put_enc_n(w, s, strlen(s)); }
 
 static bool token_ok(const char *t)
 {
-    size_t n = t != NULL ? strnlen(t, TOKEN_MAX + 1) : 0;
-    if (n == 0 || n > TOKEN_MAX) return false;
+    size_t n = t != NULL ? strnlen(t, META_TOKEN_MAX + 1) : 0;
+    if (n == 0 || n > META_TOKEN_MAX) return false;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)t[i] <= 0x20 || (unsigned char)t[i] >= 0x7f) return false;
     return true;
@@ -111,6 +98,7 @@ static void write_form(wbuf *w, const meta_batch_op *ops, size_t n, char *scratc
                           : ",{\"method\":\"GET\",\"relative_url\":\"");
         wbuf u = {scratch, 0};
         rel_url(&u, &ops[i]);
+        /* Already URL-safe inside: each byte once more, for the form. */
         put_enc_n(w, scratch, u.n);
         put_enc(w, "\"}");
     }

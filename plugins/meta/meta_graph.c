@@ -45,31 +45,6 @@ static void sleep_ms(uint32_t ms)
     while (nanosleep(&ts, &ts) != 0) {}
 }
 
-/* `units` of a reservation this process holds (see take), or false.
- * `single`: a single call's unit, which sizes the next reservation. */
-static bool resv_use(meta_ctx *x, meta_resv *r, int64_t now, uint32_t units, bool single)
-{
-    if (r == NULL) return false;
-    meta_cache *k = &x->c->cache;
-    pthread_mutex_lock(&k->lock);
-    bool live = now < r->until;
-    bool ok = live && r->left >= units;
-    if (ok) {
-        r->left -= units;
-    } else if (single && r->until != 0) {
-        /* The last reservation is over. Used up within its life: the
-         * next asks for twice as many; units lapsed unused: half. (A
-         * batch that finds too few units leaves it as it is: single
-         * calls go on spending it.) */
-        if (live && r->left == 0 && r->want < META_RESV_MAX) r->want *= 2;
-        else if (!live && r->left > 0 && r->want > 1) r->want /= 2;
-        r->left = 0;
-        r->until = 0;
-    }
-    pthread_mutex_unlock(&k->lock);
-    return ok;
-}
-
 /* Ends a reservation (its units lapse) and starts over from one unit. */
 static void resv_drop(meta_ctx *x, meta_resv *r)
 {
@@ -105,66 +80,26 @@ static int32_t take_units(meta_ctx *x, int32_t scope, const char *bucket,
 
 
 /* `units` of a budget: 1 for a call, a batch's operations for a batch
- * request. The budget lives in Redis (every host and process
- * spends from it); to spare a round trip per call, a process busy with a
- * bucket reserves several units in one take (`want`, doubled while the
- * reservations get used up within META_RESV_MS, halved when units lapse,
- * at most META_RESV_MAX and a quarter of the burst) and spends them
- * locally. Units are spent in Redis before they are used, so no host ever
- * exceeds the budget; a lapsed unit is lost (spent without a call), which
- * only makes the guard stricter. A reservation lives at most
+ * request. The budget lives in Redis (every host and process spends from
+ * it); to spare a round trip per call, a process busy with a bucket
+ * reserves units ahead and spends them locally: a take that finds all its
+ * units in this process's reservation `r` (NULL: none) uses them; else one
+ * take asks Redis for the units and the reservation's next size (want - 1
+ * more, kept for the next calls and batches for META_RESV_MS; at most
+ * META_RESV_MAX and a quarter of the burst, and never over the burst with
+ * the units: META_BATCH_MAX is below the smallest). `want` is doubled
+ * when the last reservation was used up within its life, halved when its
+ * units lapsed unused. Units are spent in Redis before they are used, so
+ * no host ever exceeds the budget; a lapsed unit is lost (spent without a
+ * call), which only makes the guard stricter. A reservation lives at most
  * META_RESV_MS, so a pause or slowdown reported by another host applies
  * here at most that late; one reported here applies at once (resv_drop).
- * A request of several units (a batch of one object) spends reserved
- * units when enough are left, else takes all its units from Redis in one
- * take (never more than the burst: META_BATCH_MAX is below the smallest),
- * and leaves the reservation's sizing alone. (The look ahead's batches
- * over several pages take theirs with take_batch.) */
-static int32_t take(meta_ctx *x, int32_t scope, const char *bucket,
-                    const c360_rl_limit *lim, meta_resv *r, uint32_t units)
-{
-    const c360_host_api *h = x->host;
-    int64_t now = h->monotonic_ms();
-    if (resv_use(x, r, now, units, units == 1)) return C360_OK;
-    if (units > 1) return take_units(x, scope, bucket, lim, units);
-    if (r != NULL) {
-        pthread_mutex_lock(&x->c->cache.lock);
-        uint32_t want = r->want;
-        pthread_mutex_unlock(&x->c->cache.lock);
-        uint32_t cap = (lim->burst ? lim->burst : lim->limit) / 4;
-        if (want > cap) want = cap;
-        if (want < 1) want = 1;
-        uint32_t wait = 0;
-        int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, want, &wait);
-        if (st == C360_OK) {
-            pthread_mutex_lock(&x->c->cache.lock);
-            /* Units another thread reserved meanwhile, still live, are
-             * kept: they were taken from the shared budget too. */
-            r->left = (now < r->until ? r->left : 0) + want - 1;
-            r->until = now + META_RESV_MS;
-            pthread_mutex_unlock(&x->c->cache.lock);
-            return C360_OK;
-        }
-        if (st != C360_RETRY) return st;
-        /* Not that many free now: one unit at a time, as without a
-         * cache, until the budget is free again. */
-        resv_drop(x, r);
-    }
-    return take_units(x, scope, bucket, lim, 1);
-}
-
-/* A batch's `units` of a bucket, as take does it for a call: from this
- * process's reservation when it holds them all; else in one take of the
- * units and the reservation's next size (want - 1 more, kept for the next
- * calls and batches for META_RESV_MS; never over the burst), sized as a
- * call's is -- doubled when the reservation was used up within its life,
- * halved when units lapsed -- so that a process busy with a bucket spends
- * one Redis round trip for several batches. When that many are not free,
- * the units alone are asked (and the reservation starts over); then a
- * short wait is slept when `sleep` (the app), else C360_RETRY comes at
- * once without call_error (a page: its leads are left out). */
-static int32_t take_batch(meta_ctx *x, int32_t scope, const char *bucket,
-                          const c360_rl_limit *lim, meta_resv *r, uint32_t units, bool sleep)
+ * When that many are not free, the units alone are asked (and the
+ * reservation starts over from one unit); then a short wait is slept when
+ * `sleep` (a call, a batch's app), else C360_RETRY comes at once without
+ * call_error (a batch's page: its leads are left out). */
+static int32_t resv_take(meta_ctx *x, int32_t scope, const char *bucket,
+                         const c360_rl_limit *lim, meta_resv *r, uint32_t units, bool sleep)
 {
     const c360_host_api *h = x->host;
     int64_t now = h->monotonic_ms();
@@ -177,8 +112,15 @@ static int32_t take_batch(meta_ctx *x, int32_t scope, const char *bucket,
             pthread_mutex_unlock(&x->c->cache.lock);
             return C360_OK;
         }
-        if (live && r->left == 0 && r->want < META_RESV_MAX) r->want *= 2;
-        else if (!live && r->until != 0 && r->left > 0 && r->want > 1) r->want /= 2;
+        /* The last reservation is over (a batch may instead find a live
+         * one with too few units: that one is left to the calls that
+         * spend it). Resized once, by the take that finds it over. */
+        if ((!live || r->left == 0) && r->until != 0) {
+            if (live && r->want < META_RESV_MAX) r->want *= 2;
+            else if (!live && r->left > 0 && r->want > 1) r->want /= 2;
+            r->left = 0;
+            r->until = 0;
+        }
         uint32_t burst = lim->burst ? lim->burst : lim->limit;
         uint32_t want = r->want < burst / 4 ? r->want : burst / 4;
         keep = want > 1 ? want - 1 : 0;
@@ -199,15 +141,13 @@ static int32_t take_batch(meta_ctx *x, int32_t scope, const char *bucket,
         return C360_OK;
     }
     if (st != C360_RETRY) return st;
-    if (keep > 0) {
-        /* Not that many free now: the units alone, and the reservation
-         * starts over from one unit. */
-        resv_drop(x, r);
-        if (sleep) return take_units(x, scope, bucket, lim, units);
-        st = h->ratelimit_take(x->call, scope, bucket, lim, units, &wait);
-        return st;
-    }
-    return sleep ? take_units(x, scope, bucket, lim, units) : st;
+    /* Not that many free now: the units alone, as without a cache, until
+     * the budget is free again; the reservation starts over from one
+     * unit. (keep == 0: the units alone were asked already.) */
+    if (keep > 0) resv_drop(x, r);
+    if (sleep) return take_units(x, scope, bucket, lim, units);
+    if (keep > 0) st = h->ratelimit_take(x->call, scope, bucket, lim, units, &wait);
+    return st;
 }
 
 /* One report sent: its bucket's usage and pause, in Redis. */
@@ -288,8 +228,8 @@ int32_t meta_graph_batch_budget(meta_ctx *x, const char *const *pages, const uin
         if (units[i] == 0 || units[i] > META_BATCH_MAX || sum + units[i] > META_BATCH_MAX)
             continue;
         meta_key(b, sizeof b, "obj:", pages[i]);
-        int32_t st = take_batch(x, C360_RL_TENANT, b, &obj_lim, meta_cache_resv(x->c, pages[i]),
-                                units[i], false);
+        int32_t st = resv_take(x, C360_RL_TENANT, b, &obj_lim, meta_cache_resv(x->c, pages[i]),
+                               units[i], false);
         if (st == C360_RETRY) continue;
         if (st != C360_OK) return st;
         granted[i] = true;
@@ -298,8 +238,8 @@ int32_t meta_graph_batch_budget(meta_ctx *x, const char *const *pages, const uin
     /* Too few to send: the granted pages' units lapse (spent unused,
      * which only makes the guard stricter). */
     if (sum == 0 || sum < min_units) return C360_OK;
-    int32_t st = take_batch(x, C360_RL_APP, x->c->app_bucket, &app_lim,
-                            meta_cache_resv(x->c, NULL), sum, true);
+    int32_t st = resv_take(x, C360_RL_APP, x->c->app_bucket, &app_lim,
+                           meta_cache_resv(x->c, NULL), sum, true);
     if (st == C360_OK) *total = sum;
     return st;
 }
@@ -352,6 +292,17 @@ static size_t held_tokens(meta_ctx *x, char *held[META_MAX_PAGES])
     return n;
 }
 
+/* tok appended to the cut list cuts[0..*n), unless NULL or there already
+ * (the same pointer or the same text): each token is searched for once in
+ * Meta's message. cuts has room for every token the caller may add. */
+static void cut_add(const char **cuts, size_t *n, const char *tok)
+{
+    if (tok == NULL) return;
+    for (size_t i = 0; i < *n; i++)
+        if (cuts[i] == tok || strcmp(cuts[i], tok) == 0) return;
+    cuts[(*n)++] = tok;
+}
+
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_out)
 {
     const c360_host_api *h = x->host;
@@ -371,13 +322,13 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
         return C360_ERROR;
     }
     if (!r->prepaid &&
-        (st = take(x, C360_RL_APP, c->app_bucket, &app_lim, meta_cache_resv(c, NULL), units)) !=
-            C360_OK)
+        (st = resv_take(x, C360_RL_APP, c->app_bucket, &app_lim, meta_cache_resv(c, NULL), units,
+                        true)) != C360_OK)
         return st;
     if (!r->prepaid && r->object != NULL) {
         meta_key(obj_bucket, sizeof obj_bucket, "obj:", r->object);
-        if ((st = take(x, C360_RL_TENANT, obj_bucket, &obj_lim, meta_cache_resv(c, r->object),
-                       units)) != C360_OK)
+        if ((st = resv_take(x, C360_RL_TENANT, obj_bucket, &obj_lim,
+                            meta_cache_resv(c, r->object), units, true)) != C360_OK)
             return st;
     }
 
@@ -457,15 +408,18 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
         const char *cuts[1 + META_BATCH_MAX + META_MAX_PAGES + META_SENT_MAX];
         char *held[META_MAX_PAGES] = {NULL};
         size_t ncuts = 0, nheld = 0;
-        if (r->token != NULL) cuts[ncuts++] = r->token;
+        cut_add(cuts, &ncuts, r->token);
         for (size_t i = 0; i < r->ncuts && i < META_BATCH_MAX; i++)
-            if (r->cuts[i] != NULL) cuts[ncuts++] = r->cuts[i];
+            cut_add(cuts, &ncuts, r->cuts[i]);
         if (resp->status >= 300 || json_object_get(j, "error") != NULL) {
+            /* The request's own tokens are among those the call sent (noted
+             * above), and a held token was usually sent too: cut_add keeps
+             * each once. */
             nheld = held_tokens(x, held);
             for (size_t i = 0; x->sent != NULL && i < x->sent->n; i++)
-                cuts[ncuts++] = x->sent->tok[i];
+                cut_add(cuts, &ncuts, x->sent->tok[i]);
         }
-        for (size_t i = 0; i < nheld; i++) cuts[ncuts++] = held[i];
+        for (size_t i = 0; i < nheld; i++) cut_add(cuts, &ncuts, held[i]);
         meta_err_classify_cuts(resp->status, j, cuts, ncuts, e);
         for (size_t i = 0; i < nheld; i++) meta_token_free(x, held[i]);
     }

@@ -26,7 +26,6 @@
 #define SCOPES                                                              \
     "pages_show_list,pages_read_engagement,pages_manage_metadata,"          \
     "leads_retrieval,ads_read,instagram_basic,instagram_manage_comments"
-#define TOKEN_MAX 4096
 #define ACCOUNT_PAGES_MAX 20
 
 void meta_token_free(meta_ctx *x, char *tok)
@@ -63,7 +62,7 @@ int32_t meta_token_secret(meta_ctx *x, const char *name, char **tok)
     *tok = NULL;
     int32_t st = meta_secret_text(x->host, x->call, name, &v, &len);
     if (st != C360_OK) return st;
-    bool ok = len <= TOKEN_MAX;
+    bool ok = len <= META_TOKEN_MAX;
     for (size_t i = 0; ok && i < len; i++) ok = v[i] > 0x20 && v[i] < 0x7f;
     if (!ok) {
         x->host->secret_free(v);
@@ -130,7 +129,7 @@ static int32_t read_accounts(meta_ctx *x, const char *user_tok, size_t *stored)
             meta_id pid;
             const char *tok = meta_str(a, "access_token");
             if (!meta_id_from_json(json_object_get(a, "id"), false, pid) || tok == NULL ||
-                strlen(tok) > TOKEN_MAX || !meta_in(x->c->cfg.pages, x->c->cfg.npages, pid))
+                strlen(tok) > META_TOKEN_MAX || !meta_in(x->c->cfg.pages, x->c->cfg.npages, pid))
                 continue;
             char name[64];
             meta_key(name, sizeof name, "page_token:", pid);
@@ -194,7 +193,7 @@ static int32_t process_oauth(meta_ctx *x, const char *tok, const char *fp, int64
     free(form);
     if (st != C360_OK) return st;
     const char *ll = meta_str(out, "access_token");
-    if (ll == NULL || strlen(ll) > TOKEN_MAX) {
+    if (ll == NULL || strlen(ll) > META_TOKEN_MAX) {
         json_decref(out);
         h->call_error(x->call, "the token exchange answered without an access token");
         return C360_RETRY;

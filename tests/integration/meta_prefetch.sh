@@ -29,10 +29,9 @@
 #   no token in c360d's log
 source "$(dirname "$0")/lib.sh"
 : "${C360D:?}" "${C360_BUILD_DIR:?}"
+source "$(dirname "$0")/pipeline_lib.sh" # the sink (p_start_sink, p_key_count), p_workers_of
 source "$(dirname "$0")/connectors_lib.sh"
-SINK=$C360_BUILD_DIR/tests/fakes/fake_sink
-PP=${C360_PIPELINE_PLUGIN_DIR:-$C360_BUILD_DIR/tests/pipeline-plugins}
-for f in "$CL_FAKE_GRAPH" "$SINK" "$C360_BUILD_DIR/plugins/meta.so" "$PP/tdst.so"; do
+for f in "$CL_FAKE_GRAPH" "$C360_BUILD_DIR/plugins/meta.so"; do
     [ -e "$f" ] || t_fail "missing $f (build the tree first)"
 done
 command -v jq >/dev/null || t_fail "jq is needed to compare records"
@@ -45,16 +44,16 @@ PT2="PT-pf2-$(cl_rnd)"
 
 cl_start_fake graph "$CL_FAKE_GRAPH" --port 0 --app-id "$APP_ID" --app-secret "$APP_SECRET" --user-id 900001
 G=http://127.0.0.1:$PORT_OF
-cl_start_fake sink "$SINK" --port 0
-S=http://127.0.0.1:$PORT_OF
+p_start_sink
+S=$SINK_URL
 cl_graph_post "$G" /control/page '{"id":"101","access_token":"'"$PT"'"}'
 cl_graph_post "$G" /control/form '{"id":"555","page_id":"101","name":"Spring offer","questions":[{"key":"email","label":"Email"},{"key":"budget","label":"What is your budget?"}],"legal_content":{"id":"77","custom_disclaimer":{"title":"Offers","checkboxes":[{"key":"optin","text":"Send me offers","is_required":false}]}}}'
 cl_graph_post "$G" /control/page '{"id":"102","access_token":"'"$PT2"'"}'
 cl_graph_post "$G" /control/form '{"id":"556","page_id":"102","name":"Autumn offer","questions":[{"key":"email","label":"Email"}]}'
 
-cl_host_config meta "$PP"
-C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export C360_MASTER_KEY C360_META_GRAPH_URL=$G C360_META_WWW_URL=$G C360_META_THROTTLE_MIN_MS=1500
+cl_host_config meta "$P_PLUGINS"
+# (C360_MASTER_KEY: pipeline_lib.sh exported a fresh one.)
+export C360_META_GRAPH_URL=$G C360_META_WWW_URL=$G C360_META_THROTTLE_MIN_MS=1500
 t_start_c360d c360d --config "$T_DIR/c360.json"
 t_wait_http "$URL/readyz" 200 150
 OPKEY=$(t_opkey "$T_DIR/data")
@@ -75,14 +74,10 @@ hs_ok() { [ "$(cl_meta_handshake "$URL/hooks/meta" "$VT" 1158201444)" = 200 ]; }
 cl_wait_until 30 'the handshake never succeeded: $(cat "$T_DIR/hs.body")' hs_ok
 
 # --- helpers ---------------------------------------------------------------------------
-# The worker process: the latest pid the supervisor logged.
-worker() {
-    sed -n 's/.*"msg":"supervisor: worker started","worker":"0","pid":"\([0-9]*\)".*/\1/p' \
-        "$T_DIR/c360d.log" | tail -n 1
-}
-# hold_worker -- stops the worker (idle: everything before is delivered).
+# hold_worker -- stops the worker (idle: everything before is delivered);
+# the host runs one (cl_host_config), the latest pid the supervisor logged.
 hold_worker() {
-    HELD=$(worker)
+    HELD=$(p_workers_of "$T_DIR/c360d.log")
     [ -n "$HELD" ] && kill -0 "$HELD" || t_fail "no worker process"
     kill -STOP "$HELD"
 }
@@ -91,7 +86,7 @@ fresh_worker() {
     kill -KILL "$HELD"
     local w
     for _ in $(seq 150); do
-        w=$(worker)
+        w=$(p_workers_of "$T_DIR/c360d.log")
         [ -n "$w" ] && [ "$w" != "$HELD" ] && kill -0 "$w" 2>/dev/null && return 0
         sleep 0.1
     done
@@ -116,19 +111,14 @@ leads_of() {
         [ "$code" = 200 ] || t_fail "leadgen webhook $id: HTTP $code $(cat "$T_DIR/hook.body")"
     done
 }
-sink_count() { # KEY -- 2xx deliveries of KEY
-    local n
-    n=$(curl -s -m 5 "$S/stats?prefix=$1" | grep -o "\"$1\":[0-9]*" | head -n1 | sed 's/.*://')
-    echo "${n:-0}"
-}
-all_delivered() { local id; for id in "$@"; do [ "$(sink_count "meta:lead:$id")" -ge 1 ] || return 1; done; }
+all_delivered() { local id; for id in "$@"; do [ "$(p_key_count "meta:lead:$id")" -ge 1 ] || return 1; done; }
 # delivered_once ID... -- waits for each, then (after a settle) checks once.
 delivered_once() {
     cl_wait_until 40 'leads $* not all delivered: $(curl -s "$S/stats?prefix=meta:lead:")' all_delivered "$@"
     sleep 1
     local id
     for id in "$@"; do
-        [ "$(sink_count "meta:lead:$id")" = 1 ] || t_fail "lead $id delivered $(sink_count "meta:lead:$id") times"
+        [ "$(p_key_count "meta:lead:$id")" = 1 ] || t_fail "lead $id delivered $(p_key_count "meta:lead:$id") times"
     done
 }
 gstat() { cl_graph_stat "$G" "$1"; }

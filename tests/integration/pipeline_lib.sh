@@ -89,10 +89,11 @@ p_stats() { curl -s -m 10 "$SINK_URL/stats${1:+?$1}"; }
 p_num() { grep -o "\"$2\":-\?[0-9]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 
 # p_key_count KEY -- how many 2xx deliveries the sink saw for KEY (0 if none).
+# KEY may hold ':' ("meta:lead:<id>"): the count is what follows the last.
 p_key_count() {
     local s n
     s=$(p_stats "prefix=$1")
-    n=$(grep -o "\"$1\":[0-9]*" <<<"$s" | head -n 1 | cut -d: -f2)
+    n=$(grep -o "\"$1\":[0-9]*" <<<"$s" | head -n 1 | sed 's/.*://')
     echo "${n:-0}"
 }
 
