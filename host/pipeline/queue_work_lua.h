@@ -71,8 +71,7 @@
     "end\n"
 
 /* take(s, pos): the next "<decimal length>:<bytes>" field of a packed
- * argument (records.h, state_staged.h) from pos: the bytes and the
- * position after them. */
+ * argument (records.h) from pos: the bytes and the position after them. */
 #define QW_LUA_TAKE                                                           \
     "local function take(s, pos)\n"                                          \
     "  local c = string.find(s, ':', pos, true)\n"                           \
@@ -80,25 +79,33 @@
     "  return string.sub(s, c + 1, c + n), c + n + 1\n"                      \
     "end\n"
 
-/* statew(blob, k): applies the state writes a callback staged
- * (state_staged.h; ch_staged_pack's blob: per write op, ttl ms, value,
- * each "<len>:<bytes>"), in order. KEYS[k] is the connection's version
- * counter, KEYS[k + i] the state key of write i. A write is exactly
- * state.c's (INCR the counter, HSET v ver, PEXPIRE or PERSIST), a delete
- * its UNLINK (ch_state_delete: no version). */
+/* statew(SV, a, kx, nw): applies the nw state writes a callback staged
+ * (state_staged.h), in order, from unpacked arguments: write k's op
+ * ('s' set, 'd' delete), ttl ms and value are ARGV[a + 3k], ARGV[a + 3k +
+ * 1], ARGV[a + 3k + 2], its state key KEYS[kx + k]; SV is the
+ * connection's version counter. A set is exactly state.c's (a version from
+ * the counter, HSET v ver, PEXPIRE or PERSIST), a delete its UNLINK
+ * (ch_state_delete: no version). The c sets take their versions with one
+ * INCRBY c, which hands out the versions c INCRs would: nothing runs
+ * between them in a script, and the counter is no state key. Both outcome
+ * scripts use it. */
 #define QW_LUA_STATEW                                                         \
-    "local function statew(blob, k)\n"                                        \
-    "  local SV, pos, f = KEYS[k], 1, {}\n"                                   \
-    "  while pos <= #blob do\n"                                               \
-    "    for i = 1, 3 do f[i], pos = take(blob, pos) end\n"                   \
-    "    k = k + 1\n"                                                         \
-    "    if f[1] == 'd' then\n"                                               \
-    "      redis.call('UNLINK', KEYS[k])\n"                                   \
+    "local function statew(SV, a, kx, nw)\n"                                  \
+    "  local c, ver = 0, 0\n"                                                 \
+    "  for k = 0, nw - 1 do\n"                                                \
+    "    if ARGV[a + 3 * k] ~= 'd' then c = c + 1 end\n"                      \
+    "  end\n"                                                                 \
+    "  if c > 0 then ver = redis.call('INCRBY', SV, c) - c end\n"             \
+    "  for k = 0, nw - 1 do\n"                                                \
+    "    local key, w = KEYS[kx + k], a + 3 * k\n"                            \
+    "    if ARGV[w] == 'd' then\n"                                            \
+    "      redis.call('UNLINK', key)\n"                                       \
     "    else\n"                                                              \
-    "      redis.call('HSET', KEYS[k], 'v', f[3], 'ver', redis.call('INCR', SV))\n" \
-    "      local ttl = tonumber(f[2])\n"                                      \
-    "      if ttl > 0 then redis.call('PEXPIRE', KEYS[k], ttl)\n"             \
-    "      else redis.call('PERSIST', KEYS[k]) end\n"                         \
+    "      ver = ver + 1\n"                                                   \
+    "      redis.call('HSET', key, 'v', ARGV[w + 2], 'ver', ver)\n"           \
+    "      local ttl = tonumber(ARGV[w + 1])\n"                               \
+    "      if ttl > 0 then redis.call('PEXPIRE', key, ttl)\n"                 \
+    "      else redis.call('PERSIST', key) end\n"                             \
     "    end\n"                                                               \
     "  end\n"                                                                 \
     "end\n"
@@ -208,8 +215,9 @@ static const char qw_lua_forget[] =
  *       8 kind, 9 hasstat,
  *       ev: 10 tick, 11 records, 12 nrec, 13 source, 14 source plugin,
  *           15 event time, 16 sync-log status ('' = no entry), 17 err
- *           excerpt, 18 duration ms, 19 request id, 20 attempt, 21 the
- *           staged state writes (absent: none; applied with mode ok only);
+ *           excerpt, 18 duration ms, 19 request id, 20 attempt, 21 nw,
+ *           the number of staged state writes (absent: none; applied
+ *           with mode ok only), 22.. nw x (op 's'/'d', ttl ms, value);
  *       dl: 10 record id (log), 11 status, 12 latency ms, 13 err excerpt,
  *           14 lease token. */
 static const char qw_lua_outcome[] =
@@ -248,7 +256,7 @@ static const char qw_lua_outcome[] =
     "  forget()\n"
     "  local n = 0\n"
     "  if kind == 'ev' then\n"
-    "    if ARGV[21] then statew(ARGV[21], 10) end\n"
+    "    if ARGV[21] then statew(KEYS[10], 22, 11, tonumber(ARGV[21])) end\n"
     "    local nrec = tonumber(ARGV[12])\n"
     "    if nrec > 0 then\n"
     "      local routes = redis.call('SMEMBERS', KEYS[8])\n"
@@ -312,9 +320,8 @@ static const char qw_lua_outcome[] =
  * the deliveries, the sync log entry -- while what several items share is
  * done once: the route set of each connection read once, the att/crash
  * members forgotten in one HDEL each, the stats hash of each connection
- * written once with the sums, and each item's set writes take their
- * versions with one INCRBY (c INCRs would hand out the same: nothing runs
- * between them in a script). Each item is acknowledged right before its
+ * written once with the sums; each item's staged writes are statew's, as
+ * in qw_lua_outcome. Each item is acknowledged right before its
  * own effects, never all first: Redis does not undo a script that fails
  * half way.
  * Redis pays for every redis.call and for every string the script makes,
@@ -335,6 +342,7 @@ static const char qw_lua_outcome[] =
  *       the array of per-item results. */
 static const char qw_lua_outcome_ok[] =
     QW_LUA_COMMON
+    QW_LUA_STATEW
     "local S, ATT, CRASH, DL = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
     "local g, n, nc = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local snow = tostring(now_ms())\n"
@@ -351,27 +359,8 @@ static const char qw_lua_outcome_ok[] =
     "  if redis.call('XACK', S, g, ARGV[p]) == 0 then\n"
     "    out[i] = -1\n"
     "  else\n"
-    /* The staged writes, in order, exactly as state.c writes them; the
-     * connection's version counter moved once for the item's set writes
-     * (INCRBY c hands out the versions c INCRs would). */
-    "    local w = p + 9 + 3 * nrec\n"
-    "    local c, ver = 0, 0\n"
-    "    for k = 0, nw - 1 do\n"
-    "      if ARGV[w + 3 * k] ~= 'd' then c = c + 1 end\n"
-    "    end\n"
-    "    if c > 0 then ver = redis.call('INCRBY', KEYS[4 + 4 * j], c) - c end\n"
-    "    for k = 0, nw - 1 do\n"
-    "      local key, a = KEYS[kx + k], w + 3 * k\n"
-    "      if ARGV[a] == 'd' then\n"
-    "        redis.call('UNLINK', key)\n"
-    "      else\n"
-    "        ver = ver + 1\n"
-    "        redis.call('HSET', key, 'v', ARGV[a + 2], 'ver', ver)\n"
-    "        local ttl = tonumber(ARGV[a + 1])\n"
-    "        if ttl > 0 then redis.call('PEXPIRE', key, ttl)\n"
-    "        else redis.call('PERSIST', key) end\n"
-    "      end\n"
-    "    end\n"
+    /* The staged writes, in order, exactly as state.c writes them. */
+    "    statew(KEYS[4 + 4 * j], p + 9 + 3 * nrec, kx, nw)\n"
     "    local cnt = 0\n"
     "    if nrec > 0 then\n"
     "      local rs = routes[j]\n"

@@ -63,11 +63,32 @@ static void free_keys(char **k, size_t n)
     free(k);
 }
 
+/* Splits n "<decimal length>:<bytes>" fields of a packed blob
+ * (ch_records_pack, ch_staged_pack) into argv/lens, pointing into it.
+ * -1 when the blob holds fewer or is malformed. */
+static int unpack_fields(const char *blob, size_t len, size_t n, const char **argv, size_t *lens)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t v = 0, digits = 0;
+        while (pos < len && blob[pos] >= '0' && blob[pos] <= '9' && digits < 12) {
+            v = v * 10 + (size_t)(blob[pos++] - '0');
+            digits++;
+        }
+        if (digits == 0 || pos >= len || blob[pos] != ':' || len - pos - 1 < v) return -1;
+        argv[i] = blob + pos + 1;
+        lens[i] = v;
+        pos += 1 + v;
+    }
+    return 0;
+}
+
 int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
                       const ch_qoutcome *o, long long *result)
 {
     if (result) *result = 0;
     if (!ch_id_valid(tenant) || !it || !o) return C360_EINVAL;
+    if (o->nstate > 100000) return C360_EINVAL; /* as ch_qw_outcome_ok_events */
     const char *conn = it->kind == CH_Q_DL ? it->d : it->c;
     char *stream = ch_qw_stream_key(tenant, it->kind);
     char *att = ch_key_tenant(tenant, "att"), *retry = ch_key_tenant(tenant, "retry");
@@ -88,27 +109,28 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
     }
     k9 = synclog ? ch_key_tenant(tenant, "synclog:%s", it->c) : ch_strdup(stream);
     /* The state writes the callback of an OK event or tick staged: nsk
-     * keys from KEYS[10] on, the writes in ARGV[21]. */
+     * keys from KEYS[10] on, their number in ARGV[21] and their fields
+     * unpacked after it (statew, as the batched script takes them). */
     size_t nsk = it->kind == CH_Q_EV && o->mode == CH_QM_OK && o->state && o->nstate &&
                          o->state_keys && ch_id_valid(it->c)
                      ? o->nstate + 1
                      : 0;
     char **sk = nsk ? staged_keys(tenant, it->c, o->state_keys, o->nstate) : NULL;
 
-    char delay[24], nrec[24], et[24], st[16], ms[24], attn[24];
+    char delay[24], nrec[24], et[24], st[16], ms[24], attn[24], nw[24];
     snprintf(delay, sizeof delay, "%lld", (long long)(o->delay_ms > 0 ? o->delay_ms : 0));
     const char *err = o->err ? o->err : "";
     /* 9 keys + 20 arguments for an event (29) on the stack; staged state
-     * writes add their keys and one argument. */
+     * writes add their keys, their number and three fields each. */
     const char *argv_s[29];
     size_t lens_s[29];
     const char **argv = argv_s;
     size_t *lens = lens_s;
     if (nsk) {
-        argv = ch_malloc((30 + nsk) * sizeof *argv);
-        lens = ch_malloc((30 + nsk) * sizeof *lens);
+        argv = ch_malloc((30 + nsk + 3 * o->nstate) * sizeof *argv);
+        lens = ch_malloc((30 + nsk + 3 * o->nstate) * sizeof *lens);
     }
-    int n = 0;
+    int n = 0, bad = 0;
 #define ARG(s) (argv[n] = (s), lens[n] = strlen(argv[n]), n++)
 #define ARGN(s, l) (argv[n] = (s), lens[n] = (l), n++)
     ARG(stream); ARG(att); ARG(retry); ARG(crash); ARG(dlq); ARG(stat ? stat : stream); ARG(k7); ARG(k8);
@@ -129,7 +151,14 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
         snprintf(attn, sizeof attn, "%lld", ch_qitem_attempt(it));
         ARG(synclog ? o->log_status : ""); ARGN(err, cut(err, CH_QW_DLOG_ERR_MAX)); ARG(ms);
         ARG(it->rid ? it->rid : ""); ARG(attn);
-        if (nsk) ARGN(o->state, o->state_len);
+        if (nsk) {
+            snprintf(nw, sizeof nw, "%zu", o->nstate);
+            ARG(nw);
+            /* Pointing into the blob (the caller keeps it until this
+             * returns). */
+            bad = unpack_fields(o->state, o->state_len, 3 * o->nstate, argv + n, lens + n) != 0;
+            n += 3 * (int)o->nstate;
+        }
     } else {
         snprintf(st, sizeof st, "%d", (int)o->status);
         snprintf(ms, sizeof ms, "%lld", (long long)o->latency_ms);
@@ -140,7 +169,7 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
     }
 #undef ARG
 #undef ARGN
-    redisReply *r = ch_rconn_eval(&s_outcome, 9 + (int)nsk, n, argv, lens);
+    redisReply *r = bad ? NULL : ch_rconn_eval(&s_outcome, 9 + (int)nsk, n, argv, lens);
     free(stream); free(att); free(retry); free(crash); free(dlq); free(stat); free(k7); free(k8);
     free(k9);
     free_keys(sk, nsk);
@@ -148,6 +177,7 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
         free(argv);
         free(lens);
     }
+    if (bad) return C360_EINVAL; /* a blob ch_staged_pack did not make */
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     if (ok && result) *result = r->integer;
     if (!ok) ch_qw_redis_failed(ch_qmode_name(o->mode), r);
@@ -164,26 +194,6 @@ int32_t ch_qw_outcome(const char *tenant, const ch_qitem *it,
 typedef struct ok_nums {
     char j[16], nrec[24], et[24], ms[24], att[24], nw[24];
 } ok_nums;
-
-/* Splits n "<decimal length>:<bytes>" fields of a packed blob
- * (ch_records_pack, ch_staged_pack) into argv/lens, pointing into it.
- * -1 when the blob holds fewer or is malformed. */
-static int unpack_fields(const char *blob, size_t len, size_t n, const char **argv, size_t *lens)
-{
-    size_t pos = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t v = 0, digits = 0;
-        while (pos < len && blob[pos] >= '0' && blob[pos] <= '9' && digits < 12) {
-            v = v * 10 + (size_t)(blob[pos++] - '0');
-            digits++;
-        }
-        if (digits == 0 || pos >= len || blob[pos] != ':' || len - pos - 1 < v) return -1;
-        argv[i] = blob + pos + 1;
-        lens[i] = v;
-        pos += 1 + v;
-    }
-    return 0;
-}
 
 int32_t ch_qw_outcome_ok_events(const char *tenant, const ch_qok *oks, size_t n,
                                 long long *results)

@@ -225,7 +225,7 @@ static void flush_tries(ch_wthread *t, int tries)
     t->ok_bytes = 0;
 }
 
-void ch_wexec_flush(ch_wthread *t) { flush_tries(t, 5); }
+void ch_wexec_flush(ch_wthread *t) { flush_tries(t, CH_WOUTCOME_TRIES); }
 
 /* ch_staged_barrier's hook (state_staged.h): the held outcomes are written
  * now when one of them carries staged writes of connection conn. */
@@ -342,8 +342,8 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     call.records = &t->recs;
     call.staged = &t->staged;
     /* Held staged writes of this connection land before its callback
-     * reads or writes state directly, and before a tick's own commit. */
-    ch_wexec_barrier_arm(t);
+     * reads or writes state directly (the hook ch_wthread_begin armed),
+     * and before a tick's own commit. */
     if (tick) staged_barrier(t, tenant, it->c);
     ch_wexec_slot_begin(t, tenant, it, ch_plugin_name(pl), tick ? CH_SLOT_CB_TICK : CH_SLOT_CB_EVENT);
     int64_t t0 = ch_monotonic_ms();

@@ -175,9 +175,12 @@ struct ch_wthread {
 
 ch_wthread *ch_wthread_new(ch_workers *w, int index);
 void ch_wthread_free(ch_wthread *t);
-/* Claims the slot (takes over a dead predecessor's entries) -- what a
- * thread does once at start. In an isolated start, thread 0 takes over
- * every slot's predecessor, one item at a time, and the others wait. */
+/* Arms the staged-state barrier (ch_wexec_barrier_arm) and claims the
+ * slot (takes over a dead predecessor's entries) -- what a thread does
+ * once at start, on the OS thread that runs it from then on (a test that
+ * steps several threads by hand on one begins each before stepping it). In
+ * an isolated start, thread 0 takes over every slot's predecessor, one
+ * item at a time, and the others wait. */
 void ch_wthread_begin(ch_wthread *t);
 /* Takes over the pending entries a predecessor held (its consumer name
  * and held tenant from its slot view). */
@@ -202,7 +205,8 @@ void ch_wexec_count_dup(ch_wthread *t);
 
 /* Makes this thread's direct state access of a connection write the held
  * OK outcomes that carry staged writes of it first (ch_staged_barrier):
- * armed before every plugin call that may touch state. */
+ * armed once, by ch_wthread_begin, for every plugin call of the thread (a
+ * thread-local hook that only ch_wthread_free clears). */
 void ch_wexec_barrier_arm(ch_wthread *t);
 
 /* ABI 1.7 (worker_prefetch.c): shows each connection's webhook events of
@@ -300,8 +304,12 @@ int32_t ch_wexec_acquire(ch_wthread *t, const char *tenant, const ch_qitem *it,
                          const char *conn, const char *plugin, ch_inst **inst,
                          char *err, size_t errcap);
 /* Between two tries of an outcome while Redis is away (the i-th, from 0):
- * the slot's heartbeat, then 200 << i ms of sleep. */
+ * the slot's heartbeat, then 200 << i ms of sleep. Never after the last
+ * try: nothing follows it to wait for. */
 void ch_wthread_backoff(ch_wthread *t, int i);
+/* How many times an outcome script is tried while Redis is away
+ * (ch_wthread_outcome, ch_wdel_finish_ok, ch_wexec_flush). */
+#define CH_WOUTCOME_TRIES 5
 /* The stored headers of an event item ("h": a JSON object of strings) as
  * the SDK's array, at most CH_WEXEC_HEADERS_MAX; non-string values are skipped.
  * Returns the Jansson document that owns the strings (decref it after the

@@ -103,9 +103,9 @@ int32_t ch_wthread_outcome(ch_wthread *t, const char *tenant, const ch_qitem *it
     /* Redis away: a few tries (the callback already ran; writing its
      * outcome is worth a short wait), then the item stays pending under
      * this consumer and is run again from the leftovers. */
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < CH_WOUTCOME_TRIES; i++) {
         st = ch_qw_outcome(tenant, it, o, result);
-        if (st != C360_EIO || ch_wthread_stopping(t)) break;
+        if (st != C360_EIO || ch_wthread_stopping(t) || i + 1 == CH_WOUTCOME_TRIES) break;
         ch_wthread_backoff(t, i);
     }
     ch_workers_stats *s = &t->w->stats;
@@ -417,6 +417,12 @@ void ch_wthread_take_over(ch_wthread *t, const ch_slot_view *prev)
 void ch_wthread_begin(ch_wthread *t)
 {
     ch_workers *w = t->w;
+    /* Once, for every call this thread makes from now on (the take-over's
+     * too): the hook and its argument never change, and nothing on this
+     * thread disarms it (ch_wthread_free clears it on the thread that
+     * frees t, after the join). Before it, no outcome can be held: the
+     * barrier would have had nothing to write. */
+    ch_wexec_barrier_arm(t);
     ch_slot_view own;
     ch_slot_claim(t->slot, t->consumer, &own);
     /* The process read every slot before any thread started (w->prev);

@@ -43,35 +43,40 @@
 /* A call with less time than this left is not worth making. */
 #define PREFETCH_MIN_MS 20
 
-/* 1 when it would reach the plugin's event callback in this turn. */
-static int eligible(ch_wthread *t, const char *tenant, const ch_qitem *it)
+/* 1 when it would reach the plugin's event callback in this turn; then
+ * *wc is the state of its connection that said so (left alone on 0). */
+static int eligible(ch_wthread *t, const char *tenant, const ch_qitem *it, ch_wconn *wc)
 {
     if (it->kind != CH_Q_EV || !it->valid || it->dd_done == 2 || !it->k ||
         strcmp(it->k, "wh") != 0 || !ch_id_valid(it->c))
         return 0;
     if (ch_qitem_attempt(it) != 1) return 0;
-    ch_wconn wc;
-    if (ch_wconn_get(&t->conns, tenant, it->c, &wc) != C360_OK || !wc.exists) return 0;
-    return strcmp(wc.state, "active") == 0 || strcmp(wc.state, "failing") == 0;
+    ch_wconn got;
+    if (ch_wconn_get(&t->conns, tenant, it->c, &got) != C360_OK || !got.exists) return 0;
+    if (strcmp(got.state, "active") != 0 && strcmp(got.state, "failing") != 0) return 0;
+    *wc = got;
+    return 1;
 }
 
 /* One call of the plugin with its[0..n) (n >= 2, one connection), with a
- * deadline of timeout_ms. */
-static void prefetch_call(ch_wthread *t, const char *tenant, ch_qitem **its, size_t n,
-                          int timeout_ms)
+ * deadline of timeout_ms; wc is that connection as eligible() last read
+ * it (no second read for the same answer). */
+static void prefetch_call(ch_wthread *t, const char *tenant, const ch_wconn *wc, ch_qitem **its,
+                          size_t n, int timeout_ms)
 {
-    ch_wconn wc;
-    if (ch_wconn_get(&t->conns, tenant, its[0]->c, &wc) != C360_OK || !wc.exists) return;
     /* The plugin first: no instance is opened for a look ahead it lacks. */
-    const ch_plugin *named = ch_loader_find(t->conf->loader, wc.plugin);
+    const ch_plugin *named = ch_loader_find(t->conf->loader, wc->plugin);
     if (!named || !ch_plugin_ops_get(named)->event_prefetch) return;
     char err[CH_CALL_ERROR_MAX + 64] = "";
     ch_inst *inst = NULL;
-    if (ch_wexec_acquire(t, tenant, its[0], its[0]->c, wc.plugin, &inst, err, sizeof err) != C360_OK)
+    if (ch_wexec_acquire(t, tenant, its[0], its[0]->c, wc->plugin, &inst, err, sizeof err) != C360_OK)
         return; /* the event calls meet (and report) the same failure */
     const ch_plugin *pl = ch_inst_plugin(inst);
     const ch_plugin_ops *ops = ch_plugin_ops_get(pl);
-    if (!ops->event_prefetch || !ops->event) {
+    /* event_prefetch was checked above for the plugin the connection names,
+     * which is the instance's -- unless the connection was re-created under
+     * another plugin since that instance was opened: only then ask again. */
+    if ((pl != named && !ops->event_prefetch) || !ops->event) {
         ch_instance_release(inst);
         return;
     }
@@ -103,7 +108,6 @@ static void prefetch_call(ch_wthread *t, const char *tenant, ch_qitem **its, siz
      * first, as from event. */
     call.records = NULL;
     call.staged = NULL;
-    ch_wexec_barrier_arm(t);
     /* The slot's deadline (the watchdog's) is the callback's, as for any
      * call; the call's own deadline above is what the plugin sees. */
     ch_wexec_slot_begin(t, tenant, its[0], ch_plugin_name(pl), CH_SLOT_CB_PREFETCH);
@@ -142,11 +146,12 @@ static int next_timeout(const ch_wthread *t, int64_t until)
 
 /* One call with grp[0..k) if the time left before `until` allows it:
  * 0, or 1 when it is spent (no call made). */
-static int call_within(ch_wthread *t, const char *tenant, ch_qitem **grp, size_t k, int64_t until)
+static int call_within(ch_wthread *t, const char *tenant, const ch_wconn *wc, ch_qitem **grp,
+                       size_t k, int64_t until)
 {
     int ms = next_timeout(t, until);
     if (ms == 0) return 1;
-    prefetch_call(t, tenant, grp, k, ms);
+    prefetch_call(t, tenant, wc, grp, k, ms);
     return 0;
 }
 
@@ -165,7 +170,9 @@ int64_t ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
         if (seen[i]) continue;
         seen[i] = 1;
         ch_qitem *it = &b->items[i];
-        if (!eligible(t, tenant, it)) continue;
+        /* The group's connection as its latest eligible() read found it. */
+        ch_wconn wc;
+        if (!eligible(t, tenant, it, &wc)) continue;
         size_t k = 0;
         grp[k++] = it;
         for (size_t j = i + 1; j < b->n && !spent; j++) {
@@ -173,14 +180,14 @@ int64_t ch_wexec_prefetch(ch_wthread *t, const char *tenant, ch_qbatch *b)
             if (seen[j] || o->kind != CH_Q_EV || !o->valid || !o->c || strcmp(o->c, it->c) != 0)
                 continue;
             seen[j] = 1;
-            if (!eligible(t, tenant, o)) continue;
+            if (!eligible(t, tenant, o, &wc)) continue;
             grp[k++] = o;
             if (k == PREFETCH_MAX) {
-                spent = call_within(t, tenant, grp, k, until);
+                spent = call_within(t, tenant, &wc, grp, k, until);
                 k = 0;
             }
         }
-        if (k >= 2 && !spent) spent = call_within(t, tenant, grp, k, until);
+        if (k >= 2 && !spent) spent = call_within(t, tenant, &wc, grp, k, until);
     }
     free(grp);
     free(seen);

@@ -29,7 +29,7 @@ static void *stager(void *arg)
     return NULL;
 }
 
-/* Parses "<len>:<bytes>" at *p (as the scripts' statew does). */
+/* Parses "<len>:<bytes>" at *p (as queue_work_outcome.c's unpack_fields does before the scripts get the fields). */
 static size_t take(const char **p, const char **val)
 {
     char *colon;
