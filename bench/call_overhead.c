@@ -17,7 +17,7 @@
  *           having the instance and writing the outcome: ch_call_init with
  *           the item's request id and the callback deadline, the records
  *           and staged-state buffers reset and hung on the call (ABI 1.6:
- *           the thread's state barrier registered, and for a tick run; no
+ *           the thread's state barrier (registered once) run for a tick; no
  *           outcome is held here, so it returns at once), the slot entry the master's
  *           hang and crash detection reads (slot_item + ch_slot_begin, a
  *           seqlock write into the shared slots region), the monotonic clock
@@ -144,7 +144,8 @@ static void wrapped(bench *b, int tick)
     ch_staged_reset(&b->staged);
     call.records = &b->recs;
     call.staged = &b->staged;
-    ch_staged_set_barrier(no_barrier, b);
+    /* The hook itself is registered once per thread (setup), as
+     * ch_wthread_begin does. */
     if (tick) ch_staged_barrier("bench", "c1");
     ch_slot_item si;
     ch_wexec_slot_item(&si, "bench", &b->item, ch_plugin_name(b->pl),
@@ -283,6 +284,7 @@ static int setup(bench *b, const char *path)
         return -1;
     }
     b->slot = ch_slots_get(b->slots, 0, 0);
+    ch_staged_set_barrier(no_barrier, b);
     ch_slot_claim(b->slot, "bench-0-0", NULL);
     ch_slot_set_current(b->slot);
     ch_records_init(&b->recs);
