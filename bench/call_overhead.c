@@ -137,7 +137,8 @@ static void wrapped(bench *b, int tick)
     static const char rid[] = "tick-0123456789abcdef";
     c360_header hdrs[CH_WEXEC_HEADERS_MAX];
     uint32_t nh = 0;
-    json_t *hdoc = tick ? NULL : ch_wexec_headers(&b->item, hdrs, &nh);
+    ch_whdrs hkeep = {NULL, NULL};
+    if (!tick) ch_wexec_headers(&b->item, hdrs, &nh, &hkeep);
     c360_call call;
     ch_call_init(&call, ch_plugin_name(b->pl), &b->inst, rid, CALLBACK_TIMEOUT_MS);
     ch_records_reset(&b->recs);
@@ -172,7 +173,7 @@ static void wrapped(bench *b, int tick)
     ch_slot_end(b->slot);
     call.records = NULL;
     call.staged = NULL;
-    json_decref(hdoc);
+    ch_wexec_headers_free(&hkeep);
     ch_metrics_observe_callback(ch_plugin_index(b->ld, b->pl), tick ? CH_CB_TICK : CH_CB_EVENT,
                                 took);
     st = ch_status_normalise(st);

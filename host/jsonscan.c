@@ -4,6 +4,7 @@
 #include "jsonscan.h"
 
 #include <stdint.h>
+#include <string.h>
 
 typedef struct scan {
     const unsigned char *p, *end;
@@ -158,4 +159,51 @@ ch_jsonscan_result ch_jsonscan_object(const char *buf, size_t len)
     }
     skip_ws(&s);
     return s.p == s.end ? CH_JSONSCAN_OBJECT : CH_JSONSCAN_UNSURE;
+}
+
+/* One plain string at s->p (after its opening quote): bytes 0x20..0x7E but
+ * '"' and '\\', up to the closing quote, which is made the string's NUL in
+ * the copy. The string's start in the copy, or NULL. */
+static const char *flat_string(scan *s, const unsigned char *base, char *copy)
+{
+    const unsigned char *start = s->p;
+    while (s->p < s->end && *s->p != '"') {
+        if (*s->p < 0x20 || *s->p > 0x7E || *s->p == '\\') return NULL;
+        s->p++;
+    }
+    if (s->p >= s->end) return NULL;
+    copy[s->p - base] = '\0';
+    s->p++;
+    return copy + (start - base);
+}
+
+ch_jsonscan_result ch_jsonscan_flat(const char *buf, size_t len, char *copy, const char **names,
+                                    const char **values, size_t max, size_t *n)
+{
+    *n = 0;
+    scan s = {(const unsigned char *)buf, (const unsigned char *)buf + len};
+    const unsigned char *base = s.p;
+    if (len < 2 || buf[0] != '{' || buf[len - 1] != '}') return CH_JSONSCAN_UNSURE;
+    memcpy(copy, buf, len);
+    copy[len] = '\0';
+    s.p++;
+    s.end--; /* the closing brace */
+    while (s.p < s.end) {
+        if (*n == max) return CH_JSONSCAN_UNSURE;
+        if (*n > 0 && *s.p++ != ',') return CH_JSONSCAN_UNSURE;
+        if (s.p >= s.end || *s.p++ != '"') return CH_JSONSCAN_UNSURE;
+        const char *k = flat_string(&s, base, copy);
+        if (k == NULL || s.p + 1 >= s.end || s.p[0] != ':' || s.p[1] != '"') return CH_JSONSCAN_UNSURE;
+        s.p += 2;
+        const char *v = flat_string(&s, base, copy);
+        if (v == NULL) return CH_JSONSCAN_UNSURE;
+        /* A repeated name: Jansson keeps the first's place and the last's
+         * value; the full parser says so. */
+        for (size_t i = 0; i < *n; i++)
+            if (strcmp(names[i], k) == 0) return CH_JSONSCAN_UNSURE;
+        names[*n] = k;
+        values[*n] = v;
+        (*n)++;
+    }
+    return CH_JSONSCAN_OBJECT;
 }

@@ -1,4 +1,5 @@
-/* jsonscan.h -- a non-allocating check that a buffer is one JSON object.
+/* jsonscan.h -- a non-allocating check that a buffer is one JSON object,
+ * and a decoder of the flat string objects events' headers are stored as.
  *
  * The worker must refuse a record that is not a well-formed JSON object
  * (records.h), and parsing every record with Jansson only to throw the tree
@@ -26,5 +27,20 @@ typedef enum ch_jsonscan_result {
 } ch_jsonscan_result;
 
 ch_jsonscan_result ch_jsonscan_object(const char *buf, size_t len);
+
+/* The stored headers of an event (ingress_headers.c writes them): a flat
+ * object of plain strings, {"name":"value",...}, no whitespace. When buf is
+ * exactly that -- every name and value printable ASCII without '"' or
+ * '\\', no name twice, at most max members -- the members are decoded
+ * without a tree: copy (len + 1 bytes, the caller's) gets the bytes, each
+ * name and value NUL-terminated in place, names[i] and values[i] point
+ * into it, *n is their number, and the answer is CH_JSONSCAN_OBJECT, in
+ * the document's order, as Jansson would give them. Anything else --
+ * escapes, other bytes, whitespace, other values, a repeated name, more
+ * than max -- is CH_JSONSCAN_UNSURE (*n then means nothing): the caller
+ * parses with Jansson. A worker did that for every event it ran, and for
+ * the look ahead's events once more. */
+ch_jsonscan_result ch_jsonscan_flat(const char *buf, size_t len, char *copy, const char **names,
+                                    const char **values, size_t max, size_t *n);
 
 #endif

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "call.h"
+#include "jsonscan.h"
 #include "log.h"
 #include "metrics.h"
 #include "scheduler.h"
@@ -36,15 +37,28 @@ size_t ch_plugin_index(const ch_loader *ld, const ch_plugin *p)
     return SIZE_MAX;
 }
 
-json_t *ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n)
+void ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n, ch_whdrs *keep)
 {
     *n = 0;
-    if (!it->h_len) return NULL;
+    keep->copy = NULL;
+    keep->doc = NULL;
+    if (!it->h_len) return;
+    const char *names[CH_WEXEC_HEADERS_MAX], *values[CH_WEXEC_HEADERS_MAX];
+    size_t got = 0;
+    keep->copy = ch_malloc(it->h_len + 1);
+    if (ch_jsonscan_flat(it->h, it->h_len, keep->copy, names, values, CH_WEXEC_HEADERS_MAX, &got) ==
+        CH_JSONSCAN_OBJECT) {
+        for (size_t i = 0; i < got; i++) out[i] = (c360_header){names[i], values[i]};
+        *n = (uint32_t)got;
+        return;
+    }
+    free(keep->copy);
+    keep->copy = NULL;
     json_error_t e;
     json_t *j = json_loadb(it->h, it->h_len, 0, &e);
     if (!json_is_object(j)) {
         json_decref(j);
-        return NULL;
+        return;
     }
     const char *k;
     json_t *v;
@@ -55,7 +69,15 @@ json_t *ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n)
         out[*n].value = json_string_value(v);
         (*n)++;
     }
-    return j;
+    keep->doc = j;
+}
+
+void ch_wexec_headers_free(ch_whdrs *keep)
+{
+    free(keep->copy);
+    json_decref(keep->doc);
+    keep->copy = NULL;
+    keep->doc = NULL;
 }
 
 void ch_wexec_slot_item(ch_slot_item *si, const char *tenant, const ch_qitem *it, const char *plugin,
@@ -334,7 +356,8 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
 
     c360_header hdrs[CH_WEXEC_HEADERS_MAX];
     uint32_t nh = 0;
-    json_t *hdoc = tick ? NULL : ch_wexec_headers(it, hdrs, &nh);
+    ch_whdrs hkeep = {NULL, NULL};
+    if (!tick) ch_wexec_headers(it, hdrs, &nh, &hkeep);
     c360_call call;
     ch_call_init(&call, ch_plugin_name(pl), ch_inst_instance(inst), it->rid, t->conf->callback_timeout_ms);
     ch_records_reset(&t->recs);
@@ -366,7 +389,7 @@ void ch_wexec_event(ch_wthread *t, const char *tenant, ch_qitem *it)
     ch_slot_end(t->slot);
     call.records = NULL;
     call.staged = NULL;
-    json_decref(hdoc);
+    ch_wexec_headers_free(&hkeep);
     ch_metrics_observe_callback(ch_plugin_index(t->conf->loader, pl), tick ? CH_CB_TICK : CH_CB_EVENT, took);
     st = ch_status_normalise(st);
     uint32_t ra = call.retry_set ? call.retry_after_ms : 0;

@@ -171,7 +171,15 @@ struct ch_wthread {
     size_t ok_bytes;           /* their records and staged writes */
     ch_qok ok[CH_WOK_MAX];
     char ok_tenant[CH_ID_MAX + 1];
+    int64_t swept_ms;          /* thread 0: the last instance sweep */
 };
+
+/* Thread 0 of each worker process closes, every CH_WINST_SWEEP_MS, the
+ * instances nobody acquired for CH_WINST_IDLE_MS (ch_instances_sweep): a
+ * disconnected connection's credentials and caches then leave the
+ * process within about a minute, and an idle one costs a reopen. */
+#define CH_WINST_SWEEP_MS 10000
+#define CH_WINST_IDLE_MS 60000
 
 ch_wthread *ch_wthread_new(ch_workers *w, int index);
 void ch_wthread_free(ch_wthread *t);
@@ -312,10 +320,16 @@ void ch_wthread_backoff(ch_wthread *t, int i);
 #define CH_WOUTCOME_TRIES 5
 /* The stored headers of an event item ("h": a JSON object of strings) as
  * the SDK's array, at most CH_WEXEC_HEADERS_MAX; non-string values are skipped.
- * Returns the Jansson document that owns the strings (decref it after the
- * callback), NULL when there are none. */
+ * The strings live in *keep until ch_wexec_headers_free(keep), after the
+ * callback: the usual flat object decoded in place in a copy
+ * (ch_jsonscan_flat), anything else by Jansson. */
 #define CH_WEXEC_HEADERS_MAX 100
-json_t *ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n);
+typedef struct ch_whdrs {
+    char *copy;  /* the fast decoder's copy, or NULL */
+    json_t *doc; /* Jansson's document, or NULL */
+} ch_whdrs;
+void ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n, ch_whdrs *keep);
+void ch_wexec_headers_free(ch_whdrs *keep);
 /* The slot entry of callback cb on the item, its deadline timeout_ms from
  * now. */
 void ch_wexec_slot_item(ch_slot_item *si, const char *tenant, const ch_qitem *it, const char *plugin,

@@ -83,11 +83,11 @@ static void prefetch_call(ch_wthread *t, const char *tenant, const ch_wconn *wc,
     c360_event *evs = ch_calloc(n, sizeof *evs);
     const c360_event **pev = ch_calloc(n, sizeof *pev);
     c360_header *hdrs = ch_calloc(n * CH_WEXEC_HEADERS_MAX, sizeof *hdrs);
-    json_t **hdocs = ch_calloc(n, sizeof *hdocs);
+    ch_whdrs *hkeep = ch_calloc(n, sizeof *hkeep);
     for (size_t i = 0; i < n; i++) {
         const ch_qitem *it = its[i];
         uint32_t nh = 0;
-        hdocs[i] = ch_wexec_headers(it, hdrs + i * CH_WEXEC_HEADERS_MAX, &nh);
+        ch_wexec_headers(it, hdrs + i * CH_WEXEC_HEADERS_MAX, &nh, &hkeep[i]);
         long long attempt = ch_qitem_attempt(it);
         evs[i] = (c360_event){
             .struct_size = sizeof evs[i],
@@ -128,8 +128,8 @@ static void prefetch_call(ch_wthread *t, const char *tenant, const ch_wconn *wc,
     }
     ch_call_done(&call);
     ch_instance_release(inst);
-    for (size_t i = 0; i < n; i++) json_decref(hdocs[i]);
-    free(hdocs);
+    for (size_t i = 0; i < n; i++) ch_wexec_headers_free(&hkeep[i]);
+    free(hkeep);
     free(hdrs);
     free(pev);
     free(evs);

@@ -102,10 +102,85 @@ static void test_mutations(void)
     CHECK(yes > 1000); /* the mutations do reach the fast path */
 }
 
+/* ch_jsonscan_flat against Jansson: when the flat decoder answers, its
+ * members are Jansson's, in the same order, as NUL-terminated strings. */
+static int flat_matches(const char *buf, size_t m, size_t max)
+{
+    char copy[300];
+    const char *names[8], *values[8];
+    size_t n = 0;
+    if (ch_jsonscan_flat(buf, m, copy, names, values, max, &n) != CH_JSONSCAN_OBJECT) return -1;
+    json_t *j = json_loadb(buf, m, 0, NULL);
+    int ok = json_is_object(j) && json_object_size(j) == n;
+    size_t i = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v) {
+        if (!ok || i >= n) break;
+        ok = json_is_string(v) && strcmp(k, names[i]) == 0 &&
+             strcmp(json_string_value(v), values[i]) == 0;
+        i++;
+    }
+    json_decref(j);
+    return ok && i == n;
+}
+
+static void test_flat(void)
+{
+    static const char *const yes[] = {
+        "{}", "{\"content-type\":\"application/json\"}",
+        "{\"content-type\":\"application/json\",\"user-agent\":\"facebookexternalua\","
+        "\"x-hub-signature-256\":\"sha256=00ff\"}",
+        "{\"\":\"\"}", "{\"a\":\"x y:z,{}[]\"}",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) CHECK(flat_matches(yes[i], strlen(yes[i]), 8) == 1);
+    /* The full parser's cases: escapes, other bytes, whitespace, other
+     * values, a repeated name, too many, not an object. */
+    static const char *const unsure[] = {
+        "", "{", "}", "{ }", "{\"a\":\"b\\n\"}", "{\"a\":\"caf\xc3\xa9\"}", "{\"a\":1}",
+        "{\"a\": \"b\"}", "{\"a\":\"b\",\"a\":\"c\"}", "{\"a\":\"b\",}", "{,\"a\":\"b\"}",
+        "{\"a\":\"b\"", "[\"a\"]", "{\"a\":\"b}", "{\"a\"}", "{\"a\":\"\t\"}",
+    };
+    for (size_t i = 0; i < sizeof unsure / sizeof *unsure; i++)
+        CHECK(flat_matches(unsure[i], strlen(unsure[i]), 8) == -1);
+    CHECK(flat_matches("{\"a\":\"1\",\"b\":\"2\"}", 17, 2) == 1);
+    CHECK(flat_matches("{\"a\":\"1\",\"b\":\"2\"}", 17, 1) == -1); /* over max */
+    /* Mutations of a stored header object: every answer is Jansson's. */
+    const char *base = "{\"content-type\":\"application/json\",\"x-a\":\"b\",\"x-c\":\"\"}";
+    size_t bn = strlen(base);
+    char buf[128];
+    uint32_t seed = 777;
+    int answered = 0;
+    static const char alphabet[] = "{}:,\"\\ ab\x01\xc3";
+    for (int round = 0; round < 100000; round++) {
+        memcpy(buf, base, bn);
+        size_t m = bn;
+        seed = seed * 1103515245u + 12345u;
+        size_t at = (seed >> 8) % m;
+        seed = seed * 1103515245u + 12345u;
+        char c = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+        seed = seed * 1103515245u + 12345u;
+        switch ((seed >> 8) % 3) {
+        case 0: buf[at] = c; break;
+        case 1: memmove(buf + at, buf + at + 1, m - at - 1), m--; break;
+        default: memmove(buf + at + 1, buf + at, m - at), buf[at] = c, m++;
+        }
+        int r = flat_matches(buf, m, 8);
+        if (r == 0) {
+            CHECK(!"flat decoder and Jansson differ");
+            fprintf(stderr, "  input: %.*s\n", (int)m, buf);
+            break;
+        }
+        answered += r == 1;
+    }
+    CHECK(answered > 1000);
+}
+
 int main(void)
 {
     test_yes();
     test_unsure();
     test_mutations();
+    test_flat();
     CHECK_DONE();
 }
