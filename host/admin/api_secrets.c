@@ -19,6 +19,7 @@
 #include "connector_api.h"
 #include "conns.h"
 #include "instances.h"
+#include "log.h"
 #include "secrets.h"
 #include "tenants.h"
 
@@ -38,7 +39,7 @@ static int conn_found(ch_actx *x)
 static int reserved(const char *name) { return strncmp(name, "oauth:", 6) == 0; }
 
 /* The name as an audit target: audit fields refuse '@' (audit.h). */
-static void audit_secret(ch_actx *x, const char *action, const char *name, int32_t st)
+static int32_t audit_secret(ch_actx *x, const char *action, const char *name, int32_t st)
 {
     char t[CH_NAME_MAX + 1];
     snprintf(t, sizeof t, "%s", name);
@@ -48,11 +49,29 @@ static void audit_secret(ch_actx *x, const char *action, const char *name, int32
     /* Plugins read some secrets when they open a connection (a webhook
      * signing secret the event loop verifies with): a new version makes
      * every host and worker reopen it, and this host at once. */
-    if (st == C360_OK) {
-        (void)ch_conn_touch(x->tenant, ch_aparam(x, "conn"));
-        if (ch_admin_instances(x->admin))
-            ch_instances_invalidate(ch_admin_instances(x->admin), ch_aparam(x, "conn"));
-    }
+    if (st != C360_OK) return C360_OK;
+    int32_t touched = ch_conn_touch(x->tenant, ch_aparam(x, "conn"));
+    if (ch_admin_instances(x->admin))
+        ch_instances_invalidate(ch_admin_instances(x->admin), ch_aparam(x, "conn"));
+    if (touched != C360_OK)
+        ch_log(CH_LOG_ERROR, "secrets: the change is stored but the connection's version was not "
+               "bumped; its worker processes keep what they read until it changes again",
+               "tenant", x->tenant, "connection", ch_aparam(x, "conn"), "error",
+               c360_strstatus(touched), NULL);
+    return touched;
+}
+
+/* The value changed in Redis but the version bump that makes the worker
+ * processes reopen the connection failed (Redis went away in between):
+ * plugins that keep what they read (crm_generic) would go on with the old
+ * value. Both requests are idempotent, so the client is told to send the
+ * same one again, which bumps the version then. */
+static void not_propagated(ch_actx *x, int32_t touched)
+{
+    char msg[200];
+    snprintf(msg, sizeof msg, "the change is stored, but the connection could not be told to "
+             "reload it (%s); send the same request again", c360_strstatus(touched));
+    ch_aerr(x, 503, "not_propagated", msg);
 }
 
 static void h_list(ch_actx *x)
@@ -169,9 +188,13 @@ static void h_put(ch_actx *x)
     char err[256];
     int32_t st = ch_secret_put(x->tenant, ch_aparam(x, "conn"), name, value, len, err, sizeof err);
     wipe(body);
-    audit_secret(x, "secret.put", name, st);
+    int32_t touched = audit_secret(x, "secret.put", name, st);
     if (st != C360_OK) {
         ch_aerr_status(x, st, "secret");
+        return;
+    }
+    if (touched != C360_OK) {
+        not_propagated(x, touched);
         return;
     }
     ch_areply(x, 204, NULL);
@@ -188,9 +211,13 @@ static void h_delete(ch_actx *x)
     if (!conn_found(x)) return;
     char err[256];
     int32_t st = ch_secret_delete(x->tenant, ch_aparam(x, "conn"), name, err, sizeof err);
-    audit_secret(x, "secret.delete", name, st);
+    int32_t touched = audit_secret(x, "secret.delete", name, st);
     if (st != C360_OK) {
         ch_aerr_status(x, st, "secret");
+        return;
+    }
+    if (touched != C360_OK) {
+        not_propagated(x, touched);
         return;
     }
     ch_areply(x, 204, NULL);

@@ -146,6 +146,7 @@ static int32_t open_instance(ch_instances *set, const char *tenant, const char *
     ch_call_done(&call);
     i->ci.data = data;
     i->checked_ms = ch_monotonic_ms();
+    i->used_ms = i->checked_ms;
     *out = i;
     return C360_OK;
 }
@@ -176,6 +177,7 @@ int32_t inst_acquire(ch_instances *set, const char *tenant, const char *conn, in
         if (cur) {
             int64_t now = ch_monotonic_ms();
             cur->refs++;
+            cur->used_ms = now;
             if (!force_check && now - cur->checked_ms < set->recheck_ms) {
                 pthread_mutex_unlock(&set->lock);
                 *out = cur;
@@ -254,6 +256,7 @@ ch_inst *ch_instance_peek(ch_instances *set, const char *tenant, const char *con
     ch_inst *i = s ? s->cur : NULL;
     if (i && i->conn->version == version && strcmp(i->ci.tenant, tenant) == 0) {
         i->refs++;
+        i->used_ms = ch_monotonic_ms();
     } else {
         i = NULL;
         set->stats.peek_miss++;
@@ -300,6 +303,41 @@ void ch_instances_get_stats(ch_instances *set, ch_instances_stats *out)
     pthread_mutex_lock(&set->lock);
     *out = set->stats;
     pthread_mutex_unlock(&set->lock);
+}
+
+typedef struct sweep_ctx {
+    ch_instances *set;
+    int64_t now, idle_ms;
+    ch_inst **close;
+    size_t n, cap;
+} sweep_ctx;
+
+static void sweep_slot(const char *key, void *value, void *arg)
+{
+    (void)key;
+    sweep_ctx *w = arg;
+    inst_slot *s = value;
+    ch_inst *i = s->cur;
+    /* Only what nobody holds: an instance in use stays, however old. */
+    if (!i || s->opening || i->refs != 1 || w->now - i->used_ms < w->idle_ms) return;
+    ch_inst *dead = inst_retire_locked(w->set, s);
+    if (!dead) return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->close = ch_realloc(w->close, w->cap * sizeof *w->close);
+    }
+    w->close[w->n++] = dead;
+}
+
+size_t ch_instances_sweep(ch_instances *set, int64_t idle_ms)
+{
+    sweep_ctx w = {set, ch_monotonic_ms(), idle_ms, NULL, 0, 0};
+    pthread_mutex_lock(&set->lock);
+    ch_strmap_foreach(set->slots, sweep_slot, &w);
+    pthread_mutex_unlock(&set->lock);
+    for (size_t k = 0; k < w.n; k++) inst_close_or_defer(set, w.close[k]);
+    free(w.close);
+    return w.n;
 }
 
 typedef struct free_ctx {

@@ -18,6 +18,7 @@ struct ch_inst {
     const ch_plugin *plugin;
     ch_conn *conn;
     int64_t checked_ms;    /* monotonic: last version check */
+    int64_t used_ms;       /* monotonic: last acquire (ch_instances_sweep) */
 };
 
 /* One connection id in the table. */

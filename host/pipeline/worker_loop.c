@@ -512,6 +512,13 @@ static void idle_wait(ch_wthread *t, ch_tsnap *s)
 
 void ch_wthread_step(ch_wthread *t)
 {
+    if (t->index == 0 && t->w->set) {
+        int64_t now = ch_monotonic_ms();
+        if (now - t->swept_ms >= CH_WINST_SWEEP_MS) {
+            t->swept_ms = now;
+            ch_instances_sweep(t->w->set, CH_WINST_IDLE_MS);
+        }
+    }
     ch_tsnap *s = ch_tenants_get(&t->w->tenants);
     if (s->n == 0 || t->visited >= s->n) {
         if (s->n == 0 || !t->pass_work) idle_wait(t, s);

@@ -58,12 +58,16 @@ static void resv_drop(meta_ctx *x, meta_resv *r)
 
 /* `units` at once, without a reservation: a short wait is slept. */
 static int32_t take_units(meta_ctx *x, int32_t scope, const char *bucket,
-                          const c360_rl_limit *lim, uint32_t units)
+                          const c360_rl_limit *lim, uint32_t units, const uint32_t *refused)
 {
     const c360_host_api *h = x->host;
     for (int tries = 0;; tries++) {
         uint32_t wait = 0;
-        int32_t st = h->ratelimit_take(x->call, scope, bucket, lim, units, &wait);
+        int32_t st = C360_RETRY;
+        /* refused: the caller has just asked for exactly these units and
+         * been told to wait that long; not asked again at once. */
+        if (tries == 0 && refused != NULL) wait = *refused;
+        else st = h->ratelimit_take(x->call, scope, bucket, lim, units, &wait);
         if (st != C360_RETRY) return st;
         /* Sleep through a short wait if the deadline allows it; a long one
          * (a pause after a throttling report) is the pipeline's to wait. */
@@ -145,7 +149,7 @@ static int32_t resv_take(meta_ctx *x, int32_t scope, const char *bucket,
      * the budget is free again; the reservation starts over from one
      * unit. (keep == 0: the units alone were asked already.) */
     if (keep > 0) resv_drop(x, r);
-    if (sleep) return take_units(x, scope, bucket, lim, units);
+    if (sleep) return take_units(x, scope, bucket, lim, units, keep > 0 ? NULL : &wait);
     if (keep > 0) st = h->ratelimit_take(x->call, scope, bucket, lim, units, &wait);
     return st;
 }

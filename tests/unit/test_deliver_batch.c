@@ -628,8 +628,12 @@ static void test_no_batch(ch_wthread *t)
     put("b7", "btp", "{}");
     add_dl("b7", "s1", "ok-o1", "{}");
     add_dl("b7", "s1", "ok-o2", "{}");
+    /* This thread steps t1 now: t1's staged-state barrier, as
+     * ch_wthread_begin would arm it on a thread of its own; t's again after. */
+    ch_wexec_barrier_arm(t1);
     CHECK(ch_wthread_turn(t1, T) == 2);
     CHECK(st_num("b7", "singles") == 2 && st_num("b7", "batches") == 0);
+    ch_wexec_barrier_arm(t);
     ch_workers_free(w1);
 }
 

@@ -4,7 +4,8 @@
  * version opens a new instance while the old one stays usable until its
  * last user releases it, and is closed then), instance_route_keys from
  * instance_open reaching the routing-key index, a purged connection, a
- * failing open, peek at an exact version, and closing at free. */
+ * failing open, peek at an exact version, the idle sweep, and closing at
+ * free. */
 #include <pthread.h>
 #include <string.h>
 
@@ -139,6 +140,35 @@ int main(void)
     CHECK(ch_instance_acquire(g_set, "t1", "never", &g, err, sizeof err) == C360_ENOTFOUND);
     CHECK_CONTAINS(err, "not found");
 
+    /* The idle sweep: an instance somebody holds stays however old; one
+     * nobody holds goes once idle that long, and the next acquire opens
+     * it again. */
+    ch_inst *h = NULL;
+    CHECK(ch_instance_acquire(g_set, "t1", "c1", &h, NULL, 0) == C360_OK);
+    ch_instances_get_stats(g_set, &st);
+    uint64_t closed0 = st.closed, opened0 = st.opened;
+    CHECK(ch_instances_sweep(g_set, 60000) == 0); /* nothing idle a minute */
+    fx_sleep_ms(30);
+    CHECK(ch_instances_sweep(g_set, 20) == 0);    /* c1 is held */
+    if (h) {
+        CHECK_STR(tag(h), "v3");
+        ch_instance_release(h);
+    }
+    fx_sleep_ms(30);
+    CHECK(ch_instances_sweep(g_set, 20) == 1);    /* now it is not */
+    ch_instances_get_stats(g_set, &st);
+    CHECK(st.closed == closed0 + 1 && st.open == 0);
+    CHECK(ch_instances_sweep(g_set, 0) == 0);
+    CHECK(ch_instance_acquire(g_set, "t1", "c1", &h, NULL, 0) == C360_OK);
+    ch_instances_get_stats(g_set, &st);
+    CHECK(st.opened == opened0 + 1 && st.open == 1);
+    if (h) {
+        CHECK_STR(tag(h), "v3");
+        /* Acquiring counts as use: not idle right after. */
+        ch_instance_release(h);
+        CHECK(ch_instances_sweep(g_set, 1000) == 0);
+    }
+
     /* A failing instance_open: its status and error text come back. */
     put("t1", "c3", "{\"open_fail\":true}");
     CHECK(ch_instance_acquire(g_set, "t1", "c3", &g, err, sizeof err) == C360_RETRY);
@@ -153,7 +183,7 @@ int main(void)
     /* Every instance opened was closed exactly once: the plugin frees its
      * data in instance_close, so ASan/valgrind would see a leak or a double
      * close. */
-    CHECK(opened == 4);
+    CHECK(opened == 5);
     ch_loader_free(ld);
     redisFree(pf_raw);
     ch_rconn_thread_close();
