@@ -12,6 +12,9 @@
 
 #include "hostapi.h"
 #include "log.h"
+#include "ratelimit.h"
+#include "svc.h"
+#include "usage.h"
 
 int fz_bypass_sig;
 
@@ -178,30 +181,112 @@ void fz_state_set(const char *key, const char *value)
     kv_put(key, 0, value, strlen(value));
 }
 
-/* ---- services that always succeed ------------------------------------------ */
+/* ---- the rate limiter: the input's answers ------------------------------------ */
+
+/* The input's limiter section (fz_rl_split), one byte per take, in order. */
+static const uint8_t *g_rl;
+static size_t g_rl_len, g_rl_off;
+
+/* Every answer below is one ch_ratelimit_take can give (ratelimit.h):
+ *   b & 3 == 0  C360_OK, *wait_ms 0;
+ *   b & 3 == 1  C360_RETRY, a short wait: 1 + ((b >> 2) & 1) ms, or 30 ms
+ *               when (b >> 2) & 15 is 15 -- what plugins sleep through (a
+ *               GCRA refill, a slowdown);
+ *   b & 3 == 2  C360_RETRY, a long wait: rl_long[(b >> 2) & 7] ms -- over
+ *               the 1.5 s the plugins sleep at most, up to a day;
+ *   b & 3 == 3  C360_EIO (Redis unreachable).
+ * Any wait from 1 ms to a day is possible for any bucket: the remainder
+ * of a provider's pause (capped at CH_USAGE_MAX_PAUSE_MS). Plugins sleep
+ * short waits for real (crm_generic up to 10000 times), and a sleep costs
+ * executions, so they are small: 1 and 2 ms (under every plugin's
+ * threshold), and rarely 30 ms, over crm_generic's own pace at its spec's
+ * CRM_RPS_DEFAULT (20 ms and a quarter) yet under its 100 ms for
+ * throttled sleeps (its throttled-slept and deferred paths; the other
+ * plugins only sleep it). FZ_RL_MAX answers bound an input's sleeping
+ * (2 s at worst, inside scripts/fuzz's -timeout=10). */
+#define FZ_RL_MAX 64
+static const uint32_t rl_long[8] = {1501, 2000, 5000, 30000, 60000, 900000, 3600000,
+                                    CH_USAGE_MAX_PAUSE_MS};
+
+size_t fz_rl_split(const uint8_t *data, size_t len)
+{
+    const uint8_t *m = memmem(data, len, FZ_RL_MARK, sizeof FZ_RL_MARK - 1);
+    if (!m) return len;
+    g_rl = m + sizeof FZ_RL_MARK - 1;
+    g_rl_len = len - (size_t)(g_rl - data);
+    g_rl_off = 0;
+    return (size_t)(m - data);
+}
+
+/* The host's refusal of a take, report or feed outside a connection or of
+ * a bad scope or bucket name (hostapi.c, ch_ratelimit_key): a bucket named
+ * after input (an id) may be refused, the plugin's to handle. */
+static int32_t rl_bucket(c360_call *c, int32_t scope, const char *b)
+{
+    ch_scope s;
+    int32_t st = ch_svc_scope(c, &s);
+    if (st != C360_OK) return st;
+    char *key = ch_ratelimit_key(s.plugin, s.tenant, s.connection, scope, b);
+    if (!key) return C360_EINVAL;
+    free(key);
+    return C360_OK;
+}
 
 static int32_t rl_take(c360_call *c, int32_t scope, const char *b, const c360_rl_limit *l,
                        uint32_t cost, uint32_t *wait)
 {
-    (void)c, (void)scope, (void)b, (void)l, (void)cost;
     if (wait) *wait = 0;
-    return C360_OK;
+    int32_t st = rl_bucket(c, scope, b);
+    if (st != C360_OK) return st;
+    if (!l || l->struct_size < sizeof *l) return C360_EINVAL;
+    /* A limit or cost ch_ratelimit_take refuses every time (C360_EINVAL):
+     * each of the plugin's takes of it fails, so its work never runs --
+     * a bug, not an input it meets (budgets are the plugin's own). */
+    uint32_t burst = l->burst ? l->burst : l->limit;
+    if (l->limit == 0 || l->period_ms == 0 || l->period_ms > CH_RL_MAX_PERIOD_MS || cost == 0 ||
+        cost > burst || (uint64_t)burst * l->period_ms > (uint64_t)l->limit * CH_RL_MAX_PERIOD_MS) {
+        fprintf(stderr, "fz_host: a take of %s the host always refuses: cost %u, %u per %u ms, "
+                        "burst %u\n", b, cost, l->limit, l->period_ms, l->burst);
+        abort();
+    }
+    /* Past the section's end or FZ_RL_MAX, or no section (every input
+     * before it existed): granted, as the stub always did. */
+    if (g_rl_off >= g_rl_len || g_rl_off >= FZ_RL_MAX) return C360_OK;
+    uint8_t d = g_rl[g_rl_off++];
+    switch (d & 3) {
+    case 0: return C360_OK;
+    case 1:
+        if (wait) *wait = ((d >> 2) & 15u) == 15 ? 30 : 1 + ((d >> 2) & 1u);
+        return C360_RETRY;
+    case 2:
+        if (wait) *wait = rl_long[(d >> 2) & 7u];
+        return C360_RETRY;
+    default: return C360_EIO;
+    }
 }
 
+/* Reports and fed responses answer C360_OK (what a reachable Redis
+ * answers) after the host's argument checks; they take no byte of the
+ * section: plugins ignore their outcome, and a byte each would shift the
+ * takes' answers whenever a plugin's reports change. */
 static int32_t rl_report(c360_call *c, int32_t scope, const char *b, uint32_t pct, uint32_t ms)
 {
-    (void)c, (void)scope, (void)b, (void)pct, (void)ms;
-    return C360_OK;
+    (void)pct, (void)ms;
+    return rl_bucket(c, scope, b);
 }
 
 static int32_t rl_feed(c360_call *c, int32_t scope, const char *b, const c360_http_response *r)
 {
-    (void)c, (void)scope, (void)b;
-    /* Read what the host would read: the headers. */
-    for (uint32_t i = 0; r && i < r->header_count; i++)
-        (void)strlen(r->headers[i].name), (void)strlen(r->headers[i].value);
+    int32_t st = rl_bucket(c, scope, b);
+    if (st != C360_OK) return st;
+    if (!r) return C360_EINVAL;
+    /* Read what the host reads: its usage headers. */
+    ch_usage u;
+    (void)ch_usage_parse(r, FZ_NOW_MS, &u);
     return C360_OK;
 }
+
+/* ---- services that always succeed ------------------------------------------ */
 
 static int32_t audit(c360_call *c, const char *a, const char *t, const char *o)
 {
@@ -512,6 +597,8 @@ void fz_host_reset(void)
     g_script = NULL;
     g_script_len = g_script_off = 0;
     g_http_calls = 0;
+    g_rl = NULL;
+    g_rl_len = g_rl_off = 0;
     g_records = 0;
     fz_bypass_sig = 0;
 }

@@ -5,7 +5,14 @@
  *
  *   state_* and secret_*  a small key/value list, emptied per input
  *                         (secrets and some state preset by the target);
- *   ratelimit_*, audit,   always C360_OK (never a sleep);
+ *   ratelimit_take        the host's argument checks, then the next
+ *                         answer of the input's limiter section
+ *                         (fz_rl_split): granted, a wait (C360_RETRY with
+ *                         *wait_ms) or C360_EIO; granted past its end. A
+ *                         limit or cost the host always refuses aborts;
+ *   ratelimit_report,     the host's argument checks, then C360_OK (the
+ *   ratelimit_feed_response  feed reads the usage headers as the host);
+ *   audit,                always C360_OK;
  *   instance_route_keys,
  *   connection_status
  *   oauth_token           a fixed token (copied: freed with secret_free);
@@ -63,6 +70,19 @@ void fz_state_set(const char *key, const char *value);
 void fz_http_script(const uint8_t *data, size_t len);
 /* Answers a plugin got so far (for the targets' own checks). */
 size_t fz_http_calls(void);
+
+/* The rate limiter's answers: the part of an input after its first
+ * FZ_RL_MARK, one byte per ratelimit_take in call order (fz_host.c
+ * rl_take: 2 low bits granted / short wait / long wait / C360_EIO, the
+ * others pick the wait), at most the first 64; every take past them is
+ * granted. A separate section rather than bytes in the HTTP script:
+ * interleaved, every input without them (the committed corpora) would
+ * have its answers shifted by one byte per take; with the section, an
+ * input without the mark replays as before (everything granted). Sets the
+ * section (not copied: keep data alive; fz_host_reset drops it) and
+ * returns the length of what precedes the mark (len without one). */
+#define FZ_RL_MARK "\n@@@rl\n"
+size_t fz_rl_split(const uint8_t *data, size_t len);
 
 /* Cuts input into the pieces of a webhook request:
  *     query\n name: value\n ... \n body

@@ -253,6 +253,8 @@ int fz_api_one(const fz_spec *spec, const uint8_t *data, size_t size)
     plugin_init();
     fz_host_reset();
     uint8_t flags = data[0];
+    /* The limiter's section first: what precedes it is cut as before. */
+    size = 1 + fz_rl_split(data + 1, size - 1);
     if ((flags & 64) && spec->pf_config[0] && C360_DESC_HAS(g_desc, event_prefetch) &&
         g_desc->event_prefetch)
         return api_prefetch(spec, flags, data + 1, size - 1);

@@ -14,6 +14,10 @@
  * (flags >> 2) & 3), 16 (destinations) a deliver and 32 a deliver_batch
  * of the spec's records.
  *
+ * Any API input may end with the rate limiter's answers: "\n@@@rl\n" then
+ * one byte per ratelimit_take (fz_host.h fz_rl_split); the rest of the
+ * input is what precedes the mark. Without the mark every take is granted.
+ *
  * The look ahead (flags & 64, a spec with pf_config[0] and a plugin with
  * event_prefetch, ABI 1.7; otherwise the bit means nothing): the input is
  *     flags byte, pf byte, [event body "\n@@@\n"] provider responses
