@@ -477,6 +477,10 @@ static const c360_host_api g_api = {
     .connection_status = api_connection_status,
     /* ABI 1.6 */
     .state_set_on_commit = api_state_set_on_commit,
+    /* ABI 1.8 */
+    .hmac_sha256_key_new = ch_hmac_key_new,
+    .hmac_sha256_keyed = ch_hmac_sha256_keyed,
+    .hmac_sha256_key_free = ch_hmac_key_free,
 };
 
 const c360_host_api *ch_host_api(void) { return &g_api; }

@@ -34,7 +34,8 @@
     (offsetof(c360_plugin_desc, oauth_connect) + sizeof(void (*)(void)))
 #define DESC_MIN_SIZE_V1_4 \
     (offsetof(c360_plugin_desc, deliver_batch) + sizeof(void (*)(void)))
-/* 1.5 and 1.6 appended to the host table only; 1.7 event_prefetch. */
+/* 1.5 and 1.6 appended to the host table only; 1.7 event_prefetch; 1.8
+ * the host table only again (a 1.8 descriptor ends where 1.7's does). */
 #define DESC_MIN_SIZE_V1_7 \
     (offsetof(c360_plugin_desc, event_prefetch) + sizeof(void (*)(void)))
 #define NAME_MAX_LEN 32

@@ -60,7 +60,7 @@ extern "C" {
 /* Bumped when an existing layout or meaning changes: old plugins break. */
 #define C360_ABI_MAJOR 1
 /* Bumped when something is appended: old plugins keep working. */
-#define C360_ABI_MINOR 7
+#define C360_ABI_MINOR 8
 
 /* "C360" in ASCII: the first four bytes of every plugin descriptor. */
 #define C360_PLUGIN_MAGIC 0x43333630u
@@ -205,6 +205,9 @@ typedef struct c360_instance c360_instance;
  * deadline, and the outcome (retry delay, error text). Valid only during the
  * callback it was passed to; never keep it. */
 typedef struct c360_call c360_call;
+/* A key prepared for HMAC-SHA256 (ABI 1.8): host-owned guarded memory,
+ * made by host->hmac_sha256_key_new, released by hmac_sha256_key_free. */
+typedef struct c360_hmac_key c360_hmac_key;
 
 /* ------------------------------------------------------------------------ */
 /* Data passed into callbacks (host-owned, valid during the callback only)   */
@@ -594,6 +597,35 @@ typedef struct c360_host_api {
     int32_t (*state_set_on_commit)(c360_call *call, const char *key,
                                    const void *value, size_t len,
                                    uint32_t ttl_ms);
+
+    /* --- ABI 1.8: prepared HMAC keys ------------------------------------ */
+
+    /* HMAC-SHA256 with a key used again and again (a webhook's app
+     * secret): hmac_sha256_key_new derives the key's inner and outer
+     * SHA-256 states once, and each hmac_sha256_keyed then costs only the
+     * message, not the key's two extra compressions. hmac_sha256_keyed's
+     * MAC is exactly hmac_sha256's with the same key (any length, 0
+     * included; keys over 64 bytes are hashed first, RFC 2104).
+     *  - Thread-safe: a prepared key is read-only once made; each
+     *    computation works on a copy of its state, so any number of
+     *    threads may use one key at once. Never blocks; allowed in every
+     *    callback, webhook_verify and webhook_route included.
+     *  - Secret: the states are key-equivalent (they forge MACs), so the
+     *    host keeps them in guarded memory (sodium_malloc) and wipes them
+     *    on free; the key bytes passed in are not kept.
+     *  - Ownership: the plugin frees every key it made with
+     *    hmac_sha256_key_free (NULL accepted), at the latest before the
+     *    instance_close or fini that ends its use returns. The host never
+     *    frees them for it.
+     * In hmac_sha256_key_new, key may be NULL when key_len is 0; it
+     * returns NULL when out of memory (the plugin may then fall back to
+     * hmac_sha256). A plugin that also runs on older hosts
+     * tests C360_HOST_HAS(host, hmac_sha256_key_new) and falls back to
+     * hmac_sha256 without it. */
+    c360_hmac_key *(*hmac_sha256_key_new)(const void *key, size_t key_len);
+    void (*hmac_sha256_keyed)(const c360_hmac_key *k, const void *msg,
+                              size_t msg_len, uint8_t out[32]);
+    void (*hmac_sha256_key_free)(c360_hmac_key *k);
 } c360_host_api;
 
 /* ------------------------------------------------------------------------ */

@@ -20,6 +20,47 @@ void ch_hmac_sha256(const void *key, size_t key_len, const void *msg,
     sodium_memzero(&st, sizeof st);
 }
 
+/* The state after absorbing the key: inner hash fed key ^ ipad, outer
+ * key ^ opad. Read-only once made, so threads share it without a lock. */
+struct c360_hmac_key {
+    crypto_auth_hmacsha256_state st;
+};
+
+struct c360_hmac_key *ch_hmac_key_new(const void *key, size_t key_len)
+{
+    if (sodium_init() < 0) abort(); /* idempotent; plugin-check and tests
+                                       may come here before the daemon's */
+    /* sodium_malloc puts the block against a guard page at its END, so
+     * the start is only as aligned as the size: round it up. */
+    size_t size = (sizeof(struct c360_hmac_key) + 15) & ~(size_t)15;
+    struct c360_hmac_key *k = sodium_malloc(size);
+    if (k == NULL) return NULL; /* the ABI's documented out-of-memory */
+    /* libsodium declares the key nonnull even for 0 bytes; the ABI lets
+     * an empty key be NULL. */
+    static const uint8_t empty[1];
+    crypto_auth_hmacsha256_init(&k->st, key_len == 0 ? empty : key, key_len);
+    /* Read-only from here: a stray write faults instead of corrupting
+     * every later MAC. sodium_free makes it writable again to wipe it. */
+    sodium_mprotect_readonly(k);
+    return k;
+}
+
+void ch_hmac_sha256_keyed(const struct c360_hmac_key *k, const void *msg,
+                          size_t msg_len, uint8_t out[32])
+{
+    /* A copy per computation: update and final write into the state. */
+    crypto_auth_hmacsha256_state st = k->st;
+    crypto_auth_hmacsha256_update(&st, msg, msg_len);
+    crypto_auth_hmacsha256_final(&st, out);
+    sodium_memzero(&st, sizeof st);
+}
+
+void ch_hmac_key_free(struct c360_hmac_key *k)
+{
+    if (k == NULL) return;
+    sodium_free(k); /* writable again, wiped, then unmapped */
+}
+
 void ch_sha256(const void *msg, size_t len, uint8_t out[32])
 {
     crypto_hash_sha256(out, msg, len);

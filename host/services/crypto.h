@@ -9,6 +9,15 @@
 
 void ch_hmac_sha256(const void *key, size_t key_len, const void *msg,
                     size_t msg_len, uint8_t out[32]);
+/* Prepared keys (ABI 1.8): the HMAC state after the key, derived once.
+ * ch_hmac_key_new returns NULL only when guarded memory is exhausted;
+ * ch_hmac_sha256_keyed gives ch_hmac_sha256's MAC for that key; free
+ * accepts NULL and wipes. The type is the ABI's opaque c360_hmac_key. */
+struct c360_hmac_key;
+struct c360_hmac_key *ch_hmac_key_new(const void *key, size_t key_len);
+void ch_hmac_sha256_keyed(const struct c360_hmac_key *k, const void *msg,
+                          size_t msg_len, uint8_t out[32]);
+void ch_hmac_key_free(struct c360_hmac_key *k);
 void ch_sha256(const void *msg, size_t len, uint8_t out[32]);
 int ch_ct_equal(const void *a, const void *b, size_t len);
 /* variant: enum c360_b64. NULL for an unknown variant. free() the result. */

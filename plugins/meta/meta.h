@@ -88,6 +88,13 @@ typedef struct meta_crypto {
                         size_t msg_len, uint8_t out[32]);
     void (*sha256)(const void *msg, size_t len, uint8_t out[32]);
     int (*ct_equal)(const void *a, const void *b, size_t len);
+    /* Optional, all three or none (NULL): prepared keys (ABI 1.8), so a
+     * secret's HMAC state is derived once per app entry instead of once
+     * per body. Without them hmac_sha256 takes the secret each time. */
+    c360_hmac_key *(*hmac_key_new)(const void *key, size_t key_len);
+    void (*hmac_keyed)(const c360_hmac_key *k, const void *msg,
+                       size_t msg_len, uint8_t out[32]);
+    void (*hmac_key_free)(c360_hmac_key *k);
 } meta_crypto;
 
 /* ---- meta_util.c ------------------------------------------------------ */
@@ -184,6 +191,11 @@ typedef struct meta_app {
     char fp[META_FP_LEN + 1];  /* routing fingerprint of the secret */
     uint8_t *secret;           /* NUL-terminated too */
     size_t secret_len;
+    /* The secret prepared for HMAC (meta_crypto.hmac_key_new), freed with
+     * the entry by key_free; NULL without the service (or when it was out
+     * of memory): the secret is used as it is. */
+    c360_hmac_key *key;
+    void (*key_free)(c360_hmac_key *k);
     uint8_t vt_hash[32];       /* SHA-256 of the verify token */
     unsigned refs;
     struct meta_app *next;
@@ -229,9 +241,9 @@ bool meta_apps_verify_token(meta_apps *m, const meta_crypto *cr,
 size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
                        const uint8_t *body, size_t len, meta_match *out,
                        size_t max);
-bool meta_sig_ok(const meta_crypto *cr, const uint8_t *secret,
-                 size_t secret_len, const char *sig, const uint8_t *body,
-                 size_t len);
+/* true if sig ("sha256=<hex>") is app a's signature of body. */
+bool meta_sig_ok(const meta_crypto *cr, const meta_app *a, const char *sig,
+                 const uint8_t *body, size_t len);
 void meta_route_fp(const meta_crypto *cr, const uint8_t *secret,
                    size_t secret_len, char out[META_FP_LEN + 1]);
 /* "app:<app_id>:<fp>:page:<id>" or "...:ig:<id>"; false if too long. */

@@ -45,6 +45,15 @@ static int32_t meta_init(c360_call *call, const c360_host_api *host, void **pd)
     p->crypto.hmac_sha256 = host->hmac_sha256;
     p->crypto.sha256 = host->sha256;
     p->crypto.ct_equal = host->ct_equal;
+    /* ABI 1.8, optional: each app's secret prepared once (meta_apps.c);
+     * older hosts leave the three NULL and the secret is used as it is.
+     * The keys go with their app entries, all by meta_fini at the latest. */
+    if (C360_HOST_HAS(host, hmac_sha256_key_new) && C360_HOST_HAS(host, hmac_sha256_keyed) &&
+        C360_HOST_HAS(host, hmac_sha256_key_free)) {
+        p->crypto.hmac_key_new = host->hmac_sha256_key_new;
+        p->crypto.hmac_keyed = host->hmac_sha256_keyed;
+        p->crypto.hmac_key_free = host->hmac_sha256_key_free;
+    }
     if (!c360kit_env_url("C360_META_GRAPH_URL", "https://graph.facebook.com", p->graph_url, META_URL_MAX, call, host) ||
         !c360kit_env_url("C360_META_WWW_URL", "https://www.facebook.com", p->www_url, META_URL_MAX, call, host)) {
         free(p);
@@ -360,8 +369,7 @@ static int32_t meta_hook_verify(c360_call *call, void *pd, void *id, const c360_
     size_t na = 0;
     bool ok;
     if (c != NULL) {
-        ok = meta_sig_ok(&p->crypto, c->app->secret, c->app->secret_len, sig, req->body,
-                         req->body_len);
+        ok = meta_sig_ok(&p->crypto, c->app, sig, req->body, req->body_len);
     } else {
         na = meta_apps_match(&p->apps, &p->crypto, sig, req->body, req->body_len, t->apps,
                              ROUTE_APPS_MAX);

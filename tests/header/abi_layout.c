@@ -46,10 +46,19 @@ int main(void)
     /* Members appended by a minor follow the older ones: a descriptor of
      * an older minor is a prefix of the current one, and C360_DESC_HAS
      * tells the host which members it covers. */
-    check_eq("C360_ABI_MINOR >= 7", C360_ABI_MINOR >= 7, 1);
+    check_eq("C360_ABI_MINOR >= 8", C360_ABI_MINOR >= 8, 1);
     check_eq("offsetof(c360_host_api, state_set_on_commit) after connection_status",
              offsetof(c360_host_api, state_set_on_commit),
              offsetof(c360_host_api, connection_status) + sizeof(void (*)(void)));
+    check_eq("offsetof(c360_host_api, hmac_sha256_key_new) after state_set_on_commit",
+             offsetof(c360_host_api, hmac_sha256_key_new),
+             offsetof(c360_host_api, state_set_on_commit) + sizeof(void (*)(void)));
+    check_eq("offsetof(c360_host_api, hmac_sha256_keyed) after hmac_sha256_key_new",
+             offsetof(c360_host_api, hmac_sha256_keyed),
+             offsetof(c360_host_api, hmac_sha256_key_new) + sizeof(void (*)(void)));
+    check_eq("hmac_sha256_key_free ends the 1.8 host table",
+             sizeof(c360_host_api),
+             offsetof(c360_host_api, hmac_sha256_key_free) + sizeof(void (*)(void)));
     check_eq("offsetof(oauth_connect) after webhook_route",
              offsetof(c360_plugin_desc, oauth_connect),
              offsetof(c360_plugin_desc, webhook_route) + sizeof desc.webhook_route);

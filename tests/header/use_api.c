@@ -18,7 +18,7 @@ HT_CHECK(host_size_off, offsetof(c360_host_api, struct_size) == 0);
 HT_CHECK(host_major_off, offsetof(c360_host_api, abi_major) == 4);
 HT_CHECK(host_minor_off, offsetof(c360_host_api, abi_minor) == 6);
 HT_CHECK(abi_major, C360_ABI_MAJOR == 1);
-HT_CHECK(abi_minor, C360_ABI_MINOR >= 7);
+HT_CHECK(abi_minor, C360_ABI_MINOR >= 8);
 /* Appended members stay appended: 1.3's oauth_connect follows 1.2's
  * webhook_route, 1.4's deliver_batch follows it, and 1.7's event_prefetch
  * follows that and ends the descriptor. */
@@ -38,14 +38,23 @@ HT_CHECK(egone, C360_EGONE == 13);
 /* ABI 1.5: a delivery put off unattempted. */
 HT_CHECK(throttled, C360_THROTTLED == 14 && C360_STATUS__COUNT == 15);
 HT_CHECK(oauth_connect_size_off, offsetof(c360_oauth_connect, struct_size) == 0);
-/* ABI 1.6: state_set_on_commit follows 1.2's connection_status and ends
- * the host table. */
+/* ABI 1.6: state_set_on_commit follows 1.2's connection_status; 1.8's
+ * prepared HMAC keys follow it, in order, and end the host table. */
 HT_CHECK(on_commit_after_status,
          offsetof(c360_host_api, state_set_on_commit) ==
              offsetof(c360_host_api, connection_status) + sizeof(void (*)(void)));
-HT_CHECK(on_commit_ends,
-         sizeof(c360_host_api) ==
+HT_CHECK(key_new_after_on_commit,
+         offsetof(c360_host_api, hmac_sha256_key_new) ==
              offsetof(c360_host_api, state_set_on_commit) + sizeof(void (*)(void)));
+HT_CHECK(keyed_after_key_new,
+         offsetof(c360_host_api, hmac_sha256_keyed) ==
+             offsetof(c360_host_api, hmac_sha256_key_new) + sizeof(void (*)(void)));
+HT_CHECK(key_free_after_keyed,
+         offsetof(c360_host_api, hmac_sha256_key_free) ==
+             offsetof(c360_host_api, hmac_sha256_keyed) + sizeof(void (*)(void)));
+HT_CHECK(key_free_ends,
+         sizeof(c360_host_api) ==
+             offsetof(c360_host_api, hmac_sha256_key_free) + sizeof(void (*)(void)));
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(C360_PLUGIN_MAGIC == 0x43333630u, "magic is \"C360\"");

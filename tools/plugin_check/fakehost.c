@@ -457,7 +457,7 @@ const char *fh_call_connection(const c360_call *call)
     return fh_inst.connection;
 }
 
-/* Every member up to ABI 1.6: the table claims sizeof(c360_host_api), so
+/* Every member up to ABI 1.8: the table claims sizeof(c360_host_api), so
  * a plugin's C360_HOST_HAS finds each service, and each one must be there.
  * The 1.2 pipeline services (fh_pipeline.c) are faked with the contract of
  * connector_api.h and docs/pipeline.md, so that a plugin written for the
@@ -512,6 +512,10 @@ static const c360_host_api fh_api = {
     .connection_status = fh_connection_status,
     /* ABI 1.6 */
     .state_set_on_commit = fh_state_set_on_commit,
+    /* ABI 1.8 */
+    .hmac_sha256_key_new = fh_hmac_sha256_key_new,
+    .hmac_sha256_keyed = fh_hmac_sha256_keyed,
+    .hmac_sha256_key_free = fh_hmac_sha256_key_free,
 };
 
 /* ------------------------------------------------------------------------ */

@@ -131,3 +131,35 @@ void fh_random_bytes(void *buf, size_t len)
     ch_random_bytes(buf, len);
     fh_record_len("random_bytes", "len", len);
 }
+
+/* ABI 1.8: the host's prepared keys; traced by length only, and accounted
+ * (fh_mem.h): a key the plugin never frees is reported at the end, one
+ * released with another function is a problem. */
+c360_hmac_key *fh_hmac_sha256_key_new(const void *key, size_t key_len)
+{
+    c360_hmac_key *k = ch_hmac_key_new(key, key_len);
+    pthread_mutex_lock(&fh_lock);
+    json_t *e = fh_entry_named("hmac_sha256_key_new");
+    fh_named_int(e, "key_len", (json_int_t)key_len);
+    if (k == NULL) fh_detail(e, "NULL: out of memory");
+    fh_mem_adopt_locked(k, FH_MEM_HMAC_KEY, "hmac_sha256_key_new");
+    fh_record_locked(e);
+    pthread_mutex_unlock(&fh_lock);
+    return k;
+}
+
+void fh_hmac_sha256_keyed(const c360_hmac_key *k, const void *msg,
+                          size_t msg_len, uint8_t out[32])
+{
+    ch_hmac_sha256_keyed(k, msg, msg_len, out);
+    fh_record_len("hmac_sha256_keyed", "msg_len", msg_len);
+}
+
+void fh_hmac_sha256_key_free(c360_hmac_key *k)
+{
+    pthread_mutex_lock(&fh_lock);
+    json_t *e = fh_entry_named("hmac_sha256_key_free");
+    fh_mem_release_locked(k, FH_MEM_HMAC_KEY, e); /* frees it */
+    fh_record_locked(e);
+    pthread_mutex_unlock(&fh_lock);
+}

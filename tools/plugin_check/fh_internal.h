@@ -185,6 +185,11 @@ int32_t fh_base64_decode(const char *text, size_t text_len, int32_t variant,
                          uint8_t **bin, size_t *len);
 char *fh_hex_encode(const void *bin, size_t len);
 void fh_random_bytes(void *buf, size_t len);
+/* ABI 1.8 prepared HMAC keys */
+c360_hmac_key *fh_hmac_sha256_key_new(const void *key, size_t key_len);
+void fh_hmac_sha256_keyed(const c360_hmac_key *k, const void *msg,
+                          size_t msg_len, uint8_t out[32]);
+void fh_hmac_sha256_key_free(c360_hmac_key *k);
 
 /* fh_pipeline.c (ABI 1.2) */
 void fh_call_dedup_key(c360_call *call, const char *key);

@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "crypto.h"
 #include "fh_internal.h"
 
 /* One buffer the plugin holds. The step is copied: labels of webhook steps
@@ -38,12 +39,14 @@ static const char *const fh_release_fn[] = {
     [FH_MEM_HEAP] = "free",
     [FH_MEM_SECRET] = "secret_free",
     [FH_MEM_HTTP] = "http_free",
+    [FH_MEM_HMAC_KEY] = "hmac_sha256_key_free",
 };
 
 static const char *const fh_kind_name[] = {
     [FH_MEM_HEAP] = "heap buffer",
     [FH_MEM_SECRET] = "secret (guarded memory)",
     [FH_MEM_HTTP] = "HTTP response",
+    [FH_MEM_HMAC_KEY] = "prepared HMAC key",
 };
 
 static void fh_released_forget(const void *p)
@@ -105,6 +108,8 @@ static void fh_mem_really_free(void *p, fh_mem_kind kind)
 {
     if (kind == FH_MEM_SECRET)
         sodium_free(p); /* wipes */
+    else if (kind == FH_MEM_HMAC_KEY)
+        ch_hmac_key_free(p); /* wipes */
     else
         free(p);
 }

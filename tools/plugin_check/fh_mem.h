@@ -20,7 +20,8 @@
 typedef enum fh_mem_kind {
     FH_MEM_HEAP = 0,  /* malloc; released with host->free */
     FH_MEM_SECRET,    /* sodium_malloc; host->secret_free */
-    FH_MEM_HTTP       /* one malloc'd block; host->http_free */
+    FH_MEM_HTTP,      /* one malloc'd block; host->http_free */
+    FH_MEM_HMAC_KEY   /* a prepared key (ABI 1.8); host->hmac_sha256_key_free */
 } fh_mem_kind;
 
 /* Allocates size bytes of the kind and registers them as handed out by

@@ -81,6 +81,26 @@ static void s_hmac(const void *key, size_t klen, const void *msg, size_t mlen, u
     crypto_auth_hmacsha256_final(&st, out);
 }
 
+/* ABI 1.8's prepared keys, counted with the one-shot HMACs: the plugin
+ * uses these when the host has them. */
+struct c360_hmac_key {
+    crypto_auth_hmacsha256_state st;
+};
+static c360_hmac_key *s_key_new(const void *key, size_t klen)
+{
+    c360_hmac_key *k = malloc(sizeof *k);
+    if (k != NULL) crypto_auth_hmacsha256_init(&k->st, key, klen);
+    return k;
+}
+static void s_keyed(const c360_hmac_key *k, const void *msg, size_t mlen, uint8_t out[32])
+{
+    atomic_fetch_add(&hmac_calls, 1);
+    crypto_auth_hmacsha256_state st = k->st;
+    crypto_auth_hmacsha256_update(&st, msg, mlen);
+    crypto_auth_hmacsha256_final(&st, out);
+}
+static void s_key_free(c360_hmac_key *k) { free(k); }
+
 static void s_sha(const void *msg, size_t len, uint8_t out[32])
 {
     crypto_hash_sha256(out, msg, len);
@@ -231,6 +251,9 @@ static const c360_host_api host = {
     .instance_route_keys = s_route_keys,
     .record_emit = s_record_emit,
     .connection_status = s_conn_status,
+    .hmac_sha256_key_new = s_key_new,
+    .hmac_sha256_keyed = s_keyed,
+    .hmac_sha256_key_free = s_key_free,
 };
 
 /* ---- the plugin, as the host drives it -------------------------------- */

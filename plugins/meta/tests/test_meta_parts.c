@@ -42,6 +42,49 @@ static void c_hmac(const void *key, size_t klen, const void *msg, size_t mlen, u
 }
 static const meta_crypto CRC = {c_hmac, t_sha, t_eq};
 
+/* ABI 1.8's prepared keys, as the host makes them (libsodium's state
+ * after the key), counted: every key made must be freed with its entry,
+ * and a body's HMAC through a key counts in keyed_calls. */
+struct c360_hmac_key {
+    crypto_auth_hmacsha256_state st;
+};
+static int live_keys, keyed_calls;
+static c360_hmac_key *k_new(const void *key, size_t klen)
+{
+    c360_hmac_key *k = malloc(sizeof *k);
+    if (k == NULL) return NULL;
+    crypto_auth_hmacsha256_init(&k->st, key, klen);
+    live_keys++;
+    return k;
+}
+static void k_mac(const c360_hmac_key *k, const void *msg, size_t mlen, uint8_t out[32])
+{
+    crypto_auth_hmacsha256_state st = k->st;
+    crypto_auth_hmacsha256_update(&st, msg, mlen);
+    crypto_auth_hmacsha256_final(&st, out);
+}
+static void kc_mac(const c360_hmac_key *k, const void *msg, size_t mlen, uint8_t out[32])
+{
+    keyed_calls++;
+    k_mac(k, msg, mlen, out);
+}
+static void k_free(c360_hmac_key *k)
+{
+    if (k == NULL) return;
+    live_keys--;
+    free(k);
+}
+static const meta_crypto CRK = {t_hmac, t_sha, t_eq, k_new, k_mac, k_free};
+static const meta_crypto CRKC = {c_hmac, t_sha, t_eq, k_new, kc_mac, k_free};
+/* A host whose hmac_key_new is out of memory: the secret is used as is. */
+static c360_hmac_key *k_new_oom(const void *key, size_t klen)
+{
+    (void)key;
+    (void)klen;
+    return NULL;
+}
+static const meta_crypto CRKO = {t_hmac, t_sha, t_eq, k_new_oom, k_mac, k_free};
+
 static void sign(const char *secret, const char *body, char out[80])
 {
     uint8_t mac[32];
@@ -175,48 +218,57 @@ static void test_util(void)
 
 /* ---- the app map and signatures --------------------------------------- */
 
-static void test_apps(void)
+/* cr makes the entries, crc (the same, counting) matches bodies: one-shot
+ * HMACs (CR, CRC), or prepared keys (CRK, CRKC), whose MACs must be the
+ * same; with keys no body is hashed with the bare secret. */
+static void test_apps_with(const meta_crypto *cr, const meta_crypto *crc)
 {
+    bool keyed = cr->hmac_key_new == k_new;
     meta_apps m;
     meta_apps_init(&m);
+    live_keys = keyed_calls = 0;
     const char *s1 = "0123456789abcdef0123456789abcdef", *s2 = "another-app-secret-value";
-    meta_app *a = meta_apps_get(&m, &CR, "1111", (const uint8_t *)s1, strlen(s1), "vt-one", 6);
-    meta_app *b = meta_apps_get(&m, &CR, "1111", (const uint8_t *)s1, strlen(s1), "vt-one", 6);
-    meta_app *c = meta_apps_get(&m, &CR, "2222", (const uint8_t *)s2, strlen(s2), "vt-two", 6);
+    meta_app *a = meta_apps_get(&m, cr, "1111", (const uint8_t *)s1, strlen(s1), "vt-one", 6);
+    meta_app *b = meta_apps_get(&m, cr, "1111", (const uint8_t *)s1, strlen(s1), "vt-one", 6);
+    meta_app *c = meta_apps_get(&m, cr, "2222", (const uint8_t *)s2, strlen(s2), "vt-two", 6);
     CHECK(a != NULL && a == b && a->refs == 2);
     CHECK(c != NULL && c != a);
     CHECK(strlen(a->fp) == META_FP_LEN && strcmp(a->fp, c->fp) != 0);
     CHECK(a->secret[a->secret_len] == 0);
 
-    CHECK(meta_apps_verify_token(&m, &CR, "vt-one", 6));
-    CHECK(meta_apps_verify_token(&m, &CR, "vt-two", 6));
-    CHECK(!meta_apps_verify_token(&m, &CR, "vt-on", 5));
-    CHECK(!meta_apps_verify_token(&m, &CR, "", 0));
+    CHECK(meta_apps_verify_token(&m, cr, "vt-one", 6));
+    CHECK(meta_apps_verify_token(&m, cr, "vt-two", 6));
+    CHECK(!meta_apps_verify_token(&m, cr, "vt-on", 5));
+    CHECK(!meta_apps_verify_token(&m, cr, "", 0));
 
     const char *body = "{\"object\":\"page\",\"entry\":[]}";
     char sig[80];
     meta_match mm[4];
     sign(s1, body, sig);
-    CHECK(meta_sig_ok(&CR, (const uint8_t *)s1, strlen(s1), sig, (const uint8_t *)body, strlen(body)));
-    CHECK(meta_apps_match(&m, &CR, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
+    CHECK((a->key != NULL) == keyed && (c->key != NULL) == keyed);
+    CHECK(live_keys == (keyed ? 2 : 0)); /* a (= b) and c */
+    CHECK(meta_sig_ok(cr, a, sig, (const uint8_t *)body, strlen(body)));
+    CHECK(!meta_sig_ok(cr, c, sig, (const uint8_t *)body, strlen(body)));
+    CHECK(!meta_sig_ok(cr, a, sig, (const uint8_t *)body, strlen(body) - 1));
+    CHECK(meta_apps_match(&m, cr, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
     CHECK_STR(mm[0].app_id, "1111");
     CHECK_STR(mm[0].fp, a->fp);
     /* Upper-case hex and prefix are the same signature. */
     for (char *p = sig; *p; p++)
         if (*p >= 'a' && *p <= 'f') *p = (char)(*p - 'a' + 'A');
     memcpy(sig, "SHA256", 6);
-    CHECK(meta_apps_match(&m, &CR, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
+    CHECK(meta_apps_match(&m, cr, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
     sign(s2, body, sig);
-    CHECK(meta_apps_match(&m, &CR, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
+    CHECK(meta_apps_match(&m, cr, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
     CHECK_STR(mm[0].app_id, "2222");
     /* One byte of the body changed, a wrong secret, malformed headers. */
-    CHECK(meta_apps_match(&m, &CR, sig, (const uint8_t *)"{\"object\":\"page\",\"entry\":[] }",
+    CHECK(meta_apps_match(&m, cr, sig, (const uint8_t *)"{\"object\":\"page\",\"entry\":[] }",
                           strlen(body) + 1, mm, 4) == 0);
     sign("wrong", body, sig);
-    CHECK(meta_apps_match(&m, &CR, sig, (const uint8_t *)body, strlen(body), mm, 4) == 0);
-    CHECK(meta_apps_match(&m, &CR, NULL, (const uint8_t *)body, strlen(body), mm, 4) == 0);
-    CHECK(meta_apps_match(&m, &CR, "sha256=zz", (const uint8_t *)body, strlen(body), mm, 4) == 0);
-    CHECK(meta_apps_match(&m, &CR, "sha1=0000000000000000000000000000000000000000",
+    CHECK(meta_apps_match(&m, cr, sig, (const uint8_t *)body, strlen(body), mm, 4) == 0);
+    CHECK(meta_apps_match(&m, cr, NULL, (const uint8_t *)body, strlen(body), mm, 4) == 0);
+    CHECK(meta_apps_match(&m, cr, "sha256=zz", (const uint8_t *)body, strlen(body), mm, 4) == 0);
+    CHECK(meta_apps_match(&m, cr, "sha1=0000000000000000000000000000000000000000",
                           (const uint8_t *)body, strlen(body), mm, 4) == 0);
 
     char key[META_ROUTE_KEY_MAX];
@@ -229,38 +281,66 @@ static void test_apps(void)
     /* The cost of a match: one HMAC per distinct secret, none after the
      * first match, and the last matching secret first. Entries d, e hold
      * s1 again (another verify token, another app id). */
-    meta_app *d = meta_apps_get(&m, &CR, "1111", (const uint8_t *)s1, strlen(s1), "vt-three", 8);
-    meta_app *e = meta_apps_get(&m, &CR, "3333", (const uint8_t *)s1, strlen(s1), "vt-four", 7);
+    meta_app *d = meta_apps_get(&m, cr, "1111", (const uint8_t *)s1, strlen(s1), "vt-three", 8);
+    meta_app *e = meta_apps_get(&m, cr, "3333", (const uint8_t *)s1, strlen(s1), "vt-four", 7);
     CHECK(d != a && e != a && strcmp(d->fp, a->fp) == 0);
     m.hint[0] = '\0';
     sign(s1, body, sig);
-    hmac_calls = 0;
-    size_t nm = meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4);
+    hmac_calls = keyed_calls = 0;
+    size_t nm = meta_apps_match(&m, crc, sig, (const uint8_t *)body, strlen(body), mm, 4);
     CHECK(nm == 2); /* apps 1111 and 3333, both holding s1 */
-    CHECK(hmac_calls == 1); /* e (s1) is the head: matched at once */
+    CHECK(hmac_calls + keyed_calls == 1); /* e (s1) is the head: matched at once */
+    CHECK(keyed ? hmac_calls == 0 : keyed_calls == 0);
     CHECK((strcmp(mm[0].app_id, "3333") == 0 && strcmp(mm[1].app_id, "1111") == 0) ||
           (strcmp(mm[0].app_id, "1111") == 0 && strcmp(mm[1].app_id, "3333") == 0));
     sign(s2, body, sig);
-    hmac_calls = 0;
-    CHECK(meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
-    CHECK(hmac_calls == 2); /* the hint (s1), then s2: not s1 three times */
-    hmac_calls = 0;
-    CHECK(meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
-    CHECK(hmac_calls == 1); /* the route after the verify: the hint */
+    hmac_calls = keyed_calls = 0;
+    CHECK(meta_apps_match(&m, crc, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
+    CHECK(hmac_calls + keyed_calls == 2); /* the hint (s1), then s2: not s1 three times */
+    CHECK(keyed ? hmac_calls == 0 : keyed_calls == 0);
+    hmac_calls = keyed_calls = 0;
+    CHECK(meta_apps_match(&m, crc, sig, (const uint8_t *)body, strlen(body), mm, 4) == 1);
+    CHECK(hmac_calls + keyed_calls == 1); /* the route after the verify: the hint */
+    CHECK(keyed ? hmac_calls == 0 : keyed_calls == 0);
     sign("wrong", body, sig);
-    hmac_calls = 0;
-    CHECK(meta_apps_match(&m, &CRC, sig, (const uint8_t *)body, strlen(body), mm, 4) == 0);
-    CHECK(hmac_calls == 2); /* no match: each distinct secret once */
+    hmac_calls = keyed_calls = 0;
+    CHECK(meta_apps_match(&m, crc, sig, (const uint8_t *)body, strlen(body), mm, 4) == 0);
+    CHECK(hmac_calls + keyed_calls == 2); /* no match: each distinct secret once */
+    CHECK(keyed ? hmac_calls == 0 : keyed_calls == 0);
     meta_apps_put(&m, d);
     meta_apps_put(&m, e);
 
     meta_apps_put(&m, b);
     CHECK(a->refs == 1);
     meta_apps_put(&m, a);
-    CHECK(!meta_apps_verify_token(&m, &CR, "vt-one", 6)); /* gone with its last holder */
-    CHECK(meta_apps_verify_token(&m, &CR, "vt-two", 6));
+    CHECK(!meta_apps_verify_token(&m, cr, "vt-one", 6)); /* gone with its last holder */
+    CHECK(meta_apps_verify_token(&m, cr, "vt-two", 6));
     meta_apps_put(&m, c);
     CHECK(m.head == NULL);
+    CHECK(live_keys == 0); /* each entry's key went with it */
+    /* meta_apps_destroy (the plugin's fini) frees what is still held. */
+    CHECK(meta_apps_get(&m, cr, "4444", (const uint8_t *)s2, strlen(s2), "vt-x", 4) != NULL);
+    CHECK(live_keys == (keyed ? 1 : 0));
+    meta_apps_destroy(&m);
+    CHECK(live_keys == 0);
+}
+
+static void test_apps(void)
+{
+    test_apps_with(&CR, &CRC);
+    test_apps_with(&CRK, &CRKC);
+    /* hmac_key_new out of memory: the entry works with the bare secret. */
+    meta_apps m;
+    meta_apps_init(&m);
+    const char *s = "0123456789abcdef0123456789abcdef", *body = "{}";
+    char sig[80];
+    meta_match mm[2];
+    meta_app *a = meta_apps_get(&m, &CRKO, "1111", (const uint8_t *)s, strlen(s), "vt", 2);
+    CHECK(a != NULL && a->key == NULL);
+    sign(s, body, sig);
+    CHECK(meta_sig_ok(&CRKO, a, sig, (const uint8_t *)body, strlen(body)));
+    CHECK(meta_apps_match(&m, &CRKO, sig, (const uint8_t *)body, strlen(body), mm, 2) == 1);
+    meta_apps_put(&m, a);
     meta_apps_destroy(&m);
 }
 
