@@ -260,7 +260,10 @@ static int32_t crm_derive(const crm_cfg *cfg, crm_secrets *s, crm_call_out *out)
                 return crm_secret_problem(out, i < ul ? "username" : "password",
                                           "must not hold control characters");
         }
-        /* Both at most CRM_SECRET_MAX (crm_secret_get): no wrap. */
+        /* Both at most CRM_SECRET_MAX (crm_secret_get); said again here,
+         * where the sum is made, so that it visibly cannot wrap. */
+        if (ul > CRM_SECRET_MAX || pwl > CRM_SECRET_MAX)
+            return crm_secret_problem(out, "username", "and password must be at most 64 KiB each");
         size_t plen = ul + 1 + pwl;
         uint8_t *pair = malloc(plen);
         if (!pair)
