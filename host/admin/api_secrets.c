@@ -68,10 +68,10 @@ static int32_t audit_secret(ch_actx *x, const char *action, const char *name, in
  * same one again, which bumps the version then. */
 static void not_propagated(ch_actx *x, int32_t touched)
 {
-    char msg[200];
-    snprintf(msg, sizeof msg, "the change is stored, but the connection could not be told to "
-             "reload it (%s); send the same request again", c360_strstatus(touched));
-    ch_aerr(x, 503, "not_propagated", msg);
+    ch_aerr(x, 503, "not_propagated",
+            "the change is stored, but the connection could not be told to reload it (%s); "
+            "send the same request again",
+            c360_strstatus(touched));
 }
 
 static void h_list(ch_actx *x)

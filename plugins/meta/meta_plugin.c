@@ -48,8 +48,10 @@ static int32_t meta_init(c360_call *call, const c360_host_api *host, void **pd)
     /* ABI 1.8, optional: each app's secret prepared once (meta_apps.c);
      * older hosts leave the three NULL and the secret is used as it is.
      * The keys go with their app entries, all by meta_fini at the latest. */
-    if (C360_HOST_HAS(host, hmac_sha256_key_new) && C360_HOST_HAS(host, hmac_sha256_keyed) &&
-        C360_HOST_HAS(host, hmac_sha256_key_free)) {
+    /* The three were appended together: the last one's presence says the
+     * table is long enough for all three. */
+    if (C360_HOST_HAS(host, hmac_sha256_key_free) && host->hmac_sha256_key_new != NULL &&
+        host->hmac_sha256_keyed != NULL) {
         p->crypto.hmac_key_new = host->hmac_sha256_key_new;
         p->crypto.hmac_keyed = host->hmac_sha256_keyed;
         p->crypto.hmac_key_free = host->hmac_sha256_key_free;

@@ -345,7 +345,7 @@ static int cmp_str(const void *a, const void *b)
 static void describe(const struct c360_call *call, char *out, size_t cap)
 {
     char lines[ROUTES_MAX][META_ROUTE_KEY_MAX + META_DEDUP_MAX + 2];
-    const char *sorted[ROUTES_MAX];
+    const char *sorted[ROUTES_MAX] = {NULL};
     for (size_t i = 0; i < call->nroutes; i++) {
         const routed *r = &call->routes[i];
         const char *who = NULL;
