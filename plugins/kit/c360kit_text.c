@@ -42,12 +42,6 @@ bool c360kit_query_get(const char *query, const char *name, char *out,
     return false;
 }
 
-bool c360kit_unreserved(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
-}
-
 bool c360kit_urlenc_cat(char *out, size_t cap, const char *s)
 {
     static const char hx[] = "0123456789ABCDEF";

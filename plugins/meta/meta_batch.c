@@ -38,20 +38,28 @@ static void put(wbuf *w, const char *s)
 static void put_enc_n(wbuf *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+    if (w->b == NULL) {
+        /* The sizing pass: only the length (a form is tens of KB, made
+         * twice per batch request). */
+        size_t k = n;
+        for (size_t i = 0; i < n; i++) k += c360kit_unreserved(u[i]) ? 0 : 2;
+        w->n += k;
+        return;
+    }
+    char *o = w->b + w->n;
     for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
+        unsigned char ch = u[i];
         if (c360kit_unreserved(ch)) {
-            if (w->b != NULL) w->b[w->n] = (char)ch;
-            w->n++;
+            *o++ = (char)ch;
         } else {
-            if (w->b != NULL) {
-                w->b[w->n] = '%';
-                w->b[w->n + 1] = hex[ch >> 4];
-                w->b[w->n + 2] = hex[ch & 15];
-            }
-            w->n += 3;
+            o[0] = '%';
+            o[1] = hex[ch >> 4];
+            o[2] = hex[ch & 15];
+            o += 3;
         }
     }
+    w->n = (size_t)(o - w->b);
 }
 
 /* s percent-encoded. */
