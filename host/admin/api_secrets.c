@@ -53,6 +53,8 @@ static int32_t audit_secret(ch_actx *x, const char *action, const char *name, in
     int32_t touched = ch_conn_touch(x->tenant, ch_aparam(x, "conn"));
     if (ch_admin_instances(x->admin))
         ch_instances_invalidate(ch_admin_instances(x->admin), ch_aparam(x, "conn"));
+    /* Deleted meanwhile: nothing is left to reload. */
+    if (touched == C360_ENOTFOUND) return C360_OK;
     if (touched != C360_OK)
         ch_log(CH_LOG_ERROR, "secrets: the change is stored but the connection's version was not "
                "bumped; its worker processes keep what they read until it changes again",

@@ -430,7 +430,13 @@ int32_t ch_conn_touch(const char *tenant, const char *id)
     if (r && r->type == REDIS_REPLY_INTEGER) st = r->integer < 0 ? C360_ENOTFOUND : C360_OK;
     else st = ch_conns_io("touch", r);
     if (r) freeReplyObject(r);
-    if (st == C360_OK) st = ch_conn_publish_changed(tenant, id);
+    /* The version is what counts: worker processes re-check it, and the
+     * masters' connection caches reload on their own as well; the notice
+     * only makes the masters see it at once. Its failure is logged, not
+     * the caller's. */
+    if (st == C360_OK && ch_conn_publish_changed(tenant, id) != C360_OK)
+        ch_log(CH_LOG_WARN, "connections: version bumped but the change notice not published; "
+               "other hosts see it at their next reload", "tenant", tenant, "connection", id, NULL);
     return st;
 }
 

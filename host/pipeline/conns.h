@@ -168,8 +168,10 @@ int32_t ch_conn_set_state(const char *tenant, const char *id,
 /* Bumps the connection's version without changing anything else, so that
  * every host and worker reopens its instances (instances.h re-checks the
  * version): what a plugin read when it opened the connection -- a secret
- * -- changed. Publishes; not audited (the caller's change is).
- * C360_ENOTFOUND if the connection does not exist. */
+ * -- changed. Publishes (a failed notice is logged only: the version is
+ * what instances check); not audited (the caller's change is).
+ * C360_ENOTFOUND if the connection does not exist; another status when
+ * the version could not be bumped. */
 int32_t ch_conn_touch(const char *tenant, const char *id);
 
 /* The first step of a disconnect: state `disabled` (like ch_conn_set_state)

@@ -305,39 +305,92 @@ void ch_instances_get_stats(ch_instances *set, ch_instances_stats *out)
     pthread_mutex_unlock(&set->lock);
 }
 
+/* An idle instance found by the sweep's first pass, told apart later from
+ * one opened meanwhile at the same address by its use time. */
+typedef struct sweep_cand {
+    ch_inst *inst;
+    int64_t used_ms;
+    uint64_t version;
+    char tenant[CH_ID_MAX + 1], conn[CH_ID_MAX + 1];
+    int close;                 /* 1: idle past idle_max_ms, or found stale */
+} sweep_cand;
+
 typedef struct sweep_ctx {
-    ch_instances *set;
-    int64_t now, idle_ms;
-    ch_inst **close;
+    int64_t now, check_ms, idle_max_ms;
+    sweep_cand *v;
     size_t n, cap;
 } sweep_ctx;
 
 static void sweep_slot(const char *key, void *value, void *arg)
 {
-    (void)key;
     sweep_ctx *w = arg;
     inst_slot *s = value;
     ch_inst *i = s->cur;
     /* Only what nobody holds: an instance in use stays, however old. */
-    if (!i || s->opening || i->refs != 1 || w->now - i->used_ms < w->idle_ms) return;
-    ch_inst *dead = inst_retire_locked(w->set, s);
-    if (!dead) return;
+    if (!i || s->opening || i->refs != 1 || w->now - i->used_ms < w->check_ms) return;
     if (w->n == w->cap) {
         w->cap = w->cap ? w->cap * 2 : 16;
-        w->close = ch_realloc(w->close, w->cap * sizeof *w->close);
+        w->v = ch_realloc(w->v, w->cap * sizeof *w->v);
     }
-    w->close[w->n++] = dead;
+    sweep_cand *c = &w->v[w->n++];
+    c->inst = i;
+    c->used_ms = i->used_ms;
+    c->version = i->conn->version;
+    snprintf(c->tenant, sizeof c->tenant, "%s", i->ci.tenant);
+    snprintf(c->conn, sizeof c->conn, "%s", key);
+    c->close = w->now - i->used_ms >= w->idle_max_ms;
 }
 
-size_t ch_instances_sweep(ch_instances *set, int64_t idle_ms)
+/* The connection as Redis has it now: gone, disabled or at another
+ * version means the instance is stale. Redis away: not stale (kept). */
+static int stale(const sweep_cand *c)
 {
-    sweep_ctx w = {set, ch_monotonic_ms(), idle_ms, NULL, 0, 0};
+    char *k = ch_key_tenant(c->tenant, "conn:%s", c->conn);
+    redisReply *r = ch_rconn_command("HMGET %s version state", k);
+    free(k);
+    int out = 0;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        const redisReply *v = r->element[0], *st = r->element[1];
+        long long ver = 0;
+        if (v->type == REDIS_REPLY_NIL) out = 1;
+        else if (v->type == REDIS_REPLY_STRING &&
+                 (ch_parse_ll(v->str, 1, INT64_MAX, &ver) != 0 || (uint64_t)ver != c->version))
+            out = 1;
+        else if (st->type == REDIS_REPLY_STRING && strcmp(st->str, CH_CONN_STATE_DISABLED) == 0)
+            out = 1;
+    }
+    if (r) freeReplyObject(r);
+    return out;
+}
+
+size_t ch_instances_sweep(ch_instances *set, int64_t check_ms, int64_t idle_max_ms)
+{
+    sweep_ctx w = {ch_monotonic_ms(), check_ms, idle_max_ms, NULL, 0, 0};
     pthread_mutex_lock(&set->lock);
     ch_strmap_foreach(set->slots, sweep_slot, &w);
     pthread_mutex_unlock(&set->lock);
-    for (size_t k = 0; k < w.n; k++) inst_close_or_defer(set, w.close[k]);
-    free(w.close);
-    return w.n;
+    /* Redis is asked without the lock: acquires go on meanwhile. */
+    for (size_t k = 0; k < w.n; k++)
+        if (!w.v[k].close) w.v[k].close = stale(&w.v[k]);
+    ch_inst **dead = w.n ? ch_calloc(w.n, sizeof *dead) : NULL;
+    size_t nd = 0;
+    pthread_mutex_lock(&set->lock);
+    for (size_t k = 0; k < w.n; k++) {
+        const sweep_cand *c = &w.v[k];
+        if (!c->close) continue;
+        inst_slot *s = ch_strmap_get(set->slots, c->conn);
+        /* Still the same instance, still unused since the first pass. */
+        if (!s || s->cur != c->inst || s->opening || c->inst->refs != 1 ||
+            c->inst->used_ms != c->used_ms)
+            continue;
+        ch_inst *d = inst_retire_locked(set, s);
+        if (d) dead[nd++] = d;
+    }
+    pthread_mutex_unlock(&set->lock);
+    for (size_t k = 0; k < nd; k++) inst_close_or_defer(set, dead[k]);
+    free(dead);
+    free(w.v);
+    return nd;
 }
 
 typedef struct free_ctx {

@@ -97,15 +97,19 @@ void ch_instance_release(ch_inst *inst);
  * thread; never blocks on Redis. */
 void ch_instances_invalidate(ch_instances *set, const char *conn);
 
-/* Closes every instance nobody holds that was not acquired for idle_ms
- * (the next acquire opens it again); returns how many. A worker process
- * acquires an instance only when an item of its connection runs, and the
- * items of a disconnected, disabled or deleted connection are dropped
- * before that: without this, such an instance -- and what the plugin keeps
- * in it, tokens, keys, caches of personal data -- would stay in the
- * process until it restarts. Any thread but the master's loop (where it
- * hands the closes to the opener). */
-size_t ch_instances_sweep(ch_instances *set, int64_t idle_ms);
+/* Closes the instances nobody holds that were not acquired for check_ms
+ * and whose connection Redis now has gone, disabled or at another version,
+ * and those not acquired for idle_max_ms whatever Redis says; returns how
+ * many (the next acquire opens one again). A worker process acquires an
+ * instance only when an item of its connection runs, and the items of a
+ * disconnected, disabled or deleted connection are dropped before that:
+ * without this, such an instance -- and what the plugin keeps in it,
+ * tokens, keys, caches of personal data -- would stay in the process
+ * until it restarts. A connection that is merely quiet (ticks every few
+ * minutes) keeps its instance up to idle_max_ms. One HMGET per idle
+ * instance, without the table's lock. Any thread but the master's loop
+ * (where it hands the closes to the opener). */
+size_t ch_instances_sweep(ch_instances *set, int64_t check_ms, int64_t idle_max_ms);
 
 /* Accessors of an acquired instance (valid while the reference is held). */
 c360_instance *ch_inst_instance(ch_inst *inst);  /* for c360_call */

@@ -45,9 +45,12 @@ void ch_wexec_headers(const ch_qitem *it, c360_header *out, uint32_t *n, ch_whdr
     if (!it->h_len) return;
     const char *names[CH_WEXEC_HEADERS_MAX], *values[CH_WEXEC_HEADERS_MAX];
     size_t got = 0;
-    keep->copy = ch_malloc(it->h_len + 1);
-    if (ch_jsonscan_flat(it->h, it->h_len, keep->copy, names, values, CH_WEXEC_HEADERS_MAX, &got) ==
-        CH_JSONSCAN_OBJECT) {
+    /* The copy only for what can be the flat object. */
+    if (it->h_len >= 2 && it->h[0] == '{' && it->h[it->h_len - 1] == '}')
+        keep->copy = ch_malloc(it->h_len + 1);
+    if (keep->copy &&
+        ch_jsonscan_flat(it->h, it->h_len, keep->copy, names, values, CH_WEXEC_HEADERS_MAX, &got) ==
+            CH_JSONSCAN_OBJECT) {
         for (size_t i = 0; i < got; i++) out[i] = (c360_header){names[i], values[i]};
         *n = (uint32_t)got;
         return;

@@ -174,12 +174,16 @@ struct ch_wthread {
     int64_t swept_ms;          /* thread 0: the last instance sweep */
 };
 
-/* Thread 0 of each worker process closes, every CH_WINST_SWEEP_MS, the
- * instances nobody acquired for CH_WINST_IDLE_MS (ch_instances_sweep): a
- * disconnected connection's credentials and caches then leave the
- * process within about a minute, and an idle one costs a reopen. */
+/* Thread 0 of each worker process sweeps its instances every
+ * CH_WINST_SWEEP_MS (ch_instances_sweep): one unused for CH_WINST_CHECK_MS
+ * whose connection is gone, disabled or changed is closed -- a
+ * disconnected connection's credentials and caches leave the process
+ * within about a minute -- and one unused for CH_WINST_IDLE_MAX_MS is
+ * closed anyway (memory), longer than any usual tick interval, so that a
+ * quiet but live connection is not reopened for every tick. */
 #define CH_WINST_SWEEP_MS 10000
-#define CH_WINST_IDLE_MS 60000
+#define CH_WINST_CHECK_MS 60000
+#define CH_WINST_IDLE_MAX_MS (3600 * 1000)
 
 ch_wthread *ch_wthread_new(ch_workers *w, int index);
 void ch_wthread_free(ch_wthread *t);

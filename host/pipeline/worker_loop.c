@@ -516,7 +516,7 @@ void ch_wthread_step(ch_wthread *t)
         int64_t now = ch_monotonic_ms();
         if (now - t->swept_ms >= CH_WINST_SWEEP_MS) {
             t->swept_ms = now;
-            ch_instances_sweep(t->w->set, CH_WINST_IDLE_MS);
+            ch_instances_sweep(t->w->set, CH_WINST_CHECK_MS, CH_WINST_IDLE_MAX_MS);
         }
     }
     ch_tsnap *s = ch_tenants_get(&t->w->tenants);

@@ -140,25 +140,27 @@ int main(void)
     CHECK(ch_instance_acquire(g_set, "t1", "never", &g, err, sizeof err) == C360_ENOTFOUND);
     CHECK_CONTAINS(err, "not found");
 
-    /* The idle sweep: an instance somebody holds stays however old; one
-     * nobody holds goes once idle that long, and the next acquire opens
-     * it again. */
+    /* The idle sweep: an instance somebody holds stays however old; an
+     * idle one stays while Redis has its connection as it was opened, and
+     * goes once it changed, was disabled, or was idle past the maximum;
+     * the next acquire opens it again. */
     ch_inst *h = NULL;
     CHECK(ch_instance_acquire(g_set, "t1", "c1", &h, NULL, 0) == C360_OK);
     ch_instances_get_stats(g_set, &st);
     uint64_t closed0 = st.closed, opened0 = st.opened;
-    CHECK(ch_instances_sweep(g_set, 60000) == 0); /* nothing idle a minute */
+    CHECK(ch_instances_sweep(g_set, 60000, 3600000) == 0); /* nothing idle */
     fx_sleep_ms(30);
-    CHECK(ch_instances_sweep(g_set, 20) == 0);    /* c1 is held */
+    CHECK(ch_instances_sweep(g_set, 20, 20) == 0);          /* c1 is held */
     if (h) {
         CHECK_STR(tag(h), "v3");
         ch_instance_release(h);
     }
     fx_sleep_ms(30);
-    CHECK(ch_instances_sweep(g_set, 20) == 1);    /* now it is not */
+    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 0);     /* idle, unchanged */
+    CHECK(ch_instances_sweep(g_set, 20, 20) == 1);          /* idle past the max */
     ch_instances_get_stats(g_set, &st);
     CHECK(st.closed == closed0 + 1 && st.open == 0);
-    CHECK(ch_instances_sweep(g_set, 0) == 0);
+    CHECK(ch_instances_sweep(g_set, 0, 0) == 0);
     CHECK(ch_instance_acquire(g_set, "t1", "c1", &h, NULL, 0) == C360_OK);
     ch_instances_get_stats(g_set, &st);
     CHECK(st.opened == opened0 + 1 && st.open == 1);
@@ -166,8 +168,27 @@ int main(void)
         CHECK_STR(tag(h), "v3");
         /* Acquiring counts as use: not idle right after. */
         ch_instance_release(h);
-        CHECK(ch_instances_sweep(g_set, 1000) == 0);
+        CHECK(ch_instances_sweep(g_set, 1000, 1000) == 0);
     }
+    /* Changed in Redis (a new version) while idle: closed at the check. */
+    put("t1", "c1", "{\"token\":\"a\",\"tag\":\"v4\"}");
+    fx_sleep_ms(30);
+    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 1);
+    CHECK(ch_instance_acquire(g_set, "t1", "c1", &h, NULL, 0) == C360_OK);
+    if (h) {
+        CHECK_STR(tag(h), "v4");
+        ch_instance_release(h);
+    }
+    /* Disabled while idle: closed at the check too. */
+    CHECK(ch_conn_close("t1", "c1", "test", "system", NULL) == C360_OK);
+    fx_sleep_ms(30);
+    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 1);
+    ch_instances_get_stats(g_set, &st);
+    CHECK(st.open == 0);
+    opened0 = st.opened;
+    put("t1", "c1", "{\"token\":\"a\",\"tag\":\"v5\"}");
+    ch_instances_get_stats(g_set, &st);
+    CHECK(st.opened == opened0);
 
     /* A failing instance_open: its status and error text come back. */
     put("t1", "c3", "{\"open_fail\":true}");
@@ -183,7 +204,7 @@ int main(void)
     /* Every instance opened was closed exactly once: the plugin frees its
      * data in instance_close, so ASan/valgrind would see a leak or a double
      * close. */
-    CHECK(opened == 5);
+    CHECK(opened == 6);
     ch_loader_free(ld);
     redisFree(pf_raw);
     ch_rconn_thread_close();
