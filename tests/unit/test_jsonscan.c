@@ -62,6 +62,24 @@ static void test_unsure(void)
     CHECK(jansson_object(deep, n));
 }
 
+/* One random edit of buf[0..*m) (capacity cap): a byte of alphabet put in
+ * place of one, a byte deleted, or one inserted. */
+static void mutate(char *buf, size_t *m, size_t cap, uint32_t *seed, const char *alphabet,
+                   size_t alen)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    size_t at = (*seed >> 8) % *m;
+    *seed = *seed * 1103515245u + 12345u;
+    char c = alphabet[(*seed >> 8) % alen];
+    *seed = *seed * 1103515245u + 12345u;
+    switch ((*seed >> 8) % 3) {
+    case 0: buf[at] = c; break;                                          /* replace */
+    case 1: memmove(buf + at, buf + at + 1, *m - at - 1), (*m)--; break; /* delete */
+    default:
+        if (*m + 1 < cap) memmove(buf + at + 1, buf + at, *m - at), buf[at] = c, (*m)++;
+    }
+}
+
 /* Mutations of valid records: whenever the scan says yes, Jansson agrees. */
 static void test_mutations(void)
 {
@@ -77,19 +95,7 @@ static void test_mutations(void)
         memcpy(buf, base, n);
         size_t m = n;
         int edits = 1 + (int)(seed % 3);
-        for (int k = 0; k < edits; k++) {
-            seed = seed * 1103515245u + 12345u;
-            size_t at = (seed >> 8) % m;
-            seed = seed * 1103515245u + 12345u;
-            char c = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
-            seed = seed * 1103515245u + 12345u;
-            switch ((seed >> 8) % 3) {
-            case 0: buf[at] = c; break;                                             /* replace */
-            case 1: memmove(buf + at, buf + at + 1, m - at - 1), m--; break;       /* delete */
-            default:
-                if (m + 1 < sizeof buf) memmove(buf + at + 1, buf + at, m - at), buf[at] = c, m++;
-            }
-        }
+        for (int k = 0; k < edits; k++) mutate(buf, &m, sizeof buf, &seed, alphabet, sizeof alphabet - 1);
         if (ch_jsonscan_object(buf, m) == CH_JSONSCAN_OBJECT) {
             yes++;
             if (!jansson_object(buf, m)) {
@@ -155,16 +161,7 @@ static void test_flat(void)
     for (int round = 0; round < 100000; round++) {
         memcpy(buf, base, bn);
         size_t m = bn;
-        seed = seed * 1103515245u + 12345u;
-        size_t at = (seed >> 8) % m;
-        seed = seed * 1103515245u + 12345u;
-        char c = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
-        seed = seed * 1103515245u + 12345u;
-        switch ((seed >> 8) % 3) {
-        case 0: buf[at] = c; break;
-        case 1: memmove(buf + at, buf + at + 1, m - at - 1), m--; break;
-        default: memmove(buf + at + 1, buf + at, m - at), buf[at] = c, m++;
-        }
+        mutate(buf, &m, sizeof buf, &seed, alphabet, sizeof alphabet - 1);
         int r = flat_matches(buf, m, 8);
         if (r == 0) {
             CHECK(!"flat decoder and Jansson differ");
