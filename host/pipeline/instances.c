@@ -313,6 +313,7 @@ typedef struct sweep_cand {
     uint64_t version;
     char tenant[CH_ID_MAX + 1], conn[CH_ID_MAX + 1];
     int close;                 /* 1: idle past idle_max_ms, or found stale */
+    int fresh;                 /* Redis has it as opened: a version check */
 } sweep_cand;
 
 typedef struct sweep_ctx {
@@ -326,8 +327,12 @@ static void sweep_slot(const char *key, void *value, void *arg)
     sweep_ctx *w = arg;
     inst_slot *s = value;
     ch_inst *i = s->cur;
-    /* Only what nobody holds: an instance in use stays, however old. */
+    /* Only what nobody holds: an instance in use stays, however old. And
+     * Redis is asked about an idle one at most once per check_ms (its
+     * version checks count: acquire's and the sweep's own). */
     if (!i || s->opening || i->refs != 1 || w->now - i->used_ms < w->check_ms) return;
+    int close = w->now - i->used_ms >= w->idle_max_ms;
+    if (!close && w->now - i->checked_ms < w->check_ms) return;
     if (w->n == w->cap) {
         w->cap = w->cap ? w->cap * 2 : 16;
         w->v = ch_realloc(w->v, w->cap * sizeof *w->v);
@@ -338,29 +343,59 @@ static void sweep_slot(const char *key, void *value, void *arg)
     c->version = i->conn->version;
     snprintf(c->tenant, sizeof c->tenant, "%s", i->ci.tenant);
     snprintf(c->conn, sizeof c->conn, "%s", key);
-    c->close = w->now - i->used_ms >= w->idle_max_ms;
+    c->close = close;
+    c->fresh = 0;
 }
 
-/* The connection as Redis has it now: gone, disabled or at another
- * version means the instance is stale. Redis away: not stale (kept). */
-static int stale(const sweep_cand *c)
+/* The connection as Redis has it now (an HMGET version state reply):
+ * gone, disabled or at another version means the instance is stale; 1
+ * then, 0 when it is as opened, -1 when Redis did not answer (kept, and
+ * asked again at the next sweep). */
+static int stale(const sweep_cand *c, const redisReply *r)
 {
-    char *k = ch_key_tenant(c->tenant, "conn:%s", c->conn);
-    redisReply *r = ch_rconn_command("HMGET %s version state", k);
-    free(k);
-    int out = 0;
-    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        const redisReply *v = r->element[0], *st = r->element[1];
-        long long ver = 0;
-        if (v->type == REDIS_REPLY_NIL) out = 1;
-        else if (v->type == REDIS_REPLY_STRING &&
-                 (ch_parse_ll(v->str, 1, INT64_MAX, &ver) != 0 || (uint64_t)ver != c->version))
-            out = 1;
-        else if (st->type == REDIS_REPLY_STRING && strcmp(st->str, CH_CONN_STATE_DISABLED) == 0)
-            out = 1;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return -1;
+    const redisReply *v = r->element[0], *st = r->element[1];
+    long long ver = 0;
+    if (v->type == REDIS_REPLY_NIL) return 1;
+    if (v->type != REDIS_REPLY_STRING || ch_parse_ll(v->str, 1, INT64_MAX, &ver) != 0) return -1;
+    if ((uint64_t)ver != c->version) return 1;
+    return st->type == REDIS_REPLY_STRING && strcmp(st->str, CH_CONN_STATE_DISABLED) == 0;
+}
+
+/* The candidates not already to be closed, asked in pipelined batches:
+ * thousands of idle instances cost a few round trips, not one each. */
+#define SWEEP_BATCH 128
+static void sweep_ask(sweep_cand *v, size_t n)
+{
+    size_t idx[SWEEP_BATCH];
+    char *keys[SWEEP_BATCH];
+    const char *argv[SWEEP_BATCH][4];
+    ch_rconn_cmd cmds[SWEEP_BATCH];
+    redisReply *replies[SWEEP_BATCH];
+    for (size_t k = 0; k < n;) {
+        size_t m = 0;
+        for (; k < n && m < SWEEP_BATCH; k++) {
+            if (v[k].close) continue;
+            idx[m] = k;
+            keys[m] = ch_key_tenant(v[k].tenant, "conn:%s", v[k].conn);
+            argv[m][0] = "HMGET";
+            argv[m][1] = keys[m];
+            argv[m][2] = "version";
+            argv[m][3] = "state";
+            cmds[m] = (ch_rconn_cmd){4, argv[m], NULL};
+            m++;
+        }
+        if (m == 0) break;
+        memset(replies, 0, m * sizeof *replies);
+        ch_rconn_pipeline(m, cmds, replies);
+        for (size_t j = 0; j < m; j++) {
+            int st = stale(&v[idx[j]], replies[j]);
+            v[idx[j]].close = st == 1;
+            v[idx[j]].fresh = st == 0;
+            if (replies[j]) freeReplyObject(replies[j]);
+            free(keys[j]);
+        }
     }
-    if (r) freeReplyObject(r);
-    return out;
 }
 
 size_t ch_instances_sweep(ch_instances *set, int64_t check_ms, int64_t idle_max_ms)
@@ -370,19 +405,23 @@ size_t ch_instances_sweep(ch_instances *set, int64_t check_ms, int64_t idle_max_
     ch_strmap_foreach(set->slots, sweep_slot, &w);
     pthread_mutex_unlock(&set->lock);
     /* Redis is asked without the lock: acquires go on meanwhile. */
-    for (size_t k = 0; k < w.n; k++)
-        if (!w.v[k].close) w.v[k].close = stale(&w.v[k]);
+    sweep_ask(w.v, w.n);
     ch_inst **dead = w.n ? ch_calloc(w.n, sizeof *dead) : NULL;
     size_t nd = 0;
     pthread_mutex_lock(&set->lock);
     for (size_t k = 0; k < w.n; k++) {
         const sweep_cand *c = &w.v[k];
-        if (!c->close) continue;
+        if (!c->close && !c->fresh) continue;
         inst_slot *s = ch_strmap_get(set->slots, c->conn);
         /* Still the same instance, still unused since the first pass. */
         if (!s || s->cur != c->inst || s->opening || c->inst->refs != 1 ||
             c->inst->used_ms != c->used_ms)
             continue;
+        if (!c->close) {
+            /* As opened: that was a version check. */
+            c->inst->checked_ms = w.now;
+            continue;
+        }
         ch_inst *d = inst_retire_locked(set, s);
         if (d) dead[nd++] = d;
     }

@@ -190,6 +190,18 @@ int main(void)
     ch_instances_get_stats(g_set, &st);
     CHECK(st.opened == opened0);
 
+    /* Redis is asked about an idle instance at most once per check time:
+     * a change right after a check is found at the next one. */
+    put("t1", "c4", "{\"token\":\"d\",\"tag\":\"w1\"}");
+    CHECK(ch_instance_acquire(g_set, "t1", "c4", &h, NULL, 0) == C360_OK);
+    ch_instance_release(h);
+    fx_sleep_ms(30);
+    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 0); /* asked: as opened */
+    put("t1", "c4", "{\"token\":\"d\",\"tag\":\"w2\"}");
+    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 0); /* not asked again yet */
+    fx_sleep_ms(30);
+    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 1); /* asked: changed */
+
     /* A failing instance_open: its status and error text come back. */
     put("t1", "c3", "{\"open_fail\":true}");
     CHECK(ch_instance_acquire(g_set, "t1", "c3", &g, err, sizeof err) == C360_RETRY);
@@ -204,7 +216,7 @@ int main(void)
     /* Every instance opened was closed exactly once: the plugin frees its
      * data in instance_close, so ASan/valgrind would see a leak or a double
      * close. */
-    CHECK(opened == 6);
+    CHECK(opened == 7);
     ch_loader_free(ld);
     redisFree(pf_raw);
     ch_rconn_thread_close();
