@@ -107,8 +107,9 @@ void ch_instances_invalidate(ch_instances *set, const char *conn);
  * tokens, keys, caches of personal data -- would stay in the process
  * until it restarts. A connection that is merely quiet (ticks every few
  * minutes) keeps its instance up to idle_max_ms. One HMGET per idle
- * instance at most once per check_ms, pipelined, without the table's lock. Any thread but the master's loop
- * (where it hands the closes to the opener). */
+ * instance at most once per check_ms, pipelined, without the table's
+ * lock. Any thread but the master's loop (where it hands the closes to
+ * the opener). */
 size_t ch_instances_sweep(ch_instances *set, int64_t check_ms, int64_t idle_max_ms);
 
 /* Accessors of an acquired instance (valid while the reference is held). */
