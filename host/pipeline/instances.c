@@ -81,15 +81,23 @@ static inst_slot *slot_get(ch_instances *set, const char *conn)
     return s;
 }
 
+/* A connection hash's version field as Redis answered it: 0 when the
+ * connection is gone (nil), -1 when the answer is not a version. */
+static long long version_of(const redisReply *r)
+{
+    long long v = -1;
+    if (r && r->type == REDIS_REPLY_NIL) v = 0;
+    else if (r && r->type == REDIS_REPLY_STRING && ch_parse_ll(r->str, 1, INT64_MAX, &v) != 0) v = -1;
+    return v;
+}
+
 /* The version Redis has now: 0 when the connection is gone, -1 on error. */
 static long long current_version(const char *tenant, const char *conn)
 {
     char *k = ch_key_tenant(tenant, "conn:%s", conn);
     redisReply *r = ch_rconn_command("HGET %s version", k);
     free(k);
-    long long v = -1;
-    if (r && r->type == REDIS_REPLY_NIL) v = 0;
-    else if (r && r->type == REDIS_REPLY_STRING && ch_parse_ll(r->str, 1, INT64_MAX, &v) != 0) v = -1;
+    long long v = version_of(r);
     if (r) freeReplyObject(r);
     return v;
 }
@@ -354,11 +362,10 @@ static void sweep_slot(const char *key, void *value, void *arg)
 static int stale(const sweep_cand *c, const redisReply *r)
 {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return -1;
-    const redisReply *v = r->element[0], *st = r->element[1];
-    long long ver = 0;
-    if (v->type == REDIS_REPLY_NIL) return 1;
-    if (v->type != REDIS_REPLY_STRING || ch_parse_ll(v->str, 1, INT64_MAX, &ver) != 0) return -1;
-    if ((uint64_t)ver != c->version) return 1;
+    const redisReply *st = r->element[1];
+    long long ver = version_of(r->element[0]);
+    if (ver < 0) return -1;
+    if (ver == 0 || (uint64_t)ver != c->version) return 1;
     return st->type == REDIS_REPLY_STRING && strcmp(st->str, CH_CONN_STATE_DISABLED) == 0;
 }
 

@@ -52,6 +52,10 @@ static inline bool c360kit_unreserved(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '-' || c == '.' || c == '_' || c == '~';
 }
+/* s[0..n) percent-encoded (RFC 3986 unreserved kept) into out, which has
+ * room for it; out NULL: only the length. Returns the encoded length (no
+ * NUL is written). */
+size_t c360kit_urlenc_n(const char *s, size_t n, char *out);
 /* Appends s percent-encoded (RFC 3986 unreserved kept) to out; false if
  * it did not fit (out is then unchanged). */
 bool c360kit_urlenc_cat(char *out, size_t cap, const char *s);

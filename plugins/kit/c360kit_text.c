@@ -42,26 +42,35 @@ bool c360kit_query_get(const char *query, const char *name, char *out,
     return false;
 }
 
-bool c360kit_urlenc_cat(char *out, size_t cap, const char *s)
+size_t c360kit_urlenc_n(const char *s, size_t n, char *out)
 {
     static const char hx[] = "0123456789ABCDEF";
-    size_t start = strlen(out), n = start;
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        bool plain = c360kit_unreserved(*c);
-        if (n + (plain ? 1 : 3) >= cap) {
-            /* All or nothing: a half-encoded value would be a wrong one. */
-            out[start] = '\0';
-            return false;
-        }
-        if (plain) {
-            out[n++] = (char)*c;
+    const unsigned char *u = (const unsigned char *)s;
+    if (out == NULL) {
+        size_t k = n;
+        for (size_t i = 0; i < n; i++) k += c360kit_unreserved(u[i]) ? 0 : 2;
+        return k;
+    }
+    char *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (c360kit_unreserved(u[i])) {
+            *o++ = (char)u[i];
         } else {
-            out[n++] = '%';
-            out[n++] = hx[*c >> 4];
-            out[n++] = hx[*c & 15];
+            o[0] = '%';
+            o[1] = hx[u[i] >> 4];
+            o[2] = hx[u[i] & 15];
+            o += 3;
         }
     }
-    out[n] = '\0';
+    return (size_t)(o - out);
+}
+
+bool c360kit_urlenc_cat(char *out, size_t cap, const char *s)
+{
+    size_t start = strlen(out), n = strlen(s);
+    /* All or nothing: a half-encoded value would be a wrong one. */
+    if (start + c360kit_urlenc_n(s, n, NULL) >= cap) return false;
+    out[start + c360kit_urlenc_n(s, n, out + start)] = '\0';
     return true;
 }
 

@@ -241,6 +241,11 @@ bool meta_apps_verify_token(meta_apps *m, const meta_crypto *cr,
 size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
                        const uint8_t *body, size_t len, meta_match *out,
                        size_t max);
+/* HMAC-SHA256 of msg with a's secret: through its prepared key (ABI 1.8)
+ * when it has one, the same MAC either way. The webhook signatures and
+ * every request's appsecret_proof go through it. */
+void meta_app_mac(const meta_crypto *cr, const meta_app *a, const void *msg, size_t len,
+                  uint8_t mac[32]);
 /* true if sig ("sha256=<hex>") is app a's signature of body. */
 bool meta_sig_ok(const meta_crypto *cr, const meta_app *a, const char *sig,
                  const uint8_t *body, size_t len);

@@ -186,10 +186,8 @@ static bool sig_decode(const char *sig, uint8_t out[32])
     return meta_hex_decode(sig + pl, 64, out);
 }
 
-/* HMAC-SHA256 of msg with a's secret: through its prepared key when it
- * has one, the same MAC either way. */
-static void app_mac(const meta_crypto *cr, const meta_app *a, const uint8_t *msg,
-                    size_t len, uint8_t mac[32])
+void meta_app_mac(const meta_crypto *cr, const meta_app *a, const void *msg, size_t len,
+                  uint8_t mac[32])
 {
     if (a->key != NULL && cr->hmac_keyed != NULL)
         cr->hmac_keyed(a->key, msg, len, mac);
@@ -202,7 +200,7 @@ bool meta_sig_ok(const meta_crypto *cr, const meta_app *a, const char *sig,
 {
     uint8_t want[32], mac[32];
     if (!sig_decode(sig, want)) return false;
-    app_mac(cr, a, body, len, mac);
+    meta_app_mac(cr, a, body, len, mac);
     return cr->ct_equal(mac, want, sizeof mac) == 1;
 }
 
@@ -246,7 +244,7 @@ size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
      * come from the one app most connections use. */
     for (const meta_app *a = m->head; a != NULL && hint[0] != '\0'; a = a->next) {
         if (strcmp(a->fp, hint) != 0) continue;
-        app_mac(cr, a, body, len, mac);
+        meta_app_mac(cr, a, body, len, mac);
         if (cr->ct_equal(mac, want, sizeof mac) == 1) hit = a;
         tried = a;
         break;
@@ -257,7 +255,7 @@ size_t meta_apps_match(meta_apps *m, const meta_crypto *cr, const char *sig,
         bool done = tried != NULL && same_secret(a, tried);
         for (const meta_app *b = m->head; b != a && !done; b = b->next) done = same_secret(a, b);
         if (done) continue;
-        app_mac(cr, a, body, len, mac);
+        meta_app_mac(cr, a, body, len, mac);
         if (cr->ct_equal(mac, want, sizeof mac) == 1) hit = a;
     }
     size_t n = 0;

@@ -33,33 +33,11 @@ static void put(wbuf *w, const char *s)
     w->n += n;
 }
 
-/* s[0..n) percent-encoded (RFC 3986 unreserved kept), as
- * c360kit_urlenc_cat encodes it. */
+/* s[0..n) percent-encoded; with w->b NULL (the sizing pass) only its
+ * length. */
 static void put_enc_n(wbuf *w, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *u = (const unsigned char *)s;
-    if (w->b == NULL) {
-        /* The sizing pass: only the length (a form is tens of KB, made
-         * twice per batch request). */
-        size_t k = n;
-        for (size_t i = 0; i < n; i++) k += c360kit_unreserved(u[i]) ? 0 : 2;
-        w->n += k;
-        return;
-    }
-    char *o = w->b + w->n;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = u[i];
-        if (c360kit_unreserved(ch)) {
-            *o++ = (char)ch;
-        } else {
-            o[0] = '%';
-            o[1] = hex[ch >> 4];
-            o[2] = hex[ch & 15];
-            o += 3;
-        }
-    }
-    w->n = (size_t)(o - w->b);
+    w->n += c360kit_urlenc_n(s, n, w->b != NULL ? w->b + w->n : NULL);
 }
 
 /* s percent-encoded. */

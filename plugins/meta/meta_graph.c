@@ -251,7 +251,7 @@ int32_t meta_graph_batch_budget(meta_ctx *x, const char *const *pages, const uin
 void meta_proof(meta_ctx *x, const char *tok, char hex[65])
 {
     uint8_t mac[32];
-    x->host->hmac_sha256(x->c->app->secret, x->c->app->secret_len, tok, strlen(tok), mac);
+    meta_app_mac(&x->p->crypto, x->c->app, tok, strlen(tok), mac);
     meta_hex(mac, sizeof mac, hex);
 }
 

@@ -19,6 +19,11 @@ static void created(json_t *j, char *text, char *id)
     CHECK(json_is_null(json_object_get(j, "revoked_ms")));
 }
 
+/* The secret part of "c360k_<16 hex id>_<secret>". Not what follows the
+ * last '_': the base64url secret may hold '_' itself, and a few letters
+ * after one of them would turn up anywhere. */
+static const char *secret_part(const char *text) { return text + sizeof "c360k_" - 1 + 16 + 1; }
+
 /* No list, no audit entry, no stored record holds the text or the hash. */
 static void never_shown(const char *text, json_t *list)
 {
@@ -27,7 +32,7 @@ static void never_shown(const char *text, json_t *list)
     CHECK(!strstr(d, "\"hash\""));
     CHECK(!strstr(d, "\"key\""));
     /* the secret part alone */
-    CHECK(!strstr(d, strrchr(text, '_') + 1));
+    CHECK(!strstr(d, secret_part(text)));
     free(d);
 }
 
@@ -62,7 +67,7 @@ static void test_operator_keys(af_env *e)
     never_shown(text, j);
     json_decref(j);
     CHECK(chain_mentions("_system", id) == 1);
-    CHECK(chain_mentions("_system", strrchr(text, '_') + 1) == 0);
+    CHECK(chain_mentions("_system", secret_part(text)) == 0);
 
     /* a tenant key made by an operator */
     af_tenant(e, "kt1");
@@ -198,7 +203,7 @@ static void test_tenant_keys(af_env *e)
     created(j, text2, id2);
     json_decref(j);
     CHECK(chain_mentions("ka", id2) == 1);
-    CHECK(chain_mentions("ka", strrchr(text2, '_') + 1) == 0);
+    CHECK(chain_mentions("ka", secret_part(text2)) == 0);
     /* an operator may create in any tenant through the tenant route */
     DO(e->op_key, "POST", "/v1/tenants/kb/keys", "{\"name\":\"o\",\"role\":\"tenant_admin\"}", 201);
 

@@ -185,22 +185,38 @@ int main(void)
     CHECK(ch_instances_sweep(g_set, 20, 3600000) == 1);
     ch_instances_get_stats(g_set, &st);
     CHECK(st.open == 0);
+    /* The next acquire opens the connection as Redis has it now. */
     opened0 = st.opened;
     put("t1", "c1", "{\"token\":\"a\",\"tag\":\"v5\"}");
+    CHECK(ch_instance_acquire(g_set, "t1", "c1", &h, NULL, 0) == C360_OK);
     ch_instances_get_stats(g_set, &st);
-    CHECK(st.opened == opened0);
+    CHECK(st.opened == opened0 + 1);
+    if (h) {
+        CHECK_STR(tag(h), "v5");
+        ch_instance_release(h);
+    }
+    CHECK(ch_instances_sweep(g_set, 0, 0) == 1); /* (c1 is still disabled) */
 
     /* Redis is asked about an idle instance at most once per check time:
      * a change right after a check is found at the next one. */
+    /* (A check time of 300 ms: the second sweep must come within it even
+     * on a slow, instrumented run.) */
     put("t1", "c4", "{\"token\":\"d\",\"tag\":\"w1\"}");
     CHECK(ch_instance_acquire(g_set, "t1", "c4", &h, NULL, 0) == C360_OK);
     ch_instance_release(h);
-    fx_sleep_ms(30);
-    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 0); /* asked: as opened */
+    fx_sleep_ms(350);
+    CHECK(ch_instances_sweep(g_set, 300, 3600000) == 0); /* asked: as opened */
     put("t1", "c4", "{\"token\":\"d\",\"tag\":\"w2\"}");
-    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 0); /* not asked again yet */
+    CHECK(ch_instances_sweep(g_set, 300, 3600000) == 0); /* not asked again yet */
+    fx_sleep_ms(350);
+    CHECK(ch_instances_sweep(g_set, 300, 3600000) == 1); /* asked: changed */
+    /* A connection purged while idle: closed at the check. */
+    put("t1", "c5", "{\"token\":\"e\",\"tag\":\"p1\"}");
+    CHECK(ch_instance_acquire(g_set, "t1", "c5", &h, NULL, 0) == C360_OK);
+    ch_instance_release(h);
+    CHECK(ch_conn_purge("t1", "c5", "system", NULL) == C360_OK);
     fx_sleep_ms(30);
-    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 1); /* asked: changed */
+    CHECK(ch_instances_sweep(g_set, 20, 3600000) == 1);
 
     /* A failing instance_open: its status and error text come back. */
     put("t1", "c3", "{\"open_fail\":true}");
@@ -216,7 +232,7 @@ int main(void)
     /* Every instance opened was closed exactly once: the plugin frees its
      * data in instance_close, so ASan/valgrind would see a leak or a double
      * close. */
-    CHECK(opened == 7);
+    CHECK(opened == 9);
     ch_loader_free(ld);
     redisFree(pf_raw);
     ch_rconn_thread_close();
