@@ -244,11 +244,27 @@ run_rep() {
     # over the same window (those run by scripts included), appended to
     # FILE after a "# rep N delivered D" line: Redis's work per lead.
     [ -z "${C360_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
+    # Opt-in, C360_BENCH_SLOWLOG=FILE: every command and script Redis ran
+    # during the load (SLOWLOG at threshold 0, up to 500 000 kept; the
+    # logging slows Redis: not for the figures), appended to FILE as
+    # "usec command" lines (bench/slowlog.awk) after a "# rep N" line:
+    # which script costs Redis what.
+    if [ -n "${C360_BENCH_SLOWLOG:-}" ]; then
+        redis-cli -p "$RPORT" CONFIG SET slowlog-max-len 500000 >/dev/null
+        redis-cli -p "$RPORT" SLOWLOG RESET >/dev/null
+        redis-cli -p "$RPORT" CONFIG SET slowlog-log-slower-than 0 >/dev/null
+    fi
     local t0 t1 len0 len1
     len0=$(redis-cli -p "$RPORT" XLEN 'c360:{t:bench}:ev')
     t0=$(b_now_ms)
     run_wrk "$LB_URL/hooks/meta" "$DURATION"
     t1=$(b_now_ms)
+    if [ -n "${C360_BENCH_SLOWLOG:-}" ]; then
+        redis-cli -p "$RPORT" CONFIG SET slowlog-log-slower-than 10000 >/dev/null
+        echo "# rep $rep" >>"$C360_BENCH_SLOWLOG"
+        redis-cli --no-raw -p "$RPORT" SLOWLOG GET 500000 |
+            awk -f "$root/bench/slowlog.awk" >>"$C360_BENCH_SLOWLOG"
+    fi
     sleep 0.5 # replies in flight when wrk stopped may still be stored
     # The drain waits for as many leads as the run added entries to the
     # stream (each body is a distinct lead; a run that wrapped round its

@@ -39,21 +39,26 @@ static int conn_found(ch_actx *x)
 static int reserved(const char *name) { return strncmp(name, "oauth:", 6) == 0; }
 
 /* The name as an audit target: audit fields refuse '@' (audit.h). */
-static int32_t audit_secret(ch_actx *x, const char *action, const char *name, int32_t st)
+static void audit_secret(ch_actx *x, const char *action, const char *name, int32_t st)
 {
     char t[CH_NAME_MAX + 1];
     snprintf(t, sizeof t, "%s", name);
     for (char *p = t; *p; p++)
         if (*p == '@') *p = '?';
     ch_aaudit(x, x->tenant, ch_aparam(x, "conn"), action, t, st == C360_OK ? "ok" : "error");
-    /* Plugins read some secrets when they open a connection (a webhook
-     * signing secret the event loop verifies with): a new version makes
-     * every host and worker reopen it, and this host at once. */
-    if (st != C360_OK) return C360_OK;
+}
+
+/* Plugins read some secrets when they open a connection (a webhook signing
+ * secret the event loop verifies with, crm_generic's credentials): a
+ * stored change bumps the connection's version, which makes every host and
+ * worker reopen it, and this host's instance is dropped at once. Returns
+ * the bump's status (C360_OK too when the connection was deleted
+ * meanwhile: nothing is left to reload). */
+static int32_t propagate(ch_actx *x)
+{
     int32_t touched = ch_conn_touch(x->tenant, ch_aparam(x, "conn"));
     if (ch_admin_instances(x->admin))
         ch_instances_invalidate(ch_admin_instances(x->admin), ch_aparam(x, "conn"));
-    /* Deleted meanwhile: nothing is left to reload. */
     if (touched == C360_ENOTFOUND) return C360_OK;
     if (touched != C360_OK)
         ch_log(CH_LOG_ERROR, "secrets: the change is stored but the connection's version was not "
@@ -190,11 +195,12 @@ static void h_put(ch_actx *x)
     char err[256];
     int32_t st = ch_secret_put(x->tenant, ch_aparam(x, "conn"), name, value, len, err, sizeof err);
     wipe(body);
-    int32_t touched = audit_secret(x, "secret.put", name, st);
+    audit_secret(x, "secret.put", name, st);
     if (st != C360_OK) {
         ch_aerr_status(x, st, "secret");
         return;
     }
+    int32_t touched = propagate(x);
     if (touched != C360_OK) {
         not_propagated(x, touched);
         return;
@@ -213,11 +219,12 @@ static void h_delete(ch_actx *x)
     if (!conn_found(x)) return;
     char err[256];
     int32_t st = ch_secret_delete(x->tenant, ch_aparam(x, "conn"), name, err, sizeof err);
-    int32_t touched = audit_secret(x, "secret.delete", name, st);
+    audit_secret(x, "secret.delete", name, st);
     if (st != C360_OK) {
         ch_aerr_status(x, st, "secret");
         return;
     }
+    int32_t touched = propagate(x);
     if (touched != C360_OK) {
         not_propagated(x, touched);
         return;
