@@ -4,7 +4,8 @@
  * status mapping, and whole deliver / deliver_batch calls against a fake
  * host whose HTTP answers are scripted; the secrets an instance keeps
  * (read once, failures read again, released at close, shared by calls on
- * several threads).
+ * several threads) and the edges of a stored value (a trailing CRLF, the
+ * 64 KiB limit with a newline after it, an out-of-memory read).
  *
  * The plugin's sources are compiled into this file (included below: the
  * unit tests here are one .c each, linked against c360core, which brings
@@ -50,6 +51,7 @@ typedef struct f_req {
     int nh;
     char hname[32][64];
     char hval[32][1100];
+    size_t hval_len[32]; /* the whole value's length (hval may be cut) */
 } f_req;
 
 typedef struct f_answer {
@@ -71,7 +73,8 @@ struct c360_call {
     const char *secret_names[8];
     const char *secret_vals[8];
     int secret_gets;      /* secret_get calls */
-    int32_t secret_fail;  /* secret_get answers this (not C360_OK) */
+    int32_t secret_fail;  /* secret_get answers this (not C360_OK)... */
+    int secret_fail_from; /* ... from the call after this many (0: all) */
     /* rate limit */
     int32_t rl_take;
     uint32_t rl_wait;
@@ -129,7 +132,7 @@ static atomic_int g_secrets_live;
 static int32_t f_secret_get(c360_call *c, const char *name, uint8_t **v, size_t *len)
 {
     c->secret_gets++;
-    if (c->secret_fail != C360_OK)
+    if (c->secret_fail != C360_OK && c->secret_gets > c->secret_fail_from)
         return c->secret_fail;
     for (int i = 0; i < 8 && c->secret_names[i]; i++) {
         if (strcmp(c->secret_names[i], name) == 0) {
@@ -187,6 +190,7 @@ static int32_t f_http(c360_call *c, const c360_http_request *rq, c360_http_respo
     for (uint32_t i = 0; i < rq->header_count && i < 32; i++) {
         snprintf(r->hname[i], sizeof r->hname[i], "%s", rq->headers[i].name);
         snprintf(r->hval[i], sizeof r->hval[i], "%s", rq->headers[i].value);
+        r->hval_len[i] = strlen(rq->headers[i].value);
     }
     if (a.rc != C360_OK)
         return a.rc;
@@ -310,6 +314,15 @@ static const char *req_header(const f_req *r, const char *name)
         if (strcmp(r->hname[i], name) == 0)
             return r->hval[i];
     return NULL;
+}
+
+/* The whole length of a header's value as sent; 0 if absent. */
+static size_t req_header_len(const f_req *r, const char *name)
+{
+    for (int i = 0; i < r->nh; i++)
+        if (strcmp(r->hname[i], name) == 0)
+            return r->hval_len[i];
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1099,6 +1112,99 @@ static void test_secret_cache(void)
     call_reset(&c);
 }
 
+/* The edges of a stored value. docs/connectors/crm_generic.md: "One
+ * trailing newline in a stored value is ignored" -- a CRLF (a value pasted
+ * on Windows) is one newline too, so a signing secret or a token stored
+ * with "\r\n" works as without it. The 64 KiB limit (CRM_SECRET_MAX) is on
+ * the value without its newline: exactly 64 KiB and "\n" is sent whole.
+ * An out-of-memory secret_get fails the delivery with C360_ENOMEM (which
+ * the host retries), sends nothing, keeps nothing and blames nobody: the
+ * next call reads again. */
+static void test_secret_edges(void)
+{
+    c360_call c = {0};
+    call_reset(&c);
+    CHECK(g_desc->init(&c, &g_host, &g_pd) == C360_OK);
+    c360_record r1 = rec("lead", "meta:lead:1", "{\"email\":\"a@b.c\"}", 1795943700000LL);
+    const c360_record *two[] = {&r1, &r1};
+    int32_t st[2];
+    const char *sw_cfg = "{\"url\":\"https://crm.example.com/in\","
+                         "\"auth\":{\"type\":\"standard_webhooks\"}}";
+    const char *be_cfg = "{\"url\":\"https://crm.example.com/in\",\"auth\":{\"type\":\"bearer\"}}";
+
+    /* A signing secret stored with CRLF: signed with the secret itself. */
+    char crlf[128];
+    snprintf(crlf, sizeof crlf, "%s\r\n", WHSEC);
+    void *sw = open_conn(&c, sw_cfg);
+    call_reset(&c);
+    set_secret(&c, "signing_secret", crlf);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK && c.nreq == 1);
+    CHECK(sw_valid(&c.req[0], WHSEC, 0));
+    g_desc->instance_close(g_pd, sw);
+    /* ... and a token: no CR or LF reaches the header. */
+    void *be = open_conn(&c, be_cfg);
+    call_reset(&c);
+    set_secret(&c, "token", "tok-crlf-789\r\n");
+    CHECK(g_desc->deliver(&c, g_pd, be, &r1) == C360_OK && c.nreq == 1);
+    CHECK_STR(req_header(&c.req[0], "authorization"), "Bearer tok-crlf-789");
+    g_desc->instance_close(g_pd, be);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+
+    /* Exactly CRM_SECRET_MAX bytes and a newline: within the limit, sent
+     * whole ("Bearer " + 64 KiB), and kept. One byte more is refused. */
+    char *max = malloc(CRM_SECRET_MAX + 3);
+    memset(max, 'a', CRM_SECRET_MAX);
+    memcpy(max + CRM_SECRET_MAX, "\n", 2);
+    be = open_conn(&c, be_cfg);
+    call_reset(&c);
+    set_secret(&c, "token", max);
+    CHECK(g_desc->deliver(&c, g_pd, be, &r1) == C360_OK && c.nreq == 1);
+    CHECK(req_header_len(&c.req[0], "authorization") == 7 + (size_t)CRM_SECRET_MAX);
+    CHECK(strncmp(req_header(&c.req[0], "authorization"), "Bearer aaaa", 11) == 0);
+    CHECK(atomic_load(&g_secrets_live) == 1);
+    be = reopen_conn(&c, be, be_cfg);
+    memset(max, 'a', CRM_SECRET_MAX + 1);
+    memcpy(max + CRM_SECRET_MAX + 1, "\n", 2);
+    call_reset(&c);
+    set_secret(&c, "token", max);
+    CHECK(g_desc->deliver(&c, g_pd, be, &r1) == C360_RETRY && c.nreq == 0);
+    CHECK_CONTAINS(c.error, "at most 64 KiB");
+    CHECK(atomic_load(&g_secrets_live) == 0);
+    g_desc->instance_close(g_pd, be);
+    free(max);
+
+    /* Out of memory in secret_get, for the first secret and for the
+     * optional second (the first one read is given back): C360_ENOMEM,
+     * nothing sent, nothing kept, the connection not marked failing. */
+    sw = open_conn(&c, sw_cfg);
+    for (int from = 0; from < 2; from++) {
+        call_reset(&c);
+        set_secret(&c, "signing_secret", WHSEC);
+        c.secret_fail = C360_ENOMEM;
+        c.secret_fail_from = from;
+        CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_ENOMEM);
+        CHECK(c.secret_gets == from + 1 && c.nreq == 0 && c.nstatus == 0);
+        CHECK(atomic_load(&g_secrets_live) == 0);
+    }
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    c.secret_fail = C360_ENOMEM;
+    CHECK(g_desc->deliver_batch(&c, g_pd, sw, two, 2, st) == C360_ENOMEM);
+    CHECK(st[0] == C360_ENOMEM && st[1] == C360_ENOMEM && c.nreq == 0);
+    /* The next call reads again, and that read is kept. */
+    call_reset(&c);
+    set_secret(&c, "signing_secret", WHSEC);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK && c.secret_gets == 2);
+    CHECK(sw_valid(&c.req[0], WHSEC, 0));
+    call_reset(&c);
+    CHECK(g_desc->deliver(&c, g_pd, sw, &r1) == C360_OK && c.secret_gets == 0);
+    g_desc->instance_close(g_pd, sw);
+    CHECK(atomic_load(&g_secrets_live) == 0);
+
+    g_desc->fini(g_pd);
+    call_reset(&c);
+}
+
 /* One instance's calls on several threads at once, some of them refused
  * (401: the kept secrets forgotten while other calls use them): every
  * request signed with the secret, nothing used after it was freed (ASan),
@@ -1195,6 +1301,7 @@ int main(void)
     test_rl_plan();
     test_deliver();
     test_secret_cache();
+    test_secret_edges();
     test_secret_threads();
     CHECK_DONE();
 }
