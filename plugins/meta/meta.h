@@ -20,6 +20,8 @@
  *   meta_batch.c    a Graph batch request of lead reads: its form  (pure)
  *                   body, its answer checked op by op (lead, usage
  *                   headers, error class), its split into requests
+ *   meta_batch_scan.c  that answer read from its bytes, without  (pure)
+ *                   Jansson's tree of the whole answer
  *   meta_prefetch.c event_prefetch (ABI 1.7): the leads of several (host)
  *                   events read ahead in batch requests
  *   meta_tick.c     catch-up poll, insights, subscription check   (host)
@@ -290,6 +292,12 @@ int meta_payload_walk(const json_t *root, meta_change_fn fn, void *arg);
 enum { META_SCAN_OK = 0, META_SCAN_INVALID = 1, META_SCAN_UNSURE = 2 };
 int meta_payload_scan(const uint8_t *body, size_t len, meta_change_fn fn, void *arg,
                       int *found);
+/* Its pass 1 alone, for other readers of proven bytes (meta_batch_scan.c):
+ * META_SCAN_OK when json_loadb(b, len, 0, NULL) accepts them,
+ * META_SCAN_INVALID when it refuses them, META_SCAN_UNSURE when the
+ * validator cannot tell (a NUL outside a string, nesting past 64, a real
+ * that might overflow, an escaped key of a root object). */
+int meta_json_check(const uint8_t *b, size_t len);
 
 typedef struct meta_pair {
     char key[META_ROUTE_KEY_MAX];
@@ -312,6 +320,46 @@ bool meta_route_pairs_body(const uint8_t *body, size_t len, const meta_match *ap
                            size_t napps, bool with_dedup, meta_pair *out, size_t max,
                            size_t *n, bool *more, int *changes);
 
+/* ---- meta_jw.c (pure) ------------------------------------------------- */
+
+/* A JSON writer into a growing buffer, printing what json_dumps(tree,
+ * JSON_COMPACT) of Jansson 2.14 prints for the same tree (meta_jw.c says
+ * which rules). Commas are its business: values and keys are written in
+ * order, keys only inside objects. Out of memory makes it fail for good:
+ * later writes do nothing, meta_jw_failed tells (checked once, at the
+ * end). buf[0..len) is the text, not NUL-terminated. */
+#define META_JW_STACK 4096      /* bytes of a first buffer on the stack */
+typedef struct meta_jw {
+    char *buf;
+    size_t len, cap;
+    bool heap;                 /* buf is malloc'd, else the caller's */
+    bool comma;                /* a value came before at this level */
+    bool failed;
+} meta_jw;
+/* Starts empty in first[0..cap) (may be NULL), which is used until it is
+ * full; the writer then moves to the heap. */
+void meta_jw_init(meta_jw *w, char *first, size_t cap);
+/* Frees what the writer allocated (never `first`). */
+void meta_jw_free(meta_jw *w);
+static inline bool meta_jw_failed(const meta_jw *w) { return w->failed; }
+void meta_jw_obj(meta_jw *w);
+void meta_jw_obj_end(meta_jw *w);
+void meta_jw_arr(meta_jw *w);
+void meta_jw_arr_end(meta_jw *w);
+/* A member's key (a literal), then exactly one value. */
+void meta_jw_key(meta_jw *w, const char *key);
+/* A string value s[0..n). When s is not valid UTF-8 nothing is written
+ * and false returned, as json_stringn gives no value for it. */
+bool meta_jw_str(meta_jw *w, const char *s, size_t n);
+/* The member key: s (NUL-terminated), or nothing at all when s is NULL or
+ * not valid UTF-8 (json_object_set_new(o, key, json_string(s)) adds none). */
+bool meta_jw_kstr(meta_jw *w, const char *key, const char *s);
+void meta_jw_int(meta_jw *w, int64_t v);
+void meta_jw_bool(meta_jw *w, bool v);
+void meta_jw_null(meta_jw *w);
+/* Whether s[0..n) is UTF-8 that Jansson takes (utf8_check_string). */
+bool meta_jw_utf8_ok(const char *s, size_t n);
+
 /* ---- meta_records.c --------------------------------------------------- */
 
 typedef struct meta_rec_ctx {
@@ -322,11 +370,13 @@ typedef struct meta_rec_ctx {
 } meta_rec_ctx;
 
 /* A c360.lead.v1 record from a Graph lead, the cached form (meta_form_compact
- * output, may be NULL) and the webhook's change value (hint, may be NULL).
- * id gets "meta:lead:<leadgen id>". NULL with *why on an unusable lead. */
-json_t *meta_lead_record(const json_t *lead, const json_t *form,
-                         const json_t *hint, const meta_rec_ctx *x,
-                         char *id, size_t idcap, const char **why);
+ * output, may be NULL) and the webhook's change value (hint, may be NULL),
+ * written to *out as one JSON object (a value at out's level; out may have
+ * failed meanwhile: meta_jw_failed). id gets "meta:lead:<leadgen id>".
+ * false with *why, nothing written, on an unusable lead. */
+bool meta_lead_record(const json_t *lead, const json_t *form,
+                      const json_t *hint, const meta_rec_ctx *x, meta_jw *out,
+                      char *id, size_t idcap, const char **why);
 /* What is kept of a Graph form: {"id","name","questions":[{"key","label"}],
  * "checkboxes":[{"key","text"}]}. */
 json_t *meta_form_compact(const json_t *graph_form);
@@ -480,6 +530,26 @@ typedef struct meta_batch_res {
  * object, or naming another id gives no lead. */
 int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
                      meta_batch_res *res);
+/* The same from the answer's bytes (meta_batch_scan.c): the result of
+ * json_loadb(b, len, 0) and meta_batch_parse for every input, without
+ * Jansson's tree of the whole answer; -2 (nothing set) when json_loadb
+ * refuses the bytes. */
+int meta_batch_read(const uint8_t *b, size_t len, const meta_batch_op *ops, size_t n,
+                    meta_batch_res *res);
+/* Its fast path alone: META_SCAN_OK with *got as meta_batch_read's (-1:
+ * not an array of n, nothing set), META_SCAN_INVALID (json_loadb refuses
+ * the bytes) or META_SCAN_UNSURE (Jansson must read it); nothing is set
+ * unless META_SCAN_OK. */
+int meta_batch_scan(const uint8_t *b, size_t len, const meta_batch_op *ops, size_t n,
+                    meta_batch_res *res, int *got);
+/* The steps both readers share. An operation's header name s[0..nl)
+ * lowercased into out when usable (1..META_BATCH_HDR_NAME_MAX bytes, no
+ * control, space, DEL, ':' or byte >= 0x80); */
+bool meta_batch_hdr_name(const char *s, size_t nl, char out[META_BATCH_HDR_NAME_MAX + 1]);
+/* and its outcome once r->code (0: none) and r->usage are set: body[0..len)
+ * (NULL: no string, or over META_BATCH_BODY_MAX) parsed, classified, kept
+ * in r->lead when it is the op's lead. Returns 1 for a lead, else 0. */
+int meta_batch_op_end(meta_batch_res *r, const meta_batch_op *op, const char *body, size_t len);
 /* Sizes of the requests that carry n operations: as few as can (at most
  * META_BATCH_MAX each), as even as can be, so that none is left with a
  * lone operation when n >= 2. Returns the number of requests (0 when n is
@@ -610,11 +680,24 @@ typedef struct meta_gr {
                                 * rather than sent */
     uint32_t max_bytes;        /* 0: 4 MiB */
     uint32_t timeout_ms;       /* 0: 30 s (the host cuts it to the deadline) */
+    c360_http_response **raw;  /* not NULL: a 2xx answer whose body opens
+                                * with '[' (a batch's array) is not parsed:
+                                * C360_OK with *raw the response (the
+                                * caller reads it, then host->http_free),
+                                * *out NULL; its usage is accounted and it
+                                * is classified as the parse would have
+                                * (no error). When its bytes are no JSON,
+                                * the caller answers meta_graph_not_json.
+                                * Any other answer: as without raw. */
 } meta_gr;
-/* One call. C360_OK with *out (a JSON object: json_decref it). Otherwise
- * the status to return, with call_error (and call_retry_after) set; *err
- * (may be NULL) tells the caller what Meta said. */
+/* One call. C360_OK with *out (a JSON object: json_decref it), or *r->raw
+ * (above). Otherwise the status to return, with call_error (and
+ * call_retry_after) set; *err (may be NULL) tells the caller what Meta
+ * said. */
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err);
+/* What meta_graph answers for a 2xx answer that is no JSON (document or
+ * object, as r->any_json): call_error, no wait, C360_RETRY. */
+int32_t meta_graph_not_json(meta_ctx *x, const meta_gr *r);
 /* The appsecret_proof of tok: hex HMAC-SHA256 of it with the app secret. */
 void meta_proof(meta_ctx *x, const char *tok, char hex[65]);
 /* The budgets of one batch request over several pages, before it is

@@ -140,6 +140,18 @@ void meta_batch_form_free(char *form)
     free(form);
 }
 
+bool meta_batch_hdr_name(const char *s, size_t nl, char out[META_BATCH_HDR_NAME_MAX + 1])
+{
+    if (nl == 0 || nl > META_BATCH_HDR_NAME_MAX) return false;
+    for (size_t k = 0; k < nl; k++) {
+        unsigned char ch = (unsigned char)s[k];
+        if (ch <= 0x20 || ch >= 0x7f || ch == ':') return false;
+        out[k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    out[nl] = '\0';
+    return true;
+}
+
 /* An operation's "headers" ([{"name":..,"value":..},..]) read as a single
  * answer's: names lowercased (the host gives them so), bounded. */
 static void op_usage(const json_t *headers, meta_usage *u)
@@ -150,24 +162,37 @@ static void op_usage(const json_t *headers, meta_usage *u)
     for (size_t i = 0; i < json_array_size(headers) && i < META_BATCH_HDRS_MAX; i++) {
         const json_t *e = json_array_get(headers, i);
         const json_t *name = json_object_get(e, "name"), *value = json_object_get(e, "value");
-        if (!json_is_string(name) || !json_is_string(value)) continue;
-        size_t nl = json_string_length(name);
-        if (nl == 0 || nl > META_BATCH_HDR_NAME_MAX ||
+        if (!json_is_string(name) || !json_is_string(value) ||
             json_string_length(value) > META_BATCH_HDR_VALUE_MAX)
             continue;
         const char *s = json_string_value(name);
-        bool ok = strlen(s) == nl; /* no NUL inside */
-        for (size_t k = 0; k < nl && ok; k++) {
-            unsigned char ch = (unsigned char)s[k];
-            ok = ch > 0x20 && ch < 0x7f && ch != ':';
-            names[n][k] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-        }
-        if (!ok) continue;
-        names[n][nl] = '\0';
+        size_t nl = json_string_length(name);
+        if (strlen(s) != nl || !meta_batch_hdr_name(s, nl, names[n])) continue; /* a NUL inside */
         h[n] = (c360_header){names[n], json_string_value(value)};
         n++;
     }
     meta_usage_parse(h, n, u);
+}
+
+int meta_batch_op_end(meta_batch_res *r, const meta_batch_op *op, const char *body, size_t len)
+{
+    if (r->code == 0) {
+        /* Not answered: no more known than of a request that timed out. */
+        r->err.cls = META_ERR_TRANSIENT;
+        snprintf(r->err.msg, sizeof r->err.msg, "no answer to the operation");
+        return 0;
+    }
+    json_t *j = body != NULL ? json_loadb(body, len, 0, NULL) : NULL;
+    meta_err_classify_json(r->code, j, op->token, &r->err);
+    meta_id id;
+    if (r->code != 200 || r->err.cls != META_ERR_NONE || !json_is_object(j) ||
+        json_object_get(j, "error") != NULL || !meta_id_from_json(json_object_get(j, "id"), false, id) ||
+        strcmp(id, op->lead_id) != 0) {
+        json_decref(j);
+        return 0;
+    }
+    r->lead = j;
+    return 1;
 }
 
 int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
@@ -186,26 +211,10 @@ int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
             json_integer_value(code) <= 599)
             r->code = (int)json_integer_value(code);
         op_usage(json_object_get(e, "headers"), &r->usage);
-        if (r->code == 0) {
-            /* Not answered: no more known than of a request that timed out. */
-            r->err.cls = META_ERR_TRANSIENT;
-            snprintf(r->err.msg, sizeof r->err.msg, "no answer to the operation");
-            continue;
-        }
         const json_t *body = json_object_get(e, "body");
-        json_t *j = json_is_string(body) && json_string_length(body) <= META_BATCH_BODY_MAX
-                        ? json_loadb(json_string_value(body), json_string_length(body), 0, NULL)
-                        : NULL;
-        meta_err_classify_json(r->code, j, ops[i].token, &r->err);
-        meta_id id;
-        if (r->code != 200 || r->err.cls != META_ERR_NONE || !json_is_object(j) ||
-            json_object_get(j, "error") != NULL || !meta_id_from_json(json_object_get(j, "id"), false, id) ||
-            strcmp(id, ops[i].lead_id) != 0) {
-            json_decref(j);
-            continue;
-        }
-        r->lead = j;
-        got++;
+        bool ok = json_is_string(body) && json_string_length(body) <= META_BATCH_BODY_MAX;
+        got += meta_batch_op_end(r, &ops[i], ok ? json_string_value(body) : NULL,
+                                 ok ? json_string_length(body) : 0);
     }
     return got;
 }

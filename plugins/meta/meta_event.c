@@ -122,18 +122,24 @@ int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
     meta_rec_ctx rc = {h->instance_connection(x->c->inst), via, page_id, h->now_ms()};
     char id[128];
     const char *why = NULL;
-    json_t *rec = meta_lead_record(lead, form, hint, &rc, id, sizeof id, &why);
+    /* Written as text (meta_jw.c), on the stack unless it is a big one:
+     * no tree to build, dump and free per lead. */
+    char first[META_JW_STACK];
+    meta_jw w;
+    meta_jw_init(&w, first, sizeof first);
+    bool made = meta_lead_record(lead, form, hint, &rc, &w, id, sizeof id, &why);
     json_decref(form);
-    if (rec == NULL) {
+    if (!made) {
         /* The same answer will never make a record: skipped, said once. */
         h->log(x->call, C360_LOG_WARN, "a lead was skipped: %s", why);
         return C360_OK;
     }
-    char *s = json_dumps(rec, JSON_COMPACT);
-    json_decref(rec);
-    if (s == NULL) return C360_ENOMEM;
-    int32_t st = h->record_emit(x->call, "lead", id, s, strlen(s));
-    free(s);
+    if (meta_jw_failed(&w)) {
+        meta_jw_free(&w);
+        return C360_ENOMEM;
+    }
+    int32_t st = h->record_emit(x->call, "lead", id, w.buf, w.len);
+    meta_jw_free(&w);
     if (st == C360_ETOOBIG && emitted > 0) {
         /* The call holds all it can: stop here; the lead is not marked,
          * so it comes again. */

@@ -307,6 +307,25 @@ static void cut_add(const char **cuts, size_t *n, const char *tok)
     cuts[(*n)++] = tok;
 }
 
+/* Whether the answer's body opens with '[' after JSON's white space. */
+static bool opens_array(const c360_http_response *resp)
+{
+    size_t i = 0;
+    while (i < resp->body_len && (resp->body[i] == ' ' || resp->body[i] == '\t' ||
+                                  resp->body[i] == '\n' || resp->body[i] == '\r'))
+        i++;
+    return i < resp->body_len && resp->body[i] == '[';
+}
+
+int32_t meta_graph_not_json(meta_ctx *x, const meta_gr *r)
+{
+    const c360_host_api *h = x->host;
+    h->call_error(x->call, "Graph API answered %s without a JSON %s",
+                  r->path[0] != '\0' ? r->path : "a batch", r->any_json ? "document" : "object");
+    h->call_retry_after(x->call, 0);
+    return C360_RETRY;
+}
+
 int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_out)
 {
     const c360_host_api *h = x->host;
@@ -317,6 +336,7 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
     int32_t st;
 
     *out = NULL;
+    if (r->raw != NULL) *r->raw = NULL;
     memset(e, 0, sizeof *e);
     c360_rl_limit app_lim, obj_lim;
     limits(x, &app_lim, &obj_lim);
@@ -401,6 +421,18 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
         return st == C360_ETOOBIG || st == C360_EDENIED || st == C360_EINVAL ? C360_ERROR : st;
     }
 
+    if (r->raw != NULL && resp->status >= 200 && resp->status < 300 && opens_array(resp)) {
+        /* A batch's array, left to its caller's reader (meta_batch_read)
+         * rather than parsed into a tree here. What the parse below would
+         * have told: a 2xx answer whose body is an array or no JSON at all
+         * has no top-level "error" object, so meta_err_classify_cuts gives
+         * META_ERR_NONE without looking at j or the cuts (no held token is
+         * copied either). */
+        meta_err_classify_cuts(resp->status, NULL, NULL, 0, e);
+        account(x, resp, e, r->object, r->reports);
+        *r->raw = resp;
+        return C360_OK;
+    }
     /* The body is parsed once: for its error, and for the caller. */
     json_t *j = resp->body_len > 0 ? json_loadb((const char *)resp->body, resp->body_len, 0, NULL)
                                    : NULL;
@@ -437,10 +469,7 @@ int32_t meta_graph(meta_ctx *x, const meta_gr *r, json_t **out, meta_err *err_ou
             return C360_OK;
         }
         json_decref(j);
-        h->call_error(x->call, "Graph API answered %s without a JSON %s",
-                      r->path[0] != '\0' ? r->path : "a batch", r->any_json ? "document" : "object");
-        h->call_retry_after(x->call, 0);
-        return C360_RETRY;
+        return meta_graph_not_json(x, r);
     }
     json_decref(j);
     h->http_free(resp);

@@ -180,17 +180,26 @@ static int32_t batch(meta_ctx *x, const pf_page *pages, pf_req *q, pf_tally *t)
         if (!seen) cuts[ncuts++] = tok;
     }
     json_t *ans = NULL;
+    c360_http_response *raw = NULL;
     q->reports.n = 0;
     /* The request's own answer is about the page of its top-level token. */
     meta_gr g = {.method = "POST", .path = "", .token = q->ops[0].token,
                  .object = cfg->pages[pages[q->pg[0]].page], .form = form,
                  .token_in_form = true, .any_json = true, .quiet_auth = true,
                  .units = (uint32_t)q->n, .max_bytes = ANSWER_MAX, .prepaid = true,
-                 .cuts = cuts, .ncuts = ncuts, .reports = &q->reports};
+                 .cuts = cuts, .ncuts = ncuts, .reports = &q->reports, .raw = &raw};
     int32_t st = meta_graph(x, &g, &ans, NULL);
     meta_batch_form_free(form);
     t->requests++;
-    int got = st == C360_OK ? meta_batch_parse(ans, q->ops, q->n, q->res) : 0;
+    int got = 0;
+    if (st == C360_OK && raw != NULL) {
+        /* The array read from its bytes: only the leads are parsed. */
+        got = meta_batch_read(raw->body, raw->body_len, q->ops, q->n, q->res);
+        h->http_free(raw);
+        if (got == -2) st = meta_graph_not_json(x, &g);
+    } else if (st == C360_OK) {
+        got = meta_batch_parse(ans, q->ops, q->n, q->res);
+    }
     json_decref(ans);
     if (st == C360_OK && got < 0) {
         h->call_error(x->call, "Graph answered a batch of %zu without an array of %zu", q->n, q->n);

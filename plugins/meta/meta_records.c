@@ -1,6 +1,10 @@
 /* meta_records.c -- Meta objects turned into the normalised records of
  * docs/records.md (c360.lead.v1, c360.comment.v1, c360.metric.v1). Pure:
- * Graph answers and webhook values in, a JSON object out. Absent values
+ * Graph answers and webhook values in, a JSON object out: comments and
+ * metrics as Jansson trees, leads (every lead goes through here) written
+ * straight as text (meta_jw.c) -- the same bytes json_dumps(JSON_COMPACT)
+ * printed of the tree they were built as before, which
+ * tests/test_meta_record.c keeps as its oracle. Absent values
  * are left out, never null or "". Every list is bounded, so a hostile or
  * broken answer cannot make a record without limit (the host refuses
  * records over 1 MiB anyway). docs/connectors/meta.md lists the mapping. */
@@ -34,30 +38,40 @@ static const char *contact_key(const char *field)
     return NULL;
 }
 
-/* A JSON scalar as a trimmed string value; NULL for anything else or an
- * empty result. */
+/* A JSON scalar as text: a string trimmed (with `trim`), a number or a
+ * boolean printed into buf; NULL for anything else or an empty result.
+ * *n gets its length (a string may hold NULs). */
+static const char *scalar_text(const json_t *v, bool trim, char buf[64], size_t *n)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t k = json_string_length(v);
+        if (trim) {
+            while (k > 0 && isspace((unsigned char)*s)) s++, k--;
+            while (k > 0 && isspace((unsigned char)s[k - 1])) k--;
+        }
+        *n = k;
+        return k > 0 ? s : NULL;
+    }
+    if (json_is_integer(v))
+        snprintf(buf, 64, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        snprintf(buf, 64, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v))
+        snprintf(buf, 64, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return NULL;
+    *n = strlen(buf);
+    return buf;
+}
+
+/* The same as a JSON string (NULL when it is none). */
 static json_t *scalar_string(const json_t *v, bool trim)
 {
     char buf[64];
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (trim) {
-            while (n > 0 && isspace((unsigned char)*s)) s++, n--;
-            while (n > 0 && isspace((unsigned char)s[n - 1])) n--;
-        }
-        return n > 0 ? json_stringn(s, n) : NULL;
-    }
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        return json_string(buf);
-    }
-    if (json_is_real(v)) {
-        snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
-        return json_string(buf);
-    }
-    if (json_is_boolean(v)) return json_string(json_is_true(v) ? "true" : "false");
-    return NULL;
+    size_t n;
+    const char *s = scalar_text(v, trim, buf, &n);
+    return s != NULL ? json_stringn(s, n) : NULL;
 }
 
 /* obj[key] = a non-empty string, when s is one. */
@@ -151,101 +165,178 @@ static bool checked(const json_t *v)
     return s != NULL && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0);
 }
 
-static void lead_fields(json_t *rec, const json_t *lead, const json_t *form)
+/* A contact key's value: the first answer of the first field of that name
+ * that has one (records.md), kept until the record's "contact" is written,
+ * in the order the keys were first found. */
+typedef struct contact_val {
+    const char *key;
+    const char *s;             /* into the lead's string, or num */
+    size_t n;
+    char num[64];
+} contact_val;
+#define CONTACT_KEYS (sizeof contact_map / sizeof contact_map[0])
+
+/* The lead's "contact", "answers" and "consents". Answers and consents are
+ * written as the fields come; contact values are gathered first, since the
+ * contact object comes before the answers. */
+static void lead_fields(meta_jw *w, const json_t *lead, const json_t *form)
 {
-    json_t *contact = json_object(), *answers = json_array();
+    contact_val cv[CONTACT_KEYS];
+    size_t ncv = 0;
     const json_t *fd = json_object_get(lead, "field_data");
-    for (size_t i = 0; i < json_array_size(fd) && i < MAX_FIELDS; i++) {
+    size_t nfd = json_array_size(fd);
+    for (size_t i = 0; i < nfd && i < MAX_FIELDS; i++) {
         const json_t *f = json_array_get(fd, i);
         const char *name = meta_str(f, "name");
-        const json_t *vals = json_object_get(f, "values");
         if (name == NULL || *name == '\0' || strlen(name) > 200) continue;
-        json_t *values = json_array();
-        if (json_is_array(vals)) {
-            for (size_t k = 0; k < json_array_size(vals) && k < MAX_VALUES; k++) {
-                json_t *s = scalar_string(json_array_get(vals, k), true);
-                if (s != NULL) json_array_append_new(values, s);
-            }
-        } else {
-            json_t *s = scalar_string(vals, true);
-            if (s != NULL) json_array_append_new(values, s);
-        }
         const char *ck = contact_key(name);
-        if (ck != NULL) {
-            /* The first answer of the first field of that name. */
-            if (json_array_size(values) > 0 && json_object_get(contact, ck) == NULL)
-                json_object_set(contact, ck, json_array_get(values, 0));
-            json_decref(values);
-            continue;
+        if (ck == NULL) continue;
+        size_t k = 0;
+        while (k < ncv && strcmp(cv[k].key, ck) != 0) k++;
+        if (k < ncv) continue; /* taken by an earlier field */
+        /* Its first value that makes a string (json_stringn takes valid
+         * UTF-8 only). */
+        const json_t *vals = json_object_get(f, "values");
+        bool arr = json_is_array(vals);
+        size_t nv = arr ? json_array_size(vals) : 1;
+        contact_val *c = &cv[ncv];
+        for (size_t j = 0; j < nv && j < MAX_VALUES; j++) {
+            c->s = scalar_text(arr ? json_array_get(vals, j) : vals, true, c->num, &c->n);
+            if (c->s != NULL && meta_jw_utf8_ok(c->s, c->n)) {
+                c->key = ck;
+                ncv++;
+                break;
+            }
         }
-        json_t *a = json_object();
-        json_object_set_new(a, "key", json_string(name));
-        set_str(a, "label", question_label(form, name));
-        json_object_set_new(a, "values", values);
-        json_array_append_new(answers, a);
     }
-    json_object_set_new(rec, "contact", contact);
-    json_object_set_new(rec, "answers", answers);
+    meta_jw_key(w, "contact");
+    meta_jw_obj(w);
+    for (size_t k = 0; k < ncv; k++) {
+        meta_jw_key(w, cv[k].key);
+        meta_jw_str(w, cv[k].s, cv[k].n); /* checked above */
+    }
+    meta_jw_obj_end(w);
 
-    json_t *consents = json_array();
+    meta_jw_key(w, "answers");
+    meta_jw_arr(w);
+    for (size_t i = 0; i < nfd && i < MAX_FIELDS; i++) {
+        const json_t *f = json_array_get(fd, i);
+        const char *name = meta_str(f, "name");
+        if (name == NULL || *name == '\0' || strlen(name) > 200 || contact_key(name) != NULL)
+            continue;
+        meta_jw_obj(w);
+        meta_jw_kstr(w, "key", name);
+        const char *label = question_label(form, name);
+        if (label != NULL && *label != '\0') meta_jw_kstr(w, "label", label);
+        meta_jw_key(w, "values");
+        meta_jw_arr(w);
+        const json_t *vals = json_object_get(f, "values");
+        bool arr = json_is_array(vals);
+        size_t nv = arr ? json_array_size(vals) : 1;
+        for (size_t k = 0; k < nv && k < MAX_VALUES; k++) {
+            char num[64];
+            size_t n;
+            const char *s = scalar_text(arr ? json_array_get(vals, k) : vals, true, num, &n);
+            if (s != NULL) meta_jw_str(w, s, n);
+        }
+        meta_jw_arr_end(w);
+        meta_jw_obj_end(w);
+    }
+    meta_jw_arr_end(w);
+
+    meta_jw_key(w, "consents");
+    meta_jw_arr(w);
     const json_t *cd = json_object_get(lead, "custom_disclaimer_responses");
     for (size_t i = 0; i < json_array_size(cd) && i < MAX_FIELDS; i++) {
         const json_t *r = json_array_get(cd, i);
         const char *key = meta_str(r, "checkbox_key");
         if (key == NULL || *key == '\0' || strlen(key) > 200) continue;
-        json_t *c = json_object();
-        json_object_set_new(c, "key", json_string(key));
-        set_str(c, "text", checkbox_text(form, key));
-        json_object_set_new(c, "accepted",
-                            json_boolean(checked(json_object_get(r, "is_checked"))));
-        json_array_append_new(consents, c);
+        meta_jw_obj(w);
+        meta_jw_kstr(w, "key", key);
+        const char *text = checkbox_text(form, key);
+        if (text != NULL && *text != '\0') meta_jw_kstr(w, "text", text);
+        meta_jw_key(w, "accepted");
+        meta_jw_bool(w, checked(json_object_get(r, "is_checked")));
+        meta_jw_obj_end(w);
     }
-    json_object_set_new(rec, "consents", consents);
+    meta_jw_arr_end(w);
 }
 
-json_t *meta_lead_record(const json_t *lead, const json_t *form,
-                         const json_t *hint, const meta_rec_ctx *x,
-                         char *id, size_t idcap, const char **why)
+/* "key": {"id", "name"} when the id is known (set_ref's rule). */
+static void lead_ref(meta_jw *w, const char *key, const char *id, const char *name)
+{
+    if (id == NULL || *id == '\0') return;
+    meta_jw_key(w, key);
+    meta_jw_obj(w);
+    meta_jw_kstr(w, "id", id);
+    if (name != NULL && *name != '\0') meta_jw_kstr(w, "name", name);
+    meta_jw_obj_end(w);
+}
+
+bool meta_lead_record(const json_t *lead, const json_t *form,
+                      const json_t *hint, const meta_rec_ctx *x, meta_jw *w,
+                      char *id, size_t idcap, const char **why)
 {
     meta_id lead_id, form_id, ad_id, adset_id, campaign_id;
     if (!json_is_object(lead) || !id_of(lead, NULL, "id", lead_id)) {
         *why = "the lead has no id";
-        return NULL;
+        return false;
     }
     int64_t created = meta_time_from_json(json_object_get(lead, "created_time"));
     if (created < 0 && hint != NULL)
         created = meta_time_from_json(json_object_get(hint, "created_time"));
     if (created < 0) {
         *why = "the lead has no creation time";
-        return NULL;
+        return false;
     }
     snprintf(id, idcap, "meta:lead:%s", lead_id);
     const char *platform = meta_str(lead, "platform");
     bool ig = platform != NULL && strcmp(platform, "ig") == 0;
-    json_t *rec = record_base("c360.lead.v1", id, "lead", ig ? "instagram" : "facebook",
-                              x, created);
-    lead_fields(rec, lead, form);
+
+    /* record_base's fields, in its order. */
+    char ts[32];
+    if (created > META_TIME_MAX) created = META_TIME_MAX;
+    meta_jw_obj(w);
+    meta_jw_kstr(w, "schema", "c360.lead.v1");
+    meta_jw_kstr(w, "id", id);
+    meta_jw_kstr(w, "type", "lead");
+    meta_jw_kstr(w, "provider", ig ? "instagram" : "facebook");
+    meta_jw_key(w, "source");
+    meta_jw_obj(w);
+    meta_jw_kstr(w, "plugin", "meta");
+    meta_jw_kstr(w, "connection", x->connection);
+    meta_jw_obj_end(w);
+    meta_jw_kstr(w, "via", x->via);
+    meta_rfc3339(created, ts);
+    meta_jw_kstr(w, "created_at", ts);
+    meta_jw_key(w, "created_at_ms");
+    meta_jw_int(w, created * 1000);
+    meta_jw_key(w, "received_at_ms");
+    meta_jw_int(w, x->received_at_ms);
+
+    lead_fields(w, lead, form);
 
     bool has_form = id_of(lead, hint, "form_id", form_id);
     bool has_ad = id_of(lead, hint, "ad_id", ad_id);
     bool has_adset = id_of(lead, hint, "adset_id", adset_id);
     bool has_campaign = id_of(lead, hint, "campaign_id", campaign_id);
-    set_ref(rec, "form", has_form ? form_id : NULL, meta_str(form, "name"));
-    set_ref(rec, "ad", has_ad ? ad_id : NULL, meta_str(lead, "ad_name"));
-    set_ref(rec, "ad_set", has_adset ? adset_id : NULL, meta_str(lead, "adset_name"));
-    set_ref(rec, "campaign", has_campaign ? campaign_id : NULL,
-            meta_str(lead, "campaign_name"));
-    set_ref(rec, "page", x->page_id, NULL);
+    lead_ref(w, "form", has_form ? form_id : NULL, meta_str(form, "name"));
+    lead_ref(w, "ad", has_ad ? ad_id : NULL, meta_str(lead, "ad_name"));
+    lead_ref(w, "ad_set", has_adset ? adset_id : NULL, meta_str(lead, "adset_name"));
+    lead_ref(w, "campaign", has_campaign ? campaign_id : NULL, meta_str(lead, "campaign_name"));
+    lead_ref(w, "page", x->page_id, NULL);
 
-    json_t *pids = json_object();
-    json_object_set_new(pids, "lead_id", json_string(lead_id));
-    if (has_form) json_object_set_new(pids, "form_id", json_string(form_id));
-    if (has_ad) json_object_set_new(pids, "ad_id", json_string(ad_id));
-    if (has_adset) json_object_set_new(pids, "adset_id", json_string(adset_id));
-    if (has_campaign) json_object_set_new(pids, "campaign_id", json_string(campaign_id));
-    set_str(pids, "page_id", x->page_id);
-    json_object_set_new(rec, "provider_ids", pids);
-    return rec;
+    meta_jw_key(w, "provider_ids");
+    meta_jw_obj(w);
+    meta_jw_kstr(w, "lead_id", lead_id);
+    if (has_form) meta_jw_kstr(w, "form_id", form_id);
+    if (has_ad) meta_jw_kstr(w, "ad_id", ad_id);
+    if (has_adset) meta_jw_kstr(w, "adset_id", adset_id);
+    if (has_campaign) meta_jw_kstr(w, "campaign_id", campaign_id);
+    if (x->page_id != NULL && *x->page_id != '\0') meta_jw_kstr(w, "page_id", x->page_id);
+    meta_jw_obj_end(w);
+    meta_jw_obj_end(w);
+    return true;
 }
 
 json_t *meta_form_compact(const json_t *f)

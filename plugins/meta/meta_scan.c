@@ -623,3 +623,14 @@ int meta_payload_scan(const uint8_t *body, size_t len, meta_change_fn fn, void *
     *found = w.found;
     return META_SCAN_OK;
 }
+
+int meta_json_check(const uint8_t *b, size_t len)
+{
+    doc r;
+    r.object.b = r.entry.b = NULL;
+    r.end = b + len;
+    r.nmarks = 0;
+    bool unsure = false;
+    int rc = validate(b, len, &r, &unsure);
+    return rc == META_SCAN_OK && unsure ? META_SCAN_UNSURE : rc;
+}

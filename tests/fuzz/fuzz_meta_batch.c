@@ -13,6 +13,13 @@
  *   ones of page 102 with token B (a batch over two pages, as
  *   meta_prefetch.c writes it).
  *
+ * The answer is read as the look ahead reads it, from its bytes
+ * (meta_batch_read: meta_batch_scan.c's scanner, Jansson where it is
+ * unsure), and, as the oracle, the way it replaces: json_loadb of the
+ * whole answer and meta_batch_parse. The two must agree on everything:
+ * the result (leads, -1, -2 for no JSON), and per operation the code, the
+ * usage, the error (class, codes, message) and the lead (json_equal).
+ *
  * Oracles, besides ASan and UBSan: a lead is a JSON object whose id is its
  * operation's; an answer with no lead has code 0 or an error class or a
  * body that is not the lead; a message is NUL-terminated within its buffer
@@ -58,11 +65,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < k; i++) sum += sizes[i];
     if (k != 1 || sum != n) fail("split", n);
 
-    /* Parsed as meta_graph parses an answer. */
-    json_t *ans = json_loadb((const char *)data + 1, size - 1, 0, NULL);
+    /* Read as the look ahead reads an answer. */
     meta_batch_res *res = calloc(META_BATCH_MAX, sizeof *res);
-    int got = meta_batch_parse(ans, ops, n, res);
+    meta_batch_res *jres = calloc(META_BATCH_MAX, sizeof *jres);
+    if (res == NULL || jres == NULL) abort();
+    int got = meta_batch_read(data + 1, size - 1, ops, n, res);
+    /* The oracle: the whole answer parsed by Jansson, then read. */
+    json_t *ans = json_loadb((const char *)data + 1, size - 1, 0, NULL);
+    int jgot = ans != NULL ? meta_batch_parse(ans, ops, n, jres) : -2;
     json_decref(ans);
+    if (got != jgot) fail("the scanner's result is not Jansson's", n);
+    for (size_t i = 0; got >= 0 && i < n; i++) {
+        const meta_batch_res *a = &res[i], *b = &jres[i];
+        if (a->code != b->code) fail("code differs", i);
+        if (memcmp(&a->usage, &b->usage, sizeof a->usage) != 0) fail("usage differs", i);
+        if (memcmp(&a->err, &b->err, sizeof a->err) != 0) fail("error differs", i);
+        if ((a->lead == NULL) != (b->lead == NULL) ||
+            (a->lead != NULL && !json_equal(a->lead, b->lead)))
+            fail("lead differs", i);
+        json_decref(jres[i].lead);
+    }
+    free(jres);
     if (got < 0) {
         free(res);
         return 0;

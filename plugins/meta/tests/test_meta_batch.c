@@ -7,7 +7,22 @@
  * not an object, another lead, or too big; each operation's own headers
  * (usage, bounds) and error class; the reports they call for, on the
  * right page's bucket (meta_answer_reports, meta_reports_merge); the
- * split of operations into requests. */
+ * split of operations into requests.
+ *
+ * Answers are read as the look ahead reads them, from their bytes
+ * (meta_batch_read: meta_batch_scan.c, Jansson where it is unsure), and
+ * every reading is checked against the path it replaces (json_loadb of
+ * the whole answer, then meta_batch_parse): the same result, and per
+ * operation the same code, usage, error and lead. A table of answers
+ * (escapes, surrogates, duplicate and escaped keys, headers, null and
+ * non-object operations, codes out of range, white space, trailing
+ * garbage, truncations), then both paths over 100k mutated answers.
+ *
+ *   test_meta_batch                   the checks
+ *   test_meta_batch bench N scan|jansson
+ *                                     N readings of a 50-lead answer in
+ *                                     bench/lead_graph.c's shape (for
+ *                                     callgrind) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +32,61 @@
 
 #define PROOF_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define PROOF_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+
+/* ---- an answer's bytes, both ways ------------------------------------ */
+
+static int shown;
+
+/* b[0..len) read by meta_batch_read and by Jansson's parse and
+ * meta_batch_parse: 1 when they agree and the scanner answered, -1 when
+ * they agree and it left the answer to Jansson, 0 (shown) when they
+ * differ. */
+static int agree(const char *b, size_t len, const meta_batch_op *ops, size_t n)
+{
+    static meta_batch_res rs[META_BATCH_MAX], rj[META_BATCH_MAX], rx[META_BATCH_MAX];
+    int sgot = 0;
+    int sc = meta_batch_scan((const uint8_t *)b, len, ops, n, rx, &sgot);
+    for (size_t i = 0; sc == META_SCAN_OK && sgot >= 0 && i < n; i++) json_decref(rx[i].lead);
+    int got = meta_batch_read((const uint8_t *)b, len, ops, n, rs);
+    json_t *ans = json_loadb(b, len, 0, NULL);
+    int jgot = ans != NULL ? meta_batch_parse(ans, ops, n, rj) : -2;
+    json_decref(ans);
+    bool same = got == jgot && (sc != META_SCAN_OK || sgot == got) &&
+                (sc != META_SCAN_INVALID || got == -2);
+    for (size_t i = 0; got >= 0 && got == jgot && i < n; i++) {
+        if (rs[i].code != rj[i].code || memcmp(&rs[i].usage, &rj[i].usage, sizeof rs[i].usage) ||
+            memcmp(&rs[i].err, &rj[i].err, sizeof rs[i].err) ||
+            (rs[i].lead == NULL) != (rj[i].lead == NULL) ||
+            (rs[i].lead != NULL && !json_equal(rs[i].lead, rj[i].lead))) {
+            if (same && shown < 5) fprintf(stderr, "  operation %zu differs\n", i);
+            same = false;
+        }
+    }
+    for (size_t i = 0; got >= 0 && i < n; i++) json_decref(rs[i].lead);
+    for (size_t i = 0; jgot >= 0 && i < n; i++) json_decref(rj[i].lead);
+    if (!same && shown++ < 5)
+        fprintf(stderr, "  bytes %d (scan %d: %d), Jansson %d: %.*s\n", got, sc, sgot, jgot,
+                len > 400 ? 400 : (int)len, b);
+    return !same ? 0 : sc == META_SCAN_UNSURE ? -1 : 1;
+}
+
+/* The answer a read as the look ahead reads it: its bytes (json_dumps)
+ * through meta_batch_read into res, checked against Jansson's path. Bytes
+ * that are no JSON (a bare string) count as -1 here, as the look ahead
+ * fails the request for both. */
+static int parse(const json_t *a, const meta_batch_op *ops, size_t n, meta_batch_res *res)
+{
+    static int flags;
+    /* Indented or compact in turn: the white space is read too. */
+    char *b = json_dumps(a, JSON_ENCODE_ANY | (flags++ % 2 ? JSON_COMPACT : JSON_INDENT(2)));
+    CHECK(b != NULL);
+    if (b == NULL) return -1;
+    size_t len = strlen(b);
+    CHECK(agree(b, len, ops, n) != 0);
+    int got = meta_batch_read((const uint8_t *)b, len, ops, n, res);
+    free(b);
+    return got == -2 ? -1 : got;
+}
 
 /* A form field, decoded into a malloc'd string (NULL if absent). */
 static char *field(const char *form, const char *name)
@@ -163,7 +233,7 @@ static void test_parse(void)
     json_t *a = json_pack("[o,o,o]", op(200, "{\"id\":\"7001\",\"form_id\":\"555\"}"),
                           op(200, "{\"id\":\"7002\",\"field_data\":[]}"),
                           op(200, "{\"id\":7003}"));
-    CHECK(meta_batch_parse(a, ops, 3, res) == 3);
+    CHECK(parse(a, ops, 3, res) == 3);
     CHECK(res[0].code == 200 && res[1].code == 200 && res[2].code == 200);
     CHECK_STR(meta_str(res[0].lead, "id"), "7001");
     CHECK_STR(meta_str(res[0].lead, "form_id"), "555");
@@ -182,13 +252,13 @@ static void test_parse(void)
     json_t *bad[] = {json_object(), json_string("[]"), json_pack("[n,n]"),
                      json_pack("[n,n,n,n]"), NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
-        CHECK(meta_batch_parse(bad[i], ops, 3, res) == -1);
+        CHECK(parse(bad[i], ops, 3, res) == -1);
         json_decref(bad[i]);
     }
     CHECK(meta_batch_parse(NULL, ops, 3, res) == -1);
     CHECK(res[0].lead == (json_t *)&res);
     json_t *empty = json_array();
-    CHECK(meta_batch_parse(empty, ops, 0, res) == 0);
+    CHECK(parse(empty, ops, 0, res) == 0);
     json_decref(empty);
 
     /* Op by op: a null op (Meta timed it out), errors, unusable bodies. */
@@ -227,7 +297,7 @@ static void test_parse(void)
         /* The case as op 0, a good lead as op 1, the huge body as op 2. */
         json_t *ans = json_pack("[o,o,o]", cases[i].el, op(200, "{\"id\":\"7002\"}"),
                                 op(200, huge));
-        int got = meta_batch_parse(ans, ops, 3, res);
+        int got = parse(ans, ops, 3, res);
         CHECK(got == 1);
         CHECK(res[0].lead == NULL && res[2].lead == NULL && res[2].code == 200);
         if (res[0].code != cases[i].code || res[0].err.cls != cases[i].cls)
@@ -242,7 +312,7 @@ static void test_parse(void)
     huge[n + META_BATCH_BODY_MAX - 40] = '\0';
     strcat(huge, "\"}");
     json_t *ans = json_pack("[n,n,o]", op(200, huge));
-    CHECK(meta_batch_parse(ans, ops, 3, res) == 1);
+    CHECK(parse(ans, ops, 3, res) == 1);
     CHECK(res[2].lead != NULL && res[0].code == 0 && res[1].code == 0);
     json_decref(res[2].lead);
     json_decref(ans);
@@ -255,7 +325,7 @@ static void test_parse(void)
         many[i] = (meta_batch_op){"7001", "PT", PROOF_A};
         json_array_append_new(arr, json_null());
     }
-    CHECK(meta_batch_parse(arr, many, META_BATCH_MAX + 1, mr) == -1);
+    CHECK(parse(arr, many, META_BATCH_MAX + 1, mr) == -1);
     json_decref(arr);
 }
 
@@ -315,7 +385,7 @@ static void test_headers(void)
              "{\"name\":\"x-page-usage\",\"value\":\"{\\\"call_count\\\":40,\\\"total_time\\\":55}\"}]"),
         op_h(200, "{\"id\":\"7201\"}",
              "[{\"name\":\"X-Business-Use-Case-Usage\",\"value\":\"{\\\"202\\\":[{\\\"call_count\\\":77}]}\"}]"));
-    CHECK(meta_batch_parse(a, ops, 2, res) == 2);
+    CHECK(parse(a, ops, 2, res) == 2);
     CHECK(res[0].usage.app_pct == 12 && res[0].usage.page_pct == 55 && res[0].usage.nbuc == 0);
     CHECK(res[1].usage.app_pct == -1 && res[1].usage.page_pct == -1 && res[1].usage.nbuc == 1);
     CHECK_STR(res[1].usage.buc[0].id, "202");
@@ -353,7 +423,7 @@ static void test_headers(void)
                             "X-App-Usage", "value", "{\"call_count\":85}");
     json_t *el1 = json_pack("{s:i,s:o,s:s}", "code", 200, "headers", hs1, "body", "{\"id\":\"7201\"}");
     a = json_pack("[o,o]", el0, el1);
-    CHECK(meta_batch_parse(a, ops, 2, res) == 2);
+    CHECK(parse(a, ops, 2, res) == 2);
     CHECK(res[0].usage.app_pct == 33 && res[0].usage.page_pct == -1);
     CHECK(res[1].usage.app_pct == -1 && res[1].usage.page_pct == -1 && res[1].usage.nbuc == 0);
     for (size_t i = 0; i < 2; i++) json_decref(res[i].lead);
@@ -364,7 +434,7 @@ static void test_headers(void)
     a = json_pack("[{s:i,s:[{s:s,s:s}],s:s},{s:i,s:{s:s},s:s}]", "code", 200, "headers", "name",
                   "X-Page-Usage", "value", value, "body", "{\"id\":\"7101\"}", "code", 200,
                   "headers", "name", "X-App-Usage", "body", "{\"id\":\"7201\"}");
-    CHECK(meta_batch_parse(a, ops, 2, res) == 2);
+    CHECK(parse(a, ops, 2, res) == 2);
     CHECK(res[0].usage.page_pct == 88);
     CHECK(res[1].usage.app_pct == -1);
     for (size_t i = 0; i < 2; i++) json_decref(res[i].lead);
@@ -415,7 +485,7 @@ static void test_throttle_attribution(void)
                  "{\"name\":\"X-Business-Use-Case-Usage\",\"value\":\"{\\\"202\\\":[{\\\"call_count\\\":100,"
                  "\\\"estimated_time_to_regain_access\\\":2}]}\"}]"));
         meta_batch_res res[2];
-        CHECK(meta_batch_parse(a, ops, 2, res) == 1);
+        CHECK(parse(a, ops, 2, res) == 1);
         json_decref(a);
         CHECK(res[0].lead != NULL && res[0].err.cls == META_ERR_NONE);
         CHECK(res[1].lead == NULL && res[1].err.cls == META_ERR_THROTTLE);
@@ -537,8 +607,285 @@ static void test_split(void)
     }
 }
 
-int main(void)
+/* ---- answers as bytes --------------------------------------------------- */
+
+static const meta_batch_op OPS3[3] = {{"7001", "PT-1", PROOF_A}, {"7002", "PT-2", PROOF_A},
+                                      {"7003", "PT-1", PROOF_B}};
+
+/* A table text into real bytes: ' is ", ` is \" (a quote inside a body
+ * string). */
+static size_t unquote(const char *t, char *out)
 {
+    size_t n = 0;
+    for (; *t != '\0'; t++) {
+        if (*t == '\'') out[n++] = '"';
+        else if (*t == '`') out[n++] = '\\', out[n++] = '"';
+        else out[n++] = *t;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+#define GOOD "{'code':200,'headers':[{'name':'X-App-Usage','value':'{`call_count`:41}'}," \
+             "{'name':'Content-Type','value':'application/json'}]," \
+             "'body':'{`id`:`7001`,`form_id`:`555`}'}"
+#define LEAD2 "{'code':200,'body':'{`id`:`7002`}'}"
+#define LEAD3 "{'code':200,'body':'{`id`:`7003`}'}"
+
+static void test_bytes(void)
+{
+    static const struct {
+        const char *text;
+        int got;   /* the result; 9: not checked */
+        bool sure; /* the scanner must answer it (not leave it to Jansson) */
+    } cases[] = {
+        {"[" GOOD "," LEAD2 "," LEAD3 "]", 3, true},
+        {" \t\r\n[ " GOOD " ,\n" LEAD2 "\t,\r" LEAD3 " ]\n ", 3, true},
+        {"[" GOOD ",null," LEAD3 "]", 2, true},
+        {"[null,1,'x']", 0, true},
+        {"[[],{},true]", 0, true},
+        {"[" GOOD "," LEAD2 "]", -1, true},
+        {"[" GOOD "," LEAD2 "," LEAD3 ",null]", -1, true},
+        {"[]", -1, true},
+        {"{'error':{'message':'no','code':1}}", -1, true},
+        /* Escapes in a body, and a body made of escapes. */
+        {"[{'code':200,'body':'{`id`:`7001`,`s`:`a\\\\\\\\b\\\\/\\\\n\\\\u00e9\\\\ud83d\\\\ude00`}'},"
+         LEAD2 "," LEAD3 "]", 3, true},
+        {"[{'code':200,'body':'\\u007b\\u0022id\\u0022:\\t\\\"7001\\\"\\r\\n\\/\\/x\\u007d'},"
+         LEAD2 "," LEAD3 "]", 2, true},
+        {"[{'code':200,'body':'{\\t`id`\\n:\\r`7001`,`e`:`\\u00e9\\u20ac\\ud83d\\ude00\\/`}'},"
+         LEAD2 "," LEAD3 "]", 3, true},
+        {"[{'code':200,'body':'{`id`:`7001`,`c`:`\\b\\f`}'}," LEAD2 "," LEAD3 "]", 2, true},
+        {"[{'code':200,'body':'{`id`:`7\\u0030\\u00301`}'}," LEAD2 "," LEAD3 "]", 3, true},
+        {"[{'code':200,'body':'{`id`:`caf\xc3\xa9`}'}," LEAD2 "," LEAD3 "]", 2, true},
+        /* Duplicate keys: the last one counts. */
+        {"[{'code':500,'code':200,'body':'{`id`:`9`}','body':'{`id`:`7001`}'}," LEAD2 "," LEAD3
+         "]", 3, true},
+        {"[{'code':200,'code':500,'body':'{`id`:`7001`}'}," LEAD2 "," LEAD3 "]", 2, true},
+        {"[{'code':200,'body':'{`id`:`7001`}','body':1}," LEAD2 "," LEAD3 "]", 2, true},
+        /* Escaped keys are compared decoded. */
+        {"[{'c\\u006fde':200,'b\\u006fdy':'{`id`:`7001`}'}," LEAD2 "," LEAD3 "]", 3, true},
+        {"[{'\\u0063\\u006f\\u0064\\u0065':200,'\\u0062\\u006f\\u0064\\u0079':'{`id`:`7001`}'},"
+         LEAD2 "," LEAD3 "]", 3, true},
+        {"[{'code\\u0000':200,'body':'{`id`:`7001`}'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'cod':200,'codee':200,'Code':200,'body':'{`id`:`7001`}'}," LEAD2 "," LEAD3 "]", 2, true},
+        {"[{'code':200,'\\u0062\\u006f\\u0064\\u0079\\u0062\\u006f\\u0064\\u0079\\u0062\\u006f\\u0064"
+         "\\u0079':'x','body':'{`id`:`7001`}'}," LEAD2 "," LEAD3 "]", 3, true},
+        /* Headers: escaped names and values, duplicates, odd entries. */
+        {"[{'code':200,'headers':[{'name':'X-App\\u002dUsage','value':'{\\\"call_count\\\":7}'},"
+         "{'name':'x-page-usage','value':'{`call_count`:9}','name':'X-Nothing'},"
+         "{'name':'X-Ad-Account-Usage','value':1,'value':'{`acc_id_util_pct`:50}'},"
+         "1,null,'s',[],{'name':'a b','value':'c'},{'name':'','value':''},"
+         "{'n\\u0061me':'X-Page-Usage','value':'{`call_count`:33}'}],"
+         "'body':'{`id`:`7001`}'}," LEAD2 "," LEAD3 "]", 3, true},
+        {"[{'code':200,'headers':{'name':'X-App-Usage','value':'{`call_count`:7}'},"
+         "'body':'{`id`:`7001`}'},{'headers':[{'name':'X-App-Usage','value':'{`call_count`:8}'}]},"
+         LEAD3 "]", 2, true},
+        {"[{'code':429,'headers':[{'name':'X-Business-Use-Case-Usage','value':"
+         "'{`101`:[{`call_count`:100,`estimated_time_to_regain_access`:3}]}'}],"
+         "'body':'{`error`:{`message`:`(#80001) PT-1 too many`,`code`:80001}}'}," LEAD2 ","
+         LEAD3 "]", 2, true},
+        {"[{'code':400,'body':'{`error`:{`message`:`bad PT-1 \\\\u00e9`,`code`:190}}'},"
+         "{'code':500,'body':'{`error`:{`message`:`x`,`is_transient`:true}}'}," LEAD3 "]", 1, true},
+        /* Codes: only integers 100..599. */
+        {"[{'code':99,'body':'{`id`:`7001`}'},{'code':600,'body':'{`id`:`7002`}'},"
+         "{'code':-200,'body':'{`id`:`7003`}'}]", 0, true},
+        {"[{'code':200.0,'body':'{`id`:`7001`}'},{'code':2e2,'body':'{`id`:`7002`}'},"
+         "{'code':'200','body':'{`id`:`7003`}'}]", 0, true},
+        {"[{'code':-0,'body':'{`id`:`7001`}'},{'code':true,'body':'{`id`:`7002`}'},"
+         "{'code':100,'body':'{`id`:`7003`}'}]", 0, true},
+        {"[{'code':599,'body':'{`id`:`7001`}'},{'code':9223372036854775807},"
+         "{'code':-9223372036854775808}]", 0, true},
+        {"[{'code':9223372036854775808}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':1e400}," LEAD2 "," LEAD3 "]", 9, false},
+        {"[{'code':1e40}," LEAD2 "," LEAD3 "]", 2, true},
+        {"[{'code':0200}," LEAD2 "," LEAD3 "]", -2, true},
+        /* Not JSON: trailing garbage, truncations, bad strings. */
+        {"[" GOOD "," LEAD2 "," LEAD3 "] x", -2, true},
+        {"[" GOOD "," LEAD2 "," LEAD3 "]]", -2, true},
+        {"[" GOOD "," LEAD2 "," LEAD3 "][]", -2, true},
+        {"[" GOOD "," LEAD2 "," LEAD3, -2, true},
+        {"[" GOOD "," LEAD2 ",", -2, true},
+        {"[{'code':200,'body':'{`id`:`7001`}", -2, true},
+        {"[{'code':200,'body':'\\ud800'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\\udc00\\ud800'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\\ud800\\u0041'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\\u0000'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\\x'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\\u12'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\xff'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\xc0\xaf'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'\xed\xa0\x80'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':'a\tb'}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,,'body':''}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code':200,'body':''},," LEAD2 "," LEAD3 "]", -2, true},
+        {"[{'code' 200}," LEAD2 "," LEAD3 "]", -2, true},
+        {"[nul," LEAD2 "," LEAD3 "]", -2, true},
+        {"[nulls," LEAD2 "," LEAD3 "]", -2, true},
+        {"", -2, true},
+        {"  ", -2, true},
+        {"'[]'", -2, true},
+    };
+    static char b[8192];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = unquote(cases[i].text, b);
+        int r = agree(b, len, OPS3, 3);
+        if (r == 0 || (cases[i].sure && r != 1)) fprintf(stderr, "bytes case %zu: %d\n", i, r);
+        CHECK(r != 0);
+        CHECK(!cases[i].sure || r == 1);
+        meta_batch_res res[3];
+        int got = meta_batch_read((const uint8_t *)b, len, OPS3, 3, res);
+        if (cases[i].got != 9 && got != cases[i].got)
+            fprintf(stderr, "bytes case %zu: %d leads, not %d\n", i, got, cases[i].got);
+        CHECK(cases[i].got == 9 || got == cases[i].got);
+        for (size_t k = 0; got >= 0 && k < 3; k++) json_decref(res[k].lead);
+    }
+
+    /* What the reading gives, beyond agreeing: decoded headers and body. */
+    size_t len = unquote(cases[23].text, b);
+    meta_batch_res res[3];
+    CHECK(meta_batch_read((const uint8_t *)b, len, OPS3, 3, res) == 3);
+    CHECK(res[0].usage.app_pct == 7 && res[0].usage.page_pct == 33 && res[0].usage.ad_pct == 50);
+    for (size_t k = 0; k < 3; k++) json_decref(res[k].lead);
+    len = unquote(cases[11].text, b);
+    CHECK(meta_batch_read((const uint8_t *)b, len, OPS3, 3, res) == 3);
+    CHECK_STR(meta_str(res[0].lead, "e"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80/");
+    for (size_t k = 0; k < 3; k++) json_decref(res[k].lead);
+
+    /* A NUL outside a string: left to Jansson, which gives the same. */
+    len = unquote("[" GOOD "," LEAD2 "," LEAD3 "]", b);
+    b[len] = '\0';
+    CHECK(agree(b, len + 1, OPS3, 3) == -1);
+    b[3] = '\0';
+    CHECK(agree(b, len, OPS3, 3) != 0);
+    /* Every truncation of a good answer, and every byte of it turned
+     * into each of a few others. */
+    len = unquote("[" GOOD "," LEAD2 "," LEAD3 "]", b);
+    int bad = 0;
+    for (size_t cut = 0; cut <= len; cut++) bad += agree(b, cut, OPS3, 3) == 0;
+    static const char swap[] = " \"\\u0{}[],:-1e.n";
+    for (size_t at = 0; at < len; at++)
+        for (size_t k = 0; k < sizeof swap - 1; k++) {
+            char was = b[at];
+            b[at] = swap[k];
+            bad += agree(b, len, OPS3, 3) == 0;
+            b[at] = was;
+        }
+    CHECK(bad == 0);
+}
+
+/* One edit of buf[0..*m) (cap bytes): a byte replaced, deleted or
+ * inserted, from alphabet (test_jsonscan's mutate). */
+static void mutate(char *buf, size_t *m, size_t cap, uint32_t *seed, const char *alphabet,
+                   size_t alen)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    size_t at = (*seed >> 8) % *m;
+    *seed = *seed * 1103515245u + 12345u;
+    char c = alphabet[(*seed >> 8) % alen];
+    *seed = *seed * 1103515245u + 12345u;
+    switch ((*seed >> 8) % 3) {
+    case 0: buf[at] = c; break;                                          /* replace */
+    case 1: memmove(buf + at, buf + at + 1, *m - at - 1), (*m)--; break; /* delete */
+    default:
+        if (*m + 1 < cap) memmove(buf + at + 1, buf + at, *m - at), buf[at] = c, (*m)++;
+    }
+}
+
+/* 100k mutants (1 to 4 edits) of an answer with headers, escapes and
+ * failed operations: both paths agree on every one. */
+static void test_mutations(void)
+{
+    static const char alphabet[] = "{}[]:,\"\\ 0123456789.-+eEtrufalsnbdcoyhv/u\x01\xc3\xa9\xff";
+    char base[2048], buf[2200];
+    size_t n = unquote(
+        "[{'code':200,'headers':[{'name':'X-App-Usage','value':'{`call_count`:41}'},"
+        "{'name':'X-Business-Use-Case-Usage','value':'{`101`:[{`call_count`:95,"
+        "`estimated_time_to_regain_access`:2}]}'}],"
+        "'body':'{`id`:`7001`,`s`:`\\\\u00e9\\\\n`,`t`:`\\u00e9\\ud83d\\ude00`}'},"
+        "{'code':400,'body':'{`error`:{`message`:`(#100) PT-2 bad`,`code`:100}}'},"
+        "{'code':200,'body':'{\\u0022id\\u0022:7003}','code':200}]",
+        base);
+    uint32_t seed = 4242;
+    int answered = 0, differ = 0;
+    for (int round = 0; round < 100000 && differ == 0; round++) {
+        memcpy(buf, base, n);
+        size_t m = n;
+        seed = seed * 1103515245u + 12345u;
+        int edits = 1 + (int)((seed >> 8) % 4);
+        for (int k = 0; k < edits; k++) mutate(buf, &m, sizeof buf, &seed, alphabet,
+                                               sizeof alphabet - 1);
+        int r = agree(buf, m, OPS3, 3);
+        differ += r == 0;
+        answered += r == 1;
+    }
+    CHECK(differ == 0);
+    printf("mutations: %d of 100000 answered by the scanner\n", answered);
+    CHECK(answered > 90000); /* the scanner does answer them (INVALID counts) */
+}
+
+/* bench/lead_graph.c's batch answer of n leads, malloc'd. */
+static char *bench_answer(size_t n, meta_batch_op *ops, char ids[][12], size_t *len)
+{
+    size_t cap = n * 2048 + 16, at = 0;
+    char *b = malloc(cap);
+    b[at++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ids[i], 12, "%zu", 900000001 + i);
+        ops[i] = (meta_batch_op){ids[i], "PT-101", PROOF_A};
+        char lead[1024], *e = b + at;
+        snprintf(lead, sizeof lead,
+            "{\"id\":\"%.11s\",\"created_time\":\"2026-11-29T22:00:00+0000\",\"ad_id\":\"31\","
+            "\"ad_name\":\"Ad 31\",\"adset_id\":\"21\",\"adset_name\":\"Set 21\","
+            "\"campaign_id\":\"41\",\"campaign_name\":\"Spring\",\"form_id\":\"555\","
+            "\"is_organic\":false,\"platform\":\"fb\",\"field_data\":[{\"name\":\"email\","
+            "\"values\":[\"lead%.11s@example.com\"]},{\"name\":\"full_name\",\"values\":[\"Lead %.11s\"]},"
+            "{\"name\":\"budget\",\"values\":[\"10k-50k\"]}],\"custom_disclaimer_responses\":"
+            "[{\"checkbox_key\":\"optin\",\"is_checked\":\"1\"}]}", ids[i], ids[i], ids[i]);
+        e += sprintf(e, "%s{\"code\":200,\"headers\":[{\"name\":\"Content-Type\","
+                     "\"value\":\"application/json\"}],\"body\":\"", i ? "," : "");
+        for (const char *p = lead; *p; p++) {
+            if (*p == '"' || *p == '\\') *e++ = '\\';
+            *e++ = *p;
+        }
+        e += sprintf(e, "\"}");
+        at = (size_t)(e - b);
+    }
+    b[at++] = ']';
+    b[at] = '\0';
+    *len = at;
+    return b;
+}
+
+static int bench(int reps, const char *how)
+{
+    meta_batch_op ops[META_BATCH_MAX];
+    char ids[META_BATCH_MAX][12];
+    static meta_batch_res res[META_BATCH_MAX];
+    size_t len;
+    char *b = bench_answer(META_BATCH_MAX, ops, ids, &len);
+    bool scan = strcmp(how, "scan") == 0;
+    int got = 0;
+    for (int r = 0; r < reps; r++) {
+        if (scan) {
+            got = meta_batch_read((const uint8_t *)b, len, ops, META_BATCH_MAX, res);
+        } else {
+            json_t *a = json_loadb(b, len, 0, NULL);
+            got = meta_batch_parse(a, ops, META_BATCH_MAX, res);
+            json_decref(a);
+        }
+        for (int i = 0; got >= 0 && i < META_BATCH_MAX; i++) json_decref(res[i].lead);
+    }
+    printf("%s: %d reps of a %zu-byte answer, %d leads each\n", how, reps, len, got);
+    free(b);
+    return got == META_BATCH_MAX ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "bench") == 0) return bench(atoi(argv[2]), argv[3]);
+    test_bytes();
+    test_mutations();
     test_form();
     test_mixed_pages();
     test_parse();

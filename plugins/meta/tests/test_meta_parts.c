@@ -492,6 +492,22 @@ static const char form_json[] =
     "\"legal_content\":{\"custom_disclaimer\":{\"checkboxes\":["
     "{\"key\":\"marketing_optin\",\"text\":\"I agree to receive offers\"}]}}}";
 
+/* meta_lead_record's text read back as a tree (NULL: no record). */
+static json_t *lead_tree(const json_t *lead, const json_t *form, const json_t *hint,
+                         const meta_rec_ctx *x, char *id, size_t idcap, const char **why)
+{
+    meta_jw w;
+    meta_jw_init(&w, NULL, 0);
+    json_t *r = NULL;
+    if (meta_lead_record(lead, form, hint, x, &w, id, idcap, why)) {
+        CHECK(!meta_jw_failed(&w));
+        r = json_loadb(w.buf, w.len, 0, NULL);
+        CHECK(json_is_object(r));
+    }
+    meta_jw_free(&w);
+    return r;
+}
+
 static void test_lead(void)
 {
     json_t *lead = json_loads(lead_json, 0, NULL), *gf = json_loads(form_json, 0, NULL);
@@ -503,7 +519,7 @@ static void test_lead(void)
     json_t *hint = json_loads("{\"leadgen_id\":123123123123,\"page_id\":123123123}", 0, NULL);
     char id[128];
     const char *why = NULL;
-    json_t *r = meta_lead_record(lead, form, hint, &x, id, sizeof id, &why);
+    json_t *r = lead_tree(lead, form, hint, &x, id, sizeof id, &why);
     CHECK(r != NULL);
     CHECK_STR(id, "meta:lead:123123123123");
     CHECK_STR(meta_str(r, "schema"), "c360.lead.v1");
@@ -564,7 +580,7 @@ static void test_lead(void)
     json_object_set_new(lead, "platform", json_string("ig"));
     json_t *h2 = json_loads("{\"form_id\":999}", 0, NULL);
     x.via = "poll";
-    r = meta_lead_record(lead, NULL, h2, &x, id, sizeof id, &why);
+    r = lead_tree(lead, NULL, h2, &x, id, sizeof id, &why);
     CHECK(r != NULL);
     CHECK_STR(meta_str(r, "provider"), "instagram");
     CHECK_STR(meta_str(r, "via"), "poll");
@@ -576,15 +592,15 @@ static void test_lead(void)
 
     /* Unusable leads. */
     json_t *bad = json_loads("{\"id\":\"1\"}", 0, NULL);
-    CHECK(meta_lead_record(bad, NULL, NULL, &x, id, sizeof id, &why) == NULL && why != NULL);
+    CHECK(lead_tree(bad, NULL, NULL, &x, id, sizeof id, &why) == NULL && why != NULL);
     json_decref(bad);
     bad = json_loads("{\"created_time\":\"2026-11-29T09:15:00+0000\"}", 0, NULL);
-    CHECK(meta_lead_record(bad, NULL, NULL, &x, id, sizeof id, &why) == NULL);
+    CHECK(lead_tree(bad, NULL, NULL, &x, id, sizeof id, &why) == NULL);
     json_decref(bad);
     /* created_time only in the webhook's hint. */
     bad = json_loads("{\"id\":\"77\"}", 0, NULL);
     json_t *h3 = json_loads("{\"created_time\":1440120384}", 0, NULL);
-    r = meta_lead_record(bad, NULL, h3, &x, id, sizeof id, &why);
+    r = lead_tree(bad, NULL, h3, &x, id, sizeof id, &why);
     CHECK(r != NULL && json_integer_value(json_object_get(r, "created_at_ms")) == 1440120384000);
     json_decref(r);
     json_decref(bad);
@@ -827,7 +843,7 @@ static void test_fixes(void)
     meta_rec_ctx x = {"c", "poll", "101", 5};
     char id[64];
     const char *why = NULL;
-    CHECK(meta_lead_record(lead, NULL, NULL, &x, id, sizeof id, &why) == NULL);
+    CHECK(lead_tree(lead, NULL, NULL, &x, id, sizeof id, &why) == NULL);
     json_decref(lead);
 
     meta_err e;
