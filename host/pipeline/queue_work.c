@@ -40,8 +40,8 @@ void ch_qbatch_free(ch_qbatch *b)
 {
     if (!b) return;
     if (b->reply) freeReplyObject(b->reply);
-    for (size_t i = 0; i < 2; i++)
-        if (b->more[i]) freeReplyObject(b->more[i]);
+    /* The fetch's reads are the arena's (never freeReplyObject's). */
+    ch_rarena_free(b->arena);
     free(b->items);
     memset(b, 0, sizeof *b);
 }
@@ -173,13 +173,12 @@ static const redisReply *read_entries(const redisReply *r)
 
 /* An XREADGROUP's NOGROUP error: on a stream that exists the group is
  * created at id 0 (entries stored before it are read) and the read runs
- * again, as the fetch script did. *r is replaced by that read's reply.
- * Returns 1 when there is nothing to read (the stream is gone since the
- * retries' script saw it), else 0. */
-static int read_nogroup(redisReply **r, const char *key, const char **readv)
+ * again, as the fetch script did. *r is replaced by that read's reply
+ * (both are arena a's). Returns 1 when there is nothing to read (the
+ * stream is gone since the retries' script saw it), else 0. */
+static int read_nogroup(redisReply **r, const char *key, const char **readv, ch_rarena *a)
 {
     if (!*r || (*r)->type != REDIS_REPLY_ERROR || strncmp((*r)->str, "NOGROUP", 7) != 0) return 0;
-    freeReplyObject(*r);
     *r = NULL;
     /* Without MKSTREAM, so a stream that does not exist is not created:
      * it answers an error of its own. BUSYGROUP: another thread was
@@ -197,7 +196,8 @@ static int read_nogroup(redisReply **r, const char *key, const char **readv)
     }
     freeReplyObject(c);
     if (missing) return 1;
-    *r = ch_rconn_argv(9, readv, NULL);
+    ch_rconn_cmd again = {9, readv, NULL};
+    ch_rconn_pipeline_arena(1, &again, r, a);
     return 0;
 }
 
@@ -251,12 +251,17 @@ int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
         which[nc++] = (size_t)k;
     }
     redisReply *rr[2] = {NULL, NULL};
-    if (nc) ch_rconn_pipeline(nc, cmds, rr);
+    /* Tens of entries of about twenty strings each: built in an arena,
+     * not a malloc per string (rconn.h). */
+    if (nc) {
+        out->arena = ch_rarena_new();
+        ch_rconn_pipeline_arena(nc, cmds, rr, out->arena);
+    }
     size_t total = out->n, failed = 0;
     const redisReply *ents[2] = {NULL, NULL};
     for (size_t c = 0; c < nc; c++) {
         size_t k = which[c];
-        int none = read_nogroup(&rr[c], keys[k], readv[k]);
+        int none = read_nogroup(&rr[c], keys[k], readv[k], out->arena);
         out->more[k] = rr[c];
         /* nil: no new entry; an error (Redis away, a key of another type):
          * counted, and the turn still runs what it got (what a failed read

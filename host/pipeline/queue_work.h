@@ -49,6 +49,7 @@
 #include <hiredis/hiredis.h>
 
 #include "keys.h"
+#include "rconn.h"
 
 #define CH_QW_GROUP "w"
 #define CH_QW_RETRY_CONSUMER "retry"
@@ -96,7 +97,9 @@ typedef struct ch_qitem {
 
 typedef struct ch_qbatch {
     redisReply *reply;
-    redisReply *more[2];       /* a fetch's XREADGROUP replies (ev, dl) */
+    redisReply *more[2];       /* a fetch's XREADGROUP replies (ev, dl),
+                                  built in `arena` (rconn.h) */
+    ch_rarena *arena;
     ch_qitem *items;
     size_t n;
 } ch_qbatch;

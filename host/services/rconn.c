@@ -85,6 +85,7 @@ const char *ch_rconn_error(void) { return self()->error; }
 
 void ch_rconn_thread_close(void)
 {
+    ch_rarena_thread_release();
     pthread_once(&g_once, make_key);
     tconn *t = pthread_getspecific(g_key);
     if (t && t->ctx) {
@@ -318,8 +319,10 @@ redisReply *ch_rconn_eval(ch_script *s, int nkeys, int argc,
 
 /* One pipelined pass on this thread's connection; 0 replies and *dead set
  * when the connection failed before any reply. */
+/* arena: the replies are built in it (ch_rconn_pipeline_arena), else by
+ * hiredis's own functions. */
 static size_t pipeline_once(tconn *t, size_t n, const ch_rconn_cmd *cmds,
-                            redisReply **replies, int *dead)
+                            redisReply **replies, int *dead, ch_rarena *arena)
 {
     *dead = 0;
     size_t got = 0;
@@ -332,11 +335,22 @@ static size_t pipeline_once(tconn *t, size_t n, const ch_rconn_cmd *cmds,
         if (redisAppendCommandArgv(t->ctx, cmds[i].argc, cmds[i].argv, cmds[i].lens) != REDIS_OK)
             goto fail;
     }
+    redisReader *rd = t->ctx->reader;
+    redisReplyObjectFunctions *own = rd->fn;
+    if (arena) {
+        /* Only between whole replies (this thread reads nothing else on
+         * this connection meanwhile); the context freed on a failure
+         * takes the arena's functions with it. */
+        rd->fn = ch_rarena_fns();
+        rd->privdata = arena;
+    }
     for (; got < n; got++) {
         void *r = NULL;
         if (redisGetReply(t->ctx, &r) != REDIS_OK || !r) goto fail;
         replies[got] = r;
     }
+    rd->fn = own;
+    rd->privdata = NULL;
     return got;
 fail:
     snprintf(t->error, sizeof t->error, "%s", t->ctx->errstr[0] ? t->ctx->errstr : "connection lost");
@@ -347,14 +361,30 @@ fail:
     return got;
 }
 
-size_t ch_rconn_pipeline(size_t n, const ch_rconn_cmd *cmds, redisReply **replies)
+static size_t pipeline_with(size_t n, const ch_rconn_cmd *cmds, redisReply **replies,
+                            ch_rarena *arena)
 {
     if (!n) return 0;
     tconn *t = self();
     int dead = 0;
-    size_t got = pipeline_once(t, n, cmds, replies, &dead);
-    if (dead) got = pipeline_once(t, n, cmds, replies, &dead);
+    size_t got = pipeline_once(t, n, cmds, replies, &dead, arena);
+    if (dead) got = pipeline_once(t, n, cmds, replies, &dead, arena);
     return got;
+}
+
+size_t ch_rconn_pipeline(size_t n, const ch_rconn_cmd *cmds, redisReply **replies)
+{
+    return pipeline_with(n, cmds, replies, NULL);
+}
+
+size_t ch_rconn_pipeline_arena(size_t n, const ch_rconn_cmd *cmds, redisReply **replies,
+                               ch_rarena *a)
+{
+    if (!a) {
+        for (size_t i = 0; i < n; i++) replies[i] = NULL;
+        return 0;
+    }
+    return pipeline_with(n, cmds, replies, a);
 }
 
 size_t ch_rconn_eval_pipeline(ch_script *s, size_t n, const int *nkeys,

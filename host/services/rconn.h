@@ -32,7 +32,8 @@ redisReply *ch_rconn_command(const char *fmt, ...);
 redisReply *ch_rconn_argv(int argc, const char **argv, const size_t *lens);
 /* Why the last call on this thread returned NULL. */
 const char *ch_rconn_error(void);
-/* Closes this thread's connection (also done automatically at exit). */
+/* Closes this thread's connection and gives back its kept reply arena
+ * (also done automatically when the thread ends). */
 void ch_rconn_thread_close(void);
 
 /* A Lua script with its SHA1, filled on first use. Define as
@@ -74,5 +75,27 @@ size_t ch_rconn_pipeline(size_t n, const ch_rconn_cmd *cmds, redisReply **replie
  * replies (check each). */
 size_t ch_rconn_eval_pipeline(ch_script *s, size_t n, const int *nkeys,
                               const ch_rconn_cmd *cmds, redisReply **replies);
+
+/* Replies in an arena (rconn_arena.c): for the hot reads of many small
+ * strings (a worker's fetch of stream entries), every object of the
+ * replies is put in the arena's few chunks instead of a malloc each, and
+ * released with the arena, all at once. Such replies read as any reply
+ * but must NEVER be passed to freeReplyObject; they live until
+ * ch_rarena_free. An arena is used by one thread at a time; each thread
+ * keeps one emptied arena (its largest chunk up to 1 MiB) for its next
+ * ch_rarena_new, so steady fetches allocate nothing. */
+typedef struct ch_rarena ch_rarena;
+ch_rarena *ch_rarena_new(void);
+void ch_rarena_free(ch_rarena *a);
+/* Gives back this thread's kept arena now (ch_rconn_thread_close does;
+ * a thread that ends gives it back by itself). */
+void ch_rarena_thread_release(void);
+/* ch_rconn_pipeline with the replies built in arena a (same contract;
+ * a connection lost mid-reply leaves what was read in the arena). */
+size_t ch_rconn_pipeline_arena(size_t n, const ch_rconn_cmd *cmds, redisReply **replies,
+                               ch_rarena *a);
+/* The hiredis reader functions behind it (rconn.c installs them around
+ * the reads; the objects take their arena from the reader's privdata). */
+redisReplyObjectFunctions *ch_rarena_fns(void);
 
 #endif
