@@ -9,6 +9,8 @@
  *   meta_payload.c  webhook bodies: changes of interest, routing  (pure)
  *   meta_scan.c     the same read from the bytes, without a parse  (pure)
  *   meta_records.c  lead / comment / metric records (records.md)  (pure)
+ *   meta_lead_src.c a lead as the records read it: a tree, or the  (pure)
+ *                   bytes of a lead read ahead, without a tree
  *   meta_usage.c    usage headers, Graph error classes, the rate  (pure)
  *                   budget reports an answer calls for
  *   meta_graph.c    one Graph API call: budgets, usage, errors    (host)
@@ -298,6 +300,11 @@ int meta_payload_scan(const uint8_t *body, size_t len, meta_change_fn fn, void *
  * validator cannot tell (a NUL outside a string, nesting past 64, a real
  * that might overflow, an escaped key of a root object). */
 int meta_json_check(const uint8_t *b, size_t len);
+/* Its readers of one proven value b..e: meta_id_from_json's result (1
+ * with out, 0 none, -1 unsure: an escaped string, a real) and
+ * meta_time_from_json's (>= 0, -1 none, -2 unsure). */
+int meta_scan_id_of(const uint8_t *b, const uint8_t *e, bool compound, meta_id out);
+int64_t meta_scan_time_of(const uint8_t *b, const uint8_t *e);
 
 typedef struct meta_pair {
     char key[META_ROUTE_KEY_MAX];
@@ -360,6 +367,77 @@ void meta_jw_null(meta_jw *w);
 /* Whether s[0..n) is UTF-8 that Jansson takes (utf8_check_string). */
 bool meta_jw_utf8_ok(const char *s, size_t n);
 
+/* ---- meta_lead_src.c (pure) ------------------------------------------- */
+
+/* A lead as the record writer reads it: a Jansson tree (the single fetch,
+ * the poll) or the bytes of a lead body read ahead (meta_batch_scan.c),
+ * which meta_json_check proved Jansson accepts. On bytes the accessors
+ * give what the same accessor gives on json_loadb(bytes)'s tree (the last
+ * of duplicate keys, strings decoded as Jansson decodes them, integers as
+ * "%lld" prints Jansson's value); where they cannot be sure of that (a
+ * real's value, an escaped id or time or nested key, too many root
+ * members, strings past the arena) they set `unsure` and the caller
+ * parses the bytes with Jansson after all (meta_lead_fallback). */
+typedef struct meta_lv {
+    const json_t *j;           /* the tree's value (tree leads) */
+    const uint8_t *b, *e;      /* its bytes (bytes leads); absent: both NULL */
+} meta_lv;
+#define META_LEAD_ROOT_MAX 64  /* a Graph lead has about 12 members */
+#define META_LEAD_ARENA 4096   /* decoded strings of one record */
+typedef struct meta_lead {
+    const json_t *tree;        /* the lead's tree, else NULL: bytes */
+    const uint8_t *b, *end;    /* the bytes */
+    const uint8_t *rb;         /* the root object's '{' */
+    json_t *parsed;            /* the bytes' tree after a fallback (owned) */
+    size_t nroot;
+    struct {
+        const uint8_t *k;      /* the key's bytes, unescaped (meta_json_check) */
+        size_t kl;
+        const uint8_t *vb, *ve;
+    } root[META_LEAD_ROOT_MAX];
+    size_t used;               /* of arena */
+    bool unsure;
+    char arena[META_LEAD_ARENA];
+} meta_lead;
+/* A tree lead (a borrowed reference). */
+void meta_lead_of_tree(meta_lead *L, const json_t *lead);
+/* A bytes lead: b[0..len), which meta_json_check accepted (META_SCAN_OK)
+ * and which stays valid while L is used. false (L->unsure) when the root
+ * is no object or has more members than L indexes. */
+bool meta_lead_of_bytes(meta_lead *L, const uint8_t *b, size_t len);
+/* A bytes lead turned into a tree lead: json_loadb of its bytes, kept in
+ * L->parsed. false when Jansson could not (out of memory). */
+bool meta_lead_fallback(meta_lead *L);
+/* Frees L->parsed. */
+void meta_lead_done(meta_lead *L);
+/* The lead itself; a member of an object value (absent unless obj is an
+ * object that has key). */
+meta_lv meta_lead_root(const meta_lead *L);
+meta_lv meta_lead_get(meta_lead *L, meta_lv obj, const char *key);
+/* The value's json_type; -1 when absent. */
+int meta_lead_type(meta_lv v);
+/* Iteration over an array value: it = meta_lead_iter(arr); then
+ * meta_lead_next(L, &it, &v) while true. */
+typedef struct meta_lv_it {
+    meta_lv a;
+    size_t i;
+    const uint8_t *p;
+} meta_lv_it;
+meta_lv_it meta_lead_iter(meta_lv arr);
+bool meta_lead_next(meta_lead *L, meta_lv_it *it, meta_lv *out);
+/* A string value: NUL-terminated, *n its length (json_string_length);
+ * NULL when v is none. On bytes it is decoded into L's arena, which
+ * meta_lead_mark / meta_lead_release give back in stack order. */
+const char *meta_lead_str(meta_lead *L, meta_lv v, size_t *n);
+static inline size_t meta_lead_mark(const meta_lead *L) { return L->used; }
+static inline void meta_lead_release(meta_lead *L, size_t mark) { L->used = mark; }
+/* A number's text as scalar_text printed Jansson's value ("%lld" of an
+ * integer, "%.17g" of a real) into buf; false when v is no number. */
+bool meta_lead_num_text(meta_lead *L, meta_lv v, char buf[64]);
+/* meta_id_from_json and meta_time_from_json of a value. */
+bool meta_lead_id(meta_lead *L, meta_lv v, bool compound, meta_id out);
+int64_t meta_lead_time(meta_lead *L, meta_lv v);
+
 /* ---- meta_records.c --------------------------------------------------- */
 
 typedef struct meta_rec_ctx {
@@ -377,6 +455,13 @@ typedef struct meta_rec_ctx {
 bool meta_lead_record(const json_t *lead, const json_t *form,
                       const json_t *hint, const meta_rec_ctx *x, meta_jw *out,
                       char *id, size_t idcap, const char **why);
+/* The same from either kind of lead. A bytes lead the accessors are
+ * unsure of is parsed with Jansson (meta_lead_fallback) and written from
+ * that tree: the record is the same either way. Out of memory there
+ * fails *out. */
+bool meta_lead_record_of(meta_lead *lead, const json_t *form,
+                         const json_t *hint, const meta_rec_ctx *x, meta_jw *out,
+                         char *id, size_t idcap, const char **why);
 /* What is kept of a Graph form: {"id","name","questions":[{"key","label"}],
  * "checkboxes":[{"key","text"}]}. */
 json_t *meta_form_compact(const json_t *graph_form);
@@ -518,6 +603,10 @@ void meta_batch_form_free(char *form);
 typedef struct meta_batch_res {
     json_t *lead;              /* a JSON object whose id is the op's lead id
                                 * (a new reference), else NULL */
+    char *body;                /* or its bytes, when meta_batch_scan proved
+                                * the same of them (malloc'd, NUL-terminated;
+                                * meta_lead_of_bytes reads them) */
+    size_t body_len;
     int code;                  /* its HTTP status; 0: null, or no status */
     meta_usage usage;          /* its usage headers (meta_usage_parse) */
     meta_err err;              /* its class, as a single GET's answer would
@@ -550,6 +639,18 @@ bool meta_batch_hdr_name(const char *s, size_t nl, char out[META_BATCH_HDR_NAME_
  * (NULL: no string, or over META_BATCH_BODY_MAX) parsed, classified, kept
  * in r->lead when it is the op's lead. Returns 1 for a lead, else 0. */
 int meta_batch_op_end(meta_batch_res *r, const meta_batch_op *op, const char *body, size_t len);
+/* The same, keeping the body's bytes in r->body instead of a tree when
+ * they are proven to be the op's lead (code 200, an object Jansson
+ * accepts, no "error", the op's id), else as meta_batch_op_end. */
+int meta_batch_op_end_bytes(meta_batch_res *r, const meta_batch_op *op, const char *body,
+                            size_t len);
+/* meta_batch_scan.c's readers of proven bytes, for meta_lead_src.c:
+ * whitespace skipped, the end of the value at p, and the string b..e
+ * (quotes included) decoded as Jansson decodes it into dst (room for its
+ * escaped length; NULL: only counted), its decoded length returned. */
+const uint8_t *meta_jb_ws(const uint8_t *p, const uint8_t *end);
+const uint8_t *meta_jb_skip(const uint8_t *p, const uint8_t *end);
+size_t meta_jb_decode(const uint8_t *b, const uint8_t *e, char *dst);
 /* Sizes of the requests that carry n operations: as few as can (at most
  * META_BATCH_MAX each), as even as can be, so that none is left with a
  * lone operation when n >= 2. Returns the number of requests (0 when n is
@@ -605,7 +706,10 @@ typedef struct meta_cache {
     struct {
         meta_id id;            /* the lead */
         meta_id page;          /* the page whose token read it */
-        json_t *lead;          /* Graph's lead object; NULL: free slot */
+        json_t *lead;          /* Graph's lead object, */
+        char *body;            /* or its proven bytes (meta_batch_res.body);
+                                * both NULL: free slot */
+        size_t body_len;
         int64_t until;
     } lead[META_LEAD_CACHE_N];
 } meta_cache;
@@ -730,14 +834,15 @@ void meta_cache_oauth_ok_set(meta_conn *c, int64_t now);
 /* The cached compact form (a new reference: json_decref it), or NULL. */
 json_t *meta_cache_form(meta_conn *c, const char *form_id, int64_t now);
 void meta_cache_form_put(meta_conn *c, const char *form_id, json_t *form, int64_t now);
-/* A lead read ahead for page_id: put keeps a reference of its own (the
- * oldest entry makes room); take hands the cached reference over and
- * forgets it, NULL when there is none for that page that is fresh; has
- * tells whether one is cached and fresh. */
+/* A lead read ahead for page_id, as a tree or as its bytes (one of them):
+ * put takes over the reference and the malloc'd body (the oldest entry
+ * makes room; freed at once when the ids are unusable); take hands them
+ * over and forgets them, false (both NULL) when there is none for that
+ * page that is fresh; has tells whether one is cached and fresh. */
 void meta_cache_lead_put(meta_conn *c, const char *lead_id, const char *page_id, json_t *lead,
-                         int64_t now);
-json_t *meta_cache_lead_take(meta_conn *c, const char *lead_id, const char *page_id,
-                             int64_t now);
+                         char *body, size_t body_len, int64_t now);
+bool meta_cache_lead_take(meta_conn *c, const char *lead_id, const char *page_id,
+                          int64_t now, json_t **lead, char **body, size_t *body_len);
 bool meta_cache_lead_has(meta_conn *c, const char *lead_id, int64_t now);
 /* The reservation of a budget bucket: the app's (object NULL), a
  * configured page's, or NULL (not cached: every take goes to Redis). */
@@ -785,13 +890,13 @@ int meta_ig_ok(const meta_conn *c, const char *ig_id);
 
 /* meta_event.c */
 int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev);
-/* Emits the lead (a Graph lead object) found `via`; `hint` is the webhook
+/* Emits the lead (a Graph lead object, as a tree or bytes) found `via`; `hint` is the webhook
  * change (may be NULL). Its "seen" mark is added to *seen, to be written
  * once the call's records are committed. `emitted` is the number of
  * records the call emitted before. C360_OK: emitted, or skipped for good
  * (a lead that can never make a record); C360_ETOOBIG: the call holds all
  * the records it can, stop here (nothing was added); else a failure. */
-int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
+int32_t meta_lead_emit(meta_ctx *x, meta_lead *lead, const char *page_id,
                        const char *page_token, const json_t *hint,
                        const char *via, meta_pend *seen, size_t emitted);
 /* Writes the pending state writes (just before returning C360_OK). */

@@ -195,6 +195,41 @@ int meta_batch_op_end(meta_batch_res *r, const meta_batch_op *op, const char *bo
     return 1;
 }
 
+/* The "id" of the lead bytes in L is op's lead id, and there is no
+ * "error": what meta_batch_op_end requires of the tree. -1: unsure. */
+static int lead_ok(meta_lead *L, const meta_batch_op *op)
+{
+    meta_lv root = meta_lead_root(L);
+    meta_id id;
+    bool ok = meta_lead_get(L, root, "error").b == NULL &&
+              meta_lead_id(L, meta_lead_get(L, root, "id"), false, id) &&
+              strcmp(id, op->lead_id) == 0;
+    return L->unsure ? -1 : ok;
+}
+
+int meta_batch_op_end_bytes(meta_batch_res *r, const meta_batch_op *op, const char *body,
+                            size_t len)
+{
+    /* Only a lead's answer is taken here: an error, or anything the bytes
+     * leave unsure, goes meta_batch_op_end's way, whose outcome it is. */
+    if (r->code != 200 || body == NULL ||
+        meta_json_check((const uint8_t *)body, len) != META_SCAN_OK)
+        return meta_batch_op_end(r, op, body, len);
+    meta_lead L;
+    if (!meta_lead_of_bytes(&L, (const uint8_t *)body, len) || lead_ok(&L, op) != 1)
+        return meta_batch_op_end(r, op, body, len);
+    char *copy = malloc(len + 1);
+    if (copy == NULL) return meta_batch_op_end(r, op, body, len); /* Jansson's says */
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+    /* An object without "error" under 200: what classifying its tree
+     * gives. */
+    meta_err_classify_json(r->code, NULL, op->token, &r->err);
+    r->body = copy;
+    r->body_len = len;
+    return 1;
+}
+
 int meta_batch_parse(const json_t *answer, const meta_batch_op *ops, size_t n,
                      meta_batch_res *res)
 {

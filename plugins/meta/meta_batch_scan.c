@@ -15,7 +15,9 @@
  *           is compared), decodes the strings it needs exactly as Jansson
  *           decodes them, and hands them to the same per-operation steps as
  *           meta_batch_parse (meta_batch_hdr_name, meta_usage_parse,
- *           meta_batch_op_end), so the only body parse left is the lead's.
+ *           meta_batch_op_end_bytes), which keeps each lead's body as
+ *           bytes once meta_json_check proved them: no parse at all here
+ *           (meta_lead_src.c reads them for the record).
  *
  * Where pass 1 is unsure (a NUL outside a string, deep nesting, a real
  * that might overflow) the answer is META_SCAN_UNSURE before anything is
@@ -34,7 +36,7 @@ typedef struct span {
     const uint8_t *b, *e; /* a value's bytes, quotes included; b NULL: absent */
 } span;
 
-static const uint8_t *ws(const uint8_t *p, const uint8_t *end)
+const uint8_t *meta_jb_ws(const uint8_t *p, const uint8_t *end)
 {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
     return p;
@@ -58,7 +60,7 @@ static const uint8_t *skip_string(const uint8_t *s, const uint8_t *end)
 }
 
 /* Past the value at p, on bytes pass 1 accepted. */
-static const uint8_t *skip_value(const uint8_t *p, const uint8_t *end)
+const uint8_t *meta_jb_skip(const uint8_t *p, const uint8_t *end)
 {
     if (*p == '"') return skip_string(p, end);
     if (*p != '{' && *p != '[') {
@@ -91,9 +93,9 @@ static unsigned hex4(const uint8_t *p)
 /* The string s (quotes included; pass 1 proved its escapes: no \u0000, no
  * lone surrogate) decoded as Jansson decodes it, into dst (room for its
  * escaped length; NULL: only counted). Returns the decoded length. */
-static size_t decode(span s, char *dst)
+size_t meta_jb_decode(const uint8_t *b, const uint8_t *e, char *dst)
 {
-    const uint8_t *p = s.b + 1, *end = s.e - 1;
+    const uint8_t *p = b + 1, *end = e - 1;
     size_t n = 0;
     while (p < end) {
         const uint8_t *q = p;
@@ -146,7 +148,7 @@ static const uint8_t *members(const uint8_t *p, const uint8_t *end, const char *
                               size_t nn, span *out)
 {
     for (size_t i = 0; i < nn; i++) out[i].b = NULL;
-    p = ws(p + 1, end);
+    p = meta_jb_ws(p + 1, end);
     if (*p == '}') return p + 1;
     for (;;) {
         span k = {p, skip_string(p, end)};
@@ -156,19 +158,19 @@ static const uint8_t *members(const uint8_t *p, const uint8_t *end, const char *
         if (memchr(kb, '\\', kl) != NULL) {
             /* Compared decoded: "co\u0064e" is "code" to Jansson. */
             if (kl > KEY_RAW_MAX) kl = 0, kb = NULL;
-            else kl = decode(k, dec), kb = (const uint8_t *)dec;
+            else kl = meta_jb_decode(k.b, k.e, dec), kb = (const uint8_t *)dec;
         }
-        p = ws(ws(k.e, end) + 1, end); /* the ':' */
+        p = meta_jb_ws(meta_jb_ws(k.e, end) + 1, end); /* the ':' */
         const uint8_t *v = p;
-        p = skip_value(p, end);
+        p = meta_jb_skip(p, end);
         for (size_t i = 0; i < nn && kb != NULL; i++)
             if (strlen(names[i]) == kl && memcmp(kb, names[i], kl) == 0) {
                 out[i] = (span){v, p};
                 break;
             }
-        p = ws(p, end);
+        p = meta_jb_ws(p, end);
         if (*p == '}') return p + 1;
-        p = ws(p + 1, end); /* the ',' */
+        p = meta_jb_ws(p + 1, end); /* the ',' */
     }
 }
 
@@ -195,27 +197,28 @@ static void op_usage(span hs, const uint8_t *end, char *buf, meta_usage *u)
     char names[META_BATCH_HDRS_MAX][META_BATCH_HDR_NAME_MAX + 1];
     size_t n = 0, at = 0;
     if (hs.b != NULL && *hs.b == '[') {
-        const uint8_t *p = ws(hs.b + 1, end);
+        const uint8_t *p = meta_jb_ws(hs.b + 1, end);
         for (size_t i = 0; i < META_BATCH_HDRS_MAX && *p != ']'; i++) {
             span f[2] = {{NULL, NULL}, {NULL, NULL}};
             const uint8_t *next = *p == '{' ? members(p, end, HDR_KEYS, 2, f)
-                                            : skip_value(p, end);
+                                            : meta_jb_skip(p, end);
             if (f[0].b != NULL && *f[0].b == '"' && f[1].b != NULL && *f[1].b == '"') {
                 /* A name is decoded only when it may fit: each decoded
                  * byte comes from at most 6 escaped ones. */
                 size_t nl = (size_t)(f[0].e - f[0].b - 2), vl = 0;
-                if (nl <= 6 * META_BATCH_HDR_NAME_MAX) nl = decode(f[0], buf + at);
+                if (nl <= 6 * META_BATCH_HDR_NAME_MAX)
+                    nl = meta_jb_decode(f[0].b, f[0].e, buf + at);
                 if (meta_batch_hdr_name(buf + at, nl, names[n]) &&
-                    (vl = decode(f[1], NULL)) <= META_BATCH_HDR_VALUE_MAX) {
-                    decode(f[1], buf + at);
+                    (vl = meta_jb_decode(f[1].b, f[1].e, NULL)) <= META_BATCH_HDR_VALUE_MAX) {
+                    meta_jb_decode(f[1].b, f[1].e, buf + at);
                     buf[at + vl] = '\0';
                     h[n] = (c360_header){names[n], buf + at};
                     at += vl + 1;
                     n++;
                 }
             }
-            p = ws(next, end);
-            if (*p == ',') p = ws(p + 1, end);
+            p = meta_jb_ws(next, end);
+            if (*p == ',') p = meta_jb_ws(p + 1, end);
         }
     }
     meta_usage_parse(h, n, u);
@@ -227,20 +230,20 @@ int meta_batch_scan(const uint8_t *b, size_t len, const meta_batch_op *ops, size
     *got = -1;
     int rc = meta_json_check(b, len);
     if (rc != META_SCAN_OK) return rc;
-    const uint8_t *end = b + len, *p = ws(b, end);
+    const uint8_t *end = b + len, *p = meta_jb_ws(b, end);
     if (n > META_BATCH_MAX || *p != '[') return META_SCAN_OK; /* not an array of n */
     /* Each element's members first: nothing is set unless there are
      * exactly n. null and anything but an object have none, as
      * json_object_get gives NULL. */
     span f[META_BATCH_MAX][3];
     size_t count = 0;
-    p = ws(p + 1, end);
+    p = meta_jb_ws(p + 1, end);
     while (*p != ']') {
         if (count == n) return META_SCAN_OK;
         span *m = f[count++];
         m[0].b = m[1].b = m[2].b = NULL;
-        p = ws(*p == '{' ? members(p, end, OP_KEYS, 3, m) : skip_value(p, end), end);
-        if (*p == ',') p = ws(p + 1, end);
+        p = meta_jb_ws(*p == '{' ? members(p, end, OP_KEYS, 3, m) : meta_jb_skip(p, end), end);
+        if (*p == ',') p = meta_jb_ws(p + 1, end);
     }
     if (count != n) return META_SCAN_OK;
     char *buf = malloc(len + 1);
@@ -253,8 +256,8 @@ int meta_batch_scan(const uint8_t *b, size_t len, const meta_batch_op *ops, size
         op_usage(f[i][1], end, buf, &r->usage);
         size_t bl = 0;
         bool body = f[i][2].b != NULL && *f[i][2].b == '"';
-        if (body && r->code != 0) bl = decode(f[i][2], buf);
-        *got += meta_batch_op_end(r, &ops[i], body && bl <= META_BATCH_BODY_MAX ? buf : NULL,
+        if (body && r->code != 0) bl = meta_jb_decode(f[i][2].b, f[i][2].e, buf);
+        *got += meta_batch_op_end_bytes(r, &ops[i], body && bl <= META_BATCH_BODY_MAX ? buf : NULL,
                                   bl);
     }
     free(buf);

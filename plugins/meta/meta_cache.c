@@ -16,7 +16,11 @@
  *  - rate budget reservations (meta_graph.c);
  *  - leads event_prefetch read ahead (meta_prefetch.c), each taken by the
  *    event that needs it: at most META_LEAD_CACHE_N, each at most
- *    META_LEAD_CACHE_MS, and only for the page whose token read it. */
+ *    META_LEAD_CACHE_MS, and only for the page whose token read it. Each
+ *    is an owned copy of its body's bytes (meta_batch_op_end_bytes proved
+ *    them; meta_lead_src.c reads them for the record, no tree), or a tree
+ *    where the answer was read by Jansson; freed when taken by another
+ *    page or stale, evicted, or at close. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +46,10 @@ void meta_cache_destroy(meta_cache *k)
 {
     for (size_t i = 0; i < META_MAX_PAGES; i++) wipe_free(k->tok[i]);
     for (size_t i = 0; i < META_FORM_CACHE_N; i++) json_decref(k->form[i].form);
-    for (size_t i = 0; i < META_LEAD_CACHE_N; i++) json_decref(k->lead[i].lead);
+    for (size_t i = 0; i < META_LEAD_CACHE_N; i++) {
+        json_decref(k->lead[i].lead);
+        free(k->lead[i].body);
+    }
     pthread_mutex_destroy(&k->lock);
 }
 
@@ -159,46 +166,68 @@ void meta_cache_form_put(meta_conn *c, const char *form_id, json_t *form, int64_
 }
 
 void meta_cache_lead_put(meta_conn *c, const char *lead_id, const char *page_id, json_t *lead,
-                         int64_t now)
+                         char *body, size_t body_len, int64_t now)
 {
     meta_cache *k = &c->cache;
-    if (lead == NULL || strlen(lead_id) > META_ID_MAX || strlen(page_id) > META_ID_MAX) return;
+    if ((lead == NULL && body == NULL) || strlen(lead_id) > META_ID_MAX ||
+        strlen(page_id) > META_ID_MAX) {
+        json_decref(lead);
+        free(body);
+        return;
+    }
     pthread_mutex_lock(&k->lock);
     /* (An evicted lead's event, of an older look ahead, is done by now,
      * or fetches its lead itself.) */
     slot_view v[META_LEAD_CACHE_N];
     for (size_t i = 0; i < META_LEAD_CACHE_N; i++)
-        v[i] = (slot_view){k->lead[i].id, k->lead[i].lead != NULL, k->lead[i].until};
+        v[i] = (slot_view){k->lead[i].id, k->lead[i].lead != NULL || k->lead[i].body != NULL,
+                           k->lead[i].until};
     size_t at = pick_slot(v, META_LEAD_CACHE_N, lead_id, now);
     json_t *old = k->lead[at].lead;
+    char *old_body = k->lead[at].body;
     memcpy(k->lead[at].id, lead_id, strlen(lead_id) + 1);
     memcpy(k->lead[at].page, page_id, strlen(page_id) + 1);
-    k->lead[at].lead = json_incref(lead);
+    k->lead[at].lead = lead;
+    k->lead[at].body = body;
+    k->lead[at].body_len = body_len;
     k->lead[at].until = now + META_LEAD_CACHE_MS;
     pthread_mutex_unlock(&k->lock);
     json_decref(old);
+    free(old_body);
 }
 
-json_t *meta_cache_lead_take(meta_conn *c, const char *lead_id, const char *page_id,
-                             int64_t now)
+bool meta_cache_lead_take(meta_conn *c, const char *lead_id, const char *page_id, int64_t now,
+                          json_t **lead, char **body, size_t *body_len)
 {
     meta_cache *k = &c->cache;
-    json_t *out = NULL, *stale = NULL;
+    json_t *stale = NULL;
+    char *stale_body = NULL;
+    *lead = NULL;
+    *body = NULL;
+    *body_len = 0;
     pthread_mutex_lock(&k->lock);
     for (size_t i = 0; i < META_LEAD_CACHE_N; i++) {
-        if (k->lead[i].lead == NULL || strcmp(k->lead[i].id, lead_id) != 0) continue;
+        if ((k->lead[i].lead == NULL && k->lead[i].body == NULL) ||
+            strcmp(k->lead[i].id, lead_id) != 0)
+            continue;
         /* Taken either way: a stale copy, or one another page's token
          * read, is of no use to anyone. */
-        if (now < k->lead[i].until && strcmp(k->lead[i].page, page_id) == 0)
-            out = k->lead[i].lead;
-        else
+        if (now < k->lead[i].until && strcmp(k->lead[i].page, page_id) == 0) {
+            *lead = k->lead[i].lead;
+            *body = k->lead[i].body;
+            *body_len = k->lead[i].body_len;
+        } else {
             stale = k->lead[i].lead;
+            stale_body = k->lead[i].body;
+        }
         k->lead[i].lead = NULL;
+        k->lead[i].body = NULL;
         break;
     }
     pthread_mutex_unlock(&k->lock);
     json_decref(stale);
-    return out;
+    free(stale_body);
+    return *lead != NULL || *body != NULL;
 }
 
 bool meta_cache_lead_has(meta_conn *c, const char *lead_id, int64_t now)
@@ -207,7 +236,7 @@ bool meta_cache_lead_has(meta_conn *c, const char *lead_id, int64_t now)
     bool has = false;
     pthread_mutex_lock(&k->lock);
     for (size_t i = 0; i < META_LEAD_CACHE_N && !has; i++)
-        has = k->lead[i].lead != NULL && now < k->lead[i].until &&
+        has = (k->lead[i].lead != NULL || k->lead[i].body != NULL) && now < k->lead[i].until &&
               strcmp(k->lead[i].id, lead_id) == 0;
     pthread_mutex_unlock(&k->lock);
     return has;

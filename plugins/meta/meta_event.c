@@ -107,15 +107,36 @@ void meta_pend_apply(meta_ctx *x, meta_pend *p)
     meta_pend_free(p);
 }
 
-int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
+/* The lead's form id (else the hint's); a bytes lead its reader is unsure
+ * of is read from Jansson's tree instead. false: none; C360_ENOMEM in *st
+ * when that tree could not be made. */
+static bool lead_form_id(meta_lead *lead, const json_t *hint, meta_id form_id, int32_t *st)
+{
+    bool has = meta_lead_id(lead, meta_lead_get(lead, meta_lead_root(lead), "form_id"), false,
+                            form_id);
+    if (lead->unsure) {
+        if (!meta_lead_fallback(lead)) {
+            *st = C360_ENOMEM;
+            return false;
+        }
+        has = meta_lead_id(lead, meta_lead_get(lead, meta_lead_root(lead), "form_id"), false,
+                           form_id);
+    }
+    return has || (hint != NULL && meta_id_from_json(json_object_get(hint, "form_id"), false,
+                                                     form_id));
+}
+
+int32_t meta_lead_emit(meta_ctx *x, meta_lead *lead, const char *page_id,
                        const char *page_token, const json_t *hint, const char *via,
                        meta_pend *seen, size_t emitted)
 {
     const c360_host_api *h = x->host;
     meta_id form_id;
     json_t *form = NULL;
-    if (meta_id_from_json(json_object_get(lead, "form_id"), false, form_id) ||
-        (hint != NULL && meta_id_from_json(json_object_get(hint, "form_id"), false, form_id))) {
+    int32_t fst = C360_OK;
+    bool has_form = lead_form_id(lead, hint, form_id, &fst);
+    if (fst != C360_OK) return fst;
+    if (has_form) {
         int32_t st = form_get(x, form_id, page_token, page_id, &form);
         if (st != C360_OK) return st;
     }
@@ -127,9 +148,15 @@ int32_t meta_lead_emit(meta_ctx *x, const json_t *lead, const char *page_id,
     char first[META_JW_STACK];
     meta_jw w;
     meta_jw_init(&w, first, sizeof first);
-    bool made = meta_lead_record(lead, form, hint, &rc, &w, id, sizeof id, &why);
+    bool made = meta_lead_record_of(lead, form, hint, &rc, &w, id, sizeof id, &why);
     json_decref(form);
     if (!made) {
+        /* (A lead read from its bytes and then from Jansson's tree may
+         * have moved the writer to the heap before it was skipped; out of
+         * memory for that tree fails the writer.) */
+        bool oom = meta_jw_failed(&w);
+        meta_jw_free(&w);
+        if (oom) return C360_ENOMEM;
         /* The same answer will never make a record: skipped, said once. */
         h->log(x->call, C360_LOG_WARN, "a lead was skipped: %s", why);
         return C360_OK;
@@ -199,16 +226,27 @@ static int32_t lead_from_webhook(ev_run *r, const meta_change *c)
     if (st != C360_OK) return st;
     /* Read ahead in a batch request (meta_prefetch.c)? Otherwise, or when
      * that read failed, fetched here, as ever. */
-    json_t *lead = meta_cache_lead_take(x->c, lead_id, c->owner, h->monotonic_ms());
-    if (lead == NULL) {
+    json_t *lead = NULL;
+    char *body = NULL;
+    size_t body_len = 0;
+    if (!meta_cache_lead_take(x->c, lead_id, c->owner, h->monotonic_ms(), &lead, &body,
+                              &body_len)) {
         meta_gr g = {.path = lead_id, .query = "fields=" META_LEAD_FIELDS, .token = tok,
                      .object = c->owner, .max_bytes = 1u << 20};
         st = meta_graph(x, &g, &lead, NULL);
     }
-    if (st == C360_OK)
-        st = meta_lead_emit(x, lead, c->owner, tok, c->value, "webhook", &r->seen, r->emitted);
+    if (st == C360_OK) {
+        /* Read ahead as bytes (meta_batch_op_end_bytes proved them), or a
+         * tree. */
+        meta_lead src;
+        if (body != NULL) meta_lead_of_bytes(&src, (const uint8_t *)body, body_len);
+        else meta_lead_of_tree(&src, lead);
+        st = meta_lead_emit(x, &src, c->owner, tok, c->value, "webhook", &r->seen, r->emitted);
+        meta_lead_done(&src);
+    }
     if (st == C360_OK) r->emitted++;
     json_decref(lead);
+    free(body);
     meta_token_free(x, tok);
     return st;
 }

@@ -219,13 +219,14 @@ static int32_t batch(meta_ctx *x, const pf_page *pages, pf_req *q, pf_tally *t)
                                         NULL);
         meta_graph_gather(x, &q->reports, rep, nr);
         if (r->err.cls == META_ERR_THROTTLE) t->throttled++;
-        if (r->lead == NULL) {
+        if (r->lead == NULL && r->body == NULL) {
             if (t->op_failed++ == 0) t->first_code = r->code;
             continue;
         }
-        meta_cache_lead_put(x->c, q->ops[i].lead_id, page, r->lead, now);
-        json_decref(r->lead);
+        /* The cache takes the tree or the bytes over. */
+        meta_cache_lead_put(x->c, q->ops[i].lead_id, page, r->lead, r->body, r->body_len, now);
         r->lead = NULL;
+        r->body = NULL;
     }
     meta_graph_reports(x, &q->reports);
     t->got += (size_t)got;

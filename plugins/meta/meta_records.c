@@ -4,7 +4,9 @@
  * metrics as Jansson trees, leads (every lead goes through here) written
  * straight as text (meta_jw.c) -- the same bytes json_dumps(JSON_COMPACT)
  * printed of the tree they were built as before, which
- * tests/test_meta_record.c keeps as its oracle. Absent values
+ * tests/test_meta_record.c keeps as its oracle. A lead is read through
+ * meta_lead_src.c's accessors: from its tree, or from the bytes of a lead
+ * read ahead (no tree at all; the same record). Absent values
  * are left out, never null or "". Every list is bounded, so a hostile or
  * broken answer cannot make a record without limit (the host refuses
  * records over 1 MiB anyway). docs/connectors/meta.md lists the mapping. */
@@ -41,11 +43,11 @@ static const char *contact_key(const char *field)
 /* A JSON scalar as text: a string trimmed (with `trim`), a number or a
  * boolean printed into buf; NULL for anything else or an empty result.
  * *n gets its length (a string may hold NULs). */
-static const char *scalar_text(const json_t *v, bool trim, char buf[64], size_t *n)
+static const char *scalar_text(meta_lead *L, meta_lv v, bool trim, char buf[64], size_t *n)
 {
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t k = json_string_length(v);
+    const char *s = meta_lead_str(L, v, n);
+    if (s != NULL) {
+        size_t k = *n;
         if (trim) {
             while (k > 0 && isspace((unsigned char)*s)) s++, k--;
             while (k > 0 && isspace((unsigned char)s[k - 1])) k--;
@@ -53,13 +55,10 @@ static const char *scalar_text(const json_t *v, bool trim, char buf[64], size_t 
         *n = k;
         return k > 0 ? s : NULL;
     }
-    if (json_is_integer(v))
-        snprintf(buf, 64, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v))
-        snprintf(buf, 64, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v))
-        snprintf(buf, 64, "%s", json_is_true(v) ? "true" : "false");
-    else
+    int t = meta_lead_type(v);
+    if (t == JSON_TRUE || t == JSON_FALSE)
+        snprintf(buf, 64, "%s", t == JSON_TRUE ? "true" : "false");
+    else if (!meta_lead_num_text(L, v, buf))
         return NULL;
     *n = strlen(buf);
     return buf;
@@ -68,9 +67,12 @@ static const char *scalar_text(const json_t *v, bool trim, char buf[64], size_t 
 /* The same as a JSON string (NULL when it is none). */
 static json_t *scalar_string(const json_t *v, bool trim)
 {
+    if (v == NULL) return NULL;
+    meta_lead L;
+    meta_lead_of_tree(&L, v);
     char buf[64];
     size_t n;
-    const char *s = scalar_text(v, trim, buf, &n);
+    const char *s = scalar_text(&L, meta_lead_root(&L), trim, buf, &n);
     return s != NULL ? json_stringn(s, n) : NULL;
 }
 
@@ -128,11 +130,18 @@ static json_t *record_base(const char *schema, const char *id, const char *type,
     return r;
 }
 
-/* The id of src[key], or of hint[key] when src lacks it. */
-static bool id_of(const json_t *src, const json_t *hint, const char *key, meta_id out)
+/* The id of the lead's member key, or of hint[key] when it lacks one. */
+static bool id_of(meta_lead *L, const json_t *hint, const char *key, meta_id out)
 {
-    return meta_id_from_json(json_object_get(src, key), false, out) ||
+    return meta_lead_id(L, meta_lead_get(L, meta_lead_root(L), key), false, out) ||
            (hint != NULL && meta_id_from_json(json_object_get(hint, key), false, out));
+}
+
+/* The lead's member key as meta_str reads it: a string, else NULL. */
+static const char *lead_str(meta_lead *L, meta_lv obj, const char *key)
+{
+    size_t n;
+    return meta_lead_str(L, meta_lead_get(L, obj, key), &n);
 }
 
 static const char *question_label(const json_t *form, const char *key)
@@ -157,11 +166,14 @@ static const char *checkbox_text(const json_t *form, const char *key)
     return NULL;
 }
 
-static bool checked(const json_t *v)
+static bool checked(meta_lead *L, meta_lv v)
 {
-    if (json_is_boolean(v)) return json_is_true(v);
-    if (json_is_integer(v)) return json_integer_value(v) != 0;
-    const char *s = json_string_value(v);
+    int t = meta_lead_type(v);
+    if (t == JSON_TRUE || t == JSON_FALSE) return t == JSON_TRUE;
+    char num[64];
+    if (t == JSON_INTEGER) return meta_lead_num_text(L, v, num) && strcmp(num, "0") != 0;
+    size_t n;
+    const char *s = meta_lead_str(L, v, &n);
     return s != NULL && (strcmp(s, "1") == 0 || strcmp(s, "true") == 0);
 }
 
@@ -178,36 +190,43 @@ typedef struct contact_val {
 
 /* The lead's "contact", "answers" and "consents". Answers and consents are
  * written as the fields come; contact values are gathered first, since the
- * contact object comes before the answers. */
-static void lead_fields(meta_jw *w, const json_t *lead, const json_t *form)
+ * contact object comes before the answers. A bytes lead's strings are
+ * decoded into its arena: a contact value's stays there until written,
+ * the rest is given back field by field. */
+static void lead_fields(meta_jw *w, meta_lead *L, const json_t *form)
 {
     contact_val cv[CONTACT_KEYS];
     size_t ncv = 0;
-    const json_t *fd = json_object_get(lead, "field_data");
-    size_t nfd = json_array_size(fd);
-    for (size_t i = 0; i < nfd && i < MAX_FIELDS; i++) {
-        const json_t *f = json_array_get(fd, i);
-        const char *name = meta_str(f, "name");
-        if (name == NULL || *name == '\0' || strlen(name) > 200) continue;
-        const char *ck = contact_key(name);
-        if (ck == NULL) continue;
+    meta_lv fd = meta_lead_get(L, meta_lead_root(L), "field_data"), f, v = {NULL, NULL, NULL};
+    meta_lv_it it = meta_lead_iter(fd);
+    for (size_t i = 0; i < MAX_FIELDS && meta_lead_next(L, &it, &f); i++) {
+        size_t mark = meta_lead_mark(L);
+        const char *name = lead_str(L, f, "name");
+        const char *ck = name != NULL && *name != '\0' && strlen(name) <= 200
+                             ? contact_key(name) : NULL;
         size_t k = 0;
-        while (k < ncv && strcmp(cv[k].key, ck) != 0) k++;
-        if (k < ncv) continue; /* taken by an earlier field */
+        while (ck != NULL && k < ncv && strcmp(cv[k].key, ck) != 0) k++;
+        if (ck == NULL || k < ncv) { /* not a contact, or taken by an earlier field */
+            meta_lead_release(L, mark);
+            continue;
+        }
         /* Its first value that makes a string (json_stringn takes valid
          * UTF-8 only). */
-        const json_t *vals = json_object_get(f, "values");
-        bool arr = json_is_array(vals);
-        size_t nv = arr ? json_array_size(vals) : 1;
+        meta_lv vals = meta_lead_get(L, f, "values");
+        bool arr = meta_lead_type(vals) == JSON_ARRAY;
+        meta_lv_it vi = meta_lead_iter(vals);
         contact_val *c = &cv[ncv];
-        for (size_t j = 0; j < nv && j < MAX_VALUES; j++) {
-            c->s = scalar_text(arr ? json_array_get(vals, j) : vals, true, c->num, &c->n);
+        bool found = false;
+        for (size_t j = 0; j < MAX_VALUES && (arr ? meta_lead_next(L, &vi, &v) : j == 0); j++) {
+            c->s = scalar_text(L, arr ? v : vals, true, c->num, &c->n);
             if (c->s != NULL && meta_jw_utf8_ok(c->s, c->n)) {
                 c->key = ck;
                 ncv++;
+                found = true;
                 break;
             }
         }
+        if (!found) meta_lead_release(L, mark); /* else its value stays */
     }
     meta_jw_key(w, "contact");
     meta_jw_obj(w);
@@ -219,45 +238,52 @@ static void lead_fields(meta_jw *w, const json_t *lead, const json_t *form)
 
     meta_jw_key(w, "answers");
     meta_jw_arr(w);
-    for (size_t i = 0; i < nfd && i < MAX_FIELDS; i++) {
-        const json_t *f = json_array_get(fd, i);
-        const char *name = meta_str(f, "name");
-        if (name == NULL || *name == '\0' || strlen(name) > 200 || contact_key(name) != NULL)
+    it = meta_lead_iter(fd);
+    for (size_t i = 0; i < MAX_FIELDS && meta_lead_next(L, &it, &f); i++) {
+        size_t mark = meta_lead_mark(L);
+        const char *name = lead_str(L, f, "name");
+        if (name == NULL || *name == '\0' || strlen(name) > 200 || contact_key(name) != NULL) {
+            meta_lead_release(L, mark);
             continue;
+        }
         meta_jw_obj(w);
         meta_jw_kstr(w, "key", name);
         const char *label = question_label(form, name);
         if (label != NULL && *label != '\0') meta_jw_kstr(w, "label", label);
         meta_jw_key(w, "values");
         meta_jw_arr(w);
-        const json_t *vals = json_object_get(f, "values");
-        bool arr = json_is_array(vals);
-        size_t nv = arr ? json_array_size(vals) : 1;
-        for (size_t k = 0; k < nv && k < MAX_VALUES; k++) {
+        meta_lv vals = meta_lead_get(L, f, "values");
+        bool arr = meta_lead_type(vals) == JSON_ARRAY;
+        meta_lv_it vi = meta_lead_iter(vals);
+        for (size_t k = 0; k < MAX_VALUES && (arr ? meta_lead_next(L, &vi, &v) : k == 0); k++) {
             char num[64];
-            size_t n;
-            const char *s = scalar_text(arr ? json_array_get(vals, k) : vals, true, num, &n);
+            size_t n, vmark = meta_lead_mark(L);
+            const char *s = scalar_text(L, arr ? v : vals, true, num, &n);
             if (s != NULL) meta_jw_str(w, s, n);
+            meta_lead_release(L, vmark);
         }
         meta_jw_arr_end(w);
         meta_jw_obj_end(w);
+        meta_lead_release(L, mark);
     }
     meta_jw_arr_end(w);
 
     meta_jw_key(w, "consents");
     meta_jw_arr(w);
-    const json_t *cd = json_object_get(lead, "custom_disclaimer_responses");
-    for (size_t i = 0; i < json_array_size(cd) && i < MAX_FIELDS; i++) {
-        const json_t *r = json_array_get(cd, i);
-        const char *key = meta_str(r, "checkbox_key");
-        if (key == NULL || *key == '\0' || strlen(key) > 200) continue;
-        meta_jw_obj(w);
-        meta_jw_kstr(w, "key", key);
-        const char *text = checkbox_text(form, key);
-        if (text != NULL && *text != '\0') meta_jw_kstr(w, "text", text);
-        meta_jw_key(w, "accepted");
-        meta_jw_bool(w, checked(json_object_get(r, "is_checked")));
-        meta_jw_obj_end(w);
+    it = meta_lead_iter(meta_lead_get(L, meta_lead_root(L), "custom_disclaimer_responses"));
+    for (size_t i = 0; i < MAX_FIELDS && meta_lead_next(L, &it, &f); i++) {
+        size_t mark = meta_lead_mark(L);
+        const char *key = lead_str(L, f, "checkbox_key");
+        if (key != NULL && *key != '\0' && strlen(key) <= 200) {
+            meta_jw_obj(w);
+            meta_jw_kstr(w, "key", key);
+            const char *text = checkbox_text(form, key);
+            if (text != NULL && *text != '\0') meta_jw_kstr(w, "text", text);
+            meta_jw_key(w, "accepted");
+            meta_jw_bool(w, checked(L, meta_lead_get(L, f, "is_checked")));
+            meta_jw_obj_end(w);
+        }
+        meta_lead_release(L, mark);
     }
     meta_jw_arr_end(w);
 }
@@ -273,16 +299,19 @@ static void lead_ref(meta_jw *w, const char *key, const char *id, const char *na
     meta_jw_obj_end(w);
 }
 
-bool meta_lead_record(const json_t *lead, const json_t *form,
-                      const json_t *hint, const meta_rec_ctx *x, meta_jw *w,
-                      char *id, size_t idcap, const char **why)
+/* meta_lead_record's writing, from either kind of lead (on bytes, only
+ * right when L is not unsure afterwards). */
+static bool lead_record(meta_lead *L, const json_t *form, const json_t *hint,
+                        const meta_rec_ctx *x, meta_jw *w, char *id, size_t idcap,
+                        const char **why)
 {
     meta_id lead_id, form_id, ad_id, adset_id, campaign_id;
-    if (!json_is_object(lead) || !id_of(lead, NULL, "id", lead_id)) {
+    meta_lv lead = meta_lead_root(L);
+    if (meta_lead_type(lead) != JSON_OBJECT || !id_of(L, NULL, "id", lead_id)) {
         *why = "the lead has no id";
         return false;
     }
-    int64_t created = meta_time_from_json(json_object_get(lead, "created_time"));
+    int64_t created = meta_lead_time(L, meta_lead_get(L, lead, "created_time"));
     if (created < 0 && hint != NULL)
         created = meta_time_from_json(json_object_get(hint, "created_time"));
     if (created < 0) {
@@ -290,7 +319,7 @@ bool meta_lead_record(const json_t *lead, const json_t *form,
         return false;
     }
     snprintf(id, idcap, "meta:lead:%s", lead_id);
-    const char *platform = meta_str(lead, "platform");
+    const char *platform = lead_str(L, lead, "platform");
     bool ig = platform != NULL && strcmp(platform, "ig") == 0;
 
     /* record_base's fields, in its order. */
@@ -314,16 +343,16 @@ bool meta_lead_record(const json_t *lead, const json_t *form,
     meta_jw_key(w, "received_at_ms");
     meta_jw_int(w, x->received_at_ms);
 
-    lead_fields(w, lead, form);
+    lead_fields(w, L, form);
 
-    bool has_form = id_of(lead, hint, "form_id", form_id);
-    bool has_ad = id_of(lead, hint, "ad_id", ad_id);
-    bool has_adset = id_of(lead, hint, "adset_id", adset_id);
-    bool has_campaign = id_of(lead, hint, "campaign_id", campaign_id);
+    bool has_form = id_of(L, hint, "form_id", form_id);
+    bool has_ad = id_of(L, hint, "ad_id", ad_id);
+    bool has_adset = id_of(L, hint, "adset_id", adset_id);
+    bool has_campaign = id_of(L, hint, "campaign_id", campaign_id);
     lead_ref(w, "form", has_form ? form_id : NULL, meta_str(form, "name"));
-    lead_ref(w, "ad", has_ad ? ad_id : NULL, meta_str(lead, "ad_name"));
-    lead_ref(w, "ad_set", has_adset ? adset_id : NULL, meta_str(lead, "adset_name"));
-    lead_ref(w, "campaign", has_campaign ? campaign_id : NULL, meta_str(lead, "campaign_name"));
+    lead_ref(w, "ad", has_ad ? ad_id : NULL, lead_str(L, lead, "ad_name"));
+    lead_ref(w, "ad_set", has_adset ? adset_id : NULL, lead_str(L, lead, "adset_name"));
+    lead_ref(w, "campaign", has_campaign ? campaign_id : NULL, lead_str(L, lead, "campaign_name"));
     lead_ref(w, "page", x->page_id, NULL);
 
     meta_jw_key(w, "provider_ids");
@@ -337,6 +366,40 @@ bool meta_lead_record(const json_t *lead, const json_t *form,
     meta_jw_obj_end(w);
     meta_jw_obj_end(w);
     return true;
+}
+
+bool meta_lead_record_of(meta_lead *L, const json_t *form, const json_t *hint,
+                         const meta_rec_ctx *x, meta_jw *w, char *id, size_t idcap,
+                         const char **why)
+{
+    size_t len = w->len;
+    bool comma = w->comma;
+    L->used = 0;
+    bool made = lead_record(L, form, hint, x, w, id, idcap, why);
+    if (!L->unsure) return made;
+    /* What was written is dropped, and the lead read from Jansson's tree
+     * of the same bytes. */
+    w->len = len;
+    w->comma = comma;
+    if (!meta_lead_fallback(L)) {
+        *why = "out of memory";
+        w->failed = true;
+        return false;
+    }
+    return lead_record(L, form, hint, x, w, id, idcap, why);
+}
+
+bool meta_lead_record(const json_t *lead, const json_t *form, const json_t *hint,
+                      const meta_rec_ctx *x, meta_jw *w, char *id, size_t idcap,
+                      const char **why)
+{
+    if (!json_is_object(lead)) {
+        *why = "the lead has no id";
+        return false;
+    }
+    meta_lead L;
+    meta_lead_of_tree(&L, lead);
+    return lead_record(&L, form, hint, x, w, id, idcap, why);
 }
 
 json_t *meta_form_compact(const json_t *f)

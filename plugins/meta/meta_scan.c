@@ -634,3 +634,10 @@ int meta_json_check(const uint8_t *b, size_t len)
     int rc = validate(b, len, &r, &unsure);
     return rc == META_SCAN_OK && unsure ? META_SCAN_UNSURE : rc;
 }
+
+int meta_scan_id_of(const uint8_t *b, const uint8_t *e, bool compound, meta_id out)
+{
+    return id_of((span){b, e}, compound, out);
+}
+
+int64_t meta_scan_time_of(const uint8_t *b, const uint8_t *e) { return time_of((span){b, e}); }

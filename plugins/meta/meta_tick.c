@@ -234,7 +234,9 @@ static bool poll_form(tick_run *t, const char *page, const char *tok, const char
                 stop = true;
                 break;
             }
-            st = meta_lead_emit(x, lead, page, tok, NULL, "poll", &t->pend, t->emitted);
+            meta_lead src;
+            meta_lead_of_tree(&src, lead);
+            st = meta_lead_emit(x, &src, page, tok, NULL, "poll", &t->pend, t->emitted);
             if (st == C360_ETOOBIG) {
                 stop = true;
                 break;

@@ -19,6 +19,10 @@
  * whole answer and meta_batch_parse. The two must agree on everything:
  * the result (leads, -1, -2 for no JSON), and per operation the code, the
  * usage, the error (class, codes, message) and the lead (json_equal).
+ * A lead the scanner kept as bytes (meta_batch_op_end_bytes) is the tree
+ * Jansson's path kept, and the record written from those bytes
+ * (meta_lead_src.c, meta_lead_record_of) is byte for byte the record of
+ * that tree (meta_lead_record), for a form and a webhook hint or none.
  *
  * Oracles, besides ASan and UBSan: a lead is a JSON object whose id is its
  * operation's; an answer with no lead has code 0 or an error class or a
@@ -42,6 +46,43 @@ static void fail(const char *what, size_t i)
 {
     fprintf(stderr, "fuzz_meta_batch: operation %zu: %s\n", i, what);
     abort();
+}
+
+/* The lead's record from its kept bytes and from Jansson's tree of them:
+ * the same bytes, id and reason to skip, with and without form and hint. */
+static void records_agree(const char *body, size_t len, const json_t *tree, size_t i)
+{
+    static json_t *form, *hint;
+    if (form == NULL) {
+        form = json_loads("{\"id\":\"900\",\"name\":\"F\",\"questions\":[{\"key\":\"budget\","
+                          "\"label\":\"Budget\"},{\"key\":\"q\",\"label\":\"Q\"}],"
+                          "\"checkboxes\":[{\"key\":\"optin\",\"text\":\"Offers\"}]}", 0, NULL);
+        hint = json_loads("{\"form_id\":\"900\",\"ad_id\":5,\"created_time\":1440120384}", 0,
+                          NULL);
+        if (form == NULL || hint == NULL) abort();
+    }
+    meta_rec_ctx x = {"fb-fuzz", "webhook", "101", 1795943702113};
+    for (int k = 0; k < 2; k++) {
+        char id1[128] = "", id2[128] = "";
+        const char *why1 = NULL, *why2 = NULL;
+        meta_jw w1, w2;
+        meta_jw_init(&w1, NULL, 0);
+        meta_jw_init(&w2, NULL, 0);
+        meta_lead L;
+        meta_lead_of_bytes(&L, (const uint8_t *)body, len);
+        bool m1 = meta_lead_record_of(&L, k ? form : NULL, k ? hint : NULL, &x, &w1, id1,
+                                      sizeof id1, &why1);
+        meta_lead_done(&L);
+        bool m2 = meta_lead_record(tree, k ? form : NULL, k ? hint : NULL, &x, &w2, id2,
+                                   sizeof id2, &why2);
+        if (m1 != m2 || meta_jw_failed(&w1) || meta_jw_failed(&w2) || w1.len != w2.len ||
+            (w1.len > 0 && memcmp(w1.buf, w2.buf, w1.len) != 0) ||
+            (m1 ? strcmp(id1, id2) != 0
+                : why1 == NULL || why2 == NULL || strcmp(why1, why2) != 0))
+            fail("the record of the kept bytes is not the tree's", i);
+        meta_jw_free(&w1);
+        meta_jw_free(&w2);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -80,6 +121,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (a->code != b->code) fail("code differs", i);
         if (memcmp(&a->usage, &b->usage, sizeof a->usage) != 0) fail("usage differs", i);
         if (memcmp(&a->err, &b->err, sizeof a->err) != 0) fail("error differs", i);
+        meta_batch_res *r = &res[i];
+        if (r->body != NULL) {
+            /* Kept as bytes: Jansson's tree of them is the lead. */
+            if (r->lead != NULL || r->body[r->body_len] != '\0') fail("bytes and a tree", i);
+            r->lead = json_loadb(r->body, r->body_len, 0, NULL);
+            if (r->lead == NULL) fail("kept bytes that Jansson refuses", i);
+            if (b->lead != NULL) records_agree(r->body, r->body_len, b->lead, i);
+            free(r->body);
+            r->body = NULL;
+        }
         if ((a->lead == NULL) != (b->lead == NULL) ||
             (a->lead != NULL && !json_equal(a->lead, b->lead)))
             fail("lead differs", i);

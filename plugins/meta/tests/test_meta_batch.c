@@ -35,6 +35,24 @@
 
 /* ---- an answer's bytes, both ways ------------------------------------ */
 
+/* meta_batch_read, with each lead it kept as bytes (a body that
+ * meta_batch_op_end_bytes proved is the op's lead) turned into the tree
+ * meta_batch_parse keeps, so that both readers' results compare. */
+static int read_trees(const uint8_t *b, size_t len, const meta_batch_op *ops, size_t n,
+                      meta_batch_res *res)
+{
+    int got = meta_batch_read(b, len, ops, n, res);
+    for (size_t i = 0; got >= 0 && i < n; i++) {
+        if (res[i].body == NULL) continue;
+        CHECK(res[i].lead == NULL && res[i].body[res[i].body_len] == '\0');
+        res[i].lead = json_loadb(res[i].body, res[i].body_len, 0, NULL);
+        CHECK(json_is_object(res[i].lead));
+        free(res[i].body);
+        res[i].body = NULL;
+    }
+    return got;
+}
+
 static int shown;
 
 /* b[0..len) read by meta_batch_read and by Jansson's parse and
@@ -46,8 +64,11 @@ static int agree(const char *b, size_t len, const meta_batch_op *ops, size_t n)
     static meta_batch_res rs[META_BATCH_MAX], rj[META_BATCH_MAX], rx[META_BATCH_MAX];
     int sgot = 0;
     int sc = meta_batch_scan((const uint8_t *)b, len, ops, n, rx, &sgot);
-    for (size_t i = 0; sc == META_SCAN_OK && sgot >= 0 && i < n; i++) json_decref(rx[i].lead);
-    int got = meta_batch_read((const uint8_t *)b, len, ops, n, rs);
+    for (size_t i = 0; sc == META_SCAN_OK && sgot >= 0 && i < n; i++) {
+        json_decref(rx[i].lead);
+        free(rx[i].body);
+    }
+    int got = read_trees((const uint8_t *)b, len, ops, n, rs);
     json_t *ans = json_loadb(b, len, 0, NULL);
     int jgot = ans != NULL ? meta_batch_parse(ans, ops, n, rj) : -2;
     json_decref(ans);
@@ -83,7 +104,7 @@ static int parse(const json_t *a, const meta_batch_op *ops, size_t n, meta_batch
     if (b == NULL) return -1;
     size_t len = strlen(b);
     CHECK(agree(b, len, ops, n) != 0);
-    int got = meta_batch_read((const uint8_t *)b, len, ops, n, res);
+    int got = read_trees((const uint8_t *)b, len, ops, n, res);
     free(b);
     return got == -2 ? -1 : got;
 }
@@ -734,7 +755,7 @@ static void test_bytes(void)
         CHECK(r != 0);
         CHECK(!cases[i].sure || r == 1);
         meta_batch_res res[3];
-        int got = meta_batch_read((const uint8_t *)b, len, OPS3, 3, res);
+        int got = read_trees((const uint8_t *)b, len, OPS3, 3, res);
         if (cases[i].got != 9 && got != cases[i].got)
             fprintf(stderr, "bytes case %zu: %d leads, not %d\n", i, got, cases[i].got);
         CHECK(cases[i].got == 9 || got == cases[i].got);
@@ -744,11 +765,11 @@ static void test_bytes(void)
     /* What the reading gives, beyond agreeing: decoded headers and body. */
     size_t len = unquote(cases[23].text, b);
     meta_batch_res res[3];
-    CHECK(meta_batch_read((const uint8_t *)b, len, OPS3, 3, res) == 3);
+    CHECK(read_trees((const uint8_t *)b, len, OPS3, 3, res) == 3);
     CHECK(res[0].usage.app_pct == 7 && res[0].usage.page_pct == 33 && res[0].usage.ad_pct == 50);
     for (size_t k = 0; k < 3; k++) json_decref(res[k].lead);
     len = unquote(cases[11].text, b);
-    CHECK(meta_batch_read((const uint8_t *)b, len, OPS3, 3, res) == 3);
+    CHECK(read_trees((const uint8_t *)b, len, OPS3, 3, res) == 3);
     CHECK_STR(meta_str(res[0].lead, "e"), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80/");
     for (size_t k = 0; k < 3; k++) json_decref(res[k].lead);
 
@@ -869,6 +890,7 @@ static int bench(int reps, const char *how)
     for (int r = 0; r < reps; r++) {
         if (scan) {
             got = meta_batch_read((const uint8_t *)b, len, ops, META_BATCH_MAX, res);
+            for (int i = 0; got >= 0 && i < META_BATCH_MAX; i++) free(res[i].body);
         } else {
             json_t *a = json_loadb(b, len, 0, NULL);
             got = meta_batch_parse(a, ops, META_BATCH_MAX, res);
