@@ -852,7 +852,7 @@ static char *bench_answer(size_t n, meta_batch_op *ops, char ids[][12], size_t *
     char *b = malloc(cap);
     b[at++] = '[';
     for (size_t i = 0; i < n; i++) {
-        snprintf(ids[i], 12, "%zu", 900000001 + i);
+        snprintf(ids[i], 12, "%u", (unsigned)(900000001 + i));
         ops[i] = (meta_batch_op){ids[i], "PT-101", PROOF_A};
         char lead[1024], *e = b + at;
         snprintf(lead, sizeof lead,
