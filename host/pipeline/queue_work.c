@@ -201,6 +201,79 @@ static int read_nogroup(redisReply **r, const char *key, const char **readv, ch_
     return 0;
 }
 
+/* The new entries of the two streams keys[] (ev, dl) for consumer, up to
+ * left[k] of each (0: that stream is not read), appended to out's items
+ * (pipelined XREADGROUPs, replies in out's arena); out->fresh[k] counts
+ * them, out->gone has bit k when stream k does not exist. */
+static int32_t read_new(const char *consumer, char *keys[2], const int left[2], ch_qbatch *out)
+{
+    char cnt[2][16];
+    const char *readv[2][9];
+    ch_rconn_cmd cmds[2];
+    size_t nc = 0, which[2];
+    for (int k = 0; k < 2; k++) {
+        if (left[k] <= 0) continue;
+        snprintf(cnt[k], sizeof cnt[k], "%d", left[k]);
+        const char *v[9] = {"XREADGROUP", "GROUP", CH_QW_GROUP, consumer, "COUNT", cnt[k],
+                            "STREAMS", keys[k], ">"};
+        memcpy(readv[k], v, sizeof v);
+        cmds[nc] = (ch_rconn_cmd){9, readv[k], NULL};
+        which[nc++] = (size_t)k;
+    }
+    redisReply *rr[2] = {NULL, NULL};
+    /* Tens of entries of about twenty strings each: built in an arena,
+     * not a malloc per string (rconn.h). */
+    if (nc) {
+        out->arena = ch_rarena_new();
+        ch_rconn_pipeline_arena(nc, cmds, rr, out->arena);
+    }
+    size_t total = out->n, failed = 0;
+    const redisReply *ents[2] = {NULL, NULL};
+    for (size_t c = 0; c < nc; c++) {
+        size_t k = which[c];
+        int none = read_nogroup(&rr[c], keys[k], readv[k], out->arena);
+        out->more[k] = rr[c];
+        if (none) out->gone |= 1u << k;
+        /* nil: no new entry; an error (Redis away, a key of another type):
+         * counted, and the turn still runs what it got (what a failed read
+         * may have handed out stays pending under this consumer: its
+         * leftovers). */
+        if (none || (rr[c] && rr[c]->type == REDIS_REPLY_NIL)) continue;
+        ents[k] = read_entries(rr[c]);
+        if (!ents[k]) {
+            ch_qw_redis_failed("fetch", rr[c]);
+            failed++;
+            continue;
+        }
+        total += ents[k]->elements;
+    }
+    if (total > out->n) {
+        out->items = ch_realloc(out->items, total * sizeof *out->items);
+        memset(out->items + out->n, 0, (total - out->n) * sizeof *out->items);
+        for (int k = 0; k < 2; k++) {
+            for (size_t i = 0; ents[k] && i < ents[k]->elements; i++) {
+                const redisReply *e = ents[k]->element[i];
+                /* As item(): an entry without its fields is not handed
+                 * out (a '>' read always has them). */
+                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                    e->element[1]->type != REDIS_REPLY_ARRAY)
+                    continue;
+                ch_qitem *it = &out->items[out->n];
+                parse_entry(k == 1 ? CH_Q_DL : CH_Q_EV, e->element[0], NULL, e->element[1], it);
+                if (it->id[0]) out->n++, out->fresh[k]++;
+                else ch_log(CH_LOG_ERROR, "pipeline: malformed work item in a script reply", "op", "fetch", NULL);
+            }
+        }
+    }
+    /* Nothing at all and a read that failed: Redis away, as before (and,
+     * as before, nothing for the caller to free). */
+    if (failed && out->n == 0) {
+        ch_qbatch_free(out);
+        return C360_EIO;
+    }
+    return C360_OK;
+}
+
 int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
                      int dl_share, ch_qbatch *out)
 {
@@ -237,71 +310,23 @@ int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
                  e->element[0]->type == REDIS_REPLY_STRING && strcmp(e->element[0]->str, "dl") == 0;
         left[dl]--;
     }
-    char cnt[2][16];
-    const char *readv[2][9];
-    ch_rconn_cmd cmds[2];
-    size_t nc = 0, which[2];
-    for (int k = 0; k < 2; k++) {
-        if (left[k] <= 0) continue;
-        snprintf(cnt[k], sizeof cnt[k], "%d", left[k]);
-        const char *v[9] = {"XREADGROUP", "GROUP", CH_QW_GROUP, consumer, "COUNT", cnt[k],
-                            "STREAMS", keys[k], ">"};
-        memcpy(readv[k], v, sizeof v);
-        cmds[nc] = (ch_rconn_cmd){9, readv[k], NULL};
-        which[nc++] = (size_t)k;
-    }
-    redisReply *rr[2] = {NULL, NULL};
-    /* Tens of entries of about twenty strings each: built in an arena,
-     * not a malloc per string (rconn.h). */
-    if (nc) {
-        out->arena = ch_rarena_new();
-        ch_rconn_pipeline_arena(nc, cmds, rr, out->arena);
-    }
-    size_t total = out->n, failed = 0;
-    const redisReply *ents[2] = {NULL, NULL};
-    for (size_t c = 0; c < nc; c++) {
-        size_t k = which[c];
-        int none = read_nogroup(&rr[c], keys[k], readv[k], out->arena);
-        out->more[k] = rr[c];
-        /* nil: no new entry; an error (Redis away, a key of another type):
-         * counted, and the turn still runs what it got (what a failed read
-         * may have handed out stays pending under this consumer: its
-         * leftovers). */
-        if (none || (rr[c] && rr[c]->type == REDIS_REPLY_NIL)) continue;
-        ents[k] = read_entries(rr[c]);
-        if (!ents[k]) {
-            ch_qw_redis_failed("fetch", rr[c]);
-            failed++;
-            continue;
-        }
-        total += ents[k]->elements;
-    }
+    st = read_new(consumer, keys, left, out);
     free(keys[0]); free(keys[1]);
-    if (total > out->n) {
-        out->items = ch_realloc(out->items, total * sizeof *out->items);
-        memset(out->items + out->n, 0, (total - out->n) * sizeof *out->items);
-        for (int k = 0; k < 2; k++) {
-            for (size_t i = 0; ents[k] && i < ents[k]->elements; i++) {
-                const redisReply *e = ents[k]->element[i];
-                /* As item(): an entry without its fields is not handed
-                 * out (a '>' read always has them). */
-                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-                    e->element[1]->type != REDIS_REPLY_ARRAY)
-                    continue;
-                ch_qitem *it = &out->items[out->n];
-                parse_entry(k == 1 ? CH_Q_DL : CH_Q_EV, e->element[0], NULL, e->element[1], it);
-                if (it->id[0]) out->n++;
-                else ch_log(CH_LOG_ERROR, "pipeline: malformed work item in a script reply", "op", "fetch", NULL);
-            }
-        }
-    }
-    /* Nothing at all and a read that failed: Redis away, as before (and,
-     * as before, nothing for the caller to free). */
-    if (failed && out->n == 0) {
-        ch_qbatch_free(out);
-        return C360_EIO;
-    }
-    return C360_OK;
+    return st;
+}
+
+int32_t ch_qw_fetch_new(const char *tenant, const char *consumer, int ev_share, int dl_share,
+                        ch_qbatch *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ch_id_valid(tenant) || !consumer || !*consumer || ev_share < 0 || dl_share < 0 ||
+        ev_share + dl_share == 0)
+        return C360_EINVAL;
+    char *keys[2] = {ch_key_tenant(tenant, "ev"), ch_key_tenant(tenant, "dl")};
+    int left[2] = {ev_share, dl_share};
+    int32_t st = read_new(consumer, keys, left, out);
+    free(keys[0]); free(keys[1]);
+    return st;
 }
 
 int32_t ch_qw_claim(const char *tenant, ch_qkind kind, const char *from,

@@ -38,6 +38,7 @@ void ch_worker_conf_defaults(ch_worker_conf *c)
     c->conn_cache_ms = 1000;
     c->sweep_ms = 0;
     c->idle_max_ms = 1000;
+    c->due_every_ms = 250;
 }
 
 int ch_worker_hang_grace_ms(const ch_worker_conf *c)

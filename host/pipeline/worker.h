@@ -89,6 +89,10 @@ typedef struct ch_worker_conf {
     int conn_cache_ms;        /* a connection's state is this fresh */
     int sweep_ms;             /* consumer sweep per tenant; 0 = claim_idle/2 */
     int idle_max_ms;          /* longest BLPOP wait */
+    int due_every_ms;         /* a busy tenant's turns on a thread read only
+                                 new entries for this long after the thread
+                                 last claimed its due retries (0: every turn
+                                 claims them); like cap_hold_ms, 250 */
     char host[65];            /* consumer host part; "" = gethostname */
 } ch_worker_conf;
 

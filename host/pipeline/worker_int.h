@@ -172,7 +172,16 @@ struct ch_wthread {
     ch_qok ok[CH_WOK_MAX];
     char ok_tenant[CH_ID_MAX + 1];
     int64_t swept_ms;          /* thread 0: the last instance sweep */
+    /* A busy tenant's turns skip fetch2's script (ch_qw_fetch_new) for up
+     * to conf->due_every_ms after this thread last ran it for that tenant,
+     * while the last read found new entries; `gone`: streams found missing
+     * meanwhile, not read again until the script runs. */
+    char due_tenant[CH_ID_MAX + 1];
+    int64_t due_ms;
+    int busy;
+    unsigned gone;
 };
+
 
 /* Thread 0 of each worker process sweeps its instances every
  * CH_WINST_SWEEP_MS (ch_instances_sweep): one unused for CH_WINST_CHECK_MS

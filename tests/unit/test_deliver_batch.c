@@ -799,6 +799,7 @@ int main(void)
     test_loader();
     ch_worker_conf c;
     ch_worker_conf_defaults(&c);
+    c.due_every_ms = 0; /* turns stepped by hand claim due retries at once */
     c.loader = g_ld;
     c.threads = 2;
     c.retry_base_ms = 50;

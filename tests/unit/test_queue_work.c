@@ -1101,6 +1101,57 @@ static void test_helpers(void)
     CHECK(host[0] && !strchr(host, '-'));
 }
 
+/* ch_qw_fetch_new: the new entries of both streams within their shares,
+ * in one round trip and no script; a due retry stays for fetch2; a share
+ * of 0 leaves its stream unread; a stream that does not exist is said so
+ * (gone) and not created; fresh counts what was read per stream. */
+static void test_fetch_new(void)
+{
+    ch_qbatch b;
+    /* Neither stream exists: both gone, nothing created. */
+    CHECK(ch_qw_fetch_new("t13", "h-1-0", 4, 4, &b) == C360_OK);
+    CHECK(b.n == 0 && b.gone == 3 && b.fresh[0] == 0 && b.fresh[1] == 0);
+    ch_qbatch_free(&b);
+    CHECK(pf_int("EXISTS c360:{t:t13}:ev") == 0 && pf_int("EXISTS c360:{t:t13}:dl") == 0);
+
+    char id[5][CH_QW_ID_MAX];
+    for (int i = 0; i < 3; i++) add_event("t13", "src", "s", id[i]);
+    for (int i = 0; i < 3; i++) pf_do("XADD c360:{t:t13}:dl * d dst s src rt lead ri rec-%d r {} a 1 t 5", i);
+    CHECK(ch_qw_fetch_new("t13", "h-1-0", 2, 1, &b) == C360_OK);
+    CHECK(b.n == 3 && b.fresh[0] == 2 && b.fresh[1] == 1 && b.gone == 0);
+    if (b.n == 3) {
+        CHECK(b.items[0].kind == CH_Q_EV && strcmp(b.items[0].id, id[0]) == 0);
+        CHECK(b.items[2].kind == CH_Q_DL && b.items[2].valid);
+        CHECK_STR(owner_of("c360:{t:t13}:ev", id[0]), "h-1-0");
+    }
+    /* A retry, due at once: fetch_new does not claim it. */
+    ch_qoutcome o = {.mode = CH_QM_RETRY, .delay_ms = 0, .err = "again"};
+    if (b.n == 3) CHECK(ch_qw_outcome("t13", &b.items[0], &o, NULL) == C360_OK);
+    ch_qbatch_free(&b);
+    /* Share 0: the event stream is not read. */
+    long long x0 = xreadgroup_calls();
+    CHECK(ch_qw_fetch_new("t13", "h-1-0", 0, 5, &b) == C360_OK);
+    CHECK(b.n == 2 && b.fresh[0] == 0 && b.fresh[1] == 2);
+    CHECK(xreadgroup_calls() == x0 + 1);
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_fetch_new("t13", "h-1-0", 5, 5, &b) == C360_OK);
+    CHECK(b.n == 1 && b.fresh[0] == 1 && strcmp(b.items[0].id, id[2]) == 0);
+    ch_qbatch_free(&b);
+    CHECK(pf_int("ZCARD c360:{t:t13}:retry") == 1);
+    /* Nothing new: an empty batch (the retry is not among it). */
+    CHECK(ch_qw_fetch_new("t13", "h-1-0", 5, 5, &b) == C360_OK);
+    CHECK(b.n == 0 && b.gone == 0);
+    ch_qbatch_free(&b);
+    /* fetch2 claims the retry. */
+    CHECK(ch_qw_fetch2("t13", "h-1-1", 5, 5, &b) == C360_OK);
+    CHECK(b.n == 1 && b.fresh[0] == 0 && b.n == 1 && strcmp(b.items[0].id, id[0]) == 0 &&
+          b.items[0].att == 1);
+    ch_qbatch_free(&b);
+    CHECK(ch_qw_fetch_new("t:13", "h-1-0", 1, 1, &b) == C360_EINVAL);
+    CHECK(ch_qw_fetch_new("t13", "h-1-0", 0, 0, &b) == C360_EINVAL);
+    CHECK(ch_qw_fetch_new("t13", "h-1-0", -1, 1, &b) == C360_EINVAL);
+}
+
 int main(void)
 {
     int port = fx_redis_start();
@@ -1114,6 +1165,7 @@ int main(void)
     test_outcome_state();
     test_outcome_ok_versions();
     test_fetch_shares();
+    test_fetch_new();
     test_retry_hold();
     test_dlq_drop_fail();
     test_deliveries();

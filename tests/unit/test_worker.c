@@ -345,6 +345,41 @@ static void test_retry_error_attempts(ch_wthread *t)
     g_w->conf.max_attempts = saved;
 }
 
+/* A busy tenant's turns read its new entries alone (ch_qw_fetch_new, no
+ * script), but this thread still runs the due script for it at least
+ * every CH_WDUE_EVERY_MS: a retry due meanwhile is not starved by the
+ * load, and turns in between did skip the script. */
+static void test_busy_due(ch_wthread *t)
+{
+    g_w->conf.due_every_ms = 250; /* the default; the other cases step with 0 */
+    char id[CH_QW_ID_MAX], other[CH_QW_ID_MAX], key[96];
+    drain(t, "ta", 10);
+    add_event("ta", "src", "retry 1", id);
+    snprintf(key, sizeof key, "ev:%s", id);
+    ch_wthread_turn(t, "ta");
+    CHECK(pf_state_num("ta", "src", key) == 1);
+    CHECK_STR(owner_of("ta", id), "retry");
+    int skipped = 0, turns = 0;
+    for (int i = 0; i < 150 && pf_state_num("ta", "src", key) < 2; i++) {
+        add_event("ta", "src", "ok 0", other); /* always something new */
+        int64_t before = t->due_ms;
+        ch_wthread_turn(t, "ta");
+        turns++;
+        if (t->due_ms == before && t->busy) skipped++;
+        fx_sleep_ms(15);
+    }
+    CHECK(pf_state_num("ta", "src", key) == 2); /* retried while busy, then OK */
+    CHECK_STR(owner_of("ta", id), "(none)");
+    CHECK(skipped > 0 && skipped < turns);
+    drain(t, "ta", 10);
+    /* Idle again: the next turn runs the script. */
+    int64_t before = t->due_ms;
+    fx_sleep_ms(5);
+    ch_wthread_turn(t, "ta");
+    CHECK(!t->busy && t->due_ms != before);
+    g_w->conf.due_every_ms = 0;
+}
+
 static void test_fairness(ch_wthread *t)
 {
     put("fa", "fsa", "wtp", "{}");
@@ -554,6 +589,7 @@ static void test_handback(ch_wthread *t)
     }
     ch_worker_conf c;
     ch_worker_conf_defaults(&c);
+    c.due_every_ms = 0; /* turns stepped by hand claim due retries at once */
     CHECK(ch_worker_hang_grace_ms(&c) == 6000);
     CHECK(ch_worker_claim_idle_ms(&c) == 15000 + 60000 + 6000 + 1000);
     c.claim_idle_ms = 600000;
@@ -648,6 +684,7 @@ int main(void)
     ch_loader *ld = pf_load_plugin("worker_tp");
     ch_worker_conf c;
     ch_worker_conf_defaults(&c);
+    c.due_every_ms = 0; /* turns stepped by hand claim due retries at once */
     c.loader = ld;
     c.threads = 2;
     c.retry_base_ms = 50;
@@ -685,6 +722,7 @@ int main(void)
     test_prefetch(t);
     test_mapping(t);
     test_retry_error_attempts(t);
+    test_busy_due(t);
     test_fairness(t);
     test_states(t);
     test_status(t);
