@@ -6,7 +6,8 @@
  *   meta_config.c   the config schema and its checks              (pure)
  *   meta_apps.c     the plugin-wide map app id -> secret, verify  (pure +
  *                   token, routing fingerprint, under an rwlock    pthread)
- *   meta_payload.c  webhook bodies: changes of interest, routing  (pure)
+ *   meta_payload.c  webhook bodies: changes of interest, routing, (pure)
+ *                   the event's choice of bytes or tree
  *   meta_scan.c     the same read from the bytes, without a parse  (pure)
  *   meta_records.c  lead / comment / metric records (records.md)  (pure)
  *   meta_lead_src.c a lead as the records read it: a tree, or the  (pure)
@@ -269,7 +270,10 @@ typedef struct meta_change {
     bool instagram;            /* an entry of object "instagram" */
     meta_id owner;             /* the entry's id: page or IG user */
     int64_t entry_time;        /* entry.time, Unix s (-1 if absent) */
-    const json_t *value;       /* the change's value (in the parsed body) */
+    const json_t *value;       /* the change's value (in the parsed body);
+                                * NULL from meta_payload_scan */
+    const uint8_t *value_b, *value_e; /* meta_payload_scan only: the value's
+                                * bytes in the body (an object), else NULL */
     char dedup[META_DEDUP_MAX]; /* "lead:<id>", "comment:<id>:<verb>:<t>",
                                  * Instagram "comment:<id>:add" */
 } meta_change;
@@ -305,6 +309,38 @@ int meta_json_check(const uint8_t *b, size_t len);
  * meta_time_from_json's (>= 0, -1 none, -2 unsure). */
 int meta_scan_id_of(const uint8_t *b, const uint8_t *e, bool compound, meta_id out);
 int64_t meta_scan_time_of(const uint8_t *b, const uint8_t *e);
+
+/* What the lead record reads of a leadgen change's value (the `hint`):
+ * each id as meta_id_from_json(json_object_get(value, key), false) gives
+ * it, and meta_time_from_json of its "created_time". Read once, from the
+ * tree or from the bytes, so that the writer does not care which. */
+enum { META_HINT_FORM, META_HINT_AD, META_HINT_ADSET, META_HINT_CAMPAIGN, META_HINT_IDS };
+typedef struct meta_hint {
+    bool has[META_HINT_IDS];
+    meta_id id[META_HINT_IDS];
+    int64_t created_time;      /* -1: none */
+} meta_hint;
+/* From a change's value in Jansson's tree (NULL: nothing); meta_records.c. */
+void meta_hint_of_tree(meta_hint *h, const json_t *value);
+/* From the bytes of a change's value meta_payload_scan gave (value_b,
+ * value_e): true when they give exactly what meta_hint_of_tree gives of
+ * their tree; false (unsure: an escaped key, an escaped id or time, a
+ * real) when only Jansson's tree can tell. */
+bool meta_scan_hint(const uint8_t *b, const uint8_t *e, meta_hint *h);
+
+/* meta_payload.c: how event_run reads a body. META_EVENT_BYTES when
+ * meta_payload_scan is sure of it, it is a page/instagram webhook, all its
+ * changes of interest are leads and every lead's hint reads sure
+ * (meta_scan_hint): the scan's walk then gives exactly the tree walk's
+ * changes and hints, and comments (which read the value's tree) never
+ * come. META_EVENT_TREE otherwise: json_loadb and meta_payload_walk. */
+enum { META_EVENT_TREE = 0, META_EVENT_BYTES = 1 };
+/* keep (cap entries, may be NULL with cap 0): on META_EVENT_BYTES, the
+ * scan's changes in order when *nkept <= cap, so that the caller need not
+ * scan again (the scan is deterministic: a second one gives these, and
+ * value_b/value_e point into body); *nkept > cap: scan again. */
+int meta_event_plan(const uint8_t *body, size_t len, meta_change *keep, size_t cap,
+                    size_t *nkept);
 
 typedef struct meta_pair {
     char key[META_ROUTE_KEY_MAX];
@@ -462,6 +498,11 @@ bool meta_lead_record(const json_t *lead, const json_t *form,
 bool meta_lead_record_of(meta_lead *lead, const json_t *form,
                          const json_t *hint, const meta_rec_ctx *x, meta_jw *out,
                          char *id, size_t idcap, const char **why);
+/* meta_lead_record_of with the hint already read (meta_hint_of_tree or
+ * meta_scan_hint; may be NULL). */
+bool meta_lead_record_h(meta_lead *lead, const json_t *form,
+                        const meta_hint *hint, const meta_rec_ctx *x, meta_jw *out,
+                        char *id, size_t idcap, const char **why);
 /* What is kept of a Graph form: {"id","name","questions":[{"key","label"}],
  * "checkboxes":[{"key","text"}]}. */
 json_t *meta_form_compact(const json_t *graph_form);
@@ -890,14 +931,14 @@ int meta_ig_ok(const meta_conn *c, const char *ig_id);
 
 /* meta_event.c */
 int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev);
-/* Emits the lead (a Graph lead object, as a tree or bytes) found `via`; `hint` is the webhook
- * change (may be NULL). Its "seen" mark is added to *seen, to be written
+/* Emits the lead (a Graph lead object, as a tree or bytes) found `via`; `hint` is what the
+ * lead record reads of the webhook change's value (may be NULL). Its "seen" mark is added to *seen, to be written
  * once the call's records are committed. `emitted` is the number of
  * records the call emitted before. C360_OK: emitted, or skipped for good
  * (a lead that can never make a record); C360_ETOOBIG: the call holds all
  * the records it can, stop here (nothing was added); else a failure. */
 int32_t meta_lead_emit(meta_ctx *x, meta_lead *lead, const char *page_id,
-                       const char *page_token, const json_t *hint,
+                       const char *page_token, const meta_hint *hint,
                        const char *via, meta_pend *seen, size_t emitted);
 /* Writes the pending state writes (just before returning C360_OK). */
 void meta_pend_apply(meta_ctx *x, meta_pend *p);

@@ -20,7 +20,15 @@
  * can be read back from its form, so nothing is lost, and a batch too big
  * for one call never retries forever. Comments cannot be read back that
  * way: an event whose comments do not all fit is retried whole (RETRY,
- * nothing marked). */
+ * nothing marked).
+ *
+ * The body is read from its bytes (meta_payload_scan, no Jansson tree:
+ * json_loadb was the largest Jansson cost left per lead webhook) when
+ * meta_event_plan proves that gives exactly the tree walk's changes and
+ * hints: leads only, each value's hint read sure, and no form filter on
+ * the connection (it reads the value's tree). Anything else, comments
+ * included, takes the tree path for the whole event: the choice is made
+ * before the first change, never half way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +118,7 @@ void meta_pend_apply(meta_ctx *x, meta_pend *p)
 /* The lead's form id (else the hint's); a bytes lead its reader is unsure
  * of is read from Jansson's tree instead. false: none; C360_ENOMEM in *st
  * when that tree could not be made. */
-static bool lead_form_id(meta_lead *lead, const json_t *hint, meta_id form_id, int32_t *st)
+static bool lead_form_id(meta_lead *lead, const meta_hint *hint, meta_id form_id, int32_t *st)
 {
     bool has = meta_lead_id(lead, meta_lead_get(lead, meta_lead_root(lead), "form_id"), false,
                             form_id);
@@ -122,12 +130,13 @@ static bool lead_form_id(meta_lead *lead, const json_t *hint, meta_id form_id, i
         has = meta_lead_id(lead, meta_lead_get(lead, meta_lead_root(lead), "form_id"), false,
                            form_id);
     }
-    return has || (hint != NULL && meta_id_from_json(json_object_get(hint, "form_id"), false,
-                                                     form_id));
+    if (has || hint == NULL || !hint->has[META_HINT_FORM]) return has;
+    memcpy(form_id, hint->id[META_HINT_FORM], sizeof(meta_id));
+    return true;
 }
 
 int32_t meta_lead_emit(meta_ctx *x, meta_lead *lead, const char *page_id,
-                       const char *page_token, const json_t *hint, const char *via,
+                       const char *page_token, const meta_hint *hint, const char *via,
                        meta_pend *seen, size_t emitted)
 {
     const c360_host_api *h = x->host;
@@ -148,7 +157,7 @@ int32_t meta_lead_emit(meta_ctx *x, meta_lead *lead, const char *page_id,
     char first[META_JW_STACK];
     meta_jw w;
     meta_jw_init(&w, first, sizeof first);
-    bool made = meta_lead_record_of(lead, form, hint, &rc, &w, id, sizeof id, &why);
+    bool made = meta_lead_record_h(lead, form, hint, &rc, &w, id, sizeof id, &why);
     json_decref(form);
     if (!made) {
         /* (A lead read from its bytes and then from Jansson's tree may
@@ -207,7 +216,10 @@ static int32_t lead_from_webhook(ev_run *r, const meta_change *c)
     const c360_host_api *h = x->host;
     const meta_cfg *cfg = &x->c->cfg;
     meta_id lead_id, form_id;
-    meta_id_from_json(json_object_get(c->value, "leadgen_id"), false, lead_id);
+    /* classify() / classify_scan() wrote it there: "lead:<leadgen_id>". */
+    snprintf(lead_id, sizeof lead_id, "%s", c->dedup + 5);
+    /* (Only the tree path comes here with a form filter: meta_event_plan
+     * is not asked then.) */
     if (cfg->nforms > 0 &&
         (!meta_id_from_json(json_object_get(c->value, "form_id"), false, form_id) ||
          !meta_in(cfg->forms, cfg->nforms, form_id))) {
@@ -241,7 +253,17 @@ static int32_t lead_from_webhook(ev_run *r, const meta_change *c)
         meta_lead src;
         if (body != NULL) meta_lead_of_bytes(&src, (const uint8_t *)body, body_len);
         else meta_lead_of_tree(&src, lead);
-        st = meta_lead_emit(x, &src, c->owner, tok, c->value, "webhook", &r->seen, r->emitted);
+        /* The hint from the value's tree, or from its bytes on the byte
+         * path (meta_event_plan proved them sure, and reading them is
+         * deterministic). */
+        meta_hint hint;
+        if (c->value != NULL) meta_hint_of_tree(&hint, c->value);
+        else if (!meta_scan_hint(c->value_b, c->value_e, &hint)) {
+            h->call_error(x->call, "lead %s: its webhook change cannot be read", lead_id);
+            st = C360_ERROR;
+        }
+        if (st == C360_OK)
+            st = meta_lead_emit(x, &src, c->owner, tok, &hint, "webhook", &r->seen, r->emitted);
         meta_lead_done(&src);
     }
     if (st == C360_OK) r->emitted++;
@@ -382,11 +404,67 @@ static int on_change(void *arg, const meta_change *c)
     return r->st != C360_OK;
 }
 
+/* The event's outcome once its changes were walked (either path). */
+static int32_t event_end(meta_ctx *x, const c360_event *ev, ev_run *r)
+{
+    const c360_host_api *h = x->host;
+    c360_call *call = x->call;
+    if (r->st == C360_OK && (r->comments_left > 0 || (r->stopped && r->emitted == 0))) {
+        /* Comments cannot be read back later, and a prefix of nothing is
+         * no progress: the event is done again, whole, nothing marked. */
+        h->call_retry_after(call, 0);
+        h->call_error(call, "event %s: the deadline is near with %zu change(s) left; retrying",
+                      ev->event_id, r->comments_left + r->leads_left);
+        r->st = C360_RETRY;
+    }
+    if (r->st != C360_OK) {
+        meta_pend_free(&r->seen); /* nothing committed: nothing marked */
+        return r->st;
+    }
+    if (r->leads_left > 0) {
+        /* The next tick's catch-up poll emits them (due at once). */
+        h->state_set(call, "poll_soon", "1", 1, 0, NULL);
+        h->log(call, C360_LOG_WARN, "event %s: %zu lead(s) left to the catch-up poll (at most "
+               "%d per event, or the deadline)", ev->event_id, r->leads_left,
+               META_EVENT_LEADS_MAX);
+    }
+    meta_pend_apply(x, &r->seen);
+    h->log(call, C360_LOG_DEBUG, "event %s: %zu changes processed, %zu of other owners",
+           ev->event_id, r->mine, r->others);
+    return C360_OK;
+}
+
 static int32_t event_run(c360_call *call, void *pd, void *id, const c360_event *ev,
                          meta_sent *sent)
 {
     meta_ctx x = {pd, id, call, ((meta_plugin *)pd)->host, false, sent};
     const c360_host_api *h = x.host;
+    ev_run r = {.x = &x, .st = C360_OK};
+    /* The changes of a small body, kept by the plan's scan. */
+    meta_change kept[8];
+    size_t nkept = 0;
+    if (x.c->cfg.nforms == 0 &&
+        meta_event_plan(ev->body, ev->body_len, kept, sizeof kept / sizeof kept[0], &nkept) ==
+            META_EVENT_BYTES) {
+        /* Leads only, each read sure from the bytes: the scan walks the
+         * tree walk's changes (value NULL, value_b/value_e set). Phase 0
+         * would see no comment, so only phase 1 runs, over the changes the
+         * plan kept, or a scan again (the same, in the same order) when
+         * they were too many to keep. The plan's scan was sure and saw
+         * every change, so this one is too: it never stops half way for
+         * the tree to take over. A form filter reads the value's tree
+         * (lead_from_webhook): such connections, and bodies with a
+         * comment, stay on the tree path below. */
+        r.phase = 1;
+        if (nkept <= sizeof kept / sizeof kept[0]) {
+            for (size_t i = 0; i < nkept; i++)
+                if (on_change(&r, &kept[i]) != 0) break; /* as the scan stops */
+        } else {
+            int n = 0;
+            meta_payload_scan(ev->body, ev->body_len, on_change, &r, &n);
+        }
+        return event_end(&x, ev, &r);
+    }
     json_error_t jerr;
     json_t *root = json_loadb((const char *)ev->body, ev->body_len, 0, &jerr);
     if (root == NULL) {
@@ -394,7 +472,6 @@ static int32_t event_run(c360_call *call, void *pd, void *id, const c360_event *
         h->call_error(call, "event %s: the body is not JSON (line %d)", ev->event_id, jerr.line);
         return json_error_code(&jerr) == json_error_out_of_memory ? C360_ENOMEM : C360_ERROR;
     }
-    ev_run r = {.x = &x, .st = C360_OK};
     int n = meta_payload_walk(root, on_change, &r);
     if (n >= 0 && r.st == C360_OK) {
         r.phase = 1;
@@ -406,29 +483,7 @@ static int32_t event_run(c360_call *call, void *pd, void *id, const c360_event *
                ev->event_id);
         return C360_OK;
     }
-    if (r.st == C360_OK && (r.comments_left > 0 || (r.stopped && r.emitted == 0))) {
-        /* Comments cannot be read back later, and a prefix of nothing is
-         * no progress: the event is done again, whole, nothing marked. */
-        h->call_retry_after(call, 0);
-        h->call_error(call, "event %s: the deadline is near with %zu change(s) left; retrying",
-                      ev->event_id, r.comments_left + r.leads_left);
-        r.st = C360_RETRY;
-    }
-    if (r.st != C360_OK) {
-        meta_pend_free(&r.seen); /* nothing committed: nothing marked */
-        return r.st;
-    }
-    if (r.leads_left > 0) {
-        /* The next tick's catch-up poll emits them (due at once). */
-        h->state_set(call, "poll_soon", "1", 1, 0, NULL);
-        h->log(call, C360_LOG_WARN, "event %s: %zu lead(s) left to the catch-up poll (at most "
-               "%d per event, or the deadline)", ev->event_id, r.leads_left,
-               META_EVENT_LEADS_MAX);
-    }
-    meta_pend_apply(&x, &r.seen);
-    h->log(call, C360_LOG_DEBUG, "event %s: %zu changes processed, %zu of other owners",
-           ev->event_id, r.mine, r.others);
-    return C360_OK;
+    return event_end(&x, ev, &r);
 }
 
 int32_t meta_event(c360_call *call, void *pd, void *id, const c360_event *ev)

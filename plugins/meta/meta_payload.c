@@ -108,6 +108,38 @@ int meta_payload_walk(const json_t *root, meta_change_fn fn, void *arg)
     return found;
 }
 
+typedef struct plan_run {
+    bool tree;
+    meta_change *keep;
+    size_t cap, n;
+} plan_run;
+
+/* meta_event_plan's look at each change the scan gives. */
+static int plan_change(void *arg, const meta_change *c)
+{
+    plan_run *p = arg;
+    meta_hint h;
+    if (c->kind != META_LEAD || !meta_scan_hint(c->value_b, c->value_e, &h)) {
+        p->tree = true;
+        return 1; /* decided: the rest need not be read */
+    }
+    if (p->n < p->cap) p->keep[p->n] = *c;
+    p->n++;
+    return 0;
+}
+
+int meta_event_plan(const uint8_t *body, size_t len, meta_change *keep, size_t cap,
+                    size_t *nkept)
+{
+    plan_run p = {false, keep, cap, 0};
+    int found = 0;
+    /* Stopped early only when the tree is chosen: a sure answer otherwise
+     * saw every change the event's walk will see (the same bounds). */
+    int sc = meta_payload_scan(body, len, plan_change, &p, &found);
+    *nkept = p.n;
+    return sc == META_SCAN_OK && !p.tree && found >= 0 ? META_EVENT_BYTES : META_EVENT_TREE;
+}
+
 typedef struct pairs_run {
     const meta_match *apps;
     size_t napps;

@@ -130,11 +130,24 @@ static json_t *record_base(const char *schema, const char *id, const char *type,
     return r;
 }
 
-/* The id of the lead's member key, or of hint[key] when it lacks one. */
-static bool id_of(meta_lead *L, const json_t *hint, const char *key, meta_id out)
+void meta_hint_of_tree(meta_hint *h, const json_t *value)
 {
-    return meta_lead_id(L, meta_lead_get(L, meta_lead_root(L), key), false, out) ||
-           (hint != NULL && meta_id_from_json(json_object_get(hint, key), false, out));
+    static const char *const keys[META_HINT_IDS] = {"form_id", "ad_id", "adset_id",
+                                                    "campaign_id"};
+    for (int i = 0; i < META_HINT_IDS; i++)
+        h->has[i] = meta_id_from_json(json_object_get(value, keys[i]), false, h->id[i]);
+    h->created_time = meta_time_from_json(json_object_get(value, "created_time"));
+}
+
+/* The id of the lead's member key, or the hint's (hint->id[which]) when
+ * it lacks one. */
+static bool id_of(meta_lead *L, const meta_hint *hint, int which, const char *key,
+                  meta_id out)
+{
+    if (meta_lead_id(L, meta_lead_get(L, meta_lead_root(L), key), false, out)) return true;
+    if (hint == NULL || which < 0 || !hint->has[which]) return false;
+    memcpy(out, hint->id[which], sizeof(meta_id));
+    return true;
 }
 
 /* The lead's member key as meta_str reads it: a string, else NULL. */
@@ -301,19 +314,18 @@ static void lead_ref(meta_jw *w, const char *key, const char *id, const char *na
 
 /* meta_lead_record's writing, from either kind of lead (on bytes, only
  * right when L is not unsure afterwards). */
-static bool lead_record(meta_lead *L, const json_t *form, const json_t *hint,
+static bool lead_record(meta_lead *L, const json_t *form, const meta_hint *hint,
                         const meta_rec_ctx *x, meta_jw *w, char *id, size_t idcap,
                         const char **why)
 {
     meta_id lead_id, form_id, ad_id, adset_id, campaign_id;
     meta_lv lead = meta_lead_root(L);
-    if (meta_lead_type(lead) != JSON_OBJECT || !id_of(L, NULL, "id", lead_id)) {
+    if (meta_lead_type(lead) != JSON_OBJECT || !id_of(L, NULL, -1, "id", lead_id)) {
         *why = "the lead has no id";
         return false;
     }
     int64_t created = meta_lead_time(L, meta_lead_get(L, lead, "created_time"));
-    if (created < 0 && hint != NULL)
-        created = meta_time_from_json(json_object_get(hint, "created_time"));
+    if (created < 0 && hint != NULL) created = hint->created_time;
     if (created < 0) {
         *why = "the lead has no creation time";
         return false;
@@ -345,10 +357,10 @@ static bool lead_record(meta_lead *L, const json_t *form, const json_t *hint,
 
     lead_fields(w, L, form);
 
-    bool has_form = id_of(L, hint, "form_id", form_id);
-    bool has_ad = id_of(L, hint, "ad_id", ad_id);
-    bool has_adset = id_of(L, hint, "adset_id", adset_id);
-    bool has_campaign = id_of(L, hint, "campaign_id", campaign_id);
+    bool has_form = id_of(L, hint, META_HINT_FORM, "form_id", form_id);
+    bool has_ad = id_of(L, hint, META_HINT_AD, "ad_id", ad_id);
+    bool has_adset = id_of(L, hint, META_HINT_ADSET, "adset_id", adset_id);
+    bool has_campaign = id_of(L, hint, META_HINT_CAMPAIGN, "campaign_id", campaign_id);
     lead_ref(w, "form", has_form ? form_id : NULL, meta_str(form, "name"));
     lead_ref(w, "ad", has_ad ? ad_id : NULL, lead_str(L, lead, "ad_name"));
     lead_ref(w, "ad_set", has_adset ? adset_id : NULL, lead_str(L, lead, "adset_name"));
@@ -371,6 +383,15 @@ static bool lead_record(meta_lead *L, const json_t *form, const json_t *hint,
 bool meta_lead_record_of(meta_lead *L, const json_t *form, const json_t *hint,
                          const meta_rec_ctx *x, meta_jw *w, char *id, size_t idcap,
                          const char **why)
+{
+    meta_hint h;
+    if (hint != NULL) meta_hint_of_tree(&h, hint);
+    return meta_lead_record_h(L, form, hint != NULL ? &h : NULL, x, w, id, idcap, why);
+}
+
+bool meta_lead_record_h(meta_lead *L, const json_t *form, const meta_hint *hint,
+                        const meta_rec_ctx *x, meta_jw *w, char *id, size_t idcap,
+                        const char **why)
 {
     size_t len = w->len;
     bool comma = w->comma;
@@ -399,7 +420,9 @@ bool meta_lead_record(const json_t *lead, const json_t *form, const json_t *hint
     }
     meta_lead L;
     meta_lead_of_tree(&L, lead);
-    return lead_record(&L, form, hint, x, w, id, idcap, why);
+    meta_hint h;
+    if (hint != NULL) meta_hint_of_tree(&h, hint);
+    return lead_record(&L, form, hint != NULL ? &h : NULL, x, w, id, idcap, why);
 }
 
 json_t *meta_form_compact(const json_t *f)

@@ -490,6 +490,9 @@ static int classify_scan(const doc *d, bool instagram, span field, span value,
     if (!lead && !feed && !igc) return 0;
     span v[V_N];
     if (members(d, value.b, VALUE_KEYS, V_N, v) == NULL) return -1;
+    /* Set for a change of interest only (the caller's fn sees no other). */
+    c->value_b = value.b;
+    c->value_e = value.e;
     meta_id id;
     if (lead) {
         if ((k = id_of(v[V_LEADGEN_ID], false, id)) <= 0) return k;
@@ -641,3 +644,26 @@ int meta_scan_id_of(const uint8_t *b, const uint8_t *e, bool compound, meta_id o
 }
 
 int64_t meta_scan_time_of(const uint8_t *b, const uint8_t *e) { return time_of((span){b, e}); }
+
+static const want HINT_KEYS[] = {{"form_id", 7}, {"ad_id", 5}, {"adset_id", 8},
+                                 {"campaign_id", 11}, {"created_time", 12}};
+
+bool meta_scan_hint(const uint8_t *b, const uint8_t *e, meta_hint *h)
+{
+    /* A value of a body pass 1 proved: no marks, so skip_value reads
+     * nested containers through (values are small). */
+    doc d;
+    d.object.b = d.entry.b = NULL;
+    d.end = e;
+    d.nmarks = 0;
+    span v[META_HINT_IDS + 1];
+    if (b == NULL || b == e || *b != '{' || members(&d, b, HINT_KEYS, META_HINT_IDS + 1, v) == NULL)
+        return false; /* an escaped key might decode to one of those */
+    for (int i = 0; i < META_HINT_IDS; i++) {
+        int k = id_of(v[i], false, h->id[i]);
+        if (k < 0) return false;
+        h->has[i] = k == 1;
+    }
+    h->created_time = time_of(v[META_HINT_IDS]);
+    return h->created_time != -2;
+}
