@@ -134,6 +134,7 @@ void meta_hint_of_tree(meta_hint *h, const json_t *value)
 {
     static const char *const keys[META_HINT_IDS] = {"form_id", "ad_id", "adset_id",
                                                     "campaign_id"};
+    memset(h, 0, sizeof *h); /* an id not there is read as "" by no one, but defined */
     for (int i = 0; i < META_HINT_IDS; i++)
         h->has[i] = meta_id_from_json(json_object_get(value, keys[i]), false, h->id[i]);
     h->created_time = meta_time_from_json(json_object_get(value, "created_time"));

@@ -657,6 +657,7 @@ bool meta_scan_hint(const uint8_t *b, const uint8_t *e, meta_hint *h)
     d.end = e;
     d.nmarks = 0;
     span v[META_HINT_IDS + 1];
+    memset(h, 0, sizeof *h);
     if (b == NULL || b == e || *b != '{' || members(&d, b, HINT_KEYS, META_HINT_IDS + 1, v) == NULL)
         return false; /* an escaped key might decode to one of those */
     for (int i = 0; i < META_HINT_IDS; i++) {

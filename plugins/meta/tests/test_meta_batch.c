@@ -59,6 +59,27 @@ static int shown;
  * meta_batch_parse: 1 when they agree and the scanner answered, -1 when
  * they agree and it left the answer to Jansson, 0 (shown) when they
  * differ. */
+
+/* The same usage, field by field (their padding and unused buckets are
+ * not part of them). */
+static bool usage_eq(const meta_usage *a, const meta_usage *b)
+{
+    if (a->app_pct != b->app_pct || a->page_pct != b->page_pct || a->nbuc != b->nbuc ||
+        a->ad_pct != b->ad_pct || a->ad_regain_ms != b->ad_regain_ms)
+        return false;
+    for (size_t i = 0; i < a->nbuc && i < META_USAGE_BUC_MAX; i++)
+        if (strcmp(a->buc[i].id, b->buc[i].id) != 0 || a->buc[i].pct != b->buc[i].pct ||
+            a->buc[i].regain_ms != b->buc[i].regain_ms)
+            return false;
+    return true;
+}
+
+static bool err_eq(const meta_err *a, const meta_err *b)
+{
+    return a->cls == b->cls && a->http_status == b->http_status && a->code == b->code &&
+           a->subcode == b->subcode && strcmp(a->msg, b->msg) == 0;
+}
+
 static int agree(const char *b, size_t len, const meta_batch_op *ops, size_t n)
 {
     static meta_batch_res rs[META_BATCH_MAX], rj[META_BATCH_MAX], rx[META_BATCH_MAX];
@@ -75,8 +96,8 @@ static int agree(const char *b, size_t len, const meta_batch_op *ops, size_t n)
     bool same = got == jgot && (sc != META_SCAN_OK || sgot == got) &&
                 (sc != META_SCAN_INVALID || got == -2);
     for (size_t i = 0; got >= 0 && got == jgot && i < n; i++) {
-        if (rs[i].code != rj[i].code || memcmp(&rs[i].usage, &rj[i].usage, sizeof rs[i].usage) ||
-            memcmp(&rs[i].err, &rj[i].err, sizeof rs[i].err) ||
+        if (rs[i].code != rj[i].code || !usage_eq(&rs[i].usage, &rj[i].usage) ||
+            !err_eq(&rs[i].err, &rj[i].err) ||
             (rs[i].lead == NULL) != (rj[i].lead == NULL) ||
             (rs[i].lead != NULL && !json_equal(rs[i].lead, rj[i].lead))) {
             if (same && shown < 5) fprintf(stderr, "  operation %zu differs\n", i);

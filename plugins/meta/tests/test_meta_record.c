@@ -538,6 +538,15 @@ static const char bench_form[] =
     "{\"key\":\"budget\",\"label\":\"What is your budget?\"}],\"checkboxes\":[{\"key\":\"optin\","
     "\"text\":\"Send me offers\"}]}";
 
+/* Field data of every odd shape: no name, a number for a name, no
+ * values, values not an array, blank, a negative zero, big and small
+ * numbers. */
+static const char odd_fields[] =
+    "{\"id\":\"1\",\"created_time\":1,\"field_data\":[{\"name\":\"\",\"values\":[\"a\"]},"
+    "{\"name\":5,\"values\":[\"a\"]},{\"name\":\"email\"},{\"name\":\"email\",\"values\":7},"
+    "{\"name\":\"x\",\"values\":\"  \"},{\"name\":\"y\",\"values\":-0.0},"
+    "{\"name\":\"z\",\"values\":[1e300, -9223372036854775808, 0.1]}]}";
+
 static void test_table(void)
 {
     static const char *const leads[] = {
@@ -547,10 +556,7 @@ static void test_table(void)
         "{\"id\":\"1\",\"created_time\":\"9999-12-31T23:59:59Z\",\"platform\":\"ig\"}",
         "{\"id\":\"abc\",\"created_time\":1}", "{\"id\":\"\",\"created_time\":1}",
         "{\"id\":\"1\",\"created_time\":0,\"field_data\":{},\"custom_disclaimer_responses\":{}}",
-        "{\"id\":\"1\",\"created_time\":1,\"field_data\":[{\"name\":\"\",\"values\":[\"a\"]},"
-        "{\"name\":5,\"values\":[\"a\"]},{\"name\":\"email\"},{\"name\":\"email\",\"values\":7},"
-        "{\"name\":\"x\",\"values\":\"  \"},{\"name\":\"y\",\"values\":-0.0},"
-        "{\"name\":\"z\",\"values\":[1e300, -9223372036854775808, 0.1]}]}",
+        odd_fields,
         "[1]", "null", "{\"id\":\"1\",\"created_time\":1,\"form_id\":\"\",\"ad_id\":1.5}",
     };
     static const char *const hints[] = {
@@ -797,7 +803,7 @@ static json_t *rand_hint(void)
 
 static void rand_ctx(meta_rec_ctx *x, char *conn, size_t cap)
 {
-    static const char *const pages[] = {"123123123", "", "1", "\xff" "1", "12\xc3"};
+    static const char *const pages[] = {"123123123", "", "1", "\3771", "12\xc3"}; /* \377: 0xff */
     static const int64_t times[] = {1795943702113, 0, -1, INT64_MAX, INT64_MIN};
     rand_text(conn, cap, rn(6) == 0);
     x->connection = rn(20) ? conn : NULL;
