@@ -301,6 +301,8 @@ int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
         return st;
     }
     long long have = due->element[0]->integer;
+    out->due_found = (have & 4) != 0;
+    out->gone = (unsigned)((have >> 3) & 3);
     /* The shares left after the retries (each kind within its own), as
      * the script counted them: every item it returned. */
     int left[2] = {have & 1 ? ev_share : 0, have & 2 ? dl_share : 0};

@@ -104,6 +104,8 @@ typedef struct ch_qbatch {
     size_t n;
     size_t fresh[2];           /* of them, new entries read (ev, dl) */
     unsigned gone;             /* bit k: stream k (0 ev, 1 dl) does not exist */
+    int due_found;             /* fetch2: retries were due (some may be left
+                                  for the next turn) */
 } ch_qbatch;
 
 void ch_qbatch_free(ch_qbatch *b);

@@ -174,11 +174,13 @@ struct ch_wthread {
     int64_t swept_ms;          /* thread 0: the last instance sweep */
     /* A busy tenant's turns skip fetch2's script (ch_qw_fetch_new) for up
      * to conf->due_every_ms after this thread last ran it for that tenant,
-     * while the last read found new entries; `gone`: streams found missing
-     * meanwhile, not read again until the script runs. */
+     * while the last read found new entries and that script found nothing
+     * due (due_seen 0); `gone`: streams found missing, not read again
+     * until the script runs. */
     char due_tenant[CH_ID_MAX + 1];
     int64_t due_ms;
     int busy;
+    int due_seen;
     unsigned gone;
 };
 

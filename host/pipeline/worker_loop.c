@@ -458,17 +458,20 @@ void ch_wthread_begin(ch_wthread *t)
 /* A turn's items. A tenant whose last read on this thread found new
  * entries is busy: its turns read the new entries alone (one round trip,
  * no script) until due_every_ms after this thread last ran fetch2's
- * script for it, which also claims the due retries and checks which
- * streams are idle. Any other turn runs that script. Under load every
- * thread runs it that often per tenant, so some thread claims a due retry
- * or hold within a few milliseconds; each skipped script saved a round
- * trip and about 30 us of Redis (the lead benchmark: one per ~10 leads). */
+ * script for it, which claims the due retries and checks which streams
+ * are idle -- and only while that script found nothing due: a tenant with
+ * due retries or held items runs it every turn, as before, so new entries
+ * never crowd them out (a held delivery would otherwise be held again
+ * behind the new ones, with no bound). Under load every thread runs it at
+ * least that often per tenant; each skipped script saved a round trip and
+ * about 30 us of Redis (the lead benchmark: one per ~10 leads). */
 static int32_t fetch(ch_wthread *t, const char *tenant, size_t ns, size_t nd, ch_qbatch *b)
 {
     int64_t now = ch_monotonic_ms();
     int same = strcmp(t->due_tenant, tenant) == 0;
     int32_t st;
-    if (same && t->busy && now - t->due_ms < t->conf->due_every_ms && t->gone != 3) {
+    if (same && t->busy && !t->due_seen && now - t->due_ms < t->conf->due_every_ms &&
+        t->gone != 3) {
         st = ch_qw_fetch_new(tenant, t->consumer, t->gone & 1 ? 0 : (int)ns,
                              t->gone & 2 ? 0 : (int)nd, b);
         if (st == C360_OK) t->gone |= b->gone;
@@ -477,7 +480,8 @@ static int32_t fetch(ch_wthread *t, const char *tenant, size_t ns, size_t nd, ch
         if (st == C360_OK) {
             snprintf(t->due_tenant, sizeof t->due_tenant, "%s", tenant);
             t->due_ms = now;
-            t->gone = 0;
+            t->gone = b->gone;
+            t->due_seen = b->due_found;
         }
     }
     t->busy = st == C360_OK && b->fresh[0] + b->fresh[1] > 0;

@@ -1142,10 +1142,19 @@ static void test_fetch_new(void)
     CHECK(ch_qw_fetch_new("t13", "h-1-0", 5, 5, &b) == C360_OK);
     CHECK(b.n == 0 && b.gone == 0);
     ch_qbatch_free(&b);
-    /* fetch2 claims the retry. */
+    /* fetch2 claims the retry, and says retries were due. */
     CHECK(ch_qw_fetch2("t13", "h-1-1", 5, 5, &b) == C360_OK);
     CHECK(b.n == 1 && b.fresh[0] == 0 && b.n == 1 && strcmp(b.items[0].id, id[0]) == 0 &&
           b.items[0].att == 1);
+    CHECK(b.due_found && b.gone == 0);
+    ch_qbatch_free(&b);
+    /* None due now: said so too. */
+    CHECK(ch_qw_fetch2("t13", "h-1-1", 5, 5, &b) == C360_OK);
+    CHECK(b.n == 0 && !b.due_found);
+    ch_qbatch_free(&b);
+    /* A tenant without streams: fetch2 says both are missing. */
+    CHECK(ch_qw_fetch2("t14", "h-1-1", 5, 5, &b) == C360_OK);
+    CHECK(b.n == 0 && b.gone == 3 && !b.due_found);
     ch_qbatch_free(&b);
     CHECK(ch_qw_fetch_new("t:13", "h-1-0", 1, 1, &b) == C360_EINVAL);
     CHECK(ch_qw_fetch_new("t13", "h-1-0", 0, 0, &b) == C360_EINVAL);

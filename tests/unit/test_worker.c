@@ -377,6 +377,32 @@ static void test_busy_due(ch_wthread *t)
     fx_sleep_ms(5);
     ch_wthread_turn(t, "ta");
     CHECK(!t->busy && t->due_ms != before);
+
+    /* Retries due at every turn (each item retried on its first attempts)
+     * while new entries keep coming: once the script has seen them due, no
+     * turn skips it -- new entries must not crowd due items out (a held
+     * delivery would be held again behind them with no bound). Before
+     * that, a due item waits at most due_every_ms on this thread: the
+     * loop runs past it. */
+    char r[4][CH_QW_ID_MAX];
+    for (int i = 0; i < 4; i++) add_event("ta", "src", "retry 3", r[i]);
+    ch_wthread_turn(t, "ta"); /* first attempts: all four to `retry` */
+    int ran_script = 0, with_due = 0;
+    int64_t until = ch_monotonic_ms() + 3 * g_w->conf.due_every_ms;
+    for (int i = 0; i < 400 && ch_monotonic_ms() < until; i++) {
+        add_event("ta", "src", "ok 0", other);
+        pf_do("ZADD c360:{t:ta}:retry 0 %s 0 %s 0 %s 0 %s", r[0], r[1], r[2], r[3]);
+        int64_t b0 = t->due_ms;
+        int due_before = t->due_seen;
+        fx_sleep_ms(2);
+        ch_wthread_turn(t, "ta");
+        if (due_before) {
+            with_due++;
+            if (t->due_ms != b0) ran_script++;
+        }
+    }
+    CHECK(with_due > 0 && ran_script == with_due);
+    drain(t, "ta", 20);
     g_w->conf.due_every_ms = 0;
 }
 
