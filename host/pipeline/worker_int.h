@@ -175,8 +175,8 @@ struct ch_wthread {
     /* A busy tenant's turns skip fetch2's script (ch_qw_fetch_new) for up
      * to conf->due_every_ms after this thread last ran it for that tenant,
      * while the last read found new entries and that script found nothing
-     * due (due_seen 0); `gone`: streams found missing, not read again
-     * until the script runs. */
+     * due (due_seen 0); `gone`: streams a read found missing, not read
+     * again until the script runs. */
     char due_tenant[CH_ID_MAX + 1];
     int64_t due_ms;
     int busy;

@@ -480,7 +480,10 @@ static int32_t fetch(ch_wthread *t, const char *tenant, size_t ns, size_t nd, ch
         if (st == C360_OK) {
             snprintf(t->due_tenant, sizeof t->due_tenant, "%s", tenant);
             t->due_ms = now;
-            t->gone = b->gone;
+            /* Not b->gone: a stream missing now is often created by this
+             * very turn (a new tenant's first deliveries), and must be read
+             * at the next one. */
+            t->gone = 0;
             t->due_seen = b->due_found;
         }
     }
