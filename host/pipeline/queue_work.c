@@ -232,7 +232,6 @@ static int32_t read_new(const char *consumer, char *keys[2], const int left[2], 
     for (size_t c = 0; c < nc; c++) {
         size_t k = which[c];
         int none = read_nogroup(&rr[c], keys[k], readv[k], out->arena);
-        out->more[k] = rr[c];
         if (none) out->gone |= 1u << k;
         /* nil: no new entry; an error (Redis away, a key of another type):
          * counted, and the turn still runs what it got (what a failed read
@@ -302,7 +301,6 @@ int32_t ch_qw_fetch2(const char *tenant, const char *consumer, int ev_share,
     }
     long long have = due->element[0]->integer;
     out->due_found = (have & 4) != 0;
-    out->gone = (unsigned)((have >> 3) & 3);
     /* The shares left after the retries (each kind within its own), as
      * the script counted them: every item it returned. */
     int left[2] = {have & 1 ? ev_share : 0, have & 2 ? dl_share : 0};

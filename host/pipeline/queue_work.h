@@ -65,7 +65,7 @@
 
 typedef enum ch_qkind { CH_Q_EV = 0, CH_Q_DL = 1 } ch_qkind;
 
-/* One work item. String pointers point into the batch's reply (hiredis
+/* One work item. String pointers point into the batch's replies (hiredis
  * strings are NUL-terminated); absent fields are "" / 0. */
 typedef struct ch_qitem {
     ch_qkind kind;
@@ -97,13 +97,14 @@ typedef struct ch_qitem {
 
 typedef struct ch_qbatch {
     redisReply *reply;
-    redisReply *more[2];       /* a fetch's XREADGROUP replies (ev, dl),
-                                  built in `arena` (rconn.h) */
-    ch_rarena *arena;
+    ch_rarena *arena;          /* a fetch's XREADGROUP replies (rconn.h):
+                                  the items' strings point into them */
     ch_qitem *items;
     size_t n;
     size_t fresh[2];           /* of them, new entries read (ev, dl) */
-    unsigned gone;             /* bit k: stream k (0 ev, 1 dl) does not exist */
+    unsigned gone;             /* bit k: a read found stream k (0 ev, 1 dl)
+                                  missing (fetch2 leaves a stream the script
+                                  found missing unread and says nothing) */
     int due_found;             /* fetch2: retries were due (some may be left
                                   for the next turn) */
 } ch_qbatch;

@@ -124,8 +124,7 @@
  * lag is 0, is not read, so that an idle tenant's turn stays one round
  * trip; 4 when retries were due (claimed or left for the next turn over
  * the shares): the work loop then runs this again next turn rather than
- * reading new entries alone; 8 / 16 when the event / delivery stream does
- * not exist. The items follow. */
+ * reading new entries alone. The items follow. */
 static const char qw_lua_due[] =
     QW_LUA_COMMON
     "local g, me, share = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
@@ -153,7 +152,7 @@ static const char qw_lua_due[] =
      * one round trip. An entry added meanwhile waits for the next turn
      * (its wake, or the next round). */
     "local function unread(key)\n"
-    "  if redis.call('EXISTS', key) == 0 then return 0, 1 end\n"
+    "  if redis.call('EXISTS', key) == 0 then return 0 end\n"
     "  local gs = redis.pcall('XINFO', 'GROUPS', key)\n"
     "  if type(gs) ~= 'table' or gs.err then return 1 end\n"
     "  for _, x in ipairs(gs) do\n"
@@ -166,9 +165,7 @@ static const char qw_lua_due[] =
     "  end\n"
     "  return 1\n"
     "end\n"
-    "local u1, m1 = unread(KEYS[1])\n"
-    "local u2, m2 = unread(KEYS[2])\n"
-    "out[1] = u1 + 2 * u2 + (#due > 0 and 4 or 0) + 8 * (m1 or 0) + 16 * (m2 or 0)\n"
+    "out[1] = unread(KEYS[1]) + 2 * unread(KEYS[2]) + (#due > 0 and 4 or 0)\n"
     "return out\n";
 
 /* KEYS: stream, att. ARGV: group, from, to, min_idle, count, prefix, kind.

@@ -182,31 +182,25 @@ static bool quoted(meta_jw *w, const char *s, size_t n)
     return true;
 }
 
-void meta_jw_obj(meta_jw *w)
+/* A container's opening ('{', '[') after its separator, and its closing:
+ * the next member or element needs a comma then. */
+static void open_c(meta_jw *w, const char *c)
 {
     sep(w);
-    put(w, "{", 1);
+    put(w, c, 1);
     w->comma = false;
 }
 
-void meta_jw_obj_end(meta_jw *w)
+static void close_c(meta_jw *w, const char *c)
 {
-    put(w, "}", 1);
+    put(w, c, 1);
     w->comma = true;
 }
 
-void meta_jw_arr(meta_jw *w)
-{
-    sep(w);
-    put(w, "[", 1);
-    w->comma = false;
-}
-
-void meta_jw_arr_end(meta_jw *w)
-{
-    put(w, "]", 1);
-    w->comma = true;
-}
+void meta_jw_obj(meta_jw *w) { open_c(w, "{"); }
+void meta_jw_obj_end(meta_jw *w) { close_c(w, "}"); }
+void meta_jw_arr(meta_jw *w) { open_c(w, "["); }
+void meta_jw_arr_end(meta_jw *w) { close_c(w, "]"); }
 
 void meta_jw_key(meta_jw *w, const char *key)
 {

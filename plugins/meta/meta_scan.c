@@ -578,18 +578,29 @@ static int walk_entry(walk *w, const span *f)
     }
 }
 
+static void doc_init(doc *d, const uint8_t *end)
+{
+    d->object.b = d->entry.b = NULL;
+    d->end = end;
+    d->nmarks = 0;
+}
+
+/* Pass 1 over [b, b + len) into r: META_SCAN_OK, _INVALID or _UNSURE. */
+static int doc_check(doc *r, const uint8_t *b, size_t len)
+{
+    doc_init(r, b + len);
+    bool unsure = false;
+    int rc = validate(b, len, r, &unsure);
+    return rc == META_SCAN_OK && unsure ? META_SCAN_UNSURE : rc;
+}
+
 int meta_payload_scan(const uint8_t *body, size_t len, meta_change_fn fn, void *arg,
                       int *found)
 {
     doc r;
-    r.object.b = r.entry.b = NULL;
-    r.end = body + len;
-    r.nmarks = 0;
-    bool unsure = false;
     *found = 0;
-    int rc = validate(body, len, &r, &unsure);
+    int rc = doc_check(&r, body, len);
     if (rc != META_SCAN_OK) return rc;
-    if (unsure) return META_SCAN_UNSURE;
     const uint8_t *o;
     size_t on;
     int k = str_of(r.object, &o, &on);
@@ -630,12 +641,7 @@ int meta_payload_scan(const uint8_t *body, size_t len, meta_change_fn fn, void *
 int meta_json_check(const uint8_t *b, size_t len)
 {
     doc r;
-    r.object.b = r.entry.b = NULL;
-    r.end = b + len;
-    r.nmarks = 0;
-    bool unsure = false;
-    int rc = validate(b, len, &r, &unsure);
-    return rc == META_SCAN_OK && unsure ? META_SCAN_UNSURE : rc;
+    return doc_check(&r, b, len);
 }
 
 int meta_scan_id_of(const uint8_t *b, const uint8_t *e, bool compound, meta_id out)
@@ -653,9 +659,7 @@ bool meta_scan_hint(const uint8_t *b, const uint8_t *e, meta_hint *h)
     /* A value of a body pass 1 proved: no marks, so skip_value reads
      * nested containers through (values are small). */
     doc d;
-    d.object.b = d.entry.b = NULL;
-    d.end = e;
-    d.nmarks = 0;
+    doc_init(&d, e);
     span v[META_HINT_IDS + 1];
     memset(h, 0, sizeof *h);
     if (b == NULL || b == e || *b != '{' || members(&d, b, HINT_KEYS, META_HINT_IDS + 1, v) == NULL)

@@ -1112,10 +1112,10 @@ static void test_secret_cache(void)
     call_reset(&c);
 }
 
-/* The edges of a stored value. docs/connectors/crm_generic.md: "One
- * trailing newline in a stored value is ignored" -- a CRLF (a value pasted
- * on Windows) is one newline too, so a signing secret or a token stored
- * with "\r\n" works as without it. The 64 KiB limit (CRM_SECRET_MAX) is on
+/* The edges of a stored value. docs/connectors/crm_generic.md: "Line
+ * breaks (CR or LF) at the end of a stored value are ignored" -- so a
+ * signing secret or a token stored with "\r\n" (pasted on Windows) works
+ * as without it. The 64 KiB limit (CRM_SECRET_MAX) is on
  * the value without its newline: exactly 64 KiB and "\n" is sent whole.
  * An out-of-memory secret_get fails the delivery with C360_ENOMEM (which
  * the host retries), sends nothing, keeps nothing and blames nobody: the

@@ -1152,10 +1152,11 @@ static void test_fetch_new(void)
     CHECK(ch_qw_fetch2("t13", "h-1-1", 5, 5, &b) == C360_OK);
     CHECK(b.n == 0 && !b.due_found);
     ch_qbatch_free(&b);
-    /* A tenant without streams: fetch2 says both are missing. */
+    /* A tenant without streams: nothing, nothing due, nothing created. */
     CHECK(ch_qw_fetch2("t14", "h-1-1", 5, 5, &b) == C360_OK);
-    CHECK(b.n == 0 && b.gone == 3 && !b.due_found);
+    CHECK(b.n == 0 && !b.due_found);
     ch_qbatch_free(&b);
+    CHECK(pf_int("EXISTS c360:{t:t14}:ev") == 0 && pf_int("EXISTS c360:{t:t14}:dl") == 0);
     CHECK(ch_qw_fetch_new("t:13", "h-1-0", 1, 1, &b) == C360_EINVAL);
     CHECK(ch_qw_fetch_new("t13", "h-1-0", 0, 0, &b) == C360_EINVAL);
     CHECK(ch_qw_fetch_new("t13", "h-1-0", -1, 1, &b) == C360_EINVAL);

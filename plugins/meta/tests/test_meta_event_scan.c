@@ -30,6 +30,7 @@
 
 #include "check.h"
 #include "meta.h"
+#include "meta_test_util.h"
 
 #define MAXC 64 /* changes compared per body (the rest: counted) */
 
@@ -177,11 +178,7 @@ static int shown;
 
 static void show(const char *why, const uint8_t *b, size_t len)
 {
-    if (shown++ >= 10) return;
-    fprintf(stderr, "  %s: body (%zu bytes): ", why, len);
-    for (size_t i = 0; i < len && i < 400; i++)
-        fputc(b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '?', stderr);
-    fputc('\n', stderr);
+    show_body(&shown, why, b, len);
 }
 
 /* Returns the plan. with_records: the records too (slower). */
@@ -354,15 +351,6 @@ static void test_table(void)
 
 /* ---- generated and mutated bodies -------------------------------------- */
 
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static size_t rn(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
 
 #define BODY_MAX 8192
 

@@ -28,6 +28,7 @@
 
 #include "check.h"
 #include "meta.h"
+#include "meta_test_util.h"
 
 /* ---- the oracle: the tree builder meta_records.c had ------------------ */
 /* Kept verbatim (names prefixed ref_): the record the writer must print. */
@@ -377,15 +378,6 @@ static bool same_tree(const json_t *v, size_t first)
     return ok;
 }
 
-static uint64_t rng = 0x9e3779b97f4a7c15u;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static size_t rn(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
 
 static json_t *rand_tree(int depth)
 {

@@ -16,6 +16,8 @@
 
 #include "check.h"
 #include "meta.h"
+#define META_TEST_SEED 0x243f6a8885a308d3u
+#include "meta_test_util.h"
 
 /* ---- one body, both ways --------------------------------------------- */
 
@@ -58,11 +60,7 @@ static int shown;
 
 static void show(const char *why, const uint8_t *b, size_t len)
 {
-    if (shown++ >= 10) return;
-    fprintf(stderr, "  %s: body (%zu bytes): ", why, len);
-    for (size_t i = 0; i < len && i < 400; i++)
-        fputc(b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '?', stderr);
-    fputc('\n', stderr);
+    show_body(&shown, why, b, len);
 }
 
 /* Runs both and checks agreement when the scanner is sure. Returns its
@@ -434,15 +432,6 @@ static void test_route_pairs(void)
 
 /* ---- differential run over mutated bodies ----------------------------- */
 
-static uint64_t rng = 0x243f6a8885a308d3u;
-static uint64_t rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static size_t rn(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
 
 static const char *const TOKENS[] = {
     "\"", "\\", "\\u00e9", "\\ud83d\\ude00", "\\ud800", "\\u0000", "{", "}", "[", "]", ",", ":",
