@@ -29,6 +29,8 @@ lb_start_c360d() {
     rm -rf "$T_DIR/data"
     local extra=
     [ -z "${LB_DCONC:-}" ] || extra=",\"delivery_concurrency\":$LB_DCONC"
+    # C360_BENCH_PIPELINE='"share":32,...': more pipeline settings (tuning runs).
+    [ -z "${C360_BENCH_PIPELINE:-}" ] || extra+=",$C360_BENCH_PIPELINE"
     cat >"$T_DIR/c360d.json" <<JSON
 {"listen":"127.0.0.1:$port","redis":{"url":"redis://127.0.0.1:$RPORT"},
  "plugin_dirs":["$LB_BUILD/plugins"],

@@ -57,6 +57,8 @@ const char ch_config_help[] =
     "  pipeline.delivery_concurrency deliveries in flight per destination (default 4)\n"
     "  pipeline.delivery_batch_max records per deliver_batch call of a destination that\n"
     "                       takes several (default 20, 1 to 500; 1 = never batch)\n"
+    "  pipeline.delivery_cap_wait_ms over the concurrency cap, ask again for a place this\n"
+    "                       long before the delivery is held (default 50, 0 to 1000)\n"
     "  pipeline.tick_floor_s shortest tick interval (default 10)\n"
     "  oauth.refresh_margin_s refresh access tokens this long before expiry (default 300)\n"
     "  oauth.lease_ms       single-flight refresh lease across hosts (default 45000;\n"
@@ -224,7 +226,7 @@ static void validate_services(verr *e, json_t *root, ch_config *c)
                                          "dedup_window_s", "retention_days", "callback_timeout_ms",
                                          "poison_threshold", "claim_idle_ms",
                                          "delivery_concurrency", "delivery_batch_max",
-                                         "tick_floor_s", NULL};
+                                         "delivery_cap_wait_ms", "tick_floor_s", NULL};
     o = section(e, root, "pipeline", k_pipe);
 #define PIPE(field, key, lo, hi, dflt) \
     c->field = (int)get_int(e, o, key, "/pipeline/" key, lo, hi, dflt)
@@ -239,6 +241,7 @@ static void validate_services(verr *e, json_t *root, ch_config *c)
     PIPE(claim_idle_ms, "claim_idle_ms", 1000, 3600000, 60000);
     PIPE(delivery_concurrency, "delivery_concurrency", 1, 1000, 4);
     PIPE(delivery_batch_max, "delivery_batch_max", 1, 500, 20);
+    PIPE(delivery_cap_wait_ms, "delivery_cap_wait_ms", 0, 1000, 50);
     PIPE(tick_floor_s, "tick_floor_s", 1, 86400, 10);
 #undef PIPE
 }

@@ -77,6 +77,7 @@ typedef struct ch_config {
     int delivery_concurrency; /* per destination connection */
     int delivery_batch_max;   /* records per deliver_batch call (ABI 1.4);
                                  1 = never batch */
+    int delivery_cap_wait_ms; /* over the cap: ask again this long, then hold */
     int tick_floor_s;         /* shortest tick interval */
     json_t *effective;        /* the merged document, for diffs on SIGHUP */
 } ch_config;

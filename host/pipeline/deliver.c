@@ -10,9 +10,10 @@
  * its own (callback_timeout_ms x 2 + 5 s), instead of leaking a counter
  * slot forever as a bare INCR/DECR counter would after a crash. Taking a
  * lease is one script; it is given back in the outcome script, so a
- * delivery costs two round trips in all. Over the cap, the item is held
- * for cap_hold_ms (no attempt counted) and another destination's work
- * goes on.
+ * delivery costs two round trips in all. Over the cap, the thread asks
+ * again for up to cap_wait_ms (ch_wdel_lease); still over it, the item is
+ * held for cap_hold_ms (no attempt counted) and another destination's
+ * work goes on.
  *
  * C360_EGONE (ABI 1.4: the endpoint answered 410 Gone) dead-letters the
  * record with why "gone" instead of retrying it, and deliver_gone.c stops
@@ -54,18 +55,39 @@ static ch_script s_lease = CH_SCRIPT(
     "redis.call('PEXPIRE', KEYS[1], ttl)\n"
     "return 1\n");
 
+static int lease_try(const char *key, const char *token, const char *ttl, const char *cap)
+{
+    const char *argv[] = {key, token, ttl, cap};
+    redisReply *r = ch_rconn_eval(&s_lease, 1, 4, argv, NULL);
+    int res = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    if (res < 0) ch_metrics_inc(CH_M_REDIS_ERRORS, 1);
+    if (r) freeReplyObject(r);
+    return res;
+}
+
+/* Over the cap, a place is usually given back within milliseconds (each
+ * delivery's outcome script gives its lease back): asking again for up to
+ * cap_wait_ms, after 1, 2, 4 and then every 8 ms, costs a few round trips,
+ * where a hold costs an outcome script per item, a claim later and
+ * cap_hold_ms of latency. With 2 workers x 4 threads on one destination of
+ * cap 4 the holds took a quarter of the lead benchmark's throughput
+ * (docs/benchmarks.md). */
 int ch_wdel_lease(ch_wthread *t, const char *tenant, const char *dest, const char *token)
 {
     char *key = ch_key_tenant(tenant, "lease:%s", dest);
     char ttl[24], c[16];
     snprintf(ttl, sizeof ttl, "%lld", 2LL * t->conf->callback_timeout_ms + 5000);
     snprintf(c, sizeof c, "%d", t->conf->delivery_concurrency);
-    const char *argv[] = {key, token, ttl, c};
-    redisReply *r = ch_rconn_eval(&s_lease, 1, 4, argv, NULL);
+    int res = lease_try(key, token, ttl, c);
+    int64_t end = res == 0 && t->conf->cap_wait_ms > 0 ? ch_monotonic_ms() + t->conf->cap_wait_ms : 0;
+    for (int step = 1; res == 0 && end && !ch_wthread_stopping(t); step = step < 8 ? step * 2 : 8) {
+        int64_t left = end - ch_monotonic_ms();
+        if (left <= 0) break;
+        ch_wthread_nap(t, step < left ? step : (int)left);
+        res = lease_try(key, token, ttl, c);
+    }
+    if (res > 0 && end) ch_wthread_capwait(t);
     free(key);
-    int res = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
-    if (res < 0) ch_metrics_inc(CH_M_REDIS_ERRORS, 1);
-    if (r) freeReplyObject(r);
     return res;
 }
 

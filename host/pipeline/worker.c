@@ -34,6 +34,7 @@ void ch_worker_conf_defaults(ch_worker_conf *c)
     c->retry_cap_ms = 600000;
     c->hold_ms = 30000;
     c->cap_hold_ms = 250;
+    c->cap_wait_ms = 50;
     c->tenants_refresh_ms = 1000;
     c->conn_cache_ms = 1000;
     c->sweep_ms = 0;
@@ -65,6 +66,7 @@ void ch_worker_conf_from_config(ch_worker_conf *c, const ch_config *cfg, const c
     c->claim_idle_ms = cfg->claim_idle_ms;
     c->delivery_concurrency = cfg->delivery_concurrency;
     c->delivery_batch_max = cfg->delivery_batch_max;
+    c->cap_wait_ms = cfg->delivery_cap_wait_ms;
     c->shutdown_timeout_ms = cfg->shutdown_timeout_ms;
 }
 

@@ -85,6 +85,8 @@ typedef struct ch_worker_conf {
     int64_t retry_cap_ms;     /* backoff cap (10 min) */
     int64_t hold_ms;          /* paused / needs_reauth: look again after */
     int64_t cap_hold_ms;      /* over the delivery cap: look again after */
+    int cap_wait_ms;          /* over the delivery cap: ask again for a
+                                 place for this long first (deliver.c) */
     int tenants_refresh_ms;   /* the tenant list is this fresh */
     int conn_cache_ms;        /* a connection's state is this fresh */
     int sweep_ms;             /* consumer sweep per tenant; 0 = claim_idle/2 */
@@ -147,6 +149,7 @@ typedef struct ch_workers_stats {
     uint64_t items;        /* items run to an outcome */
     uint64_t ok, retried, held, dead, dropped;
     uint64_t claimed;      /* taken over from other consumers */
+    uint64_t capwaits;     /* delivery leases got by waiting at the cap */
     uint64_t turns;        /* tenant visits */
 } ch_workers_stats;
 void ch_workers_get_stats(ch_workers *w, ch_workers_stats *out);

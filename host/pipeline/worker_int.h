@@ -330,6 +330,10 @@ int32_t ch_wexec_acquire(ch_wthread *t, const char *tenant, const ch_qitem *it,
  * the slot's heartbeat, then 200 << i ms of sleep. Never after the last
  * try: nothing follows it to wait for. */
 void ch_wthread_backoff(ch_wthread *t, int i);
+/* Sleeps ms (a short wait inside a turn), the slot's heartbeat beaten. */
+void ch_wthread_nap(ch_wthread *t, int ms);
+/* Counts a delivery lease got by waiting at the cap (stats.capwaits). */
+void ch_wthread_capwait(ch_wthread *t);
 /* How many times an outcome script is tried while Redis is away
  * (ch_wthread_outcome, ch_wdel_finish_ok, ch_wexec_flush). */
 #define CH_WOUTCOME_TRIES 5

@@ -35,12 +35,20 @@ void ch_wthread_backoff(ch_wthread *t, int i)
     sleep_ms(200 << i);
 }
 
+void ch_wthread_nap(ch_wthread *t, int ms)
+{
+    ch_slot_beat(t->slot);
+    sleep_ms(ms);
+}
+
 static void count(ch_wthread *t, uint64_t *field, uint64_t n)
 {
     pthread_mutex_lock(&t->w->stats_lock);
     *field += n;
     pthread_mutex_unlock(&t->w->stats_lock);
 }
+
+void ch_wthread_capwait(ch_wthread *t) { count(t, &t->w->stats.capwaits, 1); }
 
 ch_wthread *ch_wthread_new(ch_workers *w, int index)
 {

@@ -33,6 +33,7 @@
  *     the floor, then delivered with its attempt still 1; one first queued
  *     more than the bound ago counts as a retry; from other callbacks it is
  *     a retry (ch_status_normalise). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,19 +380,98 @@ static void test_ok_one_script(ch_wthread *t)
     CHECK(pf_int("HEXISTS c360:{t:%s}:conn:b30:stat last_ok_ms", T) == 1);
 }
 
+static uint64_t capwaits(void)
+{
+    ch_workers_stats s;
+    ch_workers_get_stats(g_w, &s);
+    return s.capwaits;
+}
+
+/* Another host's delivery that gives its place back after a while. */
+typedef struct {
+    const char *key;
+    int after_ms;
+} releaser;
+
+static void *release_later(void *arg)
+{
+    const releaser *r = arg;
+    redisContext *c = redisConnect("127.0.0.1", pf_raw->tcp.port);
+    fx_sleep_ms(r->after_ms);
+    if (c && !c->err) {
+        redisReply *x = redisCommand(c, "ZREM %s other:2-1", r->key);
+        if (x) freeReplyObject(x);
+    }
+    if (c) redisFree(c);
+    return NULL;
+}
+
+/* Over the cap, the thread asks again for cap_wait_ms before it holds:
+ * a place given back meanwhile is taken and the batch goes at once. */
+static void test_cap_wait(ch_wthread *t)
+{
+    int saved = g_w->conf.delivery_concurrency;
+    g_w->conf.delivery_concurrency = 1;
+    g_w->conf.cap_wait_ms = 1000;
+    put("b40", "btp", "{}");
+    char key[64];
+    snprintf(key, sizeof key, "c360:{t:%s}:lease:b40", T);
+    freeReplyObject(pf_cmd("ZADD %s %lld other:2-1", key, redis_now_ms() + 60000));
+    add_dl("b40", "s1", "ok-w1", "{}");
+    add_dl("b40", "s1", "ok-w2", "{}");
+    uint64_t w0 = capwaits();
+    releaser rel = {key, 30};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, release_later, &rel) == 0);
+    fresh(t);
+    int64_t t0 = ch_monotonic_ms();
+    CHECK(ch_wthread_turn(t, T) == 2);
+    int64_t took = ch_monotonic_ms() - t0;
+    pthread_join(th, NULL);
+    printf("cap wait: the place given back after 30 ms was taken after %lld ms\n", (long long)took);
+    CHECK(took >= 25);
+    CHECK(capwaits() == w0 + 1);
+    CHECK(st_num("b40", "batches") == 1 && st_num("b40", "maxn") == 2);
+    CHECK(st_num("b40", "d:ok-w1") == 1 && st_num("b40", "d:ok-w2") == 1);
+    CHECK(!retry_has("ok-w1", NULL) && !retry_has("ok-w2", NULL));
+    CHECK(pf_int("ZCARD %s", key) == 0);
+    CHECK(pf_pending(T, "dl") == 0);
+
+    /* 0: held at once, no wait counted. */
+    g_w->conf.cap_wait_ms = 0;
+    freeReplyObject(pf_cmd("ZADD %s %lld other:2-1", key, redis_now_ms() + 60000));
+    add_dl("b40", "s1", "ok-w3", "{}");
+    fresh(t);
+    CHECK(ch_wthread_turn(t, T) == 1);
+    CHECK(retry_has("ok-w3", NULL));
+    CHECK(capwaits() == w0 + 1);
+    CHECK(st_num("b40", "d:ok-w3") == 0);
+    freeReplyObject(pf_cmd("DEL %s", key));
+    fx_sleep_ms(80);
+    drain(t, 4);
+    CHECK(st_num("b40", "d:ok-w3") == 1);
+    g_w->conf.cap_wait_ms = 50;
+    g_w->conf.delivery_concurrency = saved;
+}
+
 /* One place under the concurrency cap per call, whatever its size. */
 static void test_lease(ch_wthread *t)
 {
     int saved = g_w->conf.delivery_concurrency;
     g_w->conf.delivery_concurrency = 1;
     put("b5", "btp", "{}");
-    /* Someone else holds the only place: the batch waits, unattempted. */
+    /* Someone else holds the only place: the batch waits, unattempted,
+     * after asking again for cap_wait_ms (50). */
     freeReplyObject(pf_cmd("ZADD c360:{t:%s}:lease:b5 %lld other:1-1", T, redis_now_ms() + 60000));
     add_dl("b5", "s1", "ok-l1", "{}");
     add_dl("b5", "s1", "ok-l2", "{}");
     add_dl("b5", "s1", "ok-l3", "{}");
     fresh(t);
+    uint64_t w0 = capwaits();
+    int64_t t0 = ch_monotonic_ms();
     CHECK(ch_wthread_turn(t, T) == 3);
+    CHECK(ch_monotonic_ms() - t0 >= 50);
+    CHECK(capwaits() == w0);
     CHECK(st_num("b5", "batches") == 0 && st_num("b5", "singles") == 0);
     CHECK(retry_has("ok-l1", NULL) && retry_has("ok-l3", NULL));
     CHECK(pf_int("HLEN c360:{t:%s}:att", T) == 0);
@@ -726,6 +806,17 @@ static void test_config(void)
         CHECK(strstr(err, "/pipeline/delivery_batch_max") != NULL);
         json_decref(o);
     }
+    const char *bad_wait[] = {"{\"pipeline\":{\"delivery_cap_wait_ms\":-1}}",
+                              "{\"pipeline\":{\"delivery_cap_wait_ms\":1001}}",
+                              "{\"pipeline\":{\"delivery_cap_wait_ms\":\"50\"}}"};
+    for (size_t i = 0; i < sizeof bad_wait / sizeof *bad_wait; i++) {
+        json_t *o = json_loads(bad_wait[i], 0, NULL);
+        ch_config *cfg = NULL;
+        char err[256] = "";
+        CHECK(ch_config_load(NULL, o, "/tmp", &cfg, err, sizeof err) != CH_OK);
+        CHECK(strstr(err, "/pipeline/delivery_cap_wait_ms") != NULL);
+        json_decref(o);
+    }
     ch_config *cfg = NULL;
     char err[256] = "";
     CHECK(ch_config_load(NULL, NULL, "/tmp", &cfg, err, sizeof err) == CH_OK);
@@ -734,12 +825,23 @@ static void test_config(void)
         ch_worker_conf c;
         ch_worker_conf_from_config(&c, cfg, NULL);
         CHECK(c.delivery_batch_max == 20);
+        CHECK(cfg->delivery_cap_wait_ms == 50 && c.cap_wait_ms == 50);
         ch_config_free(cfg);
     }
     json_t *o = json_loads("{\"pipeline\":{\"delivery_batch_max\":1}}", 0, NULL);
     cfg = NULL;
     CHECK(ch_config_load(NULL, o, "/tmp", &cfg, err, sizeof err) == CH_OK);
     if (cfg) CHECK(cfg->delivery_batch_max == 1);
+    ch_config_free(cfg);
+    json_decref(o);
+    o = json_loads("{\"pipeline\":{\"delivery_cap_wait_ms\":0}}", 0, NULL);
+    cfg = NULL;
+    CHECK(ch_config_load(NULL, o, "/tmp", &cfg, err, sizeof err) == CH_OK);
+    if (cfg) {
+        ch_worker_conf c;
+        ch_worker_conf_from_config(&c, cfg, NULL);
+        CHECK(c.cap_wait_ms == 0);
+    }
     ch_config_free(cfg);
     json_decref(o);
 }
@@ -825,6 +927,7 @@ int main(void)
     test_group_cap(t);
     test_ok_one_script(t);
     test_lease(t);
+    test_cap_wait(t);
     test_mapping(t);
     test_gone(t);
     test_no_batch(t);
