@@ -320,6 +320,17 @@ run_rep() {
     lost=$(join -v1 "$T_DIR/stream.s" "$T_DIR/dump.s" | wc -l)
     missing=$(join -v2 "$T_DIR/stream.s" "$T_DIR/dump.s" | wc -l)
     join "$T_DIR/stream.s" "$T_DIR/dump.s" | awk '{print $3 - $2}' | sort -n >"$T_DIR/lat"
+    # Opt-in, C360_BENCH_TIMELINE=FILE: leads stored and delivered per
+    # 100 ms from the first request, appended to FILE after a "# rep N"
+    # line: where the run's time went (a slow tail, a stall).
+    if [ -n "${C360_BENCH_TIMELINE:-}" ]; then
+        { echo "# rep $rep  t_ms stored delivered"
+          join "$T_DIR/stream.s" "$T_DIR/dump.s" | awk -v t0="$t0" '
+            { s = int(($2 - t0) / 100); d = int(($3 - t0) / 100); st[s]++; dl[d]++
+              if (s > m) m = s; if (d > m) m = d }
+            END { for (i = 0; i <= m; i++) printf "%6d %6d %6d\n", i * 100, st[i], dl[i] }'
+        } >>"$C360_BENCH_TIMELINE"
+    fi
     p50=$(awk '{v[NR]=$1} END{if (NR) print v[int((NR - 1) * 0.50) + 1]; else print 0}' "$T_DIR/lat")
     p99=$(awk '{v[NR]=$1} END{if (NR) print v[int((NR - 1) * 0.99) + 1]; else print 0}' "$T_DIR/lat")
     local n non2xx accepted rps e2e span
