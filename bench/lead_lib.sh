@@ -34,7 +34,7 @@ lb_start_c360d() {
     cat >"$T_DIR/c360d.json" <<JSON
 {"listen":"127.0.0.1:$port","redis":{"url":"redis://127.0.0.1:$RPORT"},
  "plugin_dirs":["$LB_BUILD/plugins"],
- "data_dir":"$T_DIR/data","log_level":"warn","shutdown_timeout_ms":2000,
+ "data_dir":"$T_DIR/data","log_level":"${C360_BENCH_LOG_LEVEL:-warn}","shutdown_timeout_ms":2000,
  "outbound_http":{"allow":["127.0.0.1/32"],"timeout_ms":10000},
  "admin":{"public_url":"$LB_URL"},
  "pipeline":{"workers":$workers,"worker_threads":$threads$extra}}

@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -56,6 +57,10 @@ static void fake_listen(struct evhttp *http, int port)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(http, "127.0.0.1", (ev_uint16_t)port);
     if (!bs) { fprintf(stderr, "cannot bind 127.0.0.1:%d\n", port); exit(1); }
+    /* As c360d's listener (host/http.c): answers over 16 KiB are not held
+     * 40 ms by Nagle against the client's delayed ACK. */
+    int one = 1;
+    setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_in sin;
     socklen_t len = sizeof sin;
     if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sin, &len) != 0) {

@@ -12,9 +12,13 @@
  * 413, too many headers 431, concurrent requests: one plain XADD each (no
  * script), each with its own outcome, at most one wake-up per loop turn,
  * Redis down -> 503 and never 200, and recovery after a restart. */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -448,6 +452,52 @@ static void test_redis_down(void)
     CHECK(xlen("t1") == 1);
 }
 
+/* The socket of this process bound to 127.0.0.1:g_port, listening or
+ * accepted (listening = 1 / 0): its fd, or -1. */
+static int server_fd(int listening)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in sin;
+        memset(&sin, 0, sizeof sin);
+        socklen_t sl = sizeof sin;
+        int acc = 0;
+        socklen_t al = sizeof acc;
+        if (getsockname(fd, (struct sockaddr *)&sin, &sl) != 0 || sin.sin_family != AF_INET ||
+            ntohs(sin.sin_port) != g_port ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || acc != listening)
+            continue;
+        return fd;
+    }
+    return -1;
+}
+
+static int nodelay(int fd)
+{
+    int v = 0;
+    socklen_t l = sizeof v;
+    return fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &l) == 0 && v != 0;
+}
+
+/* The listener and what it accepts send without Nagle: a response over
+ * libevent's 16 KiB write would otherwise wait 40 ms for the client's
+ * delayed ACK. */
+static void test_nodelay(void)
+{
+    CHECK(nodelay(server_fd(1)));
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(c >= 0 && connect(c, (struct sockaddr *)&sin, sizeof sin) == 0);
+    int acc = -1;
+    for (int i = 0; i < 200 && acc < 0; i++) {
+        acc = server_fd(0);
+        if (acc < 0) fx_sleep_ms(10);
+    }
+    CHECK(acc >= 0);
+    CHECK(nodelay(acc));
+    close(c);
+}
+
 static void *client(void *arg)
 {
     (void)arg;
@@ -466,6 +516,7 @@ static void *client(void *arg)
         fx_sleep_ms(10);
     CHECK(ch_conncache_route(g_cc, "ingress_tp", "page:3", t, 4) == 2);
 
+    test_nodelay();
     test_per_connection();
     test_verdicts();
     test_app_level();
