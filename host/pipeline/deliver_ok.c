@@ -45,7 +45,7 @@ static const char lua_deliver_ok[] =
     "for i = 1, n do\n"
     /* The attempt happened: its log entry is written even for an entry
      * that is no longer pending. */
-    "  redis.call('XADD', DLOG, 'MAXLEN', '~', 1000, '*', 't', snow, 'ri', ARGV[p + 2], 'st', '0',\n"
+    "  redis.call('XADD', DLOG, 'MAXLEN', '~', '1000', '*', 't', snow, 'ri', ARGV[p + 2], 'st', '0',\n"
     "             'ms', ms, 'err', '')\n"
     "  ids[i] = ARGV[p]\n"
     "  members[i] = ARGV[p + 1]\n"

@@ -3,7 +3,10 @@
  * Shared pieces are C string macros pasted into each script, so that a
  * script stays one EVALSHA and the pieces are written once. Every key a
  * script touches is in KEYS (one tenant's slot); times are the server's
- * (TIME), so that every host agrees on what is due. */
+ * (TIME), so that every host agrees on what is due. A number handed to
+ * redis.call goes as the string it came in (an ARGV) or as a string
+ * literal where it can: a Lua number is printed ("%.14g") on every call,
+ * about a quarter of a microsecond of Redis each. */
 #ifndef CH_QUEUE_WORK_LUA_H
 #define CH_QUEUE_WORK_LUA_H
 
@@ -103,8 +106,8 @@
     "    else\n"                                                              \
     "      ver = ver + 1\n"                                                   \
     "      redis.call('HSET', key, 'v', ARGV[w + 2], 'ver', ver)\n"           \
-    "      local ttl = tonumber(ARGV[w + 1])\n"                               \
-    "      if ttl > 0 then redis.call('PEXPIRE', key, ttl)\n"                 \
+    "      local ttl = ARGV[w + 1]\n"                                         \
+    "      if tonumber(ttl) > 0 then redis.call('PEXPIRE', key, ttl)\n"       \
     "      else redis.call('PERSIST', key) end\n"                             \
     "    end\n"                                                               \
     "  end\n"                                                                 \
@@ -241,14 +244,14 @@ static const char qw_lua_outcome[] =
     /* The sync log entry of an event item, once its outcome applied. */
     "local function synclog()\n"
     "  if kind ~= 'ev' or ARGV[16] == '' then return end\n"
-    "  redis.call('XADD', KEYS[9], 'MAXLEN', '~', 1000, '*', 'kind',\n"
+    "  redis.call('XADD', KEYS[9], 'MAXLEN', '~', '1000', '*', 'kind',\n"
     "             ARGV[10] == '1' and 'tick' or 'event', 'status', ARGV[16], 'error', ARGV[17],\n"
     "             'records', ARGV[12], 'duration_ms', ARGV[18], 'request_id', ARGV[19],\n"
     "             'entry', id, 'attempt', ARGV[20])\n"
     "end\n"
     "if kind == 'dl' then\n"
     "  if ARGV[10] ~= '' then\n"
-    "    redis.call('XADD', KEYS[7], 'MAXLEN', '~', 1000, '*', 't', tostring(now), 'ri', ARGV[10],\n"
+    "    redis.call('XADD', KEYS[7], 'MAXLEN', '~', '1000', '*', 't', tostring(now), 'ri', ARGV[10],\n"
     "               'st', ARGV[11], 'ms', ARGV[12], 'err', ARGV[13])\n"
     "  end\n"
     "  if ARGV[14] ~= '' then redis.call('ZREM', KEYS[8], ARGV[14]) end\n"
@@ -382,7 +385,7 @@ static const char qw_lua_outcome_ok[] =
     "      recs[j] = (recs[j] or 0) + nrec\n"
     "    end\n"
     "    evs[j] = (evs[j] or 0) + 1\n"
-    "    redis.call('XADD', KEYS[3 + 4 * j], 'MAXLEN', '~', 1000, '*', 'kind', 'event',\n"
+    "    redis.call('XADD', KEYS[3 + 4 * j], 'MAXLEN', '~', '1000', '*', 'kind', 'event',\n"
     "               'status', 'ok', 'error', '', 'records', snrec, 'duration_ms', ARGV[p + 5],\n"
     "               'request_id', ARGV[p + 6], 'entry', ARGV[p], 'attempt', ARGV[p + 7])\n"
     "    out[i] = cnt\n"
