@@ -793,30 +793,29 @@ static void test_loader(void)
     CHECK(ch_loader_check_desc(&d, why, sizeof why) == CH_REFUSE_NONE);
 }
 
+/* Each document refused, its error naming path. */
+static void refused(const char *const *docs, size_t n, const char *path)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_loads(docs[i], 0, NULL);
+        ch_config *cfg = NULL;
+        char err[256] = "";
+        CHECK(ch_config_load(NULL, o, "/tmp", &cfg, err, sizeof err) != CH_OK);
+        CHECK(strstr(err, path) != NULL);
+        json_decref(o);
+    }
+}
+
 static void test_config(void)
 {
     const char *bad[] = {"{\"pipeline\":{\"delivery_batch_max\":0}}",
                          "{\"pipeline\":{\"delivery_batch_max\":501}}",
                          "{\"pipeline\":{\"delivery_batch_max\":\"20\"}}"};
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        json_t *o = json_loads(bad[i], 0, NULL);
-        ch_config *cfg = NULL;
-        char err[256] = "";
-        CHECK(ch_config_load(NULL, o, "/tmp", &cfg, err, sizeof err) != CH_OK);
-        CHECK(strstr(err, "/pipeline/delivery_batch_max") != NULL);
-        json_decref(o);
-    }
+    refused(bad, sizeof bad / sizeof *bad, "/pipeline/delivery_batch_max");
     const char *bad_wait[] = {"{\"pipeline\":{\"delivery_cap_wait_ms\":-1}}",
                               "{\"pipeline\":{\"delivery_cap_wait_ms\":1001}}",
                               "{\"pipeline\":{\"delivery_cap_wait_ms\":\"50\"}}"};
-    for (size_t i = 0; i < sizeof bad_wait / sizeof *bad_wait; i++) {
-        json_t *o = json_loads(bad_wait[i], 0, NULL);
-        ch_config *cfg = NULL;
-        char err[256] = "";
-        CHECK(ch_config_load(NULL, o, "/tmp", &cfg, err, sizeof err) != CH_OK);
-        CHECK(strstr(err, "/pipeline/delivery_cap_wait_ms") != NULL);
-        json_decref(o);
-    }
+    refused(bad_wait, sizeof bad_wait / sizeof *bad_wait, "/pipeline/delivery_cap_wait_ms");
     ch_config *cfg = NULL;
     char err[256] = "";
     CHECK(ch_config_load(NULL, NULL, "/tmp", &cfg, err, sizeof err) == CH_OK);
