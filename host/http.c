@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -315,6 +316,29 @@ static void on_reply_sent(struct evhttp_request *req, void *arg)
     if (c->evcon) arm_deadline(c);
 }
 
+/* The Date header of an answer sent now (RFC 9110's IMF-fixdate). evhttp
+ * would format one for every answer (gmtime and a printf); the text of the
+ * current second is kept instead, per thread (each server runs on its
+ * loop's thread). Day and month names are fixed, not the locale's. */
+static const char *date_now(void)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static _Thread_local time_t at = -1;
+    static _Thread_local char text[40];
+    time_t now = time(NULL);
+    if (now != at) {
+        struct tm tm;
+        if (!gmtime_r(&now, &tm)) return NULL;
+        snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec);
+        at = now;
+    }
+    return text;
+}
+
 static void respond_typed(ch_req *r, int status, const char *reason, const char *ctype,
                           const void *body, size_t len)
 {
@@ -324,10 +348,12 @@ static void respond_typed(ch_req *r, int status, const char *reason, const char 
     evhttp_add_header(out, "Content-Type", ctype);
     evhttp_add_header(out, "Cache-Control", "no-store");
     evhttp_add_header(out, "X-Request-Id", r->id);
-    struct evbuffer *buf = evbuffer_new();
-    evbuffer_add(buf, body, len);
-    evhttp_send_reply(r->ev, status, reason, buf);
-    evbuffer_free(buf);
+    const char *date = date_now();
+    if (date) evhttp_add_header(out, "Date", date); /* else evhttp writes its own */
+    /* Straight into the request's own buffer: no buffer of ours to make,
+     * move and free for every answer. */
+    evbuffer_add(evhttp_request_get_output_buffer(r->ev), body, len);
+    evhttp_send_reply(r->ev, status, reason, NULL);
     if (ch_log_get_level() <= CH_LOG_DEBUG) {
         char st[8], ms[24];
         snprintf(st, sizeof st, "%d", status);

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -498,6 +499,30 @@ static void test_nodelay(void)
     close(c);
 }
 
+/* Every answer carries one Date header (the host's, kept per second; not
+ * a second one from evhttp) in RFC 9110's fixed form, this second's. */
+static void test_date(void)
+{
+    pf_resp r;
+    CHECK(pf_http(g_port, "GET", "/hooks/ingress_tp/a1?challenge=x", NULL, "", 0, &r) == 0);
+    CHECK(r.status == 200);
+    const char *d = strstr(r.head, "\r\nDate: ");
+    CHECK(d != NULL);
+    if (!d) return;
+    CHECK(strstr(d + 2, "\r\nDate: ") == NULL);
+    char wd[4], mon[4];
+    int day = 0, year = 0, hh = 0, mm = 0, ss = 0, n = 0;
+    CHECK(sscanf(d + 8, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", wd, &day, mon, &year, &hh,
+                 &mm, &ss, &n) == 7 && n == 29);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char want[8];
+    strftime(want, sizeof want, "%Y", &tm);
+    CHECK(year == atoi(want));
+    CHECK(strstr("SunMonTueWedThuFriSat", wd) != NULL && strstr("JanFebMarAprMayJunJulAugSepOctNovDec", mon) != NULL);
+}
+
 static void *client(void *arg)
 {
     (void)arg;
@@ -517,6 +542,7 @@ static void *client(void *arg)
     CHECK(ch_conncache_route(g_cc, "ingress_tp", "page:3", t, 4) == 2);
 
     test_nodelay();
+    test_date();
     test_per_connection();
     test_verdicts();
     test_app_level();
