@@ -49,6 +49,28 @@ static inline int fx_redis_ping(int port)
     return ok;
 }
 
+/* 1 when the server on port is process pid, 0 when nothing answers yet,
+ * -1 when another server answers there: tests run in parallel, and a port
+ * drawn at random may be another test's -- whose server answers PING
+ * before ours has failed to bind and exited, so a PING alone would hand
+ * this test someone else's Redis (seen once: test_api_keys listing another
+ * test's keys). */
+static inline int fx_redis_serves(int port, pid_t pid)
+{
+    struct timeval tv = {0, 200000};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c || c->err) { if (c) redisFree(c); return 0; }
+    redisReply *r = redisCommand(c, "INFO server");
+    int res = 0;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        const char *p = strstr(r->str, "process_id:");
+        res = p && atol(p + strlen("process_id:")) == (long)pid ? 1 : -1;
+    }
+    if (r) freeReplyObject(r);
+    redisFree(c);
+    return res;
+}
+
 static inline void fx_redis_stop(void)
 {
     if (fx_current.pid > 0) {
@@ -95,11 +117,13 @@ static inline int fx_redis_start_args(const char *const *extra)
             _exit(127);
         }
         for (int i = 0; i < 100; i++) {
-            if (fx_redis_ping(port)) {
+            int s = fx_redis_serves(port, pid);
+            if (s == 1) {
                 fx_current.pid = pid;
                 fx_current.port = port;
                 return port;
             }
+            if (s < 0) break; /* another test's server: try another port */
             int st;
             if (waitpid(pid, &st, WNOHANG) == pid) break; /* port taken: try another */
             fx_sleep_ms(20);
