@@ -36,8 +36,10 @@ void ch_hmac_sha256(const void *key, size_t key_len, const void *msg,
  * key ^ opad. Read-only once made, so threads share it without a lock. */
 struct c360_hmac_key {
     int ni; /* which of the two states was made */
-    crypto_auth_hmacsha256_state st;
-    ch_hmac_ni nst;
+    union {
+        crypto_auth_hmacsha256_state st;
+        ch_hmac_ni nst;
+    };
 };
 
 struct c360_hmac_key *ch_hmac_key_new(const void *key, size_t key_len)
@@ -83,14 +85,8 @@ void ch_hmac_key_free(struct c360_hmac_key *k)
 
 void ch_sha256(const void *msg, size_t len, uint8_t out[32])
 {
-    if (ch_sha256_ni_available()) {
-        ch_sha256_ni s;
-        ch_sha256_ni_init(&s);
-        ch_sha256_ni_update(&s, msg, len);
-        ch_sha256_ni_final(&s, out);
-        return;
-    }
-    crypto_hash_sha256(out, msg, len);
+    if (ch_sha256_ni_available()) ch_sha256_ni_once(msg, len, out);
+    else crypto_hash_sha256(out, msg, len);
 }
 
 int ch_ct_equal(const void *a, const void *b, size_t len)

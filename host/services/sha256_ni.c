@@ -176,15 +176,20 @@ void ch_sha256_ni_final(ch_sha256_ni *s, uint8_t out[32])
     sodium_memzero(s, sizeof *s);
 }
 
+void ch_sha256_ni_once(const void *msg, size_t len, uint8_t out[32])
+{
+    ch_sha256_ni s;
+    ch_sha256_ni_init(&s);
+    ch_sha256_ni_update(&s, msg, len);
+    ch_sha256_ni_final(&s, out); /* wipes s */
+}
+
 void ch_hmac_ni_init(ch_hmac_ni *k, const void *key, size_t key_len)
 {
     uint8_t kb[64], pad[64];
     memset(kb, 0, sizeof kb);
     if (key_len > 64) { /* RFC 2104: a long key is hashed first */
-        ch_sha256_ni h;
-        ch_sha256_ni_init(&h);
-        ch_sha256_ni_update(&h, key, key_len);
-        ch_sha256_ni_final(&h, kb);
+        ch_sha256_ni_once(key, key_len, kb);
     } else if (key_len > 0) {
         memcpy(kb, key, key_len);
     }

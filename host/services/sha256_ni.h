@@ -35,6 +35,8 @@ int ch_sha256_ni_available(void);
 void ch_sha256_ni_init(ch_sha256_ni *s);
 void ch_sha256_ni_update(ch_sha256_ni *s, const void *p, size_t n);
 void ch_sha256_ni_final(ch_sha256_ni *s, uint8_t out[32]);
+/* The three above on one message. */
+void ch_sha256_ni_once(const void *msg, size_t len, uint8_t out[32]);
 void ch_hmac_ni_init(ch_hmac_ni *k, const void *key, size_t key_len);
 void ch_hmac_ni_mac(const ch_hmac_ni *k, const void *msg, size_t len, uint8_t out[32]);
 
