@@ -5,6 +5,7 @@
  * Nothing here sends a packet off this machine: the SSRF cases that name
  * 169.254.169.254 are refused before a socket exists (asserted first with
  * the pure check, and by timing). */
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -397,6 +398,53 @@ static void test_proxy_env(void)
     CHECK(ch_httpc_configure(NULL, err, sizeof err) == C360_OK);
 }
 
+/* 1 when a socket listening on 127.0.0.1:port is one of pid's descriptors,
+ * 0 when none is (yet), -1 when the listener belongs to another process.
+ * A successful connect() proves nothing: tests run in parallel, and another
+ * test's server may hold the port we drew while our s_server is still
+ * starting (it then fails to bind and exits). Seen once in CI: the TLS
+ * handshake went to someone else's server. */
+static int listener_owned_by(int port, pid_t pid)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f) return 0;
+    char line[512];
+    unsigned long inode = 0;
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned addr, lport, st;
+        unsigned long ino;
+        /* "sl local rem st tx:rx tr:when retrnsmt uid timeout inode" */
+        if (sscanf(line, " %*d: %8X:%4X %*8X:%*4X %2X %*8X:%*8X %*2X:%*8X %*8X %*u %*d %lu",
+                   &addr, &lport, &st, &ino) != 4)
+            continue;
+        if ((int)lport == port && st == 0x0A && ino != 0) {
+            inode = ino;
+            found = 1;
+            break;
+        }
+    }
+    fclose(f);
+    if (!found) return 0;
+    char want[64], dirp[64];
+    snprintf(want, sizeof want, "socket:[%lu]", inode);
+    snprintf(dirp, sizeof dirp, "/proc/%ld/fd", (long)pid);
+    DIR *d = opendir(dirp);
+    if (!d) return 0;
+    int owned = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char fp[320], target[64];
+        snprintf(fp, sizeof fp, "%s/%s", dirp, e->d_name);
+        ssize_t n = readlink(fp, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = '\0';
+        if (strcmp(target, want) == 0) { owned = 1; break; }
+    }
+    closedir(d);
+    return owned;
+}
+
 /* TLS verification is on: a self-signed server is refused, and accepted
  * once its certificate is the configured CA bundle. */
 static void test_tls(void)
@@ -437,11 +485,9 @@ static void test_tls(void)
         for (int i = 0; i < 100 && !up; i++) {
             int st;
             if (waitpid(pid, &st, WNOHANG) == pid) break; /* port taken */
-            int sfd = socket(AF_INET, SOCK_STREAM, 0);
-            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            up = connect(sfd, (struct sockaddr *)&a, sizeof a) == 0;
-            close(sfd);
+            int own = listener_owned_by(port, pid);
+            if (own < 0) break; /* another test's server: draw another port */
+            up = own == 1;
             if (!up) { struct timespec ts = {0, 50000000L}; nanosleep(&ts, NULL); }
         }
         if (!up) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); pid = -1; }
