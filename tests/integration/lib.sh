@@ -72,8 +72,13 @@ t_start_redis() {
         --dir "$dir" --daemonize no "$@" >>"$T_DIR/redis-$port.log" 2>&1 &
     REDIS_PID=$!
     T_PIDS+=("$REDIS_PID")
+    # A PONG alone could come from another test's server that drew the same
+    # port (ours then fails to bind): the answer must carry our pid.
+    local id
     for _ in $(seq 100); do
-        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return 0
+        id=$(redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p' || true)
+        [ "$id" = "$REDIS_PID" ] && return 0
+        kill -0 "$REDIS_PID" 2>/dev/null || t_fail "redis-server on $port exited (port taken?)"
         sleep 0.05
     done
     t_fail "redis-server on $port did not start"
