@@ -63,9 +63,11 @@ void c360kit_hex(const uint8_t *bin, size_t n, char *out); /* 2n + 1 bytes */
 bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out);
 /* A short, printable excerpt of provider text for errors: control bytes
  * flattened, never ending inside a UTF-8 sequence. A text that holds `cut`
- * (a token we sent, 8 bytes or more; NULL for none) anywhere is not shown
- * at all ("(message not shown: it held a credential)"): cutting the token
- * out could join the text around it into another secret. */
+ * (a token we sent, 8 bytes or more; NULL for none), or any 8 bytes in a
+ * row of it, anywhere is not shown at all ("(message not shown: it held a
+ * credential)"): cutting the token out could join the text around it into
+ * another secret. Pass the whole token: a part of it is caught, not a
+ * token of which only a part was passed. */
 void c360kit_excerpt(const char *in, const char *cut, char *out, size_t cap);
 /* The same with n cuts (a text that holds any of them is not shown). */
 void c360kit_excerpt_cuts(const char *in, const char *const *cuts, size_t n, char *out,

@@ -107,15 +107,27 @@ bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out)
     return true;
 }
 
-/* Short cuts are ignored: they would eat ordinary words. */
+/* Short cuts are ignored: they would eat ordinary words. A longer cut
+ * counts in pieces of this length too: a text that echoes only a part of a
+ * token (a provider cutting it short in its message, or quoting its tail)
+ * still shows that part. */
 #define CUT_MIN 8
 
-/* true if s holds any of the cuts. */
+/* true if s holds any CUT_MIN bytes in a row of any of the cuts. Only
+ * error paths call this, on short texts: a strstr per piece is cheap. */
 static bool holds_cut(const char *s, const char *const *cuts, size_t n)
 {
+    size_t sl = strlen(s);
+    if (sl < CUT_MIN) return false;
     for (size_t i = 0; i < n; i++) {
         size_t cl = cuts[i] != NULL ? strlen(cuts[i]) : 0;
-        if (cl >= CUT_MIN && strstr(s, cuts[i]) != NULL) return true;
+        if (cl < CUT_MIN) continue;
+        char piece[CUT_MIN + 1];
+        for (size_t at = 0; at + CUT_MIN <= cl; at++) {
+            memcpy(piece, cuts[i] + at, CUT_MIN);
+            piece[CUT_MIN] = '\0';
+            if (strstr(s, piece) != NULL) return true;
+        }
     }
     return false;
 }

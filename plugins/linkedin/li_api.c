@@ -107,16 +107,18 @@ int32_t li_api(li_ctx *x, const li_req *r, json_t **out, char *restli_id, size_t
     }
     int n = snprintf(url, URL_MAX, "%s/rest/%s%s%s", x->p->api_url, r->path,
                      r->query != NULL ? "?" : "", r->query != NULL ? r->query : "");
-    snprintf(auth, al, "Bearer %s", token);
-    char cut[64];
-    snprintf(cut, sizeof cut, "%.63s", token); /* echoed tokens are cut from messages */
-    li_token_free(x, tok);
     if (n <= 0 || n >= URL_MAX) {
         free(url);
-        free(auth);
+        free(auth); /* nothing written in it yet */
+        li_token_free(x, tok);
         h->call_error(x->call, "LinkedIn API URL too long");
         return C360_ERROR;
     }
+    snprintf(auth, al, "Bearer %s", token);
+    li_token_free(x, tok);
+    /* The whole token, for the message check (c360kit_excerpt): auth
+     * holds it after "Bearer ", and lives until the answer is read. */
+    const char *cut = auth + sizeof "Bearer " - 1;
     c360_header hdr[5];
     uint32_t nh = 0;
     hdr[nh++] = (c360_header){"accept", "application/json"};
@@ -137,6 +139,10 @@ int32_t li_api(li_ctx *x, const li_req *r, json_t **out, char *restli_id, size_t
     };
     c360_http_response *resp = NULL;
     st = h->http(x->call, &req, &resp);
+    /* LinkedIn's message of a refusal, read while the token is at hand. */
+    char msg[200] = "";
+    if (st == C360_OK && (resp->status < 200 || resp->status >= 300))
+        err_text(resp, cut, msg, sizeof msg);
     volatile char *w = auth;
     for (size_t i = 0; w[i] != '\0'; i++) w[i] = 0;
     free(auth);
@@ -162,8 +168,6 @@ int32_t li_api(li_ctx *x, const li_req *r, json_t **out, char *restli_id, size_t
         h->call_retry_after(x->call, 0);
         return C360_RETRY;
     }
-    char msg[200];
-    err_text(resp, cut, msg, sizeof msg);
     h->http_free(resp);
     if (status == 429) {
         int64_t nth = 1;

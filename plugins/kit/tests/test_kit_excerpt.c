@@ -1,7 +1,8 @@
 /* test_kit_excerpt -- provider text shown in errors (c360kit_excerpt,
  * c360kit_excerpt_cuts): a text that holds a token we sent, anywhere and
- * however it is made -- the token whole, inside a copy of itself, one token
- * hidden inside another, in any order of the cuts -- is not shown at all,
+ * however it is made -- the token whole, a part of it (8 bytes in a row or
+ * more), inside a copy of itself, one token hidden inside another, in any
+ * order of the cuts -- is not shown at all,
  * so that no cut can join the rest into another secret; short cuts count
  * for nothing; control bytes are flattened; the excerpt never ends inside
  * a UTF-8 sequence. */
@@ -34,6 +35,15 @@ int main(void)
     CHECK_STR(out, HIDDEN);
     c360kit_excerpt(nested, B, out, sizeof out);
     CHECK_STR(out, HIDDEN);
+
+    /* A part of a token, 8 bytes in a row or more, anywhere in it: not
+     * shown either (a provider may quote a token cut short, or its tail). */
+    c360kit_excerpt("token ending -101-tok is invalid", A, out, sizeof out);
+    CHECK_STR(out, HIDDEN);
+    c360kit_excerpt("Invalid token: ...ge-101-token", A, out, sizeof out);
+    CHECK_STR(out, HIDDEN);
+    c360kit_excerpt_cuts("bad e-202-t", ab, 2, out, sizeof out); /* 7: too short */
+    CHECK_STR(out, "bad e-202-t");
 
     /* Text without any of them is shown as it is. */
     c360kit_excerpt_cuts("(#100) Invalid parameter", ab, 2, out, sizeof out);

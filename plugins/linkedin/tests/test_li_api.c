@@ -22,7 +22,7 @@
 #define HIDDEN "(message not shown: it held a credential)"
 
 /* A LinkedIn access token is a few hundred characters of base64url-ish
- * text; this one is longer than the 63 bytes li_api keeps as its cut. */
+ * text: the answers below echo it whole, and parts of it (its tail only). */
 static const char TOKEN[] =
     "AQVx7Jd2kQm9Lr4Tz8Wc1Nf6Hb3Yp0Ge5Us2Ia7Ok4Mv9Rt1Ex6Dq3Zs8Cw5Bn0Fj2Hl7Pg4Ky9Um1"
     "Ti6Vo3Xa8Sr5Qe0Wd2Ny7Mb4Lc9Kf1Jh6Gg3Ie8Hz5Dv0Cu2At7Bs4Fr9Eq1Dp6Co3Bn8Am5Zl0Yk2"
@@ -226,12 +226,21 @@ int main(void)
         {401, "{\"message\":\"Expired token %s\"}", C360_RETRY, 0},
         {429, "{\"message\":\"Too many requests with %s\"}", C360_RETRY, 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(body, sizeof body, cases[i].fmt, TOKEN, TOKEN);
+    /* Each case echoes the whole token, then only its last 40 bytes, then
+     * 12 bytes from its middle: a part is hidden like the whole. */
+    const char *parts[] = {TOKEN, TOKEN + sizeof TOKEN - 1 - 40, NULL};
+    char middle[13];
+    memcpy(middle, TOKEN + 150, 12);
+    middle[12] = '\0';
+    parts[2] = middle;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0] * 3; k++) {
+        size_t i = k / 3;
+        const char *tok = parts[k % 3];
+        snprintf(body, sizeof body, cases[i].fmt, tok, tok);
         int32_t st = api_answer(&c, cases[i].status, body);
         if (st != cases[i].want || holds_token_part(c.reported))
-            fprintf(stderr, "case %zu (HTTP %d): status %d, reported:\n%s", i, cases[i].status,
-                    (int)st, c.reported);
+            fprintf(stderr, "case %zu/%zu (HTTP %d): status %d, reported:\n%s", i, k % 3,
+                    cases[i].status, (int)st, c.reported);
         CHECK(st == cases[i].want);
         CHECK(c.http_calls == 1 && c.len > 0);
         CHECK(!holds_token_part(c.reported));
