@@ -387,10 +387,13 @@ static uint64_t capwaits(void)
     return s.capwaits;
 }
 
-/* Another host's delivery that gives its place back after a while. */
+/* Another host's delivery that gives its place back after a while; or,
+ * with spoil, a lease key that turns into a string then, so that every
+ * lease script on it fails (WRONGTYPE) as a Redis gone wrong would. */
 typedef struct {
     const char *key;
     int after_ms;
+    int spoil;
 } releaser;
 
 static void *release_later(void *arg)
@@ -399,11 +402,25 @@ static void *release_later(void *arg)
     redisContext *c = redisConnect("127.0.0.1", pf_raw->tcp.port);
     fx_sleep_ms(r->after_ms);
     if (c && !c->err) {
-        redisReply *x = redisCommand(c, "ZREM %s other:2-1", r->key);
+        redisReply *x = r->spoil ? redisCommand(c, "SET %s spoilt", r->key)
+                                 : redisCommand(c, "ZREM %s other:2-1", r->key);
         if (x) freeReplyObject(x);
     }
     if (c) redisFree(c);
     return NULL;
+}
+
+/* Acknowledges by hand what a test left pending on the tenant's delivery
+ * stream (its reclaim, after claim_idle_ms, is test_worker's). */
+static void ack_pending_dl(void)
+{
+    redisReply *r = pf_cmd("XPENDING c360:{t:%s}:dl w - + 100", T);
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1) continue;
+        freeReplyObject(pf_cmd("XACK c360:{t:%s}:dl w %s", T, e->element[0]->str));
+    }
+    if (r) freeReplyObject(r);
 }
 
 /* Over the cap, the thread asks again for cap_wait_ms before it holds:
@@ -420,7 +437,7 @@ static void test_cap_wait(ch_wthread *t)
     add_dl("b40", "s1", "ok-w1", "{}");
     add_dl("b40", "s1", "ok-w2", "{}");
     uint64_t w0 = capwaits();
-    releaser rel = {key, 30};
+    releaser rel = {key, 30, 0};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, release_later, &rel) == 0);
     fresh(t);
@@ -450,6 +467,31 @@ static void test_cap_wait(ch_wthread *t)
     fx_sleep_ms(80);
     drain(t, 4);
     CHECK(st_num("b40", "d:ok-w3") == 1);
+
+    /* Redis failing in the middle of the wait ends it at once: the batch
+     * stays pending as it came (not sent, not held, no attempt), for a
+     * claim later -- the path of a lease Redis refuses outright. */
+    g_w->conf.cap_wait_ms = 1000;
+    freeReplyObject(pf_cmd("ZADD %s %lld other:2-1", key, redis_now_ms() + 60000));
+    add_dl("b40", "s1", "ok-w4", "{}");
+    add_dl("b40", "s1", "ok-w5", "{}");
+    releaser spoil = {key, 30, 1};
+    CHECK(pthread_create(&th, NULL, release_later, &spoil) == 0);
+    fresh(t);
+    t0 = ch_monotonic_ms();
+    CHECK(ch_wthread_turn(t, T) == 2);
+    took = ch_monotonic_ms() - t0;
+    pthread_join(th, NULL);
+    printf("cap wait: Redis failing after 30 ms ended the wait after %lld ms\n", (long long)took);
+    CHECK(took >= 25 && took < 900);
+    CHECK(capwaits() == w0 + 1);
+    CHECK(st_num("b40", "d:ok-w4") == 0 && st_num("b40", "d:ok-w5") == 0);
+    CHECK(!retry_has("ok-w4", NULL) && !retry_has("ok-w5", NULL));
+    CHECK(pf_int("HLEN c360:{t:%s}:att", T) == 0);
+    CHECK(pf_pending(T, "dl") == 2);
+    ack_pending_dl();
+    CHECK(pf_pending(T, "dl") == 0);
+    freeReplyObject(pf_cmd("DEL %s", key));
     g_w->conf.cap_wait_ms = 50;
     g_w->conf.delivery_concurrency = saved;
 }
