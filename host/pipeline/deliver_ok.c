@@ -121,10 +121,9 @@ size_t ch_wdel_finish_ok(ch_wthread *t, const char *tenant, ch_qitem *const *its
      * pending under this consumer and run again from the leftovers -- a
      * duplicate delivery, which the at-least-once promise allows and the
      * records' stable ids let the destination recognise. */
-    for (int i = 0; i < CH_WOUTCOME_TRIES; i++) {
+    for (int i = 0;; i++) {
         st = write_ok(tenant, dest, its, n, took, token);
-        if (st != C360_EIO || ch_wthread_stopping(t) || i + 1 == CH_WOUTCOME_TRIES) break;
-        ch_wthread_backoff(t, i);
+        if (!ch_wthread_again(t, st, i, CH_WOUTCOME_TRIES)) break;
     }
     if (st != C360_OK) {
         char nb[24];

@@ -214,10 +214,9 @@ static void flush_tries(ch_wthread *t, int tries)
     int32_t st = C360_EIO;
     /* As ch_wthread_outcome: Redis away, a few tries, then the items stay
      * pending under this consumer and run again from the leftovers. */
-    for (int i = 0; i < tries; i++) {
+    for (int i = 0;; i++) {
         st = ch_qw_outcome_ok_events(t->ok_tenant, t->ok, n, res);
-        if (st != C360_EIO || ch_wthread_stopping(t) || i + 1 == tries) break;
-        ch_wthread_backoff(t, i);
+        if (!ch_wthread_again(t, st, i, tries)) break;
     }
     if (st == C360_OK) {
         size_t nrec = 0;

@@ -326,10 +326,13 @@ void ch_wdel_gone(ch_wthread *t, const char *tenant, const char *dest,
 int32_t ch_wexec_acquire(ch_wthread *t, const char *tenant, const ch_qitem *it,
                          const char *conn, const char *plugin, ch_inst **inst,
                          char *err, size_t errcap);
-/* Between two tries of an outcome while Redis is away (the i-th, from 0):
- * the slot's heartbeat, then 200 << i ms of sleep. Never after the last
- * try: nothing follows it to wait for. */
-void ch_wthread_backoff(ch_wthread *t, int i);
+/* After try i (from 0) of `tries` of an outcome script gave st: 1 when
+ * another try is due -- Redis was away (C360_EIO), the worker is not
+ * stopping, and this was not the last try -- after the slot's heartbeat and
+ * 200 << i ms of sleep; else 0, at once (nothing follows the last try to
+ * wait for). The loop of every outcome writer:
+ *     for (int i = 0;; i++) { st = write(); if (!ch_wthread_again(t, st, i, n)) break; } */
+int ch_wthread_again(ch_wthread *t, int32_t st, int i, int tries);
 /* Sleeps ms (a short wait inside a turn), the slot's heartbeat beaten. */
 void ch_wthread_nap(ch_wthread *t, int ms);
 /* Counts a delivery lease got by waiting at the cap (stats.capwaits). */

@@ -29,10 +29,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-void ch_wthread_backoff(ch_wthread *t, int i)
+int ch_wthread_again(ch_wthread *t, int32_t st, int i, int tries)
 {
+    if (st != C360_EIO || ch_wthread_stopping(t) || i + 1 >= tries) return 0;
     ch_slot_beat(t->slot);
     sleep_ms(200 << i);
+    return 1;
 }
 
 void ch_wthread_nap(ch_wthread *t, int ms)
@@ -111,10 +113,9 @@ int32_t ch_wthread_outcome(ch_wthread *t, const char *tenant, const ch_qitem *it
     /* Redis away: a few tries (the callback already ran; writing its
      * outcome is worth a short wait), then the item stays pending under
      * this consumer and is run again from the leftovers. */
-    for (int i = 0; i < CH_WOUTCOME_TRIES; i++) {
+    for (int i = 0;; i++) {
         st = ch_qw_outcome(tenant, it, o, result);
-        if (st != C360_EIO || ch_wthread_stopping(t) || i + 1 == CH_WOUTCOME_TRIES) break;
-        ch_wthread_backoff(t, i);
+        if (!ch_wthread_again(t, st, i, CH_WOUTCOME_TRIES)) break;
     }
     ch_workers_stats *s = &t->w->stats;
     uint64_t *f = NULL;
