@@ -236,8 +236,14 @@ run_one() {
         T_PIDS+=($frozen) # if the run fails now, the cleanup kills them
         [ "$secs" -gt 8 ] && secs=8
     fi
+    # CPU of the server (c360d: its master, the process that answers) and
+    # of Redis over the load alone, per request answered: where a ratio of
+    # rates moves, these say which process's work moved it.
+    local scpu0 rcpu0 scpu1 rcpu1
+    scpu0=$(b_cpu_sum "$SRV_PID"); rcpu0=$(b_cpu_sum "$REDIS_PID")
     wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency -s "$LUA" "$url" -- "$req" $hdr \
         >"$T_DIR/wrk.out" 2>&1 || t_fail "wrk against $target: $(tail -n 5 "$T_DIR/wrk.out")"
+    scpu1=$(b_cpu_sum "$SRV_PID"); rcpu1=$(b_cpu_sum "$REDIS_PID")
     [ -n "$frozen" ] && kill -CONT $frozen
     # Replies in flight when wrk stopped may still be stored: let them land.
     sleep 0.5
@@ -254,10 +260,13 @@ run_one() {
     rps=$(awk -v n="$n" -v d="$dur" 'BEGIN{printf "%.0f", n / (d / 1e6)}')
     accepted=$((n - non2xx))
     if [ -n "$stream" ]; then stored=$((after - before)); else stored=null; fi
-    local line
-    line=$(printf '{"target":"%s","rep":%d,"rps":%s,"p50_ms":%s,"p99_ms":%s,"max_ms":%s,"requests":%d,"accepted":%d,"non2xx":%d,"socket_errors":%d,"stored":%s,"wraps":%d,"connections":%d,"threads":%d,"duration_s":%d}' \
+    local line hz cpu_s cpu_r
+    hz=$(getconf CLK_TCK)
+    cpu_s=$(awk -v a="$scpu0" -v b="$scpu1" -v n="$n" -v hz="$hz" 'BEGIN{printf "%.2f", n > 0 ? (b - a) / hz * 1e6 / n : 0}')
+    cpu_r=$(awk -v a="$rcpu0" -v b="$rcpu1" -v n="$n" -v hz="$hz" 'BEGIN{printf "%.2f", n > 0 ? (b - a) / hz * 1e6 / n : 0}')
+    line=$(printf '{"target":"%s","rep":%d,"rps":%s,"p50_ms":%s,"p99_ms":%s,"max_ms":%s,"requests":%d,"accepted":%d,"non2xx":%d,"socket_errors":%d,"stored":%s,"wraps":%d,"connections":%d,"threads":%d,"duration_s":%d,"cpu_us_server":%s,"cpu_us_redis":%s}' \
         "$target" "$rep" "$rps" "$(b_ms "$p50")" "$(b_ms "$p99")" "$(b_ms "$max")" "$n" "$accepted" "$non2xx" \
-        "$errs" "$stored" "$wraps" "$CONNS" "$THREADS" "$secs")
+        "$errs" "$stored" "$wraps" "$CONNS" "$THREADS" "$secs" "$cpu_s" "$cpu_r")
     echo "$line" | tee -a "$T_DIR/runs"
 }
 
@@ -271,7 +280,8 @@ done
 field() { grep "\"target\":\"$1\"" "$T_DIR/runs" | grep -o "\"$2\":[0-9.]*" | cut -d: -f2; }
 declare -A RPS P50 P99
 echo
-printf '%-20s %10s %9s %9s %12s %12s %7s\n' target "req/s" "p50 ms" "p99 ms" accepted stored wraps
+printf '%-20s %10s %9s %9s %12s %12s %7s %10s %9s\n' target "req/s" "p50 ms" "p99 ms" accepted stored wraps \
+    "server us" "redis us"
 for target in $TARGETS; do
     RPS[$target]=$(field "$target" rps | b_median)
     P50[$target]=$(field "$target" p50_ms | b_median)
@@ -279,7 +289,9 @@ for target in $TARGETS; do
     acc=$(field "$target" accepted | awk '{s+=$1} END{print s+0}')
     if [ "$target" = bare ]; then sto=-; else sto=$(field "$target" stored | awk '{s+=$1} END{print s+0}'); fi
     wr=$(field "$target" wraps | awk '{s+=$1} END{print s+0}')
-    printf '%-20s %10s %9s %9s %12s %12s %7s\n' "$target" "${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" "$acc" "$sto" "$wr"
+    printf '%-20s %10s %9s %9s %12s %12s %7s %10s %9s\n' "$target" "${RPS[$target]}" "${P50[$target]}" \
+        "${P99[$target]}" "$acc" "$sto" "$wr" "$(field "$target" cpu_us_server | b_median)" \
+        "$(field "$target" cpu_us_redis | b_median)"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.3f", a / b; else print "nan"}'; }
 echo
