@@ -241,9 +241,14 @@ run_one() {
     # rates moves, these say which process's work moved it.
     local scpu0 rcpu0 scpu1 rcpu1
     scpu0=$(b_cpu_sum "$SRV_PID"); rcpu0=$(b_cpu_sum "$REDIS_PID")
+    # Opt-in, C360_BENCH_CMDSTATS=FILE: Redis's calls and usec per command
+    # over the load, appended to FILE after a "# TARGET rep N requests R"
+    # line (as run_lead_e2e.sh): which commands the difference is made of.
+    [ -z "${C360_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" CONFIG RESETSTAT >/dev/null
     wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency -s "$LUA" "$url" -- "$req" $hdr \
         >"$T_DIR/wrk.out" 2>&1 || t_fail "wrk against $target: $(tail -n 5 "$T_DIR/wrk.out")"
     scpu1=$(b_cpu_sum "$SRV_PID"); rcpu1=$(b_cpu_sum "$REDIS_PID")
+    [ -z "${C360_BENCH_CMDSTATS:-}" ] || redis-cli -p "$RPORT" INFO commandstats >"$T_DIR/cmdstats"
     [ -n "$frozen" ] && kill -CONT $frozen
     # Replies in flight when wrk stopped may still be stored: let them land.
     sleep 0.5
@@ -260,6 +265,8 @@ run_one() {
     rps=$(awk -v n="$n" -v d="$dur" 'BEGIN{printf "%.0f", n / (d / 1e6)}')
     accepted=$((n - non2xx))
     if [ -n "$stream" ]; then stored=$((after - before)); else stored=null; fi
+    [ -z "${C360_BENCH_CMDSTATS:-}" ] ||
+        { echo "# $target rep $rep requests $n"; cat "$T_DIR/cmdstats"; } >>"$C360_BENCH_CMDSTATS"
     local line hz cpu_s cpu_r
     hz=$(getconf CLK_TCK)
     cpu_s=$(awk -v a="$scpu0" -v b="$scpu1" -v n="$n" -v hz="$hz" 'BEGIN{printf "%.2f", (n > 0 ? (b - a) / hz * 1e6 / n : 0)}')
