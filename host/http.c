@@ -74,6 +74,7 @@ struct ch_http {
     size_t nconns;
     hconn *conns;
     hconn *bucket[HCONN_BUCKETS];
+    int dispatching;                 /* inside evhttp's request callback */
     int paused;                      /* at max_conns: not accepting */
     int backoff;                     /* accept() failed: paused a moment */
     struct event *resume_ev;         /* ends the accept-error backoff */
@@ -339,10 +340,37 @@ static const char *date_now(void)
     return text;
 }
 
+/* An answer sent from outside evhttp's callbacks (a deferred request,
+ * answered when Redis acknowledged its event) is written at once, and
+ * evhttp told so, instead of on the next loop turn. evhttp enables the
+ * connection's write event for the answer and, once the socket has taken
+ * it all, disables it and enables reading again: with libevent's epoll
+ * changelist both land in one turn here and cancel out, one epoll_ctl per
+ * request fewer (three to two), and no wake-up for writability. The answer
+ * is the same bytes through the same bufferevent; what the socket does not
+ * take now, the bufferevent writes as before. Never inside evhttp's own
+ * callback: evhttp's write callback may free the connection, and the
+ * stack above us would still use it; never for TLS, whose bytes are not
+ * the buffer's. */
+static void flush_now(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0 || evbuffer_get_length(out) == 0) return;
+    if (evbuffer_write(out, fd) < 0) return; /* EAGAIN, or an error the bufferevent will see */
+    /* The write callback (evhttp's: the answer is sent, the connection
+     * reads its next request or closes) runs now; it may free bev. */
+    if (evbuffer_get_length(out) == 0) bufferevent_trigger(bev, EV_WRITE, 0);
+}
+
 static void respond_typed(ch_req *r, int status, const char *reason, const char *ctype,
                           const void *body, size_t len)
 {
     if (!r->ev) { finish(r); return; }
+    struct bufferevent *now = r->conn && r->conn->evcon && !r->conn->h->dispatching &&
+                                      !r->conn->h->tls
+                                  ? r->conn->bev
+                                  : NULL;
     if (r->conn && r->conn->evcon) evhttp_request_set_on_complete_cb(r->ev, on_reply_sent, r->conn);
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(out, "Content-Type", ctype);
@@ -361,7 +389,8 @@ static void respond_typed(ch_req *r, int status, const char *reason, const char 
         ch_log(CH_LOG_DEBUG, "http request", "req", r->id, "method", r->method,
                "path", r->path, "status", st, "ms", ms, NULL);
     }
-    finish(r);
+    finish(r); /* before the flush: the connection may go with it */
+    if (now) flush_now(now);
 }
 
 static const char *reason_phrase(int status)
@@ -497,9 +526,20 @@ static int route_matches(const route *rt, const char *path, int pass)
     return rt->prefix && strncmp(rt->path, path, rt->path_len) == 0 && path[rt->path_len];
 }
 
+static void dispatch_request(ch_http *h, struct evhttp_request *ev);
+
+/* evhttp's request callback: its stack holds the connection until we
+ * return (see flush_now). */
 static void dispatch(struct evhttp_request *ev, void *arg)
 {
     ch_http *h = arg;
+    h->dispatching++;
+    dispatch_request(h, ev);
+    h->dispatching--;
+}
+
+static void dispatch_request(ch_http *h, struct evhttp_request *ev)
+{
     ch_req r;
     memset(&r, 0, sizeof r);
     r.ev = ev;
