@@ -453,6 +453,75 @@ static void test_redis_down(void)
     CHECK(xlen("t1") == 1);
 }
 
+/* Reads from fd until `want` answers of body {"ok":true} are in buf (or
+ * the socket times out); returns how many are. */
+static int read_oks(int fd, char *buf, size_t cap, size_t *got, int want)
+{
+    int n = 0;
+    while (n < want) {
+        ssize_t r = recv(fd, buf + *got, cap - 1 - *got, 0);
+        if (r <= 0) break;
+        *got += (size_t)r;
+        buf[*got] = '\0';
+        n = 0;
+        for (const char *p = buf; (p = strstr(p, "{\"ok\":true}")) != NULL; p++) n++;
+    }
+    return n;
+}
+
+/* An answer goes out as soon as Redis acknowledged its event, written
+ * from the Redis reply's callback (http.c, flush_now): on one kept-alive
+ * connection, three requests written at once are answered in order and
+ * stored in order, and the connection then takes a fourth. */
+static void test_pipelined(void)
+{
+    long long n0 = xlen("t1");
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0);
+    char reqs[4096], one[512];
+    size_t rl = 0;
+    for (int i = 0; i < 4; i++) {
+        char body[32];
+        int bl = snprintf(body, sizeof body, "{\"pipelined\":%d}", i);
+        int n = snprintf(one, sizeof one,
+                         "POST /hooks/ingress_tp/a1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "x-itp-token: tok-a1\r\nContent-Length: %d\r\n\r\n%s", bl, body);
+        if (i < 3) {
+            memcpy(reqs + rl, one, (size_t)n);
+            rl += (size_t)n;
+        }
+    }
+    CHECK(send(fd, reqs, rl, MSG_NOSIGNAL) == (ssize_t)rl);
+    static char buf[16384];
+    size_t got = 0;
+    CHECK(read_oks(fd, buf, sizeof buf, &got, 3) == 3);
+    int n200 = 0;
+    for (const char *p = buf; (p = strstr(p, "HTTP/1.1 200 OK\r\n")) != NULL; p++) n200++;
+    CHECK(n200 == 3);
+    /* The same connection, kept alive: a fourth request. */
+    CHECK(send(fd, one, strlen(one), MSG_NOSIGNAL) == (ssize_t)strlen(one));
+    CHECK(read_oks(fd, buf, sizeof buf, &got, 4) == 4);
+    close(fd);
+    CHECK(xlen("t1") == n0 + 4);
+    redisReply *r = pf_cmd("XREVRANGE c360:{t:t1}:ev + - COUNT 4");
+    int order = r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+    for (size_t i = 0; order && i < 4; i++) {
+        const redisReply *f = r->element[i]->element[1];
+        char want[32];
+        snprintf(want, sizeof want, "{\"pipelined\":%zu}", 3 - i);
+        int seen = 0;
+        for (size_t k = 0; k + 1 < f->elements; k += 2)
+            if (strcmp(f->element[k]->str, "b") == 0) seen = strcmp(f->element[k + 1]->str, want) == 0;
+        order = seen;
+    }
+    freeReplyObject(r);
+    CHECK(order);
+}
+
 /* The socket of this process bound to 127.0.0.1:g_port, listening or
  * accepted (listening = 1 / 0): its fd, or -1. */
 static int server_fd(int listening)
@@ -550,6 +619,7 @@ static void *client(void *arg)
     test_gone();
     test_batched();
     test_deferred();
+    test_pipelined();
     test_redis_down();
     ch_rconn_thread_close();
     atomic_store(&g_done, 1);
@@ -602,8 +672,8 @@ int main(void)
     ch_ingress_stats st;
     ch_ingress_get_stats(g_ing, &st);
     CHECK(st.pending == 0);
-    CHECK(st.accepted == 28); /* the 200s (each with its entries), counted above */
-    CHECK(st.stored == 31);   /* two app-level events reached both tenants twice */
+    CHECK(st.accepted == 32); /* the 200s (each with its entries), counted above */
+    CHECK(st.stored == 35);   /* two app-level events reached both tenants twice */
     CHECK(st.replied >= 1 && st.rejected >= 3 && st.gone == 2);
 
     event_free(tick);
