@@ -121,7 +121,7 @@ export C360_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 # starts a file over when it runs out, and reports it as a wrap). Each
 # c360d run posts to a connection of its own, so the same files serve every
 # run without a body ever being a duplicate for c360d's dedup.
-if [ "$COUNT" = 0 ]; then COUNT=$((DURATION * 60000)); fi
+if [ "$COUNT" = 0 ]; then COUNT=$((DURATION * 80000)); fi
 "$GEN" --secret "$SECRET" --count "$COUNT" --files "$THREADS" --out "$T_DIR/req" >/dev/null ||
     t_fail "c360-bench-gen"
 "$GEN" --secret "$SECRET" --count 1 --files 1 --prefix warm- --out "$T_DIR/warm" >/dev/null
