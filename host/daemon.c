@@ -503,7 +503,8 @@ static void teardown(ch_daemon *d)
     if (!stuck) ch_instances_free(d->instances); /* instance_close, before fini */
     ch_http_free(d->http);
     if (!stuck) ch_loader_free(d->loader);   /* fini of every plugin */
-    ch_redis_free(d->redis);     /* webhooks still waiting get 503 */
+    ch_redis_free(d->redis);     /* what still waits on it is dropped: the
+                                    listener and its connections are gone */
     ch_ingress_free(d->ingress);
     ch_conncache_free(d->conncache);
     ch_metrics_shutdown();

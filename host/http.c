@@ -75,6 +75,7 @@ struct ch_http {
     hconn *conns;
     hconn *bucket[HCONN_BUCKETS];
     int dispatching;                 /* inside evhttp's request callback */
+    uint64_t at_once;                /* answers flush_now wrote whole */
     int paused;                      /* at max_conns: not accepting */
     int backoff;                     /* accept() failed: paused a moment */
     struct event *resume_ev;         /* ends the accept-error backoff */
@@ -352,25 +353,31 @@ static const char *date_now(void)
  * callback: evhttp's write callback may free the connection, and the
  * stack above us would still use it; never for TLS, whose bytes are not
  * the buffer's. */
-static void flush_now(struct bufferevent *bev)
+static void flush_now(ch_http *h, struct bufferevent *bev)
 {
     struct evbuffer *out = bufferevent_get_output(bev);
     evutil_socket_t fd = bufferevent_getfd(bev);
     if (fd < 0 || evbuffer_get_length(out) == 0) return;
-    if (evbuffer_write(out, fd) < 0) return; /* EAGAIN, or an error the bufferevent will see */
+    /* -1: EAGAIN, an error the bufferevent will meet itself, or a libevent
+     * that keeps this buffer's drain locked to the bufferevent (2.1.12
+     * unlocks it when evhttp attaches the socket; a later one may not, and
+     * this is then a no-op: ch_http_answers_at_once stays 0). */
+    if (evbuffer_write(out, fd) < 0) return;
+    if (evbuffer_get_length(out) != 0) return; /* the rest on writability */
+    h->at_once++;
     /* The write callback (evhttp's: the answer is sent, the connection
      * reads its next request or closes) runs now; it may free bev. */
-    if (evbuffer_get_length(out) == 0) bufferevent_trigger(bev, EV_WRITE, 0);
+    bufferevent_trigger(bev, EV_WRITE, 0);
 }
+
+uint64_t ch_http_answers_at_once(const ch_http *h) { return h->at_once; }
 
 static void respond_typed(ch_req *r, int status, const char *reason, const char *ctype,
                           const void *body, size_t len)
 {
     if (!r->ev) { finish(r); return; }
-    struct bufferevent *now = r->conn && r->conn->evcon && !r->conn->h->dispatching &&
-                                      !r->conn->h->tls
-                                  ? r->conn->bev
-                                  : NULL;
+    ch_http *h = r->conn ? r->conn->h : NULL;
+    struct bufferevent *now = h && r->conn->evcon && !h->dispatching && !h->tls ? r->conn->bev : NULL;
     if (r->conn && r->conn->evcon) evhttp_request_set_on_complete_cb(r->ev, on_reply_sent, r->conn);
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(out, "Content-Type", ctype);
@@ -390,7 +397,7 @@ static void respond_typed(ch_req *r, int status, const char *reason, const char 
                "path", r->path, "status", st, "ms", ms, NULL);
     }
     finish(r); /* before the flush: the connection may go with it */
-    if (now) flush_now(now);
+    if (now) flush_now(h, now);
 }
 
 static const char *reason_phrase(int status)

@@ -58,6 +58,12 @@ int ch_http_port(const ch_http *h);
  * Exact routes win. */
 void ch_http_route(ch_http *h, const char *method, const char *path,
                    ch_route_fn fn, void *arg);
+/* How many answers were written at once, from outside evhttp's callbacks
+ * (http.c, flush_now), since ch_http_new. 0 on a libevent that keeps the
+ * bufferevent's output locked to its own writes (2.1.12 does not, for the
+ * connections evhttp attaches a socket to): the answers then go out on
+ * the next loop turn, as evhttp sends them. */
+uint64_t ch_http_answers_at_once(const ch_http *h);
 /* Stops accepting new connections (shutdown); open ones finish. */
 void ch_http_stop_accepting(ch_http *h);
 void ch_http_free(ch_http *h);
