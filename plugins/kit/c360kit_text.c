@@ -108,9 +108,9 @@ bool c360kit_hex_decode(const char *s, size_t hexlen, uint8_t *out)
 }
 
 /* Short cuts are ignored: they would eat ordinary words. A longer cut
- * counts in pieces of this length too: a text that echoes only a part of a
- * token (a provider cutting it short in its message, or quoting its tail)
- * still shows that part. */
+ * counts in pieces of this length too, so that a text echoing only a part
+ * of a token (a provider cutting it short in its message, or quoting its
+ * tail) is caught as well. */
 #define CUT_MIN 8
 
 /* true if s holds any CUT_MIN bytes in a row of any of the cuts. Only
