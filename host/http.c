@@ -74,7 +74,6 @@ struct ch_http {
     size_t nconns;
     hconn *conns;
     hconn *bucket[HCONN_BUCKETS];
-    int dispatching;                 /* inside evhttp's request callback */
     uint64_t at_once;                /* answers flush_now wrote whole */
     int paused;                      /* at max_conns: not accepting */
     int backoff;                     /* accept() failed: paused a moment */
@@ -341,6 +340,10 @@ static const char *date_now(void)
     return text;
 }
 
+/* Inside evhttp's request callback on this thread, whichever server's:
+ * an answer then waits for evhttp's own write (see flush_now). */
+static _Thread_local int tl_dispatching;
+
 /* An answer sent from outside evhttp's callbacks (a deferred request,
  * answered when Redis acknowledged its event) is written at once, and
  * evhttp told so, instead of on the next loop turn. evhttp enables the
@@ -377,7 +380,7 @@ static void respond_typed(ch_req *r, int status, const char *reason, const char 
 {
     if (!r->ev) { finish(r); return; }
     ch_http *h = r->conn ? r->conn->h : NULL;
-    struct bufferevent *now = h && r->conn->evcon && !h->dispatching && !h->tls ? r->conn->bev : NULL;
+    struct bufferevent *now = h && r->conn->evcon && !tl_dispatching && !h->tls ? r->conn->bev : NULL;
     if (r->conn && r->conn->evcon) evhttp_request_set_on_complete_cb(r->ev, on_reply_sent, r->conn);
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->ev);
     evhttp_add_header(out, "Content-Type", ctype);
@@ -539,10 +542,9 @@ static void dispatch_request(ch_http *h, struct evhttp_request *ev);
  * return (see flush_now). */
 static void dispatch(struct evhttp_request *ev, void *arg)
 {
-    ch_http *h = arg;
-    h->dispatching++;
-    dispatch_request(h, ev);
-    h->dispatching--;
+    tl_dispatching++;
+    dispatch_request(arg, ev);
+    tl_dispatching--;
 }
 
 static void dispatch_request(ch_http *h, struct evhttp_request *ev)
