@@ -42,5 +42,12 @@ b_cpu() {
 # b_cpu_sum PID... -- the ticks of b_cpu, summed.
 b_cpu_sum() { b_cpu "$@" | awk '{s += $2} END {print s + 0}'; }
 
+# b_us_per TICKS0 TICKS1 N -- the CPU between two b_cpu_sum readings, in
+# microseconds per one of N (requests, leads...); 0 when N is 0.
+b_us_per() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN{printf "%.2f", (n > 0 ? (b - a) / hz * 1e6 / n : 0)}'
+}
+
 # b_hwm PID -- peak RSS (VmHWM) in kB, or 0 when gone.
 b_hwm() { awk '/^VmHWM:/{print $2; f=1} END{if (!f) print 0}' "/proc/$1/status" 2>/dev/null || echo 0; }

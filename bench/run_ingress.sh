@@ -267,10 +267,9 @@ run_one() {
     if [ -n "$stream" ]; then stored=$((after - before)); else stored=null; fi
     [ -z "${C360_BENCH_CMDSTATS:-}" ] ||
         { echo "# $target rep $rep requests $n"; cat "$T_DIR/cmdstats"; } >>"$C360_BENCH_CMDSTATS"
-    local line hz cpu_s cpu_r
-    hz=$(getconf CLK_TCK)
-    cpu_s=$(awk -v a="$scpu0" -v b="$scpu1" -v n="$n" -v hz="$hz" 'BEGIN{printf "%.2f", (n > 0 ? (b - a) / hz * 1e6 / n : 0)}')
-    cpu_r=$(awk -v a="$rcpu0" -v b="$rcpu1" -v n="$n" -v hz="$hz" 'BEGIN{printf "%.2f", (n > 0 ? (b - a) / hz * 1e6 / n : 0)}')
+    local line cpu_s cpu_r
+    cpu_s=$(b_us_per "$scpu0" "$scpu1" "$n")
+    cpu_r=$(b_us_per "$rcpu0" "$rcpu1" "$n")
     line=$(printf '{"target":"%s","rep":%d,"rps":%s,"p50_ms":%s,"p99_ms":%s,"max_ms":%s,"requests":%d,"accepted":%d,"non2xx":%d,"socket_errors":%d,"stored":%s,"wraps":%d,"connections":%d,"threads":%d,"duration_s":%d,"cpu_us_server":%s,"cpu_us_redis":%s}' \
         "$target" "$rep" "$rps" "$(b_ms "$p50")" "$(b_ms "$p99")" "$(b_ms "$max")" "$n" "$accepted" "$non2xx" \
         "$errs" "$stored" "$wraps" "$CONNS" "$THREADS" "$secs" "$cpu_s" "$cpu_r")

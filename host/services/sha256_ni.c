@@ -86,18 +86,14 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks(uint32_t h[8], co
         __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), swap);
         __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), swap);
         __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), swap);
-        QROUND(m0, 0);  SCHED(m0, m1, m2, m3);
-        QROUND(m1, 4);  SCHED(m1, m2, m3, m0);
-        QROUND(m2, 8);  SCHED(m2, m3, m0, m1);
-        QROUND(m3, 12); SCHED(m3, m0, m1, m2);
-        QROUND(m0, 16); SCHED(m0, m1, m2, m3);
-        QROUND(m1, 20); SCHED(m1, m2, m3, m0);
-        QROUND(m2, 24); SCHED(m2, m3, m0, m1);
-        QROUND(m3, 28); SCHED(m3, m0, m1, m2);
-        QROUND(m0, 32); SCHED(m0, m1, m2, m3);
-        QROUND(m1, 36); SCHED(m1, m2, m3, m0);
-        QROUND(m2, 40); SCHED(m2, m3, m0, m1);
-        QROUND(m3, 44); SCHED(m3, m0, m1, m2);
+        /* Rounds 0-47 schedule the words of rounds 16-63 as they go; the
+         * four registers take turns, so sixteen rounds are one pass. */
+        for (int k = 0; k < 48; k += 16) {
+            QROUND(m0, k);      SCHED(m0, m1, m2, m3);
+            QROUND(m1, k + 4);  SCHED(m1, m2, m3, m0);
+            QROUND(m2, k + 8);  SCHED(m2, m3, m0, m1);
+            QROUND(m3, k + 12); SCHED(m3, m0, m1, m2);
+        }
         QROUND(m0, 48);
         QROUND(m1, 52);
         QROUND(m2, 56);

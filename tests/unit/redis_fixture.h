@@ -37,18 +37,6 @@ static inline void fx_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static inline int fx_redis_ping(int port)
-{
-    struct timeval tv = {0, 200000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c || c->err) { if (c) redisFree(c); return 0; }
-    redisReply *r = redisCommand(c, "PING");
-    int ok = r && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-    if (r) freeReplyObject(r);
-    redisFree(c);
-    return ok;
-}
-
 /* 1 when the server on port is process pid, 0 when nothing answers yet,
  * -1 when another server answers there: tests run in parallel, and a port
  * drawn at random may be another test's -- whose server answers PING

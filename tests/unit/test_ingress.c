@@ -675,13 +675,14 @@ int main(void)
     CHECK(st.accepted == 32); /* the 200s (each with its entries), counted above */
     CHECK(st.stored == 35);   /* two app-level events reached both tenants twice */
     CHECK(st.replied >= 1 && st.rejected >= 3 && st.gone == 2);
-    /* The answers after Redis's acknowledgement went out from its reply's
-     * callback, not on a later loop turn (a libevent that refuses the
-     * write behind the bufferevent's back would leave this 0). */
+    /* Every 200 went out from the Redis reply's callback, not on a later
+     * loop turn (a libevent that refuses the write behind the
+     * bufferevent's back would leave this 0); 503s for writes Redis lost
+     * are answered that way too, so this may count more. */
     uint64_t at_once = ch_http_answers_at_once(http);
     fprintf(stderr, "answers written at once: %llu of %llu accepted\n", (unsigned long long)at_once,
             (unsigned long long)st.accepted);
-    CHECK(at_once >= st.accepted / 2 && at_once > 0);
+    CHECK(at_once > 0 && at_once >= st.accepted);
 
     event_free(tick);
     ch_http_stop_accepting(http);
